@@ -1,0 +1,1 @@
+"""Checks: the probe (what to read), facts (what was read) and verdicts (pure judgements)."""

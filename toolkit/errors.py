@@ -1,0 +1,77 @@
+"""One root for every error psfleet raises on purpose.
+
+Input errors carry the file, line and field they came from so that the CLI can print one
+line that points at the problem (exit code 2). Transport failures never surface as
+exceptions above :mod:`toolkit.transport`: they become a :class:`toolkit.results.HostError`
+with an :class:`toolkit.results.ErrorKind`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class PsfleetError(Exception):
+    """Root of psfleet's own exceptions."""
+
+    exit_code: int = 1
+
+
+class InputError(PsfleetError, ValueError):
+    """Bad input (inventory, lab spec, option, journal). Exit code 2.
+
+    ``str()`` gives one line: ``FILE:LINE: FIELD: MESSAGE`` (parts left out when unknown).
+    """
+
+    exit_code = 2
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | Path | None = None,
+        line: int | None = None,
+        field: str | None = None,
+    ) -> None:
+        self.message = message
+        self.file = str(file) if file is not None else None
+        self.line = line
+        self.field = field
+        super().__init__(self.one_line())
+
+    def one_line(self) -> str:
+        where = ""
+        if self.file is not None:
+            where = self.file
+            if self.line is not None:
+                where += f":{self.line}"
+            where += ": "
+        field = f"{self.field}: " if self.field else ""
+        text = " ".join(self.message.split())
+        return f"{where}{field}{text}"
+
+
+class InventoryError(InputError):
+    """The inventory (native or Ansible) is not valid."""
+
+
+class LabSpecError(InputError):
+    """A lab spec file is not valid."""
+
+
+class UsageError(InputError):
+    """A command-line option or combination of options is not valid."""
+
+
+class CredentialError(InputError):
+    """A credential could not be found (missing variable, no keyring entry, no terminal)."""
+
+
+class JournalError(InputError):
+    """A remediation journal cannot be used (missing, unreadable, refuses overwrite)."""
+
+
+class Aborted(PsfleetError):
+    """The user declined a confirmation or interrupted the run."""
+
+    exit_code = 130

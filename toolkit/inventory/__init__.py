@@ -1,0 +1,1 @@
+"""Inventories: native YAML and Ansible (INI and YAML), limits and credentials."""

@@ -1,0 +1,174 @@
+"""Results as plain data: what every command produces and every renderer reads.
+
+Workers build these; nothing here prints. ``to_dict`` gives the JSON shape documented in
+the README (schemas ``psfleet.audit/1`` and ``psfleet.remediate/1``).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class ErrorKind(StrEnum):
+    """Why a host could not be assessed. Classified once, in :mod:`toolkit.transport`."""
+
+    UNREACHABLE = "unreachable"
+    AUTH_FAILED = "auth_failed"
+    TIMEOUT = "timeout"
+    ACCESS_DENIED = "access_denied"
+    PROTOCOL_ERROR = "protocol_error"
+    ERROR = "error"
+
+
+class HostStatus(StrEnum):
+    COMPLIANT = "compliant"
+    DRIFT = "drift"
+    UNREACHABLE = "unreachable"
+    AUTH_FAILED = "auth_failed"
+    TIMEOUT = "timeout"
+    ACCESS_DENIED = "access_denied"
+    PROTOCOL_ERROR = "protocol_error"
+    ERROR = "error"
+
+    @property
+    def assessed(self) -> bool:
+        return self in (HostStatus.COMPLIANT, HostStatus.DRIFT)
+
+    @classmethod
+    def from_error(cls, kind: ErrorKind) -> HostStatus:
+        return cls(kind.value)
+
+
+class CheckStatus(StrEnum):
+    COMPLIANT = "compliant"
+    DRIFT = "drift"
+    NOT_APPLICABLE = "not_applicable"
+
+
+@dataclass(frozen=True)
+class HostError:
+    """A classified failure. ``sent`` is True once any request may have reached the host
+    (retries are only allowed when it is False)."""
+
+    kind: ErrorKind
+    message: str
+    sent: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind.value, "message": self.message}
+
+
+@dataclass(frozen=True)
+class OsInfo:
+    product: str
+    build: int | None
+    display: str
+    edition: str = ""
+    installation_type: str = ""
+    ubr: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"product": self.product, "build": self.build, "display": self.display}
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One setting judged against the policy.
+
+    ``rule`` names the DOMAIN section the verdict rests on (for example ``DOMAIN 1.4``).
+    """
+
+    id: str
+    expected: str
+    actual: str
+    status: CheckStatus
+    reason: str
+    rule: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "expected": self.expected,
+            "actual": self.actual,
+            "status": self.status.value,
+            "reason": self.reason,
+            "rule": self.rule,
+        }
+
+
+@dataclass(frozen=True)
+class HostResult:
+    name: str
+    address: str
+    status: HostStatus
+    os: OsInfo | None = None
+    checks: tuple[CheckResult, ...] = ()
+    error: HostError | None = None
+    duration_s: float = 0.0
+    groups: tuple[str, ...] = ()
+    #: Extra sections (``probe``, ``events``) added by optional features, already plain data.
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "name": self.name,
+            "address": self.address,
+            "status": self.status.value,
+            "os": self.os.to_dict() if self.os else None,
+            "checks": [c.to_dict() for c in self.checks],
+            "error": self.error.to_dict() if self.error else None,
+            "duration_s": round(self.duration_s, 3),
+        }
+        out.update(self.extra)
+        return out
+
+
+def exit_code_for(statuses: list[HostStatus], *, pending: bool | None = None) -> int:
+    """The documented exit-code scheme: 0 ok, 4 drift (or changes pending), 8 a host not
+    assessed, 12 both."""
+    drift = any(s is HostStatus.DRIFT for s in statuses) if pending is None else pending
+    unassessed = any(not s.assessed for s in statuses)
+    return (4 if drift else 0) | (8 if unassessed else 0)
+
+
+@dataclass(frozen=True)
+class AuditRun:
+    """The aggregate of one audit: what every renderer reads."""
+
+    hosts: tuple[HostResult, ...]
+    started: str
+    finished: str
+    inventory: str
+    version: str
+    schema: str = "psfleet.audit/1"
+    interrupted: bool = False
+
+    @property
+    def summary(self) -> dict[str, int]:
+        counts = Counter(h.status.value for h in self.hosts)
+        out = {s.value: counts.get(s.value, 0) for s in HostStatus}
+        out["total"] = len(self.hosts)
+        return out
+
+    @property
+    def exit_code(self) -> int:
+        return exit_code_for([h.status for h in self.hosts])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema": self.schema,
+            "run": {
+                "started": self.started,
+                "finished": self.finished,
+                "inventory": self.inventory,
+                "psfleet_version": self.version,
+                "interrupted": self.interrupted,
+                "exit_code": self.exit_code,
+            },
+            "summary": self.summary,
+            "hosts": [h.to_dict() for h in self.hosts],
+        }

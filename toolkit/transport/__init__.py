@@ -1,0 +1,1 @@
+"""WinRM/PSRP transport: sessions, structured invocation and error classification."""
