@@ -1,0 +1,93 @@
+"""YAML loading that remembers where things came from, for one-line errors with a line number.
+
+``load(path)`` returns plain Python data in which every mapping is a :class:`SrcDict` and every
+list a :class:`SrcList`; both know the line they start on and the line of each key or item.
+Duplicate keys and YAML syntax errors raise :class:`toolkit.errors.InputError` with the line.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from toolkit.errors import InputError
+
+
+class SrcDict(dict[Any, Any]):
+    """A dict that knows its own line and each key's line (1-based)."""
+
+    line: int = 0
+    key_lines: dict[Any, int]
+
+    def line_of(self, key: Any) -> int:
+        return self.key_lines.get(key, self.line)
+
+
+class SrcList(list[Any]):
+    line: int = 0
+    item_lines: list[int]
+
+    def line_of(self, index: int) -> int:
+        if 0 <= index < len(self.item_lines):
+            return self.item_lines[index]
+        return self.line
+
+
+def _construct(node: yaml.Node, loader: yaml.SafeLoader, file: str) -> Any:
+    if isinstance(node, yaml.MappingNode):
+        loader.flatten_mapping(node)
+        out = SrcDict()
+        out.line = node.start_mark.line + 1
+        out.key_lines = {}
+        for key_node, value_node in node.value:
+            key = _construct(key_node, loader, file)
+            if isinstance(key, dict | list):
+                raise InputError("a mapping key must be a plain value", file=file, line=key_node.start_mark.line + 1)
+            if key in out:
+                raise InputError(
+                    f"duplicate key {key!r}", file=file, line=key_node.start_mark.line + 1, field=str(key)
+                )
+            out[key] = _construct(value_node, loader, file)
+            out.key_lines[key] = key_node.start_mark.line + 1
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        lst = SrcList(_construct(n, loader, file) for n in node.value)
+        lst.line = node.start_mark.line + 1
+        lst.item_lines = [n.start_mark.line + 1 for n in node.value]
+        return lst
+    return loader.construct_object(node, deep=True)
+
+
+def loads(text: str, file: str) -> Any:
+    """Parse YAML text; errors name ``file`` and the line."""
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        return _construct(node, loader, file)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise InputError(f"invalid YAML: {problem}", file=file, line=line) from None
+    except yaml.YAMLError as exc:
+        raise InputError(f"invalid YAML: {exc}", file=file) from None
+    finally:
+        loader.dispose()
+
+
+def load(path: str | Path) -> Any:
+    """Read and parse a YAML file; unreadable or non-UTF-8 files raise InputError."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError("file not found", file=str(p)) from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"not UTF-8 text (byte {exc.start})", file=str(p)) from None
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror}", file=str(p)) from None
+    return loads(text, str(p))
