@@ -1,0 +1,191 @@
+"""The audit's read pipeline as data, and the parser that turns its answer into facts.
+
+Three ``Get-ItemProperty -Path <key>`` statements (DOMAIN 4.4), built as structured commands
+so no PowerShell text is ever assembled. Each answers one object holding every value of the
+key plus the provider's PS* properties; a missing key answers a non-terminating
+``PathNotFound`` error instead (DOMAIN 4.5, 4.6). Objects are matched to keys by PSPath (or
+PSParentPath + PSChildName), never by position: a missing key shifts the positions.
+"""
+
+from __future__ import annotations
+
+from toolkit.checks.facts import (
+    CURRENT_VERSION_KEY,
+    SERVER_KEY,
+    WORKSTATION_KEY,
+    HostFacts,
+    KeyFacts,
+    RegKind,
+    RegValue,
+)
+from toolkit.errors import PsfleetError
+from toolkit.results import ErrorKind
+from toolkit.transport.model import (
+    Command,
+    ErrorRecordData,
+    InvocationResult,
+    PSObj,
+    PSValue,
+    Statement,
+)
+
+AUDIT_KEYS: tuple[str, ...] = (CURRENT_VERSION_KEY, WORKSTATION_KEY, SERVER_KEY)
+
+AUDIT_STATEMENTS: tuple[Statement, ...] = tuple(
+    (Command.of("Get-ItemProperty", Path=key),) for key in AUDIT_KEYS
+)
+
+#: Properties the registry provider adds to every Get-ItemProperty object (DOMAIN 4.4).
+#: Only these are dropped: a registry value may itself be named "PS...".
+PROVIDER_PROPERTIES = frozenset({"pspath", "psparentpath", "pschildname", "psdrive", "psprovider"})
+
+#: Serialized .NET type -> registry kind (DOMAIN 4.1, 4.4).
+_KINDS: dict[str, RegKind] = {
+    "int32": "DWord",
+    "int64": "QWord",
+    "string": "String",
+    "string[]": "MultiString",
+    "byte[]": "Binary",
+}
+
+_PATH_NOT_FOUND = "pathnotfound"
+
+
+class ProbeError(PsfleetError):
+    """The probe's answer cannot be turned into facts (no CurrentVersion, objects that do not
+    belong to any key, unexpected errors). The caller reports the host as ``kind``:
+    ``protocol_error`` for garbage, ``access_denied`` when a key could not be read for lack
+    of rights."""
+
+    def __init__(self, message: str, *, kind: ErrorKind = ErrorKind.PROTOCOL_ERROR) -> None:
+        super().__init__(message)
+        self.message = message
+        self.kind = kind
+
+
+def parse_facts(result: InvocationResult) -> HostFacts:
+    """Turn the answer to :data:`AUDIT_STATEMENTS` into :class:`HostFacts`.
+
+    Value kinds come from the serialized type alone, so a REG_SZ "0" stays a String and is
+    never mistaken for DWORD 0 (DOMAIN 4.4). DWORD and QWORD values are returned unsigned
+    (PSRP sends DWORD 0xFFFFFFFF as Int32 -1). Unknown types become kind ``Unknown``.
+
+    Raises :class:`ProbeError` when CurrentVersion is missing, when an object or error cannot
+    be matched to one of the three keys, when a key is answered twice, when a key gets
+    neither an object nor a PathNotFound error, or on any other error record.
+    """
+    found: dict[str, KeyFacts] = {}
+    for item in result.output:
+        if not isinstance(item, PSObj):
+            raise ProbeError(f"unexpected output from Get-ItemProperty: {_short(item)}")
+        key = _key_of_object(item)
+        _store(found, key, KeyFacts(exists=True, values=_values(item)))
+    for error in result.errors:
+        key = _key_of_error(error)
+        _store(found, key, KeyFacts(exists=False))
+
+    current = found.get(CURRENT_VERSION_KEY)
+    if current is None or not current.exists:
+        raise ProbeError(f"no answer for {CURRENT_VERSION_KEY}: not a Windows registry?")
+    for key in AUDIT_KEYS:
+        if key not in found:
+            raise ProbeError(f"neither values nor a PathNotFound error for {key}")
+    return HostFacts(
+        current_version=current,
+        workstation=found[WORKSTATION_KEY],
+        server=found[SERVER_KEY],
+    )
+
+
+def _store(found: dict[str, KeyFacts], key: str, facts: KeyFacts) -> None:
+    if key in found:
+        raise ProbeError(f"{key} answered twice")
+    found[key] = facts
+
+
+def _values(obj: PSObj) -> dict[str, RegValue]:
+    values: dict[str, RegValue] = {}
+    for name, prop in obj.properties.items():
+        if name.lower() in PROVIDER_PROPERTIES:
+            continue
+        values[name] = _reg_value(prop)
+    return values
+
+
+def _reg_value(prop: PSValue | PSObj | None) -> RegValue:
+    if not isinstance(prop, PSValue):
+        return RegValue("Unknown", prop)
+    type_name = prop.type.lower().removeprefix("system.")
+    kind = _KINDS.get(type_name, "Unknown")
+    value = prop.value
+    if kind == "DWord" and isinstance(value, int):
+        value &= 0xFFFF_FFFF
+    elif kind == "QWord" and isinstance(value, int):
+        value &= 0xFFFF_FFFF_FFFF_FFFF
+    elif kind == "MultiString" and isinstance(value, list):
+        value = tuple(value)
+    return RegValue(kind, value)
+
+
+def _key_of_object(obj: PSObj) -> str:
+    path = _text(obj.get("PSPath"))
+    if not path:
+        parent, child = _text(obj.get("PSParentPath")), _text(obj.get("PSChildName"))
+        if parent and child:
+            path = f"{parent}\\{child}"
+    if not path:
+        raise ProbeError("Get-ItemProperty object without PSPath or PSParentPath/PSChildName")
+    key = _match_key(path)
+    if key is None:
+        raise ProbeError(f"object for an unexpected key: {path}")
+    return key
+
+
+def _key_of_error(error: ErrorRecordData) -> str:
+    if error.fully_qualified_error_id.lower().split(",")[0] != _PATH_NOT_FOUND:
+        kind = ErrorKind.ACCESS_DENIED if error.category == "PermissionDenied" else ErrorKind.PROTOCOL_ERROR
+        raise ProbeError(f"Get-ItemProperty failed: {error.message}", kind=kind)
+    key = _match_key(error.target) if error.target else None
+    if key is None:
+        key = _key_in_message(error.message)
+    if key is None:
+        raise ProbeError(f"PathNotFound for an unexpected path: {error.message}")
+    return key
+
+
+def _match_key(path: str) -> str | None:
+    wanted = _normalize(path)
+    for key in AUDIT_KEYS:
+        if _normalize(key) == wanted:
+            return key
+    return None
+
+
+def _key_in_message(message: str) -> str | None:
+    # "Cannot find path 'HKLM:\...' because it does not exist." (DOMAIN 4.5)
+    start = message.find("'")
+    end = message.find("'", start + 1)
+    if start < 0 or end < 0:
+        return None
+    return _match_key(message[start + 1 : end])
+
+
+def _normalize(path: str) -> str:
+    """``Microsoft.PowerShell.Core\\Registry::HKEY_LOCAL_MACHINE\\X``, ``HKLM:\\X`` and
+    ``HKEY_LOCAL_MACHINE\\X`` all become ``hklm\\x``."""
+    text = path.strip().split("::", 1)[-1].replace("/", "\\").rstrip("\\").lower()
+    for prefix in ("hkey_local_machine", "hklm:", "hklm"):
+        if text.startswith(prefix):
+            return "hklm" + text[len(prefix) :]
+    return text
+
+
+def _text(prop: PSValue | PSObj | None) -> str:
+    if isinstance(prop, PSValue) and isinstance(prop.value, str):
+        return prop.value
+    return ""
+
+
+def _short(item: object) -> str:
+    text = repr(item)
+    return text if len(text) <= 80 else text[:77] + "..."
