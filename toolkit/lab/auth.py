@@ -1,0 +1,219 @@
+"""HTTP authentication and WinRM message encryption for lab connections.
+
+Negotiate (SPNEGO-wrapped or raw NTLM, and Kerberos when a keytab is configured) goes through
+pyspnego's acceptor; users come from the file named by ``NTLM_USER_FILE`` (DOMAIN 10.3). Basic
+is offered only on HTTPS, as Windows does with AllowUnencrypted=false. A context belongs to
+one TCP connection: NTLM is connection-bound.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import struct
+import tempfile
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import spnego
+
+from toolkit.lab.host import LabUser
+
+SPNEGO_PROTOCOL = "application/HTTP-SPNEGO-session-encrypted"
+KERBEROS_PROTOCOL = "application/HTTP-Kerberos-session-encrypted"
+BOUNDARY = "Encrypted Boundary"
+
+_user_file_lock = threading.Lock()
+_user_file_entries: dict[tuple[str, str], str] = {}
+_user_file_path: Path | None = None
+
+
+def split_user(name: str) -> tuple[str, str]:
+    """``DOMAIN\\user`` or ``user@domain`` -> (domain, user); domain may be ""."""
+    if "\\" in name:
+        domain, user = name.split("\\", 1)
+        return domain, user
+    if "@" in name:
+        user, domain = name.split("@", 1)
+        return domain, user
+    return "", name
+
+
+def register_users(users: Iterable[LabUser]) -> None:
+    """Add users to this process's NTLM credential file (pyspnego reads it per handshake).
+
+    The file is process-wide (an environment variable), so labs started in one process share
+    it; each lab still accepts only its own users (see :meth:`Authenticator.lookup`).
+    """
+    global _user_file_path
+    with _user_file_lock:
+        for u in users:
+            domain, user = split_user(u.name)
+            _user_file_entries[(domain.upper(), user.lower())] = f"{domain}:{user}:{u.password}"
+            if not domain:
+                # Clients that send a domain (e.g. the lab's NetBIOS name) still match.
+                _user_file_entries[("LAB", user.lower())] = f"LAB:{user}:{u.password}"
+        if _user_file_path is None:
+            fd, name = tempfile.mkstemp(prefix="psfleet-lab-users-", suffix=".txt")
+            os.close(fd)
+            _user_file_path = Path(name)
+        tmp = _user_file_path.with_suffix(".tmp")
+        tmp.write_text("\n".join(_user_file_entries.values()) + "\n", encoding="utf-8")
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, _user_file_path)
+        os.environ["NTLM_USER_FILE"] = str(_user_file_path)
+
+
+@dataclass
+class AuthResult:
+    status: int  # 200 = authenticated (process the body), 401 = challenge/refuse
+    headers: list[tuple[str, str]]
+    user: LabUser | None = None
+
+
+class Authenticator:
+    """Per-lab authentication policy; per-connection state lives in :class:`ConnAuth`."""
+
+    def __init__(self, users: Iterable[LabUser], *, kerberos_service: str | None = None) -> None:
+        self.users = list(users)
+        self.kerberos_service = kerberos_service
+        register_users(self.users)
+
+    def lookup(self, principal: str) -> LabUser | None:
+        domain, user = split_user(principal)
+        for u in self.users:
+            udomain, uname = split_user(u.name)
+            if uname.lower() == user.lower() and (not udomain or not domain or udomain.upper() == domain.upper()):
+                return u
+        # Kerberos principals: user@REALM matches a lab user of the same short name.
+        return None
+
+    def check_basic(self, token: str) -> LabUser | None:
+        try:
+            raw = base64.b64decode(token, validate=True).decode("utf-8")
+        except (ValueError, UnicodeDecodeError):
+            return None
+        name, _, password = raw.partition(":")
+        user = self.lookup(name)
+        if user is not None and user.password == password:
+            return user
+        return None
+
+
+class ConnAuth:
+    """Authentication state of one TCP connection."""
+
+    def __init__(self, auth: Authenticator, *, https: bool, methods: tuple[str, ...], fail_all: bool) -> None:
+        self.auth = auth
+        self.https = https
+        self.methods = methods  # subset of negotiate, ntlm, kerberos, basic
+        self.fail_all = fail_all
+        self.ctx: Any = None
+        self.user: LabUser | None = None
+        self.encrypt = False
+        self.protocol = SPNEGO_PROTOCOL
+
+    def challenge_headers(self) -> list[tuple[str, str]]:
+        headers: list[tuple[str, str]] = []
+        if any(m in self.methods for m in ("negotiate", "ntlm", "kerberos")):
+            headers.append(("WWW-Authenticate", "Negotiate"))
+            if self.auth.kerberos_service:
+                headers.append(("WWW-Authenticate", "Kerberos"))
+        if "basic" in self.methods and self.https:
+            headers.append(("WWW-Authenticate", 'Basic realm="WSMAN"'))
+        return headers
+
+    def handle(self, authorization: str | None) -> AuthResult:
+        """Process an Authorization header. 200 means the request body may be processed."""
+        if not authorization:
+            if self.user is not None:
+                return AuthResult(200, [], self.user)
+            return AuthResult(401, self.challenge_headers())
+        scheme, _, token = authorization.strip().partition(" ")
+        scheme_l = scheme.lower()
+        if scheme_l == "basic" and "basic" in self.methods and self.https:
+            user = None if self.fail_all else self.auth.check_basic(token.strip())
+            if user is None:
+                return AuthResult(401, self.challenge_headers())
+            self.user, self.encrypt = user, False
+            return AuthResult(200, [], user)
+        if scheme_l in ("negotiate", "kerberos") and any(m in self.methods for m in ("negotiate", "ntlm", "kerberos")):
+            return self._negotiate(scheme, token.strip())
+        return AuthResult(401, self.challenge_headers())
+
+    def _negotiate(self, scheme: str, token: str) -> AuthResult:
+        try:
+            in_token = base64.b64decode(token, validate=True)
+        except ValueError:
+            return AuthResult(401, self.challenge_headers())
+        if self.ctx is None or self.ctx.complete:
+            protocol = "kerberos" if scheme.lower() == "kerberos" else "negotiate"
+            kwargs: dict[str, Any] = {"protocol": protocol, "options": spnego.NegotiateOptions.wrapping_winrm}
+            if self.auth.kerberos_service:
+                kwargs["service"] = self.auth.kerberos_service
+            self.ctx = spnego.server(**kwargs)
+            self.user = None
+        try:
+            out = self.ctx.step(in_token)
+        except Exception:  # any acceptor failure is a failed logon, as on Windows
+            self.ctx = None
+            return AuthResult(401, self.challenge_headers())
+        headers = [("WWW-Authenticate", f"{scheme} {base64.b64encode(out).decode()}")] if out else []
+        if not self.ctx.complete:
+            return AuthResult(401, headers)
+        principal = str(getattr(self.ctx, "client_principal", "") or "")
+        user = None if self.fail_all else self.auth.lookup(principal)
+        if user is None:
+            self.ctx = None
+            return AuthResult(401, self.challenge_headers())
+        self.user = user
+        self.encrypt = not self.https
+        self.protocol = KERBEROS_PROTOCOL if scheme.lower() == "kerberos" else SPNEGO_PROTOCOL
+        return AuthResult(200, headers, user)
+
+    # -- message encryption ---------------------------------------------------------------
+    def unwrap(self, body: bytes, content_type: str) -> bytes:
+        """Decrypt a multipart/encrypted body. Raises ValueError on anything malformed."""
+        if self.ctx is None:
+            raise ValueError("encrypted message on a connection that is not authenticated")
+        m = re.search(r'boundary="?([^";]+)"?', content_type)
+        if not m:
+            raise ValueError("multipart message without a boundary")
+        boundary = m.group(1).encode()
+        parts = [p for p in re.split(rb"--\s*" + re.escape(boundary) + rb"\r\n", body) if p]
+        out = b""
+        for i in range(0, len(parts) - 1, 2):
+            header, payload = parts[i].strip(), parts[i + 1]
+            if b"Length=" not in header:
+                raise ValueError("multipart header without Length")
+            expected = int(header.split(b"Length=")[1].split(b"\r\n")[0])
+            payload = re.sub(rb"--\s*" + re.escape(boundary) + rb"--\r\n$", b"", payload)
+            payload = payload.replace(b"\tContent-Type: application/octet-stream\r\n", b"")
+            if len(payload) < 4:
+                raise ValueError("encrypted payload too short")
+            hlen = struct.unpack("<i", payload[:4])[0]
+            if hlen < 0 or hlen > len(payload) - 4:
+                raise ValueError("bad encrypted header length")
+            data = self.ctx.unwrap_winrm(payload[4 : 4 + hlen], payload[4 + hlen :])
+            if len(data) != expected:
+                raise ValueError("decrypted length does not match")
+            out += data
+        if not parts or len(parts) % 2:
+            raise ValueError("malformed multipart/encrypted body")
+        return out
+
+    def wrap(self, data: bytes) -> tuple[str, bytes]:
+        header, wrapped, padding = self.ctx.wrap_winrm(data)
+        length = len(data) + padding
+        head = (
+            f"--{BOUNDARY}\r\n\tContent-Type: {self.protocol}\r\n"
+            f"\tOriginalContent: type=application/soap+xml;charset=UTF-8;Length={length}\r\n"
+            f"--{BOUNDARY}\r\n\tContent-Type: application/octet-stream\r\n"
+        ).encode()
+        body = head + struct.pack("<i", len(header)) + header + wrapped + f"--{BOUNDARY}--\r\n".encode()
+        ctype = f'multipart/encrypted;protocol="{self.protocol}";boundary="{BOUNDARY}"'
+        return ctype, body

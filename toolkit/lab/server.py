@@ -1,0 +1,460 @@
+"""The lab's WinRM endpoint: HTTP/1.1 with keep-alive at /wsman, one listener per host.
+
+Everything runs on one asyncio event loop per process: waiting (latency, pool-open delay,
+long-polls, hung connections) costs no CPU, so a single process holds a thousand hosts.
+Faults are injected here, at the transport, where they happen on real networks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import logging
+import socket
+import ssl
+import struct
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import psrpcore
+
+from toolkit.lab import wsman
+from toolkit.lab.auth import Authenticator, ConnAuth
+from toolkit.lab.host import LabUser, SimHost
+from toolkit.lab.shell import LabShell
+from toolkit.lab.wsman import WSManFault
+
+log = logging.getLogger(__name__)
+
+MAX_HEADER = 64 * 1024
+MAX_BODY = 16 * 1024 * 1024
+POWERSHELL_RESOURCE = "http://schemas.microsoft.com/powershell/Microsoft.PowerShell"
+#: pypsrp's ``is_alive`` reads shell state through the generic shell resource URI.
+GENERIC_SHELL_URI = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell"
+
+
+@dataclass
+class FaultConfig:
+    kind: str | None = None  # refuse, reset, hang, slow, http500, auth_fail, flaky, non_admin
+    ms: int = 0
+    count: int = 0
+
+
+@dataclass
+class HostEndpoint:
+    """One simulated host bound to an address and port."""
+
+    name: str
+    sim: SimHost
+    address: str
+    port: int
+    scheme: str = "http"
+    auth_methods: tuple[str, ...] = ("negotiate", "ntlm")
+    latency_ms: float = 0.0
+    pool_open_ms: float = 0.0
+    fault: FaultConfig = field(default_factory=FaultConfig)
+    shells: dict[str, LabShell] = field(default_factory=dict)
+    requests: int = 0
+    connections: int = 0
+    pools_opened: int = 0
+
+    @property
+    def build(self) -> int:
+        return int(self.sim.build)
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.address}]" if ":" in self.address else self.address
+        return f"{self.scheme}://{host}:{self.port}/wsman"
+
+
+class _HttpError(Exception):
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+_REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 405: "Method Not Allowed",
+            411: "Length Required", 413: "Request Entity Too Large", 415: "Unsupported Media Type",
+            431: "Request Header Fields Too Large", 500: "Internal Server Error"}
+
+
+async def _read_request(reader: asyncio.StreamReader) -> tuple[str, str, dict[str, str], bytes] | None:
+    """Read one HTTP request; None on a clean EOF between requests."""
+    try:
+        head = await reader.readuntil(b"\r\n\r\n")
+    except asyncio.IncompleteReadError as exc:
+        if not exc.partial.strip():
+            return None
+        raise _HttpError(400, "incomplete request head") from None
+    except asyncio.LimitOverrunError:
+        raise _HttpError(431, "request head too large") from None
+    try:
+        text = head.decode("latin-1")
+        request_line, *header_lines = text.split("\r\n")
+        method, target, version = request_line.split(" ", 2)
+    except ValueError:
+        raise _HttpError(400, "malformed request line") from None
+    if not version.startswith("HTTP/1."):
+        raise _HttpError(400, "unsupported HTTP version")
+    headers: dict[str, str] = {}
+    for line in header_lines:
+        if not line:
+            continue
+        name, sep, value = line.partition(":")
+        if not sep or not name.strip():
+            raise _HttpError(400, "malformed header")
+        key = name.strip().lower()
+        headers[key] = f"{headers[key]}, {value.strip()}" if key in headers else value.strip()
+    if "chunked" in headers.get("transfer-encoding", "").lower():
+        raise _HttpError(411, "chunked requests are not supported; send Content-Length")
+    try:
+        length = int(headers.get("content-length", "0"))
+    except ValueError:
+        raise _HttpError(400, "bad Content-Length") from None
+    if length < 0:
+        raise _HttpError(400, "bad Content-Length")
+    if length > MAX_BODY:
+        raise _HttpError(413, "request body too large")
+    try:
+        body = await reader.readexactly(length) if length else b""
+    except asyncio.IncompleteReadError:
+        raise _HttpError(400, "body shorter than Content-Length") from None
+    return method, target, headers, body
+
+
+def _response(status: int, headers: list[tuple[str, str]], body: bytes, *, close: bool = False) -> bytes:
+    lines = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}", "Server: Microsoft-HTTPAPI/2.0"]
+    lines += [f"{k}: {v}" for k, v in headers]
+    lines.append(f"Content-Length: {len(body)}")
+    if close:
+        lines.append("Connection: close")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+
+
+def _rst(writer: asyncio.StreamWriter) -> None:
+    """Abort the connection with a TCP reset, as a middlebox or crashed service does."""
+    sock = writer.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    writer.transport.abort()
+
+
+class LabServer:
+    """Serves a set of :class:`HostEndpoint` on one event loop."""
+
+    def __init__(
+        self,
+        endpoints: list[HostEndpoint],
+        users: list[LabUser],
+        *,
+        ssl_context: ssl.SSLContext | None = None,
+        kerberos_service: str | None = None,
+    ) -> None:
+        self.endpoints = endpoints
+        self.authenticator = Authenticator(users, kerberos_service=kerberos_service)
+        self.ssl_context = ssl_context
+        self._servers: list[asyncio.base_events.Server] = []
+        self._reserved: list[socket.socket] = []
+        self._conns: set[asyncio.StreamWriter] = set()
+        self.total_requests = 0
+        self.on_request: Callable[[HostEndpoint], None] | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------
+    async def start(self) -> None:
+        for ep in self.endpoints:
+            family = socket.AF_INET6 if ":" in ep.address else socket.AF_INET
+            if ep.fault.kind == "refuse":
+                # Hold the port without listening: connections are refused, as by a host
+                # whose WinRM service is stopped.
+                sock = socket.socket(family, socket.SOCK_STREAM)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                sock.bind((ep.address, ep.port))
+                ep.port = sock.getsockname()[1]
+                self._reserved.append(sock)
+                continue
+            sock = socket.socket(family, socket.SOCK_STREAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((ep.address, ep.port))
+            ep.port = sock.getsockname()[1]
+            sock.listen(512)
+            sock.setblocking(False)
+            ctx = self.ssl_context if ep.scheme == "https" else None
+            server = await asyncio.start_server(
+                lambda r, w, ep=ep: self._serve(ep, r, w), sock=sock, ssl=ctx, limit=MAX_HEADER
+            )
+            self._servers.append(server)
+
+    async def stop(self) -> None:
+        for server in self._servers:
+            server.close()
+        for w in list(self._conns):
+            w.transport.abort()
+        for server in self._servers:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(server.wait_closed(), 2)
+        for sock in self._reserved:
+            sock.close()
+        self._servers.clear()
+        self._reserved.clear()
+
+    # -- one connection -------------------------------------------------------------------
+    async def _serve(self, ep: HostEndpoint, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._conns.add(writer)
+        ep.connections += 1
+        try:
+            if ep.fault.kind == "flaky" and ep.connections <= ep.fault.count:
+                _rst(writer)
+                return
+            https = ep.scheme == "https"
+            conn = ConnAuth(
+                self.authenticator, https=https, methods=ep.auth_methods, fail_all=ep.fault.kind == "auth_fail"
+            )
+            peer = writer.get_extra_info("peername")
+            client_ip = str(peer[0]) if peer else "127.0.0.1"
+            while True:
+                try:
+                    request = await _read_request(reader)
+                except _HttpError as exc:
+                    writer.write(_response(exc.status, [("Content-Type", "text/plain")], exc.reason.encode(), close=True))
+                    await writer.drain()
+                    return
+                if request is None:
+                    return
+                ep.requests += 1
+                self.total_requests += 1
+                if self.on_request is not None:
+                    self.on_request(ep)
+                if ep.fault.kind == "hang":
+                    await asyncio.Event().wait()  # until the lab stops
+                if ep.fault.kind == "reset":
+                    writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 4096\r\n\r\n<s:Env")
+                    await writer.drain()
+                    _rst(writer)
+                    return
+                status, headers, body, close = await self._handle(ep, conn, client_ip, *request)
+                delay = ep.latency_ms + (ep.fault.ms if ep.fault.kind == "slow" else 0)
+                if delay:
+                    await asyncio.sleep(delay / 1000.0)
+                writer.write(_response(status, headers, body, close=close))
+                await writer.drain()
+                if close:
+                    return
+        except (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError, TimeoutError):
+            return
+        finally:
+            self._conns.discard(writer)
+            with contextlib.suppress(Exception):
+                writer.close()
+
+    async def _handle(
+        self,
+        ep: HostEndpoint,
+        conn: ConnAuth,
+        client_ip: str,
+        method: str,
+        target: str,
+        headers: dict[str, str],
+        body: bytes,
+    ) -> tuple[int, list[tuple[str, str]], bytes, bool]:
+        if target.split("?", 1)[0].rstrip("/").lower() != "/wsman":
+            return 404, [("Content-Type", "text/plain")], b"Not Found", False
+        if method != "POST":
+            return 405, [("Allow", "POST")], b"", False
+        auth = conn.handle(headers.get("authorization"))
+        if auth.status != 200:
+            return 401, auth.headers, b"", False
+        assert auth.user is not None
+        ctype = headers.get("content-type", "")
+        if not body:
+            # The empty POST pypsrp sends to set up the security context.
+            return 200, auth.headers, b"", False
+        encrypted = ctype.lower().startswith(("multipart/encrypted", "multipart/x-multi-encrypted"))
+        if conn.encrypt and not encrypted:
+            # Windows with AllowUnencrypted=false refuses plain SOAP over HTTP.
+            return 401, conn.challenge_headers(), b"", False
+        try:
+            soap = conn.unwrap(body, ctype) if encrypted else body
+        except Exception as exc:  # a message that does not decrypt is dropped, as by HTTP.sys
+            log.debug("undecryptable message from %s: %s", client_ip, exc)
+            return 400, [("Content-Type", "text/plain")], b"message could not be decrypted", True
+        relates_to = None
+        try:
+            req = wsman.parse_request(soap)
+            relates_to = req.message_id
+            if ep.fault.kind == "http500":
+                raise WSManFault(
+                    code=wsman.INTERNAL_ERROR,
+                    subcode="w:InternalError",
+                    reason="The WS-Management service cannot process the request. The service is configured to "
+                    "reject this request (psfleet lab fault http500).",
+                    sender=False,
+                )
+            status, reply = 200, await self._dispatch(ep, req, auth.user, client_ip)
+        except WSManFault as fault:
+            status, reply = fault.http_status, wsman.fault_envelope(fault, relates_to, ep.address)
+        out_headers = list(auth.headers)
+        if conn.encrypt:
+            wrapped_type, reply = conn.wrap(reply)
+            out_headers.append(("Content-Type", wrapped_type))
+        else:
+            out_headers.append(("Content-Type", "application/soap+xml;charset=UTF-8"))
+        return status, out_headers, reply, False
+
+    # -- WS-Man actions -------------------------------------------------------------------
+    async def _dispatch(self, ep: HostEndpoint, req: wsman.Request, user: LabUser, client_ip: str) -> bytes:
+        action = req.action
+        is_shell_uri = req.resource_uri.startswith(wsman.POWERSHELL_URI_PREFIX) or req.resource_uri == GENERIC_SHELL_URI
+        if action == wsman.ACTION_PREFIX_TRANSFER + "Create":
+            if req.resource_uri != POWERSHELL_RESOURCE:
+                raise _resource_not_found(req.resource_uri)
+            return await self._create(ep, req, user, client_ip)
+        if not is_shell_uri:
+            raise _resource_not_found(req.resource_uri)
+        if req.shell_id is None:
+            raise WSManFault(
+                code=wsman.INVALID_SELECTORS,
+                subcode="w:InvalidSelectors",
+                reason="The WS-Management service cannot process the request because the request did not "
+                "contain the ShellId selector.",
+            )
+        shell = ep.shells.get(req.shell_id.upper())
+        if shell is None:
+            raise wsman.shell_not_found_fault(req.shell_id)
+        shell.max_envelope_size = req.max_envelope_size
+        short = action.rsplit("/", 1)[-1]
+        if action == wsman.ACTION_PREFIX_TRANSFER + "Get":
+            return wsman.get_response(req, shell.shell_id, str(user.name), client_ip)
+        if action == wsman.ACTION_PREFIX_TRANSFER + "Delete":
+            shell.close()
+            del ep.shells[shell.shell_id]
+            return wsman.delete_response(req)
+        if action == wsman.ACTION_PREFIX_SHELL + "Command":
+            return self._command(shell, req)
+        if action == wsman.ACTION_PREFIX_SHELL + "Send":
+            return self._send(shell, req)
+        if action == wsman.ACTION_PREFIX_SHELL + "Receive":
+            return await self._receive(shell, req)
+        if action == wsman.ACTION_PREFIX_SHELL + "Signal":
+            return self._signal(shell, req)
+        raise WSManFault(
+            code=wsman.ACTION_NOT_SUPPORTED,
+            subcode="a:ActionNotSupported",
+            reason=f"The WS-Management service cannot process the request. The action {short!r} is not supported "
+            "for this resource.",
+        )
+
+    async def _create(self, ep: HostEndpoint, req: wsman.Request, user: LabUser, client_ip: str) -> bytes:
+        shell_el = req.body.find("rsp:Shell", wsman.NS)
+        creation = shell_el.find("pwsh:creationXml", wsman.NS) if shell_el is not None else None
+        if shell_el is None or creation is None or not creation.text:
+            raise wsman.bad_request_fault("The Create request has no rsp:Shell with creationXml.")
+        shell_id = (shell_el.get("ShellId") or str(uuid.uuid4())).upper()
+        if shell_id in ep.shells:
+            raise WSManFault(
+                code=wsman.INVALID_SELECTORS,
+                subcode="w:AlreadyExists",
+                reason=f"The shell {shell_id} already exists.",
+            )
+        effective_user = user
+        if ep.fault.kind == "non_admin" and user.admin:
+            effective_user = LabUser(name=user.name, password=user.password, admin=False)
+        shell = LabShell(shell_id, ep.sim, effective_user, ep.build, req.max_envelope_size)
+        try:
+            shell.feed(_b64(creation.text))
+        except (psrpcore.PSRPCoreError, ValueError, KeyError, TypeError) as exc:
+            raise wsman.bad_request_fault(f"The creationXml is not a valid PSRP message ({exc}).") from None
+        if ep.pool_open_ms:
+            # Real Windows starts a wsmprovhost.exe per pool: hundreds of milliseconds.
+            await asyncio.sleep(ep.pool_open_ms / 1000.0)
+        ep.shells[shell_id] = shell
+        ep.pools_opened += 1
+        address = ep.url
+        return wsman.create_response(req, shell_id, address, str(user.name), client_ip)
+
+    def _command(self, shell: LabShell, req: wsman.Request) -> bytes:
+        cmd = req.body.find("rsp:CommandLine", wsman.NS)
+        args = cmd.find("rsp:Arguments", wsman.NS) if cmd is not None else None
+        if cmd is None or args is None or not args.text:
+            raise wsman.bad_request_fault("The Command request has no rsp:CommandLine/rsp:Arguments.")
+        raw_id = cmd.get("CommandId") or str(uuid.uuid4())
+        try:
+            command_id = uuid.UUID(raw_id)
+            shell.create_pipeline(command_id, _b64(args.text))
+        except (psrpcore.PSRPCoreError, ValueError, KeyError, TypeError) as exc:
+            raise wsman.bad_request_fault(f"The command is not a valid PSRP CreatePipeline ({exc}).") from None
+        return wsman.command_response(req, str(command_id).upper())
+
+    def _send(self, shell: LabShell, req: wsman.Request) -> bytes:
+        send = req.body.find("rsp:Send", wsman.NS)
+        if send is None:
+            raise wsman.bad_request_fault("The Send request has no rsp:Send.")
+        for stream in send.findall("rsp:Stream", wsman.NS):
+            cid = stream.get("CommandId")
+            try:
+                pid = uuid.UUID(cid) if cid else None
+                shell.feed(_b64(stream.text or ""), pid)
+            except (psrpcore.PSRPCoreError, ValueError, KeyError, TypeError) as exc:
+                raise wsman.bad_request_fault(f"The stream is not valid PSRP data ({exc}).") from None
+        return wsman.send_response(req)
+
+    async def _receive(self, shell: LabShell, req: wsman.Request) -> bytes:
+        desired = req.body.find("rsp:Receive/rsp:DesiredStream", wsman.NS)
+        cid = desired.get("CommandId") if desired is not None else None
+        try:
+            command_id = uuid.UUID(cid) if cid else None
+        except ValueError:
+            raise wsman.bad_request_fault("CommandId is not a GUID.") from None
+        if command_id is not None and not shell.has_pipeline(command_id):
+            raise wsman.shell_not_found_fault(str(cid))
+        budget = req.max_envelope_size - wsman.RECEIVE_OVERHEAD
+        deadline = time.monotonic() + max(req.operation_timeout, 0.5)
+        while True:
+            shell.tick()
+            streams, more = shell.take_output(command_id, budget)
+            running = command_id is not None and shell.pipeline_running(command_id)
+            if streams or (command_id is not None and not running):
+                done = command_id is not None and not running and not more
+                return wsman.receive_response(req, streams, str(command_id).upper() if command_id else None, done)
+            if time.monotonic() >= deadline:
+                raise wsman.timed_out_fault()
+            await asyncio.sleep(0.02)
+
+    def _signal(self, shell: LabShell, req: wsman.Request) -> bytes:
+        sig = req.body.find("rsp:Signal", wsman.NS)
+        code_el = sig.find("rsp:Code", wsman.NS) if sig is not None else None
+        if sig is None or code_el is None or not code_el.text:
+            raise wsman.bad_request_fault("The Signal request has no rsp:Signal/rsp:Code.")
+        cid = sig.get("CommandId")
+        try:
+            command_id = uuid.UUID(cid) if cid else None
+        except ValueError:
+            raise wsman.bad_request_fault("CommandId is not a GUID.") from None
+        code = code_el.text.strip()
+        if command_id is not None:
+            if not shell.has_pipeline(command_id):
+                raise wsman.shell_not_found_fault(str(cid))
+            if code.endswith("crtl_c") or code.endswith("ctrl_c"):
+                shell.stop_pipeline(command_id)
+            elif code == wsman.SIGNAL_TERMINATE:
+                shell.close_pipeline(command_id)
+        return wsman.signal_response(req)
+
+
+def _resource_not_found(uri: str) -> WSManFault:
+    return WSManFault(
+        code=wsman.RESOURCE_NOT_FOUND,
+        subcode="w:DestinationUnreachable",
+        reason=f"The WS-Management service cannot process the request. The resource URI ({uri}) was not found "
+        "in the WS-Management catalog.",
+    )
+
+
+def _b64(text: str) -> bytes:
+    return base64.b64decode(text.strip(), validate=True)

@@ -1,0 +1,226 @@
+"""One PowerShell remoting shell (runspace pool) on a lab host, built on psrpcore's server side.
+
+The WS-Man layer hands this class raw PSRP bytes (creationXml, Command arguments, Send
+streams) and asks it for output per pipeline on Receive. psrpcore keeps a single outgoing
+queue for the whole pool, so :meth:`LabShell._route` sorts payloads per pipeline
+(DOMAIN 10.2). psrpcore is not thread-safe: a shell is only touched from the lab's event loop.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import psrpcore
+from psrpcore.types import (
+    ErrorCategory,
+    ErrorCategoryInfo,
+    ErrorRecord,
+    NETException,
+    PSInvocationState,
+    PSVersion,
+)
+
+from toolkit.lab.emit import ErrorOut, Output, Terminate
+
+
+class HostLike(Protocol):
+    def execute(self, commands: list[psrpcore.Command], *, user: Any) -> list[Any]: ...
+
+
+def windows_private_data(build: int) -> dict[str, Any]:
+    """ApplicationPrivateData as Windows PowerShell 5.1 sends it (DOMAIN 10.2)."""
+    return {
+        "PSVersionTable": {
+            "PSVersion": PSVersion(f"5.1.{build}.1"),
+            "PSEdition": "Desktop",
+            "PSCompatibleVersions": [PSVersion(v) for v in ("1.0", "2.0", "3.0", "4.0", "5.0", f"5.1.{build}.1")],
+            "CLRVersion": PSVersion("4.0.30319.42000"),
+            "BuildVersion": PSVersion(f"10.0.{build}.1"),
+            "WSManStackVersion": PSVersion("3.0"),
+            "PSRemotingProtocolVersion": PSVersion("2.3"),
+            "SerializationVersion": PSVersion("1.1.0.1"),
+        }
+    }
+
+
+@dataclass
+class _Pipe:
+    pipeline: psrpcore.ServerPipeline
+    done: bool = False
+    #: Monotonic time at which a running Start-Sleep completes (None: not sleeping).
+    sleep_until: float | None = None
+
+
+@dataclass
+class LabShell:
+    shell_id: str
+    host: HostLike
+    user: Any
+    build: int
+    max_envelope_size: int = 153600
+    pool: psrpcore.ServerRunspacePool = field(init=False)
+    _out: dict[uuid.UUID | None, deque[bytes]] = field(init=False, default_factory=dict)
+    _pipes: dict[uuid.UUID, _Pipe] = field(init=False, default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.pool = psrpcore.ServerRunspacePool(application_private_data=windows_private_data(self.build))
+
+    # -- incoming -------------------------------------------------------------------------
+    def feed(self, data: bytes, pipeline_id: uuid.UUID | None = None) -> None:
+        """Process PSRP fragments from the client (raises psrpcore errors on garbage)."""
+        self.pool.receive_data(psrpcore.PSRPPayload(data, psrpcore.StreamType.default, pipeline_id))
+        while True:
+            event = self.pool.next_event()
+            if event is None:
+                break
+            if isinstance(event, psrpcore.CreatePipelineEvent):
+                self._run(event.pipeline_id)
+
+    def create_pipeline(self, command_id: uuid.UUID, arguments: bytes) -> None:
+        if command_id in self._pipes:
+            raise ValueError(f"a pipeline with id {command_id} already exists")
+        pipe = psrpcore.ServerPipeline(self.pool, command_id)
+        self._pipes[command_id] = _Pipe(pipe)
+        self.feed(arguments, command_id)
+
+    def _run(self, pipeline_id: uuid.UUID) -> None:
+        entry = self._pipes[pipeline_id]
+        pipe = entry.pipeline
+        pipe.start()
+        commands = list(pipe.metadata.commands)
+        if commands and not commands[0].is_script and commands[0].command_text.lower() == "start-sleep":
+            seconds = _sleep_seconds(commands[0])
+            entry.sleep_until = time.monotonic() + seconds
+            return
+        for emission in self.host.execute(commands, user=self.user):
+            if isinstance(emission, Output):
+                pipe.write_output(emission.value)
+            elif isinstance(emission, ErrorOut):
+                pipe.write_error(
+                    emission.exception,
+                    category_info=emission.category_info,
+                    target_object=emission.target_object,
+                    fully_qualified_error_id=emission.fully_qualified_error_id,
+                    invocation_info=emission.invocation_info,
+                )
+            elif isinstance(emission, Terminate):
+                record = ErrorRecord(
+                    Exception=emission.exception,
+                    CategoryInfo=emission.category_info,
+                    TargetObject=emission.target_object,
+                    FullyQualifiedErrorId=emission.fully_qualified_error_id,
+                    InvocationInfo=emission.invocation_info,
+                )
+                pipe._change_state(PSInvocationState.Failed, record)
+                entry.done = True
+                return
+        pipe.complete()
+        entry.done = True
+
+    def tick(self) -> None:
+        """Complete sleeping pipelines whose time has come."""
+        now = time.monotonic()
+        for entry in self._pipes.values():
+            if entry.sleep_until is not None and not entry.done and now >= entry.sleep_until:
+                entry.sleep_until = None
+                entry.pipeline.complete()
+                entry.done = True
+
+    def stop_pipeline(self, command_id: uuid.UUID) -> None:
+        entry = self._pipes.get(command_id)
+        if entry is None or entry.done:
+            return
+        entry.sleep_until = None
+        record = ErrorRecord(
+            Exception=NETException(
+                "The pipeline has been stopped.",
+                type_names=[
+                    "System.Management.Automation.PipelineStoppedException",
+                    "System.Management.Automation.RuntimeException",
+                    "System.SystemException",
+                    "System.Exception",
+                    "System.Object",
+                ],
+            ),
+            CategoryInfo=ErrorCategoryInfo(
+                Category=ErrorCategory.OperationStopped, Reason="PipelineStoppedException"
+            ),
+            FullyQualifiedErrorId="PipelineStopped",
+        )
+        entry.pipeline._change_state(PSInvocationState.Stopped, record)
+        entry.done = True
+
+    def close_pipeline(self, command_id: uuid.UUID) -> None:
+        entry = self._pipes.pop(command_id, None)
+        self._out.pop(command_id, None)
+        if entry is not None:
+            self.pool.pipeline_table.pop(command_id, None)
+
+    def has_pipeline(self, command_id: uuid.UUID) -> bool:
+        return command_id in self._pipes
+
+    def pipeline_running(self, command_id: uuid.UUID) -> bool:
+        entry = self._pipes.get(command_id)
+        return entry is not None and not entry.done
+
+    def next_wakeup(self, command_id: uuid.UUID) -> float | None:
+        entry = self._pipes.get(command_id)
+        return entry.sleep_until if entry else None
+
+    # -- outgoing -------------------------------------------------------------------------
+    @property
+    def fragment_size(self) -> int:
+        # Base64 grows data by 4/3; leave room for the envelope around the streams.
+        return max(1024, (self.max_envelope_size - 4096) * 3 // 4)
+
+    def _route(self) -> None:
+        while True:
+            payload = self.pool.data_to_send(self.fragment_size)
+            if payload is None:
+                return
+            self._out.setdefault(payload.pipeline_id, deque()).append(payload.data)
+
+    def take_output(self, command_id: uuid.UUID | None, budget: int) -> tuple[list[str], bool]:
+        """Base64 streams for one Receive within ``budget`` bytes, and whether more remain."""
+        self._route()
+        queue = self._out.get(command_id)
+        streams: list[str] = []
+        used = 0
+        while queue:
+            encoded = base64.b64encode(queue[0]).decode("ascii")
+            if streams and used + len(encoded) > budget:
+                break
+            queue.popleft()
+            streams.append(encoded)
+            used += len(encoded) + 120
+        return streams, bool(queue)
+
+    def close(self) -> None:
+        try:
+            self.pool.close()
+        except psrpcore.PSRPCoreError:
+            pass
+
+
+def _sleep_seconds(command: psrpcore.Command) -> float:
+    for name, value in command.parameters:
+        if name is None or name.lower() in ("seconds", "s"):
+            try:
+                return float(value)
+            except (TypeError, ValueError):
+                return 0.0
+        if name.lower() in ("milliseconds", "m"):
+            try:
+                return float(value) / 1000.0
+            except (TypeError, ValueError):
+                return 0.0
+    return 0.0
+
+
+ClockFn = Callable[[], float]

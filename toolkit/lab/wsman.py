@@ -1,0 +1,270 @@
+"""WS-Management envelopes for the lab: parse requests, build responses and faults.
+
+Shapes follow recorded Windows Server 2016 traffic (pypsrp's test responses, see
+tests/integration/lab/test_golden.py): the same namespaces, header fields and body elements.
+Responses are built from string templates rather than ElementTree because the lab answers
+thousands of requests per second and the shapes never vary.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from xml.etree import ElementTree as ET
+from xml.sax.saxutils import escape
+
+NS = {
+    "s": "http://www.w3.org/2003/05/soap-envelope",
+    "wsa": "http://schemas.xmlsoap.org/ws/2004/08/addressing",
+    "wsman": "http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd",
+    "wsmv": "http://schemas.microsoft.com/wbem/wsman/1/wsman.xsd",
+    "rsp": "http://schemas.microsoft.com/wbem/wsman/1/windows/shell",
+    "pwsh": "http://schemas.microsoft.com/powershell",
+}
+
+ACTION_PREFIX_TRANSFER = "http://schemas.xmlsoap.org/ws/2004/09/transfer/"
+ACTION_PREFIX_SHELL = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/"
+POWERSHELL_URI_PREFIX = "http://schemas.microsoft.com/powershell/"
+SIGNAL_TERMINATE = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/signal/terminate"
+SIGNAL_CTRL_C = "powershell/signal/crtl_c"  # sic: the spelling PowerShell uses
+
+_DURATION = re.compile(r"^PT(?:(\d+(?:\.\d+)?)H)?(?:(\d+(?:\.\d+)?)M)?(?:(\d+(?:\.\d+)?)S)?$")
+
+
+class WSManFault(Exception):
+    """A fault to send back. ``http_status`` is 500 as on Windows unless said otherwise."""
+
+    def __init__(
+        self,
+        *,
+        code: int,
+        subcode: str,
+        reason: str,
+        sender: bool = True,
+        http_status: int = 500,
+        action: str = "http://schemas.dmtf.org/wbem/wsman/1/wsman/fault",
+    ) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.subcode = subcode
+        self.reason = reason
+        self.sender = sender
+        self.http_status = http_status
+        self.action = action
+
+
+# Fault codes as Windows sends them (WSManFault Code attribute, decimal).
+TIMED_OUT = 2150858793  # 0x80338029 ERROR_WSMAN_OPERATION_TIMEDOUT
+INVALID_SELECTORS = 2150858843  # 0x8033805B ERROR_WSMAN_UNEXPECTED_SELECTORS / shell not found
+ACTION_NOT_SUPPORTED = 2150858757  # 0x80338005 ERROR_WSMAN_INVALID_ACTIONURI
+INVALID_XML = 2150858817  # 0x80338041 ERROR_WSMAN_BAD_XML? (reason text is what users read)
+RESOURCE_NOT_FOUND = 2150858770  # 0x80338012 ERROR_WSMAN_DESTINATION_UNREACHABLE
+INTERNAL_ERROR = 2150858752  # 0x80338000 generic WS-Man internal error
+
+
+def timed_out_fault() -> WSManFault:
+    text = "The WS-Management service cannot complete the operation within the time specified in OperationTimeout.  "
+    return WSManFault(code=TIMED_OUT, subcode="w:TimedOut", reason=text, sender=False)
+
+
+def shell_not_found_fault(shell_id: str) -> WSManFault:
+    return WSManFault(
+        code=INVALID_SELECTORS,
+        subcode="w:InvalidSelectors",
+        reason=(
+            f"The request for the Windows Remote Shell with ShellId {shell_id} failed because the shell was not "
+            "found on the server. Possible causes are: the specified ShellId is incorrect or the shell no longer "
+            "exists on the server. Provide the correct ShellId or create a new shell and retry the operation. "
+        ),
+    )
+
+
+def bad_request_fault(detail: str) -> WSManFault:
+    return WSManFault(
+        code=INVALID_XML,
+        subcode="w:SchemaValidationError",
+        reason=f"The WS-Management service cannot process the request because the XML is invalid. {detail}",
+        http_status=400,
+    )
+
+
+@dataclass
+class Request:
+    action: str
+    resource_uri: str
+    message_id: str
+    operation_timeout: float
+    max_envelope_size: int
+    shell_id: str | None
+    body: ET.Element
+    option_protocol_version: str | None
+
+    @property
+    def short_action(self) -> str:
+        return self.action.rsplit("/", 1)[-1]
+
+
+def parse_duration(text: str | None, default: float) -> float:
+    if not text:
+        return default
+    m = _DURATION.match(text.strip())
+    if not m:
+        return default
+    h, mi, s = (float(g) if g else 0.0 for g in m.groups())
+    return h * 3600 + mi * 60 + s
+
+
+def parse_request(data: bytes) -> Request:
+    """Parse a SOAP envelope; anything malformed raises a WSManFault (never another error)."""
+    try:
+        root = ET.fromstring(data)
+    except ET.ParseError as exc:
+        raise bad_request_fault(f"({exc})") from None
+    if root.tag != f"{{{NS['s']}}}Envelope":
+        raise bad_request_fault("The root element is not a SOAP 1.2 Envelope.")
+    header = root.find("s:Header", NS)
+    body = root.find("s:Body", NS)
+    if header is None or body is None:
+        raise bad_request_fault("The envelope has no Header or Body.")
+
+    def text(path: str) -> str | None:
+        el = header.find(path, NS)
+        return el.text.strip() if el is not None and el.text else None
+
+    action = text("wsa:Action")
+    message_id = text("wsa:MessageID")
+    if not action or not message_id:
+        raise bad_request_fault("The Action or MessageID header is missing.")
+    resource_uri = text("wsman:ResourceURI") or ""
+    try:
+        max_env = int(text("wsman:MaxEnvelopeSize") or "153600")
+    except ValueError:
+        raise bad_request_fault("MaxEnvelopeSize is not a number.") from None
+    shell_id = None
+    for sel in header.findall("wsman:SelectorSet/wsman:Selector", NS):
+        if sel.get("Name") == "ShellId" and sel.text:
+            shell_id = sel.text.strip()
+    proto = None
+    for opt in header.findall("wsman:OptionSet/wsman:Option", NS):
+        if opt.get("Name") == "protocolversion" and opt.text:
+            proto = opt.text.strip()
+    return Request(
+        action=action,
+        resource_uri=resource_uri,
+        message_id=message_id,
+        operation_timeout=parse_duration(text("wsman:OperationTimeout"), 60.0),
+        max_envelope_size=max(max_env, 8192),
+        shell_id=shell_id,
+        body=body,
+        option_protocol_version=proto,
+    )
+
+
+_ENVELOPE = (
+    '<s:Envelope xml:lang="en-US" xmlns:s="http://www.w3.org/2003/05/soap-envelope" '
+    'xmlns:a="http://schemas.xmlsoap.org/ws/2004/08/addressing" '
+    'xmlns:x="http://schemas.xmlsoap.org/ws/2004/09/transfer" '
+    'xmlns:w="http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd" '
+    'xmlns:rsp="http://schemas.microsoft.com/wbem/wsman/1/windows/shell" '
+    'xmlns:p="http://schemas.microsoft.com/wbem/wsman/1/wsman.xsd">'
+    "<s:Header><a:Action>{action}</a:Action><a:MessageID>uuid:{mid}</a:MessageID>"
+    "<p:ActivityId>{activity}</p:ActivityId>"
+    "<a:To>http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous</a:To>"
+    "<a:RelatesTo>{relates}</a:RelatesTo></s:Header><s:Body>{body}</s:Body></s:Envelope>"
+)
+
+
+def envelope(action: str, relates_to: str, body: str) -> bytes:
+    return _ENVELOPE.format(
+        action=action,
+        mid=str(uuid.uuid4()).upper(),
+        activity=str(uuid.uuid4()).upper(),
+        relates=escape(relates_to),
+        body=body,
+    ).encode("utf-8")
+
+
+def fault_envelope(fault: WSManFault, relates_to: str | None, machine: str) -> bytes:
+    value = "s:Sender" if fault.sender else "s:Receiver"
+    reason = escape(fault.reason)
+    body = (
+        f"<s:Fault><s:Code><s:Value>{value}</s:Value><s:Subcode><s:Value>{fault.subcode}</s:Value>"
+        f'</s:Subcode></s:Code><s:Reason><s:Text xml:lang="en-US">{reason}</s:Text></s:Reason>'
+        f'<s:Detail><f:WSManFault xmlns:f="http://schemas.microsoft.com/wbem/wsman/1/wsmanfault" '
+        f'Code="{fault.code}" Machine="{escape(machine)}"><f:Message>{reason}</f:Message>'
+        f"</f:WSManFault></s:Detail></s:Fault>"
+    )
+    return envelope(fault.action, relates_to or "uuid:00000000-0000-0000-0000-000000000000", body)
+
+
+def shell_xml(shell_id: str, resource_uri: str, owner: str, client_ip: str, *, with_ns: bool) -> str:
+    ns = ' xmlns:rsp="http://schemas.microsoft.com/wbem/wsman/1/windows/shell"' if with_ns else ""
+    return (
+        f"<rsp:Shell{ns}><rsp:ShellId>{shell_id}</rsp:ShellId>"
+        f"<rsp:ResourceUri>{escape(resource_uri)}</rsp:ResourceUri><rsp:Owner>{escape(owner)}</rsp:Owner>"
+        f"<rsp:ClientIP>{escape(client_ip)}</rsp:ClientIP><rsp:ProcessId>4242</rsp:ProcessId>"
+        "<rsp:IdleTimeOut>PT7200.000S</rsp:IdleTimeOut><rsp:InputStreams>stdin pr</rsp:InputStreams>"
+        "<rsp:OutputStreams>stdout</rsp:OutputStreams><rsp:MaxIdleTimeOut>PT2147483.647S</rsp:MaxIdleTimeOut>"
+        "<rsp:Locale>en-US</rsp:Locale><rsp:DataLocale>en-US</rsp:DataLocale>"
+        "<rsp:CompressionMode>NoCompression</rsp:CompressionMode><rsp:ProfileLoaded>Yes</rsp:ProfileLoaded>"
+        "<rsp:Encoding>UTF8</rsp:Encoding><rsp:BufferMode>Block</rsp:BufferMode><rsp:State>Connected</rsp:State>"
+        "<rsp:ShellRunTime>P0DT0H0M0S</rsp:ShellRunTime><rsp:ShellInactivity>P0DT0H0M0S</rsp:ShellInactivity>"
+        "</rsp:Shell>"
+    )
+
+
+def create_response(req: Request, shell_id: str, address: str, owner: str, client_ip: str) -> bytes:
+    body = (
+        f"<x:ResourceCreated><a:Address>{escape(address)}</a:Address><a:ReferenceParameters>"
+        f"<w:ResourceURI>{escape(req.resource_uri)}</w:ResourceURI><w:SelectorSet>"
+        f'<w:Selector Name="ShellId">{shell_id}</w:Selector></w:SelectorSet></a:ReferenceParameters>'
+        f"</x:ResourceCreated>" + shell_xml(shell_id, req.resource_uri, owner, client_ip, with_ns=True)
+    )
+    return envelope(ACTION_PREFIX_TRANSFER + "CreateResponse", req.message_id, body)
+
+
+def get_response(req: Request, shell_id: str, owner: str, client_ip: str) -> bytes:
+    return envelope(
+        ACTION_PREFIX_TRANSFER + "GetResponse",
+        req.message_id,
+        shell_xml(shell_id, req.resource_uri, owner, client_ip, with_ns=False),
+    )
+
+
+def command_response(req: Request, command_id: str) -> bytes:
+    body = f"<rsp:CommandResponse><rsp:CommandId>{command_id}</rsp:CommandId></rsp:CommandResponse>"
+    return envelope(ACTION_PREFIX_SHELL + "CommandResponse", req.message_id, body)
+
+
+def send_response(req: Request) -> bytes:
+    return envelope(ACTION_PREFIX_SHELL + "SendResponse", req.message_id, "<rsp:SendResponse/>")
+
+
+def signal_response(req: Request) -> bytes:
+    return envelope(ACTION_PREFIX_SHELL + "SignalResponse", req.message_id, "<rsp:SignalResponse/>")
+
+
+def delete_response(req: Request) -> bytes:
+    return envelope(ACTION_PREFIX_TRANSFER + "DeleteResponse", req.message_id, "")
+
+
+def receive_response(req: Request, streams: list[str], command_id: str | None, done: bool) -> bytes:
+    """``streams`` are base64 PSRP fragments already encoded."""
+    cid = f' CommandId="{command_id}"' if command_id else ""
+    parts = [f'<rsp:Stream Name="stdout"{cid}>{s}</rsp:Stream>' for s in streams]
+    if command_id is not None:
+        state = "Done" if done else "Running"
+        exit_code = "<rsp:ExitCode>0</rsp:ExitCode>" if done else ""
+        parts.append(
+            f'<rsp:CommandState CommandId="{command_id}" '
+            f'State="http://schemas.microsoft.com/wbem/wsman/1/windows/shell/CommandState/{state}">'
+            f"{exit_code}</rsp:CommandState>"
+        )
+    body = "<rsp:ReceiveResponse>" + "".join(parts) + "</rsp:ReceiveResponse>"
+    return envelope(ACTION_PREFIX_SHELL + "ReceiveResponse", req.message_id, body)
+
+
+#: Bytes of a Receive response other than the stream payloads; used to respect MaxEnvelopeSize.
+RECEIVE_OVERHEAD = 2048
+STREAM_OVERHEAD = 120
