@@ -93,7 +93,7 @@ def _negotiate_state(value: RegValue) -> _NegotiateState:
     if value.absent:
         return _NegotiateState(True, False, "absent means required")
     if value.kind != "DWord":
-        return _NegotiateState(True, True, f"wrong type {value.kind}, not honoured, so required")
+        return _NegotiateState(True, True, f"{value.describe()} is not a DWORD, not honoured (wrong type)")
     if value.value == 1:
         return _NegotiateState(True, False, "DWORD 1 means required")
     return _NegotiateState(False, False, f"DWORD {value.value} means disabled")
@@ -174,7 +174,7 @@ def secure_negotiate(
         return result(
             expected,
             CheckStatus.DRIFT,
-            f"{prefix}{state.what}: wrong type, replace it with a DWORD",
+            f"{prefix}{state.what}: {effect}; replace it with a DWORD",
             "DOMAIN 1.3",
         )
     want_required = policy == "required"
@@ -200,8 +200,7 @@ def signing(key: KeyFacts, policy: str, *, os: OsInfo, side: str) -> CheckResult
     value = key.value(REQUIRE_SIGNING_VALUE)
     enable = key.value(ENABLE_SIGNING_VALUE)
     actual = (
-        f"{_actual(REQUIRE_SIGNING_VALUE, value, key)}; "
-        f"{ENABLE_SIGNING_VALUE}={enable.describe()} (SMB1 only)"
+        f"{_actual(REQUIRE_SIGNING_VALUE, value, key)}; {ENABLE_SIGNING_VALUE}={enable.describe()}, SMB1 only"
     )
     expected = "required (1 (DWord))" if policy == "required" else "any (not enforced)"
     direction = "outbound" if side == "client" else "inbound"
@@ -218,7 +217,7 @@ def signing(key: KeyFacts, policy: str, *, os: OsInfo, side: str) -> CheckResult
         if value.absent:
             what = f"absent, OS default: {default_text}"
         else:
-            wrong = f"wrong type or value {value.describe()}, not honoured"
+            wrong = f"{value.describe()} is not DWORD 0 or 1, not honoured (wrong type or value)"
             what = f"{wrong}; OS default: {default_text}"
 
     effect = (

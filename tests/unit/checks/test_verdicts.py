@@ -190,7 +190,7 @@ def test_enable_security_signature_is_reported_but_never_decides() -> None:
     host = facts("2016", server={"RequireSecuritySignature": dword(0), "EnableSecuritySignature": dword(1)})
     check = evaluate(host, Policy(), os=os_for("2016"))[2]
     assert check.status is D
-    assert check.actual == "RequireSecuritySignature=0 (DWord); EnableSecuritySignature=1 (DWord) (SMB1 only)"
+    assert check.actual == "RequireSecuritySignature=0 (DWord); EnableSecuritySignature=1 (DWord), SMB1 only"
 
 
 def test_value_names_are_case_insensitive() -> None:
