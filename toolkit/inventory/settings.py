@@ -1,0 +1,469 @@
+"""Connection and policy settings shared by every inventory format.
+
+Both the native and the Ansible readers turn their input into *layers*: ``{key: Setting}``
+dictionaries in the native key space (``port``, ``auth``, ``policy.client_signing``, ...),
+each value remembering the line and field it came from. :func:`merge` stacks layers (later
+wins), and :func:`build_host` turns the merged layer into a :class:`Host`, running the checks
+that need several settings at once (timeouts, Basic over HTTP, certificate files). Every problem
+goes to a :class:`Problems` collector so that ``psfleet inventory check`` can report them all.
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import math
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, cast
+
+from toolkit.errors import InputError, InventoryError
+from toolkit.inventory.model import AUTH_KINDS, Host, PasswordSource, Policy, SourceRef, Transport
+
+SCHEMES: tuple[str, ...] = ("http", "https")
+SIGNING_POLICIES: tuple[str, ...] = ("required", "any")
+NEGOTIATE_POLICIES: tuple[str, ...] = ("required", "disabled", "any")
+POLICY_KEYS: dict[str, tuple[str, ...]] = {
+    "client_signing": SIGNING_POLICIES,
+    "server_signing": SIGNING_POLICIES,
+    "secure_negotiate": NEGOTIATE_POLICIES,
+}
+PASSWORD_KEYS: tuple[str, ...] = ("password_env", "password_keyring", "password_prompt")
+PASSWORD_ADVICE = (
+    "psfleet never reads passwords from an inventory; use password_env: VARIABLE, "
+    "password_keyring: SERVICE or password_prompt: true"
+)
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One value and where it was written (line and dotted field path)."""
+
+    value: object
+    line: int | None
+    field: str
+
+
+Layer = dict[str, Setting]
+
+
+class Problems:
+    """Collects the errors of one inventory file, without duplicates, in line order."""
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self._errors: dict[tuple[int | None, str | None, str], InventoryError] = {}
+
+    def add(self, message: str, line: int | None = None, field: str | None = None) -> None:
+        key = (line, field, message)
+        if key not in self._errors:
+            self._errors[key] = InventoryError(message, file=self.file, line=line, field=field)
+
+    def add_input_error(self, exc: InputError) -> None:
+        self.add(exc.message, exc.line, exc.field)
+
+    def absorb(self, other: Problems) -> None:
+        """Take over another collector's errors (used to drop the errors of skipped hosts)."""
+        for error in other.errors:
+            self.add(error.message, error.line, error.field)
+
+    def __bool__(self) -> bool:
+        return bool(self._errors)
+
+    @property
+    def errors(self) -> list[InventoryError]:
+        return sorted(self._errors.values(), key=lambda e: e.line if e.line is not None else 0)
+
+
+class BadValue(Exception):
+    """A value failed its check; the message says why (without the field, added by the caller)."""
+
+
+def suggest(word: str, choices: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` or an empty string."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def describe(value: object) -> str:
+    """A short description of a value's type, for "expected X, got Y" messages."""
+    if value is None:
+        return "nothing"
+    if isinstance(value, bool):
+        return f"the boolean {value!r}".lower()
+    if isinstance(value, int | float):
+        return f"the number {value!r}"
+    if isinstance(value, str):
+        shown = value if len(value) <= 40 else value[:37] + "..."
+        return f"the string {shown!r}"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return type(value).__name__
+
+
+def plain(value: object) -> Any:
+    """Plain dict/list copies of SrcDict/SrcList trees (for Host.vars and YAML dumping)."""
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    return value
+
+
+# --- value checks: each returns the checked value or raises BadValue ------------------------
+# ``lenient`` accepts strings for numbers and booleans (Ansible INI values are all strings).
+
+_TRUE = {"true", "yes", "on", "1"}
+_FALSE = {"false", "no", "off", "0"}
+
+
+def as_text(value: object, lenient: bool) -> str:
+    if isinstance(value, bool) or value is None or not isinstance(value, str | int | float):
+        raise BadValue(f"expected a string, got {describe(value)}")
+    if not isinstance(value, str):
+        if not lenient:
+            raise BadValue(f"expected a string, got {describe(value)}")
+        value = str(value)
+    text = value.strip()
+    if not text:
+        raise BadValue("must not be empty")
+    return text
+
+
+def as_bool(value: object, lenient: bool) -> bool:
+    if isinstance(value, bool):
+        return value
+    if lenient and isinstance(value, str | int) and str(value).strip().lower() in _TRUE | _FALSE:
+        return str(value).strip().lower() in _TRUE
+    raise BadValue(f"expected true or false, got {describe(value)}")
+
+
+def as_port(value: object, lenient: bool) -> int:
+    number: object = value
+    if lenient and isinstance(value, str) and value.strip().isdigit():
+        number = int(value.strip())
+    if isinstance(number, bool) or not isinstance(number, int):
+        raise BadValue(f"expected a port number, got {describe(value)}")
+    if not 1 <= number <= 65535:
+        raise BadValue(f"port must be between 1 and 65535, got {number}")
+    return number
+
+
+def as_timeout(value: object, lenient: bool) -> float:
+    number: object = value
+    if lenient and isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            number = value
+    if isinstance(number, bool) or not isinstance(number, int | float):
+        raise BadValue(f"expected a number of seconds, got {describe(value)}")
+    if not math.isfinite(number) or number <= 0:
+        raise BadValue(f"must be a positive number of seconds, got {number}")
+    return float(number)
+
+
+def as_choice(value: object, allowed: tuple[str, ...]) -> str:
+    if not isinstance(value, str) or value.strip().lower() not in allowed:
+        raise BadValue(f"must be one of {', '.join(allowed)}; got {describe(value)}")
+    return value.strip().lower()
+
+
+def as_env_name(value: object, lenient: bool) -> str:
+    name = as_text(value, lenient)
+    if not _ENV_NAME.fullmatch(name):
+        raise BadValue(f"{name!r} is not an environment variable name (letters, digits, underscore)")
+    return name
+
+
+def as_name(value: object, what: str) -> str:
+    """A host or group name: a non-empty string (or integer) without whitespace or commas."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str):
+        raise BadValue(f"a {what} name must be a string, got {describe(value)}")
+    if not value.strip():
+        raise BadValue(f"a {what} name must not be empty")
+    if any(ch.isspace() for ch in value) or "," in value:
+        raise BadValue(f"{what} name {value!r} contains whitespace or a comma")
+    return value
+
+
+def as_address(value: object, lenient: bool) -> str:
+    """A host name or IP address; ``[::1]`` is accepted and stored as ``::1``."""
+    if isinstance(value, list) and len(value) == 1:
+        raise BadValue('quote IPv6 addresses, for example address: "[::1]"')
+    text = as_text(value, lenient)
+    if text.startswith("[") and text.endswith("]"):
+        inner = text[1:-1]
+        try:
+            ipaddress.IPv6Address(inner.split("%")[0])
+        except ValueError:
+            raise BadValue(f"{text!r} is not a bracketed IPv6 address") from None
+        text = inner
+    if any(ch.isspace() for ch in text):
+        raise BadValue(f"address {text!r} contains whitespace")
+    return text
+
+
+# --- reading one setting into a layer --------------------------------------------------------
+
+_PLAIN_KEYS: dict[str, Callable[[object, bool], object]] = {
+    "address": as_address,
+    "auth": lambda v, _lenient: as_choice(v, AUTH_KINDS),
+    "scheme": lambda v, _lenient: as_choice(v, SCHEMES),
+    "port": as_port,
+    "smb_port": as_port,
+    "username": as_text,
+    "cert_validation": as_bool,
+    "allow_unencrypted": as_bool,
+    "connection_timeout": as_timeout,
+    "operation_timeout": as_timeout,
+    "read_timeout": as_timeout,
+    "path": lambda v, lenient: as_text(v, lenient).strip("/") or "wsman",
+    "negotiate_service": as_text,
+    "negotiate_delegate": as_bool,
+    "negotiate_hostname_override": as_text,
+}
+_PATH_KEYS: tuple[str, ...] = ("ca_file", "certificate_pem", "certificate_key_pem")
+
+#: Every key accepted in defaults, group vars and hosts (besides host-only keys).
+SETTING_KEYS: tuple[str, ...] = (
+    *_PLAIN_KEYS,
+    *_PATH_KEYS,
+    "ssl",
+    *PASSWORD_KEYS,
+    "policy",
+)
+
+
+def read_setting(
+    layer: Layer,
+    key: str,
+    value: object,
+    line: int | None,
+    field: str,
+    problems: Problems,
+    *,
+    base_dir: Path,
+    lenient: bool = False,
+) -> bool:
+    """Check one native ``key: value`` and store it in ``layer``. False if the key is unknown.
+
+    ``field`` is the dotted path shown in errors. Relative file paths are resolved against
+    ``base_dir`` (the inventory's folder) so that the inventory works from any directory.
+    """
+    try:
+        if key in _PLAIN_KEYS:
+            layer[key] = Setting(_PLAIN_KEYS[key](value, lenient), line, field)
+        elif key in _PATH_KEYS:
+            text = as_text(value, lenient)
+            layer[key] = Setting(str(base_dir / Path(text).expanduser()), line, field)
+        elif key == "ssl":
+            scheme = "https" if as_bool(value, lenient) else "http"
+            previous = layer.get("scheme")
+            if previous is not None and previous.value != scheme:
+                raise BadValue(f"contradicts scheme: {previous.value} (line {previous.line}); set only one")
+            layer["scheme"] = Setting(scheme, line, field)
+        elif key in PASSWORD_KEYS:
+            _read_password(layer, key, value, line, field, lenient)
+        elif key == "password":
+            raise BadValue(PASSWORD_ADVICE)
+        elif key == "policy":
+            _read_policy(layer, value, line, field, problems, lenient)
+        else:
+            return False
+    except BadValue as exc:
+        problems.add(str(exc), line, field)
+    return True
+
+
+def _read_password(
+    layer: Layer, key: str, value: object, line: int | None, field: str, lenient: bool
+) -> None:
+    previous = layer.get("password")
+    if previous is not None:
+        raise BadValue(
+            f"the password source is already set by {previous.field} (line {previous.line}); set only one"
+        )
+    if key == "password_env":
+        source = PasswordSource("env", as_env_name(value, lenient))
+    elif key == "password_keyring":
+        source = PasswordSource("keyring", as_text(value, lenient))
+    else:
+        # password_prompt: false says "no password" explicitly (Kerberos, certificates).
+        source = PasswordSource("prompt") if as_bool(value, lenient) else PasswordSource("none")
+    layer["password"] = Setting(source, line, field)
+
+
+def _read_policy(
+    layer: Layer, value: object, line: int | None, field: str, problems: Problems, lenient: bool
+) -> None:
+    if not isinstance(value, dict):
+        raise BadValue(f"expected a mapping of {', '.join(POLICY_KEYS)}, got {describe(value)}")
+    for key, item in value.items():
+        key_line = value.line_of(key) if hasattr(value, "line_of") else line
+        sub = f"{field}.{key}"
+        if key not in POLICY_KEYS:
+            problems.add(f"unknown policy key {key!r}{suggest(str(key), POLICY_KEYS)}", key_line, sub)
+            continue
+        read_policy_value(layer, str(key), item, key_line, sub, problems)
+
+
+def read_policy_value(
+    layer: Layer, key: str, value: object, line: int | None, field: str, problems: Problems
+) -> None:
+    """Store one policy key (``client_signing``...) as ``policy.<key>``: policies merge key by key."""
+    try:
+        layer[f"policy.{key}"] = Setting(as_choice(value, POLICY_KEYS[key]), line, field)
+    except BadValue as exc:
+        problems.add(str(exc), line, field)
+
+
+# --- merging and building hosts --------------------------------------------------------------
+
+
+def merge(layers: Iterable[Mapping[str, Setting]]) -> Layer:
+    """Stack layers from weakest to strongest: a later layer's key replaces an earlier one."""
+    out: Layer = {}
+    for layer in layers:
+        out.update(layer)
+    return out
+
+
+def _get(merged: Layer, key: str, default: Any) -> Any:
+    setting = merged.get(key)
+    return default if setting is None else setting.value
+
+
+def build_host(
+    name: str,
+    merged: Layer,
+    *,
+    groups: tuple[str, ...],
+    source: SourceRef,
+    problems: Problems,
+    host_vars: Mapping[str, object] | None = None,
+    default_scheme_by_port: bool = False,
+) -> Host | None:
+    """Turn a host's merged settings into a :class:`Host`, or None after reporting problems.
+
+    ``default_scheme_by_port`` follows Ansible: with no scheme given, port 5985 means http and
+    anything else https. The native format defaults to http.
+    """
+    before = len(problems.errors)
+    port = cast("int | None", _get(merged, "port", None))
+    if "scheme" in merged:
+        scheme = cast(str, merged["scheme"].value)
+    elif default_scheme_by_port:
+        scheme = "http" if port == 5985 else "https"
+    else:
+        scheme = "http"
+    auth = cast(str, _get(merged, "auth", "negotiate"))
+    operation_timeout = cast(float, _get(merged, "operation_timeout", 20.0))
+    read_timeout = cast(float, _get(merged, "read_timeout", 30.0))
+    if read_timeout <= operation_timeout:
+        where = merged.get("read_timeout") or merged["operation_timeout"]
+        problems.add(
+            f"read_timeout ({read_timeout:g}) must be greater than operation_timeout "
+            f"({operation_timeout:g}); pypsrp requires it",
+            where.line,
+            where.field,
+        )
+    allow_unencrypted = cast(bool, _get(merged, "allow_unencrypted", False))
+    if auth in ("basic", "certificate") and scheme == "http" and not allow_unencrypted:
+        where = merged["auth"]
+        problems.add(
+            f"{auth} authentication over http is not encrypted; use https "
+            "or set allow_unencrypted: true if you accept that",
+            where.line,
+            where.field,
+        )
+    if auth == "certificate":
+        missing = [k for k in ("certificate_pem", "certificate_key_pem") if k not in merged]
+        if missing:
+            where = merged["auth"]
+            problems.add(f"certificate authentication needs {' and '.join(missing)}", where.line, where.field)
+    if len(problems.errors) != before:
+        return None
+    transport = Transport(
+        scheme=cast(Any, scheme),
+        port=port,
+        auth=cast(Any, auth),
+        ca_file=_get(merged, "ca_file", None),
+        cert_validation=_get(merged, "cert_validation", True),
+        allow_unencrypted=allow_unencrypted,
+        connection_timeout=_get(merged, "connection_timeout", 30.0),
+        operation_timeout=operation_timeout,
+        read_timeout=read_timeout,
+        path=_get(merged, "path", "wsman"),
+        certificate_pem=_get(merged, "certificate_pem", None),
+        certificate_key_pem=_get(merged, "certificate_key_pem", None),
+        negotiate_service=_get(merged, "negotiate_service", "host"),
+        negotiate_delegate=_get(merged, "negotiate_delegate", False),
+        negotiate_hostname_override=_get(merged, "negotiate_hostname_override", None),
+    )
+    policy = Policy(
+        client_signing=_get(merged, "policy.client_signing", "required"),
+        server_signing=_get(merged, "policy.server_signing", "required"),
+        secure_negotiate=_get(merged, "policy.secure_negotiate", "required"),
+    )
+    return Host(
+        name=name,
+        address=_get(merged, "address", name.strip("[]") if name.startswith("[") else name),
+        transport=transport,
+        policy=policy,
+        username=_get(merged, "username", None),
+        password=_get(merged, "password", PasswordSource()),
+        groups=groups,
+        smb_port=_get(merged, "smb_port", 445),
+        source=source,
+        vars=dict(host_vars or {}),
+    )
+
+
+# --- group graphs -------------------------------------------------------------------------------
+
+
+def creates_cycle(parent: str, child: str, parents: Mapping[str, list[str]]) -> bool:
+    """True if making ``child`` a child of ``parent`` closes a cycle (child is parent or above it)."""
+    seen: set[str] = set()
+    stack = [parent]
+    while stack:
+        current = stack.pop()
+        if current == child:
+            return True
+        if current not in seen:
+            seen.add(current)
+            stack.extend(parents.get(current, ()))
+    return False
+
+
+def group_depths(parents: Mapping[str, list[str]]) -> dict[str, int]:
+    """Depth of each group: 0 without parents, else one more than its deepest parent."""
+    memo: dict[str, int] = {}
+
+    def depth(name: str) -> int:
+        if name not in memo:
+            memo[name] = 0  # a cycle was already reported; this only stops the recursion
+            memo[name] = max((depth(p) + 1 for p in parents.get(name, ())), default=0)
+        return memo[name]
+
+    return {name: depth(name) for name in parents}
+
+
+def with_ancestors(groups: Iterable[str], parents: Mapping[str, list[str]]) -> set[str]:
+    """The groups and all their parents, grandparents..."""
+    out: set[str] = set()
+    stack = list(groups)
+    while stack:
+        name = stack.pop()
+        if name not in out:
+            out.add(name)
+            stack.extend(parents.get(name, ()))
+    return out
