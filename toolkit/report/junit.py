@@ -1,0 +1,74 @@
+"""JUnit XML for CI dashboards: one testsuite, one testcase per host and check.
+
+drift -> ``<failure>``, host not assessed -> ``<error>`` (kind and message), not_applicable
+-> ``<skipped>``. Text goes through ElementTree (escaped) after characters XML 1.0 cannot
+carry at all (control characters from remote error messages) are replaced.
+"""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+
+from toolkit.checks.verdicts import CHECK_IDS
+from toolkit.report.model import ASSESSED, CheckView, HostView, Run, check_ids, one_line
+
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def render_junit(run: Run) -> str:
+    """The run as ``<testsuites><testsuite>...`` with an XML declaration (UTF-8)."""
+    name = run.schema.split("/", 1)[0]
+    suites = ET.Element("testsuites", name=_clean(name))
+    suite = ET.SubElement(suites, "testsuite", name=_clean(name))
+    ids = check_ids(run, CHECK_IDS)
+    counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
+    for host in run.hosts:
+        if str(host.status) in ASSESSED:
+            for check in host.checks:
+                _check_case(suite, host, check, counts)
+        else:
+            for check_id in ids:
+                _error_case(suite, host, check_id, counts)
+    for attr in ("tests", "failures", "errors", "skipped"):
+        suite.set(attr, str(counts[attr]))
+        suites.set(attr, str(counts[attr]))
+    ET.indent(suites)
+    body = ET.tostring(suites, encoding="unicode")
+    return f'<?xml version="1.0" encoding="UTF-8"?>\n{body}\n'
+
+
+def _case(suite: ET.Element, host: HostView, check_id: str, counts: dict[str, int]) -> ET.Element:
+    counts["tests"] += 1
+    return ET.SubElement(
+        suite, "testcase", classname=_clean(host.name), name=_clean(f"{host.name}.{check_id}")
+    )
+
+
+def _check_case(suite: ET.Element, host: HostView, check: CheckView, counts: dict[str, int]) -> None:
+    case = _case(suite, host, check.id, counts)
+    status = str(check.status)
+    detail = f"expected: {check.expected}\nactual: {check.actual}\nreason: {check.reason}\nrule: {check.rule}"
+    if status == "drift":
+        counts["failures"] += 1
+        failure = ET.SubElement(case, "failure", message=_clean(one_line(check.reason)), type="drift")
+        failure.text = _clean(detail)
+    elif status == "not_applicable":
+        counts["skipped"] += 1
+        ET.SubElement(case, "skipped", message=_clean(one_line(check.reason)))
+    else:
+        out = ET.SubElement(case, "system-out")
+        out.text = _clean(detail)
+
+
+def _error_case(suite: ET.Element, host: HostView, check_id: str, counts: dict[str, int]) -> None:
+    case = _case(suite, host, check_id, counts)
+    counts["errors"] += 1
+    kind = str(host.error.kind) if host.error else str(host.status)
+    message = host.error.message if host.error else f"host not assessed ({host.status})"
+    error = ET.SubElement(case, "error", message=_clean(one_line(message)), type=_clean(kind))
+    error.text = _clean(f"{kind}: {message}")
+
+
+def _clean(text: str) -> str:
+    return _NOT_XML.sub("\ufffd", text)

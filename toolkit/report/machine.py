@@ -1,0 +1,75 @@
+"""Machine formats: JSON (the documented schema), NDJSON (one host per line) and CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Any
+
+from toolkit.report.model import ASSESSED, HostView, Run
+
+CSV_COLUMNS = (
+    "host",
+    "address",
+    "os",
+    "host_status",
+    "check",
+    "check_status",
+    "expected",
+    "actual",
+    "reason",
+    "rule",
+    "error_kind",
+    "error_message",
+)
+
+
+def render_json(run: Run) -> str:
+    """``run.to_dict()`` (schema ``psfleet.audit/1`` for audits), indented, one trailing
+    newline. Non-ASCII text is kept as is (UTF-8)."""
+    return _dumps(run.to_dict(), indent=2) + "\n"
+
+
+def ndjson_line(host: HostView) -> str:
+    """One host as one compact JSON line, without the newline (for streaming as hosts
+    finish)."""
+    return _dumps(host.to_dict(), indent=None)
+
+
+def render_ndjson(run: Run) -> str:
+    """One line per host, in run order; an empty run gives an empty string."""
+    return "".join(ndjson_line(h) + "\n" for h in run.hosts)
+
+
+def render_csv(run: Run) -> str:
+    """One row per host and check (columns :data:`CSV_COLUMNS`). A host that was not
+    assessed gets one row with empty check fields and its error kind and message."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for host in run.hosts:
+        base = [host.name, host.address, host.os.display if host.os else "", str(host.status)]
+        error = [str(host.error.kind), host.error.message] if host.error else ["", ""]
+        if not host.checks or str(host.status) not in ASSESSED:
+            writer.writerow([*base, "", "", "", "", "", "", *error])
+            continue
+        for check in host.checks:
+            writer.writerow(
+                [
+                    *base,
+                    check.id,
+                    str(check.status),
+                    check.expected,
+                    check.actual,
+                    check.reason,
+                    check.rule,
+                    *error,
+                ]
+            )
+    return buffer.getvalue()
+
+
+def _dumps(data: Any, *, indent: int | None) -> str:
+    separators = (",", ": ") if indent else (",", ":")
+    return json.dumps(data, indent=indent, ensure_ascii=False, separators=separators, default=str)

@@ -1,0 +1,105 @@
+"""What renderers may read: the read-only shape shared by audit and remediation runs.
+
+Renderers depend on these protocols, not on :class:`toolkit.results.AuditRun`, so a
+remediation run renders through the same code as long as it has ``hosts``, ``summary``,
+``schema`` and ``to_dict()``. Statuses are read as plain strings (the enums are StrEnums).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+from toolkit.results import OsInfo
+
+
+class CheckView(Protocol):
+    @property
+    def id(self) -> str: ...
+    @property
+    def expected(self) -> str: ...
+    @property
+    def actual(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def reason(self) -> str: ...
+    @property
+    def rule(self) -> str: ...
+
+
+class ErrorView(Protocol):
+    @property
+    def kind(self) -> str: ...
+    @property
+    def message(self) -> str: ...
+
+
+class HostView(Protocol):
+    @property
+    def name(self) -> str: ...
+    @property
+    def address(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def os(self) -> OsInfo | None: ...
+    @property
+    def checks(self) -> Sequence[CheckView]: ...
+    @property
+    def error(self) -> ErrorView | None: ...
+
+    def to_dict(self) -> dict[str, Any]: ...
+
+
+class Run(Protocol):
+    @property
+    def hosts(self) -> Sequence[HostView]: ...
+    @property
+    def summary(self) -> Mapping[str, int]: ...
+    @property
+    def schema(self) -> str: ...
+
+    def to_dict(self) -> dict[str, Any]: ...
+
+
+#: Statuses that mean "assessed" (anything else on a host is a classified failure).
+ASSESSED = frozenset({"compliant", "drift"})
+
+
+def check_ids(run: Run, preferred: Sequence[str] = ()) -> tuple[str, ...]:
+    """Check ids in display order: ``preferred`` first, then any others in first-seen order.
+    ``preferred`` ids are kept even when no host has them (unassessed hosts only)."""
+    ids = list(preferred)
+    for host in run.hosts:
+        for check in host.checks:
+            if check.id not in ids:
+                ids.append(check.id)
+    return tuple(ids)
+
+
+def short_actual(actual: str) -> str:
+    """``Name=0 (DWord); Other=...`` -> ``0 (DWord)``: the first value, without its name."""
+    first = actual.split(";", 1)[0].strip()
+    _, sep, value = first.partition("=")
+    return value.strip() if sep else first
+
+
+def one_line(text: str) -> str:
+    """Collapse whitespace (remote error messages can span lines)."""
+    return " ".join(text.split())
+
+
+def printable(text: str) -> str:
+    """Replace control and other unprintable characters with ``?`` so that text from a
+    remote host cannot drive the terminal (escape sequences) or break a table."""
+    return "".join(ch if ch.isprintable() else "?" for ch in text)
+
+
+def summary_line(run: Run) -> str:
+    """``3 hosts: 1 compliant, 1 drift, 1 unreachable`` (zero counts left out)."""
+    counts = dict(run.summary)
+    total = counts.pop("total", len(run.hosts))
+    parts = [f"{n} {status}" for status, n in counts.items() if n]
+    noun = "host" if total == 1 else "hosts"
+    return f"{total} {noun}: " + (", ".join(parts) if parts else "none")

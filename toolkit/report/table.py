@@ -1,0 +1,82 @@
+"""Human tables (any tabulate format) and Markdown: one row per host."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from tabulate import tabulate, tabulate_formats
+
+from toolkit.checks.verdicts import CHECK_IDS
+from toolkit.errors import UsageError
+from toolkit.report.model import HostView, Run, check_ids, one_line, printable, short_actual, summary_line
+
+TABLE_FORMATS: tuple[str, ...] = tuple(sorted(tabulate_formats))
+
+
+def render_table(run: Run, *, table_format: str = "simple") -> str:
+    """One row per host: HOST, ADDRESS, OS, STATUS, one column per check (status and the
+    value found) and ERROR; then a summary line. Raises :class:`UsageError` for a format
+    tabulate does not know."""
+    if table_format not in tabulate_formats:
+        raise UsageError(
+            f"unknown table format {table_format!r}; choose one of: {', '.join(TABLE_FORMATS)}",
+            field="--table-format",
+        )
+    headers, rows = _rows(run, escape=lambda s: s)
+    return f"{tabulate(rows, headers, tablefmt=table_format)}\n\n{summary_line(run)}\n"
+
+
+def render_markdown(run: Run) -> str:
+    """GitHub-flavoured Markdown: a heading, the host table, the summary."""
+    headers, rows = _rows(run, escape=_md_escape)
+    title = run.schema.split("/", 1)[0].replace(".", " ")
+    table = tabulate(rows, headers, tablefmt="github")
+    return f"# {title}\n\n{table}\n\n{summary_line(run)}\n"
+
+
+def legend() -> str:
+    """What the table's columns and statuses mean."""
+    return "\n".join(
+        [
+            "Columns:",
+            "  HOST, ADDRESS    inventory name and the address connected to",
+            "  OS               product and build from the registry (build decides, DOMAIN 5)",
+            "  STATUS           the host's overall verdict",
+            "  secure_negotiate LanmanWorkstation RequireSecureNegotiate (DOMAIN 1)",
+            "  client_signing   LanmanWorkstation RequireSecuritySignature (DOMAIN 2)",
+            "  server_signing   LanmanServer RequireSecuritySignature (DOMAIN 2)",
+            "                   each shows the check's status and the value found, with its",
+            "                   registry kind: 0 (DWord) is not '0' (String) (DOMAIN 4.4)",
+            "  ERROR            why a host could not be assessed",
+            "Host statuses:",
+            "  compliant        every check matches the policy (or does not apply)",
+            "  drift            at least one check differs from the policy",
+            "  unreachable, auth_failed, timeout, access_denied, protocol_error, error",
+            "                   not assessed; the ERROR column says why",
+            "Check statuses:",
+            "  compliant        Windows behaves as the policy wants",
+            "  drift            it does not (or the value has the wrong type)",
+            "  not_applicable   the setting means nothing on this OS build",
+        ]
+    )
+
+
+def _rows(run: Run, *, escape: Callable[[str], str]) -> tuple[list[str], list[list[str]]]:
+    ids = check_ids(run, CHECK_IDS)
+    headers = ["HOST", "ADDRESS", "OS", "STATUS", *ids, "ERROR"]
+    rows = [[escape(printable(one_line(cell))) for cell in _row(host, ids)] for host in run.hosts]
+    return headers, rows
+
+
+def _row(host: HostView, ids: tuple[str, ...]) -> list[str]:
+    by_id = {c.id: c for c in host.checks}
+    cells = [host.name, host.address, host.os.display if host.os else "", str(host.status)]
+    for check_id in ids:
+        check = by_id.get(check_id)
+        cells.append(f"{check.status}: {short_actual(check.actual)}" if check else "")
+    cells.append(f"{host.error.kind}: {host.error.message}" if host.error else "")
+    return cells
+
+
+def _md_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("|", "\\|")
