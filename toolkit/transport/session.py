@@ -1,0 +1,212 @@
+"""One WinRM session to one host: open a runspace pool, run structured pipelines, close.
+
+Caveats (DOMAIN 9): a pypsrp pool is not thread-safe, so a session belongs to one worker;
+pypsrp has no wall-clock limit per operation, so every socket timeout here is capped by the
+host's deadline and the fan-out abandons a host whose deadline passed; a pool is discarded
+after any timeout; writes are never retried.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from pypsrp.powershell import PowerShell, RunspacePool
+from pypsrp.wsman import WSMan
+
+from toolkit.inventory.model import Host
+from toolkit.results import ErrorKind, HostError
+from toolkit.transport.classify import classify
+from toolkit.transport.model import InvocationResult, Statement
+from toolkit.transport.values import TypedSerializer, convert, error_from_pypsrp
+
+log = logging.getLogger(__name__)
+
+
+class CredentialLike(Protocol):
+    @property
+    def username(self) -> str | None: ...
+
+    @property
+    def password(self) -> str | None: ...
+
+
+class TransportError(Exception):
+    """Raised by :class:`HostSession`; carries the classified :class:`HostError`."""
+
+    def __init__(self, error: HostError) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
+@dataclass
+class SessionTimeouts:
+    connection: float
+    read: float
+    operation: int
+
+
+def endpoint_of(host: Host) -> str:
+    addr = f"[{host.address}]" if ":" in host.address else host.address
+    return f"{addr}:{host.transport.effective_port}"
+
+
+def refuse_reason(host: Host) -> str | None:
+    """Why psfleet refuses to connect with this transport (None when it is fine)."""
+    t = host.transport
+    if t.scheme == "http" and t.auth in ("basic", "certificate") and not t.allow_unencrypted:
+        return (
+            f"{t.auth} authentication over plain HTTP would expose credentials; use scheme https "
+            "or set allow_unencrypted: true"
+        )
+    if t.auth == "certificate" and t.scheme != "https":
+        return "certificate authentication needs https"
+    return None
+
+
+def _timeouts(host: Host, remaining: float) -> SessionTimeouts:
+    t = host.transport
+    remaining = max(remaining, 1.0)
+    operation = int(max(1, min(t.operation_timeout, remaining - 1)))
+    read = max(float(operation) + 1.0, min(t.read_timeout, remaining))
+    return SessionTimeouts(connection=max(0.5, min(t.connection_timeout, remaining)), read=read, operation=operation)
+
+
+def build_wsman(host: Host, credential: CredentialLike | None, *, remaining: float) -> WSMan:
+    t = host.transport
+    to = _timeouts(host, remaining)
+    cert_validation: bool | str = t.cert_validation
+    if t.cert_validation and t.ca_file:
+        cert_validation = t.ca_file
+    kwargs: dict[str, Any] = {
+        "port": t.effective_port,
+        "ssl": t.scheme == "https",
+        "path": t.path,
+        "auth": t.auth,
+        "cert_validation": cert_validation,
+        "connection_timeout": to.connection,
+        "read_timeout": to.read,
+        "operation_timeout": to.operation,
+        "reconnection_retries": 0,
+        "negotiate_service": t.negotiate_service,
+        "negotiate_delegate": t.negotiate_delegate,
+    }
+    if t.negotiate_hostname_override:
+        kwargs["negotiate_hostname_override"] = t.negotiate_hostname_override
+    if t.auth in ("basic", "certificate") and t.scheme == "http":
+        kwargs["encryption"] = "never"
+    if t.auth == "certificate":
+        kwargs["certificate_pem"] = t.certificate_pem
+        kwargs["certificate_key_pem"] = t.certificate_key_pem
+    elif credential is not None:
+        kwargs["username"] = credential.username
+        kwargs["password"] = credential.password
+    return WSMan(host.address, **kwargs)
+
+
+class HostSession:
+    """A runspace pool on one host. Use as a context manager; :meth:`run` may be called
+    several times. Every failure is raised as :class:`TransportError` (already classified)."""
+
+    def __init__(self, host: Host, credential: CredentialLike | None, *, deadline: float | None = None) -> None:
+        self.host = host
+        self.credential = credential
+        self.deadline = deadline if deadline is not None else time.monotonic() + 3600.0
+        self.endpoint = endpoint_of(host)
+        self.sent = False
+        self._wsman: WSMan | None = None
+        self._pool: RunspacePool | None = None
+
+    def remaining(self) -> float:
+        return self.deadline - time.monotonic()
+
+    def _fail(self, exc: BaseException) -> TransportError:
+        err = classify(exc, endpoint=self.endpoint, sent=self.sent)
+        if self.remaining() <= 0 and err.kind in (ErrorKind.UNREACHABLE, ErrorKind.TIMEOUT, ErrorKind.ERROR):
+            err = HostError(ErrorKind.TIMEOUT, f"{self.endpoint} did not finish within the deadline", self.sent)
+        log.debug("%s: %s (%s)", self.host.name, err.message, type(exc).__name__)
+        return TransportError(err)
+
+    def open(self) -> None:
+        reason = refuse_reason(self.host)
+        if reason is not None:
+            raise TransportError(HostError(ErrorKind.ERROR, f"refused: {reason}", False))
+        try:
+            self._wsman = build_wsman(self.host, self.credential, remaining=self.remaining())
+            pool = RunspacePool(self._wsman)
+            typed = TypedSerializer()
+            pool._serializer = typed
+            pool._fragmenter.serializer = typed
+            self._pool = pool
+            pool.open()
+        except Exception as exc:
+            self._discard()
+            raise self._fail(exc) from None
+
+    def run(self, statements: Sequence[Statement]) -> InvocationResult:
+        """Run statements as one pipeline (one round trip). Errors in the error stream are
+        data (``InvocationResult.errors``), not exceptions."""
+        if self._pool is None:
+            raise RuntimeError("session is not open")
+        ps = PowerShell(self._pool)
+        for statement in statements:
+            for command in statement:
+                ps.add_cmdlet(command.name)
+                for p in command.params:
+                    if p.name is None:
+                        ps.add_argument(p.value)
+                    elif p.switch:
+                        ps.add_parameter(p.name)
+                    else:
+                        ps.add_parameter(p.name, p.value)
+            ps.add_statement()
+        try:
+            self.sent = True
+            output = ps.invoke()
+        except Exception as exc:
+            self._discard()
+            raise self._fail(exc) from None
+        try:
+            ps.close()
+        except Exception as exc:  # closing a finished pipeline failing is not worth failing the host
+            log.debug("%s: closing pipeline failed: %s", self.host.name, exc)
+        errors = tuple(error_from_pypsrp(e) for e in ps.streams.error)
+        values = tuple(convert(o) for o in output)
+        state_error = None
+        if getattr(ps, "state", None) == 5:  # PSInvocationState.FAILED: terminating error
+            state_error = "pipeline failed"
+        return InvocationResult(
+            output=values,
+            errors=errors,
+            had_errors=bool(ps.had_errors or errors),
+            extra={"failed": state_error} if state_error else {},
+        )
+
+    def _discard(self) -> None:
+        """Drop the pool without a polite close (after a timeout it is unusable)."""
+        if self._wsman is not None:
+            try:
+                self._wsman.close()
+            except Exception as exc:
+                log.debug("closing transport failed: %s", exc)
+        self._pool = None
+        self._wsman = None
+
+    def close(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            try:
+                pool.close()
+            except Exception as exc:
+                log.debug("%s: closing pool failed: %s", self.host.name, exc)
+        self._discard()
+
+    def __enter__(self) -> HostSession:
+        self.open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
