@@ -1,0 +1,93 @@
+"""Write a native inventory for some hosts (``--retry-file``: the hosts that failed).
+
+Every host is written with its effective settings (no defaults or group vars), so the file
+stands alone; only values that differ from the model defaults are written. Groups are kept as
+memberships (``groups:`` on each host) so that ``--limit GROUP`` still works on the retry file.
+Passwords are never written: only where they come from (``password_env`` and so on).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterable
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from toolkit.inventory.model import Host, Policy, Transport
+from toolkit.inventory.settings import plain
+
+_HEADER = "# psfleet inventory written by psfleet; passwords are never stored here.\n"
+_DEFAULT_TRANSPORT = Transport()
+_DEFAULT_POLICY = Policy()
+
+
+def host_entry(host: Host) -> dict[str, Any]:
+    """The native mapping for one host (without its name)."""
+    entry: dict[str, Any] = {}
+    if host.address != host.name:
+        entry["address"] = host.address
+    for item in fields(Transport):
+        value = getattr(host.transport, item.name)
+        if value != getattr(_DEFAULT_TRANSPORT, item.name):
+            entry[item.name] = value
+    if host.username is not None:
+        entry["username"] = host.username
+    kind, ref = host.password.kind, host.password.ref
+    if kind == "env":
+        entry["password_env"] = ref
+    elif kind == "keyring":
+        entry["password_keyring"] = ref
+    elif kind == "prompt":
+        entry["password_prompt"] = True
+    if host.smb_port != 445:
+        entry["smb_port"] = host.smb_port
+    policy = {
+        item.name: getattr(host.policy, item.name)
+        for item in fields(Policy)
+        if getattr(host.policy, item.name) != getattr(_DEFAULT_POLICY, item.name)
+    }
+    if policy:
+        entry["policy"] = policy
+    if host.groups:
+        entry["groups"] = list(host.groups)
+    if host.vars:
+        entry["meta"] = plain(host.vars)
+    return entry
+
+
+def render_inventory(hosts: Iterable[Host]) -> str:
+    """The YAML text :func:`write_inventory` writes."""
+    hosts = list(hosts)
+    groups: dict[str, None] = {}
+    for host in hosts:
+        groups.update(dict.fromkeys(host.groups))
+    document: dict[str, Any] = {"psfleet": 1}
+    if groups:
+        document["groups"] = dict.fromkeys(groups)
+    document["hosts"] = {host.name: host_entry(host) for host in hosts}
+    return _HEADER + yaml.safe_dump(document, sort_keys=False, allow_unicode=True, default_flow_style=False)
+
+
+def write_inventory(hosts: Iterable[Host], path: str | Path) -> None:
+    """Write ``hosts`` as a native inventory at ``path``, atomically.
+
+    The text goes to a temporary file in the same folder, is flushed to disk, then replaces
+    ``path`` with ``os.replace``: readers see the old file or the new one, never half of one.
+    The file is created with mode 0600 (it holds host names and user names).
+    """
+    target = Path(path)
+    text = render_inventory(hosts)
+    fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent or ".")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, target)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
