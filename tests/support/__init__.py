@@ -1,0 +1,1 @@
+"""Test helpers: real peers (Samba) and fault injectors for integration tests."""
