@@ -239,7 +239,7 @@ def read_ini(text: str, collected: _Collected) -> None:
         line = raw.strip()
         if not line or line[0] in "#;":
             continue
-        if line.startswith("["):
+        if line.startswith("[") and re.sub(r"\s[#;].*$", "", line).rstrip().endswith("]"):
             header = re.fullmatch(r"\[([^\]\s]+)\]\s*(?:[#;].*)?", line)
             if header is None:
                 problems.add(
@@ -262,9 +262,7 @@ def read_ini(text: str, collected: _Collected) -> None:
             if not equals or not key or any(ch.isspace() for ch in key):
                 problems.add("expected key=value in a :vars section", number, f"{group}:vars")
                 continue
-            value = value.strip()
-            if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-                value = value[1:-1]
+            value = _ini_value(value)
             collected.group(group, number).vars[key] = _Var(value, number, f"{group}:vars.{key}")
         elif kind == "children":
             try:
@@ -276,13 +274,29 @@ def read_ini(text: str, collected: _Collected) -> None:
             collected.group(group, number).children.append((child, number, f"{group}:children"))
 
 
+def _ini_value(raw: str) -> str:
+    """A :vars value: quotes removed, or a trailing `` # comment``/`` ; comment`` dropped."""
+    value = raw.strip()
+    quoted = re.match(r"""(['"])(.*?)\1\s*(?:[#;].*)?$""", value)
+    if quoted:
+        return quoted.group(2)
+    return re.split(r"\s+[#;]", value, maxsplit=1)[0]
+
+
 def _ini_host_line(line: str, number: int, group: str, collected: _Collected) -> None:
     problems = collected.problems
     try:
-        tokens = shlex.split(line, comments=True)
+        lexer = shlex.shlex(line, posix=True)
+        lexer.whitespace_split, lexer.commenters = True, "#"
+        lexer.escape = ""  # keep DOMAIN\user as written (Ansible would eat the backslash)
+        tokens = list(lexer)
     except ValueError as exc:
         problems.add(f"cannot split the host line: {exc}", number, group)
         return
+    for index, token in enumerate(tokens):
+        if token.startswith(";"):  # "host a=b ; comment"
+            tokens = tokens[:index]
+            break
     if not tokens:
         return
     if "=" in tokens[0]:
