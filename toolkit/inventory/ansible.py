@@ -239,7 +239,8 @@ def read_ini(text: str, collected: _Collected) -> None:
         line = raw.strip()
         if not line or line[0] in "#;":
             continue
-        if line.startswith("[") and re.sub(r"\s[#;].*$", "", line).rstrip().endswith("]"):
+        uncommented = re.sub(r"\s[#;].*$", "", line).rstrip()
+        if line.startswith("[") and (uncommented.endswith("]") or "]" not in uncommented):
             header = re.fullmatch(r"\[([^\]\s]+)\]\s*(?:[#;].*)?", line)
             if header is None:
                 problems.add(
@@ -248,11 +249,11 @@ def read_ini(text: str, collected: _Collected) -> None:
                 group, kind = "", "broken"
                 continue
             group, _, kind = header.group(1).partition(":")
-            kind = kind or "hosts"
-            if kind not in ("hosts", "vars", "children") or not group:
+            if kind not in ("", "vars", "children") or not group:
                 problems.add(f"unknown section type {header.group(1)!r}; expected :vars or :children", number)
                 kind = "broken"
                 continue
+            kind = kind or "hosts"
             collected.group(group, number)
         elif kind == "hosts":
             _ini_host_line(line, number, group, collected)

@@ -1,8 +1,9 @@
 """Read an inventory file in whichever format it is written.
 
 Detection: ``.ini``/``.cfg`` files are Ansible INI. Otherwise the text is parsed as YAML; a
-mapping with a ``psfleet:`` marker, or whose top-level keys are only ``hosts``/``groups``/
-``defaults``, is native; any other mapping is an Ansible YAML inventory (``all:`` and groups).
+mapping is native if it has any of ``psfleet``, ``hosts``, ``groups`` or ``defaults``; a mapping with ``all:`` or whose values all look like Ansible groups (only
+``hosts``/``children``/``vars``) is an Ansible YAML inventory; anything else is read as native
+so that its errors suggest native keys.
 Text that is not YAML, or is YAML but not a mapping (an INI file often parses as a plain string),
 is read as Ansible INI when it looks like INI (a ``[section]`` line or ``key=value``).
 """
@@ -58,12 +59,18 @@ def detect_format(path: str | Path, text: str) -> str:
     except InputError:
         return "ansible-ini" if _LOOKS_INI.search(text) else "native"
     if isinstance(data, SrcDict):
-        if "psfleet" in data or (data and all(key in TOP_KEYS for key in data)):
+        if any(key in TOP_KEYS for key in data):
             return "native"
-        return "ansible-yaml"
+        if "all" in data or all(_group_shaped(value) for value in data.values()):
+            return "ansible-yaml"
+        return "native"  # errors will then suggest the native keys
     if data is not None and _LOOKS_INI.search(text):
         return "ansible-ini"
     return "native"
+
+
+def _group_shaped(value: object) -> bool:
+    return value is None or (isinstance(value, dict) and all(k in ("hosts", "children", "vars") for k in value))
 
 
 def _parse(path: str | Path, problems: Problems) -> LoadedInventory | None:
