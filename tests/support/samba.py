@@ -104,15 +104,18 @@ def wait_for_port(host: str, port: int, process: subprocess.Popen[bytes], timeou
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
-    """Stop smbd and the per-connection children it forked (its own process group)."""
-    for sig, wait in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
+    """Stop smbd, then whatever it forked (per-connection smbd, notifyd) that is left in its
+    process group. The parent goes first so that it can reap its own children."""
+    with contextlib.suppress(ProcessLookupError):
+        process.terminate()
+    try:
+        process.wait(5.0)
+    except subprocess.TimeoutExpired:
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, sig)
-        try:
-            process.wait(wait)
-            return
-        except subprocess.TimeoutExpired:
-            continue
+            process.kill()
+        process.wait(5.0)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
 
 
 @contextlib.contextmanager
