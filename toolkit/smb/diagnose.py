@@ -182,9 +182,10 @@ def workarounds_for(client_build: int | None) -> tuple[Workaround, ...]:
             "-Value 1 -Type DWord -Force"
         ),
         risk=(
-            "Safer: signed traffic cannot be rewritten, so the device in the path stops tampering; "
-            "costs some throughput and blocks guest access (DOMAIN 1.1, 2.4). "
-            f"Client side shown; LanmanServer RequireSecuritySignature=1 on the server works too (DOMAIN 2.3); "
+            "Safer: keeps negotiate validation on (DOMAIN 1.1); WAN accelerators generally stop "
+            "optimizing, and so rewriting, signed SMB sessions [U]. Costs some throughput and blocks "
+            "guest access (DOMAIN 2.4). Client side shown; LanmanServer RequireSecuritySignature=1 "
+            "on the server works too (DOMAIN 2.3); "
             f"{NEW_CONNECTIONS_NOTE}."
         ),
         applies=True,
