@@ -66,7 +66,7 @@ def _match(inv: Inventory, pattern: str) -> set[str]:
             raise InventoryError(f"bad regular expression {pattern!r}: {exc}", field=_FIELD) from None
         host_hit = {n for n in names if regex.search(n)}
         group_hit = [g for g in inv.groups if regex.search(g)]
-    elif any(ch in pattern for ch in "*?["):
+    elif any(ch in pattern for ch in "*?[") and not _is_ipv6(pattern.strip("[]")):
         host_hit = {n for n in names if fnmatch.fnmatchcase(n, pattern)}
         group_hit = [g for g in inv.groups if fnmatch.fnmatchcase(g, pattern)]
     else:

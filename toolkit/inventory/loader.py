@@ -5,7 +5,8 @@ mapping is native if it has any of ``psfleet``, ``hosts``, ``groups`` or ``defau
 ``hosts``/``children``/``vars``) is an Ansible YAML inventory; anything else is read as native
 so that its errors suggest native keys.
 Text that is not YAML, or is YAML but not a mapping (an INI file often parses as a plain string),
-is read as Ansible INI when it looks like INI (a ``[section]`` line or ``key=value``).
+is read as Ansible INI when it looks like INI (a ``[section]`` line or ``key=value``) or is
+plain text (a list of host names).
 """
 
 from __future__ import annotations
@@ -64,13 +65,15 @@ def detect_format(path: str | Path, text: str) -> str:
         if "all" in data or all(_group_shaped(value) for value in data.values()):
             return "ansible-yaml"
         return "native"  # errors will then suggest the native keys
-    if data is not None and _LOOKS_INI.search(text):
+    if isinstance(data, str) or (data is not None and _LOOKS_INI.search(text)):
         return "ansible-ini"
     return "native"
 
 
 def _group_shaped(value: object) -> bool:
-    return value is None or (isinstance(value, dict) and all(k in ("hosts", "children", "vars") for k in value))
+    return value is None or (
+        isinstance(value, dict) and all(k in ("hosts", "children", "vars") for k in value)
+    )
 
 
 def _parse(path: str | Path, problems: Problems) -> LoadedInventory | None:

@@ -59,12 +59,26 @@ def host_entry(host: Host) -> dict[str, Any]:
     return entry
 
 
+def _group_order(hosts: list[Host]) -> list[str]:
+    """Groups in an order that keeps each host's ``groups`` order when read back.
+
+    The native reader lists a host's groups in the order the groups are written, so a group
+    first seen late is placed before the next group of that host that is already placed.
+    """
+    order: list[str] = []
+    for host in hosts:
+        for index, group in enumerate(host.groups):
+            if group in order:
+                continue
+            later = [order.index(g) for g in host.groups[index + 1 :] if g in order]
+            order.insert(min(later), group) if later else order.append(group)
+    return order
+
+
 def render_inventory(hosts: Iterable[Host]) -> str:
     """The YAML text :func:`write_inventory` writes."""
     hosts = list(hosts)
-    groups: dict[str, None] = {}
-    for host in hosts:
-        groups.update(dict.fromkeys(host.groups))
+    groups = _group_order(hosts)
     document: dict[str, Any] = {"psfleet": 1}
     if groups:
         document["groups"] = dict.fromkeys(groups)

@@ -45,7 +45,14 @@ web
 def test_ini_maps_variables(tmp_path: Path) -> None:
     loaded = read_inventory(write(tmp_path, INI, "hosts.ini"))
     inv = loaded.inventory
-    assert [h.name for h in inv.hosts] == ["loose", "web01.lab", "web02.lab", "web03.lab", "fe80::9", "ext.lab"]
+    assert [h.name for h in inv.hosts] == [
+        "loose",
+        "web01.lab",
+        "web02.lab",
+        "web03.lab",
+        "fe80::9",
+        "ext.lab",
+    ]
     loose, web01, *_rest, ipv6, ext = inv.hosts
     assert (loose.address, loose.transport.scheme, loose.transport.port) == ("10.1.1.1", "http", 5985)
     assert loose.groups == ()
@@ -56,7 +63,9 @@ def test_ini_maps_variables(tmp_path: Path) -> None:
     assert (web01.transport.operation_timeout, web01.transport.read_timeout) == (25.0, 35.0)
     assert web01.username == "LAB\\admin"
     assert web01.password == PasswordSource("env", "WIN_PW")
-    assert web01.policy == Policy(client_signing="any", server_signing="required", secure_negotiate="disabled")
+    assert web01.policy == Policy(
+        client_signing="any", server_signing="required", secure_negotiate="disabled"
+    )
     assert web01.smb_port == 4455
     assert web01.groups == ("web", "windows")
     assert dict(web01.vars) == {"ansible_shell_type": "powershell"}
@@ -130,7 +139,11 @@ def test_ansible_group_precedence(tmp_path: Path, groups: dict[str, str], expect
 
 def test_skipped_hosts_do_not_report_their_passwords(tmp_path: Path) -> None:
     loaded = read_inventory(
-        write(tmp_path, "[linux]\nl1 ansible_password=x\n[linux:vars]\nansible_connection=ssh\n[win]\nw1\n", "i.ini")
+        write(
+            tmp_path,
+            "[linux]\nl1 ansible_password=x\n[linux:vars]\nansible_connection=ssh\n[win]\nw1\n",
+            "i.ini",
+        )
     )
     assert [h.name for h in loaded.inventory.hosts] == ["w1"]
     assert [s.name for s in loaded.skipped] == ["l1"]
@@ -148,38 +161,78 @@ INI_ERRORS = [
         "psfleet_password_env=VARIABLE, psfleet_password_keyring=SERVICE, psfleet_password_prompt=true or "
         "{{ lookup('env', 'VARIABLE') }}",
     ),
-    ("[web]\nh1 ansible_winrm_transport=telnet\n", "{f}:2: h1.ansible_winrm_transport: must be one of negotiate, ntlm, kerberos, credssp, basic, certificate, ssl, plaintext; got the string 'telnet'"),
-    ("[web]\nh1 ansible_winrm_transport=kerberos,credssp\n", "{f}:2: h1.ansible_winrm_transport: psfleet uses one authentication protocol per host; give one transport"),
-    ('[web]\nh1 ansible_user="{{ user }}"\n', "{f}:2: h1.ansible_user: Jinja templates are not evaluated by psfleet; write the value itself"),
-    ("[web]\nh1 psfleet_smb_prot=1\n", "{f}:2: h1.psfleet_smb_prot: unknown psfleet variable 'psfleet_smb_prot' (did you mean 'psfleet_smb_port'?)"),
-    ("[web]\nh1 psfleet_client_signing=maybe\n", "{f}:2: h1.psfleet_client_signing: must be one of required, any; got the string 'maybe'"),
+    (
+        "[web]\nh1 ansible_winrm_transport=telnet\n",
+        "{f}:2: h1.ansible_winrm_transport: must be one of negotiate, ntlm, kerberos, credssp, basic, certificate, ssl, plaintext; got the string 'telnet'",
+    ),
+    (
+        "[web]\nh1 ansible_winrm_transport=kerberos,credssp\n",
+        "{f}:2: h1.ansible_winrm_transport: psfleet uses one authentication protocol per host; give one transport",
+    ),
+    (
+        '[web]\nh1 ansible_user="{{ user }}"\n',
+        "{f}:2: h1.ansible_user: Jinja templates are not evaluated by psfleet; write the value itself",
+    ),
+    (
+        "[web]\nh1 psfleet_smb_prot=1\n",
+        "{f}:2: h1.psfleet_smb_prot: unknown psfleet variable 'psfleet_smb_prot' (did you mean 'psfleet_smb_port'?)",
+    ),
+    (
+        "[web]\nh1 psfleet_client_signing=maybe\n",
+        "{f}:2: h1.psfleet_client_signing: must be one of required, any; got the string 'maybe'",
+    ),
     ("[web]\nweb[3:1]\n", "{f}:2: web.web[3:1]: bad range [3:1]: start after end, or too many hosts"),
-    ("[a:children]\nb\n[b:children]\na\n[a]\nh\n", "{f}:4: b:children: children form a cycle: b -> a -> ... -> b"),
-    ("[web]\nh1 ansible_psrp_auth=basic ansible_psrp_protocol=http\n", "{f}:2: h1.ansible_psrp_auth: basic authentication over http is not encrypted; use https or set allow_unencrypted: true if you accept that"),
-    ("[web]\nh1 ansible_psrp_read_timeout=5\n", "{f}:2: h1.ansible_psrp_read_timeout: read_timeout (5) must be greater than operation_timeout (20); pypsrp requires it"),
-    ("[web]\nh1 ansible_connection=ssh\n", "{f}:1: no host psfleet can manage (1 skipped; h1: ansible_connection is ssh; psfleet reaches hosts over winrm or psrp)"),
+    (
+        "[a:children]\nb\n[b:children]\na\n[a]\nh\n",
+        "{f}:4: b:children: children form a cycle: b -> a -> ... -> b",
+    ),
+    (
+        "[web]\nh1 ansible_psrp_auth=basic ansible_psrp_protocol=http\n",
+        "{f}:2: h1.ansible_psrp_auth: basic authentication over http is not encrypted; use https or set allow_unencrypted: true if you accept that",
+    ),
+    (
+        "[web]\nh1 ansible_psrp_read_timeout=5\n",
+        "{f}:2: h1.ansible_psrp_read_timeout: read_timeout (5) must be greater than operation_timeout (20); pypsrp requires it",
+    ),
+    (
+        "[web]\nh1 ansible_connection=ssh\n",
+        "{f}:1: no host psfleet can manage (1 skipped; h1: ansible_connection is ssh; psfleet reaches hosts over winrm or psrp)",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("text", "expected"), INI_ERRORS, ids=[e[1].split(": ", 2)[-1][:40] for e in INI_ERRORS])
+@pytest.mark.parametrize(
+    ("text", "expected"), INI_ERRORS, ids=[e[1].split(": ", 2)[-1][:40] for e in INI_ERRORS]
+)
 def test_ini_errors(tmp_path: Path, text: str, expected: str) -> None:
     assert only_error(tmp_path, text, "hosts.ini") == expected.replace("{f}", "{dir}/hosts.ini")
 
 
 YAML_ERRORS = [
-    ("all:\n  hosts: [h1]\n", "{f}:2: all.hosts: expected a mapping of host names to their variables, got a list"),
+    (
+        "all:\n  hosts: [h1]\n",
+        "{f}:2: all.hosts: expected a mapping of host names to their variables, got a list",
+    ),
     ("all:\n  host: {h1: }\n", "{f}:2: all.host: unknown key 'host' (did you mean 'hosts'?)"),
     (
         "all:\n  hosts:\n    h1:\n      ansible_password: !vault |\n        $ANSIBLE_VAULT;1.1;AES256\n",
         "{f}:4: encrypted (!vault) values are not read; psfleet does not read passwords from inventories: "
         "use password_env, password_keyring or password_prompt",
     ),
-    ("all:\n  hosts:\n    h1: {ansible_psrp_cert_validation: maybe}\n", "{f}:3: all.hosts.h1.ansible_psrp_cert_validation: expected true or false, got the string 'maybe'"),
-    ("all:\n  hosts:\n    h1: {ansible_psrp_protocol: ftp}\n", "{f}:3: all.hosts.h1.ansible_psrp_protocol: must be one of http, https; got the string 'ftp'"),
+    (
+        "all:\n  hosts:\n    h1: {ansible_psrp_cert_validation: maybe}\n",
+        "{f}:3: all.hosts.h1.ansible_psrp_cert_validation: expected true or false, got the string 'maybe'",
+    ),
+    (
+        "all:\n  hosts:\n    h1: {ansible_psrp_protocol: ftp}\n",
+        "{f}:3: all.hosts.h1.ansible_psrp_protocol: must be one of http, https; got the string 'ftp'",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("text", "expected"), YAML_ERRORS, ids=[e[1].split(": ", 2)[-1][:40] for e in YAML_ERRORS])
+@pytest.mark.parametrize(
+    ("text", "expected"), YAML_ERRORS, ids=[e[1].split(": ", 2)[-1][:40] for e in YAML_ERRORS]
+)
 def test_ansible_yaml_errors(tmp_path: Path, text: str, expected: str) -> None:
     assert only_error(tmp_path, text) == expected.replace("{f}", "{dir}/inv.yml")
 

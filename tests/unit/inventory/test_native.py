@@ -153,7 +153,10 @@ ERRORS = [
         "got the string 'ntlmv2'",
     ),
     ("hosts: {h: {scheme: ftp}}", "{f}:1: hosts.h.scheme: must be one of http, https; got the string 'ftp'"),
-    ("hosts: {h: {cert_validation: 'no'}}", "{f}:1: hosts.h.cert_validation: expected true or false, got the string 'no'"),
+    (
+        "hosts: {h: {cert_validation: 'no'}}",
+        "{f}:1: hosts.h.cert_validation: expected true or false, got the string 'no'",
+    ),
     (
         "hosts: {h: {operation_timeout: 40}}",
         "{f}:1: hosts.h.operation_timeout: read_timeout (30) must be greater than operation_timeout (40); "
@@ -164,7 +167,10 @@ ERRORS = [
         "{f}:1: defaults.read_timeout: read_timeout (10) must be greater than operation_timeout (20); "
         "pypsrp requires it",
     ),
-    ("hosts: {h: {connection_timeout: 0}}", "{f}:1: hosts.h.connection_timeout: must be a positive number of seconds, got 0"),
+    (
+        "hosts: {h: {connection_timeout: 0}}",
+        "{f}:1: hosts.h.connection_timeout: must be a positive number of seconds, got 0",
+    ),
     (
         "hosts: {h: {password: hunter2}}",
         "{f}:1: hosts.h.password: psfleet never reads passwords from an inventory; use password_env: VARIABLE, "
@@ -175,27 +181,60 @@ ERRORS = [
         "{f}:1: hosts.h.password_prompt: the password source is already set by hosts.h.password_env (line 1); "
         "set only one",
     ),
-    ("hosts: {h: {password_env: 'my var'}}", "{f}:1: hosts.h.password_env: 'my var' is not an environment variable name (letters, digits, underscore)"),
+    (
+        "hosts: {h: {password_env: 'my var'}}",
+        "{f}:1: hosts.h.password_env: 'my var' is not an environment variable name (letters, digits, underscore)",
+    ),
     ("hosts: {'  ': {}}", "{f}:1: hosts: a host name must not be empty"),
     ("hosts: {'fs 01': {}}", "{f}:1: hosts: host name 'fs 01' contains whitespace or a comma"),
-    ("hosts:\n  h: {groups: [fileserver]}\ngroups: {fileservers: {}}", "{f}:2: hosts.h.groups[0]: unknown group 'fileserver' (did you mean 'fileservers'?)"),
-    ("groups:\n  g: {hosts: [fs1]}\nhosts: {fs01: {}}", "{f}:2: groups.g.hosts[0]: unknown host 'fs1' (did you mean 'fs01'?); define it under hosts:"),
+    (
+        "hosts:\n  h: {groups: [fileserver]}\ngroups: {fileservers: {}}",
+        "{f}:2: hosts.h.groups[0]: unknown group 'fileserver' (did you mean 'fileservers'?)",
+    ),
+    (
+        "groups:\n  g: {hosts: [fs1]}\nhosts: {fs01: {}}",
+        "{f}:2: groups.g.hosts[0]: unknown host 'fs1' (did you mean 'fs01'?); define it under hosts:",
+    ),
     (
         "groups:\n  a: {children: [b]}\n  b: {children: [a]}\nhosts: {h: {groups: [a]}}",
         "{f}:3: groups.b.children[0]: children form a cycle: b -> a -> ... -> b",
     ),
-    ("groups:\n  g: {port: 5985}\nhosts: {h: {}}", "{f}:2: groups.g.port: unknown key 'port' (group settings go under vars:)"),
-    ("defaults: {address: 10.0.0.1}\nhosts: {h: {}}", "{f}:1: defaults.address: 'address' can only be set on a host"),
-    ("hosts: {h: {auth: basic}}", "{f}:1: hosts.h.auth: basic authentication over http is not encrypted; use https or set allow_unencrypted: true if you accept that"),
-    ("hosts: {h: {auth: certificate, scheme: https}}", "{f}:1: hosts.h.auth: certificate authentication needs certificate_pem and certificate_key_pem"),
-    ("hosts: {h: {policy: {client_signing: optional}}}", "{f}:1: hosts.h.policy.client_signing: must be one of required, any; got the string 'optional'"),
-    ("hosts: {h: {policy: {signing: any}}}", "{f}:1: hosts.h.policy.signing: unknown policy key 'signing' (did you mean 'server_signing'?)"),
-    ("psfleet: 2\nhosts: {h: {}}", "{f}:1: psfleet: unsupported format version 2; this psfleet reads version 1"),
+    (
+        "groups:\n  g: {port: 5985}\nhosts: {h: {}}",
+        "{f}:2: groups.g.port: unknown key 'port' (group settings go under vars:)",
+    ),
+    (
+        "defaults: {address: 10.0.0.1}\nhosts: {h: {}}",
+        "{f}:1: defaults.address: 'address' can only be set on a host",
+    ),
+    (
+        "hosts: {h: {auth: basic}}",
+        "{f}:1: hosts.h.auth: basic authentication over http is not encrypted; use https or set allow_unencrypted: true if you accept that",
+    ),
+    (
+        "hosts: {h: {auth: certificate, scheme: https}}",
+        "{f}:1: hosts.h.auth: certificate authentication needs certificate_pem and certificate_key_pem",
+    ),
+    (
+        "hosts: {h: {policy: {client_signing: optional}}}",
+        "{f}:1: hosts.h.policy.client_signing: must be one of required, any; got the string 'optional'",
+    ),
+    (
+        "hosts: {h: {policy: {signing: any}}}",
+        "{f}:1: hosts.h.policy.signing: unknown policy key 'signing' (did you mean 'server_signing'?)",
+    ),
+    (
+        "psfleet: 2\nhosts: {h: {}}",
+        "{f}:1: psfleet: unsupported format version 2; this psfleet reads version 1",
+    ),
     ("host: {h: {}}", "{f}:1: host: unknown key 'host' (did you mean 'hosts'?)"),
     ("hosts: {}", "{f}:1: hosts: the inventory defines no hosts"),
     ("", "{f}:1: the inventory is empty"),
     ("hosts: {h: {address: 'a b'}}", "{f}:1: hosts.h.address: address 'a b' contains whitespace"),
-    ("groups: {all: {}}\nhosts: {h: {}}", "{f}:1: groups.all: 'all' is reserved: it already means every host"),
+    (
+        "groups: {all: {}}\nhosts: {h: {}}",
+        "{f}:1: groups.all: 'all' is reserved: it already means every host",
+    ),
     (
         "hosts: {h: {port: 1}}\ngroups:\n  g: {hosts: {h: {port: 2}}}",
         "{f}:1: hosts.h: host 'h' is already defined at line 3; give its settings in one place",
