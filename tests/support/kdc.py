@@ -167,6 +167,15 @@ class Kdc:
         self.kadmin(f"addprinc -randkey {principal}", f"ktadd -k {target} -norandkey {principal}")
         return principal
 
+    def export_keytab(self, path: Path, *principals: str) -> Path:
+        """Write existing principals' current keys to another keytab (e.g. one lab host's own)."""
+        self.kadmin(*(f"ktadd -k {path} -norandkey {principal}" for principal in principals))
+        return path
+
+    def host_keytab(self, hostname: str, path: Path) -> Path:
+        """A keytab with only ``hostname``'s HTTP/ and host/ keys, as a real machine would hold."""
+        return self.export_keytab(path, *(spn(service, hostname, self.realm) for service in SERVICES))
+
     def kinit(
         self,
         principal: str | None = None,
