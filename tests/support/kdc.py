@@ -43,6 +43,9 @@ LAB_HOSTS: Mapping[str, str] = {
     "lab-03.psfleet.test": "127.0.0.3",
 }
 SERVICES = ("HTTP", "host")
+# The host the Kerberos tests act as, and another one the KDC knows but whose key it lacks.
+LAB_HOST = "lab-02.psfleet.test"
+OTHER_LAB_HOST = "lab-03.psfleet.test"
 # Short on purpose: an expired ticket must be rejected within seconds, and the KDC applies this
 # allowance to ticket end times too (a TGT expired 1 s ago is still honoured with the usual 300 s).
 CLOCK_SKEW_SECONDS = 5

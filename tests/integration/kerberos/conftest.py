@@ -14,7 +14,7 @@ _REPO_ROOT = str(Path(__file__).resolve().parents[3])
 if _REPO_ROOT not in sys.path:
     sys.path.insert(0, _REPO_ROOT)
 
-from tests.support.kdc import Kdc, kdc  # noqa: E402
+from tests.support.kdc import LAB_HOST, Kdc, kdc  # noqa: E402
 from toolkit.lab.kerberos import (  # noqa: E402
     KerberosAcceptor,
     KerberosAcceptorConfig,
@@ -22,9 +22,6 @@ from toolkit.lab.kerberos import (  # noqa: E402
 )
 
 __all__ = ["kdc"]
-
-LAB_HOST = "lab-02.psfleet.test"
-OTHER_LAB_HOST = "lab-03.psfleet.test"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

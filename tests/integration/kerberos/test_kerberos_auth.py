@@ -14,10 +14,9 @@ from pathlib import Path
 
 import pytest
 import spnego
-from conftest import LAB_HOST, OTHER_LAB_HOST
 from spnego.exceptions import BadMechanismError, NoCredentialError, SpnegoError
 
-from tests.support.kdc import Kdc
+from tests.support.kdc import LAB_HOST, OTHER_LAB_HOST, Kdc
 from toolkit.lab.kerberos import (
     ENCRYPTION_PROTOCOLS,
     KerberosAcceptor,
