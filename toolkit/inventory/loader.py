@@ -15,6 +15,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
+
 from toolkit.errors import InputError, InventoryError
 from toolkit.inventory.ansible import SkippedHost, parse_ansible_ini, parse_ansible_yaml
 from toolkit.inventory.model import Inventory
@@ -51,12 +53,23 @@ def _read_text(path: Path) -> str:
         raise InventoryError(f"cannot read: {exc.strerror}", file=path) from None
 
 
+def _loads(text: str, file: str) -> object:
+    """:func:`toolkit.yamlsrc.loads`, also turning errors raised before parsing into InputError.
+
+    PyYAML rejects control characters while building its reader, outside yamlsrc's guard.
+    """
+    try:
+        return loads(text, file)
+    except yaml.YAMLError as exc:
+        raise InputError(f"invalid YAML: {' '.join(str(exc).split())}", file=file) from None
+
+
 def detect_format(path: str | Path, text: str) -> str:
     """``native``, ``ansible-yaml`` or ``ansible-ini`` (see the module docstring)."""
     if Path(path).suffix.lower() in _INI_SUFFIXES:
         return "ansible-ini"
     try:
-        data = loads(text, str(path))
+        data = _loads(text, str(path))
     except InputError:
         return "ansible-ini" if _LOOKS_INI.search(text) else "native"
     if isinstance(data, SrcDict):
@@ -85,7 +98,7 @@ def _parse(path: str | Path, problems: Problems) -> LoadedInventory | None:
         inventory, skipped = parse_ansible_ini(text, file, problems)
     else:
         try:
-            data = loads(text, file)
+            data = _loads(text, file)
         except InputError as exc:
             if "!vault" in exc.message:
                 problems.add(_VAULT_ADVICE, exc.line, exc.field)

@@ -58,6 +58,8 @@ class Problems:
         self._errors: dict[tuple[int | None, str | None, str], InventoryError] = {}
 
     def add(self, message: str, line: int | None = None, field: str | None = None) -> None:
+        if field is not None:  # keys come from the file: keep control characters visible
+            field = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in field)
         key = (line, field, message)
         if key not in self._errors:
             self._errors[key] = InventoryError(message, file=self.file, line=line, field=field)
@@ -341,6 +343,16 @@ def _get(merged: Layer, key: str, default: Any) -> Any:
     return default if setting is None else setting.value
 
 
+def _default_address(name: str) -> str:
+    """The host name, without brackets if it is a bracketed IPv6 literal (``[::1]`` -> ``::1``)."""
+    if name.startswith("[") and name.endswith("]"):
+        try:
+            return as_address(name, False)
+        except BadValue:
+            pass
+    return name
+
+
 def build_host(
     name: str,
     merged: Layer,
@@ -415,7 +427,7 @@ def build_host(
     )
     return Host(
         name=name,
-        address=_get(merged, "address", name.strip("[]") if name.startswith("[") else name),
+        address=_get(merged, "address", _default_address(name)),
         transport=transport,
         policy=policy,
         username=_get(merged, "username", None),

@@ -74,3 +74,16 @@ def test_yaml_syntax_error_has_a_line(tmp_path: Path) -> None:
     (error,) = check_inventory(path)
     assert error.line is not None and str(error).startswith(f"{path}:")
     assert "invalid YAML" in str(error)
+
+
+def test_control_characters_are_an_inventory_error(tmp_path: Path) -> None:
+    path = tmp_path / "ctl.yml"
+    path.write_text("hosts: {h\x1f: }\n", encoding="utf-8")
+    (error,) = check_inventory(path)
+    assert str(error).startswith(f"{path}: invalid YAML:")
+    assert "\n" not in str(error)
+
+
+def test_bracketed_ipv6_host_name_gives_a_bare_address(tmp_path: Path) -> None:
+    path = write(tmp_path, 'hosts: {"[fe80::1]": {}, "[": {}}\n')
+    assert [h.address for h in load_inventory(path).hosts] == ["fe80::1", "["]
