@@ -1,1 +1,1 @@
-"""fanout"""
+"""Fan-out: bounded concurrency, deadlines and retries across hosts."""

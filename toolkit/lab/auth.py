@@ -87,7 +87,9 @@ class Authenticator:
         domain, user = split_user(principal)
         for u in self.users:
             udomain, uname = split_user(u.name)
-            if uname.lower() == user.lower() and (not udomain or not domain or udomain.upper() == domain.upper()):
+            if uname.lower() == user.lower() and (
+                not udomain or not domain or udomain.upper() == domain.upper()
+            ):
                 return u
         # Kerberos principals: user@REALM matches a lab user of the same short name.
         return None
@@ -141,7 +143,9 @@ class ConnAuth:
                 return AuthResult(401, self.challenge_headers())
             self.user, self.encrypt = user, False
             return AuthResult(200, [], user)
-        if scheme_l in ("negotiate", "kerberos") and any(m in self.methods for m in ("negotiate", "ntlm", "kerberos")):
+        if scheme_l in ("negotiate", "kerberos") and any(
+            m in self.methods for m in ("negotiate", "ntlm", "kerberos")
+        ):
             return self._negotiate(scheme, token.strip())
         return AuthResult(401, self.challenge_headers())
 

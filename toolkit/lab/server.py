@@ -52,6 +52,7 @@ class HostEndpoint:
     sim: SimHost
     address: str
     port: int
+    build: int = 17763
     scheme: str = "http"
     auth_methods: tuple[str, ...] = ("negotiate", "ntlm")
     latency_ms: float = 0.0
@@ -61,10 +62,6 @@ class HostEndpoint:
     requests: int = 0
     connections: int = 0
     pools_opened: int = 0
-
-    @property
-    def build(self) -> int:
-        return int(self.sim.build)
 
     @property
     def url(self) -> str:
@@ -79,9 +76,18 @@ class _HttpError(Exception):
         self.reason = reason
 
 
-_REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 405: "Method Not Allowed",
-            411: "Length Required", 413: "Request Entity Too Large", 415: "Unsupported Media Type",
-            431: "Request Header Fields Too Large", 500: "Internal Server Error"}
+_REASONS = {
+    200: "OK",
+    400: "Bad Request",
+    401: "Unauthorized",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    411: "Length Required",
+    413: "Request Entity Too Large",
+    415: "Unsupported Media Type",
+    431: "Request Header Fields Too Large",
+    500: "Internal Server Error",
+}
 
 
 async def _read_request(reader: asyncio.StreamReader) -> tuple[str, str, dict[str, str], bytes] | None:
@@ -205,7 +211,9 @@ class LabServer:
         self._reserved.clear()
 
     # -- one connection -------------------------------------------------------------------
-    async def _serve(self, ep: HostEndpoint, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _serve(
+        self, ep: HostEndpoint, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
         self._conns.add(writer)
         ep.connections += 1
         try:
@@ -214,7 +222,10 @@ class LabServer:
                 return
             https = ep.scheme == "https"
             conn = ConnAuth(
-                self.authenticator, https=https, methods=ep.auth_methods, fail_all=ep.fault.kind == "auth_fail"
+                self.authenticator,
+                https=https,
+                methods=ep.auth_methods,
+                fail_all=ep.fault.kind == "auth_fail",
             )
             peer = writer.get_extra_info("peername")
             client_ip = str(peer[0]) if peer else "127.0.0.1"
@@ -222,7 +233,11 @@ class LabServer:
                 try:
                     request = await _read_request(reader)
                 except _HttpError as exc:
-                    writer.write(_response(exc.status, [("Content-Type", "text/plain")], exc.reason.encode(), close=True))
+                    writer.write(
+                        _response(
+                            exc.status, [("Content-Type", "text/plain")], exc.reason.encode(), close=True
+                        )
+                    )
                     await writer.drain()
                     return
                 if request is None:
@@ -310,7 +325,9 @@ class LabServer:
     # -- WS-Man actions -------------------------------------------------------------------
     async def _dispatch(self, ep: HostEndpoint, req: wsman.Request, user: LabUser, client_ip: str) -> bytes:
         action = req.action
-        is_shell_uri = req.resource_uri.startswith(wsman.POWERSHELL_URI_PREFIX) or req.resource_uri == GENERIC_SHELL_URI
+        is_shell_uri = (
+            req.resource_uri.startswith(wsman.POWERSHELL_URI_PREFIX) or req.resource_uri == GENERIC_SHELL_URI
+        )
         if action == wsman.ACTION_PREFIX_TRANSFER + "Create":
             if req.resource_uri != POWERSHELL_RESOURCE:
                 raise _resource_not_found(req.resource_uri)
@@ -388,7 +405,9 @@ class LabServer:
             command_id = uuid.UUID(raw_id)
             shell.create_pipeline(command_id, _b64(args.text))
         except (psrpcore.PSRPCoreError, ValueError, KeyError, TypeError) as exc:
-            raise wsman.bad_request_fault(f"The command is not a valid PSRP CreatePipeline ({exc}).") from None
+            raise wsman.bad_request_fault(
+                f"The command is not a valid PSRP CreatePipeline ({exc})."
+            ) from None
         return wsman.command_response(req, str(command_id).upper())
 
     def _send(self, shell: LabShell, req: wsman.Request) -> bytes:
@@ -421,7 +440,9 @@ class LabServer:
             running = command_id is not None and shell.pipeline_running(command_id)
             if streams or (command_id is not None and not running):
                 done = command_id is not None and not running and not more
-                return wsman.receive_response(req, streams, str(command_id).upper() if command_id else None, done)
+                return wsman.receive_response(
+                    req, streams, str(command_id).upper() if command_id else None, done
+                )
             if time.monotonic() >= deadline:
                 raise wsman.timed_out_fault()
             await asyncio.sleep(0.02)

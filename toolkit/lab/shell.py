@@ -39,7 +39,9 @@ def windows_private_data(build: int) -> dict[str, Any]:
         "PSVersionTable": {
             "PSVersion": PSVersion(f"5.1.{build}.1"),
             "PSEdition": "Desktop",
-            "PSCompatibleVersions": [PSVersion(v) for v in ("1.0", "2.0", "3.0", "4.0", "5.0", f"5.1.{build}.1")],
+            "PSCompatibleVersions": [
+                PSVersion(v) for v in ("1.0", "2.0", "3.0", "4.0", "5.0", f"5.1.{build}.1")
+            ],
             "CLRVersion": PSVersion("4.0.30319.42000"),
             "BuildVersion": PSVersion(f"10.0.{build}.1"),
             "WSManStackVersion": PSVersion("3.0"),

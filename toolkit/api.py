@@ -1,0 +1,65 @@
+"""The public, typed API behind every CLI command (re-exported from :mod:`toolkit`).
+
+Results are plain data (:mod:`toolkit.results`) that serialize to the same JSON as the CLI.
+Progress and per-host results stream through :class:`toolkit.fanout.runner.FanoutHooks`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+
+from toolkit import __version__
+from toolkit.checks.audit import audit_host
+from toolkit.fanout.runner import FanoutHooks, FanoutOptions, run_hosts
+from toolkit.inventory.model import Host, Inventory
+from toolkit.results import AuditRun, HostResult
+from toolkit.transport.session import CredentialLike
+
+#: Per host: the expiry of a temporary secure-negotiate workaround (from remediation journals).
+WorkaroundLookup = Callable[[Host], Mapping[str, datetime] | None]
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def audit(
+    inventory: Inventory,
+    *,
+    credentials: Mapping[str, CredentialLike | None],
+    options: FanoutOptions | None = None,
+    hooks: FanoutHooks | None = None,
+    stop: threading.Event | None = None,
+    workarounds: WorkaroundLookup | None = None,
+    extra: Callable[[Host, HostResult], HostResult] | None = None,
+) -> AuditRun:
+    """Audit every host of ``inventory`` (read-only) and return the aggregate.
+
+    ``credentials`` maps host names to credentials (see
+    :func:`toolkit.inventory.credentials.resolve_credentials`). ``extra`` may enrich each host
+    result (wire probe, events) after the registry audit, in the worker thread.
+    """
+    started = _now()
+    now = datetime.now(UTC)
+
+    def task(host: Host, deadline: float) -> HostResult:
+        result = audit_host(
+            host,
+            credentials.get(host.name),
+            deadline,
+            now=now,
+            workarounds=workarounds(host) if workarounds else None,
+        )
+        return extra(host, result) if extra is not None else result
+
+    results, interrupted = run_hosts(list(inventory.hosts), task, options=options, hooks=hooks, stop=stop)
+    return AuditRun(
+        hosts=tuple(results),
+        started=started,
+        finished=_now(),
+        inventory=inventory.source,
+        version=__version__,
+        interrupted=interrupted,
+    )

@@ -1,0 +1,77 @@
+"""``psfleet audit``: read-only audit of every host, one round trip each."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+
+from toolkit.api import audit as run_audit
+from toolkit.cli.common import MACHINE_FORMATS, check_format, emit, progress_hooks, say, setup_logging, show_progress
+from toolkit.fanout.runner import FanoutHooks, FanoutOptions
+from toolkit.inventory.credentials import resolve_credentials
+from toolkit.inventory.limit import apply_limit
+from toolkit.inventory.loader import load_inventory
+from toolkit.inventory.write import write_inventory
+from toolkit.report.render import FORMATS, legend, ndjson_line, render
+from toolkit.results import AuditRun, HostResult
+
+DEFAULT_FORKS = 64
+
+
+def audit(
+    inventory: Path = typer.Option(..., "-i", "--inventory", envvar="PSFLEET_INVENTORY", help="Inventory file."),
+    limit: list[str] = typer.Option([], "-l", "--limit", help="Host names, groups, globs, !exclusions."),
+    forks: int = typer.Option(DEFAULT_FORKS, "--forks", min=1, max=1024, envvar="PSFLEET_FORKS",
+                              help="Hosts worked on at once."),
+    timeout: float = typer.Option(60.0, "--timeout", min=1.0, envvar="PSFLEET_TIMEOUT",
+                                  help="Wall-clock deadline per host, seconds."),
+    retries: int = typer.Option(1, "--retries", min=0, max=10,
+                                help="Retries for failures before anything was sent (backoff doubles)."),
+    fmt: str = typer.Option("table", "-f", "--format", envvar="PSFLEET_FORMAT",
+                            help="table, json, ndjson, csv, markdown or junit."),
+    table_format: str = typer.Option("simple", "--table-format", help="Any tabulate format for --format table."),
+    output: Path | None = typer.Option(None, "-o", "--output", help="Write the report here (atomically)."),
+    retry_file: Path | None = typer.Option(None, "--retry-file",
+                                           help="Write an inventory of the hosts that could not be assessed."),
+    no_input: bool = typer.Option(False, "--no-input", help="Never prompt (fail if a password is missing)."),
+    explain: bool = typer.Option(False, "--explain", help="Print what the columns and statuses mean."),
+    verbose: int = typer.Option(0, "-v", "--verbose", count=True, help="-v, -vv, -vvv (wire)."),
+) -> None:
+    """Audit SMB signing and secure-negotiate settings (read-only). Exit 0/4/8/12."""
+    setup_logging(verbose)
+    check_format(fmt, FORMATS)
+    inv = load_inventory(inventory)
+    if limit:
+        inv = apply_limit(inv, limit)
+    interactive = fmt not in MACHINE_FORMATS and not no_input and sys.stdin.isatty()
+    credentials = resolve_credentials(inv.hosts, interactive=interactive)
+    options = FanoutOptions(forks=forks, timeout=timeout, retries=retries)
+    streaming = fmt == "ndjson" and output is None
+
+    with progress_hooks(len(inv.hosts), enabled=show_progress(fmt)) as hooks:
+        if streaming:
+            def on_result(result: HostResult) -> None:
+                sys.stdout.write(ndjson_line(result) + "\n")
+                sys.stdout.flush()
+
+            hooks = FanoutHooks(on_start=hooks.on_start, on_result=on_result)
+        run = run_audit(inv, credentials=credentials, options=options, hooks=hooks)
+
+    if not streaming:
+        emit(render(run, fmt, table_format=table_format), output)
+    if fmt == "table" and output is None:
+        say(summary_text(run))
+        if explain:
+            say(legend())
+    if retry_file is not None:
+        failed = {h.name for h in run.hosts if not h.status.assessed}
+        write_inventory([h for h in inv.hosts if h.name in failed], retry_file)
+        say(f"retry file: {retry_file} ({len(failed)} hosts)")
+    raise typer.Exit(130 if run.interrupted else run.exit_code)
+
+
+def summary_text(run: AuditRun) -> str:
+    parts = [f"{v} {k}" for k, v in run.summary.items() if v and k != "total"]
+    return f"{run.summary['total']} hosts: " + (", ".join(parts) if parts else "none") + f" (exit {run.exit_code})"

@@ -1,0 +1,108 @@
+"""Shared CLI plumbing: error handling, output writing, progress, verbosity.
+
+Machine output goes to stdout (or ``--output`` atomically); everything for humans goes to
+stderr. With ``--format json``/``ndjson`` nothing but JSON reaches stdout: no progress bar,
+no prompt.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from toolkit.errors import UsageError
+from toolkit.fanout.runner import FanoutHooks
+from toolkit.inventory.model import Host
+from toolkit.report.output import write_atomic
+from toolkit.results import HostResult
+
+MACHINE_FORMATS = ("json", "ndjson")
+
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def say(message: str) -> None:
+    """A line for humans, on stderr."""
+    err_console.print(message, markup=False)
+
+
+def setup_logging(verbose: int) -> None:
+    level = logging.WARNING if verbose <= 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    logging.basicConfig(level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if verbose < 3:
+        # -vvv shows the wire: pypsrp logs decrypted messages at DEBUG. The password never
+        # appears there (NTLM sends hashes), but keep it opt-in.
+        for noisy in ("pypsrp", "spnego", "urllib3", "requests_credssp", "smbprotocol"):
+            logging.getLogger(noisy).setLevel(max(level, logging.INFO))
+
+
+def emit(text: str, output: Path | None) -> None:
+    """Write a rendered report to ``output`` atomically, or to stdout."""
+    if output is not None:
+        write_atomic(output, text)
+        return
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
+def show_progress(fmt: str) -> bool:
+    if fmt in MACHINE_FORMATS:
+        return False
+    if os.environ.get("PSFLEET_NO_PROGRESS"):
+        return False
+    return err_console.is_terminal
+
+
+@contextmanager
+def progress_hooks(total: int, *, enabled: bool, label: str = "auditing") -> Iterator[FanoutHooks]:
+    """Fan-out hooks driving a rich progress bar on stderr (counts by status)."""
+    if not enabled:
+        yield FanoutHooks()
+        return
+    counts: Counter[str] = Counter()
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[counts]}"),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+    )
+    task = progress.add_task(label, total=total, counts="")
+
+    def on_result(result: HostResult) -> None:
+        counts[result.status.value] += 1
+        text = " ".join(f"{k}={v}" for k, v in sorted(counts.items()))
+        progress.update(task, advance=1, counts=text)
+
+    with progress:
+        yield FanoutHooks(on_result=on_result)
+
+
+def check_format(fmt: str, allowed: tuple[str, ...]) -> None:
+    if fmt not in allowed:
+        raise UsageError(f"unknown format {fmt!r}; choose one of: {', '.join(allowed)}", field="--format")
+
+
+def fail(exc: Exception, code: int) -> typer.Exit:
+    say(f"psfleet: error: {exc}")
+    return typer.Exit(code)
+
+
+def hosts_summary(hosts: list[Host]) -> str:
+    return f"{len(hosts)} host{'s' if len(hosts) != 1 else ''}"
+
+
+def env_default(name: str, default: Any = None) -> Any:
+    return os.environ.get(name, default)

@@ -1,0 +1,162 @@
+"""Run one task per host on a bounded pool of worker threads, with a wall-clock deadline per
+host that the toolkit enforces itself (pypsrp has none, DOMAIN 9.3).
+
+A host whose deadline passes is reported as ``timeout`` at once and its worker abandoned (the
+worker's own socket timeouts, capped by the same deadline, end it shortly after). Retries
+happen only for failures before any pipeline was sent. Workers never print: results flow to
+the caller through ``on_result`` and the returned list (inventory order).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from toolkit.inventory.model import Host
+from toolkit.results import ErrorKind, HostError, HostResult, HostStatus
+from toolkit.transport.session import TransportError
+
+#: A task gets the host and its absolute deadline (time.monotonic() based).
+Task = Callable[[Host, float], HostResult]
+
+
+@dataclass(frozen=True)
+class FanoutOptions:
+    forks: int = 64
+    timeout: float = 60.0
+    retries: int = 1
+    backoff: float = 0.5
+
+
+@dataclass
+class FanoutHooks:
+    """Callbacks for progress; called from the dispatching thread, never from workers."""
+
+    on_start: Callable[[Host], None] | None = None
+    on_result: Callable[[HostResult], None] | None = None
+
+
+def failed_result(host: Host, error: HostError, *, duration: float = 0.0) -> HostResult:
+    return HostResult(
+        name=host.name,
+        address=host.address,
+        status=HostStatus.from_error(error.kind),
+        error=error,
+        duration_s=duration,
+        groups=host.groups,
+    )
+
+
+def _attempts(task: Task, host: Host, deadline: float, options: FanoutOptions) -> HostResult:
+    attempt = 0
+    started = time.monotonic()
+    while True:
+        try:
+            return task(host, deadline)
+        except TransportError as exc:
+            err = exc.error
+            retryable = not err.sent and err.kind in (ErrorKind.UNREACHABLE, ErrorKind.TIMEOUT)
+            wait = options.backoff * (2**attempt)
+            if not retryable or attempt >= options.retries or time.monotonic() + wait >= deadline:
+                return failed_result(host, err, duration=time.monotonic() - started)
+            attempt += 1
+            time.sleep(wait)
+        except Exception as exc:  # a bug in a check must not take the run down
+            err = HostError(ErrorKind.ERROR, f"internal error: {type(exc).__name__}: {exc}"[:300], True)
+            return failed_result(host, err, duration=time.monotonic() - started)
+
+
+@dataclass
+class _Slot:
+    host: Host
+    index: int
+    deadline: float
+    started: float
+    result: HostResult | None = None
+    done: threading.Event = field(default_factory=threading.Event)
+
+
+def run_hosts(
+    hosts: Sequence[Host],
+    task: Task,
+    *,
+    options: FanoutOptions | None = None,
+    hooks: FanoutHooks | None = None,
+    stop: threading.Event | None = None,
+) -> tuple[list[HostResult], bool]:
+    """Run ``task`` for every host. Returns (results in inventory order, interrupted).
+
+    ``stop`` (or KeyboardInterrupt in the calling thread) stops dispatching; hosts already
+    running finish or hit their deadline, hosts never started are reported as ``error``
+    "not run: interrupted", so every host appears exactly once.
+    """
+    options = options or FanoutOptions()
+    hooks = hooks or FanoutHooks()
+    stop = stop or threading.Event()
+    results: list[HostResult | None] = [None] * len(hosts)
+    finished = threading.Condition()
+    running: list[_Slot] = []
+    next_index = 0
+    interrupted = False
+
+    def worker(slot: _Slot) -> None:
+        result = _attempts(task, slot.host, slot.deadline, options)
+        with finished:
+            slot.result = result
+            slot.done.set()
+            finished.notify_all()
+
+    def complete(slot: _Slot, result: HostResult) -> None:
+        results[slot.index] = result
+        if hooks.on_result is not None:
+            hooks.on_result(result)
+
+    try:
+        while next_index < len(hosts) or running:
+            with finished:
+                # Harvest finished and expired hosts.
+                now = time.monotonic()
+                for slot in list(running):
+                    if slot.done.is_set() and slot.result is not None:
+                        running.remove(slot)
+                        complete(slot, slot.result)
+                    elif now >= slot.deadline:
+                        running.remove(slot)
+                        err = HostError(
+                            ErrorKind.TIMEOUT, f"no result within the {options.timeout:g}s deadline", True
+                        )
+                        complete(slot, failed_result(slot.host, err, duration=now - slot.started))
+                if stop.is_set() and not interrupted:
+                    interrupted = True
+                # Dispatch.
+                while not interrupted and next_index < len(hosts) and len(running) < options.forks:
+                    host = hosts[next_index]
+                    now = time.monotonic()
+                    slot = _Slot(host, next_index, now + options.timeout, now)
+                    next_index += 1
+                    running.append(slot)
+                    if hooks.on_start is not None:
+                        hooks.on_start(host)
+                    threading.Thread(target=worker, args=(slot,), daemon=True, name=f"psfleet-{host.name}").start()
+                if interrupted and not running:
+                    break
+                if running:
+                    wake = min(s.deadline for s in running) - time.monotonic()
+                    finished.wait(timeout=max(0.005, min(wake, 0.25)))
+    except KeyboardInterrupt:
+        interrupted = True
+        # Give running hosts a moment to finish; report the rest.
+        grace = time.monotonic() + 2.0
+        for slot in running:
+            slot.done.wait(timeout=max(0.0, grace - time.monotonic()))
+            if slot.result is not None:
+                complete(slot, slot.result)
+            else:
+                complete(slot, failed_result(slot.host, HostError(ErrorKind.ERROR, "interrupted while running", True)))
+        running.clear()
+    for i, r in enumerate(results):
+        if r is None:
+            results[i] = failed_result(hosts[i], HostError(ErrorKind.ERROR, "not run: interrupted", False))
+    return [r for r in results if r is not None], interrupted

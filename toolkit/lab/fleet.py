@@ -1,0 +1,434 @@
+"""A lab fleet: hosts from a spec, bound to loopback addresses, served in this process (a
+background thread) or in worker processes.
+
+Every listener is on 127.0.0.0/8: either one address per host (``addressing="ip"``,
+127.10.0.1, 127.10.0.2, ... on the WinRM ports) or 127.0.0.1 with one port per host
+(``addressing="port"``). The fleet writes an inventory that ``psfleet audit -i`` reads as is
+(credentials through ``password_file``) and a JSON description for any other client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import json
+import multiprocessing
+import multiprocessing.connection
+import os
+import secrets
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from toolkit.lab.host import LabUser, SimHost
+from toolkit.lab.profiles import get_profile
+from toolkit.lab.server import FaultConfig, HostEndpoint, LabServer
+from toolkit.lab.spec import HostSpec, LabSpec, build_host
+from toolkit.lab.tls import LabTLS, make_lab_tls
+
+Addressing = Literal["port", "ip"]
+
+
+@dataclass(frozen=True)
+class FleetHost:
+    """What a client needs to reach one lab host (one entry of ``--fleet-json``)."""
+
+    name: str
+    address: str
+    port: int
+    scheme: str
+    auth: str
+    username: str
+    password: str
+    ca_file: str | None
+    profile: str
+    build: int
+    fault: str | None = None
+
+    def public_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class _Plan:
+    spec: HostSpec
+    address: str
+    port: int
+
+
+def _auth_methods(spec: HostSpec) -> tuple[str, ...]:
+    auth = spec.auth or "negotiate"
+    if auth == "basic":
+        return ("basic",)
+    if auth == "kerberos":
+        return ("negotiate", "kerberos")
+    return ("negotiate", "ntlm", "basic")
+
+
+def _client_auth(spec: HostSpec) -> str:
+    """What a client should ask for. Lab hosts without a KDC answer NTLM inside Negotiate;
+    asking for ``ntlm`` spares clients that have Kerberos libraries a doomed Kerberos attempt
+    (pyspnego tries Kerberos first for ``negotiate`` and waits for an unreachable KDC)."""
+    auth = spec.auth or "negotiate"
+    return "ntlm" if auth == "negotiate" else auth
+
+
+def _endpoint(plan: _Plan, spec: LabSpec, state_dir: str | None) -> HostEndpoint:
+    hs = plan.spec
+    sim = build_host(hs, state_dir=state_dir)
+    fault = FaultConfig()
+    if hs.fault is not None:
+        fault = FaultConfig(kind=hs.fault.kind, ms=hs.fault.ms, count=hs.fault.count)
+    return HostEndpoint(
+        name=hs.name,
+        sim=sim,
+        address=plan.address,
+        port=plan.port,
+        build=get_profile(hs.profile).build,
+        scheme=hs.scheme or "http",
+        auth_methods=_auth_methods(hs),
+        latency_ms=float(hs.latency_ms if hs.latency_ms is not None else spec.latency_ms),
+        pool_open_ms=float(hs.pool_open_ms if hs.pool_open_ms is not None else spec.pool_open_ms),
+        fault=fault,
+    )
+
+
+def _worker_main(
+    conn: multiprocessing.connection.Connection,
+    plans: list[_Plan],
+    spec: LabSpec,
+    state_dir: str | None,
+    tls: LabTLS | None,
+) -> None:
+    """Entry point of a lab worker process: serve ``plans`` until told to stop."""
+    loop = asyncio.new_event_loop()
+    endpoints = [_endpoint(p, spec, state_dir) for p in plans]
+    server = LabServer(endpoints, list(spec.users), ssl_context=tls.server_context() if tls else None)
+    loop.run_until_complete(server.start())
+    conn.send({"ports": [ep.port for ep in endpoints]})
+
+    def poll() -> None:
+        if conn.poll():
+            try:
+                msg = conn.recv()
+            except EOFError:
+                loop.stop()
+                return
+            if msg == "stop":
+                loop.stop()
+                return
+            if msg == "stats":
+                conn.send(_stats(endpoints, server))
+        loop.call_later(0.05, poll)
+
+    loop.call_soon(poll)
+    try:
+        loop.run_forever()
+    finally:
+        loop.run_until_complete(server.stop())
+        conn.close()
+
+
+def _stats(endpoints: Sequence[HostEndpoint], server: LabServer) -> dict[str, Any]:
+    times = os.times()
+    return {
+        "requests": {ep.name: ep.requests for ep in endpoints},
+        "pools_opened": {ep.name: ep.pools_opened for ep in endpoints},
+        "total_requests": server.total_requests,
+        "cpu_s": times.user + times.system,
+    }
+
+
+@dataclass
+class Fleet:
+    """Run a lab fleet. Use as a context manager or call :meth:`start` / :meth:`stop`.
+
+    ``workers=0`` serves from a thread of this process (tests, demo: direct access to each
+    simulated host through :meth:`sim`); ``workers>=1`` uses that many processes.
+    """
+
+    spec: LabSpec
+    addressing: Addressing = "port"
+    base_address: str = "127.10.0.1"
+    base_port: int | None = None
+    workers: int = 0
+    state_dir: Path | None = None
+    workdir: Path | None = None
+    hosts: list[FleetHost] = field(default_factory=list, init=False)
+    tls: LabTLS | None = field(default=None, init=False)
+    _plans: list[_Plan] = field(default_factory=list, init=False)
+    _server: LabServer | None = field(default=None, init=False)
+    _loop: asyncio.AbstractEventLoop | None = field(default=None, init=False)
+    _thread: threading.Thread | None = field(default=None, init=False)
+    _procs: list[tuple[Any, multiprocessing.connection.Connection]] = field(default_factory=list, init=False)
+    _tempdir: tempfile.TemporaryDirectory[str] | None = field(default=None, init=False)
+    _password_files: dict[str, Path] = field(default_factory=dict, init=False)
+
+    # -- planning -------------------------------------------------------------------------
+    def _plan(self) -> None:
+        base = ipaddress.IPv4Address(self.base_address)
+        if not base.is_loopback:
+            raise ValueError(f"lab addresses must be loopback (127.0.0.0/8), not {base}")
+        plans: list[_Plan] = []
+        offset = 0
+        for hs in self.spec.hosts:
+            https = (hs.scheme or "http") == "https"
+            if self.addressing == "ip":
+                addr = base + offset
+                while int(addr) & 0xFF in (0, 255):
+                    offset += 1
+                    addr = base + offset
+                if not addr.is_loopback:
+                    raise ValueError("too many hosts for the loopback range from the base address")
+                port = self.base_port or (5986 if https else 5985)
+                plans.append(_Plan(hs, str(addr), port))
+            else:
+                port = (self.base_port + offset) if self.base_port else 0
+                plans.append(_Plan(hs, "127.0.0.1", port))
+            offset += 1
+        self._plans = plans
+
+    def _workdir(self) -> Path:
+        if self.workdir is None:
+            self._tempdir = tempfile.TemporaryDirectory(prefix="psfleet-lab-")
+            self.workdir = Path(self._tempdir.name)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        return self.workdir
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def start(self) -> Fleet:
+        self._plan()
+        workdir = self._workdir()
+        if any((p.spec.scheme or "http") == "https" for p in self._plans):
+            self.tls = make_lab_tls(
+                workdir / "tls",
+                names=[p.spec.name for p in self._plans],
+                addresses=[p.address for p in self._plans],
+            )
+        ports: list[int]
+        if self.workers <= 0:
+            ports = self._start_in_process()
+        else:
+            ports = self._start_workers()
+        users = list(self.spec.users)
+        admin = next((u for u in users if u.admin), users[0])
+        self.hosts = [
+            FleetHost(
+                name=p.spec.name,
+                address=p.address,
+                port=port,
+                scheme=p.spec.scheme or "http",
+                auth=_client_auth(p.spec),
+                username=admin.name,
+                password=admin.password,
+                ca_file=str(self.tls.ca_file) if self.tls and (p.spec.scheme or "http") == "https" else None,
+                profile=p.spec.profile,
+                build=get_profile(p.spec.profile).build,
+                fault=p.spec.fault.kind if p.spec.fault else None,
+            )
+            for p, port in zip(self._plans, ports, strict=True)
+        ]
+        return self
+
+    def _start_in_process(self) -> list[int]:
+        endpoints = [
+            _endpoint(p, self.spec, str(self.state_dir) if self.state_dir else None) for p in self._plans
+        ]
+        loop = asyncio.new_event_loop()
+        server = LabServer(
+            endpoints, list(self.spec.users), ssl_context=self.tls.server_context() if self.tls else None
+        )
+        loop.run_until_complete(server.start())
+        self._loop, self._server = loop, server
+        self._thread = threading.Thread(target=loop.run_forever, name="psfleet-lab", daemon=True)
+        self._thread.start()
+        return [ep.port for ep in endpoints]
+
+    def _start_workers(self) -> list[int]:
+        ctx = multiprocessing.get_context("spawn")
+        n = min(self.workers, max(1, len(self._plans)))
+        chunks: list[list[int]] = [list(range(i, len(self._plans), n)) for i in range(n)]
+        for idx in chunks:
+            parent, child = ctx.Pipe()
+            proc = ctx.Process(
+                target=_worker_main,
+                args=(
+                    child,
+                    [self._plans[i] for i in idx],
+                    self.spec,
+                    str(self.state_dir) if self.state_dir else None,
+                    self.tls,
+                ),
+                daemon=True,
+            )
+            proc.start()
+            self._procs.append((proc, parent))
+        ports = [0] * len(self._plans)
+        for (proc, parent), idx in zip(self._procs, chunks, strict=True):
+            if not parent.poll(60):
+                self.stop()
+                raise RuntimeError("a lab worker did not start within 60 s")
+            msg = parent.recv()
+            for i, port in zip(idx, msg["ports"], strict=True):
+                ports[i] = port
+        return ports
+
+    def stop(self) -> None:
+        if self._loop is not None and self._server is not None:
+            fut = asyncio.run_coroutine_threadsafe(self._server.stop(), self._loop)
+            try:
+                fut.result(timeout=5)
+            except Exception:
+                pass
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            if self._thread is not None:
+                self._thread.join(timeout=5)
+            self._loop.close()
+            self._loop = self._server = None
+        for proc, conn in self._procs:
+            try:
+                conn.send("stop")
+            except (OSError, EOFError):
+                pass
+        for proc, _ in self._procs:
+            proc.join(timeout=5)
+            if proc.is_alive():
+                proc.terminate()
+                proc.join(timeout=2)
+        self._procs.clear()
+        if self._tempdir is not None:
+            self._tempdir.cleanup()
+            self._tempdir = None
+
+    def __enter__(self) -> Fleet:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- introspection --------------------------------------------------------------------
+    def sim(self, name: str) -> SimHost:
+        """The simulated host (in-process fleets only), e.g. to read its registry in tests."""
+        if self._server is None:
+            raise RuntimeError("simulated hosts are reachable only in an in-process fleet (workers=0)")
+        for ep in self._server.endpoints:
+            if ep.name == name:
+                return ep.sim
+        raise KeyError(name)
+
+    def endpoint(self, name: str) -> HostEndpoint:
+        if self._server is None:
+            raise RuntimeError("endpoints are reachable only in an in-process fleet (workers=0)")
+        for ep in self._server.endpoints:
+            if ep.name == name:
+                return ep
+        raise KeyError(name)
+
+    def stats(self) -> dict[str, Any]:
+        """Requests per host and lab CPU seconds (all workers)."""
+        if self._server is not None:
+            return _stats(self._server.endpoints, self._server)
+        merged: dict[str, Any] = {"requests": {}, "pools_opened": {}, "total_requests": 0, "cpu_s": 0.0}
+        for _, conn in self._procs:
+            conn.send("stats")
+            if not conn.poll(10):
+                continue
+            part = conn.recv()
+            merged["requests"].update(part["requests"])
+            merged["pools_opened"].update(part["pools_opened"])
+            merged["total_requests"] += part["total_requests"]
+            merged["cpu_s"] += part["cpu_s"]
+        return merged
+
+    # -- outputs --------------------------------------------------------------------------
+    def password_file(self, user: LabUser) -> Path:
+        """A 0600 file holding ``user``'s password, for inventories (``password_file:``)."""
+        path = self._password_files.get(user.name)
+        if path is None:
+            safe = "".join(c if c.isalnum() else "_" for c in user.name)
+            path = self._workdir() / f"{safe}.password"
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(user.password)
+            self._password_files[user.name] = path
+        return path
+
+    def inventory_text(
+        self, *, user: LabUser | None = None, secrets_dir: Path | None = None, password_file: bool = True
+    ) -> str:
+        users = list(self.spec.users)
+        user = user or next((u for u in users if u.admin), users[0])
+        if secrets_dir is not None:
+            secrets_dir.mkdir(parents=True, exist_ok=True)
+            safe = "".join(c if c.isalnum() else "_" for c in user.name)
+            pw_path = secrets_dir / f"{safe}.password"
+            fd = os.open(pw_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(user.password)
+        else:
+            pw_path = self.password_file(user)
+        lines = [
+            "# psfleet inventory written by `psfleet lab serve` (a lab fleet on loopback).",
+            "psfleet: 1",
+            "defaults:",
+            f"  username: {json.dumps(user.name)}",
+        ]
+        if password_file:
+            lines.append(f"  password_file: {json.dumps(str(pw_path))}")
+        lines.append("hosts:")
+        for h in self.hosts:
+            lines.append(f"  {json.dumps(h.name)}:")
+            lines.append(f"    address: {json.dumps(h.address)}")
+            lines.append(f"    port: {h.port}")
+            lines.append(f"    scheme: {h.scheme}")
+            lines.append(f"    auth: {h.auth}")
+            if h.ca_file:
+                lines.append(f"    ca_file: {json.dumps(h.ca_file)}")
+        return "\n".join(lines) + "\n"
+
+    def write_inventory(self, path: Path, *, user: LabUser | None = None, password_file: bool = True) -> None:
+        secrets_dir = path.parent / (path.stem + ".secrets")
+        text = self.inventory_text(user=user, secrets_dir=secrets_dir, password_file=password_file)
+        _atomic_write(path, text)
+
+    def write_fleet_json(self, path: Path) -> None:
+        _atomic_write(path, json.dumps([h.public_dict() for h in self.hosts], indent=2) + "\n", mode=0o600)
+
+
+def _atomic_write(path: Path, text: str, *, mode: int = 0o644) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        with_suppress_unlink(tmp)
+        raise
+
+
+def with_suppress_unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def generated_password() -> str:
+    return "Lab!" + secrets.token_urlsafe(12)
+
+
+def wait_until(predicate: Any, timeout: float) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return False
