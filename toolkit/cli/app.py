@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+
 import typer
 
 from toolkit.cli import audit_cmd, inventory_cmd, lab_cmd
@@ -17,3 +19,13 @@ app.command("audit")(audit_cmd.audit)
 app.command("demo")(lab_cmd.demo)
 app.add_typer(inventory_cmd.app, name="inventory")
 app.add_typer(lab_cmd.app, name="lab")
+
+# Command modules that register themselves with ``register(app)``.
+for _name in ("remediate_cmd", "run_cmd", "smb_cmd"):
+    try:
+        _module = importlib.import_module(f"toolkit.cli.{_name}")
+    except ModuleNotFoundError as exc:
+        if exc.name != f"toolkit.cli.{_name}":
+            raise
+        continue
+    _module.register(app)
