@@ -62,7 +62,10 @@ def _construct(node: yaml.Node, loader: yaml.SafeLoader, file: str) -> Any:
 
 def loads(text: str, file: str) -> Any:
     """Parse YAML text; errors name ``file`` and the line."""
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = yaml.SafeLoader(text)
+    except yaml.YAMLError as exc:  # the reader rejects control characters up front
+        raise InputError(f"invalid YAML: {' '.join(str(exc).split())}", file=file) from None
     try:
         node = loader.get_single_node()
         if node is None:

@@ -61,10 +61,8 @@ def audit(
 
     if not streaming:
         emit(render(run, fmt, table_format=table_format), output)
-    if fmt == "table" and output is None:
-        say(summary_text(run))
-        if explain:
-            say(legend())
+    if fmt == "table" and output is None and explain:
+        say(legend())
     if retry_file is not None:
         failed = {h.name for h in run.hosts if not h.status.assessed}
         write_inventory([h for h in inv.hosts if h.name in failed], retry_file)

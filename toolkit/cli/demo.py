@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import sys
+
 import tempfile
 from pathlib import Path
 
 from toolkit.api import audit
-from toolkit.cli.audit_cmd import summary_text
 from toolkit.cli.common import err_console, progress_hooks, say
 from toolkit.fanout.runner import FanoutOptions
-from toolkit.inventory.credentials import Credential
+from toolkit.inventory.credentials import resolve_credentials
 from toolkit.inventory.loader import load_inventory
 from toolkit.lab.fleet import Fleet
 from toolkit.lab.profiles import PROFILE_NAMES
@@ -58,16 +59,15 @@ def run_demo() -> None:
     with tempfile.TemporaryDirectory(prefix="psfleet-demo-") as tmp, Fleet(spec, addressing="port",
                                                                           workdir=Path(tmp)) as fleet:
         inv_path = Path(tmp) / "demo-inventory.yml"
-        fleet.write_inventory(inv_path, password_file=False)
+        fleet.write_inventory(inv_path)
         inv = load_inventory(inv_path)
-        admin = spec.admin
-        credentials = {h.name: Credential(admin.name, admin.password) for h in inv.hosts}
+        credentials = resolve_credentials(inv.hosts, interactive=False)
         say(f"psfleet demo: {len(inv.hosts)} emulated Windows hosts on 127.0.0.1 (real WinRM: NTLM + encryption)")
         with progress_hooks(len(inv.hosts), enabled=err_console.is_terminal) as hooks:
             run = audit(inv, credentials=credentials, options=FanoutOptions(forks=16, timeout=20, retries=0),
                         hooks=hooks)
-        print(render(run, "table"), end="")
-        say(summary_text(run))
+        sys.stdout.write(render(run, "table"))
+        sys.stdout.flush()
         say("")
         say(legend())
         say("")

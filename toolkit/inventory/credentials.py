@@ -71,6 +71,8 @@ class _Resolver:
                 state = "is empty" if value == "" else "is not set"
                 raise self.error(host, "password_env", f"environment variable {ref} {state}")
             return Credential(username, value)
+        if kind == "file":
+            return Credential(username, self.from_file(host, ref))
         if kind == "keyring":
             return Credential(username, self.from_keyring(host, ref, username))
         if kind == "prompt":
@@ -110,6 +112,24 @@ class _Resolver:
                 )
             self.keyring_cache[key] = password
         return self.keyring_cache[key]
+
+    def from_file(self, host: Host, path: str) -> str:
+        """A password file must be private (no group/other permission bits), like ssh keys."""
+        try:
+            st = os.stat(path)
+            if st.st_mode & 0o077:
+                raise self.error(
+                    host, "password_file", f"{path} is readable by others (mode {st.st_mode & 0o777:o}); chmod 600 it"
+                )
+            with open(path, encoding="utf-8") as f:
+                value = f.read().rstrip("\r\n")
+        except FileNotFoundError:
+            raise self.error(host, "password_file", f"{path} does not exist") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise self.error(host, "password_file", f"cannot read {path} ({type(exc).__name__})") from None
+        if not value:
+            raise self.error(host, "password_file", f"{path} is empty")
+        return value
 
     def prompt(self, host: Host, username: str | None) -> str:
         if username is None:

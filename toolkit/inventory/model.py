@@ -29,10 +29,11 @@ class PasswordSource:
 
     kind ``env``: ``ref`` is an environment variable name; ``keyring``: ``ref`` is the keyring
     service name (the username is the keyring user); ``prompt``: ask on the terminal once per
-    (username); ``none``: no password (Kerberos ticket, certificate).
+    (username); ``file``: ``ref`` is a file readable only by its owner (mode 0600) holding the
+    password, for labs and mounted secrets; ``none``: no password (Kerberos ticket, certificate).
     """
 
-    kind: Literal["env", "keyring", "prompt", "none"] = "none"
+    kind: Literal["env", "keyring", "prompt", "file", "none"] = "none"
     ref: str = ""
 
 

@@ -30,7 +30,7 @@ POLICY_KEYS: dict[str, tuple[str, ...]] = {
     "server_signing": SIGNING_POLICIES,
     "secure_negotiate": NEGOTIATE_POLICIES,
 }
-PASSWORD_KEYS: tuple[str, ...] = ("password_env", "password_keyring", "password_prompt")
+PASSWORD_KEYS: tuple[str, ...] = ("password_env", "password_keyring", "password_prompt", "password_file")
 PASSWORD_ADVICE = (
     "psfleet never reads passwords from an inventory; use password_env: VARIABLE, "
     "password_keyring: SERVICE or password_prompt: true"
@@ -297,6 +297,8 @@ def _read_password(
         source = PasswordSource("env", as_env_name(value, lenient))
     elif key == "password_keyring":
         source = PasswordSource("keyring", as_text(value, lenient))
+    elif key == "password_file":
+        source = PasswordSource("file", as_text(value, lenient))
     else:
         # password_prompt: false says "no password" explicitly (Kerberos, certificates).
         source = PasswordSource("prompt") if as_bool(value, lenient) else PasswordSource("none")

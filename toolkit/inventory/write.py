@@ -41,6 +41,8 @@ def host_entry(host: Host) -> dict[str, Any]:
         entry["password_env"] = ref
     elif kind == "keyring":
         entry["password_keyring"] = ref
+    elif kind == "file":
+        entry["password_file"] = ref
     elif kind == "prompt":
         entry["password_prompt"] = True
     if host.smb_port != 445:
