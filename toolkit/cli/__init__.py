@@ -10,7 +10,6 @@ from __future__ import annotations
 import sys
 
 import click
-import typer
 
 from toolkit.cli.app import app
 from toolkit.cli.common import say

@@ -8,7 +8,15 @@ from pathlib import Path
 import typer
 
 from toolkit.api import audit as run_audit
-from toolkit.cli.common import MACHINE_FORMATS, check_format, emit, progress_hooks, say, setup_logging, show_progress
+from toolkit.cli.common import (
+    MACHINE_FORMATS,
+    check_format,
+    emit,
+    progress_hooks,
+    say,
+    setup_logging,
+    show_progress,
+)
 from toolkit.fanout.runner import FanoutHooks, FanoutOptions
 from toolkit.inventory.credentials import resolve_credentials
 from toolkit.inventory.limit import apply_limit

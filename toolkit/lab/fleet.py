@@ -10,6 +10,7 @@ Every listener is on 127.0.0.0/8: either one address per host (``addressing="ip"
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import json
 import multiprocessing
@@ -210,10 +211,7 @@ class Fleet:
                 addresses=[p.address for p in self._plans],
             )
         ports: list[int]
-        if self.workers <= 0:
-            ports = self._start_in_process()
-        else:
-            ports = self._start_workers()
+        ports = self._start_in_process() if self.workers <= 0 else self._start_workers()
         users = list(self.spec.users)
         admin = next((u for u in users if u.admin), users[0])
         self.hosts = [
@@ -268,7 +266,7 @@ class Fleet:
             proc.start()
             self._procs.append((proc, parent))
         ports = [0] * len(self._plans)
-        for (proc, parent), idx in zip(self._procs, chunks, strict=True):
+        for (_proc, parent), idx in zip(self._procs, chunks, strict=True):
             if not parent.poll(60):
                 self.stop()
                 raise RuntimeError("a lab worker did not start within 60 s")
@@ -280,20 +278,16 @@ class Fleet:
     def stop(self) -> None:
         if self._loop is not None and self._server is not None:
             fut = asyncio.run_coroutine_threadsafe(self._server.stop(), self._loop)
-            try:
+            with contextlib.suppress(Exception):
                 fut.result(timeout=5)
-            except Exception:
-                pass
             self._loop.call_soon_threadsafe(self._loop.stop)
             if self._thread is not None:
                 self._thread.join(timeout=5)
             self._loop.close()
             self._loop = self._server = None
-        for proc, conn in self._procs:
-            try:
+        for _proc, conn in self._procs:
+            with contextlib.suppress(OSError, EOFError):
                 conn.send("stop")
-            except (OSError, EOFError):
-                pass
         for proc, _ in self._procs:
             proc.join(timeout=5)
             if proc.is_alive():
@@ -415,10 +409,8 @@ def _atomic_write(path: Path, text: str, *, mode: int = 0o644) -> None:
 
 
 def with_suppress_unlink(path: str) -> None:
-    try:
+    with contextlib.suppress(OSError):
         os.unlink(path)
-    except OSError:
-        pass
 
 
 def generated_password() -> str:

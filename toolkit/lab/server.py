@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import functools
 import logging
 import socket
 import ssl
@@ -18,7 +19,6 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 import psrpcore
 
@@ -193,7 +193,7 @@ class LabServer:
             sock.setblocking(False)
             ctx = self.ssl_context if ep.scheme == "https" else None
             server = await asyncio.start_server(
-                lambda r, w, ep=ep: self._serve(ep, r, w), sock=sock, ssl=ctx, limit=MAX_HEADER
+                functools.partial(self._serve, ep), sock=sock, ssl=ctx, limit=MAX_HEADER
             )
             self._servers.append(server)
 

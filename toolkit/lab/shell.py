@@ -9,6 +9,7 @@ queue for the whole pool, so :meth:`LabShell._route` sorts payloads per pipeline
 from __future__ import annotations
 
 import base64
+import contextlib
 import time
 import uuid
 from collections import deque
@@ -95,7 +96,8 @@ class LabShell:
         entry = self._pipes[pipeline_id]
         pipe = entry.pipeline
         pipe.start()
-        commands = list(pipe.metadata.commands)
+        metadata = pipe.metadata
+        commands = list(metadata.commands) if metadata is not None else []
         if commands and not commands[0].is_script and commands[0].command_text.lower() == "start-sleep":
             seconds = _sleep_seconds(commands[0])
             entry.sleep_until = time.monotonic() + seconds
@@ -204,10 +206,8 @@ class LabShell:
         return streams, bool(queue)
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(psrpcore.PSRPCoreError):
             self.pool.close()
-        except psrpcore.PSRPCoreError:
-            pass
 
 
 def _sleep_seconds(command: psrpcore.Command) -> float:

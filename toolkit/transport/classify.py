@@ -73,7 +73,7 @@ def classify(exc: BaseException, *, endpoint: str, sent: bool) -> HostError:
                 False,
             )
     if any(isinstance(e, requests.exceptions.ConnectTimeout) for e in chain) or (
-        "connect timeout" in texts or "connection to" in texts and "timed out" in texts and not sent
+        "connect timeout" in texts or ("connection to" in texts and "timed out" in texts and not sent)
     ):
         return HostError(ErrorKind.UNREACHABLE, f"connect timeout on {endpoint}", False)
     if any(isinstance(e, requests.exceptions.ReadTimeout | TimeoutError | socket.timeout) for e in chain):

@@ -47,13 +47,13 @@ class _NoCipher:
         raise ValueError("secure strings are not supported in output")
 
 
-class TypedSerializer(Serializer):  # type: ignore[misc]
+class TypedSerializer(Serializer):
     """pypsrp serializer that deserializes pipeline output with psrpcore (types preserved)."""
 
     def deserialize(self, element: Any, metadata: Any = None, clear: bool = True) -> Any:
         if metadata is None and isinstance(element, str):
             xml = element.lstrip("\ufeff")
-            return pt.deserialize(ET.fromstring(xml), _NoCipher())
+            return pt.deserialize(ET.fromstring(xml), _NoCipher())  # type: ignore[arg-type]
         return super().deserialize(element, metadata, clear)
 
 
@@ -66,7 +66,7 @@ def convert(value: Any, depth: int = 0) -> PSObj | PSValue | None:
     for cls, name in _PRIMITIVES:
         if isinstance(value, cls):
             if name == "Byte[]":
-                return PSValue(name, bytes(value))
+                return PSValue(name, bytes(value))  # type: ignore[call-overload]
             if name in ("Boolean",):
                 return PSValue(name, bool(value))
             if isinstance(value, int):
