@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Install what psfleet's tests need, from the project's own files:
+#  - Debian packages for the real peers (Samba, MIT Kerberos KDC) when running as root with apt;
+#  - the package itself with its [dev] extra, and [kerberos] where the Kerberos headers exist.
+# Tests that need a missing peer skip with the reason; nothing else is downloaded at test time
+# except pypsrp's sdist for the golden-traffic comparison.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3}
+APT_PACKAGES=(samba krb5-kdc krb5-admin-server krb5-user libkrb5-dev gcc libfaketime)
+
+if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${APT_PACKAGES[@]}" >/dev/null
+    # The Debian samba package starts its daemons; the tests run their own on loopback.
+    for svc in smbd nmbd samba-ad-dc krb5-kdc krb5-admin-server; do
+        (command -v service >/dev/null 2>&1 && service "$svc" stop >/dev/null 2>&1) || true
+    done
+else
+    echo "install_deps: not root or no apt-get; Samba/Kerberos tests will skip" >&2
+fi
+
+extras="dev"
+if command -v krb5-config >/dev/null 2>&1; then
+    extras="dev,kerberos"
+fi
+"$PYTHON" -m pip install -q --disable-pip-version-check -e ".[${extras}]"
