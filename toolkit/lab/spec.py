@@ -41,7 +41,7 @@ from toolkit.lab.registry import ValueKind, check_data, parse_path
 
 AUTH_KINDS = ("negotiate", "ntlm", "basic", "kerberos", "credssp")
 SCHEMES = ("http", "https")
-FAULT_KINDS = ("refuse", "reset", "hang", "slow", "http500", "auth_fail", "flaky")
+FAULT_KINDS = ("refuse", "reset", "hang", "slow", "http500", "auth_fail", "flaky", "non_admin")
 MAX_HOSTS_PER_ENTRY = 10_000
 _HOST_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,62}$")
 
@@ -340,11 +340,11 @@ class _Loader:
             raise self.fail(f"must be a mapping of key paths, got {_type_of(node)}", item, "registry", field)
         result: dict[str, Mapping[str, RegistrySetting]] = {}
         for path, values in node.items():
-            key_field = f"{field}[{path!r}]"
+            key_field = f"{field}['{path}']"
             reg = parse_path(str(path))
             if reg is None or not reg.parts:
                 raise self.fail(
-                    f"{path!r} is not a registry key path like 'HKLM:\\SOFTWARE\\X'", node, path, key_field
+                    f"'{path}' is not a registry key path like 'HKLM:\\SOFTWARE\\X'", node, path, key_field
                 )
             if not isinstance(values, dict):
                 raise self.fail(
