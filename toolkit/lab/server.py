@@ -169,8 +169,12 @@ class LabServer:
         self._servers: list[asyncio.base_events.Server] = []
         self._reserved: list[socket.socket] = []
         self._conns: set[asyncio.StreamWriter] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
         self.total_requests = 0
         self.on_request: Callable[[HostEndpoint], None] | None = None
+        #: Test hook: called with each decrypted SOAP request and the SOAP reply (or fault)
+        #: before encryption, to compare the lab's traffic with recorded Windows traffic.
+        self.on_exchange: Callable[[bytes, bytes], None] | None = None
 
     # -- lifecycle ------------------------------------------------------------------------
     async def start(self) -> None:
@@ -202,6 +206,13 @@ class LabServer:
             server.close()
         for w in list(self._conns):
             w.transport.abort()
+        # Connections parked in a hang fault or a long-poll wait on no socket: cancel them so
+        # no task outlives the loop ("Task was destroyed but it is pending").
+        tasks = [t for t in self._tasks if not t.done()]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=2)
         for server in self._servers:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(server.wait_closed(), 2)
@@ -215,6 +226,9 @@ class LabServer:
         self, ep: HostEndpoint, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
         self._conns.add(writer)
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)
         ep.connections += 1
         try:
             if ep.fault.kind == "flaky" and ep.connections <= ep.fault.count:
@@ -249,8 +263,8 @@ class LabServer:
                 if ep.fault.kind == "hang":
                     await asyncio.Event().wait()  # until the lab stops
                 if ep.fault.kind == "reset":
-                    writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 4096\r\n\r\n<s:Env")
-                    await writer.drain()
+                    # Reset before any byte of a response, as a middlebox or a crashed service
+                    # does: the client sees ConnectionResetError ("Connection aborted").
                     _rst(writer)
                     return
                 status, headers, body, close = await self._handle(ep, conn, client_ip, *request)
@@ -263,8 +277,14 @@ class LabServer:
                     return
         except (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError, TimeoutError):
             return
+        except asyncio.CancelledError:
+            # Only stop() cancels a connection; ending quietly keeps asyncio's stream callback
+            # from logging the cancellation as an error.
+            return
         finally:
             self._conns.discard(writer)
+            if task is not None:
+                self._tasks.discard(task)
             with contextlib.suppress(Exception):
                 writer.close()
 
@@ -314,6 +334,8 @@ class LabServer:
             status, reply = 200, await self._dispatch(ep, req, auth.user, client_ip)
         except WSManFault as fault:
             status, reply = fault.http_status, wsman.fault_envelope(fault, relates_to, ep.address)
+        if self.on_exchange is not None:
+            self.on_exchange(soap, reply)
         out_headers = list(auth.headers)
         if conn.encrypt:
             wrapped_type, reply = conn.wrap(reply)
