@@ -10,7 +10,9 @@ import pytest
 from tests.unit.lab.helpers import ADMIN, WS, WS_PROVIDER
 from toolkit.errors import InputError, LabSpecError
 from toolkit.lab.profiles import PROFILE_NAMES
-from toolkit.lab.spec import FaultSpec, build_host, load_spec, loads_spec, spec_from_args
+from toolkit.lab.spec import FAULT_KINDS, FaultSpec, build_host, load_spec, loads_spec, spec_from_args
+
+KINDS = ", ".join(FAULT_KINDS)
 
 GOOD = r"""
 users:
@@ -175,10 +177,10 @@ def test_event_errors(events: str, expected: str) -> None:
 @pytest.mark.parametrize(
     ("fault", "expected"),
     [
-        ("fault: explode", "lab.yml:3: hosts[0].fault.kind: unknown fault kind 'explode'; expected one of refuse, reset, hang, slow, http500, auth_fail, flaky"),
+        ("fault: explode", "lab.yml:3: hosts[0].fault.kind: unknown fault kind 'explode'; expected one of " + KINDS),
         ("fault: slow", "lab.yml:3: hosts[0].fault: fault 'slow' needs ms: use {kind: slow, ms: N}"),
         ("fault: {ms: 5}", "lab.yml:3: hosts[0].fault.kind: is required"),
-        ("fault: {kind: nope}", "lab.yml:3: hosts[0].fault.kind: unknown fault kind 'nope'; expected one of refuse, reset, hang, slow, http500, auth_fail, flaky"),
+        ("fault: {kind: nope}", "lab.yml:3: hosts[0].fault.kind: unknown fault kind 'nope'; expected one of " + KINDS),
         ("fault: {kind: slow}", "lab.yml:3: hosts[0].fault.ms: fault 'slow' needs ms > 0"),
         ("fault: {kind: flaky, count: 0}", "lab.yml:3: hosts[0].fault.count: fault 'flaky' needs count > 0"),
         ("fault: {kind: hang, ms: x}", "lab.yml:3: hosts[0].fault.ms: must be an integer, got a string"),
