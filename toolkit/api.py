@@ -7,11 +7,11 @@ Progress and per-host results stream through :class:`toolkit.fanout.runner.Fanou
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 
 from toolkit import __version__
-from toolkit.checks.audit import audit_host
+from toolkit.checks.audit import AuditExtension, audit_host
 from toolkit.fanout.runner import FanoutHooks, FanoutOptions, run_hosts
 from toolkit.inventory.model import Host, Inventory
 from toolkit.results import AuditRun, HostResult
@@ -34,12 +34,17 @@ def audit(
     stop: threading.Event | None = None,
     workarounds: WorkaroundLookup | None = None,
     extra: Callable[[Host, HostResult], HostResult] | None = None,
+    extensions: Sequence[AuditExtension] = (),
 ) -> AuditRun:
     """Audit every host of ``inventory`` (read-only) and return the aggregate.
 
     ``credentials`` maps host names to credentials (see
     :func:`toolkit.inventory.credentials.resolve_credentials`). ``extra`` may enrich each host
     result (wire probe, events) after the registry audit, in the worker thread.
+    ``extensions`` (:class:`toolkit.checks.audit.AuditExtension`) add statements to each
+    host's single audit round trip and sections to its result (see
+    :func:`toolkit.smb.audit_sections.smb_events_extension`,
+    :func:`toolkit.smb.audit_sections.wire_signing_extension`); none by default.
     """
     started = _now()
     now = datetime.now(UTC)
@@ -51,6 +56,7 @@ def audit(
             deadline,
             now=now,
             workarounds=workarounds(host) if workarounds else None,
+            extensions=extensions,
         )
         return extra(host, result) if extra is not None else result
 

@@ -1,9 +1,16 @@
-"""Audit one host: probe (one round trip), then judge. Read-only: nothing is written."""
+"""Audit one host: probe (one round trip), then judge. Read-only: nothing is written.
+
+Optional :class:`AuditExtension` objects add work to the same worker: statements appended to
+the audit's single round trip (their part of the answer is split off before the registry
+facts are parsed) and a step that adds a plain-data section to ``HostResult.extra``.
+"""
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from toolkit.checks.facts import HostFacts
@@ -12,7 +19,80 @@ from toolkit.checks.probe import AUDIT_STATEMENTS, ProbeError, parse_facts
 from toolkit.checks.verdicts import evaluate, host_status
 from toolkit.inventory.model import Host
 from toolkit.results import HostError, HostResult, HostStatus
+from toolkit.transport.model import ErrorRecordData, InvocationResult, PSObj, PSValue, Statement
 from toolkit.transport.session import CredentialLike, HostSession
+
+log = logging.getLogger(__name__)
+
+#: One item of an answer: an output object/value or an error record.
+AnswerItem = PSObj | PSValue | ErrorRecordData | None
+
+
+def _owns_nothing(item: AnswerItem) -> bool:
+    return False
+
+
+@dataclass(frozen=True)
+class AuditExtension:
+    """Extra work for each audited host, run in its worker after the registry audit.
+
+    ``statements`` are appended to the audit's pipeline (same session, same round trip);
+    ``owns`` claims the output objects and error records they produce, so the registry
+    parser never sees them. ``finish(host, facts, answer, result, deadline)`` gets only the
+    claimed part of the answer and the host's deadline (``time.monotonic()`` based; work of
+    its own, such as an SMB probe, must end before it) and returns the section stored as
+    ``result.extra[name]`` (plain data).
+    It runs only for hosts whose registry was read; it should not raise (an exception is
+    recorded as ``{"status": "error", ...}`` in the section, never fails the host).
+    """
+
+    name: str
+    finish: Callable[[Host, HostFacts, InvocationResult, HostResult, float], Mapping[str, object]]
+    statements: tuple[Statement, ...] = ()
+    owns: Callable[[AnswerItem], bool] = _owns_nothing
+
+
+def split_answer(
+    result: InvocationResult, extensions: Sequence[AuditExtension]
+) -> tuple[InvocationResult, dict[str, InvocationResult]]:
+    """The registry part of ``result`` and each extension's part (first claim wins)."""
+    outputs: dict[str, list[PSObj | PSValue | None]] = {e.name: [] for e in extensions}
+    errors: dict[str, list[ErrorRecordData]] = {e.name: [] for e in extensions}
+    rest_out: list[PSObj | PSValue | None] = []
+    rest_err: list[ErrorRecordData] = []
+    for item in result.output:
+        owner = next((e.name for e in extensions if e.owns(item)), None)
+        (outputs[owner] if owner else rest_out).append(item)
+    for error in result.errors:
+        owner = next((e.name for e in extensions if e.owns(error)), None)
+        (errors[owner] if owner else rest_err).append(error)
+    registry = InvocationResult(tuple(rest_out), tuple(rest_err), bool(rest_err), result.extra)
+    parts = {
+        name: InvocationResult(tuple(outputs[name]), tuple(errors[name]), bool(errors[name]), result.extra)
+        for name in outputs
+    }
+    return registry, parts
+
+
+def apply_extensions(
+    host: Host,
+    facts: HostFacts,
+    result: HostResult,
+    parts: Mapping[str, InvocationResult],
+    extensions: Sequence[AuditExtension],
+    deadline: float,
+) -> HostResult:
+    """Run each extension's ``finish`` and merge its section into ``result.extra``."""
+    extra = dict(result.extra)
+    for extension in extensions:
+        answer = parts.get(extension.name, InvocationResult())
+        try:
+            extra[extension.name] = dict(extension.finish(host, facts, answer, result, deadline))
+        except Exception as exc:  # an optional section must not cost the host its audit
+            log.debug("%s: %s failed: %s", host.name, extension.name, exc, exc_info=True)
+            message = f"internal error: {type(exc).__name__}: {exc}"[:300]
+            extra[extension.name] = {"status": "error", "summary": f"error: {message}", "error": message}
+    return replace(result, extra=extra)
 
 
 def judge(
@@ -55,14 +135,25 @@ def audit_host(
     *,
     now: datetime | None = None,
     workarounds: Mapping[str, datetime] | None = None,
+    extensions: Sequence[AuditExtension] = (),
 ) -> HostResult:
     """Read the three keys in one pipeline and judge them. Transport failures raise
-    :class:`toolkit.transport.session.TransportError` (the fan-out turns them into results)."""
+    :class:`toolkit.transport.session.TransportError` (the fan-out turns them into results).
+
+    ``extensions`` append their statements to the same pipeline (still one round trip) and
+    add their sections after judging; without them the behaviour is unchanged.
+    """
     started = time.monotonic()
+    statements = AUDIT_STATEMENTS + tuple(s for e in extensions for s in e.statements)
     with HostSession(host, credential, deadline=deadline) as session:
-        result = session.run(AUDIT_STATEMENTS)
+        result = session.run(statements)
+    registry, parts = split_answer(result, extensions) if extensions else (result, {})
     try:
-        facts = parse_facts(result)
+        facts = parse_facts(registry)
     except ProbeError as exc:
         return probe_result_error(host, exc, time.monotonic() - started)
-    return judge(host, facts, now=now, workarounds=workarounds, duration=time.monotonic() - started)
+    judged = judge(host, facts, now=now, workarounds=workarounds, duration=time.monotonic() - started)
+    if not extensions:
+        return judged
+    extended = apply_extensions(host, facts, judged, parts, extensions, deadline)
+    return replace(extended, duration_s=time.monotonic() - started)

@@ -5,11 +5,15 @@ Nothing here prints: the CLI hands rows to tabulate (or rich) and dicts to ``jso
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 from collections.abc import Sequence
 from typing import Any
 
 from toolkit.smb.compare import WireComparison
 from toolkit.smb.diagnose import DiagnosisResult, DiagnosisStatus, Workaround
+from toolkit.smb.fleet import ProbeHost, ProbeRun
 from toolkit.smb.probe import SmbProbeResult
 from toolkit.smb.wire import describe_capabilities, describe_security_mode
 
@@ -116,3 +120,116 @@ def diagnosis_text(result: DiagnosisResult) -> str:
 def diagnosis_document(result: DiagnosisResult) -> dict[str, Any]:
     """The JSON document for ``--format json``."""
     return {"schema": DIAGNOSIS_SCHEMA, **result.to_dict()}
+
+
+# -- a fleet probe run (psfleet probe smb) ----------------------------------------------------
+
+PROBE_RUN_FORMATS: tuple[str, ...] = ("table", "json", "ndjson", "csv", "markdown")
+PROBE_RUN_HEADERS = ("HOST", "ADDRESS", "STATUS", "DIALECT", "SIGNING", "PER DIALECT", "ERROR")
+PROBE_RUN_CSV_COLUMNS = (
+    "host",
+    "address",
+    "port",
+    "status",
+    "dialect",
+    "signing_enabled",
+    "signing_required",
+    "signing",
+    "per_dialect",
+    "error_kind",
+    "error_message",
+)
+
+
+def _clean_cell(text: str) -> str:
+    # Text from the network (error messages) must not drive the terminal or break a table.
+    return "".join(ch if ch.isprintable() else "?" for ch in " ".join(text.split()))
+
+
+def _per_dialect_cell(probe: SmbProbeResult | None) -> str:
+    if probe is None:
+        return ""
+    return "; ".join(
+        f"{d.dialect}: {_short_signing(d.signing_required, d.supported)}" for d in probe.per_dialect
+    )
+
+
+def probe_run_rows(run: ProbeRun) -> list[tuple[str, ...]]:
+    """One row per host (:data:`PROBE_RUN_HEADERS`)."""
+    rows: list[tuple[str, ...]] = []
+    for h in run.hosts:
+        p = h.probe
+        error = f"{h.error.kind.value}: {h.error.message}" if h.error else ""
+        rows.append(
+            tuple(
+                _clean_cell(cell)
+                for cell in (
+                    h.name,
+                    f"{h.address}:{h.port}",
+                    h.status.value,
+                    (p.dialect or "-") if p and p.ok else "",
+                    (p.signing_text or "-") if p and p.ok else "",
+                    _per_dialect_cell(p) if p and p.ok else "",
+                    error,
+                )
+            )
+        )
+    return rows
+
+
+def probe_run_summary(run: ProbeRun) -> str:
+    """``3 hosts: 2 probed, 1 unreachable`` (zero counts left out)."""
+    counts = dict(run.summary)
+    total = counts.pop("total")
+    parts = [f"{n} {status}" for status, n in counts.items() if n]
+    return f"{total} host{'' if total == 1 else 's'}: " + (", ".join(parts) if parts else "none")
+
+
+def render_probe_run(run: ProbeRun, fmt: str) -> str:
+    """The run in one of :data:`PROBE_RUN_FORMATS` (always ends with a newline). Raises
+    ValueError for an unknown format."""
+    from tabulate import tabulate
+
+    if fmt == "table":
+        table = tabulate(probe_run_rows(run), PROBE_RUN_HEADERS, tablefmt="simple")
+        return f"{table}\n\n{probe_run_summary(run)}\n"
+    if fmt == "markdown":
+        rows = [tuple(c.replace("\\", "\\\\").replace("|", "\\|") for c in r) for r in probe_run_rows(run)]
+        table = tabulate(rows, PROBE_RUN_HEADERS, tablefmt="github")
+        return f"# psfleet probe\n\n{table}\n\n{probe_run_summary(run)}\n"
+    if fmt == "json":
+        return json.dumps(run.to_dict(), indent=2, ensure_ascii=False) + "\n"
+    if fmt == "ndjson":
+        return "".join(probe_host_line(h) + "\n" for h in run.hosts)
+    if fmt == "csv":
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(PROBE_RUN_CSV_COLUMNS)
+        for h in run.hosts:
+            d = h.to_dict()
+            writer.writerow(
+                [
+                    h.name,
+                    h.address,
+                    h.port,
+                    h.status.value,
+                    d["dialect"] or "",
+                    _csv_bool(d["signing_enabled"]),
+                    _csv_bool(d["signing_required"]),
+                    d["signing"] or "",
+                    _per_dialect_cell(h.probe) if h.probe and h.probe.ok else "",
+                    h.error.kind.value if h.error else "",
+                    h.error.message if h.error else "",
+                ]
+            )
+        return buffer.getvalue()
+    raise ValueError(f"unknown format {fmt!r}; choose one of: {', '.join(PROBE_RUN_FORMATS)}")
+
+
+def probe_host_line(host: ProbeHost) -> str:
+    """One host as one compact JSON line (no newline), for streaming as hosts finish."""
+    return json.dumps(host.to_dict(), ensure_ascii=False, separators=(",", ":"))
+
+
+def _csv_bool(value: bool | None) -> str:
+    return "" if value is None else ("true" if value else "false")
