@@ -1,7 +1,9 @@
 """JUnit XML for CI dashboards: one testsuite, one testcase per host and check.
 
 drift -> ``<failure>``, host not assessed -> ``<error>`` (kind and message), not_applicable
--> ``<skipped>``. Text goes through ElementTree (escaped) after characters XML 1.0 cannot
+-> ``<skipped>``. Optional sections (``wire_signing``, ``events``) add one testcase per
+assessed host: flagged -> ``<failure>``, error -> ``<error>``, not_applicable/unknown ->
+``<skipped>``; they do not change the exit code. Text goes through ElementTree (escaped) after characters XML 1.0 cannot
 carry at all (control characters from remote error messages) are replaced.
 """
 
@@ -12,6 +14,7 @@ import xml.etree.ElementTree as ET
 
 from toolkit.checks.verdicts import CHECK_IDS
 from toolkit.report.model import ASSESSED, CheckView, HostView, Run, check_ids, one_line
+from toolkit.report.table import extra_columns, extra_section
 
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
@@ -22,11 +25,14 @@ def render_junit(run: Run) -> str:
     suites = ET.Element("testsuites", name=_clean(name))
     suite = ET.SubElement(suites, "testsuite", name=_clean(name))
     ids = check_ids(run, CHECK_IDS)
+    extras = extra_columns(run)
     counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
     for host in run.hosts:
         if str(host.status) in ASSESSED:
             for check in host.checks:
                 _check_case(suite, host, check, counts)
+            for key, name in extras:
+                _section_case(suite, host, key, name, counts)
         else:
             for check_id in ids:
                 _error_case(suite, host, check_id, counts)
@@ -59,6 +65,30 @@ def _check_case(suite: ET.Element, host: HostView, check: CheckView, counts: dic
     else:
         out = ET.SubElement(case, "system-out")
         out.text = _clean(detail)
+
+
+def _section_case(suite: ET.Element, host: HostView, key: str, name: str, counts: dict[str, int]) -> None:
+    section = extra_section(host, key)
+    if section is None:
+        return
+    case = _case(suite, host, name, counts)
+    status = str(section.get("status", ""))
+    summary = str(section.get("summary", status))
+    detail = str(section.get("text") or section.get("reason") or section.get("error") or summary)
+    if section.get("flagged"):
+        counts["failures"] += 1
+        failure = ET.SubElement(case, "failure", message=_clean(one_line(summary)), type=_clean(name))
+        failure.text = _clean(detail)
+    elif status == "error":
+        counts["errors"] += 1
+        error = ET.SubElement(case, "error", message=_clean(one_line(summary)), type=_clean(name))
+        error.text = _clean(detail)
+    elif status in ("not_applicable", "unknown"):
+        counts["skipped"] += 1
+        ET.SubElement(case, "skipped", message=_clean(one_line(f"{summary}: {detail}")))
+    else:
+        out = ET.SubElement(case, "system-out")
+        out.text = _clean(f"{summary}\n{detail}" if detail != summary else summary)
 
 
 def _error_case(suite: ET.Element, host: HostView, check_id: str, counts: dict[str, int]) -> None:

@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 from toolkit.report.model import ASSESSED, HostView, Run
+from toolkit.report.table import extra_cell, extra_columns
 
 CSV_COLUMNS = (
     "host",
@@ -44,13 +45,17 @@ def render_ndjson(run: Run) -> str:
 
 def render_csv(run: Run) -> str:
     """One row per host and check (columns :data:`CSV_COLUMNS`). A host that was not
-    assessed gets one row with empty check fields and its error kind and message."""
+    assessed gets one row with empty check fields and its error kind and message. Optional
+    sections (``wire_signing``, ``events``: see :data:`toolkit.report.table.EXTRA_COLUMNS`)
+    add columns at the end, repeated on each of the host's rows, only when present."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
+    extras = extra_columns(run)
+    writer.writerow([*CSV_COLUMNS, *(name for _, name in extras)])
     for host in run.hosts:
         base = [host.name, host.address, host.os.display if host.os else "", str(host.status)]
         error = [str(host.error.kind), host.error.message] if host.error else ["", ""]
+        error += [extra_cell(host, key) for key, _ in extras]
         if not host.checks or str(host.status) not in ASSESSED:
             writer.writerow([*base, "", "", "", "", "", "", *error])
             continue

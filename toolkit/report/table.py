@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from tabulate import tabulate, tabulate_formats
 
@@ -11,6 +12,32 @@ from toolkit.errors import UsageError
 from toolkit.report.model import HostView, Run, check_ids, one_line, printable, short_actual, summary_line
 
 TABLE_FORMATS: tuple[str, ...] = tuple(sorted(tabulate_formats))
+
+#: Optional per-host sections (``HostResult.extra``) shown as extra columns: (section key,
+#: column name). A section is a mapping with ``status``, ``summary`` (the cell) and
+#: ``flagged``; its column appears only when some host has it.
+EXTRA_COLUMNS: tuple[tuple[str, str], ...] = (("probe", "wire_signing"), ("events", "events"))
+
+
+def extra_section(host: HostView, key: str) -> Mapping[str, Any] | None:
+    """The host's ``key`` section (audit ``--with-probe``/``--events``), or None."""
+    extra = getattr(host, "extra", None)
+    section = extra.get(key) if isinstance(extra, Mapping) else None
+    return section if isinstance(section, Mapping) else None
+
+
+def extra_columns(run: Run) -> tuple[tuple[str, str], ...]:
+    """The :data:`EXTRA_COLUMNS` some host of ``run`` has."""
+    return tuple(
+        (key, name)
+        for key, name in EXTRA_COLUMNS
+        if any(extra_section(h, key) is not None for h in run.hosts)
+    )
+
+
+def extra_cell(host: HostView, key: str) -> str:
+    section = extra_section(host, key)
+    return str(section.get("summary", section.get("status", ""))) if section is not None else ""
 
 
 def render_table(run: Run, *, table_format: str = "simple") -> str:
@@ -47,6 +74,9 @@ def legend() -> str:
             "  server_signing   LanmanServer RequireSecuritySignature (DOMAIN 2)",
             "                   each shows the check's status and the value found, with its",
             "                   registry kind: 0 (DWord) is not '0' (String) (DOMAIN 4.4)",
+            "  wire_signing     with --with-probe: the SMB NEGOTIATE's signing-required flag against",
+            "                   LanmanServer RequireSecuritySignature; MISMATCH is reported, not drift",
+            "  events           with --events DAYS: SMB client events per id (DOMAIN 6), n/a before 9600",
             "  ERROR            why a host could not be assessed",
             "Host statuses:",
             "  compliant        every check matches the policy (or does not apply)",
@@ -63,17 +93,19 @@ def legend() -> str:
 
 def _rows(run: Run, *, escape: Callable[[str], str]) -> tuple[list[str], list[list[str]]]:
     ids = check_ids(run, CHECK_IDS)
-    headers = ["HOST", "ADDRESS", "OS", "STATUS", *ids, "ERROR"]
-    rows = [[escape(printable(one_line(cell))) for cell in _row(host, ids)] for host in run.hosts]
+    extras = extra_columns(run)
+    headers = ["HOST", "ADDRESS", "OS", "STATUS", *ids, *(name for _, name in extras), "ERROR"]
+    rows = [[escape(printable(one_line(cell))) for cell in _row(host, ids, extras)] for host in run.hosts]
     return headers, rows
 
 
-def _row(host: HostView, ids: tuple[str, ...]) -> list[str]:
+def _row(host: HostView, ids: tuple[str, ...], extras: tuple[tuple[str, str], ...] = ()) -> list[str]:
     by_id = {c.id: c for c in host.checks}
     cells = [host.name, host.address, host.os.display if host.os else "", str(host.status)]
     for check_id in ids:
         check = by_id.get(check_id)
         cells.append(f"{check.status}: {short_actual(check.actual)}" if check else "")
+    cells.extend(extra_cell(host, key) for key, _ in extras)
     cells.append(f"{host.error.kind}: {host.error.message}" if host.error else "")
     return cells
 
