@@ -24,6 +24,7 @@ from toolkit.inventory.loader import load_inventory
 from toolkit.inventory.write import write_inventory
 from toolkit.report.render import FORMATS, legend, ndjson_line, render
 from toolkit.results import AuditRun, HostResult
+from toolkit.smb.audit_sections import smb_extensions
 
 DEFAULT_FORKS = 64
 
@@ -45,6 +46,13 @@ def audit(
                                            help="Write an inventory of the hosts that could not be assessed."),
     no_input: bool = typer.Option(False, "--no-input", help="Never prompt (fail if a password is missing)."),
     explain: bool = typer.Option(False, "--explain", help="Print what the columns and statuses mean."),
+    with_probe: bool = typer.Option(False, "--with-probe",
+                                    help="Also probe each host's SMB port (smb_port) and compare the wire's "
+                                         "signing-required flag with LanmanServer RequireSecuritySignature "
+                                         "(wire_signing; a mismatch is reported, not drift)."),
+    events: float | None = typer.Option(None, "--events", min=0.001, metavar="DAYS",
+                                        help="Also count SMB client events 31012/31013/30803/30804 of the "
+                                             "last DAYS days (same round trip; n/a before build 9600)."),
     verbose: int = typer.Option(0, "-v", "--verbose", count=True, help="-v, -vv, -vvv (wire)."),
 ) -> None:
     """Audit SMB signing and secure-negotiate settings (read-only). Exit 0/4/8/12."""
@@ -65,7 +73,8 @@ def audit(
                 sys.stdout.flush()
 
             hooks = FanoutHooks(on_start=hooks.on_start, on_result=on_result)
-        run = run_audit(inv, credentials=credentials, options=options, hooks=hooks)
+        run = run_audit(inv, credentials=credentials, options=options, hooks=hooks,
+                        extensions=smb_extensions(with_probe=with_probe, events_days=events))
 
     if not streaming:
         emit(render(run, fmt, table_format=table_format), output)

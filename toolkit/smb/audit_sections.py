@@ -255,3 +255,13 @@ def wire_signing_extension(*, timeout: float = 10.0) -> AuditExtension:
         return wire_signing_section(probe, facts, result.os)
 
     return AuditExtension(name="probe", finish=finish)
+
+
+def smb_extensions(*, with_probe: bool = False, events_days: float | None = None) -> tuple[AuditExtension, ...]:
+    """The extensions for ``audit --with-probe`` / ``--events DAYS`` (none by default)."""
+    out: list[AuditExtension] = []
+    if events_days is not None:
+        out.append(smb_events_extension(events_days))
+    if with_probe:
+        out.append(wire_signing_extension())
+    return tuple(out)
