@@ -9,12 +9,14 @@ one TCP connection: NTLM is connection-bound.
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import re
 import struct
 import tempfile
 import threading
-from collections.abc import Iterable
+import weakref
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,9 +29,11 @@ SPNEGO_PROTOCOL = "application/HTTP-SPNEGO-session-encrypted"
 KERBEROS_PROTOCOL = "application/HTTP-Kerberos-session-encrypted"
 BOUNDARY = "Encrypted Boundary"
 
+#: pyspnego's NTLM acceptor reads the user file named by the process-wide NTLM_USER_FILE on
+#: every handshake. Each lab has its own file (two labs in one process may give the same user
+#: different passwords), so the variable is pointed at the right file, under this lock, around
+#: each acceptor call.
 _user_file_lock = threading.Lock()
-_user_file_entries: dict[tuple[str, str], str] = {}
-_user_file_path: Path | None = None
 
 
 def split_user(name: str) -> tuple[str, str]:
@@ -43,29 +47,19 @@ def split_user(name: str) -> tuple[str, str]:
     return "", name
 
 
-def register_users(users: Iterable[LabUser]) -> None:
-    """Add users to this process's NTLM credential file (pyspnego reads it per handshake).
-
-    The file is process-wide (an environment variable), so labs started in one process share
-    it; each lab still accepts only its own users (see :meth:`Authenticator.lookup`).
-    """
-    global _user_file_path
-    with _user_file_lock:
-        for u in users:
-            domain, user = split_user(u.name)
-            _user_file_entries[(domain.upper(), user.lower())] = f"{domain}:{user}:{u.password}"
-            if not domain:
-                # Clients that send a domain (e.g. the lab's NetBIOS name) still match.
-                _user_file_entries[("LAB", user.lower())] = f"LAB:{user}:{u.password}"
-        if _user_file_path is None:
-            fd, name = tempfile.mkstemp(prefix="psfleet-lab-users-", suffix=".txt")
-            os.close(fd)
-            _user_file_path = Path(name)
-        tmp = _user_file_path.with_suffix(".tmp")
-        tmp.write_text("\n".join(_user_file_entries.values()) + "\n", encoding="utf-8")
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, _user_file_path)
-        os.environ["NTLM_USER_FILE"] = str(_user_file_path)
+def write_user_file(users: Iterable[LabUser]) -> Path:
+    """A 0600 NTLM credential file (``DOMAIN:USER:PASSWORD`` lines) for ``users``."""
+    entries: dict[tuple[str, str], str] = {}
+    for u in users:
+        domain, user = split_user(u.name)
+        entries[(domain.upper(), user.lower())] = f"{domain}:{user}:{u.password}"
+        if not domain:
+            # Clients that send a domain (e.g. the lab's NetBIOS name) still match.
+            entries[("LAB", user.lower())] = f"LAB:{user}:{u.password}"
+    fd, name = tempfile.mkstemp(prefix="psfleet-lab-users-", suffix=".txt")
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write("\n".join(entries.values()) + "\n")
+    return Path(name)
 
 
 @dataclass
@@ -81,7 +75,8 @@ class Authenticator:
     def __init__(self, users: Iterable[LabUser], *, kerberos_service: str | None = None) -> None:
         self.users = list(users)
         self.kerberos_service = kerberos_service
-        register_users(self.users)
+        self.user_file = write_user_file(self.users)
+        weakref.finalize(self, _unlink, self.user_file)
 
     def lookup(self, principal: str) -> LabUser | None:
         domain, user = split_user(principal)
@@ -159,10 +154,12 @@ class ConnAuth:
             kwargs: dict[str, Any] = {"protocol": protocol, "options": spnego.NegotiateOptions.wrapping_winrm}
             if self.auth.kerberos_service:
                 kwargs["service"] = self.auth.kerberos_service
-            self.ctx = spnego.server(**kwargs)
+            with self._user_file():
+                self.ctx = spnego.server(**kwargs)
             self.user = None
         try:
-            out = self.ctx.step(in_token)
+            with self._user_file():
+                out = self.ctx.step(in_token)
         except Exception:  # any acceptor failure is a failed logon, as on Windows
             self.ctx = None
             return AuthResult(401, self.challenge_headers())
@@ -178,6 +175,12 @@ class ConnAuth:
         self.encrypt = not self.https
         self.protocol = KERBEROS_PROTOCOL if scheme.lower() == "kerberos" else SPNEGO_PROTOCOL
         return AuthResult(200, headers, user)
+
+    @contextlib.contextmanager
+    def _user_file(self) -> Iterator[None]:
+        with _user_file_lock:
+            os.environ["NTLM_USER_FILE"] = str(self.auth.user_file)
+            yield
 
     # -- message encryption ---------------------------------------------------------------
     def unwrap(self, body: bytes, content_type: str) -> bytes:
@@ -221,3 +224,8 @@ class ConnAuth:
         body = head + struct.pack("<i", len(header)) + header + wrapped + f"--{BOUNDARY}--\r\n".encode()
         ctype = f'multipart/encrypted;protocol="{self.protocol}";boundary="{BOUNDARY}"'
         return ctype, body
+
+
+def _unlink(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        path.unlink()
