@@ -98,7 +98,10 @@ def events_section(answer: InvocationResult, os: OsInfo | None, *, days: float, 
     - ``error``: any other error record (access denied to a channel, bad filter...).
     """
     base: dict[str, Any] = {
-        "days": days,
+        "status": "",
+        "summary": "",
+        "flagged": False,
+        "days": int(days) if float(days).is_integer() else days,
         "since": since,
         "ids": list(SMB_EVENT_IDS),
         "counts": None,
@@ -107,7 +110,6 @@ def events_section(answer: InvocationResult, os: OsInfo | None, *, days: float, 
         "reason": "",
         "error": None,
         "rule": EVENTS_RULE,
-        "flagged": False,
     }
     if os is not None and os.build is not None and os.build < BUILD_WIN81:
         reason = (
@@ -229,10 +231,12 @@ def wire_signing_section(probe: SmbProbeResult, facts: HostFacts, os: OsInfo | N
         facts.server.value("RequireSecuritySignature"),
         default_required=default_server_signing_required(os),
     )
+    compared = comparison.to_dict()
     return {
-        **comparison.to_dict(),
+        "status": compared.pop("status"),
         "summary": wire_signing_summary(comparison, probe),
         "flagged": comparison.status == "mismatch",
+        **compared,
         "wire": probe.to_dict(),
     }
 
@@ -257,7 +261,9 @@ def wire_signing_extension(*, timeout: float = 10.0) -> AuditExtension:
     return AuditExtension(name="probe", finish=finish)
 
 
-def smb_extensions(*, with_probe: bool = False, events_days: float | None = None) -> tuple[AuditExtension, ...]:
+def smb_extensions(
+    *, with_probe: bool = False, events_days: float | None = None
+) -> tuple[AuditExtension, ...]:
     """The extensions for ``audit --with-probe`` / ``--events DAYS`` (none by default)."""
     out: list[AuditExtension] = []
     if events_days is not None:

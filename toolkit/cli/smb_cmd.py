@@ -1,0 +1,249 @@
+"""``psfleet probe smb`` and ``psfleet diagnose validate-negotiate``: the SMB side, seen from
+the wire.
+
+Exit codes:
+
+- ``probe smb``: 0 every host probed, 8 some host not probed (unreachable, timeout,
+  protocol_error, error), 2 usage, 130 interrupted.
+- ``diagnose validate-negotiate``: 0 pass (or not applicable: the server speaks none of the
+  validate-negotiate dialects), 4 fail, 8 could not connect, authenticate or get far enough,
+  2 usage.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from toolkit.cli.common import (
+    MACHINE_FORMATS,
+    check_format,
+    emit,
+    err_console,
+    setup_logging,
+    show_progress,
+)
+from toolkit.errors import UsageError
+from toolkit.fanout.runner import FanoutOptions
+from toolkit.inventory.credentials import ENV_PASSWORD, ENV_USERNAME
+from toolkit.inventory.limit import apply_limit
+from toolkit.inventory.loader import load_inventory
+from toolkit.smb.diagnose import DiagnosisResult, DiagnosisStatus, diagnose_validate_negotiate
+from toolkit.smb.fleet import ProbeHooks, ProbeHost, probe_fleet
+from toolkit.smb.render import (
+    PROBE_RUN_FORMATS,
+    diagnosis_document,
+    diagnosis_text,
+    probe_host_line,
+    render_probe_run,
+)
+from toolkit.smb.wire import ALL_DIALECTS, DIALECTS
+
+probe_app = typer.Typer(help="Look at what hosts answer on the wire (no WinRM).", no_args_is_help=True)
+diagnose_app = typer.Typer(help="Diagnose one path to one server.", no_args_is_help=True)
+
+DIAGNOSE_FORMATS: tuple[str, ...] = ("table", "json")
+EXIT_BY_DIAGNOSIS: dict[DiagnosisStatus, int] = {
+    DiagnosisStatus.PASS: 0,
+    DiagnosisStatus.NOT_APPLICABLE: 0,
+    DiagnosisStatus.FAIL: 4,
+    DiagnosisStatus.ERROR: 8,
+}
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``probe`` and ``diagnose`` to the psfleet application."""
+    app.add_typer(probe_app, name="probe")
+    app.add_typer(diagnose_app, name="diagnose")
+
+
+@contextmanager
+def _probe_progress(total: int, *, enabled: bool) -> Iterator[ProbeHooks]:
+    """A progress bar on stderr counting hosts by probe status."""
+    if not enabled:
+        yield ProbeHooks()
+        return
+    counts: Counter[str] = Counter()
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[counts]}"),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+    )
+    task = progress.add_task("probing", total=total, counts="")
+
+    def on_result(host: ProbeHost) -> None:
+        counts[host.status.value] += 1
+        progress.update(task, advance=1, counts=" ".join(f"{k}={v}" for k, v in sorted(counts.items())))
+
+    with progress:
+        yield ProbeHooks(on_result=on_result)
+
+
+@probe_app.command("smb")
+def probe_smb_command(
+    inventory: Path = typer.Option(
+        ..., "-i", "--inventory", envvar="PSFLEET_INVENTORY", help="Inventory file."
+    ),
+    limit: list[str] = typer.Option([], "-l", "--limit", help="Host names, groups, globs, !exclusions."),
+    forks: int = typer.Option(
+        64, "--forks", min=1, max=1024, envvar="PSFLEET_FORKS", help="Hosts probed at once."
+    ),
+    timeout: float = typer.Option(10.0, "--timeout", min=0.5, help="Wall-clock deadline per host, seconds."),
+    per_dialect: bool = typer.Option(
+        True,
+        "--per-dialect/--no-per-dialect",
+        help="Also one NEGOTIATE per dialect (as nmap smb2-security-mode).",
+    ),
+    fmt: str = typer.Option("table", "-f", "--format", help="table, json, ndjson, csv or markdown."),
+    output: Path | None = typer.Option(None, "-o", "--output", help="Write the report here (atomically)."),
+    verbose: int = typer.Option(0, "-v", "--verbose", count=True, help="-v, -vv, -vvv."),
+) -> None:
+    """Probe each host's SMB port (inventory smb_port, default 445): dialect and signing, unauthenticated.
+    Exit 0 all probed, 8 some host not probed."""
+    setup_logging(verbose)
+    check_format(fmt, PROBE_RUN_FORMATS)
+    inv = load_inventory(inventory)
+    if limit:
+        inv = apply_limit(inv, limit)
+    # Nothing is sent before the TCP connect succeeds, so the probe itself has no retries.
+    options = FanoutOptions(forks=forks, timeout=timeout, retries=0)
+    streaming = fmt == "ndjson" and output is None
+    with _probe_progress(len(inv.hosts), enabled=show_progress(fmt)) as hooks:
+        if streaming:
+
+            def on_result(host: ProbeHost) -> None:
+                sys.stdout.write(probe_host_line(host) + "\n")
+                sys.stdout.flush()
+
+            hooks = ProbeHooks(on_start=hooks.on_start, on_result=on_result)
+        run = probe_fleet(inv, options=options, hooks=hooks, per_dialect=ALL_DIALECTS if per_dialect else ())
+    if not streaming:
+        emit(render_probe_run(run, fmt), output)
+    raise typer.Exit(130 if run.interrupted else run.exit_code)
+
+
+def parse_server(text: str) -> tuple[str, int]:
+    """``host``, ``host:port``, ``[v6]:port`` or a bare IPv6 address -> (host, port)."""
+    text = text.strip()
+    if not text:
+        raise UsageError("an empty server", field="--server")
+    if text.startswith("["):
+        host, sep, rest = text[1:].partition("]")
+        if not sep or not host or (rest and not rest.startswith(":")):
+            raise UsageError(f"{text!r} is not [ADDRESS] or [ADDRESS]:PORT", field="--server")
+        port_text = rest[1:] if rest else ""
+    elif text.count(":") == 1:
+        host, _, port_text = text.partition(":")
+    else:
+        host, port_text = text, ""
+    if not port_text:
+        return host, 445
+    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise UsageError(f"{port_text!r} is not a TCP port (1-65535)", field="--server")
+    return host, int(port_text)
+
+
+def _interactive(fmt: str, no_input: bool) -> bool:
+    return fmt not in MACHINE_FORMATS and not no_input and sys.stdin is not None and sys.stdin.isatty()
+
+
+def resolve_diagnose_credentials(
+    username: str | None, password_env: str | None, *, interactive: bool
+) -> tuple[str, str]:
+    """Username from ``--username`` or PSFLEET_USERNAME; password from the variable named by
+    ``--password-env`` (default PSFLEET_PASSWORD) or a terminal prompt. Never from argv."""
+    user = username or os.environ.get(ENV_USERNAME) or ""
+    if not user:
+        if not interactive:
+            raise UsageError(f"no username: pass --username or set {ENV_USERNAME}", field="--username")
+        user = typer.prompt("Username", err=True)
+    variable = password_env or ENV_PASSWORD
+    password = os.environ.get(variable)
+    if password:
+        return user, password
+    if password_env is not None:
+        raise UsageError(f"environment variable {password_env} is not set or empty", field="--password-env")
+    if not interactive:
+        raise UsageError(
+            f"no password: set {ENV_PASSWORD} (or name a variable with --password-env); no terminal to prompt",
+            field="--password-env",
+        )
+    return user, getpass.getpass(f"Password for {user}: ")
+
+
+@diagnose_app.command("validate-negotiate")
+def validate_negotiate_command(
+    server: str = typer.Option(..., "--server", help="HOST, HOST:PORT or [IPv6]:PORT (port 445 by default)."),
+    dialect: list[str] = typer.Option(
+        [], "--dialect", help="Dialect to try, in order (repeat). Default: 3.0.2 then 3.0 (DOMAIN 1.2)."
+    ),
+    client_build: int | None = typer.Option(
+        None,
+        "--client-build",
+        min=1,
+        help="Windows build of the failing client: decides which workaround applies.",
+    ),
+    username: str | None = typer.Option(None, "--username", help=f"SMB user (default: ${ENV_USERNAME})."),
+    password_env: str | None = typer.Option(
+        None,
+        "--password-env",
+        metavar="NAME",
+        help=f"Environment variable holding the password (default {ENV_PASSWORD}).",
+    ),
+    timeout: float = typer.Option(
+        30.0, "--timeout", min=1.0, help="Wall-clock limit for the whole diagnosis, seconds."
+    ),
+    fmt: str = typer.Option("table", "-f", "--format", help="table or json."),
+    no_input: bool = typer.Option(
+        False, "--no-input", help="Never prompt (fail if a credential is missing)."
+    ),
+    verbose: int = typer.Option(0, "-v", "--verbose", count=True, help="-v, -vv, -vvv."),
+) -> None:
+    """Run validate negotiate against a server the way a Windows 8.x client does and explain a failure.
+    Exit 0 pass, 4 fail, 8 could not connect/authenticate."""
+    setup_logging(verbose)
+    check_format(fmt, DIAGNOSE_FORMATS)
+    host, port = parse_server(server)
+    dialects = tuple(dialect) or ("3.0.2", "3.0")
+    for name in dialects:
+        if name not in DIALECTS:
+            raise UsageError(f"unknown dialect {name!r} (known: {', '.join(DIALECTS)})", field="--dialect")
+        if name == "3.1.1":
+            raise UsageError(
+                "3.1.1 uses pre-auth integrity, not validate negotiate (DOMAIN 1.2)", field="--dialect"
+            )
+    user, password = resolve_diagnose_credentials(
+        username, password_env, interactive=_interactive(fmt, no_input)
+    )
+    result = diagnose_validate_negotiate(
+        host,
+        port,
+        username=user,
+        password=password,
+        dialects=dialects,
+        client_build=client_build,
+        timeout=timeout,
+    )
+    emit(_render_diagnosis(result, fmt), None)
+    raise typer.Exit(EXIT_BY_DIAGNOSIS[result.status])
+
+
+def _render_diagnosis(result: DiagnosisResult, fmt: str) -> str:
+    if fmt == "json":
+        import json
+
+        return json.dumps(diagnosis_document(result), indent=2, ensure_ascii=False) + "\n"
+    text = diagnosis_text(result)
+    return "".join(ch if ch.isprintable() or ch == "\n" else "?" for ch in text) + "\n"
