@@ -15,12 +15,13 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from pypsrp.powershell import PowerShell, RunspacePool
+from pypsrp.serializer import TaggedValue
 from pypsrp.wsman import WSMan
 
 from toolkit.inventory.model import Host
 from toolkit.results import ErrorKind, HostError
 from toolkit.transport.classify import classify
-from toolkit.transport.model import InvocationResult, Statement
+from toolkit.transport.model import InvocationResult, PSValue, Statement
 from toolkit.transport.values import TypedSerializer, convert, error_from_pypsrp
 
 log = logging.getLogger(__name__)
@@ -107,6 +108,24 @@ def build_wsman(host: Host, credential: CredentialLike | None, *, remaining: flo
     return WSMan(host.address, **kwargs)
 
 
+#: .NET type names a :class:`PSValue` parameter may carry -> pypsrp serializer tags.
+_WIRE_TAGS = {"Int32": "I32", "Int64": "I64", "UInt32": "U32", "UInt64": "U64", "Boolean": "B", "String": "S"}
+
+
+def wire_value(value: Any) -> Any:
+    """A parameter value as pypsrp should serialize it. Plain Python values pass unchanged
+    (int -> Int32, str -> String, list -> array); a :class:`PSValue` is sent as its .NET type
+    (``PSValue("Int64", 0)`` -> ``<I64>``), so a caller can ask for a QWORD (DOMAIN 4.1)."""
+    if isinstance(value, PSValue):
+        tag = _WIRE_TAGS.get(value.type)
+        if tag is None:
+            raise ValueError(f"cannot send a {value.type} parameter value")
+        return TaggedValue(tag, value.value)
+    if isinstance(value, list | tuple):
+        return [wire_value(v) for v in value]
+    return value
+
+
 class HostSession:
     """A runspace pool on one host. Use as a context manager; :meth:`run` may be called
     several times. Every failure is raised as :class:`TransportError` (already classified)."""
@@ -157,12 +176,28 @@ class HostSession:
                 ps.add_cmdlet(command.name)
                 for p in command.params:
                     if p.name is None:
-                        ps.add_argument(p.value)
+                        ps.add_argument(wire_value(p.value))
                     elif p.switch:
                         ps.add_parameter(p.name)
                     else:
-                        ps.add_parameter(p.name, p.value)
+                        ps.add_parameter(p.name, wire_value(p.value))
             ps.add_statement()
+        return self._invoke(ps)
+
+    def run_script(self, text: str) -> InvocationResult:
+        """Run ``text`` as PowerShell script (pypsrp ``add_script``), one round trip.
+
+        The one deliberate place where text becomes PowerShell: it exists for ``psfleet run``,
+        whose user types the command line. Never pass inventory data or anything built from
+        it (STYLE 5); use :meth:`run` with cmdlets and parameters instead.
+        """
+        if self._pool is None:
+            raise RuntimeError("session is not open")
+        ps = PowerShell(self._pool)
+        ps.add_script(text)
+        return self._invoke(ps)
+
+    def _invoke(self, ps: PowerShell) -> InvocationResult:
         try:
             self.sent = True
             output = ps.invoke()
