@@ -1,0 +1,460 @@
+"""Plan and apply across the fleet: probe, plan, journal, write + read back, in batches.
+
+Per host, one session: the audit's probe (one round trip), :func:`plan_host`, then (apply
+mode, when something drifts) :func:`write_and_verify` (one more round trip: writes followed
+by the read-back). Hosts run in batches; the first batch is the canary, and the rollout stops
+before the next batch when too many hosts of a batch failed.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+from toolkit import __version__
+from toolkit.checks.probe import AUDIT_STATEMENTS, ProbeError, parse_facts
+from toolkit.fanout.runner import FanoutHooks, run_hosts
+from toolkit.inventory.model import Host, Inventory
+from toolkit.remediate.execute import Progress, WriteResult, WriteSpec, journal_unknown, write_and_verify
+from toolkit.remediate.journal import JournalWriter, now_iso
+from toolkit.remediate.model import (
+    BatchReport,
+    HostRemediation,
+    Outcome,
+    RemediateRun,
+    RemediateStatus,
+    SettingResult,
+)
+from toolkit.remediate.options import RemediateOptions, parse_batch, split_batches
+from toolkit.remediate.plan import REQUIRED, HostPlan, plan_host, validate_only
+from toolkit.remediate.workarounds import (
+    WorkaroundLookup,
+    clear_workaround,
+    record_workaround,
+    workarounds_path,
+)
+from toolkit.results import ErrorKind, HostError, HostResult, HostStatus
+from toolkit.transport.session import CredentialLike, HostSession, TransportError
+
+BatchHook = Callable[[BatchReport, int], None]
+
+
+def new_run_id() -> str:
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:8]
+
+
+@dataclass
+class _Context:
+    mode: str  # check | apply
+    run_id: str
+    credentials: Mapping[str, CredentialLike | None]
+    only: tuple[str, ...] | None
+    allow_insecure: bool
+    expires: datetime | None
+    now: datetime
+    workarounds: WorkaroundLookup | None
+    journal: JournalWriter | None
+    workaround_file: Path | None
+    progress: dict[str, Progress] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def plan(
+    inventory: Inventory,
+    *,
+    credentials: Mapping[str, CredentialLike | None],
+    options: RemediateOptions | None = None,
+    only: Sequence[str] | None = None,
+    allow_insecure: bool = False,
+    expires: datetime | None = None,
+    workarounds: WorkaroundLookup | None = None,
+    hooks: FanoutHooks | None = None,
+    stop: threading.Event | None = None,
+) -> RemediateRun:
+    """Dry run (``--check``): probe every host and plan, writing nothing and journaling
+    nothing. Changes are ``pending``; the run's exit code is 4 when any are."""
+    options = options or RemediateOptions()
+    ctx = _Context(
+        mode="check",
+        run_id=new_run_id(),
+        credentials=credentials,
+        only=validate_only(only),
+        allow_insecure=allow_insecure,
+        expires=expires,
+        now=datetime.now(UTC),
+        workarounds=workarounds,
+        journal=None,
+        workaround_file=None,
+    )
+    started = now_iso()
+    results, interrupted = run_hosts(
+        list(inventory.hosts), _task(ctx), options=options.fanout, hooks=hooks, stop=stop
+    )
+    hosts = tuple(_collect(ctx, results, batch=None))
+    return RemediateRun(
+        hosts=hosts,
+        mode="check",
+        run_id=ctx.run_id,
+        started=started,
+        finished=now_iso(),
+        inventory=inventory.source,
+        version=__version__,
+        interrupted=interrupted,
+    )
+
+
+def remediate(
+    inventory: Inventory,
+    *,
+    credentials: Mapping[str, CredentialLike | None],
+    journal: Path,
+    options: RemediateOptions | None = None,
+    only: Sequence[str] | None = None,
+    allow_insecure: bool = False,
+    expires: datetime | None = None,
+    workarounds: WorkaroundLookup | None = None,
+    workaround_file: Path | None = None,
+    hooks: FanoutHooks | None = None,
+    on_batch: BatchHook | None = None,
+    stop: threading.Event | None = None,
+) -> RemediateRun:
+    """Bring drifted hosts to the inventory's desired state, batch by batch.
+
+    ``journal`` must not exist (:class:`toolkit.errors.JournalError` otherwise): every intent
+    is fsynced there before its write goes out, every outcome after the read-back.
+    ``expires`` is the expiry of secure-negotiate workarounds (``allow_insecure``); verified
+    ones are recorded in ``workaround_file`` (default: the state dir's workarounds.json).
+    Writes are never retried after a failure or timeout once sent (DOMAIN 9.3).
+    """
+    options = options or RemediateOptions()
+    only_ids = validate_only(only)
+    hosts = list(inventory.hosts)
+    size = parse_batch(options.batch, len(hosts))
+    run_id = new_run_id()
+    started = now_iso()
+    writer = JournalWriter.create(
+        journal,
+        {
+            "run_id": run_id,
+            "command": "remediate",
+            "started": started,
+            "inventory": inventory.source,
+            "psfleet_version": __version__,
+            "hosts": len(hosts),
+            "only": list(only_ids) if only_ids else None,
+            "allow_insecure": allow_insecure,
+            "workaround_expires": expires.isoformat() if expires else None,
+        },
+    )
+    ctx = _Context(
+        mode="apply",
+        run_id=run_id,
+        credentials=credentials,
+        only=only_ids,
+        allow_insecure=allow_insecure,
+        expires=expires,
+        now=datetime.now(UTC),
+        workarounds=workarounds,
+        journal=writer,
+        workaround_file=workaround_file or workarounds_path(),
+    )
+    batches = split_batches(hosts, size)
+    done: list[HostRemediation] = []
+    reports: list[BatchReport] = []
+    stopped: str | None = None
+    interrupted = False
+    try:
+        for number, batch in enumerate(batches, start=1):
+            if stopped or interrupted:
+                done += [_skipped(h, number, stopped or "interrupted") for h in batch]
+                continue
+            results, interrupted = run_hosts(
+                batch, _task(ctx), options=options.fanout, hooks=hooks, stop=stop
+            )
+            outcome = _collect(ctx, results, batch=number)
+            done += outcome
+            report = BatchReport(
+                number, tuple(h.name for h in batch), tuple(h.name for h in outcome if h.failed)
+            )
+            reports.append(report)
+            if on_batch is not None:
+                on_batch(report, len(batches))
+            if number < len(batches) and report.fail_percent > options.max_fail_percent:
+                stopped = (
+                    f"stopped after batch {number} of {len(batches)}"
+                    f"{' (canary)' if number == 1 else ''}: {len(report.failed)} of {len(report.hosts)} hosts "
+                    f"failed ({report.fail_percent:.0f}% > --max-fail-percent {options.max_fail_percent:g}); "
+                    f"{sum(len(b) for b in batches[number:])} hosts in later batches not touched"
+                )
+        run = RemediateRun(
+            hosts=tuple(done),
+            mode="apply",
+            run_id=run_id,
+            started=started,
+            finished=now_iso(),
+            inventory=inventory.source,
+            version=__version__,
+            journal=str(journal),
+            batches=tuple(reports),
+            stopped=stopped,
+            interrupted=interrupted,
+        )
+        writer.append(
+            {
+                "type": "end",
+                "run_id": run_id,
+                "time": now_iso(),
+                "exit_code": run.exit_code,
+                "summary": run.summary,
+                "changes": run.change_counts,
+                "stopped": stopped,
+                "interrupted": interrupted,
+            }
+        )
+        return run
+    finally:
+        writer.close()
+
+
+# -- one host ------------------------------------------------------------------------------
+
+
+def _task(ctx: _Context) -> Callable[[Host, float], HostResult]:
+    def task(host: Host, deadline: float) -> HostResult:
+        progress = Progress()
+        with ctx.lock:
+            ctx.progress[host.name] = progress
+        started = time.monotonic()
+        with HostSession(host, ctx.credentials.get(host.name), deadline=deadline) as session:
+            answer = session.run(AUDIT_STATEMENTS)
+            try:
+                facts = parse_facts(answer)
+            except ProbeError as exc:
+                error = HostError(exc.kind, f"unexpected answer: {exc.message}")
+                progress.result = _failed(host, error, None)
+                return _stub(host, RemediateStatus.from_error(exc.kind), error)
+            lookup = ctx.workarounds(host) if ctx.workarounds is not None else None
+            host_plan = plan_host(
+                host,
+                facts,
+                only=ctx.only,
+                allow_insecure=ctx.allow_insecure,
+                expires=ctx.expires,
+                now=ctx.now,
+                workarounds=lookup,
+            )
+            progress.plan = host_plan
+            progress.stage = "planned"
+            if ctx.mode == "check" or not host_plan.writes or ctx.journal is None:
+                result = _host(host, host_plan, host_plan.items, None, time.monotonic() - started)
+                progress.result = result
+                return _stub(host, result.status, None)
+            writes = tuple(
+                WriteSpec(w.setting, w.before, w.after, w.commands, w.workaround_expires)
+                for w in host_plan.writes
+            )
+            try:
+                verified = write_and_verify(
+                    session, host, writes, journal=ctx.journal, run_id=ctx.run_id, progress=progress
+                )
+            except TransportError as exc:
+                message = f"{exc.error.message}; the writes were sent and may have happened (not retried)"
+                unknown = journal_unknown(
+                    ctx.journal, run_id=ctx.run_id, host=host, writes=writes, error=message
+                )
+                error = HostError(exc.error.kind, message)
+                result = _host(host, host_plan, _merge(host_plan, unknown), error, time.monotonic() - started)
+                progress.result = result
+                return _stub(host, result.status, error)
+            _update_workarounds(ctx, host, verified.results)
+            items = _merge(host_plan, verified.results)
+            result = _host(host, host_plan, items, verified.host_error, time.monotonic() - started)
+            progress.result = result
+            return _stub(host, result.status, verified.host_error)
+
+    return task
+
+
+def _merge(host_plan: HostPlan, results: Sequence[WriteResult]) -> tuple[SettingResult, ...]:
+    by_id = {r.spec.setting.id: r for r in results}
+    items: list[SettingResult] = []
+    for item in host_plan.items:
+        r = by_id.get(item.id)
+        if r is None:
+            items.append(item)
+            continue
+        if r.outcome is Outcome.CHANGED:
+            reason = f"changed to {r.spec.after.describe()}, verified by read-back"
+        elif r.outcome is Outcome.UNKNOWN:
+            reason = f"state unknown: {r.error}"
+        else:
+            reason = f"not changed: {r.error}"
+        items.append(
+            SettingResult(
+                id=item.id,
+                path=item.path,
+                name=item.name,
+                before=item.before,
+                after=item.after,
+                command=item.command,
+                outcome=r.outcome,
+                reason=reason,
+                rule=item.rule,
+                expected=item.expected,
+                observed=r.observed,
+            )
+        )
+    return tuple(items)
+
+
+def _update_workarounds(ctx: _Context, host: Host, results: Sequence[WriteResult]) -> None:
+    """Record a verified disable as a temporary workaround; a verified ``required`` ends one."""
+    assert ctx.journal is not None and ctx.workaround_file is not None
+    for r in results:
+        if r.spec.setting.id != "secure_negotiate" or r.outcome is not Outcome.CHANGED:
+            continue
+        if r.spec.workaround_expires is not None:
+            record_workaround(
+                host.name,
+                setting="secure_negotiate",
+                expires=r.spec.workaround_expires,
+                run_id=ctx.run_id,
+                journal=str(ctx.journal.path),
+                address=host.address,
+                path=ctx.workaround_file,
+            )
+        elif r.spec.after == REQUIRED:
+            clear_workaround(host.name, setting="secure_negotiate", path=ctx.workaround_file)
+
+
+# -- results -------------------------------------------------------------------------------
+
+
+def _status(items: Sequence[SettingResult], error: HostError | None) -> RemediateStatus:
+    if error is not None and error.kind is not ErrorKind.ERROR:
+        return RemediateStatus.from_error(error.kind)
+    if all(i.outcome.done for i in items):
+        return RemediateStatus.COMPLIANT
+    return RemediateStatus.DRIFT
+
+
+def _host(
+    host: Host, host_plan: HostPlan, items: Sequence[SettingResult], error: HostError | None, duration: float
+) -> HostRemediation:
+    return HostRemediation(
+        name=host.name,
+        address=host.address,
+        status=_status(items, error),
+        os=host_plan.os,
+        checks=tuple(items),
+        error=error,
+        duration_s=duration,
+        groups=host.groups,
+    )
+
+
+def _failed(
+    host: Host, error: HostError, host_plan: HostPlan | None, duration: float = 0.0
+) -> HostRemediation:
+    items: tuple[SettingResult, ...] = ()
+    if host_plan is not None:
+        items = tuple(_not_run(i, error.message) for i in host_plan.items)
+    return HostRemediation(
+        name=host.name,
+        address=host.address,
+        status=RemediateStatus.from_error(error.kind),
+        os=host_plan.os if host_plan else None,
+        checks=items,
+        error=error,
+        duration_s=duration,
+        groups=host.groups,
+    )
+
+
+def _not_run(item: SettingResult, why: str) -> SettingResult:
+    if item.outcome is not Outcome.PENDING:
+        return item
+    return SettingResult(
+        id=item.id,
+        path=item.path,
+        name=item.name,
+        before=item.before,
+        after=item.after,
+        command=item.command,
+        outcome=Outcome.NOT_RUN,
+        reason=f"not written: {why}",
+        rule=item.rule,
+        expected=item.expected,
+    )
+
+
+def _skipped(host: Host, batch: int, why: str) -> HostRemediation:
+    return HostRemediation(
+        name=host.name,
+        address=host.address,
+        status=RemediateStatus.SKIPPED,
+        error=HostError(ErrorKind.ERROR, f"not run: {why}", sent=False),
+        batch=batch,
+        groups=host.groups,
+    )
+
+
+def _stub(host: Host, status: RemediateStatus, error: HostError | None) -> HostResult:
+    """What the fan-out's progress hooks see (the real result lives in ``ctx.progress``)."""
+    try:
+        host_status = HostStatus(status.value)
+    except ValueError:
+        host_status = HostStatus.ERROR
+    return HostResult(
+        name=host.name, address=host.address, status=host_status, error=error, groups=host.groups
+    )
+
+
+def _collect(ctx: _Context, results: Sequence[HostResult], *, batch: int | None) -> list[HostRemediation]:
+    out: list[HostRemediation] = []
+    for r in results:
+        with ctx.lock:
+            progress = ctx.progress.get(r.name)
+        host_result = progress.result if progress is not None else None
+        if isinstance(host_result, HostRemediation):
+            item = host_result
+        elif progress is not None and progress.stage == "sent" and progress.plan is not None:
+            # Abandoned at its deadline while the writes were in flight.
+            message = (
+                r.error.message if r.error else "no answer"
+            ) + "; the writes were sent and may have happened"
+            unknown: tuple[WriteResult, ...] = ()
+            if ctx.journal is not None:
+                host = _host_of(r)
+                unknown = journal_unknown(
+                    ctx.journal, run_id=ctx.run_id, host=host, writes=progress.writes, error=message
+                )
+            error = HostError(r.error.kind if r.error else ErrorKind.TIMEOUT, message)
+            item = HostRemediation(
+                name=r.name,
+                address=r.address,
+                status=RemediateStatus.from_error(error.kind),
+                os=progress.plan.os,
+                checks=_merge(progress.plan, unknown),
+                error=error,
+                duration_s=r.duration_s,
+                groups=r.groups,
+            )
+        else:
+            error = r.error or HostError(ErrorKind.ERROR, "no result")
+            item = _failed(_host_of(r), error, progress.plan if progress else None, r.duration_s)
+        out.append(_with_batch(item, batch))
+    return out
+
+
+def _host_of(r: HostResult) -> Host:
+    return Host(name=r.name, address=r.address, groups=r.groups)
+
+
+def _with_batch(item: HostRemediation, batch: int | None) -> HostRemediation:
+    return item if batch is None else replace(item, batch=batch)

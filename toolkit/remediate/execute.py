@@ -1,0 +1,203 @@
+"""Write and verify on one host: journal the intents (fsynced), then send the writes followed by
+the audit's read statements as ONE pipeline, and judge each write by its read-back.
+
+Shared by remediation and rollback. Registry and SmbShare write errors are non-terminating
+(DOMAIN 4.6): they arrive in the same error stream as the reads, so they are told apart by
+the command that raised them. A write counts as done only when the value read back in the
+same round trip is the intended one (kind and data).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from toolkit.checks.facts import SERVER_KEY, HostFacts, RegValue
+from toolkit.checks.probe import AUDIT_STATEMENTS, ProbeError, parse_facts
+from toolkit.inventory.model import Host
+from toolkit.remediate.journal import JournalWriter, intent_record, outcome_record
+from toolkit.remediate.model import Outcome, Setting, same_value
+from toolkit.remediate.plan import HostPlan
+from toolkit.results import ErrorKind, HostError
+from toolkit.transport.model import Command, ErrorRecordData, InvocationResult, Statement
+from toolkit.transport.session import HostSession
+
+
+@dataclass(frozen=True)
+class WriteSpec:
+    """One value to bring from ``before`` to ``after`` with ``commands``."""
+
+    setting: Setting
+    before: RegValue
+    after: RegValue
+    commands: tuple[Command, ...]
+    workaround_expires: datetime | None = None
+
+    @property
+    def command_text(self) -> str:
+        return "; ".join(c.render() for c in self.commands)
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    spec: WriteSpec
+    outcome: Outcome
+    observed: RegValue | None
+    error: str | None
+
+
+@dataclass(frozen=True)
+class Verified:
+    results: tuple[WriteResult, ...]
+    facts: HostFacts | None
+    #: Set when the host as a whole failed (access denied, nothing verified).
+    host_error: HostError | None
+
+
+@dataclass
+class Progress:
+    """How far a worker got on one host; read by the coordinator after the fan-out (and for
+    a host abandoned at its deadline, which may still be in flight)."""
+
+    stage: str = "new"  # new | planned | sent | done
+    plan: HostPlan | None = None
+    writes: tuple[WriteSpec, ...] = ()
+    result: object | None = None
+    extra: dict[str, object] = field(default_factory=dict)
+
+
+def is_read_error(error: ErrorRecordData) -> bool:
+    return error.activity == "Get-ItemProperty" or error.fully_qualified_error_id.lower().endswith(
+        "getitempropertycommand"
+    )
+
+
+def split_errors(result: InvocationResult) -> tuple[InvocationResult, tuple[ErrorRecordData, ...]]:
+    """(the read part of ``result`` for :func:`parse_facts`, the write errors)."""
+    reads = tuple(e for e in result.errors if is_read_error(e))
+    writes = tuple(e for e in result.errors if not is_read_error(e))
+    read_result = InvocationResult(
+        output=result.output, errors=reads, had_errors=bool(reads), extra=result.extra
+    )
+    return read_result, writes
+
+
+def write_and_verify(
+    session: HostSession,
+    host: Host,
+    writes: Sequence[WriteSpec],
+    *,
+    journal: JournalWriter,
+    run_id: str,
+    progress: Progress,
+    ok: Outcome = Outcome.CHANGED,
+) -> Verified:
+    """Journal, write, read back, journal the outcomes. :class:`TransportError` propagates
+    once ``progress.stage`` is ``sent``: the writes may have happened (never retried, DOMAIN 9.3)."""
+    journal.append(
+        *(
+            intent_record(
+                run_id=run_id,
+                host=host.name,
+                address=host.address,
+                setting=w.setting.id,
+                path=w.setting.path,
+                name=w.setting.name,
+                before=w.before,
+                after=w.after,
+                command=w.command_text,
+                workaround_expires=w.workaround_expires,
+            )
+            for w in writes
+        )
+    )
+    progress.writes = tuple(writes)
+    progress.stage = "sent"
+    statements: tuple[Statement, ...] = tuple((c,) for w in writes for c in w.commands) + AUDIT_STATEMENTS
+    answer = session.run(statements)
+    read_part, write_errors = split_errors(answer)
+    try:
+        facts: HostFacts | None = parse_facts(read_part)
+        read_error = None
+    except ProbeError as exc:
+        facts, read_error = None, f"read-back failed: {exc.message}"
+    results: list[WriteResult] = []
+    for w in writes:
+        if facts is None:
+            results.append(WriteResult(w, Outcome.UNKNOWN, None, read_error))
+            continue
+        key = facts.server if w.setting.path == SERVER_KEY else facts.workstation
+        observed = key.value(w.setting.name)
+        if same_value(observed, w.after):
+            results.append(WriteResult(w, ok, observed, None))
+            continue
+        message = _error_for(w, write_errors) or (
+            f"read back {observed.describe()}, expected {w.after.describe()}"
+        )
+        results.append(WriteResult(w, Outcome.FAILED, observed, message))
+    journal.append(
+        *(
+            outcome_record(
+                run_id=run_id,
+                host=host.name,
+                setting=r.spec.setting.id,
+                outcome=r.outcome.value,
+                observed=r.observed,
+                error=r.error,
+            )
+            for r in results
+        )
+    )
+    progress.stage = "done"
+    return Verified(tuple(results), facts, _host_error(results, write_errors))
+
+
+def journal_unknown(
+    journal: JournalWriter, *, run_id: str, host: Host, writes: Sequence[WriteSpec], error: str
+) -> tuple[WriteResult, ...]:
+    """The writes went out and no answer came back: record that nothing is known."""
+    results = tuple(WriteResult(w, Outcome.UNKNOWN, None, error) for w in writes)
+    if not journal.closed:
+        journal.append(
+            *(
+                outcome_record(
+                    run_id=run_id, host=host.name, setting=r.spec.setting.id, outcome="unknown", error=error
+                )
+                for r in results
+            )
+        )
+    return results
+
+
+def _error_for(write: WriteSpec, errors: Sequence[ErrorRecordData]) -> str | None:
+    names = {c.name.lower() for c in write.commands}
+    tail = write.setting.path.split(":", 1)[-1].lower().rsplit("\\", 2)
+    key_tail = "\\".join(tail[-2:])
+    for error in errors:
+        if error.activity.lower() not in names:
+            continue
+        if error.activity.lower().endswith("itemproperty") and key_tail not in error.target.lower():
+            continue
+        return error.message
+    return None
+
+
+def _host_error(results: Sequence[WriteResult], write_errors: Sequence[ErrorRecordData]) -> HostError | None:
+    failed = [r for r in results if r.outcome is not Outcome.CHANGED and r.outcome is not Outcome.RESTORED]
+    if not failed:
+        return None
+    done = len(results) - len(failed)
+    denied = [e for e in write_errors if e.category == "PermissionDenied"]
+    if denied and done == 0 and len(denied) == len(write_errors):
+        unchanged = all(r.observed is not None and same_value(r.observed, r.spec.before) for r in results)
+        what = (
+            "nothing was written (read-back unchanged)" if unchanged else "read-back differs, see each change"
+        )
+        return HostError(ErrorKind.ACCESS_DENIED, f"{denied[0].message} (not an administrator?); {what}")
+    first = failed[0]
+    return HostError(
+        ErrorKind.ERROR,
+        f"{len(failed)} of {len(results)} writes not verified "
+        f"({first.spec.setting.id}: {first.error or first.outcome.value}); {done} verified",
+    )

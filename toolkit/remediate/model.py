@@ -1,0 +1,334 @@
+"""Remediation results as plain data: one item per setting, one result per host, one run.
+
+:class:`RemediateRun` has ``hosts``, ``summary``, ``schema`` and ``to_dict()``, so every
+renderer of :mod:`toolkit.report` reads it like an audit run (schema ``psfleet.remediate/1``).
+Each :class:`SettingResult` is also a check view: its ``status`` is ``compliant``,
+``changed``, ``drift`` or ``not_applicable`` (so JUnit fails on anything still drifted) while
+``outcome`` keeps the precise story (pending, failed, blocked, unknown...).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from toolkit.checks.facts import SERVER_KEY, WORKSTATION_KEY, RegValue
+from toolkit.results import ErrorKind, HostError, OsInfo
+
+SCHEMA = "psfleet.remediate/1"
+
+#: When a change takes effect (DOMAIN 1.4 [U] and 2.4 "Restart requirement: None").
+EFFECT_NOTE = (
+    "takes effect for new SMB connections; existing mappings may need reconnecting "
+    "(no restart needed, DOMAIN 1.4, 2.4)"
+)
+
+
+@dataclass(frozen=True)
+class Setting:
+    """A registry value psfleet manages: check id -> key and value name (DOMAIN 1.3, 2.1)."""
+
+    id: str
+    path: str
+    name: str
+
+
+SETTINGS: dict[str, Setting] = {
+    "secure_negotiate": Setting("secure_negotiate", WORKSTATION_KEY, "RequireSecureNegotiate"),
+    "client_signing": Setting("client_signing", WORKSTATION_KEY, "RequireSecuritySignature"),
+    "server_signing": Setting("server_signing", SERVER_KEY, "RequireSecuritySignature"),
+}
+
+
+class Outcome(StrEnum):
+    """What happened to one setting on one host."""
+
+    COMPLIANT = "compliant"  # already at the desired state: nothing to do
+    NOT_APPLICABLE = "not_applicable"  # the setting means nothing on this build
+    BLOCKED = "blocked"  # a guardrail refused the change (e.g. --allow-insecure missing)
+    PENDING = "pending"  # --check: would be written
+    CHANGED = "changed"  # written and verified by read-back
+    FAILED = "failed"  # written (or tried) but the read-back does not match
+    UNKNOWN = "unknown"  # the write went out but no answer came back
+    NOT_RUN = "not_run"  # planned, never sent (rollout stopped, host failed before)
+    RESTORED = "restored"  # rollback: prior value back, verified
+    CONFLICT = "conflict"  # rollback: the value changed since remediation; left alone
+
+    @property
+    def check_status(self) -> str:
+        """The renderer-facing status: still drifted reads as ``drift``."""
+        if self in (Outcome.COMPLIANT, Outcome.NOT_APPLICABLE):
+            return self.value
+        if self in (Outcome.CHANGED, Outcome.RESTORED):
+            return "changed"
+        return "drift"
+
+    @property
+    def done(self) -> bool:
+        """The setting is where it should be after this run."""
+        return self in (Outcome.COMPLIANT, Outcome.NOT_APPLICABLE, Outcome.CHANGED, Outcome.RESTORED)
+
+    @property
+    def failure(self) -> bool:
+        """Counts against --max-fail-percent (a guardrail refusal does not)."""
+        return self in (Outcome.FAILED, Outcome.UNKNOWN, Outcome.CONFLICT)
+
+
+class RemediateStatus(StrEnum):
+    """A host's state at the end of the run (``compliant``: everything at the desired state;
+    ``drift``: changes pending or still drifted; ``skipped``: never contacted because the
+    rollout stopped; the rest: not reached, as in an audit)."""
+
+    COMPLIANT = "compliant"
+    DRIFT = "drift"
+    SKIPPED = "skipped"
+    UNREACHABLE = "unreachable"
+    AUTH_FAILED = "auth_failed"
+    TIMEOUT = "timeout"
+    ACCESS_DENIED = "access_denied"
+    PROTOCOL_ERROR = "protocol_error"
+    ERROR = "error"
+
+    @property
+    def reached(self) -> bool:
+        return self in (RemediateStatus.COMPLIANT, RemediateStatus.DRIFT)
+
+    @classmethod
+    def from_error(cls, kind: ErrorKind) -> RemediateStatus:
+        return cls(kind.value)
+
+
+def value_dict(value: RegValue | None) -> dict[str, Any] | None:
+    """A registry value as journal/JSON data: ``{"kind": "DWord", "value": 1}``,
+    ``{"kind": None}`` when absent (bytes as hex)."""
+    if value is None:
+        return None
+    if value.kind is None:
+        return {"kind": None}
+    data = value.value
+    if isinstance(data, bytes | bytearray):
+        data = bytes(data).hex()
+    elif isinstance(data, tuple):
+        data = list(data)
+    return {"kind": value.kind, "value": data}
+
+
+def value_from_dict(data: Any) -> RegValue:
+    """The inverse of :func:`value_dict`; raises ValueError on anything else."""
+    if not isinstance(data, dict) or "kind" not in data:
+        raise ValueError("a value must be an object with 'kind'")
+    kind = data["kind"]
+    if kind is None:
+        return RegValue(None)
+    if kind not in ("DWord", "QWord", "String", "ExpandString", "MultiString", "Binary", "Unknown"):
+        raise ValueError(f"unknown value kind {kind!r}")
+    if "value" not in data:
+        raise ValueError("a value needs 'value' when 'kind' is set")
+    raw = data["value"]
+    if kind in ("DWord", "QWord") and (not isinstance(raw, int) or isinstance(raw, bool)):
+        raise ValueError(f"{kind} value must be an integer")
+    if kind == "Binary":
+        if not isinstance(raw, str):
+            raise ValueError("Binary value must be a hex string")
+        return RegValue("Binary", bytes.fromhex(raw))
+    if kind == "MultiString":
+        if not isinstance(raw, list):
+            raise ValueError("MultiString value must be a list")
+        return RegValue("MultiString", tuple(str(s) for s in raw))
+    return RegValue(kind, raw)
+
+
+def same_value(a: RegValue, b: RegValue) -> bool:
+    """Equal kind and data (absent equals absent)."""
+    if a.kind is None or b.kind is None:
+        return a.kind is None and b.kind is None
+    return a.kind == b.kind and a.value == b.value
+
+
+@dataclass(frozen=True)
+class SettingResult:
+    """One setting on one host: before, after, the command, and what happened.
+
+    Also a check view for the renderers (``id``, ``expected``, ``actual``, ``status``,
+    ``reason``, ``rule``).
+    """
+
+    id: str
+    path: str
+    name: str
+    before: RegValue
+    after: RegValue | None  # None: nothing to write
+    command: str  # Command.render() of the write(s); "" when nothing is written
+    outcome: Outcome
+    reason: str
+    rule: str
+    expected: str = ""
+    observed: RegValue | None = None  # read back after the write
+
+    @property
+    def status(self) -> str:
+        return self.outcome.check_status
+
+    @property
+    def actual(self) -> str:
+        text = f"{self.name}={self.before.describe()}"
+        if self.after is not None:
+            text += f" -> {self.after.describe()}"
+        if self.outcome not in (Outcome.COMPLIANT, Outcome.NOT_APPLICABLE):
+            text += f" [{self.outcome.value}]"
+        return text
+
+    @property
+    def planned(self) -> bool:
+        return self.after is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "path": self.path,
+            "name": self.name,
+            "before": value_dict(self.before),
+            "after": value_dict(self.after),
+            "command": self.command,
+            "outcome": self.outcome.value,
+            "observed": value_dict(self.observed),
+            "status": self.status,
+            "reason": self.reason,
+            "rule": self.rule,
+        }
+
+
+@dataclass(frozen=True)
+class HostRemediation:
+    """One host's plan and outcome. ``checks`` (every managed setting) is what the renderers
+    read; ``changes`` are the settings with a write planned."""
+
+    name: str
+    address: str
+    status: RemediateStatus
+    os: OsInfo | None = None
+    checks: tuple[SettingResult, ...] = ()
+    error: HostError | None = None
+    batch: int | None = None
+    duration_s: float = 0.0
+    groups: tuple[str, ...] = ()
+
+    @property
+    def changes(self) -> tuple[SettingResult, ...]:
+        return tuple(c for c in self.checks if c.planned)
+
+    @property
+    def failed(self) -> bool:
+        """Counts against --max-fail-percent: not reached, or a change failed."""
+        if self.status is RemediateStatus.SKIPPED:
+            return False
+        return not self.status.reached or any(c.outcome.failure for c in self.checks)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "address": self.address,
+            "status": self.status.value,
+            "batch": self.batch,
+            "os": self.os.to_dict() if self.os else None,
+            "changes": [c.to_dict() for c in self.changes],
+            "checks": [
+                {
+                    "id": c.id,
+                    "status": c.status,
+                    "outcome": c.outcome.value,
+                    "reason": c.reason,
+                    "rule": c.rule,
+                }
+                for c in self.checks
+            ],
+            "error": self.error.to_dict() if self.error else None,
+            "duration_s": round(self.duration_s, 3),
+        }
+
+
+@dataclass(frozen=True)
+class BatchReport:
+    number: int
+    hosts: tuple[str, ...]
+    failed: tuple[str, ...]
+
+    @property
+    def fail_percent(self) -> float:
+        return 100.0 * len(self.failed) / len(self.hosts) if self.hosts else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "number": self.number,
+            "hosts": list(self.hosts),
+            "failed": list(self.failed),
+            "fail_percent": round(self.fail_percent, 1),
+        }
+
+
+def exit_code(hosts: tuple[HostRemediation, ...]) -> int:
+    """0 every host at the desired state; 4 changes pending or still drifted; 8 a host not
+    reached (or skipped); 12 both."""
+    drift = any(h.status is RemediateStatus.DRIFT for h in hosts)
+    unreached = any(not h.status.reached for h in hosts)
+    return (4 if drift else 0) | (8 if unreached else 0)
+
+
+@dataclass(frozen=True)
+class RemediateRun:
+    """The aggregate of one ``remediate`` (mode ``check`` or ``apply``) or ``rollback``."""
+
+    hosts: tuple[HostRemediation, ...]
+    mode: str  # check | apply | rollback
+    run_id: str
+    started: str
+    finished: str
+    inventory: str
+    version: str
+    journal: str | None = None
+    batches: tuple[BatchReport, ...] = ()
+    stopped: str | None = None  # why the rollout stopped before the last batch
+    interrupted: bool = False
+    schema: str = SCHEMA
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def summary(self) -> dict[str, int]:
+        counts = Counter(h.status.value for h in self.hosts)
+        out = {s.value: counts.get(s.value, 0) for s in RemediateStatus}
+        out["total"] = len(self.hosts)
+        return out
+
+    @property
+    def change_counts(self) -> dict[str, int]:
+        counts = Counter(c.outcome.value for h in self.hosts for c in h.changes)
+        return dict(sorted(counts.items()))
+
+    @property
+    def exit_code(self) -> int:
+        return exit_code(self.hosts)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema": self.schema,
+            "run": {
+                "id": self.run_id,
+                "mode": self.mode,
+                "started": self.started,
+                "finished": self.finished,
+                "inventory": self.inventory,
+                "journal": self.journal,
+                "psfleet_version": self.version,
+                "interrupted": self.interrupted,
+                "stopped": self.stopped,
+                "exit_code": self.exit_code,
+                "effect": EFFECT_NOTE,
+            },
+            "summary": self.summary,
+            "changes": self.change_counts,
+            "batches": [b.to_dict() for b in self.batches],
+            "notes": list(self.notes),
+            "hosts": [h.to_dict() for h in self.hosts],
+        }
