@@ -1,0 +1,55 @@
+"""Running psfleet in-process and writing inventories/lab fleets for the SMB CLI tests."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from toolkit.cli import main
+from toolkit.lab.fleet import Fleet
+
+WS = r"HKLM:\SYSTEM\CurrentControlSet\Services\LanmanWorkstation\Parameters"
+SRV = r"HKLM:\SYSTEM\CurrentControlSet\Services\LanmanServer\Parameters"
+
+
+def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    """``psfleet ARGS`` in this process: (exit code, stdout, stderr)."""
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exc:
+        main(args)
+    out, err = capsys.readouterr()
+    code = exc.value.code
+    return (code if isinstance(code, int) else 0), out, err
+
+
+def write_probe_inventory(path: Path, ports: Mapping[str, int]) -> Path:
+    """A native inventory of hosts at 127.0.0.1 with the given SMB ports."""
+    lines = ["psfleet: 1", "hosts:"]
+    for name, port in ports.items():
+        lines += [f"  {name}:", "    address: 127.0.0.1", f"    smb_port: {port}"]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def write_fleet_inventory(fleet: Fleet, path: Path, smb_ports: Mapping[str, int]) -> Path:
+    """The fleet's own inventory, with ``smb_port`` added to the named hosts."""
+    fleet.write_inventory(path)
+    out: list[str] = []
+    current = None
+    for line in path.read_text(encoding="utf-8").splitlines():
+        out.append(line)
+        stripped = line.strip()
+        if line.startswith("  ") and not line.startswith("    ") and stripped.endswith(":"):
+            current = json.loads(stripped[:-1]) if stripped.startswith('"') else stripped[:-1]
+        if stripped.startswith("address:") and current in smb_ports:
+            out.append(f"    smb_port: {smb_ports[current]}")
+    path.write_text("\n".join(out) + "\n", encoding="utf-8")
+    return path
+
+
+def hosts_by_name(doc: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    return {h["name"]: h for h in doc["hosts"]}
