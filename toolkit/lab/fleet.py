@@ -314,6 +314,13 @@ class Fleet:
                 return ep.sim
         raise KeyError(name)
 
+    @property
+    def server(self) -> LabServer:
+        """The in-process server (workers=0), e.g. to set its ``on_exchange`` test hook."""
+        if self._server is None:
+            raise RuntimeError("the server is reachable only in an in-process fleet (workers=0)")
+        return self._server
+
     def endpoint(self, name: str) -> HostEndpoint:
         if self._server is None:
             raise RuntimeError("endpoints are reachable only in an in-process fleet (workers=0)")

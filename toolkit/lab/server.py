@@ -334,6 +334,17 @@ class LabServer:
             status, reply = 200, await self._dispatch(ep, req, auth.user, client_ip)
         except WSManFault as fault:
             status, reply = fault.http_status, wsman.fault_envelope(fault, relates_to, ep.address)
+        except Exception as exc:
+            # A bug in the lab must not drop the connection (and with it the NTLM context):
+            # answer as Windows does for an internal failure and keep serving.
+            log.exception("%s: internal error handling a request", ep.name)
+            internal = WSManFault(
+                code=wsman.INTERNAL_ERROR,
+                subcode="w:InternalError",
+                reason=f"The WS-Management service cannot process the request. Internal error: {exc}",
+                sender=False,
+            )
+            status, reply = internal.http_status, wsman.fault_envelope(internal, relates_to, ep.address)
         if self.on_exchange is not None:
             self.on_exchange(soap, reply)
         out_headers = list(auth.headers)

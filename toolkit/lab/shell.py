@@ -76,21 +76,33 @@ class LabShell:
 
     # -- incoming -------------------------------------------------------------------------
     def feed(self, data: bytes, pipeline_id: uuid.UUID | None = None) -> None:
-        """Process PSRP fragments from the client (raises psrpcore errors on garbage)."""
+        """Process PSRP fragments from the client (raises psrpcore errors or ValueError on garbage)."""
+        _check_fragments(data)
         self.pool.receive_data(psrpcore.PSRPPayload(data, psrpcore.StreamType.default, pipeline_id))
-        while True:
-            event = self.pool.next_event()
-            if event is None:
-                break
-            if isinstance(event, psrpcore.CreatePipelineEvent):
-                self._run(event.pipeline_id)
+        try:
+            while True:
+                event = self.pool.next_event()
+                if event is None:
+                    break
+                if isinstance(event, psrpcore.CreatePipelineEvent):
+                    self._run(event.pipeline_id)
+        except Exception:
+            # Drop what is left of a bad payload so the next request starts clean.
+            self.pool._receive_buffer = bytearray()
+            raise
 
     def create_pipeline(self, command_id: uuid.UUID, arguments: bytes) -> None:
         if command_id in self._pipes:
             raise ValueError(f"a pipeline with id {command_id} already exists")
         pipe = psrpcore.ServerPipeline(self.pool, command_id)
         self._pipes[command_id] = _Pipe(pipe)
-        self.feed(arguments, command_id)
+        try:
+            self.feed(arguments, command_id)
+        except Exception:
+            # Garbage instead of a CreatePipeline: leave no half-made pipeline behind.
+            self._pipes.pop(command_id, None)
+            self.pool.pipeline_table.pop(command_id, None)
+            raise
 
     def _run(self, pipeline_id: uuid.UUID) -> None:
         entry = self._pipes[pipeline_id]
@@ -141,17 +153,15 @@ class LabShell:
         if entry is None or entry.done:
             return
         entry.sleep_until = None
+        stopped = NETException(Message="The pipeline has been stopped.", HResult=-2146233087)
+        stopped.PSObject.type_names = [
+            "System.Management.Automation.PipelineStoppedException",
+            "System.Management.Automation.RuntimeException",
+            "System.SystemException",
+            *stopped.PSTypeNames,
+        ]
         record = ErrorRecord(
-            Exception=NETException(
-                "The pipeline has been stopped.",
-                type_names=[
-                    "System.Management.Automation.PipelineStoppedException",
-                    "System.Management.Automation.RuntimeException",
-                    "System.SystemException",
-                    "System.Exception",
-                    "System.Object",
-                ],
-            ),
+            Exception=stopped,
             CategoryInfo=ErrorCategoryInfo(
                 Category=ErrorCategory.OperationStopped, Reason="PipelineStoppedException"
             ),
@@ -208,6 +218,19 @@ class LabShell:
     def close(self) -> None:
         with contextlib.suppress(psrpcore.PSRPCoreError):
             self.pool.close()
+
+
+def _check_fragments(data: bytes) -> None:
+    """WS-Man carries whole PSRP fragments (MS-PSRP 2.2.4): reject truncated ones up front,
+    before psrpcore buffers them and mistakes the next request's data for their rest."""
+    offset = 0
+    while offset < len(data):
+        if len(data) - offset < 21:
+            raise ValueError("truncated PSRP fragment header")
+        length = int.from_bytes(data[offset + 17 : offset + 21], "big")
+        offset += 21 + length
+        if offset > len(data):
+            raise ValueError("PSRP fragment shorter than its length field")
 
 
 def _sleep_seconds(command: psrpcore.Command) -> float:
