@@ -19,11 +19,14 @@ import weakref
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import spnego
 
 from toolkit.lab.host import LabUser
+
+if TYPE_CHECKING:
+    from toolkit.lab.kerberos import KerberosAcceptor
 
 SPNEGO_PROTOCOL = "application/HTTP-SPNEGO-session-encrypted"
 KERBEROS_PROTOCOL = "application/HTTP-Kerberos-session-encrypted"
@@ -86,8 +89,13 @@ class Authenticator:
                 not udomain or not domain or udomain.upper() == domain.upper()
             ):
                 return u
-        # Kerberos principals: user@REALM matches a lab user of the same short name.
         return None
+
+    def lookup_kerberos(self, principal: str) -> LabUser | None:
+        """``user@REALM`` (already vouched for by the host's keytab) -> the lab user of the same
+        short name, whatever domain the lab user is written with (``LAB\\admin`` or ``admin``)."""
+        _, user = split_user(principal)
+        return next((u for u in self.users if split_user(u.name)[1].lower() == user.lower()), None)
 
     def check_basic(self, token: str) -> LabUser | None:
         try:
@@ -104,8 +112,17 @@ class Authenticator:
 class ConnAuth:
     """Authentication state of one TCP connection."""
 
-    def __init__(self, auth: Authenticator, *, https: bool, methods: tuple[str, ...], fail_all: bool) -> None:
+    def __init__(
+        self,
+        auth: Authenticator,
+        *,
+        https: bool,
+        methods: tuple[str, ...],
+        fail_all: bool,
+        kerberos: KerberosAcceptor | None = None,
+    ) -> None:
         self.auth = auth
+        self.kerberos = kerberos  # this host's keytab-backed acceptor, when it accepts Kerberos
         self.https = https
         self.methods = methods  # subset of negotiate, ntlm, kerberos, basic
         self.fail_all = fail_all
@@ -118,7 +135,7 @@ class ConnAuth:
         headers: list[tuple[str, str]] = []
         if any(m in self.methods for m in ("negotiate", "ntlm", "kerberos")):
             headers.append(("WWW-Authenticate", "Negotiate"))
-            if self.auth.kerberos_service:
+            if self.auth.kerberos_service or self.kerberos is not None:
                 headers.append(("WWW-Authenticate", "Kerberos"))
         if "basic" in self.methods and self.https:
             headers.append(("WWW-Authenticate", 'Basic realm="WSMAN"'))
@@ -155,7 +172,13 @@ class ConnAuth:
             if self.auth.kerberos_service:
                 kwargs["service"] = self.auth.kerberos_service
             with self._user_file():
-                self.ctx = spnego.server(**kwargs)
+                if self.kerberos is not None:
+                    self.ctx = self.kerberos.new_context(
+                        "kerberos" if protocol == "kerberos" else "negotiate",
+                        allow_ntlm="ntlm" in self.methods,
+                    )
+                else:
+                    self.ctx = spnego.server(**kwargs)
             self.user = None
         try:
             with self._user_file():
@@ -167,7 +190,9 @@ class ConnAuth:
         if not self.ctx.complete:
             return AuthResult(401, headers)
         principal = str(getattr(self.ctx, "client_principal", "") or "")
-        user = None if self.fail_all else self.auth.lookup(principal)
+        kerberos = getattr(self.ctx, "negotiated_protocol", None) == "kerberos"
+        lookup = self.auth.lookup_kerberos if kerberos else self.auth.lookup
+        user = None if self.fail_all else lookup(principal)
         if user is None:
             self.ctx = None
             return AuthResult(401, self.challenge_headers())

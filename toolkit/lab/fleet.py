@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from toolkit.lab.host import LabUser, SimHost
+from toolkit.lab.kerberos import KerberosAcceptor, KerberosLabConfig
 from toolkit.lab.profiles import get_profile
 from toolkit.lab.server import FaultConfig, HostEndpoint, LabServer
 from toolkit.lab.spec import HostSpec, LabSpec, build_host
@@ -49,6 +50,9 @@ class FleetHost:
     profile: str
     build: int
     fault: str | None = None
+    #: Set for hosts that accept Kerberos: clients ask for ``<service>/<override>``.
+    negotiate_service: str | None = None
+    negotiate_hostname_override: str | None = None
 
     def public_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -70,15 +74,30 @@ def _auth_methods(spec: HostSpec) -> tuple[str, ...]:
     return ("negotiate", "ntlm", "basic")
 
 
-def _client_auth(spec: HostSpec) -> str:
+def _client_auth(spec: HostSpec, kerberos: KerberosLabConfig | None = None) -> str:
     """What a client should ask for. Lab hosts without a KDC answer NTLM inside Negotiate;
     asking for ``ntlm`` spares clients that have Kerberos libraries a doomed Kerberos attempt
     (pyspnego tries Kerberos first for ``negotiate`` and waits for an unreachable KDC)."""
     auth = spec.auth or "negotiate"
+    if _ticket_auth(spec, kerberos):
+        return auth  # this host has Kerberos keys: negotiate picks Kerberos with the caller's ticket
     return "ntlm" if auth == "negotiate" else auth
 
 
-def _endpoint(plan: _Plan, spec: LabSpec, state_dir: str | None) -> HostEndpoint:
+def _accepts_kerberos(spec: HostSpec, kerberos: KerberosLabConfig | None) -> bool:
+    if kerberos is None:
+        return False
+    return spec.auth == "kerberos" or spec.name in kerberos.hostnames or spec.name in kerberos.keytabs
+
+
+def _ticket_auth(spec: HostSpec, kerberos: KerberosLabConfig | None) -> bool:
+    """Clients of this host log on with their Kerberos ticket alone (no password in the inventory)."""
+    return _accepts_kerberos(spec, kerberos) and (spec.auth or "negotiate") in ("kerberos", "negotiate")
+
+
+def _endpoint(
+    plan: _Plan, spec: LabSpec, state_dir: str | None, kerberos: KerberosLabConfig | None = None
+) -> HostEndpoint:
     hs = plan.spec
     sim = build_host(hs, state_dir=state_dir)
     fault = FaultConfig()
@@ -95,6 +114,9 @@ def _endpoint(plan: _Plan, spec: LabSpec, state_dir: str | None) -> HostEndpoint
         latency_ms=float(hs.latency_ms if hs.latency_ms is not None else spec.latency_ms),
         pool_open_ms=float(hs.pool_open_ms if hs.pool_open_ms is not None else spec.pool_open_ms),
         fault=fault,
+        kerberos=KerberosAcceptor(kerberos.acceptor_config(hs.name))
+        if kerberos is not None and _accepts_kerberos(hs, kerberos)
+        else None,
     )
 
 
@@ -104,10 +126,11 @@ def _worker_main(
     spec: LabSpec,
     state_dir: str | None,
     tls: LabTLS | None,
+    kerberos: KerberosLabConfig | None = None,
 ) -> None:
     """Entry point of a lab worker process: serve ``plans`` until told to stop."""
     loop = asyncio.new_event_loop()
-    endpoints = [_endpoint(p, spec, state_dir) for p in plans]
+    endpoints = [_endpoint(p, spec, state_dir, kerberos) for p in plans]
     server = LabServer(endpoints, list(spec.users), ssl_context=tls.server_context() if tls else None)
     loop.run_until_complete(server.start())
     conn.send({"ports": [ep.port for ep in endpoints]})
@@ -159,6 +182,8 @@ class Fleet:
     workers: int = 0
     state_dir: Path | None = None
     workdir: Path | None = None
+    #: Hosts that accept Kerberos and their keytabs (toolkit.lab.kerberos); None: NTLM only.
+    kerberos: KerberosLabConfig | None = None
     hosts: list[FleetHost] = field(default_factory=list, init=False)
     tls: LabTLS | None = field(default=None, init=False)
     _plans: list[_Plan] = field(default_factory=list, init=False)
@@ -220,21 +245,31 @@ class Fleet:
                 address=p.address,
                 port=port,
                 scheme=p.spec.scheme or "http",
-                auth=_client_auth(p.spec),
+                auth=_client_auth(p.spec, self.kerberos),
                 username=admin.name,
-                password=admin.password,
+                password="" if _ticket_auth(p.spec, self.kerberos) else admin.password,
                 ca_file=str(self.tls.ca_file) if self.tls and (p.spec.scheme or "http") == "https" else None,
                 profile=p.spec.profile,
                 build=get_profile(p.spec.profile).build,
                 fault=p.spec.fault.kind if p.spec.fault else None,
+                **self._kerberos_client_fields(p.spec),
             )
             for p, port in zip(self._plans, ports, strict=True)
         ]
         return self
 
+    def _kerberos_client_fields(self, spec: HostSpec) -> dict[str, str]:
+        if self.kerberos is None or not _accepts_kerberos(spec, self.kerberos):
+            return {}
+        return {
+            "negotiate_service": self.kerberos.client_service,
+            "negotiate_hostname_override": self.kerberos.hostname_for(spec.name),
+        }
+
     def _start_in_process(self) -> list[int]:
         endpoints = [
-            _endpoint(p, self.spec, str(self.state_dir) if self.state_dir else None) for p in self._plans
+            _endpoint(p, self.spec, str(self.state_dir) if self.state_dir else None, self.kerberos)
+            for p in self._plans
         ]
         loop = asyncio.new_event_loop()
         server = LabServer(
@@ -260,6 +295,7 @@ class Fleet:
                     self.spec,
                     str(self.state_dir) if self.state_dir else None,
                     self.tls,
+                    self.kerberos,
                 ),
                 daemon=True,
             )
@@ -363,7 +399,13 @@ class Fleet:
     ) -> str:
         users = list(self.spec.users)
         user = user or next((u for u in users if u.admin), users[0])
-        if secrets_dir is not None:
+        # Hosts with Kerberos keys get no username or password at all: the caller's ticket logs on.
+        ticket_hosts = {p.spec.name for p in self._plans if _ticket_auth(p.spec, self.kerberos)}
+        if ticket_hosts and all(h.name in ticket_hosts for h in self.hosts):
+            password_file = False
+        if not password_file:
+            pw_path = Path()
+        elif secrets_dir is not None:
             secrets_dir.mkdir(parents=True, exist_ok=True)
             safe = "".join(c if c.isalnum() else "_" for c in user.name)
             pw_path = secrets_dir / f"{safe}.password"
@@ -372,14 +414,15 @@ class Fleet:
                 f.write(user.password)
         else:
             pw_path = self.password_file(user)
+        credentials = [f"username: {json.dumps(user.name)}"]
+        if password_file:
+            credentials.append(f"password_file: {json.dumps(str(pw_path))}")
         lines = [
             "# psfleet inventory written by `psfleet lab serve` (a lab fleet on loopback).",
             "psfleet: 1",
-            "defaults:",
-            f"  username: {json.dumps(user.name)}",
         ]
-        if password_file:
-            lines.append(f"  password_file: {json.dumps(str(pw_path))}")
+        if not ticket_hosts:
+            lines += ["defaults:", *(f"  {c}" for c in credentials)]
         lines.append("hosts:")
         for h in self.hosts:
             lines.append(f"  {json.dumps(h.name)}:")
@@ -387,6 +430,11 @@ class Fleet:
             lines.append(f"    port: {h.port}")
             lines.append(f"    scheme: {h.scheme}")
             lines.append(f"    auth: {h.auth}")
+            if ticket_hosts and h.name not in ticket_hosts:
+                lines += [f"    {c}" for c in credentials]
+            if h.negotiate_hostname_override:
+                lines.append(f"    negotiate_service: {json.dumps(h.negotiate_service)}")
+                lines.append(f"    negotiate_hostname_override: {json.dumps(h.negotiate_hostname_override)}")
             if h.ca_file:
                 lines.append(f"    ca_file: {json.dumps(h.ca_file)}")
         return "\n".join(lines) + "\n"

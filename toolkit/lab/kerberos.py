@@ -23,7 +23,8 @@ loudly if a pyspnego upgrade changes that.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Literal
 
@@ -126,6 +127,42 @@ class KerberosAcceptor:
             ntlm_context._is_wrapped = True
             inner[GSSMech.ntlm] = ntlm_context
         return spnego.server(protocol="negotiate", options=options, _negotiate_contexts=inner, **common)
+
+
+@dataclass(frozen=True)
+class KerberosLabConfig:
+    """Which lab hosts accept Kerberos, with which keys and under which names.
+
+    Picklable (plain paths and strings), so lab worker processes build their own acceptors.
+    A host accepts Kerberos when it is named in ``hostnames`` or its spec says
+    ``auth: kerberos``; its SPN host part is ``hostnames[name]``, else ``name.<domain>``
+    (``domain`` defaults to the realm in lower case). Its keys come from ``keytabs[name]``,
+    else ``keytab``: one keytab holding every host's keys is simplest, one per host (only its
+    own ``HTTP/`` and ``host/`` keys) makes a ticket for another host fail as on Windows.
+
+    ``client_service`` is what the fleet's inventory asks clients to use as
+    ``negotiate_service``: ``HTTP`` (WinRM's own SPN) rather than pypsrp's default ``host``.
+    """
+
+    realm: str
+    keytab: Path | None = None
+    hostnames: Mapping[str, str] = field(default_factory=dict)
+    keytabs: Mapping[str, Path] = field(default_factory=dict)
+    domain: str | None = None
+    services: tuple[str, ...] = DEFAULT_SERVICES
+    client_service: str = "HTTP"
+
+    def hostname_for(self, name: str) -> str:
+        """The SPN host part for lab host ``name`` (``lab-01`` -> ``lab-01.psfleet.test``)."""
+        return self.hostnames.get(name) or f"{name}.{self.domain or self.realm.lower()}"
+
+    def acceptor_config(self, name: str) -> KerberosAcceptorConfig:
+        keytab = self.keytabs.get(name) or self.keytab
+        if keytab is None:
+            raise KerberosSetupError(f"lab host {name} accepts Kerberos but no keytab is configured for it")
+        return KerberosAcceptorConfig(
+            keytab=Path(keytab), hostname=self.hostname_for(name), services=self.services
+        )
 
 
 def _acquire_acceptor_credential(config: KerberosAcceptorConfig) -> Any:

@@ -19,6 +19,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import psrpcore
 
@@ -27,6 +28,9 @@ from toolkit.lab.auth import Authenticator, ConnAuth
 from toolkit.lab.host import LabUser, SimHost
 from toolkit.lab.shell import LabShell
 from toolkit.lab.wsman import WSManFault
+
+if TYPE_CHECKING:
+    from toolkit.lab.kerberos import KerberosAcceptor
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +66,8 @@ class HostEndpoint:
     requests: int = 0
     connections: int = 0
     pools_opened: int = 0
+    #: Accepts Kerberos (keytab-backed, see toolkit.lab.kerberos) when set; NTLM otherwise.
+    kerberos: KerberosAcceptor | None = None
 
     @property
     def url(self) -> str:
@@ -240,6 +246,7 @@ class LabServer:
                 https=https,
                 methods=ep.auth_methods,
                 fail_all=ep.fault.kind == "auth_fail",
+                kerberos=ep.kerberos,
             )
             peer = writer.get_extra_info("peername")
             client_ip = str(peer[0]) if peer else "127.0.0.1"
