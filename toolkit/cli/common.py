@@ -36,9 +36,29 @@ def say(message: str) -> None:
     err_console.print(message, markup=False)
 
 
+class _OneLine(logging.Filter):
+    """Folds a record's traceback into its message line. Libraries log expected failures
+    with tracebacks (pypsrp: ``log.exception`` on every read timeout during authentication);
+    the report already says what failed, and a traceback's lines can carry request data."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[1] is not None:
+            exc = record.exc_info[1]
+            record.msg = f"{record.getMessage()} ({type(exc).__name__}: {exc})"
+            record.args = None
+        record.exc_info = None
+        record.exc_text = None
+        record.stack_info = None
+        return True
+
+
 def setup_logging(verbose: int) -> None:
     level = logging.WARNING if verbose <= 0 else logging.INFO if verbose == 1 else logging.DEBUG
     logging.basicConfig(level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if verbose < 3:
+        for handler in logging.getLogger().handlers:
+            if not any(isinstance(f, _OneLine) for f in handler.filters):
+                handler.addFilter(_OneLine())
     if verbose < 3:
         # -vvv shows the wire: pypsrp logs decrypted messages at DEBUG. The password never
         # appears there (NTLM sends hashes), but keep it opt-in.
