@@ -152,19 +152,25 @@ def verify_report(
         want = FAULT_STATUS[p.fault] if p.fault else None
         if want is not None:
             if host["status"] != want:
-                problems.append(f"{p.name} ({p.fault}): status {host['status']}, expected {want}: {host['error']}")
+                problems.append(
+                    f"{p.name} ({p.fault}): status {host['status']}, expected {want}: {host['error']}"
+                )
             elif "Traceback" in json.dumps(host):
                 problems.append(f"{p.name}: traceback in the report")
             continue
         lab = lab_values(p.name)
         checks = {c["id"]: c for c in host.get("checks", [])}
         if host["status"] not in ("compliant", "drift"):
-            problems.append(f"{p.name} ({p.fault or 'healthy'}): not assessed: {host['status']} {host['error']}")
+            problems.append(
+                f"{p.name} ({p.fault or 'healthy'}): not assessed: {host['status']} {host['error']}"
+            )
             continue
         for check_id, status in expected_checks(p.profile, lab).items():
             got = checks.get(check_id)
             if got is None or got["status"] != status:
-                problems.append(f"{p.name} {p.profile} {p.state}: {check_id} {got and got['status']}, expected {status}")
+                problems.append(
+                    f"{p.name} {p.profile} {p.state}: {check_id} {got and got['status']}, expected {status}"
+                )
         for check_id, path in (("client_signing", WS), ("server_signing", SRV)):
             actual = checks.get(check_id, {}).get("actual", "")
             if f"{SIGNING}={_describe(lab(path, SIGNING))}" not in actual:
