@@ -1,0 +1,104 @@
+"""``psfleet lab serve`` as a user runs it: a subprocess on per-host loopback addresses,
+its inventory and fleet JSON, an audit against it, and a clean stop on SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+HOSTS = 50
+
+
+def _psfleet() -> list[str]:
+    exe = shutil.which("psfleet")
+    return [exe] if exe else [sys.executable, "-m", "toolkit.cli"]
+
+
+def _wait_for(paths: list[Path], proc: subprocess.Popen[bytes], timeout: float) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if all(p.exists() for p in paths):
+            return
+        if proc.poll() is not None:
+            raise AssertionError(f"lab serve exited early ({proc.returncode}): {proc.stderr.read()!r}")  # type: ignore[union-attr]
+        time.sleep(0.1)
+    raise AssertionError("lab serve did not write its files in time")
+
+
+@pytest.fixture
+def served_lab(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Path, Path]]:
+    # A random 127.x/16 block, so parallel runs on one machine do not collide on 5985.
+    base = f"127.{random.randint(64, 250)}.0.1"
+    inventory, fleet_json = tmp_path / "lab.yml", tmp_path / "lab.json"
+    proc = subprocess.Popen(
+        [
+            *_psfleet(),
+            "lab",
+            "serve",
+            "--hosts",
+            str(HOSTS),
+            "--profile",
+            "mixed",
+            "--inventory-out",
+            str(inventory),
+            "--fleet-json",
+            str(fleet_json),
+            "--addressing",
+            "ip",
+            "--base-address",
+            base,
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        _wait_for([inventory, fleet_json], proc, 30)
+        yield proc, inventory, fleet_json
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(5)
+
+
+def test_lab_serve_writes_files_serves_an_audit_and_stops_on_sigterm(
+    served_lab: tuple[subprocess.Popen[bytes], Path, Path],
+) -> None:
+    proc, inventory, fleet_json = served_lab
+    hosts = json.loads(fleet_json.read_text())
+    assert len(hosts) == HOSTS
+    for key in ("name", "address", "port", "scheme", "auth", "username", "password", "ca_file"):
+        assert all(key in h for h in hosts), key
+    assert len({h["address"] for h in hosts}) == HOSTS  # one loopback address per host
+    assert all(h["address"].startswith("127.") and h["port"] == 5985 for h in hosts)
+    assert oct(fleet_json.stat().st_mode & 0o777) == "0o600"  # it holds passwords
+
+    audit = subprocess.run(
+        [*_psfleet(), "audit", "-i", str(inventory), "--format", "json"],
+        cwd=inventory.parent,
+        capture_output=True,
+        timeout=120,
+        env={**os.environ, "NO_COLOR": "1"},
+    )
+    assert audit.returncode in (0, 4), audit.stderr.decode()[-2000:]  # 4: drift found, all assessed
+    report = json.loads(audit.stdout)
+    assert report["summary"]["total"] == HOSTS
+    assert report["summary"]["compliant"] + report["summary"]["drift"] == HOSTS
+    assert {h["os"]["build"] for h in report["hosts"]} >= {7601, 9600, 17763}
+
+    start = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(10)
+    assert time.monotonic() - start < 5
+    assert proc.returncode == 0
+    assert b"lab stopped" in proc.stderr.read()  # type: ignore[union-attr]
