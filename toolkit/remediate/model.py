@@ -176,7 +176,7 @@ class SettingResult:
         text = f"{self.name}={self.before.describe()}"
         if self.after is not None:
             text += f" -> {self.after.describe()}"
-        if self.outcome not in (Outcome.COMPLIANT, Outcome.NOT_APPLICABLE):
+        if self.outcome.value != self.status:
             text += f" [{self.outcome.value}]"
         return text
 

@@ -1,0 +1,324 @@
+"""``psfleet remediate`` and ``psfleet rollback``: thin CLI over :mod:`toolkit.remediate`.
+
+Machine output (the report) on stdout, everything for humans on stderr. Writing to hosts
+needs a confirmation: a prompt on a terminal, else ``--yes`` (with ``--format json`` or
+without a terminal the command refuses at once, exit 2, and never waits for input).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+from tabulate import tabulate
+
+from toolkit.cli.common import (
+    MACHINE_FORMATS,
+    check_format,
+    emit,
+    progress_hooks,
+    say,
+    setup_logging,
+    show_progress,
+)
+from toolkit.errors import Aborted, JournalError, UsageError
+from toolkit.fanout.runner import FanoutOptions
+from toolkit.inventory.credentials import resolve_credentials
+from toolkit.inventory.limit import apply_limit
+from toolkit.inventory.loader import load_inventory
+from toolkit.inventory.model import Inventory
+from toolkit.remediate import (
+    EFFECT_NOTE,
+    RemediateOptions,
+    RemediateRun,
+    default_journal_path,
+    default_rollback_journal,
+    parse_batch,
+    parse_expires,
+    plan,
+    read_journal,
+    remediate,
+    rollback,
+    workarounds_from_journals,
+)
+from toolkit.remediate.model import Outcome
+from toolkit.report.model import one_line, printable
+from toolkit.report.render import FORMATS, render
+
+DEFAULT_FORKS = 64
+
+
+def register(app: typer.Typer) -> None:
+    app.command("remediate")(remediate_command)
+    app.command("rollback")(rollback_command)
+
+
+def remediate_command(
+    inventory: Path = typer.Option(
+        ..., "-i", "--inventory", envvar="PSFLEET_INVENTORY", help="Inventory file."
+    ),
+    limit: list[str] = typer.Option([], "-l", "--limit", help="Host names, groups, globs, !exclusions."),
+    check: bool = typer.Option(False, "--check", help="Dry run: show the plan, write nothing. Exit 0 or 4."),
+    only: list[str] = typer.Option(
+        [],
+        "--only",
+        metavar="CHECK_ID",
+        help="Only this setting (secure_negotiate, client_signing, server_signing); repeatable.",
+    ),
+    allow_insecure: bool = typer.Option(
+        False,
+        "--allow-insecure",
+        help="Allow disabling secure negotiate (policy: disabled; builds 9200/9600 only) "
+        "as a temporary workaround.",
+    ),
+    expires: str = typer.Option(
+        "7d",
+        "--expires",
+        help="Expiry of a --allow-insecure workaround: 7d, 12h, 90m or an ISO date; "
+        "audits report it as drift afterwards.",
+    ),
+    batch: str | None = typer.Option(
+        None, "--batch", help="Hosts per batch (5) or share (10%); batch 1 is the canary."
+    ),
+    max_fail_percent: float = typer.Option(
+        0.0,
+        "--max-fail-percent",
+        min=0.0,
+        max=100.0,
+        help="Stop before the next batch when more than this % of a batch failed.",
+    ),
+    yes: bool = typer.Option(
+        False, "-y", "--yes", help="Do not ask for confirmation (needed without a terminal)."
+    ),
+    journal: Path | None = typer.Option(
+        None,
+        "--journal",
+        help="Journal file (must not exist; default: "
+        "$XDG_STATE_HOME/psfleet/journals/remediate-<UTC>.jsonl).",
+    ),
+    forks: int = typer.Option(
+        DEFAULT_FORKS, "--forks", min=1, max=1024, envvar="PSFLEET_FORKS", help="Hosts worked on at once."
+    ),
+    timeout: float = typer.Option(
+        60.0, "--timeout", min=1.0, envvar="PSFLEET_TIMEOUT", help="Wall-clock deadline per host, seconds."
+    ),
+    retries: int = typer.Option(
+        1,
+        "--retries",
+        min=0,
+        max=10,
+        help="Retries for failures before anything was sent (never after a write).",
+    ),
+    fmt: str = typer.Option(
+        "table", "-f", "--format", envvar="PSFLEET_FORMAT", help="table, json, csv, markdown or junit."
+    ),
+    table_format: str = typer.Option(
+        "simple", "--table-format", help="Any tabulate format for --format table."
+    ),
+    output: Path | None = typer.Option(None, "-o", "--output", help="Write the report here (atomically)."),
+    no_input: bool = typer.Option(False, "--no-input", help="Never prompt (fail if a password is missing)."),
+    verbose: int = typer.Option(0, "-v", "--verbose", count=True, help="-v, -vv, -vvv (wire)."),
+) -> None:
+    """Bring drifted hosts to the inventory's desired state: plan, confirm, journal, write,
+    verify by read-back. Exit 0 all at desired state, 4 changes pending or still drifted,
+    8 hosts not reached, 12 both, 2 input error."""
+    setup_logging(verbose)
+    check_format(fmt, FORMATS)
+    expiry = parse_expires(expires) if allow_insecure else None
+    if not check:
+        _require_confirmation_possible(yes, fmt)
+    if journal is not None and journal.exists() and not check:
+        raise JournalError(
+            "journal already exists; refusing to overwrite it (choose another --journal)", file=journal
+        )
+    inv = _load(inventory, limit)
+    parse_batch(batch, len(inv.hosts))  # reject a bad --batch before contacting anyone
+    credentials = resolve_credentials(inv.hosts, interactive=_interactive(fmt, no_input))
+    fanout = FanoutOptions(forks=forks, timeout=timeout, retries=retries)
+    options = RemediateOptions(fanout=fanout, batch=batch, max_fail_percent=max_fail_percent)
+    lookup = workarounds_from_journals()
+
+    if check or not yes:
+        with progress_hooks(len(inv.hosts), enabled=show_progress(fmt), label="planning") as hooks:
+            preview = plan(
+                inv,
+                credentials=credentials,
+                options=options,
+                only=only,
+                allow_insecure=allow_insecure,
+                expires=expiry,
+                workarounds=lookup,
+                hooks=hooks,
+            )
+        if check:
+            _report(preview, fmt, table_format, output)
+            raise typer.Exit(130 if preview.interrupted else preview.exit_code)
+        pending = [c for h in preview.hosts for c in h.changes if c.outcome is Outcome.PENDING]
+        say(changes_table(preview))
+        if not pending:
+            say(f"nothing to change. {summary_text(preview)}")
+            raise typer.Exit(preview.exit_code)
+        hosts = len({h.name for h in preview.hosts if any(c.outcome is Outcome.PENDING for c in h.changes)})
+        if not typer.confirm(f"Apply {len(pending)} changes to {hosts} hosts?", default=False, err=True):
+            raise Aborted("nothing was changed")
+
+    target = journal or default_journal_path()
+    say(f"journal: {target}")
+    with progress_hooks(len(inv.hosts), enabled=show_progress(fmt), label="remediating") as hooks:
+        run = remediate(
+            inv,
+            journal=target,
+            options=options,
+            hooks=hooks,
+            on_batch=lambda report, total: say(
+                f"batch {report.number}/{total}{' (canary)' if report.number == 1 and total > 1 else ''}: "
+                f"{len(report.hosts)} hosts, {len(report.failed)} failed"
+            ),
+            credentials=credentials,
+            only=only,
+            allow_insecure=allow_insecure,
+            expires=expiry,
+            workarounds=lookup,
+        )
+    _report(run, fmt, table_format, output)
+    if run.stopped:
+        say(f"ROLLOUT STOPPED: {run.stopped}")
+    say(summary_text(run))
+    if run.change_counts.get("changed"):
+        say(f"changes {EFFECT_NOTE}")
+    say(f"undo: psfleet rollback --journal {target} -i {inventory}")
+    raise typer.Exit(130 if run.interrupted else run.exit_code)
+
+
+def rollback_command(
+    journal: Path = typer.Option(..., "--journal", help="The remediation journal to undo."),
+    inventory: Path = typer.Option(
+        ...,
+        "-i",
+        "--inventory",
+        envvar="PSFLEET_INVENTORY",
+        help="Inventory (for each host's transport and credentials).",
+    ),
+    force: bool = typer.Option(
+        False, "--force", help="Restore values that changed since the remediation too."
+    ),
+    rollback_journal: Path | None = typer.Option(
+        None, "--rollback-journal", help="Journal of this rollback (default: next to --journal)."
+    ),
+    yes: bool = typer.Option(
+        False, "-y", "--yes", help="Do not ask for confirmation (needed without a terminal)."
+    ),
+    forks: int = typer.Option(DEFAULT_FORKS, "--forks", min=1, max=1024, envvar="PSFLEET_FORKS"),
+    timeout: float = typer.Option(60.0, "--timeout", min=1.0, envvar="PSFLEET_TIMEOUT"),
+    retries: int = typer.Option(1, "--retries", min=0, max=10),
+    fmt: str = typer.Option(
+        "table", "-f", "--format", envvar="PSFLEET_FORMAT", help="table, json, csv, markdown or junit."
+    ),
+    table_format: str = typer.Option("simple", "--table-format"),
+    output: Path | None = typer.Option(None, "-o", "--output", help="Write the report here (atomically)."),
+    no_input: bool = typer.Option(False, "--no-input", help="Never prompt (fail if a password is missing)."),
+    verbose: int = typer.Option(0, "-v", "--verbose", count=True),
+) -> None:
+    """Restore every value a remediation journal changed (deleting values that were absent),
+    verified by read-back; safe to run twice. Exit 0 all restored, 4 conflicts or failures,
+    8 hosts not reached, 2 unusable journal."""
+    setup_logging(verbose)
+    check_format(fmt, FORMATS)
+    parsed = read_journal(journal)  # a bad journal fails here, before anything else
+    _require_confirmation_possible(yes, fmt)
+    if rollback_journal is not None and rollback_journal.exists():
+        raise JournalError("rollback journal already exists; refusing to overwrite it", file=rollback_journal)
+    inv = load_inventory(inventory)
+    names = {i.host for i in parsed.intents}
+    if not yes:
+        say(f"{journal}: {len(parsed.intents)} journaled writes on {len(names)} hosts (run {parsed.run_id})")
+        if not typer.confirm("Restore the prior values?", default=False, err=True):
+            raise Aborted("nothing was changed")
+    journal_hosts = Inventory(tuple(h for h in inv.hosts if h.name in names), inv.groups, inv.source)
+    credentials = resolve_credentials(journal_hosts.hosts, interactive=_interactive(fmt, no_input))
+    target = rollback_journal or default_rollback_journal(journal)
+    say(f"rollback journal: {target}")
+    with progress_hooks(len(journal_hosts.hosts), enabled=show_progress(fmt), label="rolling back") as hooks:
+        run = rollback(
+            journal,
+            inventory=inv,
+            credentials=credentials,
+            rollback_journal=target,
+            options=FanoutOptions(forks=forks, timeout=timeout, retries=retries),
+            force=force,
+            hooks=hooks,
+        )
+    for note in run.notes:
+        say(f"note: {note}")
+    _report(run, fmt, table_format, output)
+    say(summary_text(run))
+    raise typer.Exit(130 if run.interrupted else run.exit_code)
+
+
+# -- helpers -----------------------------------------------------------------------------
+
+
+def _require_confirmation_possible(yes: bool, fmt: str) -> None:
+    if yes:
+        return
+    if fmt in MACHINE_FORMATS:
+        raise UsageError(
+            f"--format {fmt} cannot prompt for confirmation: pass --yes to change hosts", field="--yes"
+        )
+    if not sys.stdin.isatty():
+        raise UsageError(
+            "no terminal to confirm on: pass --yes to change hosts (or --check for a dry run)", field="--yes"
+        )
+
+
+def _interactive(fmt: str, no_input: bool) -> bool:
+    return fmt not in MACHINE_FORMATS and not no_input and sys.stdin.isatty()
+
+
+def _load(path: Path, limit: list[str]) -> Inventory:
+    inv = load_inventory(path)
+    return apply_limit(inv, limit) if limit else inv
+
+
+def _report(run: RemediateRun, fmt: str, table_format: str, output: Path | None) -> None:
+    text = render(run, fmt, table_format=table_format)
+    if fmt == "table":
+        text = f"{changes_table(run, table_format=table_format)}\n\n{text}"
+    elif fmt == "markdown":
+        text = f"{text}\n## Changes\n\n{changes_table(run, table_format='github')}\n"
+    emit(text, output)
+
+
+def changes_table(run: RemediateRun, *, table_format: str = "simple") -> str:
+    """One row per planned change: HOST, SETTING, BEFORE, AFTER, OUTCOME, COMMAND."""
+    rows = [
+        [h.name, c.id, c.before.describe(), c.after.describe() if c.after else "", c.outcome.value, c.command]
+        for h in run.hosts
+        for c in h.changes
+    ]
+    if not rows:
+        return "no changes planned"
+    clean = [[printable(one_line(cell)) for cell in row] for row in rows]
+    if table_format == "github":
+        clean = [[cell.replace("|", "\\|") for cell in row] for row in clean]
+    return tabulate(
+        clean, ["HOST", "SETTING", "BEFORE", "AFTER", "OUTCOME", "COMMAND"], tablefmt=table_format
+    )
+
+
+def summary_text(run: RemediateRun) -> str:
+    """``3 hosts: 2 changed (5 settings), 1 compliant ... (exit 0)``."""
+    changed_hosts = sum(
+        1 for h in run.hosts if any(c.outcome in (Outcome.CHANGED, Outcome.RESTORED) for c in h.checks)
+    )
+    parts = []
+    if changed_hosts:
+        verb = "restored" if run.mode == "rollback" else "changed"
+        parts.append(f"{changed_hosts} {verb}")
+    parts += [f"{n} {status}" for status, n in run.summary.items() if n and status != "total"]
+    counts = ", ".join(f"{n} {k}" for k, n in run.change_counts.items())
+    tail = f"; settings: {counts}" if counts else ""
+    return (
+        f"{run.mode}: {run.summary['total']} hosts: {', '.join(parts) or 'none'}{tail} (exit {run.exit_code})"
+    )
