@@ -22,6 +22,7 @@ from toolkit.inventory.credentials import resolve_credentials
 from toolkit.inventory.limit import apply_limit
 from toolkit.inventory.loader import load_inventory
 from toolkit.inventory.write import write_inventory
+from toolkit.remediate.workarounds import workarounds_from_journals
 from toolkit.report.render import FORMATS, legend, ndjson_line, render
 from toolkit.results import AuditRun, HostResult
 from toolkit.smb.audit_sections import smb_extensions
@@ -74,6 +75,7 @@ def audit(
 
             hooks = FanoutHooks(on_start=hooks.on_start, on_result=on_result)
         run = run_audit(inv, credentials=credentials, options=options, hooks=hooks,
+                        workarounds=workarounds_from_journals(),
                         extensions=smb_extensions(with_probe=with_probe, events_days=events))
 
     if not streaming:
