@@ -1,0 +1,475 @@
+#!/usr/bin/env python3
+"""Benchmark: psfleet's audit of a lab fleet against what a user would write with pypsrp.
+
+One run starts a lab fleet in its own worker process(es) (NTLM with WinRM message
+encryption, a latency per HTTP response and a delay per runspace-pool open, as real Windows
+has), then runs each contender in a child process of its own so CPU and memory are measured
+per contender:
+
+1. psfleet: ``toolkit.api.audit`` (the public API), default options except ``--forks``;
+2. sequential pypsrp: one RunspacePool per host, one after the other, on ``--sample`` hosts,
+   extrapolated to the fleet (the table says so);
+3. a 32-worker ``ThreadPoolExecutor`` over the same pypsrp code (the usual fan-out);
+
+and the floors for each: latency floor = per-host latency (pool open + latency x requests)
+x hosts / concurrency; CPU floor = (client + lab CPU seconds) / cores.
+
+Every contender reports what it read per host (OS build, UBR and the five SMB values with
+their kinds); the benchmark checks they all read the same, otherwise the comparison is void
+and the exit code is 1.
+
+    python scripts/bench_audit.py                       # 1,000 hosts, default model
+    python scripts/bench_audit.py --hosts 200 --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+CV = r"HKLM:\SOFTWARE\Microsoft\Windows NT\CurrentVersion"
+WS = r"HKLM:\SYSTEM\CurrentControlSet\Services\LanmanWorkstation\Parameters"
+SRV = r"HKLM:\SYSTEM\CurrentControlSet\Services\LanmanServer\Parameters"
+KEYS = (CV, WS, SRV)
+BASELINE_WORKERS = 32
+
+#: What every contender must have read identically, per host.
+FINGERPRINT_FIELDS = (
+    "build",
+    "ubr",
+    "ws.RequireSecureNegotiate",
+    "ws.RequireSecuritySignature",
+    "ws.EnableSecuritySignature",
+    "srv.RequireSecuritySignature",
+    "srv.EnableSecuritySignature",
+)
+
+
+# --------------------------------------------------------------------------------------
+# Contenders (each runs in a child process: ``--contender NAME``)
+# --------------------------------------------------------------------------------------
+
+
+def _quiet_kerberos() -> None:
+    """With Kerberos libraries installed, pyspnego would first wait for the KDC of the default
+    realm; lab hosts have none (tests/conftest.py does the same)."""
+    if "KRB5_CONFIG" in os.environ:
+        return
+    fd, name = tempfile.mkstemp(prefix="psfleet-bench-krb5-", suffix=".conf")
+    with os.fdopen(fd, "w") as f:
+        f.write("[libdefaults]\n  dns_lookup_kdc = false\n  dns_lookup_realm = false\n")
+    os.environ["KRB5_CONFIG"] = name
+
+
+def _describe(value: Any) -> str:
+    """A registry value as psfleet's RegValue.describe() prints it, from pypsrp's plain types
+    (DWORD arrives as int, REG_SZ as str)."""
+    if value is None:
+        return "absent"
+    if isinstance(value, bool):
+        return f"{value!r} (Boolean)"
+    if isinstance(value, int):
+        return f"{value & 0xFFFFFFFF} (DWord)"
+    if isinstance(value, str):
+        return f"{value!r} (String)"
+    return f"{value!r} ({type(value).__name__})"
+
+
+def _pypsrp_fingerprint(output: Sequence[Any]) -> dict[str, Any]:
+    """What a pypsrp user reads from the three Get-ItemProperty objects."""
+    by_key: dict[str, Mapping[str, Any]] = {}
+    for obj in output:
+        props = dict(getattr(obj, "adapted_properties", {}) or {})
+        props.update(getattr(obj, "extended_properties", {}) or {})
+        path = str(props.get("PSPath", "")).split("::", 1)[-1].replace("HKEY_LOCAL_MACHINE", "HKLM:")
+        for key in KEYS:
+            if path.lower() == key.lower():
+                by_key[key] = props
+    cv, ws, srv = (by_key.get(k, {}) for k in KEYS)
+    build = cv.get("CurrentBuild") or cv.get("CurrentBuildNumber")
+    ubr = cv.get("UBR")
+    return {
+        "build": int(build) if build is not None else None,
+        "ubr": int(ubr) if isinstance(ubr, int) else None,
+        "ws.RequireSecureNegotiate": _describe(ws.get("RequireSecureNegotiate")),
+        "ws.RequireSecuritySignature": _describe(ws.get("RequireSecuritySignature")),
+        "ws.EnableSecuritySignature": _describe(ws.get("EnableSecuritySignature")),
+        "srv.RequireSecuritySignature": _describe(srv.get("RequireSecuritySignature")),
+        "srv.EnableSecuritySignature": _describe(srv.get("EnableSecuritySignature")),
+    }
+
+
+def _read_with_pypsrp(host: Mapping[str, Any]) -> dict[str, Any]:
+    """The per-host code a competent pypsrp user writes: one pool, one pipeline of three
+    Get-ItemProperty statements, everything closed."""
+    from pypsrp.powershell import PowerShell, RunspacePool
+    from pypsrp.wsman import WSMan
+
+    wsman = WSMan(
+        host["address"],
+        port=host["port"],
+        username=host["username"],
+        password=host["password"],
+        auth=host["auth"],
+        ssl=False,
+        cert_validation=False,
+        connection_timeout=30,
+        operation_timeout=20,
+        read_timeout=30,
+    )
+    with wsman, RunspacePool(wsman) as pool:
+        ps = PowerShell(pool)
+        for key in KEYS:
+            ps.add_cmdlet("Get-ItemProperty").add_parameter("Path", key).add_statement()
+        output = ps.invoke()
+    return _pypsrp_fingerprint(output)
+
+
+def _safe(fn: Callable[[Mapping[str, Any]], dict[str, Any]], host: Mapping[str, Any]) -> dict[str, Any]:
+    try:
+        return fn(host)
+    except Exception as exc:
+        return {"error": f"{type(exc).__name__}: {exc}"[:200]}
+
+
+def _psfleet_fingerprint(result: Any) -> dict[str, Any]:
+    """The same fields from a psfleet HostResult (its OS info and the checks' actual text)."""
+    if result.os is None:
+        return {"error": result.error.message if result.error else result.status.value}
+    out: dict[str, Any] = {"build": result.os.build, "ubr": result.os.ubr}
+    prefix = {"secure_negotiate": "ws", "client_signing": "ws", "server_signing": "srv"}
+    for check in result.checks:
+        for part in check.actual.split("; "):
+            name, sep, rest = part.partition("=")
+            if not sep:
+                continue
+            rest = rest.removesuffix(", SMB1 only").removesuffix(" (key missing)")
+            out[f"{prefix[check.id]}.{name}"] = rest
+    return {k: out.get(k) for k in FINGERPRINT_FIELDS}
+
+
+def _cpu_now() -> float:
+    """CPU seconds of this process and its reaped children."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def run_contender(name: str, args: argparse.Namespace) -> dict[str, Any]:
+    _quiet_kerberos()
+    fleet = json.loads(Path(args.fleet_json).read_text())
+    hosts = [h for h in fleet if h["name"] in set(args.only.split(","))] if args.only else fleet
+    read: dict[str, dict[str, Any]] = {}
+    if name == "psfleet":
+        from toolkit.api import audit
+        from toolkit.cli.audit_cmd import DEFAULT_FORKS
+        from toolkit.fanout.runner import FanoutOptions
+        from toolkit.inventory.credentials import resolve_credentials
+        from toolkit.inventory.loader import load_inventory
+
+        inv = load_inventory(args.inventory)
+        credentials = resolve_credentials(inv.hosts, interactive=False)
+        options = FanoutOptions(forks=args.forks or DEFAULT_FORKS)
+        cpu0, t0 = _cpu_now(), time.perf_counter()
+        run = audit(inv, credentials=credentials, options=options)
+        wall, cpu = time.perf_counter() - t0, _cpu_now() - cpu0
+        read = {h.name: _psfleet_fingerprint(h) for h in run.hosts}
+        concurrency = options.forks
+    elif name == "sequential":
+        importlib.import_module("pypsrp.powershell")  # import cost is not per host
+
+        cpu0, t0 = _cpu_now(), time.perf_counter()
+        for h in hosts:
+            read[h["name"]] = _safe(_read_with_pypsrp, h)
+        wall, cpu = time.perf_counter() - t0, _cpu_now() - cpu0
+        concurrency = 1
+    elif name == "threadpool":
+        importlib.import_module("pypsrp.powershell")
+
+        cpu0, t0 = _cpu_now(), time.perf_counter()
+        with ThreadPoolExecutor(max_workers=BASELINE_WORKERS) as pool:
+            results = list(pool.map(lambda h: _safe(_read_with_pypsrp, h), hosts))
+        wall, cpu = time.perf_counter() - t0, _cpu_now() - cpu0
+        read = {h["name"]: r for h, r in zip(hosts, results, strict=True)}
+        concurrency = BASELINE_WORKERS
+    else:
+        raise SystemExit(f"unknown contender {name}")
+    return {"wall_s": wall, "cpu_s": cpu, "hosts": len(read), "concurrency": concurrency, "read": read}
+
+
+# --------------------------------------------------------------------------------------
+# The driver: lab, child processes, measurements
+# --------------------------------------------------------------------------------------
+
+
+def _tree_rss(pid: int) -> int:
+    """Resident bytes of ``pid`` and all its descendants (Linux /proc)."""
+    total, stack = 0, [pid]
+    while stack:
+        p = stack.pop()
+        try:
+            with open(f"/proc/{p}/statm") as f:
+                total += int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/children") as f:
+                    stack.extend(int(c) for c in f.read().split())
+        except (OSError, ValueError):
+            continue
+    return total
+
+
+@dataclass
+class Row:
+    name: str
+    hosts: int
+    measured_hosts: int
+    wall_s: float
+    extrapolated: bool
+    requests_per_host: float
+    client_cpu_ms_per_host: float
+    lab_cpu_ms_per_host: float
+    peak_rss_mb: float
+    concurrency: int
+    latency_floor_s: float = 0.0
+    cpu_floor_s: float = 0.0
+    errors: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def hosts_per_s(self) -> float:
+        return self.hosts / self.wall_s if self.wall_s else 0.0
+
+    @property
+    def floor_s(self) -> float:
+        return max(self.latency_floor_s, self.cpu_floor_s)
+
+
+def _run_child(name: str, args: argparse.Namespace, paths: Mapping[str, str], only: Iterable[str] = ()) -> tuple[
+    dict[str, Any], float
+]:
+    out = Path(paths["dir"]) / f"{name}.json"
+    cmd = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--contender",
+        name,
+        "--fleet-json",
+        paths["fleet_json"],
+        "--inventory",
+        paths["inventory"],
+        "--result",
+        str(out),
+        "--forks",
+        str(args.forks or 0),
+    ]
+    only = list(only)
+    if only:
+        cmd += ["--only", ",".join(only)]
+    proc = subprocess.Popen(cmd)
+    peak = 0
+    while proc.poll() is None:
+        peak = max(peak, _tree_rss(proc.pid))
+        time.sleep(0.05)
+    if proc.returncode != 0:
+        raise SystemExit(f"contender {name} failed (exit {proc.returncode})")
+    return json.loads(out.read_text()), peak / 2**20
+
+
+def _evenly(items: Sequence[Any], n: int) -> list[Any]:
+    if n >= len(items):
+        return list(items)
+    step = len(items) / n
+    return [items[int(i * step)] for i in range(n)]
+
+
+def measure(name: str, args: argparse.Namespace, lab: Any, paths: Mapping[str, str], hosts: list[str]) -> tuple[
+    Row, dict[str, Any]
+]:
+    sample = _evenly(hosts, args.sample) if name == "sequential" else hosts
+    before = lab.stats()
+    result, peak_mb = _run_child(name, args, paths, sample if name == "sequential" else ())
+    after = lab.stats()
+    measured = len(sample)
+    requests = sum(after["requests"].get(h, 0) - before["requests"].get(h, 0) for h in sample)
+    lab_cpu = after["cpu_s"] - before["cpu_s"]
+    wall = result["wall_s"] * (len(hosts) / measured)
+    req_per_host = requests / measured
+    per_host_latency = (args.pool_open_ms + req_per_host * args.latency_ms) / 1000.0
+    cores = os.cpu_count() or 1
+    row = Row(
+        name=name,
+        hosts=len(hosts),
+        measured_hosts=measured,
+        wall_s=wall,
+        extrapolated=measured != len(hosts),
+        requests_per_host=req_per_host,
+        client_cpu_ms_per_host=result["cpu_s"] * 1000 / measured,
+        lab_cpu_ms_per_host=lab_cpu * 1000 / measured,
+        peak_rss_mb=peak_mb,
+        concurrency=result["concurrency"],
+        latency_floor_s=per_host_latency * len(hosts) / min(result["concurrency"], len(hosts)),
+        cpu_floor_s=(result["cpu_s"] + lab_cpu) * (len(hosts) / measured) / cores,
+        errors=sum(1 for r in result["read"].values() if "error" in r),
+    )
+    if row.extrapolated:
+        row.notes.append(f"measured on {measured} hosts, extrapolated to {len(hosts)}")
+    return row, result["read"]
+
+
+def compare_reads(reads: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """Differences between contenders' reads on the hosts each of them read."""
+    problems: list[str] = []
+    names = list(reads)
+    ref_name = names[0]
+    ref = reads[ref_name]
+    for other in names[1:]:
+        for host, values in reads[other].items():
+            if host not in ref:
+                problems.append(f"{other} read {host}, {ref_name} did not")
+            elif dict(values) != dict(ref[host]):
+                problems.append(f"{host}: {ref_name} read {dict(ref[host])}, {other} read {dict(values)}")
+    for name, r in reads.items():
+        for host, values in r.items():
+            if "error" in values:
+                problems.append(f"{name} failed on {host}: {values['error']}")
+    return problems
+
+
+def render(rows: Sequence[Row], args: argparse.Namespace, checks: Mapping[str, Any]) -> str:
+    head = (
+        f"{'contender':<22}{'wall s':>9}{'hosts/s':>9}{'req/host':>10}{'client CPU':>12}{'lab CPU':>9}"
+        f"{'peak RSS':>10}{'conc':>6}{'lat floor':>11}{'CPU floor':>11}"
+    )
+    units = f"{'':<22}{'':>9}{'':>9}{'':>10}{'ms/host':>12}{'ms/host':>9}{'MB':>10}{'':>6}{'s':>11}{'s':>11}"
+    lines = [
+        f"{rows[0].hosts} hosts (mixed profiles), NTLM + message encryption, {args.latency_ms} ms per HTTP "
+        f"response, {args.pool_open_ms} ms per pool open, lab in {args.workers} process(es), "
+        f"{os.cpu_count()} cores",
+        head,
+        units,
+    ]
+    for r in rows:
+        label = r.name + (" *" if r.extrapolated else "")
+        lines.append(
+            f"{label:<22}{r.wall_s:>9.2f}{r.hosts_per_s:>9.1f}{r.requests_per_host:>10.1f}"
+            f"{r.client_cpu_ms_per_host:>12.1f}{r.lab_cpu_ms_per_host:>9.1f}{r.peak_rss_mb:>10.0f}"
+            f"{r.concurrency:>6}{r.latency_floor_s:>11.2f}{r.cpu_floor_s:>11.2f}"
+        )
+    for r in rows:
+        for note in r.notes:
+            lines.append(f"* {r.name}: {note}")
+    lines.append("")
+    for key, value in checks["ratios"].items():
+        lines.append(f"{key:<44} {value:>8.2f}")
+    lines.append(f"{'every contender read the same values':<44} {'yes' if checks['same_reads'] else 'NO'}")
+    for p in checks["problems"][:10]:
+        lines.append(f"  ! {p}")
+    return "\n".join(lines)
+
+
+def ratios(rows: Sequence[Row]) -> dict[str, float]:
+    by = {r.name: r for r in rows}
+    ps = by["psfleet"]
+    out: dict[str, float] = {}
+    for base in ("threadpool", "sequential"):
+        if base in by:
+            out[f"speed-up vs {base} (wall)"] = by[base].wall_s / ps.wall_s
+            out[f"client CPU/host psfleet/{base}"] = ps.client_cpu_ms_per_host / by[base].client_cpu_ms_per_host
+    out["psfleet wall / larger floor"] = ps.wall_s / ps.floor_s if ps.floor_s else 0.0
+    return out
+
+
+def main_driver(args: argparse.Namespace) -> int:
+    _quiet_kerberos()
+    from toolkit.lab.fleet import Fleet
+    from toolkit.lab.spec import spec_from_args
+
+    spec = spec_from_args(
+        args.hosts,
+        "mixed",
+        password="Bench-Lab-1!",
+        latency_ms=args.latency_ms,
+        pool_open_ms=args.pool_open_ms,
+    )
+    contenders = [c for c in args.contenders.split(",") if c]
+    with tempfile.TemporaryDirectory(prefix="psfleet-bench-") as tmp, Fleet(
+        spec, addressing="port", workers=args.workers, workdir=Path(tmp) / "lab"
+    ) as lab:
+        paths = {"dir": tmp, "fleet_json": str(Path(tmp) / "fleet.json"), "inventory": str(Path(tmp) / "lab.yml")}
+        lab.write_fleet_json(Path(paths["fleet_json"]))
+        lab.write_inventory(Path(paths["inventory"]))
+        names = [h.name for h in lab.hosts]
+        rows: list[Row] = []
+        reads: dict[str, dict[str, Any]] = {}
+        for name in contenders:
+            print(f"running {name} ...", file=sys.stderr, flush=True)
+            row, read = measure(name, args, lab, paths, names)
+            rows.append(row)
+            reads[name] = read
+    problems = compare_reads(reads)
+    checks = {"same_reads": not problems, "problems": problems, "ratios": ratios(rows) if "psfleet" in reads else {}}
+    if args.json:
+        doc = {
+            "hosts": args.hosts,
+            "latency_ms": args.latency_ms,
+            "pool_open_ms": args.pool_open_ms,
+            "lab_workers": args.workers,
+            "cores": os.cpu_count(),
+            "rows": [asdict(r) | {"hosts_per_s": r.hosts_per_s, "floor_s": r.floor_s} for r in rows],
+            **checks,
+        }
+        print(json.dumps(doc, indent=2))
+    else:
+        print(render(rows, args, checks))
+    return 0 if not problems else 1
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    p.add_argument("--hosts", type=int, default=1000, help="lab hosts (default 1000)")
+    p.add_argument("--sample", type=int, default=20, help="hosts the sequential baseline runs on (default 20)")
+    p.add_argument("--workers", type=int, default=1, help="lab worker processes (default 1)")
+    p.add_argument("--pool-open-ms", type=int, default=500, help="lab delay per runspace-pool open (default 500)")
+    p.add_argument("--latency-ms", type=int, default=20, help="lab latency per HTTP response (default 20)")
+    p.add_argument("--forks", type=int, default=None, help="psfleet --forks (default: psfleet's default)")
+    p.add_argument("--contenders", default="psfleet,sequential,threadpool", help="comma-separated subset")
+    p.add_argument("--json", action="store_true", help="machine-readable output on stdout")
+    # Internal: run one contender in this (child) process.
+    p.add_argument("--contender", help=argparse.SUPPRESS)
+    p.add_argument("--fleet-json", help=argparse.SUPPRESS)
+    p.add_argument("--inventory", help=argparse.SUPPRESS)
+    p.add_argument("--result", help=argparse.SUPPRESS)
+    p.add_argument("--only", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.forks == 0:
+        args.forks = None
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.contender:
+        result = run_contender(args.contender, args)
+        Path(args.result).write_text(json.dumps(result))
+        return 0
+    return main_driver(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
