@@ -1,0 +1,261 @@
+"""``psfleet run`` output in every format: table, json, ndjson, csv, markdown, junit.
+
+Tabular formats have one row per host and output object (a host with no output still gets a
+row, an error record gets its own row): HOST, the chosen properties, ERROR. Columns are every
+property seen, in first-seen order, without PowerShell's provider bookkeeping
+(:data:`NOISE`: PSPath, PSDrive...); ``--property`` chooses and orders them (``*``: all).
+Text that looks like a number is shown quoted (``'0'``) so a REG_SZ "0" is not mistaken for a
+DWORD 0 (DOMAIN 4.4); JSON keeps every property's .NET type. Renderers never print.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from tabulate import tabulate, tabulate_formats
+
+from toolkit.adhoc.results import AdhocRun, HostRunResult, OutputObject
+from toolkit.errors import UsageError
+from toolkit.report.model import one_line, printable
+from toolkit.report.render import FORMATS, TABLE_FORMATS
+from toolkit.transport.model import ErrorRecordData, PSObj, PSValue
+
+__all__ = ["FORMATS", "NOISE", "columns", "ndjson_line", "render_run"]
+
+#: Properties PowerShell adds to provider and CIM output; left out unless asked for.
+NOISE = frozenset(
+    name.lower()
+    for name in (
+        "PSPath", "PSParentPath", "PSChildName", "PSDrive", "PSProvider", "PSComputerName",
+        "PSShowComputerName", "PSSourceJobInstanceId", "RunspaceId", "CimClass",
+        "CimInstanceProperties", "CimSystemProperties",
+    )
+)  # fmt: skip
+_NUMBERLIKE = re.compile(
+    r"^\s*([+-]?(0x[0-9a-fA-F]+|\d+(\.\d+)?)|true|false|\$true|\$false|\$null)\s*$", re.I
+)
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+CSV_BASE = ("host", "address", "status", "object_type")
+CSV_ERRORS = ("error_kind", "error_id", "error_category", "error_message")
+
+
+def render_run(run: AdhocRun, fmt: str, *, table_format: str = "simple") -> str:
+    """``run`` as text in ``fmt`` (one of :data:`toolkit.report.render.FORMATS`)."""
+    if fmt == "table":
+        if table_format not in tabulate_formats:
+            raise UsageError(
+                f"unknown table format {table_format!r}; choose one of: {', '.join(TABLE_FORMATS)}",
+                field="--table-format",
+            )
+        headers, rows = _table(run, escape=lambda s: s)
+        body = tabulate(rows, headers, tablefmt=table_format) if rows else "(no hosts)"
+        return f"{body}\n\n{summary_line(run)}\n"
+    if fmt == "markdown":
+        headers, rows = _table(run, escape=_md_escape)
+        table = tabulate(rows, headers, tablefmt="github")
+        return f"# psfleet run\n\n`{_md_code(run.command.text)}`\n\n{table}\n\n{summary_line(run)}\n"
+    if fmt == "json":
+        return _dumps(run.to_dict(), indent=2) + "\n"
+    if fmt == "ndjson":
+        return "".join(ndjson_line(h) + "\n" for h in run.hosts)
+    if fmt == "csv":
+        return _csv(run)
+    if fmt == "junit":
+        return _junit(run)
+    raise UsageError(f"unknown format {fmt!r}; choose one of: {', '.join(FORMATS)}", field="--format")
+
+
+def ndjson_line(host: HostRunResult) -> str:
+    """One host as one compact JSON line (no newline), for streaming as hosts finish."""
+    return _dumps(host.to_dict(), indent=None)
+
+
+def summary_line(run: AdhocRun) -> str:
+    """``3 hosts: 2 ok, 1 command_errors (exit 4)``."""
+    counts = dict(run.summary)
+    total = counts.pop("total", len(run.hosts))
+    parts = [f"{n} {status}" for status, n in counts.items() if n]
+    noun = "host" if total == 1 else "hosts"
+    return f"{total} {noun}: " + (", ".join(parts) if parts else "none") + f" (exit {run.exit_code})"
+
+
+def columns(run: AdhocRun) -> tuple[str, ...]:
+    """Property columns: ``run.properties`` when chosen (``*``: all), else every property in
+    first-seen order without :data:`NOISE` (all of them if nothing else is left)."""
+    seen: list[str] = []
+    lowered: set[str] = set()
+    for host in run.hosts:
+        for obj in host.output:
+            for name in obj.names():
+                if name.lower() not in lowered:
+                    lowered.add(name.lower())
+                    seen.append(name)
+    if run.properties and run.properties != ("*",):
+        return run.properties
+    if run.properties == ("*",):
+        return tuple(seen)
+    chosen = tuple(n for n in seen if n.lower() not in NOISE)
+    return chosen or tuple(seen)
+
+
+def cell(value: PSValue | PSObj | None) -> str:
+    """A value as PowerShell's table would show it, except that number-like text is quoted."""
+    if value is None:
+        return ""
+    if isinstance(value, PSObj):
+        return (
+            value.to_string
+            if value.to_string is not None
+            else (value.type_names[0] if value.type_names else "")
+        )
+    data = value.value
+    if isinstance(data, bool):
+        return "True" if data else "False"
+    if isinstance(data, str):
+        return f"'{data}'" if _NUMBERLIKE.match(data) or data == "" else data
+    if isinstance(data, bytes):
+        return "{" + ", ".join(str(b) for b in data[:16]) + (", ..." if len(data) > 16 else "") + "}"
+    if isinstance(data, list | tuple):
+        items = [cell(v) if isinstance(v, PSValue | PSObj) or v is None else str(v) for v in data]
+        return "{" + ", ".join(items) + "}"
+    if isinstance(data, dict):
+        return (
+            "@{"
+            + "; ".join(f"{k}={cell(v) if isinstance(v, PSValue | PSObj) else v}" for k, v in data.items())
+            + "}"
+        )
+    return str(data)
+
+
+def _rows(
+    run: AdhocRun, cols: Sequence[str]
+) -> list[tuple[HostRunResult, OutputObject | None, ErrorRecordData | None]]:
+    rows: list[tuple[HostRunResult, OutputObject | None, ErrorRecordData | None]] = []
+    for host in run.hosts:
+        start = len(rows)
+        rows += [(host, obj, None) for obj in host.output if _shown(obj, cols)]
+        rows += [(host, None, err) for err in host.errors]
+        if len(rows) == start:
+            rows.append((host, None, None))
+    return rows
+
+
+def _shown(obj: OutputObject, cols: Sequence[str]) -> bool:
+    """An object with none of the chosen columns would be an empty row: leave it out, unless
+    nothing at all was chosen."""
+    return not cols or any(obj.has(c) for c in cols) or not obj.properties
+
+
+def _error_text(host: HostRunResult, err: ErrorRecordData | None) -> str:
+    if err is not None:
+        return (
+            f"{err.fully_qualified_error_id}: {err.message}" if err.fully_qualified_error_id else err.message
+        )
+    if host.error is not None:
+        return f"{host.error.kind.value}: {host.error.message}"
+    return ""
+
+
+def _table(run: AdhocRun, *, escape: Callable[[str], str]) -> tuple[list[str], list[list[str]]]:
+    cols = columns(run)
+    headers = ["HOST", *cols, "ERROR"]
+    out: list[list[str]] = []
+    for host, obj, err in _rows(run, cols):
+        cells = [host.name]
+        cells += [cell(obj.get(c)) if obj is not None else "" for c in cols]
+        cells.append(_error_text(host, err))
+        out.append([escape(printable(one_line(c))) for c in cells])
+    return headers, out
+
+
+def _csv_value(value: PSValue | PSObj | None) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, PSValue) and isinstance(value.value, str):
+        return value.value
+    if isinstance(value, PSValue) and isinstance(value.value, list | tuple):
+        return ";".join(
+            _csv_value(v) if isinstance(v, PSValue | PSObj) or v is None else str(v) for v in value.value
+        )
+    return cell(value)
+
+
+def _csv(run: AdhocRun) -> str:
+    cols = columns(run)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow([*CSV_BASE, *cols, *CSV_ERRORS])
+    for host, obj, err in _rows(run, cols):
+        base = [host.name, host.address, host.status.value, obj.type_name if obj else ""]
+        values = [_csv_value(obj.get(c)) if obj is not None else "" for c in cols]
+        if err is not None:
+            errors = ["", err.fully_qualified_error_id, err.category, err.message]
+        elif host.error is not None:
+            errors = [host.error.kind.value, "", "", host.error.message]
+        else:
+            errors = ["", "", "", ""]
+        writer.writerow([*base, *values, *errors])
+    return buffer.getvalue()
+
+
+def _junit(run: AdhocRun) -> str:
+    """One testcase per host: error records -> ``<failure>`` (type = FullyQualifiedErrorId),
+    a host that did not run -> ``<error>`` (type = error kind)."""
+    suites = ET.Element("testsuites", name="psfleet.run")
+    suite = ET.SubElement(suites, "testsuite", name="psfleet.run")
+    counts = {"tests": 0, "failures": 0, "errors": 0}
+    cols = columns(run)
+    for host in run.hosts:
+        counts["tests"] += 1
+        case = ET.SubElement(suite, "testcase", classname=_clean(host.name), name=_clean(f"{host.name}.run"))
+        case.set("time", f"{host.duration_s:.3f}")
+        if host.error is not None:
+            counts["errors"] += 1
+            node = ET.SubElement(
+                case, "error", message=_clean(one_line(host.error.message)), type=host.error.kind.value
+            )
+            node.text = _clean(f"{host.error.kind.value}: {host.error.message}")
+        elif host.errors:
+            counts["failures"] += 1
+            first = host.errors[0]
+            node = ET.SubElement(
+                case,
+                "failure",
+                message=_clean(one_line(first.message)),
+                type=_clean(first.fully_qualified_error_id),
+            )
+            node.text = _clean("\n".join(f"{e.fully_qualified_error_id}: {e.message}" for e in host.errors))
+        if host.output:
+            out = ET.SubElement(case, "system-out")
+            out.text = _clean(
+                "\n".join("; ".join(f"{c}={cell(o.get(c))}" for c in cols if o.has(c)) for o in host.output)
+            )
+    for key, value in counts.items():
+        suite.set(key, str(value))
+        suites.set(key, str(value))
+    suite.set("skipped", "0")
+    ET.indent(suites)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"
+
+
+def _clean(text: str) -> str:
+    return _NOT_XML.sub("\ufffd", text)
+
+
+def _md_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("|", "\\|")
+
+
+def _md_code(text: str) -> str:
+    return one_line(printable(text)).replace("`", "'")
+
+
+def _dumps(data: Any, *, indent: int | None) -> str:
+    separators = (",", ": ") if indent else (",", ":")
+    return json.dumps(data, indent=indent, ensure_ascii=False, separators=separators, default=str)

@@ -1,0 +1,221 @@
+"""Results of ``psfleet run`` as plain data (schema ``psfleet.run/1``).
+
+One :class:`HostRunResult` per host: the output objects (each property keeps the .NET type it
+was serialized as, DOMAIN 4.4), the error records (message, FullyQualifiedErrorId, category)
+and, when the command could not run at all, a classified :class:`toolkit.results.HostError`.
+:class:`AdhocRun` aggregates them; renderers (:mod:`toolkit.adhoc.render`) read only that.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from typing import Any
+
+from toolkit.adhoc.command import AdhocCommand
+from toolkit.results import ErrorKind, HostError
+from toolkit.transport.model import ErrorRecordData, PSObj, PSValue
+
+SCHEMA = "psfleet.run/1"
+
+#: Property name given to a primitive output (``Get-ItemPropertyValue`` returns a bare Int32).
+VALUE_COLUMN = "Value"
+
+
+class RunStatus(StrEnum):
+    """``ok``: the command ran, no error records. ``command_errors``: it ran and wrote error
+    records (non-terminating, or a terminating error that stopped it). The rest are the
+    transport's error kinds: the command did not run (or its answer never arrived)."""
+
+    OK = "ok"
+    COMMAND_ERRORS = "command_errors"
+    UNREACHABLE = "unreachable"
+    AUTH_FAILED = "auth_failed"
+    TIMEOUT = "timeout"
+    ACCESS_DENIED = "access_denied"
+    PROTOCOL_ERROR = "protocol_error"
+    ERROR = "error"
+
+    @property
+    def ran(self) -> bool:
+        return self in (RunStatus.OK, RunStatus.COMMAND_ERRORS)
+
+    @classmethod
+    def from_error(cls, kind: ErrorKind) -> RunStatus:
+        return cls(kind.value)
+
+
+@dataclass(frozen=True)
+class OutputObject:
+    """One object from the output stream. ``properties`` keep their .NET types (a primitive
+    output is a single property named :data:`VALUE_COLUMN`); ``type_name`` is the object's
+    first type name (``System.Management.Automation.PSCustomObject``) or the primitive's type."""
+
+    type_name: str
+    properties: tuple[tuple[str, PSValue | PSObj | None], ...]
+    primitive: bool = False
+
+    @classmethod
+    def of(cls, item: PSObj | PSValue | None) -> OutputObject:
+        if isinstance(item, PSObj):
+            name = item.type_names[0] if item.type_names else "PSObject"
+            return cls(name, tuple(item.properties.items()))
+        if isinstance(item, PSValue):
+            return cls(item.type, ((VALUE_COLUMN, item),), primitive=True)
+        return cls("Null", ((VALUE_COLUMN, None),), primitive=True)
+
+    def names(self) -> tuple[str, ...]:
+        return tuple(name for name, _ in self.properties)
+
+    def get(self, name: str) -> PSValue | PSObj | None:
+        lowered = name.lower()
+        return next((v for n, v in self.properties if n.lower() == lowered), None)
+
+    def has(self, name: str) -> bool:
+        lowered = name.lower()
+        return any(n.lower() == lowered for n, _ in self.properties)
+
+    def select(self, names: Sequence[str]) -> OutputObject:
+        """Only ``names`` (case-insensitive, in that order; missing ones left out)."""
+        picked = tuple((n, v) for want in names for n, v in self.properties if n.lower() == want.lower())
+        return replace(self, properties=picked)
+
+    def to_dict(self) -> dict[str, Any]:
+        if self.primitive:
+            value = self.properties[0][1] if self.properties else None
+            return {"type": self.type_name, "value": plain(value)}
+        return {
+            "type": self.type_name,
+            "properties": {name: plain(value) for name, value in self.properties},
+            "types": {name: type_label(value) for name, value in self.properties},
+        }
+
+
+def plain(value: PSValue | PSObj | None) -> Any:
+    """A value as JSON data: numbers, strings, booleans and lists as themselves, bytes as
+    base64, dates and other .NET values as their text, objects as ``{type, properties}``."""
+    if value is None:
+        return None
+    if isinstance(value, PSObj):
+        return {
+            "type": value.type_names[0] if value.type_names else "PSObject",
+            "properties": {k: plain(v) for k, v in value.properties.items()},
+        }
+    data = value.value
+    if isinstance(data, bytes):
+        return base64.b64encode(data).decode("ascii")
+    if isinstance(data, bool | int | float | str) or data is None:
+        return data
+    if isinstance(data, list | tuple):
+        return [plain(v) if isinstance(v, PSValue | PSObj) or v is None else v for v in data]
+    if isinstance(data, dict):
+        return {
+            str(k): plain(v) if isinstance(v, PSValue | PSObj) or v is None else v for k, v in data.items()
+        }
+    return str(data)
+
+
+def type_label(value: PSValue | PSObj | None) -> str:
+    if value is None:
+        return "Null"
+    if isinstance(value, PSObj):
+        return value.type_names[0] if value.type_names else "PSObject"
+    return value.type
+
+
+def error_dict(record: ErrorRecordData) -> dict[str, Any]:
+    return {
+        "id": record.fully_qualified_error_id,
+        "message": record.message,
+        "category": record.category,
+        "reason": record.reason,
+        "target": record.target,
+    }
+
+
+@dataclass(frozen=True)
+class HostRunResult:
+    """What one host answered (or why it could not)."""
+
+    name: str
+    address: str
+    status: RunStatus
+    output: tuple[OutputObject, ...] = ()
+    errors: tuple[ErrorRecordData, ...] = ()
+    error: HostError | None = None
+    duration_s: float = 0.0
+    groups: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "address": self.address,
+            "status": self.status.value,
+            "output": [o.to_dict() for o in self.output],
+            "errors": [error_dict(e) for e in self.errors],
+            "error": self.error.to_dict() if self.error else None,
+            "duration_s": round(self.duration_s, 3),
+        }
+
+
+def exit_code_for(statuses: Sequence[RunStatus]) -> int:
+    """0 every host ran cleanly; 4 some host returned error records; 8 some host did not
+    run (unreachable, auth_failed, timeout...); 12 both."""
+    errors = any(s is RunStatus.COMMAND_ERRORS for s in statuses)
+    not_run = any(not s.ran for s in statuses)
+    return (4 if errors else 0) | (8 if not_run else 0)
+
+
+@dataclass(frozen=True)
+class AdhocRun:
+    """The aggregate of one ``run``: what every renderer reads."""
+
+    command: AdhocCommand
+    hosts: tuple[HostRunResult, ...]
+    started: str
+    finished: str
+    inventory: str
+    version: str
+    interrupted: bool = False
+    schema: str = SCHEMA
+    #: Columns chosen with ``--property`` (None: the default choice, see render).
+    properties: tuple[str, ...] | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def summary(self) -> dict[str, int]:
+        counts = Counter(h.status.value for h in self.hosts)
+        out = {s.value: counts.get(s.value, 0) for s in RunStatus}
+        out["total"] = len(self.hosts)
+        return out
+
+    @property
+    def exit_code(self) -> int:
+        return exit_code_for([h.status for h in self.hosts])
+
+    def select(self, properties: Sequence[str]) -> AdhocRun:
+        """The same run showing only ``properties`` (case-insensitive, in that order) in every
+        format, JSON included. ``*`` keeps every property."""
+        if list(properties) == ["*"]:
+            return replace(self, properties=("*",))
+        hosts = tuple(replace(h, output=tuple(o.select(properties) for o in h.output)) for h in self.hosts)
+        return replace(self, hosts=hosts, properties=tuple(properties))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema": self.schema,
+            "run": {
+                "started": self.started,
+                "finished": self.finished,
+                "inventory": self.inventory,
+                "psfleet_version": self.version,
+                "interrupted": self.interrupted,
+                "exit_code": self.exit_code,
+                "command": self.command.to_dict(),
+            },
+            "summary": self.summary,
+            "hosts": [h.to_dict() for h in self.hosts],
+        }

@@ -1,0 +1,149 @@
+"""Run one ad-hoc command on every host of an inventory (the library behind ``psfleet run``).
+
+The fan-out, deadlines, retries and error classification are the audit's
+(:func:`toolkit.fanout.runner.run_hosts`): a host that cannot be reached is a result with a
+classified error kind, never an exception; retries happen only before anything was sent, so
+a write is never repeated.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from toolkit import __version__
+from toolkit.adhoc.command import AdhocCommand
+from toolkit.adhoc.results import AdhocRun, HostRunResult, OutputObject, RunStatus
+from toolkit.errors import UsageError
+from toolkit.fanout.runner import FanoutHooks, FanoutOptions, run_hosts
+from toolkit.inventory.model import Host, Inventory
+from toolkit.results import HostResult, HostStatus
+from toolkit.transport.model import ErrorRecordData
+from toolkit.transport.session import CredentialLike, HostSession
+
+#: Where the task leaves each host's answer for :func:`run` (internal, never rendered).
+_ANSWER = "_adhoc_answer"
+
+
+class WriteNotConfirmed(UsageError):
+    """A command that writes was given to :func:`run` without ``allow_write=True``."""
+
+
+@dataclass
+class RunHooks:
+    """Callbacks while :func:`run` works: ``on_start(host)`` as a host is dispatched and
+    ``on_result(result)`` as each host finishes (stream them: NDJSON, progress, a queue).
+    Called from the dispatching thread (the caller's), never from workers, in completion
+    order. The same shape as :class:`toolkit.fanout.runner.FanoutHooks`, with run results."""
+
+    on_start: Callable[[Host], None] | None = None
+    on_result: Callable[[HostRunResult], None] | None = None
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def run_on_host(
+    command: AdhocCommand, host: Host, credential: CredentialLike | None, deadline: float
+) -> HostRunResult:
+    """Run ``command`` on one host within ``deadline`` (``time.monotonic()`` based). Transport
+    failures raise :class:`toolkit.transport.session.TransportError` (already classified)."""
+    started = time.monotonic()
+    with HostSession(host, credential, deadline=deadline) as session:
+        if command.form == "script":
+            answer = session.run_script(command.text)
+        else:
+            answer = session.run([(command.as_command(),)])
+    errors = answer.errors
+    if answer.extra.get("failed") and not errors:
+        errors = (
+            ErrorRecordData("the pipeline failed without an error record", "PipelineFailed", "NotSpecified"),
+        )
+    return HostRunResult(
+        name=host.name,
+        address=host.address,
+        status=RunStatus.COMMAND_ERRORS if errors else RunStatus.OK,
+        output=tuple(OutputObject.of(item) for item in answer.output),
+        errors=errors,
+        duration_s=time.monotonic() - started,
+        groups=host.groups,
+    )
+
+
+def _from_fanout(result: HostResult) -> HostRunResult:
+    answer = result.extra.get(_ANSWER)
+    if isinstance(answer, HostRunResult):
+        return answer
+    error = result.error
+    return HostRunResult(
+        name=result.name,
+        address=result.address,
+        status=RunStatus.from_error(error.kind) if error else RunStatus.ERROR,
+        error=error,
+        duration_s=result.duration_s,
+        groups=result.groups,
+    )
+
+
+def run(
+    inventory: Inventory,
+    command: AdhocCommand | str,
+    *,
+    credentials: Mapping[str, CredentialLike | None],
+    options: FanoutOptions | None = None,
+    hooks: RunHooks | None = None,
+    stop: threading.Event | None = None,
+    allow_write: bool = False,
+) -> AdhocRun:
+    """Run ``command`` on every host of ``inventory`` and return the aggregate.
+
+    ``command`` is an :class:`AdhocCommand` (``AdhocCommand.cmdlet(...)`` sends structured
+    parameters; prefer it) or script text (``str``, sent as PowerShell: never build it from
+    inventory or other untrusted data). ``credentials`` maps host names to credentials (see
+    :func:`toolkit.inventory.credentials.resolve_credentials`). A command that writes (see
+    :mod:`toolkit.adhoc.writes`) raises :class:`WriteNotConfirmed` unless ``allow_write``.
+    ``stop`` (or Ctrl-C) stops dispatching; every host still appears once in the result.
+
+    Thread safety: call from one thread; hooks run in that thread.
+    """
+    if isinstance(command, str):
+        command = AdhocCommand.script(command)
+    check = command.write
+    if check.write and not allow_write:
+        raise WriteNotConfirmed(f"this command writes ({check.describe()}); pass allow_write=True to run it")
+    hooks = hooks or RunHooks()
+    started = _now()
+    adhoc = command
+
+    def task(host: Host, deadline: float) -> HostResult:
+        answer = run_on_host(adhoc, host, credentials.get(host.name), deadline)
+        return HostResult(
+            name=host.name,
+            address=host.address,
+            status=HostStatus.COMPLIANT,
+            duration_s=answer.duration_s,
+            groups=host.groups,
+            extra={_ANSWER: answer},
+        )
+
+    on_result = hooks.on_result
+    fanout_hooks = FanoutHooks(
+        on_start=hooks.on_start,
+        on_result=(lambda r: on_result(_from_fanout(r))) if on_result is not None else None,
+    )
+    results, interrupted = run_hosts(
+        list(inventory.hosts), task, options=options, hooks=fanout_hooks, stop=stop
+    )
+    return AdhocRun(
+        command=command,
+        hosts=tuple(_from_fanout(r) for r in results),
+        started=started,
+        finished=_now(),
+        inventory=inventory.source,
+        version=__version__,
+        interrupted=interrupted,
+    )

@@ -1,0 +1,244 @@
+"""``psfleet run``: one ad-hoc command on every host, tabulated. Thin over :func:`toolkit.run`.
+
+Two forms. A command line (``psfleet run -i fleet.yml 'Get-ItemProperty -Path ... -Name X'``)
+is sent as PowerShell script text: the one deliberate place where psfleet sends text as
+PowerShell, because the person at the keyboard wrote it. ``--cmdlet NAME --param K=V`` sends a
+cmdlet with typed parameters as structured data, needing no quoting.
+
+A command that writes (decided by its verbs, :mod:`toolkit.adhoc.writes`) asks first; with
+``--yes`` it does not; without a terminal, with ``--no-input`` or with ``--format
+json|ndjson`` it refuses at once (exit 2) unless ``--yes``. Exit 0 every host ran cleanly,
+4 some host returned error records, 8 some host did not run, 12 both, 2 usage, 130
+interrupted or declined.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from toolkit.adhoc import AdhocCommand, HostRunResult, RunHooks, ndjson_line, parse_param, render_run
+from toolkit.adhoc import run as run_adhoc
+from toolkit.adhoc.command import numeric_text_params
+from toolkit.cli.common import (
+    MACHINE_FORMATS,
+    check_format,
+    emit,
+    err_console,
+    say,
+    setup_logging,
+    show_progress,
+)
+from toolkit.config import apply_to_command
+from toolkit.errors import Aborted, UsageError
+from toolkit.fanout.runner import FanoutOptions
+from toolkit.inventory.credentials import resolve_credentials
+from toolkit.inventory.limit import apply_limit
+from toolkit.inventory.loader import load_inventory
+from toolkit.inventory.model import Inventory
+from toolkit.report.render import FORMATS
+
+DEFAULT_FORKS = 64
+DEFAULT_TIMEOUT = 60.0
+
+
+def register(app: typer.Typer) -> None:
+    app.command("run")(run_command)
+
+
+def run_command(
+    ctx: typer.Context,
+    script: str | None = typer.Argument(
+        None,
+        metavar="COMMAND",
+        help="PowerShell command line, sent as script text (quote it for your shell).",
+    ),
+    inventory: Path | None = typer.Option(
+        None, "-i", "--inventory", envvar="PSFLEET_INVENTORY", help="Inventory file (or config 'inventory')."
+    ),
+    limit: list[str] = typer.Option([], "-l", "--limit", help="Host names, groups, globs, !exclusions."),
+    cmdlet: str | None = typer.Option(
+        None, "--cmdlet", help="Send this cmdlet with --param parameters (structured, no quoting)."
+    ),
+    params: list[str] = typer.Option(
+        [],
+        "-p",
+        "--param",
+        metavar="NAME=[TYPE:]VALUE",
+        help="A --cmdlet parameter: Name=text, Name=int:0, long:, bool:true, str:, strs:a,b, ints:1,2; "
+        "a bare Name is a switch (Force).",
+    ),
+    properties: list[str] = typer.Option(
+        [], "--property", metavar="A,B", help="Columns to show, in this order (comma or repeated; '*' = all)."
+    ),
+    yes: bool = typer.Option(False, "-y", "--yes", help="Run a command that writes without asking."),
+    forks: int = typer.Option(
+        DEFAULT_FORKS, "--forks", min=1, max=1024, envvar="PSFLEET_FORKS", help="Hosts worked on at once."
+    ),
+    timeout: float = typer.Option(
+        DEFAULT_TIMEOUT,
+        "--timeout",
+        min=1.0,
+        envvar="PSFLEET_TIMEOUT",
+        help="Wall-clock deadline per host, seconds.",
+    ),
+    retries: int = typer.Option(
+        1,
+        "--retries",
+        min=0,
+        max=10,
+        help="Retries before anything was sent (a command is never sent twice).",
+    ),
+    fmt: str = typer.Option(
+        "table",
+        "-f",
+        "--format",
+        envvar="PSFLEET_FORMAT",
+        help="table, json, ndjson, csv, markdown or junit.",
+    ),
+    table_format: str = typer.Option(
+        "simple", "--table-format", help="Any tabulate format for --format table."
+    ),
+    output: Path | None = typer.Option(None, "-o", "--output", help="Write the report here (atomically)."),
+    no_input: bool = typer.Option(False, "--no-input", help="Never prompt (refuse writes without --yes)."),
+    verbose: int = typer.Option(0, "-v", "--verbose", count=True, help="-v, -vv, -vvv (wire)."),
+) -> None:
+    """Run one command on every host and tabulate what comes back. Exit 0/4/8/12."""
+    setup_logging(verbose)
+    settings = apply_to_command(
+        ctx,
+        {"inventory": inventory, "forks": forks, "timeout": timeout, "retries": retries, "fmt": fmt,
+         "table_format": table_format},
+        command="run",
+        keys={"fmt": "format"},
+    )  # fmt: skip
+    fmt = str(settings["fmt"])
+    check_format(fmt, FORMATS)
+    command = build_command(script, cmdlet, params)
+    inv = _inventory(settings["inventory"], limit)
+    interactive = fmt not in MACHINE_FORMATS and not no_input and sys.stdin.isatty()
+    _confirm_write(command, inv, yes=yes, fmt=fmt, interactive=interactive)
+    credentials = resolve_credentials(inv.hosts, interactive=interactive)
+    options = FanoutOptions(
+        forks=int(settings["forks"]), timeout=float(settings["timeout"]), retries=int(settings["retries"])
+    )
+    streaming = fmt == "ndjson" and output is None
+    selected = split_properties(properties)
+
+    def on_result(result: HostRunResult) -> None:
+        if streaming:
+            shown = _select_host(result, selected)
+            sys.stdout.write(ndjson_line(shown) + "\n")
+            sys.stdout.flush()
+
+    with _progress(len(inv.hosts), enabled=show_progress(fmt)) as tick:
+
+        def each(result: HostRunResult) -> None:
+            on_result(result)
+            tick(result.status.value)
+
+        run = run_adhoc(inv, command, credentials=credentials, options=options, hooks=RunHooks(on_result=each),
+                        allow_write=True)  # fmt: skip
+    if selected:
+        run = run.select(selected)
+    if not streaming:
+        emit(render_run(run, fmt, table_format=str(settings["table_format"])), output)
+    raise typer.Exit(130 if run.interrupted else run.exit_code)
+
+
+def build_command(script: str | None, cmdlet: str | None, params: list[str]) -> AdhocCommand:
+    """The command from the arguments: exactly one of a command line or ``--cmdlet``."""
+    if script is not None and cmdlet is not None:
+        raise UsageError("give a command line or --cmdlet, not both", field="--cmdlet")
+    if cmdlet is not None:
+        parsed = [parse_param(p) for p in params]
+        for name in numeric_text_params(parsed):
+            say(
+                f"psfleet: note: --param {name} is sent as text; a new registry value would be REG_SZ "
+                f"(use {name}=int:N for a DWORD, DOMAIN 4.1)"
+            )
+        return AdhocCommand.cmdlet(cmdlet, parsed)
+    if params:
+        raise UsageError(
+            "--param needs --cmdlet (a command line carries its own parameters)", field="--param"
+        )
+    if script is None:
+        raise UsageError("give a command line to run, or --cmdlet NAME [--param ...]", field="COMMAND")
+    return AdhocCommand.script(script)
+
+
+def split_properties(values: list[str]) -> list[str]:
+    return [p.strip() for v in values for p in v.split(",") if p.strip()]
+
+
+def _select_host(result: HostRunResult, selected: list[str]) -> HostRunResult:
+    if not selected or selected == ["*"]:
+        return result
+    return replace(result, output=tuple(o.select(selected) for o in result.output))
+
+
+def _inventory(path: Any, limit: list[str]) -> Inventory:
+    if path is None:
+        raise UsageError(
+            'no inventory: pass -i FILE, set PSFLEET_INVENTORY or put inventory = "..." in the config file',
+            field="--inventory",
+        )
+    inv = load_inventory(Path(path))
+    return apply_limit(inv, limit) if limit else inv
+
+
+def _confirm_write(command: AdhocCommand, inv: Inventory, *, yes: bool, fmt: str, interactive: bool) -> None:
+    check = command.write
+    if not check.write or yes:
+        return
+    count = len(inv.hosts)
+    what = f"this command writes ({check.describe()})"
+    if fmt in MACHINE_FORMATS:
+        raise UsageError(
+            f"{what}; --format {fmt} cannot prompt: pass --yes to run it on {_hosts(count)}", field="--yes"
+        )
+    if not interactive:
+        raise UsageError(
+            f"{what}; no terminal to confirm on: pass --yes to run it on {_hosts(count)}", field="--yes"
+        )
+    say(f"{command.text}\n{what}")
+    if not typer.confirm(f"Run it on {_hosts(count)}?", default=False, err=True):
+        raise Aborted("nothing was run")
+
+
+def _hosts(count: int) -> str:
+    return f"{count} host{'s' if count != 1 else ''}"
+
+
+@contextmanager
+def _progress(total: int, *, enabled: bool) -> Iterator[Callable[[str], None]]:
+    """A rich progress bar on stderr counting hosts by status; yields ``tick(status)``."""
+    if not enabled:
+        yield lambda status: None
+        return
+    counts: Counter[str] = Counter()
+    bar = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[counts]}"),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+    )
+    task = bar.add_task("running", total=total, counts="")
+
+    def tick(status: str) -> None:
+        counts[status] += 1
+        bar.update(task, advance=1, counts=" ".join(f"{k}={v}" for k, v in sorted(counts.items())))
+
+    with bar:
+        yield tick
