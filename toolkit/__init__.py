@@ -1,5 +1,182 @@
-"""psfleet: audit and fix SMB validate-negotiate and signing settings across a Windows fleet."""
+"""psfleet: audit and fix SMB validate-negotiate and signing settings across a Windows fleet.
+
+The public, typed API (everything the CLI does is one of these calls; see docs/api.md)::
+
+    import toolkit
+
+    inv = toolkit.apply_limit(toolkit.load_inventory("fleet.yml"), ["branch"])
+    creds = toolkit.resolve_credentials(inv.hosts, interactive=False)
+    audit = toolkit.audit(inv, credentials=creds, options=toolkit.FanoutOptions(forks=32))
+    print(toolkit.render(audit, "table"), audit.exit_code)
+
+    ran = toolkit.run(inv, toolkit.AdhocCommand.cmdlet("Get-ItemProperty", {"Path": KEY}),
+                      credentials=creds)
+    ran.to_dict()  # the same JSON as ``psfleet run --format json`` (psfleet.run/1)
+
+Names are imported on first use, so ``import toolkit`` stays cheap (lab worker processes,
+shell completion).
+"""
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 __version__ = "0.1.0"
+
+#: Public name -> the module that defines it.
+_EXPORTS: dict[str, str] = {
+    # inventory and credentials
+    "load_inventory": "toolkit.inventory.loader",
+    "apply_limit": "toolkit.inventory.limit",
+    "resolve_credentials": "toolkit.inventory.credentials",
+    "Credential": "toolkit.inventory.credentials",
+    "Inventory": "toolkit.inventory.model",
+    "Host": "toolkit.inventory.model",
+    # audit
+    "audit": "toolkit.api",
+    "AuditRun": "toolkit.results",
+    "HostResult": "toolkit.results",
+    "CheckResult": "toolkit.results",
+    "HostError": "toolkit.results",
+    "OsInfo": "toolkit.results",
+    "ErrorKind": "toolkit.results",
+    "HostStatus": "toolkit.results",
+    "CheckStatus": "toolkit.results",
+    # ad-hoc commands
+    "run": "toolkit.adhoc.runner",
+    "RunHooks": "toolkit.adhoc.runner",
+    "WriteNotConfirmed": "toolkit.adhoc.runner",
+    "AdhocCommand": "toolkit.adhoc.command",
+    "parse_param": "toolkit.adhoc.command",
+    "AdhocRun": "toolkit.adhoc.results",
+    "HostRunResult": "toolkit.adhoc.results",
+    "OutputObject": "toolkit.adhoc.results",
+    "RunStatus": "toolkit.adhoc.results",
+    # remediation
+    "plan": "toolkit.remediate.apply",
+    "remediate": "toolkit.remediate.apply",
+    "rollback": "toolkit.remediate.rollback",
+    "RemediateOptions": "toolkit.remediate",
+    "RemediateRun": "toolkit.remediate",
+    "HostRemediation": "toolkit.remediate",
+    "workarounds_from_journals": "toolkit.remediate",
+    # fan-out, output, configuration
+    "FanoutOptions": "toolkit.fanout.runner",
+    "FanoutHooks": "toolkit.fanout.runner",
+    "render": "toolkit.adhoc.render",
+    "FORMATS": "toolkit.report.render",
+    "write_atomic": "toolkit.report.output",
+    "Config": "toolkit.config",
+    "load_config": "toolkit.config",
+    # errors
+    "PsfleetError": "toolkit.errors",
+    "InputError": "toolkit.errors",
+    "InventoryError": "toolkit.errors",
+    "CredentialError": "toolkit.errors",
+    "UsageError": "toolkit.errors",
+    "JournalError": "toolkit.errors",
+    "Aborted": "toolkit.errors",
+    "ConfigError": "toolkit.config",
+}
+
+__all__ = [
+    "FORMATS",
+    "Aborted",
+    "AdhocCommand",
+    "AdhocRun",
+    "AuditRun",
+    "CheckResult",
+    "CheckStatus",
+    "Config",
+    "ConfigError",
+    "Credential",
+    "CredentialError",
+    "ErrorKind",
+    "FanoutHooks",
+    "FanoutOptions",
+    "Host",
+    "HostError",
+    "HostRemediation",
+    "HostResult",
+    "HostRunResult",
+    "HostStatus",
+    "InputError",
+    "Inventory",
+    "InventoryError",
+    "JournalError",
+    "OsInfo",
+    "OutputObject",
+    "PsfleetError",
+    "RemediateOptions",
+    "RemediateRun",
+    "RunHooks",
+    "RunStatus",
+    "UsageError",
+    "WriteNotConfirmed",
+    "__version__",
+    "apply_limit",
+    "audit",
+    "load_config",
+    "load_inventory",
+    "parse_param",
+    "plan",
+    "remediate",
+    "render",
+    "resolve_credentials",
+    "rollback",
+    "run",
+    "workarounds_from_journals",
+    "write_atomic",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'toolkit' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
+
+
+if TYPE_CHECKING:
+    from toolkit.adhoc.command import AdhocCommand, parse_param
+    from toolkit.adhoc.render import render
+    from toolkit.adhoc.results import AdhocRun, HostRunResult, OutputObject, RunStatus
+    from toolkit.adhoc.runner import RunHooks, WriteNotConfirmed, run
+    from toolkit.api import audit
+    from toolkit.config import Config, ConfigError, load_config
+    from toolkit.errors import (
+        Aborted,
+        CredentialError,
+        InputError,
+        InventoryError,
+        JournalError,
+        PsfleetError,
+        UsageError,
+    )
+    from toolkit.fanout.runner import FanoutHooks, FanoutOptions
+    from toolkit.inventory.credentials import Credential, resolve_credentials
+    from toolkit.inventory.limit import apply_limit
+    from toolkit.inventory.loader import load_inventory
+    from toolkit.inventory.model import Host, Inventory
+    from toolkit.remediate import HostRemediation, RemediateOptions, RemediateRun, workarounds_from_journals
+    from toolkit.remediate.apply import plan, remediate
+    from toolkit.remediate.rollback import rollback
+    from toolkit.report.output import write_atomic
+    from toolkit.report.render import FORMATS
+    from toolkit.results import (
+        AuditRun,
+        CheckResult,
+        CheckStatus,
+        ErrorKind,
+        HostError,
+        HostResult,
+        HostStatus,
+        OsInfo,
+    )

@@ -22,11 +22,12 @@ from tabulate import tabulate, tabulate_formats
 
 from toolkit.adhoc.results import AdhocRun, HostRunResult, OutputObject
 from toolkit.errors import UsageError
-from toolkit.report.model import one_line, printable
+from toolkit.report.model import Run, one_line, printable
 from toolkit.report.render import FORMATS, TABLE_FORMATS
+from toolkit.report.render import render as render_report
 from toolkit.transport.model import ErrorRecordData, PSObj, PSValue
 
-__all__ = ["FORMATS", "NOISE", "columns", "ndjson_line", "render_run"]
+__all__ = ["FORMATS", "NOISE", "columns", "ndjson_line", "render", "render_run"]
 
 #: Properties PowerShell adds to provider and CIM output; left out unless asked for.
 NOISE = frozenset(
@@ -43,6 +44,15 @@ _NUMBERLIKE = re.compile(
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 CSV_BASE = ("host", "address", "status", "object_type")
 CSV_ERRORS = ("error_kind", "error_id", "error_category", "error_message")
+
+
+def render(run: AdhocRun | Run, fmt: str, *, table_format: str = "simple") -> str:
+    """Any run (audit, remediation or ad-hoc) as text in ``fmt``, exactly as the CLI prints
+    it: ``table``, ``json``, ``ndjson``, ``csv``, ``markdown`` or ``junit``. Raises
+    :class:`toolkit.errors.UsageError` for an unknown format."""
+    if isinstance(run, AdhocRun):
+        return render_run(run, fmt, table_format=table_format)
+    return render_report(run, fmt, table_format=table_format)
 
 
 def render_run(run: AdhocRun, fmt: str, *, table_format: str = "simple") -> str:
