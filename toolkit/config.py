@@ -33,7 +33,7 @@ from typing import Any
 
 import typer
 
-from toolkit.errors import InputError
+from toolkit.errors import InputError, UsageError
 
 ENV_CONFIG = "PSFLEET_CONFIG"
 
@@ -171,3 +171,14 @@ def apply_to_command(
                 raise ConfigError(exc.format_message(), file=config.path, field=name) from None
         out[name] = chosen
     return out
+
+
+def require_inventory(value: Any) -> Path:
+    """The inventory path from an option, ``PSFLEET_INVENTORY`` or the config file; a one-line
+    usage error (exit 2) when none of them names one."""
+    if value is None or str(value) == "":
+        raise UsageError(
+            'no inventory: pass -i FILE, set PSFLEET_INVENTORY or put inventory = "..." in the config file',
+            field="--inventory",
+        )
+    return Path(value)

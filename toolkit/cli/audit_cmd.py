@@ -17,6 +17,7 @@ from toolkit.cli.common import (
     setup_logging,
     show_progress,
 )
+from toolkit.config import apply_to_command, require_inventory
 from toolkit.fanout.runner import FanoutHooks, FanoutOptions
 from toolkit.inventory.credentials import resolve_credentials
 from toolkit.inventory.limit import apply_limit
@@ -31,7 +32,9 @@ DEFAULT_FORKS = 64
 
 
 def audit(
-    inventory: Path = typer.Option(..., "-i", "--inventory", envvar="PSFLEET_INVENTORY", help="Inventory file."),
+    ctx: typer.Context,
+    inventory: Path | None = typer.Option(None, "-i", "--inventory", envvar="PSFLEET_INVENTORY",
+                                          help="Inventory file (or config 'inventory')."),
     limit: list[str] = typer.Option([], "-l", "--limit", help="Host names, groups, globs, !exclusions."),
     forks: int = typer.Option(DEFAULT_FORKS, "--forks", min=1, max=1024, envvar="PSFLEET_FORKS",
                               help="Hosts worked on at once."),
@@ -58,8 +61,14 @@ def audit(
 ) -> None:
     """Audit SMB signing and secure-negotiate settings (read-only). Exit 0/4/8/12."""
     setup_logging(verbose)
+    # Defaults from the config file where neither option nor environment gave one.
+    settings = apply_to_command(ctx, {"inventory": inventory, "forks": forks, "timeout": timeout,
+                                      "retries": retries, "fmt": fmt, "table_format": table_format},
+                                command="audit", keys={"fmt": "format"})
+    forks, timeout, retries = settings["forks"], settings["timeout"], settings["retries"]
+    fmt, table_format = settings["fmt"], settings["table_format"]
     check_format(fmt, FORMATS)
-    inv = load_inventory(inventory)
+    inv = load_inventory(require_inventory(settings["inventory"]))
     if limit:
         inv = apply_limit(inv, limit)
     interactive = fmt not in MACHINE_FORMATS and not no_input and sys.stdin.isatty()

@@ -37,7 +37,7 @@ from toolkit.cli.common import (
     setup_logging,
     show_progress,
 )
-from toolkit.config import apply_to_command
+from toolkit.config import apply_to_command, require_inventory
 from toolkit.errors import Aborted, UsageError
 from toolkit.fanout.runner import FanoutOptions
 from toolkit.inventory.credentials import resolve_credentials
@@ -186,12 +186,7 @@ def _select_host(result: HostRunResult, selected: list[str]) -> HostRunResult:
 
 
 def _inventory(path: Any, limit: list[str]) -> Inventory:
-    if path is None:
-        raise UsageError(
-            'no inventory: pass -i FILE, set PSFLEET_INVENTORY or put inventory = "..." in the config file',
-            field="--inventory",
-        )
-    inv = load_inventory(Path(path))
+    inv = load_inventory(require_inventory(path))
     return apply_limit(inv, limit) if limit else inv
 
 
