@@ -7,6 +7,7 @@ Everything pypsrp, requests, urllib3, spnego or the socket layer can raise becom
 
 from __future__ import annotations
 
+import re
 import socket
 import ssl
 
@@ -39,15 +40,82 @@ def _text(exc: BaseException) -> str:
     return " ".join(str(exc).split())[:300]
 
 
-def classify(exc: BaseException, *, endpoint: str, sent: bool) -> HostError:
+_KERBEROS_MODULES = ("spnego", "gssapi", "krb5")
+_MINOR = re.compile(r"Minor \(\d+\): (.*?)(?:, Context: |$)")
+
+
+def _kerberos_reason(exc: BaseException, chain: list[BaseException], spn: str | None) -> str | None:
+    """The Kerberos failure in words, with its fix (docs/kerberos.md has the same table), or None.
+
+    The texts come from MIT krb5 through GSSAPI and pyspnego (they escape pypsrp unwrapped);
+    a ticket the host refuses comes back as pypsrp's ``AuthenticationError`` for user ``None``
+    (the ticket cache, not a password) or for ``auth=kerberos``.
+    """
+    if isinstance(exc, AuthenticationError):
+        text = str(exc)
+        if text.endswith(" with kerberos") or "the user None with negotiate" in text:
+            name = spn or "the host's SPN"
+            return (
+                f"the host refused the Kerberos ticket for {name}; check the host's clock and that no "
+                f"other computer holds that SPN (setspn -Q {name}), then kdestroy; kinit"
+            )
+        return None
+    if not any(type(e).__module__.split(".")[0] in _KERBEROS_MODULES for e in chain):
+        return None
+    text = " ".join(" | ".join(str(e) for e in chain).split())
+    if m := re.search(r"No Kerberos credentials available \(default cache: ([^)]*)\)", text):
+        return f"no Kerberos ticket (run kinit); the cache {m.group(1)} has none"
+    if m := re.search(r"Bad format in credentials cache \(filename: ([^)]*)\)", text):
+        return f"the Kerberos ticket cache {m.group(1)} is damaged; run kdestroy; kinit"
+    if "No Kerberos credentials available" in text:
+        return "no Kerberos ticket (run kinit)"
+    if m := re.search(r"Can't find client principal (\S+) in cache", text):
+        return (
+            f"no Kerberos ticket for {m.group(1)} (run kinit {m.group(1)}, or leave username unset "
+            "to use the cache's principal; write it as user@REALM, not DOMAIN\\user)"
+        )
+    if "credential cache did not exist or contained no credentials" in text:
+        return (
+            "no Kerberos ticket for the inventory's username (run kinit user@REALM, or leave "
+            "username unset to use the cache's principal)"
+        )
+    if "Ticket expired" in text:
+        return "the Kerberos ticket has expired; run kinit (or kinit -R while it is renewable)"
+    if m := re.search(r"Server (\S+) not found in Kerberos database", text):
+        return (
+            f"the KDC has no service principal {m.group(1)}; set negotiate_hostname_override to the "
+            "host's FQDN and negotiate_service to HTTP or host (setspn -L <computer> lists its SPNs)"
+        )
+    if "Clock skew too great" in text or "Ticket not yet valid" in text:
+        return "clock skew too great between this machine and the KDC; fix NTP here, or run kinit again"
+    if m := re.search(r"Cannot (?:contact any KDC|find KDC) for (?:requested )?realm \W?([\w.-]+)", text):
+        return (
+            f"cannot reach a KDC for realm {m.group(1)}; check krb5.conf ([realms], dns_lookup_kdc) "
+            "and the network"
+        )
+    if m := re.search(r"Client '?(\S+?)'? not found in Kerberos database", text):
+        return f"the KDC does not know the user {m.group(1)}; check the username (user@REALM)"
+    if "Preauthentication failed" in text or "Password incorrect" in text:
+        return "the KDC rejected the password (or the account is locked)"
+    minor = _MINOR.search(text)
+    if minor and "kerberos" in text.lower():
+        return f"Kerberos failed: {minor.group(1)[:160]}"
+    return None
+
+
+def classify(exc: BaseException, *, endpoint: str, sent: bool, spn: str | None = None) -> HostError:
     """Map an exception from a WinRM exchange with ``endpoint`` (``host:port``) to a HostError.
 
     ``sent`` says whether a pipeline may have reached the host; it is kept on the error so
-    that the fan-out retries only what is safe to retry.
+    that the fan-out retries only what is safe to retry. ``spn`` is the service principal the
+    client asked for (Kerberos and Negotiate), named when the host refuses the ticket.
     """
     chain = _chain(exc)
     texts = " | ".join(_text(e) for e in chain).lower()
 
+    kerberos = _kerberos_reason(exc, chain, spn)
+    if kerberos is not None:
+        return HostError(ErrorKind.AUTH_FAILED, f"authentication failed on {endpoint}: {kerberos}", sent)
     if isinstance(exc, AuthenticationError):
         return HostError(ErrorKind.AUTH_FAILED, f"authentication failed on {endpoint}: credentials rejected", sent)
     if isinstance(exc, WSManFaultError):

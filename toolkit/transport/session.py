@@ -55,6 +55,14 @@ def endpoint_of(host: Host) -> str:
     return f"{addr}:{host.transport.effective_port}"
 
 
+def spn_of(host: Host) -> str | None:
+    """The SPN pypsrp asks the KDC for (``HTTP/fs01.corp.example.com``); None without Kerberos."""
+    t = host.transport
+    if t.auth not in ("kerberos", "negotiate"):
+        return None
+    return f"{t.negotiate_service}/{t.negotiate_hostname_override or host.address}"
+
+
 def refuse_reason(host: Host) -> str | None:
     """Why psfleet refuses to connect with this transport (None when it is fine)."""
     t = host.transport
@@ -143,7 +151,7 @@ class HostSession:
         return self.deadline - time.monotonic()
 
     def _fail(self, exc: BaseException) -> TransportError:
-        err = classify(exc, endpoint=self.endpoint, sent=self.sent)
+        err = classify(exc, endpoint=self.endpoint, sent=self.sent, spn=spn_of(self.host))
         if self.remaining() <= 0 and err.kind in (ErrorKind.UNREACHABLE, ErrorKind.TIMEOUT, ErrorKind.ERROR):
             err = HostError(ErrorKind.TIMEOUT, f"{self.endpoint} did not finish within the deadline", self.sent)
         log.debug("%s: %s (%s)", self.host.name, err.message, type(exc).__name__)
