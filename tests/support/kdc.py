@@ -225,6 +225,22 @@ class Kdc:
             self.process.wait(timeout=5)
 
 
+@dataclass(frozen=True)
+class ExpiringTicket:
+    """A TGT with a 1 s lifetime, shared by the tests that need an expired ticket.
+
+    The KDC honours it for its lifetime plus the realm's clock-skew allowance; :meth:`wait`
+    sleeps only for what is left of that (tests that ran meanwhile used the time).
+    """
+
+    ccache: str
+    expired_at: float  # time.monotonic() after which the KDC refuses it
+
+    def wait(self) -> str:
+        time.sleep(max(0.0, self.expired_at - time.monotonic()))
+        return self.ccache
+
+
 def _write_configs(kdc: Kdc) -> None:
     root = kdc.root
     kdc.kdc_conf.write_text(

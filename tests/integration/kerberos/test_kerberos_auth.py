@@ -16,7 +16,7 @@ import pytest
 import spnego
 from spnego.exceptions import BadMechanismError, NoCredentialError, SpnegoError
 
-from tests.support.kdc import LAB_HOST, OTHER_LAB_HOST, Kdc
+from tests.support.kdc import LAB_HOST, OTHER_LAB_HOST, ExpiringTicket, Kdc
 from toolkit.lab.kerberos import (
     ENCRYPTION_PROTOCOLS,
     KerberosAcceptor,
@@ -151,8 +151,10 @@ def test_destroyed_ticket_cache(krb_env: Kdc, tmp_path: Path, monkeypatch: pytes
     assert f"No Kerberos credentials available (default cache: FILE:{cache})" in str(error.value)
 
 
-def test_expired_ticket(krb_env: Kdc, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("KRB5CCNAME", krb_env.expired_ccache(tmp_path / "expired.ccache"))
+def test_expired_ticket(
+    krb_env: Kdc, expiring_ticket: ExpiringTicket, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KRB5CCNAME", expiring_ticket.wait())
 
     with pytest.raises(SpnegoError) as error:
         pypsrp_client().step()
