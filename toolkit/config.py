@@ -163,12 +163,15 @@ def apply_to_command(
         if chosen is value:
             continue
         param = params.get(name)
-        convert = getattr(param, "type", None)  # the option's click type (IntRange...)
-        if param is not None and convert is not None:
-            try:
-                chosen = convert(chosen, param, ctx)
+        if param is not None:
+            try:  # the option's own conversion and checks (forks >= 1...)
+                chosen = param.process_value(ctx, chosen)
             except typer.BadParameter as exc:
-                raise ConfigError(exc.format_message(), file=config.path, field=name) from None
+                raise ConfigError(
+                    f"{chosen!r} is not valid for {keys.get(name, name)}: {exc.format_message()}",
+                    file=config.path,
+                    field=keys.get(name, name),
+                ) from None
         out[name] = chosen
     return out
 
