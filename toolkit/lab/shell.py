@@ -24,7 +24,9 @@ from psrpcore.types import (
     ErrorRecord,
     NETException,
     PSInvocationState,
+    PSRPMessageType,
     PSVersion,
+    add_note_property,
 )
 
 from toolkit.lab.emit import ErrorOut, Output, Terminate
@@ -107,7 +109,9 @@ class LabShell:
     def _run(self, pipeline_id: uuid.UUID) -> None:
         entry = self._pipes[pipeline_id]
         pipe = entry.pipeline
-        pipe.start()
+        # Windows sends no PipelineState(Running) message (recorded Server 2016 traffic, see
+        # tests/integration/lab/test_golden.py); psrpcore's start() would emit one.
+        pipe._change_state(PSInvocationState.Running, emit=False)
         metadata = pipe.metadata
         commands = list(metadata.commands) if metadata is not None else []
         if commands and not commands[0].is_script and commands[0].command_text.lower() == "start-sleep":
@@ -118,12 +122,8 @@ class LabShell:
             if isinstance(emission, Output):
                 pipe.write_output(emission.value)
             elif isinstance(emission, ErrorOut):
-                pipe.write_error(
-                    emission.exception,
-                    category_info=emission.category_info,
-                    target_object=emission.target_object,
-                    fully_qualified_error_id=emission.fully_qualified_error_id,
-                    invocation_info=emission.invocation_info,
+                pipe.prepare_message(
+                    _windows_error_record(emission), message_type=PSRPMessageType.ErrorRecord
                 )
             elif isinstance(emission, Terminate):
                 record = ErrorRecord(
@@ -218,6 +218,34 @@ class LabShell:
     def close(self) -> None:
         with contextlib.suppress(psrpcore.PSRPCoreError):
             self.pool.close()
+
+
+class _StreamErrorRecord(ErrorRecord):
+    """An ErrorRecord that serializes with the notes Windows adds on the error stream."""
+
+    @classmethod
+    def ToPSObjectForRemoting(cls, instance: ErrorRecord, **kwargs: Any) -> Any:
+        obj = super().ToPSObjectForRemoting(instance, **kwargs)
+        add_note_property(obj, "writeErrorStream", True)
+        add_note_property(obj, "PSMessageDetails", None)
+        return obj
+
+
+def _windows_error_record(error: ErrorOut) -> ErrorRecord:
+    """The record as Windows PowerShell writes it to the error stream: psrpcore's fields plus
+    the ``writeErrorStream`` note (MshCommandRuntime.WriteError adds it), the
+    ``PSMessageDetails`` script property and a script stack trace (recorded Server 2016
+    traffic, see tests/integration/lab/test_golden.py)."""
+    record = _StreamErrorRecord(
+        Exception=error.exception,
+        CategoryInfo=error.category_info,
+        TargetObject=error.target_object,
+        FullyQualifiedErrorId=error.fully_qualified_error_id,
+        InvocationInfo=error.invocation_info,
+        ScriptStackTrace="at <ScriptBlock>, <No file>: line 1",
+    )
+    record.serialize_extended_info = error.invocation_info is not None
+    return record
 
 
 def _check_fragments(data: bytes) -> None:
