@@ -153,6 +153,8 @@ def remediate_command(
             )
         if check:
             _report(preview, fmt, table_format, output)
+            say_blocked(preview)
+            say(summary_text(preview))
             raise typer.Exit(130 if preview.interrupted else preview.exit_code)
         pending = [c for h in preview.hosts for c in h.changes if c.outcome is Outcome.PENDING]
         say(changes_table(preview))
@@ -173,7 +175,7 @@ def remediate_command(
             hooks=hooks,
             on_batch=lambda report, total: say(
                 f"batch {report.number}/{total}{' (canary)' if report.number == 1 and total > 1 else ''}: "
-                f"{len(report.hosts)} hosts, {len(report.failed)} failed"
+                f"{len(report.hosts)} host{'s' if len(report.hosts) != 1 else ''}, {len(report.failed)} failed"
             ),
             credentials=credentials,
             only=only,
@@ -182,11 +184,12 @@ def remediate_command(
             workarounds=lookup,
         )
     _report(run, fmt, table_format, output)
+    say_blocked(run)
     if run.stopped:
         say(f"ROLLOUT STOPPED: {run.stopped}")
     say(summary_text(run))
     if run.change_counts.get("changed"):
-        say(f"changes {EFFECT_NOTE}")
+        say(f"effect: {EFFECT_NOTE}")
     say(f"undo: psfleet rollback --journal {target} -i {inventory}")
     raise typer.Exit(130 if run.interrupted else run.exit_code)
 
@@ -290,6 +293,14 @@ def _report(run: RemediateRun, fmt: str, table_format: str, output: Path | None)
     emit(text, output)
 
 
+def say_blocked(run: RemediateRun) -> None:
+    """Settings a guardrail kept from being planned, with the reason (stderr)."""
+    for host in run.hosts:
+        for item in host.checks:
+            if item.outcome is Outcome.BLOCKED:
+                say(f"blocked: {host.name} {item.id}: {item.reason}")
+
+
 def changes_table(run: RemediateRun, *, table_format: str = "simple") -> str:
     """One row per planned change: HOST, SETTING, BEFORE, AFTER, OUTCOME, COMMAND."""
     rows = [
@@ -308,7 +319,7 @@ def changes_table(run: RemediateRun, *, table_format: str = "simple") -> str:
 
 
 def summary_text(run: RemediateRun) -> str:
-    """``3 hosts: 2 changed (5 settings), 1 compliant ... (exit 0)``."""
+    """``apply: 3 hosts: 2 changed, 3 compliant; settings: 5 changed (exit 0)``."""
     changed_hosts = sum(
         1 for h in run.hosts if any(c.outcome in (Outcome.CHANGED, Outcome.RESTORED) for c in h.checks)
     )
@@ -319,6 +330,6 @@ def summary_text(run: RemediateRun) -> str:
     parts += [f"{n} {status}" for status, n in run.summary.items() if n and status != "total"]
     counts = ", ".join(f"{n} {k}" for k, n in run.change_counts.items())
     tail = f"; settings: {counts}" if counts else ""
-    return (
-        f"{run.mode}: {run.summary['total']} hosts: {', '.join(parts) or 'none'}{tail} (exit {run.exit_code})"
-    )
+    total = run.summary["total"]
+    noun = "host" if total == 1 else "hosts"
+    return f"{run.mode}: {total} {noun}: {', '.join(parts) or 'none'}{tail} (exit {run.exit_code})"

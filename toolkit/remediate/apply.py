@@ -171,7 +171,8 @@ def remediate(
     try:
         for number, batch in enumerate(batches, start=1):
             if stopped or interrupted:
-                done += [_skipped(h, number, stopped or "interrupted") for h in batch]
+                why = f"rollout stopped after batch {len(reports)}" if stopped else "interrupted"
+                done += [_skipped(h, number, why) for h in batch]
                 continue
             results, interrupted = run_hosts(
                 batch, _task(ctx), options=options.fanout, hooks=hooks, stop=stop
@@ -324,7 +325,7 @@ def _update_workarounds(ctx: _Context, host: Host, results: Sequence[WriteResult
                 setting="secure_negotiate",
                 expires=r.spec.workaround_expires,
                 run_id=ctx.run_id,
-                journal=str(ctx.journal.path),
+                journal=str(ctx.journal.path.resolve()),
                 address=host.address,
                 path=ctx.workaround_file,
             )

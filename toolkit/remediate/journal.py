@@ -255,8 +255,11 @@ def read_journal(path: Path) -> Journal:
             if header is not None and number == last_number:
                 damaged = number  # a crash while appending: the record never completed
                 break
-            what = "not a psfleet journal" if header is None else "damaged record"
-            raise JournalError(f"{what}: {_short(str(exc))}", file=path, line=number) from None
+            if header is None:
+                raise JournalError(
+                    "not a psfleet journal (the first line is not a JSON object)", file=path, line=number
+                ) from None
+            raise JournalError(f"damaged record: {_short(str(exc))}", file=path, line=number) from None
         if header is None:
             if record.get("psfleet") != FORMAT or record.get("type") != "run":
                 raise JournalError(

@@ -88,14 +88,14 @@ def test_sigkill_mid_batch_then_rollback_restores_every_prior_value(tmp_path: Pa
         assert proc.returncode == -signal.SIGKILL
 
         killed = read_journal(journal)
-        assert not killed.ended
-        assert killed.outcome_of("h0", "client_signing") == Outcome.CHANGED.value
+        assert not killed.ended, journal.read_text()
+        assert killed.outcome_of("h0", "client_signing") == Outcome.CHANGED.value, journal.read_text()
         assert env.state()["h0"] != before["h0"]  # the first host really changed
         assert env.state()["h5"] == before["h5"]  # later batches never started
         time.sleep(0.5)  # let the lab finish serving the killed client's in-flight request
 
         run = rollback(journal, inventory=env.inventory, credentials=env.credentials)
-        assert env.state() == before
-        assert run.exit_code == 0, [(h.name, h.status, h.error) for h in run.hosts]
+        assert run.exit_code == 0, [(h.name, h.status, h.error, h.checks) for h in run.hosts]
+        assert env.state() == before, journal.read_text()
         assert any("no end record" in note for note in run.notes)
         assert {h.name for h in run.hosts} == set(_intent_hosts(journal))
