@@ -13,12 +13,12 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
 
-from tests.support.kdc import LAB_HOSTS, ExpiringTicket, Kdc
+from tests.support.kdc import LAB_HOSTS, ExpiringTicket, Kdc, free_port
 from toolkit.api import audit as api_audit
 from toolkit.fanout.runner import FanoutOptions
 from toolkit.inventory.credentials import Credential, resolve_credentials
@@ -262,3 +262,29 @@ def test_expired_ticket(lab: KerberosLab) -> None:
     assert auth_failure(hosts, "krb-drift") == (
         "the Kerberos ticket has expired; run kinit (or kinit -R while it is renewable)"
     )
+
+
+def test_kdc_unreachable(lab: KerberosLab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # In process (toolkit.api) to stay fast: a krb5.conf whose KDC port nobody listens on, and a
+    # fresh TGT (the service ticket must still be asked for). auth: kerberos hosts only: in this
+    # process the lab has set NTLM_USER_FILE, which pyspnego's Negotiate would use as NTLM
+    # credentials once Kerberos fails (a real admin box has no such file).
+    dead = tmp_path / "krb5.conf"
+    dead.write_text(lab.kdc.krb5_conf.read_text().replace(f":{lab.kdc.port}", f":{free_port()}"))
+    monkeypatch.setenv("KRB5_CONFIG", str(dead))
+    monkeypatch.setenv("KRB5CCNAME", lab.kdc.kinit(ccache=tmp_path / "fresh.ccache"))
+    loaded = load_inventory(lab.inventory)
+    inventory = replace(loaded, hosts=tuple(h for h in loaded.hosts if h.transport.auth == "kerberos"))
+    credentials = resolve_credentials(inventory.hosts, interactive=False, env={})
+
+    run = api_audit(inventory, credentials=credentials, options=FanoutOptions(timeout=10, retries=0))
+
+    assert run.exit_code == 8
+    assert len(run.hosts) == 2
+    for host in run.hosts:
+        assert host.status.value == "auth_failed"
+        assert host.error is not None
+        assert host.error.message.endswith(
+            ": cannot reach a KDC for realm PSFLEET.TEST; check krb5.conf ([realms], dns_lookup_kdc) "
+            "and the network"
+        )
