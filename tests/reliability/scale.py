@@ -37,6 +37,13 @@ FAULT_STATUS: dict[str, str | None] = {
 }
 assert set(FAULT_STATUS) == set(FAULT_KINDS), "a new fault kind needs an expected status here"
 
+#: fault kind -> the host status ``psfleet remediate`` must report (healthy hosts: compliant)
+REMEDIATE_STATUS: dict[str, str] = {
+    **{k: v for k, v in FAULT_STATUS.items() if v is not None},
+    "flaky": "compliant",
+    "non_admin": "access_denied",  # the read works, every write is refused
+}
+
 #: registry states of healthy hosts: (client/server RequireSecuritySignature, RequireSecureNegotiate)
 STATES: dict[str, dict[str, str]] = {
     "hardened": {
@@ -74,7 +81,8 @@ def plan(hosts: int, *, faulty_share: float = 0.10) -> list[PlannedHost]:
             fault = FAULT_KINDS[faults % len(FAULT_KINDS)]
             faults += 1
         profile = "server2022" if fault else PROFILE_NAMES[i % len(PROFILE_NAMES)]
-        state = STATE_NAMES[(i // len(PROFILE_NAMES)) % len(STATE_NAMES)]
+        # Faulty hosts are drifted, so remediation has something to write on flaky/non_admin ones.
+        state = "drifted" if fault else STATE_NAMES[(i // len(PROFILE_NAMES)) % len(STATE_NAMES)]
         out.append(PlannedHost(f"h{i:04d}", profile, state, fault))
     return out
 
