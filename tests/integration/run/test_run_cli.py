@@ -293,3 +293,33 @@ def test_ndjson_streams_each_host_as_it_finishes(inventory: Path) -> None:
     assert sorted(names) == ["slow-2012r2", "srv2019", "win81"]
     assert names[-1] == "slow-2012r2"
     assert arrivals[-1][0] - arrivals[0][0] > 0.3  # lines arrive apart, not all at the end
+
+
+def test_no_color_on_a_terminal(inventory: Path) -> None:
+    """With NO_COLOR and a terminal on stdout and stderr: no escape codes in the table or the
+    messages (the progress bar is off: PSFLEET_NO_PROGRESS)."""
+    import pty
+
+    primary, secondary = pty.openpty()
+    env = {**os.environ, "NO_COLOR": "1", "PSFLEET_CONFIG": "", "PSFLEET_NO_PROGRESS": "1", "COLUMNS": "400"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "toolkit.cli", "run", "-i", str(inventory), "--limit", "trap-81,gone", "--timeout", "10",
+         f"Get-ItemProperty -Path {WS} -Name RequireSecureNegotiate"],
+        stdin=subprocess.DEVNULL, stdout=secondary, stderr=secondary, env=env,
+    )  # fmt: skip
+    os.close(secondary)
+    chunks: list[bytes] = []
+    while True:
+        try:
+            data = os.read(primary, 65536)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    proc.wait(timeout=60)
+    os.close(primary)
+    text = b"".join(chunks).decode()
+    assert proc.returncode == 8
+    assert "trap-81" in text and "unreachable" in text
+    assert "\x1b" not in text
