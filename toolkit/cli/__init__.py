@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 
 import click
+import typer
 
 from toolkit.cli.app import app
 from toolkit.cli.common import say
@@ -22,13 +23,15 @@ def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: every error is one line on stderr and a documented code."""
     try:
         code = app(args=argv, standalone_mode=False, prog_name="psfleet")
-    except click.exceptions.Exit as exc:
+    # Typer >= 0.22 raises its own copies of click's exceptions (typer.Exit, typer.Abort,
+    # typer.TyperException); older Typer raises click's. Catch both.
+    except (click.exceptions.Exit, typer.Exit) as exc:
         sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
+    except (click.exceptions.Abort, typer.Abort):
         say("psfleet: aborted")
         sys.exit(130)
-    except click.ClickException as exc:
-        say(f"psfleet: error: {exc.format_message()}")
+    except (click.ClickException, typer.TyperException) as exc:
+        say(f"psfleet: error: {' '.join(exc.format_message().split())}")
         sys.exit(2)
     except PsfleetError as exc:
         say(f"psfleet: error: {exc}")
