@@ -157,6 +157,18 @@ def _worker_main(
         conn.close()
 
 
+def _wait_ready(proc: Any, conn: multiprocessing.connection.Connection, timeout: float) -> bool:
+    """Wait for a worker's first message; give up at once if the worker died (e.g. a script
+    without the ``if __name__ == "__main__"`` guard that spawn needs)."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if conn.poll(0.1):
+            return True
+        if not proc.is_alive():
+            return conn.poll(0)
+    return False
+
+
 def _stats(endpoints: Sequence[HostEndpoint], server: LabServer) -> dict[str, Any]:
     times = os.times()
     return {
@@ -302,9 +314,12 @@ class Fleet:
             proc.start()
             self._procs.append((proc, parent))
         ports = [0] * len(self._plans)
-        for (_proc, parent), idx in zip(self._procs, chunks, strict=True):
-            if not parent.poll(60):
+        for (proc, parent), idx in zip(self._procs, chunks, strict=True):
+            if not _wait_ready(proc, parent, 60.0):
+                code = proc.exitcode
                 self.stop()
+                if code is not None:
+                    raise RuntimeError(f"a lab worker exited with code {code} before it started serving")
                 raise RuntimeError("a lab worker did not start within 60 s")
             msg = parent.recv()
             for i, port in zip(idx, msg["ports"], strict=True):
