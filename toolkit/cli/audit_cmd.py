@@ -67,7 +67,7 @@ def audit(
                                 command="audit", keys={"fmt": "format"})
     forks, timeout, retries = settings["forks"], settings["timeout"], settings["retries"]
     fmt, table_format = settings["fmt"], settings["table_format"]
-    check_format(fmt, FORMATS)
+    check_format(fmt, FORMATS, table_format=table_format)
     inv = load_inventory(require_inventory(settings["inventory"]))
     if limit:
         inv = apply_limit(inv, limit)

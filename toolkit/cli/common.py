@@ -19,6 +19,7 @@ from typing import Any
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from tabulate import tabulate_formats
 
 from toolkit.errors import UsageError
 from toolkit.fanout.runner import FanoutHooks
@@ -110,9 +111,17 @@ def progress_hooks(total: int, *, enabled: bool, label: str = "auditing") -> Ite
         yield FanoutHooks(on_result=on_result)
 
 
-def check_format(fmt: str, allowed: tuple[str, ...]) -> None:
+def check_format(fmt: str, allowed: tuple[str, ...], *, table_format: str | None = None) -> None:
+    """Reject a bad ``--format`` (and ``--table-format``) before any host is contacted: a
+    report that cannot be rendered after the run would leave its results (and, for
+    remediate, its writes) unreported."""
     if fmt not in allowed:
         raise UsageError(f"unknown format {fmt!r}; choose one of: {', '.join(allowed)}", field="--format")
+    if table_format is not None and table_format not in tabulate_formats:
+        raise UsageError(
+            f"unknown table format {table_format!r}; choose one of: {', '.join(sorted(tabulate_formats))}",
+            field="--table-format",
+        )
 
 
 def fail(exc: Exception, code: int) -> typer.Exit:

@@ -124,7 +124,7 @@ def remediate_command(
     verify by read-back. Exit 0 all at desired state, 4 changes pending or still drifted,
     8 hosts not reached, 12 both, 2 input error."""
     setup_logging(verbose)
-    check_format(fmt, FORMATS)
+    check_format(fmt, FORMATS, table_format=table_format)
     expiry = parse_expires(expires) if allow_insecure else None
     if not check:
         _require_confirmation_possible(yes, fmt)
@@ -227,7 +227,7 @@ def rollback_command(
     verified by read-back; safe to run twice. Exit 0 all restored, 4 conflicts or failures,
     8 hosts not reached, 2 unusable journal."""
     setup_logging(verbose)
-    check_format(fmt, FORMATS)
+    check_format(fmt, FORMATS, table_format=table_format)
     parsed = read_journal(journal)  # a bad journal fails here, before anything else
     _require_confirmation_possible(yes, fmt)
     if rollback_journal is not None and rollback_journal.exists():

@@ -121,7 +121,7 @@ def run_command(
         keys={"fmt": "format"},
     )  # fmt: skip
     fmt = str(settings["fmt"])
-    check_format(fmt, FORMATS)
+    check_format(fmt, FORMATS, table_format=str(settings["table_format"]))
     command = build_command(script, cmdlet, params)
     inv = _inventory(settings["inventory"], limit)
     interactive = fmt not in MACHINE_FORMATS and not no_input and sys.stdin.isatty()

@@ -30,6 +30,7 @@ from psrpcore.types import (
 )
 
 from toolkit.lab.emit import ErrorOut, Output, Terminate
+from toolkit.lab.poolcache import CachingServerRunspacePool
 
 
 class HostLike(Protocol):
@@ -74,7 +75,10 @@ class LabShell:
     _pipes: dict[uuid.UUID, _Pipe] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.pool = psrpcore.ServerRunspacePool(application_private_data=windows_private_data(self.build))
+        # Parses and builds the messages every client repeats once per process (poolcache).
+        self.pool = CachingServerRunspacePool(
+            cache_tag=self.build, application_private_data=windows_private_data(self.build)
+        )
 
     # -- incoming -------------------------------------------------------------------------
     def feed(self, data: bytes, pipeline_id: uuid.UUID | None = None) -> None:
