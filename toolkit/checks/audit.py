@@ -20,7 +20,8 @@ from toolkit.checks.verdicts import evaluate, host_status
 from toolkit.inventory.model import Host
 from toolkit.results import HostError, HostResult, HostStatus
 from toolkit.transport.model import ErrorRecordData, InvocationResult, PSObj, PSValue, Statement
-from toolkit.transport.session import CredentialLike, HostSession
+from toolkit.transport.fast import open_session
+from toolkit.transport.session import CredentialLike
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +146,8 @@ def audit_host(
     """
     started = time.monotonic()
     statements = AUDIT_STATEMENTS + tuple(s for e in extensions for s in e.statements)
-    with HostSession(host, credential, deadline=deadline) as session:
+    # The lean client when the transport allows (NTLM over HTTP), else pypsrp: same facts.
+    with open_session(host, credential, deadline=deadline) as session:
         result = session.run(statements)
     registry, parts = split_answer(result, extensions) if extensions else (result, {})
     try:
