@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from toolkit import __version__
@@ -23,6 +24,29 @@ WorkaroundLookup = Callable[[Host], Mapping[str, datetime] | None]
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class AuditTask:
+    """The audit of one host (:func:`toolkit.checks.audit.audit_host`), as a task for
+    :func:`toolkit.fanout.runner.run_hosts`."""
+
+    credentials: Mapping[str, CredentialLike | None]
+    now: datetime
+    workarounds: Mapping[str, Mapping[str, datetime] | None]
+    extensions: tuple[AuditExtension, ...] = ()
+    extra: Callable[[Host, HostResult], HostResult] | None = None
+
+    def __call__(self, host: Host, deadline: float) -> HostResult:
+        result = audit_host(
+            host,
+            self.credentials.get(host.name),
+            deadline,
+            now=self.now,
+            workarounds=self.workarounds.get(host.name),
+            extensions=self.extensions,
+        )
+        return self.extra(host, result) if self.extra is not None else result
 
 
 def audit(
@@ -49,17 +73,16 @@ def audit(
     started = _now()
     now = datetime.now(UTC)
 
-    def task(host: Host, deadline: float) -> HostResult:
-        result = audit_host(
-            host,
-            credentials.get(host.name),
-            deadline,
-            now=now,
-            workarounds=workarounds(host) if workarounds else None,
-            extensions=extensions,
-        )
-        return extra(host, result) if extra is not None else result
-
+    # A plain, picklable task (workarounds looked up here), so that large runs can spread
+    # hosts over worker processes (toolkit.fanout.executors); closures in ``extra`` or
+    # ``extensions`` keep it on threads of this process.
+    task = AuditTask(
+        credentials=dict(credentials),
+        now=now,
+        workarounds={h.name: workarounds(h) for h in inventory.hosts} if workarounds else {},
+        extensions=tuple(extensions),
+        extra=extra,
+    )
     results, interrupted = run_hosts(list(inventory.hosts), task, options=options, hooks=hooks, stop=stop)
     return AuditRun(
         hosts=tuple(results),

@@ -9,14 +9,21 @@ the caller through ``on_result`` and the returned list (inventory order).
 
 from __future__ import annotations
 
+import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from toolkit.inventory.model import Host
 from toolkit.results import ErrorKind, HostError, HostResult, HostStatus
 from toolkit.transport.session import TransportError
+
+log = logging.getLogger(__name__)
+
+#: Below this many hosts, starting worker processes costs more than it saves.
+PROCESS_THRESHOLD = 200
 
 #: A task gets the host and its absolute deadline (time.monotonic() based).
 Task = Callable[[Host, float], HostResult]
@@ -28,6 +35,9 @@ class FanoutOptions:
     timeout: float = 60.0
     retries: int = 1
     backoff: float = 0.5
+    #: Worker processes: None = one per core for runs of PROCESS_THRESHOLD hosts or more
+    #: (when the task pickles), 1 = threads of this process only.
+    processes: int | None = None
 
 
 @dataclass
@@ -74,8 +84,22 @@ class _Slot:
     index: int
     deadline: float
     started: float
-    result: HostResult | None = None
-    done: threading.Event = field(default_factory=threading.Event)
+
+
+def _processes_for(hosts: Sequence[Host], task: Task, options: FanoutOptions) -> int:
+    """How many worker processes to use: ``options.processes``, or (None) one per core when
+    the run is large enough to pay for starting them and the task can travel to them."""
+    from toolkit.fanout.executors import picklable
+
+    wanted = options.processes
+    if wanted is None:
+        cores = os.cpu_count() or 1
+        wanted = cores if len(hosts) >= PROCESS_THRESHOLD and cores > 1 else 1
+    wanted = min(wanted, max(1, len(hosts)), options.forks)
+    if wanted > 1 and not picklable(task):
+        log.debug("task %r does not pickle: running hosts on threads of this process", task)
+        return 1
+    return wanted
 
 
 def run_hosts(
@@ -88,74 +112,77 @@ def run_hosts(
 ) -> tuple[list[HostResult], bool]:
     """Run ``task`` for every host. Returns (results in inventory order, interrupted).
 
-    ``stop`` (or KeyboardInterrupt in the calling thread) stops dispatching; hosts already
-    running finish or hit their deadline, hosts never started are reported as ``error``
-    "not run: interrupted", so every host appears exactly once.
+    At most ``options.forks`` hosts run at once, on threads of this process or spread over
+    worker processes (see :mod:`toolkit.fanout.executors`); either way ``hooks`` fire in
+    this thread and each host's deadline is enforced here. ``stop`` (or KeyboardInterrupt
+    in the calling thread) stops dispatching; hosts already running finish or hit their
+    deadline, hosts never started are reported as ``error`` "not run: interrupted", so
+    every host appears exactly once.
     """
+    from toolkit.fanout.executors import Executor, ProcessExecutor, ThreadExecutor
+
     options = options or FanoutOptions()
     hooks = hooks or FanoutHooks()
     stop = stop or threading.Event()
     results: list[HostResult | None] = [None] * len(hosts)
-    finished = threading.Condition()
-    running: list[_Slot] = []
+    running: dict[int, _Slot] = {}
     next_index = 0
     interrupted = False
-
-    def worker(slot: _Slot) -> None:
-        result = _attempts(task, slot.host, slot.deadline, options)
-        with finished:
-            slot.result = result
-            slot.done.set()
-            finished.notify_all()
+    processes = _processes_for(hosts, task, options)
+    executor: Executor
+    if processes > 1:
+        executor = ProcessExecutor(task, options, list(hosts), processes)
+    else:
+        executor = ThreadExecutor(lambda host, deadline: _attempts(task, host, deadline, options))
 
     def complete(slot: _Slot, result: HostResult) -> None:
         results[slot.index] = result
         if hooks.on_result is not None:
             hooks.on_result(result)
 
+    def harvest(timeout: float) -> None:
+        for index, result in executor.wait(timeout):
+            if index in running:  # else its deadline already reported it
+                complete(running.pop(index), result)
+        now = time.monotonic()
+        for slot in [s for s in running.values() if now >= s.deadline]:
+            del running[slot.index]
+            err = HostError(ErrorKind.TIMEOUT, f"no result within the {options.timeout:g}s deadline", True)
+            complete(slot, failed_result(slot.host, err, duration=now - slot.started))
+
     try:
         while next_index < len(hosts) or running:
-            with finished:
-                # Harvest finished and expired hosts.
+            if stop.is_set():
+                interrupted = True
+            while not interrupted and next_index < len(hosts) and len(running) < options.forks:
+                host = hosts[next_index]
                 now = time.monotonic()
-                for slot in list(running):
-                    if slot.done.is_set() and slot.result is not None:
-                        running.remove(slot)
-                        complete(slot, slot.result)
-                    elif now >= slot.deadline:
-                        running.remove(slot)
-                        err = HostError(
-                            ErrorKind.TIMEOUT, f"no result within the {options.timeout:g}s deadline", True
-                        )
-                        complete(slot, failed_result(slot.host, err, duration=now - slot.started))
-                if stop.is_set() and not interrupted:
-                    interrupted = True
-                # Dispatch.
-                while not interrupted and next_index < len(hosts) and len(running) < options.forks:
-                    host = hosts[next_index]
-                    now = time.monotonic()
-                    slot = _Slot(host, next_index, now + options.timeout, now)
-                    next_index += 1
-                    running.append(slot)
-                    if hooks.on_start is not None:
-                        hooks.on_start(host)
-                    threading.Thread(target=worker, args=(slot,), daemon=True, name=f"psfleet-{host.name}").start()
-                if interrupted and not running:
-                    break
-                if running:
-                    wake = min(s.deadline for s in running) - time.monotonic()
-                    finished.wait(timeout=max(0.005, min(wake, 0.25)))
+                slot = _Slot(host, next_index, now + options.timeout, now)
+                next_index += 1
+                running[slot.index] = slot
+                if hooks.on_start is not None:
+                    hooks.on_start(host)
+                executor.submit(slot.index, host, slot.deadline)
+            if interrupted and not running:
+                break
+            if running:
+                wake = min(s.deadline for s in running.values()) - time.monotonic()
+                harvest(max(0.005, min(wake, 0.25)))
     except KeyboardInterrupt:
         interrupted = True
         # Give running hosts a moment to finish; report the rest.
         grace = time.monotonic() + 2.0
-        for slot in running:
-            slot.done.wait(timeout=max(0.0, grace - time.monotonic()))
-            if slot.result is not None:
-                complete(slot, slot.result)
-            else:
-                complete(slot, failed_result(slot.host, HostError(ErrorKind.ERROR, "interrupted while running", True)))
+        while running and time.monotonic() < grace:
+            for index, result in executor.wait(max(0.0, grace - time.monotonic())):
+                if index in running:
+                    complete(running.pop(index), result)
+        for slot in list(running.values()):
+            complete(
+                slot, failed_result(slot.host, HostError(ErrorKind.ERROR, "interrupted while running", True))
+            )
         running.clear()
+    finally:
+        executor.close()
     for i, r in enumerate(results):
         if r is None:
             results[i] = failed_result(hosts[i], HostError(ErrorKind.ERROR, "not run: interrupted", False))

@@ -1,0 +1,173 @@
+"""Where host tasks run: threads of this process, or worker processes on every core.
+
+One Python process uses one core, and a WinRM audit costs the client a few milliseconds of
+CPU per host (NTLM, message encryption, XML): at a thousand hosts the client, not the
+network, becomes the bound. :class:`ProcessExecutor` spreads hosts over worker processes
+(started with ``python -m toolkit.fanout.worker``, so the caller's ``__main__`` is never
+re-imported), each running its hosts on threads, and streams every HostResult back as it
+finishes. The dispatcher in :func:`toolkit.fanout.runner.run_hosts` stays in the calling
+process: hooks fire there, deadlines are enforced there.
+
+A task can only go to worker processes when it pickles (a module-level callable with
+picklable state); anything else runs on threads, as before.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import multiprocessing.connection
+import os
+import pickle
+import queue
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from typing import Protocol
+
+from toolkit.inventory.model import Host
+from toolkit.results import ErrorKind, HostError, HostResult
+
+log = logging.getLogger(__name__)
+
+#: Runs one host with its retries: (host, deadline) -> HostResult (never raises).
+HostRunner = Callable[[Host, float], HostResult]
+
+
+class Executor(Protocol):
+    def submit(self, index: int, host: Host, deadline: float) -> None: ...
+
+    def wait(self, timeout: float) -> list[tuple[int, HostResult]]:
+        """Results that finished, waiting up to ``timeout`` for the first one."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class ThreadExecutor:
+    """One daemon thread per host in flight (the fan-out bounds how many)."""
+
+    def __init__(self, run: HostRunner) -> None:
+        self._run = run
+        self._done: queue.SimpleQueue[tuple[int, HostResult]] = queue.SimpleQueue()
+
+    def submit(self, index: int, host: Host, deadline: float) -> None:
+        def work() -> None:
+            self._done.put((index, self._run(host, deadline)))
+
+        threading.Thread(target=work, daemon=True, name=f"psfleet-{host.name}").start()
+
+    def wait(self, timeout: float) -> list[tuple[int, HostResult]]:
+        try:
+            items = [self._done.get(timeout=max(0.0, timeout))]
+        except queue.Empty:
+            return []
+        while True:
+            try:
+                items.append(self._done.get_nowait())
+            except queue.Empty:
+                return items
+
+    def close(self) -> None:
+        pass
+
+
+def picklable(obj: object) -> bool:
+    """Whether ``obj`` can be sent to a worker process (and rebuilt there)."""
+    if getattr(type(obj), "__module__", "__main__") == "__main__":
+        return False
+    try:
+        pickle.dumps(obj)
+    except Exception:
+        return False
+    return True
+
+
+class _Worker:
+    def __init__(self, payload: bytes) -> None:
+        jobs_r, jobs_w = os.pipe()
+        results_r, results_w = os.pipe()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "toolkit.fanout.worker", str(jobs_r), str(results_w)],
+            pass_fds=(jobs_r, results_w),
+            stdin=subprocess.DEVNULL,
+            close_fds=True,
+        )
+        os.close(jobs_r)
+        os.close(results_w)
+        self.jobs = multiprocessing.connection.Connection(jobs_w, readable=False)
+        self.results = multiprocessing.connection.Connection(results_r, writable=False)
+        self.jobs.send_bytes(payload)
+        self.in_flight: set[int] = set()
+        self.alive = True
+
+
+class ProcessExecutor:
+    """``processes`` worker processes; each host goes to the least busy one."""
+
+    def __init__(self, task: object, options: object, hosts: list[Host], processes: int) -> None:
+        self._hosts = hosts
+        payload = pickle.dumps((task, options))
+        self._workers = [_Worker(payload) for _ in range(max(1, processes))]
+        self._lost: list[tuple[int, HostResult]] = []
+
+    def submit(self, index: int, host: Host, deadline: float) -> None:
+        alive = [w for w in self._workers if w.alive]
+        if not alive:
+            self._lost.append((index, _worker_lost(host)))
+            return
+        worker = min(alive, key=lambda w: len(w.in_flight))
+        try:
+            worker.jobs.send((index, host, deadline))
+        except OSError:
+            self._bury(worker)
+            self._lost.append((index, _worker_lost(host)))
+            return
+        worker.in_flight.add(index)
+
+    def _bury(self, worker: _Worker) -> None:
+        """A worker that exited: its hosts in flight are reported as errors."""
+        worker.alive = False
+        for index in sorted(worker.in_flight):
+            self._lost.append((index, _worker_lost(self._hosts[index])))
+        worker.in_flight.clear()
+
+    def wait(self, timeout: float) -> list[tuple[int, HostResult]]:
+        out, self._lost = self._lost, []
+        if out:
+            timeout = 0.0
+        by_conn = {w.results: w for w in self._workers if w.alive}
+        if not by_conn:
+            return out
+        for conn in multiprocessing.connection.wait(list(by_conn), timeout=max(0.0, timeout)):
+            worker = by_conn[conn]  # type: ignore[index]
+            try:
+                while worker.results.poll():
+                    index, result = worker.results.recv()
+                    worker.in_flight.discard(index)
+                    out.append((index, result))
+            except (EOFError, OSError):
+                self._bury(worker)
+        out += self._lost
+        self._lost = []
+        return out
+
+    def close(self) -> None:
+        for worker in self._workers:
+            with contextlib.suppress(OSError):
+                worker.jobs.send(None)
+        for worker in self._workers:
+            try:
+                worker.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                worker.proc.kill()
+                worker.proc.wait(timeout=5)
+            worker.jobs.close()
+            worker.results.close()
+
+
+def _worker_lost(host: Host) -> HostResult:
+    from toolkit.fanout.runner import failed_result
+
+    return failed_result(host, HostError(ErrorKind.ERROR, "internal error: the worker process exited", True))
