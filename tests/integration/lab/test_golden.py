@@ -145,8 +145,11 @@ def top_properties(clixml: bytes) -> set[str]:
 
 # -- the recordings -------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def windows(request: pytest.FixtureRequest) -> dict[str, list[Exchange]]:
-    where = Path(request.config.cache.mkdir("pypsrp-0.9.1-sdist"))  # kept across runs
+def windows(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, list[Exchange]]:
+    cache = getattr(request.config, "cache", None)  # absent with -p no:cacheprovider
+    where = Path(cache.mkdir("pypsrp-0.9.1-sdist")) if cache else tmp_path_factory.mktemp("pypsrp-sdist")
     try:
         if not list(where.glob("pypsrp-*.tar.gz")):
             subprocess.run(
