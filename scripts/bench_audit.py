@@ -444,7 +444,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     p.add_argument("--hosts", type=int, default=1000, help="lab hosts (default 1000)")
     p.add_argument("--sample", type=int, default=20, help="hosts the sequential baseline runs on (default 20)")
-    p.add_argument("--workers", type=int, default=1, help="lab worker processes (default 1)")
+    p.add_argument("--workers", type=int, default=2, help="lab worker processes (default 2)")
     p.add_argument("--pool-open-ms", type=int, default=500, help="lab delay per runspace-pool open (default 500)")
     p.add_argument("--latency-ms", type=int, default=20, help="lab latency per HTTP response (default 20)")
     p.add_argument("--forks", type=int, default=None, help="psfleet --forks (default: psfleet's default)")
