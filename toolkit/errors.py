@@ -42,13 +42,19 @@ class InputError(PsfleetError, ValueError):
     def one_line(self) -> str:
         where = ""
         if self.file is not None:
-            where = self.file
+            where = _escaped(self.file)
             if self.line is not None:
                 where += f":{self.line}"
             where += ": "
-        field = f"{self.field}: " if self.field else ""
-        text = " ".join(self.message.split())
+        field = f"{_escaped(self.field)}: " if self.field else ""
+        text = _escaped(" ".join(self.message.split()))
         return f"{where}{field}{text}"
+
+
+def _escaped(text: str) -> str:
+    """Non-printable characters (a raw key's U+001E, a newline in a file name) shown escaped,
+    so that one error stays one line: ``splitlines`` and terminals break on more than \\n."""
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
 
 
 class InventoryError(InputError):
