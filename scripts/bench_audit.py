@@ -378,6 +378,8 @@ def render(rows: Sequence[Row], args: argparse.Namespace, checks: Mapping[str, A
     for key, value in checks["ratios"].items():
         lines.append(f"{key:<44} {value:>8.2f}")
     lines.append(f"{'every contender read the same values':<44} {'yes' if checks['same_reads'] else 'NO'}")
+    before, after = checks["load_average"]
+    lines.append(f"{'machine load average (1 min) before/after':<44} {before:>4.1f} / {after:.1f}")
     for p in checks["problems"][:10]:
         lines.append(f"  ! {p}")
     return "\n".join(lines)
@@ -417,13 +419,21 @@ def main_driver(args: argparse.Namespace) -> int:
         names = [h.name for h in lab.hosts]
         rows: list[Row] = []
         reads: dict[str, dict[str, Any]] = {}
+        load_before = os.getloadavg()[0]
         for name in contenders:
             print(f"running {name} ...", file=sys.stderr, flush=True)
             row, read = measure(name, args, lab, paths, names)
             rows.append(row)
             reads[name] = read
+        # Other work on the machine inflates wall times (not CPU per host): say how busy it was.
+        load = (load_before, os.getloadavg()[0])
     problems = compare_reads(reads)
-    checks = {"same_reads": not problems, "problems": problems, "ratios": ratios(rows) if "psfleet" in reads else {}}
+    checks = {
+        "same_reads": not problems,
+        "problems": problems,
+        "ratios": ratios(rows) if "psfleet" in reads else {},
+        "load_average": load,
+    }
     if args.json:
         doc = {
             "hosts": args.hosts,

@@ -28,7 +28,12 @@ from toolkit.report.render import FORMATS, legend, ndjson_line, render
 from toolkit.results import AuditRun, HostResult
 from toolkit.smb.audit_sections import smb_extensions
 
-DEFAULT_FORKS = 64
+#: Hosts in flight. A host spends ~0.6 s waiting (pool open + 6 round trips) and ~10 ms of
+#: client CPU, so concurrency only has to cover latency: at 256 the latency floor of 1,000
+#: hosts (~2.4 s) drops below the CPU floor and CPU per host is unchanged from 64 or 128;
+#: at 512 client CPU per host rose by 60% (thread contention) and RSS neared 250 MB
+#: (scripts/bench_audit.py, README "Performance").
+DEFAULT_FORKS = 256
 
 
 def audit(
