@@ -241,3 +241,41 @@ def test_winrm_encryption_round_trip(ntlm_pair: tuple[object, object]) -> None:
     assert soap_text not in wrapped
     assert f"Length={len(soap_text)}".encode() in wrapped
     assert receiver._unwrap(wrapped) == soap_text
+
+
+def custom_object(**members: object) -> PSObject:
+    obj = PSObject()
+    obj.PSObject.type_names = ["System.Management.Automation.PSCustomObject", "System.Object"]
+    for name, value in members.items():
+        psrpcore.types.add_note_property(obj, name, value)
+    return obj
+
+
+def clixml(value: object) -> bytes:
+    from xml.etree import ElementTree as ET
+
+    return b"\xef\xbb\xbf" + ET.tostring(psrpcore.types.serialize(value, None), encoding="utf-8")
+
+
+OUTPUTS = {
+    "registry key": custom_object(
+        UBR=PSInt(-1), Name=PSString("a_x000A_b\n"), Big=PSInt64(2**40), Flag=True, Blob=b"\x00\xff", Nothing=None
+    ),
+    "multi string": custom_object(NullSessionPipes=["a", "b"], Empty=[]),
+    "odd name": custom_object(**{"x y": PSString("1")}),
+    "not a custom object": PSString("plain"),
+    "nested object": custom_object(Inner=custom_object(A=PSInt(1))),
+    "mixed list": custom_object(L=[PSInt(1), PSString("x")]),
+    "unsigned": custom_object(U=psrpcore.types.PSUInt(7)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(OUTPUTS))
+def test_direct_output_parsing_matches_psrpcore(name: str) -> None:
+    from xml.etree import ElementTree as ET
+
+    from toolkit.transport.values import _NoCipher, convert
+
+    data = clixml(OUTPUTS[name])
+    expected = convert(psrpcore.types.deserialize(ET.fromstring(data.decode("utf-8").lstrip("\ufeff")), _NoCipher()))
+    assert psrp.output_value(data) == expected
