@@ -108,13 +108,19 @@ class Authenticator:
 
     def check_basic(self, token: str) -> LabUser | None:
         try:
-            raw = base64.b64decode(token, validate=True).decode("utf-8")
-        except (ValueError, UnicodeDecodeError):
+            data = base64.b64decode(token, validate=True)
+        except ValueError:
             return None
-        name, _, password = raw.partition(":")
-        user = self.lookup(name)
-        if user is not None and user.password == password:
-            return user
+        # RFC 7617 leaves the charset open: requests (pypsrp) sends Latin-1, Windows decodes
+        # with the system code page; accept UTF-8 and Latin-1 so non-ASCII passwords work.
+        for encoding in ("utf-8", "latin-1"):
+            try:
+                name, _, password = data.decode(encoding).partition(":")
+            except UnicodeDecodeError:
+                continue
+            user = self.lookup(name)
+            if user is not None and user.password == password:
+                return user
         return None
 
 
