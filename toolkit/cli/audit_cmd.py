@@ -16,6 +16,7 @@ from toolkit.cli.common import (
     say,
     setup_logging,
     show_progress,
+    warn_insecure_transport,
 )
 from toolkit.config import apply_to_command, require_inventory
 from toolkit.fanout.runner import FanoutHooks, FanoutOptions
@@ -77,6 +78,7 @@ def audit(
     if limit:
         inv = apply_limit(inv, limit)
     interactive = fmt not in MACHINE_FORMATS and not no_input and sys.stdin.isatty()
+    warn_insecure_transport(inv.hosts)
     credentials = resolve_credentials(inv.hosts, interactive=interactive)
     options = FanoutOptions(forks=forks, timeout=timeout, retries=retries)
     streaming = fmt == "ndjson" and output is None

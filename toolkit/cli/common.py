@@ -124,6 +124,19 @@ def check_format(fmt: str, allowed: tuple[str, ...], *, table_format: str | None
         )
 
 
+def warn_insecure_transport(hosts: list[Host] | tuple[Host, ...]) -> None:
+    """One line on stderr when TLS certificates will not be checked (``cert_validation:
+    false``): a man in the middle could then read the credentials. Said before connecting."""
+    unchecked = [h.name for h in hosts if h.transport.scheme == "https" and not h.transport.cert_validation]
+    if unchecked:
+        names = ", ".join(unchecked[:5]) + (f" and {len(unchecked) - 5} more" if len(unchecked) > 5 else "")
+        say(
+            f"psfleet: warning: TLS certificate validation is off (cert_validation: false) for "
+            f"{len(unchecked)} host{'s' if len(unchecked) != 1 else ''} ({names}): anyone on the path "
+            "can impersonate them and capture the credentials"
+        )
+
+
 def fail(exc: Exception, code: int) -> typer.Exit:
     say(f"psfleet: error: {exc}")
     return typer.Exit(code)

@@ -21,6 +21,7 @@ from toolkit.cli.common import (
     say,
     setup_logging,
     show_progress,
+    warn_insecure_transport,
 )
 from toolkit.errors import Aborted, JournalError, UsageError
 from toolkit.fanout.runner import FanoutOptions
@@ -134,6 +135,7 @@ def remediate_command(
         )
     inv = _load(inventory, limit)
     parse_batch(batch, len(inv.hosts))  # reject a bad --batch before contacting anyone
+    warn_insecure_transport(inv.hosts)
     credentials = resolve_credentials(inv.hosts, interactive=_interactive(fmt, no_input))
     fanout = FanoutOptions(forks=forks, timeout=timeout, retries=retries)
     options = RemediateOptions(fanout=fanout, batch=batch, max_fail_percent=max_fail_percent)
@@ -239,6 +241,7 @@ def rollback_command(
         if not typer.confirm("Restore the prior values?", default=False, err=True):
             raise Aborted("nothing was changed")
     journal_hosts = Inventory(tuple(h for h in inv.hosts if h.name in names), inv.groups, inv.source)
+    warn_insecure_transport(journal_hosts.hosts)
     credentials = resolve_credentials(journal_hosts.hosts, interactive=_interactive(fmt, no_input))
     target = rollback_journal or default_rollback_journal(journal)
     say(f"rollback journal: {target}")

@@ -36,6 +36,7 @@ from toolkit.cli.common import (
     say,
     setup_logging,
     show_progress,
+    warn_insecure_transport,
 )
 from toolkit.config import apply_to_command, require_inventory
 from toolkit.errors import Aborted, UsageError
@@ -126,6 +127,7 @@ def run_command(
     inv = _inventory(settings["inventory"], limit)
     interactive = fmt not in MACHINE_FORMATS and not no_input and sys.stdin.isatty()
     _confirm_write(command, inv, yes=yes, fmt=fmt, interactive=interactive)
+    warn_insecure_transport(inv.hosts)
     credentials = resolve_credentials(inv.hosts, interactive=interactive)
     options = FanoutOptions(
         forks=int(settings["forks"]), timeout=float(settings["timeout"]), retries=int(settings["retries"])
