@@ -1,0 +1,184 @@
+"""Transport security against the lab: HTTPS certificates are validated by default (an
+untrusted lab certificate is ``auth_failed`` "not trusted"; ``ca_file`` fixes it; turning
+validation off needs ``cert_validation: false`` and prints a warning), Basic over plain HTTP
+is refused with the reason unless ``allow_unencrypted: true``, and no PowerShell text is ever
+built from inventory or user data: with quote- and semicolon-laden host names, user name and
+parameters, the lab receives only structured commands, except ``psfleet run``'s explicit
+script line."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+import pytest
+
+from toolkit.cli import main
+from toolkit.lab.fleet import Fleet
+from toolkit.lab.host import SimHost
+from toolkit.lab.spec import loads_spec
+
+PASSWORD = "Tr4nsport-Lab!"
+NASTY_USER = "ad'm;n\"$(x)"
+WS = r"HKLM:\SYSTEM\CurrentControlSet\Services\LanmanWorkstation\Parameters"
+SPEC = f"""
+users:
+  - {{name: {json.dumps(NASTY_USER)}, password: '{PASSWORD}', admin: true}}
+hosts:
+  - {{name: web, profile: server2022, scheme: https, auth: basic}}
+  - {{name: plain, profile: server2019}}
+  - name: drifted
+    profile: server2012r2
+    registry:
+      '{WS}': {{RequireSecureNegotiate: {{kind: String, value: "0'; Remove-Item C:\\\\ -Recurse; '"}}}}
+"""
+NASTY_NAMES = ["q'uote", 'semi;colon"$(Stop-Computer)', "back`tick|pipe&amp", "ünï-côdé"]
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
+    with Fleet(loads_spec(SPEC, "transport.yml"), workdir=tmp_path_factory.mktemp("transport")) as f:
+        yield f
+
+
+def inventory(fleet: Fleet, folder: Path, name: str, **web: Any) -> Path:
+    lines = [
+        "defaults:",
+        f"  username: {json.dumps(NASTY_USER)}",
+        "  password_env: PSFLEET_TRANSPORT_PW",
+        "hosts:",
+    ]
+    for h in fleet.hosts:
+        if h.name != "web":
+            continue
+        settings = {"address": h.address, "port": h.port, "scheme": "https", "auth": "basic", **web}
+        lines.append(f"  web: {json.dumps(settings)}")
+    path = folder / name
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def cli(argv: Sequence[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    capsys.readouterr()
+    try:
+        main(list(argv))
+        code: Any = 0
+    except SystemExit as exc:
+        code = exc.code
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err
+    return int(code), out, err
+
+
+@pytest.fixture(autouse=True)
+def _password(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("PSFLEET_TRANSPORT_PW", PASSWORD)
+    monkeypatch.setenv("PSFLEET_STATE_DIR", str(tmp_path / "state"))
+
+
+def _host(out: str) -> dict[str, Any]:
+    return dict(json.loads(out)["hosts"][0])
+
+
+def test_https_untrusted_certificate_fails_by_default(fleet: Fleet, tmp_path: Path, capsys: Any) -> None:
+    code, out, err = cli(
+        ["audit", "-i", str(inventory(fleet, tmp_path, "inv.yml")), "--format", "json"], capsys
+    )
+    host = _host(out)
+    assert code == 8
+    assert host["status"] == "auth_failed"
+    assert "not trusted" in host["error"]["message"]
+    assert "warning" not in err
+
+
+def test_https_with_ca_file_works(fleet: Fleet, tmp_path: Path, capsys: Any) -> None:
+    ca = next(h.ca_file for h in fleet.hosts if h.name == "web")
+    _code, out, err = cli(
+        ["audit", "-i", str(inventory(fleet, tmp_path, "inv.yml", ca_file=ca)), "--format", "json"], capsys
+    )
+    assert _host(out)["status"] in ("compliant", "drift"), out
+    assert "warning" not in err
+
+
+def test_turning_validation_off_is_explicit_and_warned(fleet: Fleet, tmp_path: Path, capsys: Any) -> None:
+    inv = inventory(fleet, tmp_path, "inv.yml", cert_validation=False)
+    _code, out, err = cli(["audit", "-i", str(inv), "--format", "json"], capsys)
+    assert _host(out)["status"] in ("compliant", "drift"), out
+    assert "certificate validation is off" in err and "web" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_basic_over_http_is_refused_unless_allowed(fleet: Fleet, tmp_path: Path, capsys: Any) -> None:
+    plain = next(h for h in fleet.hosts if h.name == "plain")
+    inv = tmp_path / "basic.yml"
+    base = {"address": plain.address, "port": plain.port, "scheme": "http", "auth": "basic"}
+    inv.write_text(
+        f"defaults: {{username: u, password_env: PSFLEET_TRANSPORT_PW}}\nhosts:\n  h: {json.dumps(base)}\n"
+    )
+    code, out, err = cli(["audit", "-i", str(inv), "--format", "json"], capsys)
+    # Refused when the inventory loads, with the reason and the way out, before any connection.
+    assert code == 2 and out == ""
+    assert f"{inv}:3: hosts.h.auth" in err and "not encrypted" in err and "allow_unencrypted" in err
+    assert fleet.endpoint("plain").connections == 0
+
+    inv.write_text(
+        "defaults: {username: u, password_env: PSFLEET_TRANSPORT_PW}\nhosts:\n"
+        f"  h: {json.dumps({**base, 'allow_unencrypted': True})}\n"
+    )
+    code, out, _ = cli(["audit", "-i", str(inv), "--format", "json"], capsys)
+    # Now psfleet tries; the lab (like Windows with AllowUnencrypted=false) rejects Basic over HTTP.
+    assert "refused" not in (_host(out)["error"] or {}).get("message", "")
+
+
+def test_no_powershell_text_from_inventory_or_user_data(fleet: Fleet, tmp_path: Path, capsys: Any) -> None:
+    lines = ["defaults:", f"  username: {json.dumps(NASTY_USER)}", "  password_env: PSFLEET_TRANSPORT_PW",
+             "groups:", "  \"g';rm;$(x)\": {hosts: " + json.dumps(NASTY_NAMES) + "}", "hosts:"]  # fmt: skip
+    targets = [h for h in fleet.hosts if h.name in ("plain", "drifted")]
+    for i, name in enumerate(NASTY_NAMES):
+        h = targets[i % len(targets)]
+        lines.append(f"  {json.dumps(name)}: {{address: {h.address}, port: {h.port}, auth: ntlm}}")
+    inv = tmp_path / "nasty.yml"
+    inv.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    calls: list[tuple[str, str, bool]] = []
+    original = SimHost.execute
+
+    def spy(self: SimHost, commands: Any, *, user: Any) -> Any:
+        for c in commands:
+            calls.append((self.name, str(c.command_text), bool(getattr(c, "is_script", False))))
+        return original(self, commands, user=user)
+
+    journal = tmp_path / "nasty.jsonl"
+    with mock.patch.object(SimHost, "execute", spy):
+        code, out, err = cli(["audit", "-i", str(inv), "--format", "json"], capsys)
+        assert code == 4, err
+        assert {h["name"] for h in json.loads(out)["hosts"]} == set(NASTY_NAMES)
+        assert cli(["remediate", "-i", str(inv), "--check", "--format", "json"], capsys)[0] == 4
+        assert (
+            cli(
+                ["remediate", "-i", str(inv), "--yes", "--journal", str(journal), "--format", "json"], capsys
+            )[0]
+            == 0
+        )
+        assert (
+            cli(["rollback", "-i", str(inv), "--yes", "--journal", str(journal), "--format", "json"], capsys)[
+                0
+            ]
+            == 0
+        )
+        cli(["run", "-i", str(inv), "--cmdlet", "Get-ItemProperty", "--param", f"Path={WS}'; Stop-Computer; '",
+             "--format", "json"], capsys)  # fmt: skip
+        structured = list(calls)
+        cli(["run", "-i", str(inv), "--limit", NASTY_NAMES[0], "Get-Date", "--format", "json"], capsys)
+    scripts = [c for c in structured if c[2]]
+    assert scripts == []
+    assert {"Get-ItemProperty", "Set-ItemProperty", "Set-SmbClientConfiguration"} <= {
+        c[1] for c in structured
+    }
+    assert [c for c in calls[len(structured) :] if c[2]], (
+        "psfleet run's script line should arrive as a script"
+    )
+    assert not any(n in c[1] for c in calls for n in NASTY_NAMES), "a host name reached PowerShell"
