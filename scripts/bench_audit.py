@@ -260,9 +260,9 @@ class Row:
         return max(self.latency_floor_s, self.cpu_floor_s)
 
 
-def _run_child(name: str, args: argparse.Namespace, paths: Mapping[str, str], only: Iterable[str] = ()) -> tuple[
-    dict[str, Any], float
-]:
+def _run_child(
+    name: str, args: argparse.Namespace, paths: Mapping[str, str], only: Iterable[str] = ()
+) -> tuple[dict[str, Any], float]:
     out = Path(paths["dir"]) / f"{name}.json"
     cmd = [
         sys.executable,
@@ -298,9 +298,9 @@ def _evenly(items: Sequence[Any], n: int) -> list[Any]:
     return [items[int(i * step)] for i in range(n)]
 
 
-def measure(name: str, args: argparse.Namespace, lab: Any, paths: Mapping[str, str], hosts: list[str]) -> tuple[
-    Row, dict[str, Any]
-]:
+def measure(
+    name: str, args: argparse.Namespace, lab: Any, paths: Mapping[str, str], hosts: list[str]
+) -> tuple[Row, dict[str, Any]]:
     sample = _evenly(hosts, args.sample) if name == "sequential" else hosts
     before = lab.stats()
     result, peak_mb = _run_child(name, args, paths, sample if name == "sequential" else ())
@@ -392,7 +392,9 @@ def ratios(rows: Sequence[Row]) -> dict[str, float]:
     for base in ("threadpool", "sequential"):
         if base in by:
             out[f"speed-up vs {base} (wall)"] = by[base].wall_s / ps.wall_s
-            out[f"client CPU/host psfleet/{base}"] = ps.client_cpu_ms_per_host / by[base].client_cpu_ms_per_host
+            out[f"client CPU/host psfleet/{base}"] = (
+                ps.client_cpu_ms_per_host / by[base].client_cpu_ms_per_host
+            )
     out["psfleet wall / larger floor"] = ps.wall_s / ps.floor_s if ps.floor_s else 0.0
     return out
 
@@ -410,10 +412,15 @@ def main_driver(args: argparse.Namespace) -> int:
         pool_open_ms=args.pool_open_ms,
     )
     contenders = [c for c in args.contenders.split(",") if c]
-    with tempfile.TemporaryDirectory(prefix="psfleet-bench-") as tmp, Fleet(
-        spec, addressing="port", workers=args.workers, workdir=Path(tmp) / "lab"
-    ) as lab:
-        paths = {"dir": tmp, "fleet_json": str(Path(tmp) / "fleet.json"), "inventory": str(Path(tmp) / "lab.yml")}
+    with (
+        tempfile.TemporaryDirectory(prefix="psfleet-bench-") as tmp,
+        Fleet(spec, addressing="port", workers=args.workers, workdir=Path(tmp) / "lab") as lab,
+    ):
+        paths = {
+            "dir": tmp,
+            "fleet_json": str(Path(tmp) / "fleet.json"),
+            "inventory": str(Path(tmp) / "lab.yml"),
+        }
         lab.write_fleet_json(Path(paths["fleet_json"]))
         lab.write_inventory(Path(paths["inventory"]))
         names = [h.name for h in lab.hosts]
@@ -453,9 +460,13 @@ def main_driver(args: argparse.Namespace) -> int:
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     p.add_argument("--hosts", type=int, default=1000, help="lab hosts (default 1000)")
-    p.add_argument("--sample", type=int, default=20, help="hosts the sequential baseline runs on (default 20)")
+    p.add_argument(
+        "--sample", type=int, default=20, help="hosts the sequential baseline runs on (default 20)"
+    )
     p.add_argument("--workers", type=int, default=2, help="lab worker processes (default 2)")
-    p.add_argument("--pool-open-ms", type=int, default=500, help="lab delay per runspace-pool open (default 500)")
+    p.add_argument(
+        "--pool-open-ms", type=int, default=500, help="lab delay per runspace-pool open (default 500)"
+    )
     p.add_argument("--latency-ms", type=int, default=20, help="lab latency per HTTP response (default 20)")
     p.add_argument("--forks", type=int, default=None, help="psfleet --forks (default: psfleet's default)")
     p.add_argument("--contenders", default="psfleet,sequential,threadpool", help="comma-separated subset")

@@ -259,7 +259,12 @@ def clixml(value: object) -> bytes:
 
 OUTPUTS = {
     "registry key": custom_object(
-        UBR=PSInt(-1), Name=PSString("a_x000A_b\n"), Big=PSInt64(2**40), Flag=True, Blob=b"\x00\xff", Nothing=None
+        UBR=PSInt(-1),
+        Name=PSString("a_x000A_b\n"),
+        Big=PSInt64(2**40),
+        Flag=True,
+        Blob=b"\x00\xff",
+        Nothing=None,
     ),
     "multi string": custom_object(NullSessionPipes=["a", "b"], Empty=[]),
     "odd name": custom_object(**{"x y": PSString("1")}),
@@ -277,5 +282,7 @@ def test_direct_output_parsing_matches_psrpcore(name: str) -> None:
     from toolkit.transport.values import _NoCipher, convert
 
     data = clixml(OUTPUTS[name])
-    expected = convert(psrpcore.types.deserialize(ET.fromstring(data.decode("utf-8").lstrip("\ufeff")), _NoCipher()))
+    expected = convert(
+        psrpcore.types.deserialize(ET.fromstring(data.decode("utf-8").lstrip("\ufeff")), _NoCipher())
+    )
     assert psrp.output_value(data) == expected
