@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from toolkit.api import AUDIT_DEFAULT_FORKS
 from toolkit.api import audit as run_audit
 from toolkit.cli.common import (
     MACHINE_FORMATS,
@@ -34,7 +35,7 @@ from toolkit.smb.audit_sections import smb_extensions
 #: hosts (~2.4 s) drops below the CPU floor and CPU per host is unchanged from 64 or 128;
 #: at 512 client CPU per host rose by 60% (thread contention) and RSS neared 250 MB
 #: (scripts/bench_audit.py, README "Performance").
-DEFAULT_FORKS = 256
+DEFAULT_FORKS = AUDIT_DEFAULT_FORKS
 
 
 def audit(
