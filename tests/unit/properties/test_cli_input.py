@@ -11,6 +11,7 @@ valid inventories never touch the network; everything before and after it is the
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -30,7 +31,8 @@ from toolkit.inventory.model import Inventory
 from toolkit.results import AuditRun, ErrorKind, HostError, HostResult, HostStatus
 
 SETTINGS = settings(
-    max_examples=120,
+    # CI runs 120 per test; PSFLEET_HYPOTHESIS_EXAMPLES=2000 for a long local hunt.
+    max_examples=int(os.environ.get("PSFLEET_HYPOTHESIS_EXAMPLES", "120")),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
