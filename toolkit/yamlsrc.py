@@ -44,7 +44,9 @@ def _construct(node: yaml.Node, loader: yaml.SafeLoader, file: str) -> Any:
         for key_node, value_node in node.value:
             key = _construct(key_node, loader, file)
             if isinstance(key, dict | list):
-                raise InputError("a mapping key must be a plain value", file=file, line=key_node.start_mark.line + 1)
+                raise InputError(
+                    "a mapping key must be a plain value", file=file, line=key_node.start_mark.line + 1
+                )
             if key in out:
                 raise InputError(
                     f"duplicate key {key!r}", file=file, line=key_node.start_mark.line + 1, field=str(key)

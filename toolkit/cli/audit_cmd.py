@@ -40,38 +40,68 @@ DEFAULT_FORKS = AUDIT_DEFAULT_FORKS
 
 def audit(
     ctx: typer.Context,
-    inventory: Path | None = typer.Option(None, "-i", "--inventory", envvar="PSFLEET_INVENTORY",
-                                          help="Inventory file (or config 'inventory')."),
+    inventory: Path | None = typer.Option(
+        None, "-i", "--inventory", envvar="PSFLEET_INVENTORY", help="Inventory file (or config 'inventory')."
+    ),
     limit: list[str] = typer.Option([], "-l", "--limit", help="Host names, groups, globs, !exclusions."),
-    forks: int = typer.Option(DEFAULT_FORKS, "--forks", min=1, max=1024, envvar="PSFLEET_FORKS",
-                              help="Hosts worked on at once."),
-    timeout: float = typer.Option(60.0, "--timeout", min=1.0, envvar="PSFLEET_TIMEOUT",
-                                  help="Wall-clock deadline per host, seconds."),
-    retries: int = typer.Option(1, "--retries", min=0, max=10,
-                                help="Retries for failures before anything was sent (backoff doubles)."),
-    fmt: str = typer.Option("table", "-f", "--format", envvar="PSFLEET_FORMAT",
-                            help="table, json, ndjson, csv, markdown or junit."),
-    table_format: str = typer.Option("simple", "--table-format", help="Any tabulate format for --format table."),
+    forks: int = typer.Option(
+        DEFAULT_FORKS, "--forks", min=1, max=1024, envvar="PSFLEET_FORKS", help="Hosts worked on at once."
+    ),
+    timeout: float = typer.Option(
+        60.0, "--timeout", min=1.0, envvar="PSFLEET_TIMEOUT", help="Wall-clock deadline per host, seconds."
+    ),
+    retries: int = typer.Option(
+        1, "--retries", min=0, max=10, help="Retries for failures before anything was sent (backoff doubles)."
+    ),
+    fmt: str = typer.Option(
+        "table",
+        "-f",
+        "--format",
+        envvar="PSFLEET_FORMAT",
+        help="table, json, ndjson, csv, markdown or junit.",
+    ),
+    table_format: str = typer.Option(
+        "simple", "--table-format", help="Any tabulate format for --format table."
+    ),
     output: Path | None = typer.Option(None, "-o", "--output", help="Write the report here (atomically)."),
-    retry_file: Path | None = typer.Option(None, "--retry-file",
-                                           help="Write an inventory of the hosts that could not be assessed."),
+    retry_file: Path | None = typer.Option(
+        None, "--retry-file", help="Write an inventory of the hosts that could not be assessed."
+    ),
     no_input: bool = typer.Option(False, "--no-input", help="Never prompt (fail if a password is missing)."),
     explain: bool = typer.Option(False, "--explain", help="Print what the columns and statuses mean."),
-    with_probe: bool = typer.Option(False, "--with-probe",
-                                    help="Also probe each host's SMB port (smb_port) and compare the wire's "
-                                         "signing-required flag with LanmanServer RequireSecuritySignature "
-                                         "(wire_signing; a mismatch is reported, not drift)."),
-    events: float | None = typer.Option(None, "--events", min=0.001, metavar="DAYS",
-                                        help="Also count SMB client events 31012/31013/30803/30804 of the "
-                                             "last DAYS days (same round trip; n/a before build 9600)."),
+    with_probe: bool = typer.Option(
+        False,
+        "--with-probe",
+        help="Also probe each host's SMB port (smb_port) and compare the wire's "
+        "signing-required flag with LanmanServer RequireSecuritySignature "
+        "(wire_signing; a mismatch is reported, not drift).",
+    ),
+    events: float | None = typer.Option(
+        None,
+        "--events",
+        min=0.001,
+        metavar="DAYS",
+        help="Also count SMB client events 31012/31013/30803/30804 of the "
+        "last DAYS days (same round trip; n/a before build 9600).",
+    ),
     verbose: int = typer.Option(0, "-v", "--verbose", count=True, help="-v, -vv, -vvv (wire)."),
 ) -> None:
     """Audit SMB signing and secure-negotiate settings (read-only). Exit 0/4/8/12."""
     setup_logging(verbose)
     # Defaults from the config file where neither option nor environment gave one.
-    settings = apply_to_command(ctx, {"inventory": inventory, "forks": forks, "timeout": timeout,
-                                      "retries": retries, "fmt": fmt, "table_format": table_format},
-                                command="audit", keys={"fmt": "format"})
+    settings = apply_to_command(
+        ctx,
+        {
+            "inventory": inventory,
+            "forks": forks,
+            "timeout": timeout,
+            "retries": retries,
+            "fmt": fmt,
+            "table_format": table_format,
+        },
+        command="audit",
+        keys={"fmt": "format"},
+    )
     forks, timeout, retries = settings["forks"], settings["timeout"], settings["retries"]
     fmt, table_format = settings["fmt"], settings["table_format"]
     check_format(fmt, FORMATS, table_format=table_format)
@@ -86,14 +116,20 @@ def audit(
 
     with progress_hooks(len(inv.hosts), enabled=show_progress(fmt)) as hooks:
         if streaming:
+
             def on_result(result: HostResult) -> None:
                 sys.stdout.write(ndjson_line(result) + "\n")
                 sys.stdout.flush()
 
             hooks = FanoutHooks(on_start=hooks.on_start, on_result=on_result)
-        run = run_audit(inv, credentials=credentials, options=options, hooks=hooks,
-                        workarounds=workarounds_from_journals(),
-                        extensions=smb_extensions(with_probe=with_probe, events_days=events))
+        run = run_audit(
+            inv,
+            credentials=credentials,
+            options=options,
+            hooks=hooks,
+            workarounds=workarounds_from_journals(),
+            extensions=smb_extensions(with_probe=with_probe, events_days=events),
+        )
 
     if not streaming:
         emit(render(run, fmt, table_format=table_format), output)
@@ -108,4 +144,8 @@ def audit(
 
 def summary_text(run: AuditRun) -> str:
     parts = [f"{v} {k}" for k, v in run.summary.items() if v and k != "total"]
-    return f"{run.summary['total']} hosts: " + (", ".join(parts) if parts else "none") + f" (exit {run.exit_code})"
+    return (
+        f"{run.summary['total']} hosts: "
+        + (", ".join(parts) if parts else "none")
+        + f" (exit {run.exit_code})"
+    )

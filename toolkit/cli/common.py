@@ -55,7 +55,9 @@ class _OneLine(logging.Filter):
 
 def setup_logging(verbose: int) -> None:
     level = logging.WARNING if verbose <= 0 else logging.INFO if verbose == 1 else logging.DEBUG
-    logging.basicConfig(level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     if verbose < 3:
         for handler in logging.getLogger().handlers:
             if not any(isinstance(f, _OneLine) for f in handler.filters):

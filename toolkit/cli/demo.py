@@ -55,19 +55,29 @@ def demo_spec_text() -> str:
 
 def run_demo() -> None:
     spec = loads_spec(demo_spec_text(), "<demo spec>")
-    with tempfile.TemporaryDirectory(prefix="psfleet-demo-") as tmp, Fleet(spec, addressing="port",
-                                                                          workdir=Path(tmp)) as fleet:
+    with (
+        tempfile.TemporaryDirectory(prefix="psfleet-demo-") as tmp,
+        Fleet(spec, addressing="port", workdir=Path(tmp)) as fleet,
+    ):
         inv_path = Path(tmp) / "demo-inventory.yml"
         fleet.write_inventory(inv_path)
         inv = load_inventory(inv_path)
         credentials = resolve_credentials(inv.hosts, interactive=False)
-        say(f"psfleet demo: {len(inv.hosts)} emulated Windows hosts on 127.0.0.1 (real WinRM: NTLM + encryption)")
+        say(
+            f"psfleet demo: {len(inv.hosts)} emulated Windows hosts on 127.0.0.1 (real WinRM: NTLM + encryption)"
+        )
         with progress_hooks(len(inv.hosts), enabled=err_console.is_terminal) as hooks:
-            run = audit(inv, credentials=credentials, options=FanoutOptions(forks=16, timeout=20, retries=0),
-                        hooks=hooks)
+            run = audit(
+                inv,
+                credentials=credentials,
+                options=FanoutOptions(forks=16, timeout=20, retries=0),
+                hooks=hooks,
+            )
         sys.stdout.write(render(run, "table"))
         sys.stdout.flush()
         say("")
         say(legend())
         say("")
-        say("Try: psfleet lab serve --hosts 50 --profile mixed --inventory-out lab.yml, then psfleet audit -i lab.yml")
+        say(
+            "Try: psfleet lab serve --hosts 50 --profile mixed --inventory-out lab.yml, then psfleet audit -i lab.yml"
+        )

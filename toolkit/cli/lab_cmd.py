@@ -12,7 +12,9 @@ from toolkit.cli.common import say, setup_logging
 from toolkit.lab.fleet import Fleet
 from toolkit.lab.spec import load_spec, spec_from_args
 
-app = typer.Typer(help="The lab: an emulated Windows fleet speaking real WinRM on loopback.", no_args_is_help=True)
+app = typer.Typer(
+    help="The lab: an emulated Windows fleet speaking real WinRM on loopback.", no_args_is_help=True
+)
 
 
 @app.command("serve")
@@ -20,16 +22,29 @@ def serve(
     hosts: int = typer.Option(10, "--hosts", min=1, help="Number of hosts (ignored with --spec)."),
     profile: str = typer.Option("mixed", "--profile", help="OS profile of every host, or 'mixed'."),
     spec: Path | None = typer.Option(None, "--spec", help="Lab spec YAML (users, defaults, hosts, faults)."),
-    addressing: str = typer.Option("ip", "--addressing", help="'ip': one 127.x address per host on port "
-                                   "5985/5986; 'port': 127.0.0.1 with one port per host."),
-    base_address: str = typer.Option("127.10.0.1", "--base-address", help="First loopback address (ip mode)."),
-    base_port: int | None = typer.Option(None, "--base-port", help="Port (ip mode) or first port (port mode)."),
+    addressing: str = typer.Option(
+        "ip",
+        "--addressing",
+        help="'ip': one 127.x address per host on port 5985/5986; 'port': 127.0.0.1 with one port per host.",
+    ),
+    base_address: str = typer.Option(
+        "127.10.0.1", "--base-address", help="First loopback address (ip mode)."
+    ),
+    base_port: int | None = typer.Option(
+        None, "--base-port", help="Port (ip mode) or first port (port mode)."
+    ),
     latency_ms: int = typer.Option(0, "--latency-ms", min=0, help="Added to every HTTP response (ms)."),
-    pool_open_ms: int = typer.Option(0, "--pool-open-ms", min=0, help="Delay when a runspace pool opens (ms)."),
+    pool_open_ms: int = typer.Option(
+        0, "--pool-open-ms", min=0, help="Delay when a runspace pool opens (ms)."
+    ),
     workers: int = typer.Option(0, "--workers", min=0, max=64, help="Worker processes (0: this process)."),
-    state: Path | None = typer.Option(None, "--state", help="Keep each host's registry here across restarts."),
+    state: Path | None = typer.Option(
+        None, "--state", help="Keep each host's registry here across restarts."
+    ),
     inventory_out: Path | None = typer.Option(None, "--inventory-out", help="Write a psfleet inventory."),
-    fleet_json: Path | None = typer.Option(None, "--fleet-json", help="Write the fleet as JSON (with passwords)."),
+    fleet_json: Path | None = typer.Option(
+        None, "--fleet-json", help="Write the fleet as JSON (with passwords)."
+    ),
     verbose: int = typer.Option(0, "-v", "--verbose", count=True),
 ) -> None:
     """Serve a lab fleet until Ctrl-C or SIGTERM."""
@@ -45,8 +60,10 @@ def serve(
 
         lab_spec = replace(
             lab_spec,
-            hosts=tuple(replace(h, latency_ms=latency_ms or h.latency_ms, pool_open_ms=pool_open_ms or h.pool_open_ms)
-                        for h in lab_spec.hosts),
+            hosts=tuple(
+                replace(h, latency_ms=latency_ms or h.latency_ms, pool_open_ms=pool_open_ms or h.pool_open_ms)
+                for h in lab_spec.hosts
+            ),
         )
     if state is not None:
         state.mkdir(parents=True, exist_ok=True)
@@ -73,8 +90,10 @@ def serve(
             fleet.write_fleet_json(fleet_json)
             say(f"fleet json: {fleet_json} (mode 0600: it holds the lab passwords)")
         first = fleet.hosts[0]
-        say(f"lab: {len(fleet.hosts)} hosts on loopback (first: {first.name} {first.scheme}://{first.address}:{first.port}"
-            f"/wsman); users: {', '.join(u.name for u in lab_spec.users)}. Ctrl-C to stop.")
+        say(
+            f"lab: {len(fleet.hosts)} hosts on loopback (first: {first.name} {first.scheme}://{first.address}:{first.port}"
+            f"/wsman); users: {', '.join(u.name for u in lab_spec.users)}. Ctrl-C to stop."
+        )
         while not stop.wait(0.5):
             pass
     say("lab stopped")

@@ -119,7 +119,9 @@ class _Resolver:
             st = os.stat(path)
             if st.st_mode & 0o077:
                 raise self.error(
-                    host, "password_file", f"{path} is readable by others (mode {st.st_mode & 0o777:o}); chmod 600 it"
+                    host,
+                    "password_file",
+                    f"{path} is readable by others (mode {st.st_mode & 0o777:o}); chmod 600 it",
                 )
             with open(path, encoding="utf-8") as f:
                 value = f.read().rstrip("\r\n")

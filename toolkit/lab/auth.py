@@ -56,7 +56,9 @@ def _hash_line(domain: str, user: str, password: str) -> str:
     on every handshake and would otherwise derive both hashes (DES and MD4 in Python) each
     time, a tenth of the lab's CPU under a 1,000-host audit."""
     lm, nt = (base64.b16encode(h(password)).decode() for h in (lmowfv1, ntowfv1))
-    return f"{domain}\\{user}:0:{lm}:{nt}:[U]:LCT-00000000" if domain else f"{user}:0:{lm}:{nt}:[U]:LCT-00000000"
+    return (
+        f"{domain}\\{user}:0:{lm}:{nt}:[U]:LCT-00000000" if domain else f"{user}:0:{lm}:{nt}:[U]:LCT-00000000"
+    )
 
 
 def write_user_file(users: Iterable[LabUser]) -> Path:

@@ -117,7 +117,9 @@ def classify(exc: BaseException, *, endpoint: str, sent: bool, spn: str | None =
     if kerberos is not None:
         return HostError(ErrorKind.AUTH_FAILED, f"authentication failed on {endpoint}: {kerberos}", sent)
     if isinstance(exc, AuthenticationError):
-        return HostError(ErrorKind.AUTH_FAILED, f"authentication failed on {endpoint}: credentials rejected", sent)
+        return HostError(
+            ErrorKind.AUTH_FAILED, f"authentication failed on {endpoint}: credentials rejected", sent
+        )
     if isinstance(exc, WSManFaultError):
         code = exc.code or 0
         reason = " ".join(str(exc.reason or exc.message or "").split())[:200]
@@ -146,14 +148,19 @@ def classify(exc: BaseException, *, endpoint: str, sent: bool, spn: str | None =
         return HostError(ErrorKind.UNREACHABLE, f"connect timeout on {endpoint}", False)
     if any(isinstance(e, requests.exceptions.ReadTimeout | TimeoutError | socket.timeout) for e in chain):
         return HostError(ErrorKind.TIMEOUT, f"no answer from {endpoint} within the read timeout", sent)
-    if "name or service not known" in texts or "nodename nor servname" in texts or "failed to resolve" in texts or (
-        any(isinstance(e, socket.gaierror) for e in chain)
+    if (
+        "name or service not known" in texts
+        or "nodename nor servname" in texts
+        or "failed to resolve" in texts
+        or (any(isinstance(e, socket.gaierror) for e in chain))
     ):
         return HostError(ErrorKind.UNREACHABLE, f"cannot resolve {endpoint.rsplit(':', 1)[0]}", False)
     if "connection refused" in texts or any(isinstance(e, ConnectionRefusedError) for e in chain):
         return HostError(ErrorKind.UNREACHABLE, f"connection refused on {endpoint}", False)
-    if any(isinstance(e, ConnectionResetError) for e in chain) or "connection reset" in texts or (
-        "connection aborted" in texts or "remotedisconnected" in texts or "remote end closed" in texts
+    if (
+        any(isinstance(e, ConnectionResetError) for e in chain)
+        or "connection reset" in texts
+        or ("connection aborted" in texts or "remotedisconnected" in texts or "remote end closed" in texts)
     ):
         return HostError(ErrorKind.UNREACHABLE, f"connection reset by {endpoint}", sent)
     if any(isinstance(e, OSError) and getattr(e, "errno", None) in (101, 113) for e in chain):
@@ -161,7 +168,9 @@ def classify(exc: BaseException, *, endpoint: str, sent: bool, spn: str | None =
     if isinstance(exc, requests.exceptions.ConnectionError):
         return HostError(ErrorKind.UNREACHABLE, f"connection to {endpoint} failed: {_text(exc)[:120]}", sent)
     if type(exc).__module__.startswith("spnego"):
-        return HostError(ErrorKind.AUTH_FAILED, f"authentication failed on {endpoint}: {_text(exc)[:160]}", sent)
+        return HostError(
+            ErrorKind.AUTH_FAILED, f"authentication failed on {endpoint}: {_text(exc)[:160]}", sent
+        )
     if isinstance(exc, WinRMError):
         return HostError(ErrorKind.PROTOCOL_ERROR, f"WinRM error from {endpoint}: {_text(exc)[:160]}", sent)
     return HostError(ErrorKind.ERROR, f"{type(exc).__name__} talking to {endpoint}: {_text(exc)[:160]}", sent)

@@ -81,7 +81,9 @@ def _timeouts(host: Host, remaining: float) -> SessionTimeouts:
     remaining = max(remaining, 1.0)
     operation = int(max(1, min(t.operation_timeout, remaining - 1)))
     read = max(float(operation) + 1.0, min(t.read_timeout, remaining))
-    return SessionTimeouts(connection=max(0.5, min(t.connection_timeout, remaining)), read=read, operation=operation)
+    return SessionTimeouts(
+        connection=max(0.5, min(t.connection_timeout, remaining)), read=read, operation=operation
+    )
 
 
 def build_wsman(host: Host, credential: CredentialLike | None, *, remaining: float) -> WSMan:
@@ -138,7 +140,9 @@ class HostSession:
     """A runspace pool on one host. Use as a context manager; :meth:`run` may be called
     several times. Every failure is raised as :class:`TransportError` (already classified)."""
 
-    def __init__(self, host: Host, credential: CredentialLike | None, *, deadline: float | None = None) -> None:
+    def __init__(
+        self, host: Host, credential: CredentialLike | None, *, deadline: float | None = None
+    ) -> None:
         self.host = host
         self.credential = credential
         self.deadline = deadline if deadline is not None else time.monotonic() + 3600.0
@@ -153,7 +157,9 @@ class HostSession:
     def _fail(self, exc: BaseException) -> TransportError:
         err = classify(exc, endpoint=self.endpoint, sent=self.sent, spn=spn_of(self.host))
         if self.remaining() <= 0 and err.kind in (ErrorKind.UNREACHABLE, ErrorKind.TIMEOUT, ErrorKind.ERROR):
-            err = HostError(ErrorKind.TIMEOUT, f"{self.endpoint} did not finish within the deadline", self.sent)
+            err = HostError(
+                ErrorKind.TIMEOUT, f"{self.endpoint} did not finish within the deadline", self.sent
+            )
         log.debug("%s: %s (%s)", self.host.name, err.message, type(exc).__name__)
         return TransportError(err)
 
