@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import importlib
-
 import typer
 
-from toolkit.cli import audit_cmd, inventory_cmd, lab_cmd
+from toolkit.cli import audit_cmd, inventory_cmd, lab_cmd, remediate_cmd, run_cmd, smb_cmd
 
 app = typer.Typer(
     name="psfleet",
@@ -20,12 +18,7 @@ app.command("demo")(lab_cmd.demo)
 app.add_typer(inventory_cmd.app, name="inventory")
 app.add_typer(lab_cmd.app, name="lab")
 
-# Command modules that register themselves with ``register(app)``.
-for _name in ("remediate_cmd", "run_cmd", "smb_cmd"):
-    try:
-        _module = importlib.import_module(f"toolkit.cli.{_name}")
-    except ModuleNotFoundError as exc:
-        if exc.name != f"toolkit.cli.{_name}":
-            raise
-        continue
-    _module.register(app)
+# Commands whose modules register several commands or groups.
+remediate_cmd.register(app)
+run_cmd.register(app)
+smb_cmd.register(app)
