@@ -7,10 +7,10 @@ the README (schemas ``psfleet.audit/1`` and ``psfleet.remediate/1``).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 
 class ErrorKind(StrEnum):
@@ -159,16 +159,46 @@ class AuditRun:
         return exit_code_for([h.status for h in self.hosts])
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "schema": self.schema,
-            "run": {
-                "started": self.started,
-                "finished": self.finished,
-                "inventory": self.inventory,
-                "psfleet_version": self.version,
-                "interrupted": self.interrupted,
-                "exit_code": self.exit_code,
-            },
-            "summary": self.summary,
-            "hosts": [h.to_dict() for h in self.hosts],
-        }
+        return run_document(self)
+
+
+class RunDocument(Protocol):
+    """What every run aggregate (audit, run, probe) exposes for its JSON document."""
+
+    @property
+    def schema(self) -> str: ...
+    @property
+    def started(self) -> str: ...
+    @property
+    def finished(self) -> str: ...
+    @property
+    def inventory(self) -> str: ...
+    @property
+    def version(self) -> str: ...
+    @property
+    def interrupted(self) -> bool: ...
+    @property
+    def exit_code(self) -> int: ...
+    @property
+    def summary(self) -> Mapping[str, int]: ...
+    @property
+    def hosts(self) -> Sequence[Any]: ...
+
+
+def run_document(run: RunDocument, **run_fields: Any) -> dict[str, Any]:
+    """The shared JSON shape: ``schema``, ``run`` metadata (plus ``run_fields``), ``summary``,
+    ``hosts``. One place, so every schema's header reads the same."""
+    return {
+        "schema": run.schema,
+        "run": {
+            "started": run.started,
+            "finished": run.finished,
+            "inventory": run.inventory,
+            "psfleet_version": run.version,
+            "interrupted": run.interrupted,
+            "exit_code": run.exit_code,
+            **run_fields,
+        },
+        "summary": dict(run.summary),
+        "hosts": [h.to_dict() for h in run.hosts],
+    }

@@ -16,7 +16,7 @@ from enum import StrEnum
 from typing import Any
 
 from toolkit.adhoc.command import AdhocCommand
-from toolkit.results import ErrorKind, HostError
+from toolkit.results import ErrorKind, HostError, run_document
 from toolkit.transport.model import ErrorRecordData, PSObj, PSValue
 
 SCHEMA = "psfleet.run/1"
@@ -205,17 +205,4 @@ class AdhocRun:
         return replace(self, hosts=hosts, properties=tuple(properties))
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "schema": self.schema,
-            "run": {
-                "started": self.started,
-                "finished": self.finished,
-                "inventory": self.inventory,
-                "psfleet_version": self.version,
-                "interrupted": self.interrupted,
-                "exit_code": self.exit_code,
-                "command": self.command.to_dict(),
-            },
-            "summary": self.summary,
-            "hosts": [h.to_dict() for h in self.hosts],
-        }
+        return run_document(self, command=self.command.to_dict())

@@ -21,7 +21,7 @@ from typing import Any
 from toolkit import __version__
 from toolkit.fanout.runner import FanoutHooks, FanoutOptions, run_hosts
 from toolkit.inventory.model import Host, Inventory
-from toolkit.results import ErrorKind, HostError, HostResult, HostStatus
+from toolkit.results import ErrorKind, HostError, HostResult, HostStatus, run_document
 from toolkit.smb.probe import SmbProbeResult, probe_smb
 from toolkit.smb.wire import ALL_DIALECTS
 
@@ -99,19 +99,7 @@ class ProbeRun:
         return 0 if all(h.status is ProbeStatus.PROBED for h in self.hosts) else 8
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "schema": self.schema,
-            "run": {
-                "started": self.started,
-                "finished": self.finished,
-                "inventory": self.inventory,
-                "psfleet_version": self.version,
-                "interrupted": self.interrupted,
-                "exit_code": self.exit_code,
-            },
-            "summary": self.summary,
-            "hosts": [h.to_dict() for h in self.hosts],
-        }
+        return run_document(self)
 
 
 @dataclass
