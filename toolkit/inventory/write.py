@@ -8,8 +8,6 @@ Passwords are never written: only where they come from (``password_env`` and so 
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Iterable
 from dataclasses import fields
 from pathlib import Path
@@ -17,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from toolkit.atomic import write_atomic
 from toolkit.inventory.model import Host, Policy, Transport
 from toolkit.inventory.settings import plain
 
@@ -97,13 +96,4 @@ def write_inventory(hosts: Iterable[Host], path: str | Path) -> None:
     """
     target = Path(path)
     text = render_inventory(hosts)
-    fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent or ".")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, target)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    write_atomic(target, text, mode=0o600)

@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from toolkit.atomic import write_atomic
 from toolkit.lab.host import LabUser, SimHost
 from toolkit.lab.kerberos import KerberosAcceptor, KerberosLabConfig
 from toolkit.lab.profiles import get_profile
@@ -457,30 +458,12 @@ class Fleet:
     def write_inventory(self, path: Path, *, user: LabUser | None = None, password_file: bool = True) -> None:
         secrets_dir = path.parent / (path.stem + ".secrets")
         text = self.inventory_text(user=user, secrets_dir=secrets_dir, password_file=password_file)
-        _atomic_write(path, text)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, text, mode=0o644)
 
     def write_fleet_json(self, path: Path) -> None:
-        _atomic_write(path, json.dumps([h.public_dict() for h in self.hosts], indent=2) + "\n", mode=0o600)
-
-
-def _atomic_write(path: Path, text: str, *, mode: int = 0o644) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        with_suppress_unlink(tmp)
-        raise
-
-
-def with_suppress_unlink(path: str) -> None:
-    with contextlib.suppress(OSError):
-        os.unlink(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, json.dumps([h.public_dict() for h in self.hosts], indent=2) + "\n", mode=0o600)
 
 
 def generated_password() -> str:

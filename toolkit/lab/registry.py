@@ -17,11 +17,11 @@ from __future__ import annotations
 import base64
 import enum
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from toolkit.atomic import write_atomic
 
 HIVES: dict[str, str] = {
     "HKLM": "HKEY_LOCAL_MACHINE",
@@ -283,16 +283,7 @@ class Registry:
             return
         target = self._state_file
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(self.to_json(), fh, indent=1, sort_keys=True)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomic(target, json.dumps(self.to_json(), indent=1, sort_keys=True))
 
     def attach(self, state_file: str | Path) -> None:
         """Start persisting to ``state_file`` (and write the current state now)."""

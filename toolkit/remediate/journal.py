@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
+from toolkit.atomic import fsync_directory
 from toolkit.checks.facts import RegValue
 from toolkit.errors import JournalError
 from toolkit.remediate.model import SETTINGS, value_dict, value_from_dict
@@ -86,7 +87,7 @@ class JournalWriter:
             raise JournalError(f"cannot create journal: {exc.strerror}", file=path) from None
         writer = cls(path, os.fdopen(fd, "w", encoding="utf-8", newline="\n"))
         writer.append({"psfleet": FORMAT, "type": "run", **header})
-        _fsync_dir(path.parent)
+        fsync_directory(path.parent)
         return writer
 
     def append(self, *records: dict[str, Any]) -> None:
@@ -106,19 +107,6 @@ class JournalWriter:
             if not self.closed:
                 self.closed = True
                 self._handle.close()
-
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 # -- records ------------------------------------------------------------------------------

@@ -1,59 +1,7 @@
-"""Writing reports without ever leaving a half-written file behind."""
+"""Reports are written atomically: see :mod:`toolkit.atomic`."""
 
 from __future__ import annotations
 
-import contextlib
-import os
-import stat
-import tempfile
-from pathlib import Path
+from toolkit.atomic import write_atomic
 
-
-def write_atomic(path: str | os.PathLike[str], text: str) -> None:
-    """Write ``text`` (UTF-8) to ``path`` atomically.
-
-    The text goes to a temporary file in the same directory, is fsynced, then renamed over
-    ``path`` with :func:`os.replace`. On any error (including KeyboardInterrupt) the
-    temporary file is removed and an existing ``path`` is left untouched. An existing file
-    keeps its permission bits; a new one gets the usual 0o666 minus the umask. Newlines are
-    written as given (no translation).
-    """
-    target = Path(path)
-    directory = target.parent
-    fd, temp_name = tempfile.mkstemp(dir=directory, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temp_name, _mode_for(target))
-        os.replace(temp_name, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp_name)
-        raise
-    _fsync_directory(directory)
-
-
-def _mode_for(target: Path) -> int:
-    try:
-        return stat.S_IMODE(target.stat().st_mode)
-    except OSError:
-        # os.umask can only be read by setting it; restore it at once.
-        umask = os.umask(0o022)
-        os.umask(umask)
-        return 0o666 & ~umask
-
-
-def _fsync_directory(directory: Path) -> None:
-    """Make the rename durable; not every platform or file system allows it."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+__all__ = ["write_atomic"]
