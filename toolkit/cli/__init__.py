@@ -23,8 +23,9 @@ def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: every error is one line on stderr and a documented code."""
     try:
         code = app(args=argv, standalone_mode=False, prog_name="psfleet")
-    # Typer >= 0.22 raises its own copies of click's exceptions (typer.Exit, typer.Abort,
-    # typer.TyperException); older Typer raises click's. Catch both.
+    # Typer 0.29 vendors click and raises its own copies of click's exceptions (typer.Exit,
+    # typer.Abort, typer.TyperException); older Typer (0.12 to at least 0.23) raises click's.
+    # Catch both.
     except (click.exceptions.Exit, typer.Exit) as exc:
         sys.exit(exc.exit_code)
     except (click.exceptions.Abort, typer.Abort):
