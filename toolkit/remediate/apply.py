@@ -20,7 +20,7 @@ from toolkit import __version__
 from toolkit.checks.probe import AUDIT_STATEMENTS, ProbeError, parse_facts
 from toolkit.fanout.runner import FanoutHooks, run_hosts
 from toolkit.inventory.model import Host, Inventory
-from toolkit.remediate.execute import Progress, WriteResult, WriteSpec, journal_unknown, write_and_verify
+from toolkit.remediate.execute import Progress, WriteResult, journal_unknown, write_and_verify
 from toolkit.remediate.journal import JournalWriter, now_iso
 from toolkit.remediate.model import (
     BatchReport,
@@ -255,10 +255,7 @@ def _task(ctx: _Context) -> Callable[[Host, float], HostResult]:
                 result = _host(host, host_plan, host_plan.items, None, time.monotonic() - started)
                 progress.result = result
                 return _stub(host, result.status, None)
-            writes = tuple(
-                WriteSpec(w.setting, w.before, w.after, w.commands, w.workaround_expires)
-                for w in host_plan.writes
-            )
+            writes = host_plan.writes
             try:
                 verified = write_and_verify(
                     session, host, writes, journal=ctx.journal, run_id=ctx.run_id, progress=progress

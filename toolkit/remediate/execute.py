@@ -11,37 +11,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 
 from toolkit.checks.facts import SERVER_KEY, HostFacts, RegValue
 from toolkit.checks.probe import AUDIT_STATEMENTS, ProbeError, parse_facts
 from toolkit.inventory.model import Host
 from toolkit.remediate.journal import JournalWriter, intent_record, outcome_record
-from toolkit.remediate.model import Outcome, Setting, same_value
-from toolkit.remediate.plan import HostPlan
+from toolkit.remediate.model import Outcome, same_value
+from toolkit.remediate.plan import HostPlan, PlannedWrite
 from toolkit.results import ErrorKind, HostError
-from toolkit.transport.model import Command, ErrorRecordData, InvocationResult, Statement
+from toolkit.transport.model import ErrorRecordData, InvocationResult, Statement
 from toolkit.transport.session import HostSession
 
 
 @dataclass(frozen=True)
-class WriteSpec:
-    """One value to bring from ``before`` to ``after`` with ``commands``."""
-
-    setting: Setting
-    before: RegValue
-    after: RegValue
-    commands: tuple[Command, ...]
-    workaround_expires: datetime | None = None
-
-    @property
-    def command_text(self) -> str:
-        return "; ".join(c.render() for c in self.commands)
-
-
-@dataclass(frozen=True)
 class WriteResult:
-    spec: WriteSpec
+    spec: PlannedWrite
     outcome: Outcome
     observed: RegValue | None
     error: str | None
@@ -62,7 +46,7 @@ class Progress:
 
     stage: str = "new"  # new | planned | sent | done
     plan: HostPlan | None = None
-    writes: tuple[WriteSpec, ...] = ()
+    writes: tuple[PlannedWrite, ...] = ()
     result: object | None = None
     extra: dict[str, object] = field(default_factory=dict)
 
@@ -86,7 +70,7 @@ def split_errors(result: InvocationResult) -> tuple[InvocationResult, tuple[Erro
 def write_and_verify(
     session: HostSession,
     host: Host,
-    writes: Sequence[WriteSpec],
+    writes: Sequence[PlannedWrite],
     *,
     journal: JournalWriter,
     run_id: str,
@@ -154,7 +138,7 @@ def write_and_verify(
 
 
 def journal_unknown(
-    journal: JournalWriter, *, run_id: str, host: Host, writes: Sequence[WriteSpec], error: str
+    journal: JournalWriter, *, run_id: str, host: Host, writes: Sequence[PlannedWrite], error: str
 ) -> tuple[WriteResult, ...]:
     """The writes went out and no answer came back: record that nothing is known."""
     results = tuple(WriteResult(w, Outcome.UNKNOWN, None, error) for w in writes)
@@ -170,7 +154,7 @@ def journal_unknown(
     return results
 
 
-def _error_for(write: WriteSpec, errors: Sequence[ErrorRecordData]) -> str | None:
+def _error_for(write: PlannedWrite, errors: Sequence[ErrorRecordData]) -> str | None:
     names = {c.name.lower() for c in write.commands}
     tail = write.setting.path.split(":", 1)[-1].lower().rsplit("\\", 2)
     key_tail = "\\".join(tail[-2:])

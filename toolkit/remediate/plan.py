@@ -44,7 +44,10 @@ _SMB_CMDLETS = {
 
 @dataclass(frozen=True)
 class PlannedWrite:
-    """One setting to write: the commands (sent as structured PSRP commands, never text)."""
+    """One setting to write: the commands (sent as structured PSRP commands, never text).
+
+    Planned here for remediation, built from the journal by rollback; both send it through
+    :func:`toolkit.remediate.execute.write_and_verify`."""
 
     setting: Setting
     before: RegValue

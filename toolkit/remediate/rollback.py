@@ -33,7 +33,7 @@ from toolkit.checks.probe import AUDIT_STATEMENTS, ProbeError, parse_facts
 from toolkit.fanout.runner import FanoutHooks, FanoutOptions, run_hosts
 from toolkit.inventory.model import Host, Inventory
 from toolkit.remediate.apply import new_run_id
-from toolkit.remediate.execute import Progress, WriteSpec, journal_unknown, write_and_verify
+from toolkit.remediate.execute import Progress, journal_unknown, write_and_verify
 from toolkit.remediate.journal import Intent, JournalWriter, now_iso, read_journal
 from toolkit.remediate.model import (
     SETTINGS,
@@ -44,7 +44,7 @@ from toolkit.remediate.model import (
     SettingResult,
     same_value,
 )
-from toolkit.remediate.plan import registry_write
+from toolkit.remediate.plan import PlannedWrite, registry_write
 from toolkit.remediate.workarounds import clear_workaround, workarounds_path
 from toolkit.results import ErrorKind, HostError, HostResult, HostStatus
 from toolkit.transport.session import CredentialLike, HostSession, TransportError
@@ -253,9 +253,9 @@ def _task(
 
 def _plan(
     facts: HostFacts, intents: tuple[Intent, ...], force: bool
-) -> tuple[dict[str, SettingResult], list[WriteSpec]]:
+) -> tuple[dict[str, SettingResult], list[PlannedWrite]]:
     items: dict[str, SettingResult] = {}
-    writes: list[WriteSpec] = []
+    writes: list[PlannedWrite] = []
     for intent in intents:
         setting = SETTINGS[intent.setting]
         key = facts.server if setting.path == SERVER_KEY else facts.workstation
@@ -286,7 +286,7 @@ def _plan(
         except ValueError as exc:
             items[intent.setting] = item(Outcome.BLOCKED, str(exc))
             continue
-        spec = WriteSpec(setting, current, intent.before, (command,))
+        spec = PlannedWrite(setting, current, intent.before, (command,))
         writes.append(spec)
         items[intent.setting] = item(
             Outcome.PENDING, f"restore {intent.before.describe()}", spec.command_text
