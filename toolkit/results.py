@@ -10,7 +10,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any, Protocol, Self
 
 
 class ErrorKind(StrEnum):
@@ -24,7 +24,23 @@ class ErrorKind(StrEnum):
     ERROR = "error"
 
 
-class HostStatus(StrEnum):
+class ErrorStatus(StrEnum):
+    """Base of per-host status enums that carry every :class:`ErrorKind` as a member of the
+    same value, so a host that failed is reported by its error's kind (:meth:`from_error`).
+    Members cannot be inherited: a subclass lists the kinds again, checked when it is defined."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        missing = sorted({k.value for k in ErrorKind} - {m.value for m in cls})
+        if missing:
+            raise TypeError(f"{cls.__name__} lacks the error kinds {', '.join(missing)}")
+
+    @classmethod
+    def from_error(cls, kind: ErrorKind) -> Self:
+        return cls(kind.value)
+
+
+class HostStatus(ErrorStatus):
     COMPLIANT = "compliant"
     DRIFT = "drift"
     UNREACHABLE = "unreachable"
@@ -37,10 +53,6 @@ class HostStatus(StrEnum):
     @property
     def assessed(self) -> bool:
         return self in (HostStatus.COMPLIANT, HostStatus.DRIFT)
-
-    @classmethod
-    def from_error(cls, kind: ErrorKind) -> HostStatus:
-        return cls(kind.value)
 
 
 class CheckStatus(StrEnum):
