@@ -292,21 +292,7 @@ def _merge(host_plan: HostPlan, results: Sequence[WriteResult]) -> tuple[Setting
             reason = f"state unknown: {r.error}"
         else:
             reason = f"not changed: {r.error}"
-        items.append(
-            SettingResult(
-                id=item.id,
-                path=item.path,
-                name=item.name,
-                before=item.before,
-                after=item.after,
-                command=item.command,
-                outcome=r.outcome,
-                reason=reason,
-                rule=item.rule,
-                expected=item.expected,
-                observed=r.observed,
-            )
-        )
+        items.append(replace(item, outcome=r.outcome, reason=reason, observed=r.observed))
     return tuple(items)
 
 
@@ -377,18 +363,7 @@ def _failed(
 def _not_run(item: SettingResult, why: str) -> SettingResult:
     if item.outcome is not Outcome.PENDING:
         return item
-    return SettingResult(
-        id=item.id,
-        path=item.path,
-        name=item.name,
-        before=item.before,
-        after=item.after,
-        command=item.command,
-        outcome=Outcome.NOT_RUN,
-        reason=f"not written: {why}",
-        rule=item.rule,
-        expected=item.expected,
-    )
+    return replace(item, outcome=Outcome.NOT_RUN, reason=f"not written: {why}")
 
 
 def _skipped(host: Host, batch: int, why: str) -> HostRemediation:

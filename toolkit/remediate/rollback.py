@@ -22,7 +22,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -315,18 +315,7 @@ def _restored_item(item: SettingResult, outcome: Outcome, error: str | None) -> 
         if outcome is Outcome.RESTORED
         else f"not restored: {error}"
     )
-    return SettingResult(
-        id=item.id,
-        path=item.path,
-        name=item.name,
-        before=item.before,
-        after=item.after,
-        command=item.command,
-        outcome=outcome,
-        reason=reason,
-        rule=item.rule,
-        expected=item.expected,
-    )
+    return replace(item, outcome=outcome, reason=reason)
 
 
 def _status(checks: tuple[SettingResult, ...], error: HostError | None) -> RemediateStatus:
