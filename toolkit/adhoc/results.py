@@ -12,11 +12,10 @@ import base64
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from enum import StrEnum
 from typing import Any
 
 from toolkit.adhoc.command import AdhocCommand
-from toolkit.results import ErrorKind, HostError, run_document
+from toolkit.results import ErrorStatus, HostError, run_document
 from toolkit.transport.model import ErrorRecordData, PSObj, PSValue
 
 SCHEMA = "psfleet.run/1"
@@ -25,7 +24,7 @@ SCHEMA = "psfleet.run/1"
 VALUE_COLUMN = "Value"
 
 
-class RunStatus(StrEnum):
+class RunStatus(ErrorStatus):
     """``ok``: the command ran, no error records. ``command_errors``: it ran and wrote error
     records (non-terminating, or a terminating error that stopped it). The rest are the
     transport's error kinds: the command did not run (or its answer never arrived)."""
@@ -42,10 +41,6 @@ class RunStatus(StrEnum):
     @property
     def ran(self) -> bool:
         return self in (RunStatus.OK, RunStatus.COMMAND_ERRORS)
-
-    @classmethod
-    def from_error(cls, kind: ErrorKind) -> RunStatus:
-        return cls(kind.value)
 
 
 @dataclass(frozen=True)
