@@ -21,7 +21,7 @@ from toolkit.checks.probe import AUDIT_STATEMENTS, ProbeError, parse_facts
 from toolkit.fanout.runner import FanoutHooks, run_hosts
 from toolkit.inventory.model import Host, Inventory
 from toolkit.remediate.execute import Progress, WriteResult, journal_unknown, write_and_verify
-from toolkit.remediate.journal import JournalWriter, now_iso
+from toolkit.remediate.journal import JournalWriter, end_record, now_iso
 from toolkit.remediate.model import (
     BatchReport,
     HostRemediation,
@@ -205,18 +205,7 @@ def remediate(
             stopped=stopped,
             interrupted=interrupted,
         )
-        writer.append(
-            {
-                "type": "end",
-                "run_id": run_id,
-                "time": now_iso(),
-                "exit_code": run.exit_code,
-                "summary": run.summary,
-                "changes": run.change_counts,
-                "stopped": stopped,
-                "interrupted": interrupted,
-            }
-        )
+        writer.append(end_record(run))
         return run
     finally:
         writer.close()

@@ -29,7 +29,7 @@ from typing import IO, Any
 from toolkit.atomic import fsync_directory
 from toolkit.checks.facts import RegValue
 from toolkit.errors import JournalError
-from toolkit.remediate.model import SETTINGS, value_dict, value_from_dict
+from toolkit.remediate.model import SETTINGS, RemediateRun, value_dict, value_from_dict
 
 FORMAT = "journal/1"
 RECORD_TYPES = ("run", "intent", "outcome", "end")
@@ -159,6 +159,20 @@ def outcome_record(
         "outcome": outcome,
         "observed": value_dict(observed),
         "error": error,
+    }
+
+
+def end_record(run: RemediateRun) -> dict[str, Any]:
+    """The last line of a journal: how the run ended (remediation and rollback alike)."""
+    return {
+        "type": "end",
+        "run_id": run.run_id,
+        "time": now_iso(),
+        "exit_code": run.exit_code,
+        "summary": run.summary,
+        "changes": run.change_counts,
+        "stopped": run.stopped,
+        "interrupted": run.interrupted,
     }
 
 

@@ -34,7 +34,7 @@ from toolkit.fanout.runner import FanoutHooks, FanoutOptions, run_hosts
 from toolkit.inventory.model import Host, Inventory
 from toolkit.remediate.apply import new_run_id
 from toolkit.remediate.execute import Progress, journal_unknown, write_and_verify
-from toolkit.remediate.journal import Intent, JournalWriter, now_iso, read_journal
+from toolkit.remediate.journal import Intent, JournalWriter, end_record, now_iso, read_journal
 from toolkit.remediate.model import (
     SETTINGS,
     HostRemediation,
@@ -163,18 +163,7 @@ def rollback(
             interrupted=interrupted,
             notes=tuple(notes),
         )
-        writer.append(
-            {
-                "type": "end",
-                "run_id": run_id,
-                "time": now_iso(),
-                "exit_code": run.exit_code,
-                "summary": run.summary,
-                "changes": run.change_counts,
-                "stopped": None,
-                "interrupted": interrupted,
-            }
-        )
+        writer.append(end_record(run))
         return run
     finally:
         writer.close()
