@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, Self
 
 from pypsrp.powershell import PowerShell, RunspacePool
 from pypsrp.serializer import TaggedValue
@@ -136,23 +136,23 @@ def wire_value(value: Any) -> Any:
     return value
 
 
-class HostSession:
-    """A runspace pool on one host. Use as a context manager; :meth:`run` may be called
-    several times. Every failure is raised as :class:`TransportError` (already classified)."""
+class SessionBase:
+    """What both WinRM clients (this module's and :mod:`toolkit.transport.fast`) share: the
+    host's deadline, whether a pipeline may have been sent, and one way to turn an exception
+    into a :class:`TransportError`. Subclasses implement ``open``, ``run`` and ``close``."""
 
-    def __init__(
-        self, host: Host, credential: CredentialLike | None, *, deadline: float | None = None
-    ) -> None:
+    def __init__(self, host: Host, *, deadline: float | None = None) -> None:
         self.host = host
-        self.credential = credential
         self.deadline = deadline if deadline is not None else time.monotonic() + 3600.0
         self.endpoint = endpoint_of(host)
         self.sent = False
-        self._wsman: WSMan | None = None
-        self._pool: RunspacePool | None = None
 
     def remaining(self) -> float:
         return self.deadline - time.monotonic()
+
+    def timeouts(self) -> SessionTimeouts:
+        """Socket and WS-Man timeouts for the next request, capped by the deadline."""
+        return _timeouts(self.host, self.remaining())
 
     def _fail(self, exc: BaseException) -> TransportError:
         err = classify(exc, endpoint=self.endpoint, sent=self.sent, spn=spn_of(self.host))
@@ -162,6 +162,32 @@ class HostSession:
             )
         log.debug("%s: %s (%s)", self.host.name, err.message, type(exc).__name__)
         return TransportError(err)
+
+    def open(self) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        self.open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class HostSession(SessionBase):
+    """A runspace pool on one host. Use as a context manager; :meth:`run` may be called
+    several times. Every failure is raised as :class:`TransportError` (already classified)."""
+
+    def __init__(
+        self, host: Host, credential: CredentialLike | None, *, deadline: float | None = None
+    ) -> None:
+        super().__init__(host, deadline=deadline)
+        self.credential = credential
+        self._wsman: WSMan | None = None
+        self._pool: RunspacePool | None = None
 
     def open(self) -> None:
         reason = refuse_reason(self.host)
@@ -252,10 +278,3 @@ class HostSession:
             except Exception as exc:
                 log.debug("%s: closing pool failed: %s", self.host.name, exc)
         self._discard()
-
-    def __enter__(self) -> HostSession:
-        self.open()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

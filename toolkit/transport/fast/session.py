@@ -17,7 +17,6 @@ timeout, a pipeline never re-sent.
 from __future__ import annotations
 
 import logging
-import time
 import uuid
 from collections.abc import Sequence
 from xml.etree import ElementTree as ET
@@ -25,12 +24,10 @@ from xml.etree import ElementTree as ET
 from pypsrp.exceptions import WinRMTransportError, WSManFaultError
 
 from toolkit.inventory.model import Host
-from toolkit.results import ErrorKind, HostError
-from toolkit.transport.classify import classify
 from toolkit.transport.fast import psrp, soap
 from toolkit.transport.fast.http import WinRMConnection
 from toolkit.transport.model import InvocationResult, Statement
-from toolkit.transport.session import CredentialLike, TransportError, _timeouts, endpoint_of
+from toolkit.transport.session import CredentialLike, SessionBase
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +48,7 @@ def supports(host: Host, credential: CredentialLike | None) -> bool:
     )
 
 
-class FastSession:
+class FastSession(SessionBase):
     """A runspace pool on one host, see the module docstring. Use as a context manager."""
 
     def __init__(
@@ -62,31 +59,16 @@ class FastSession:
                 f"the fast path does not support auth {host.transport.auth!r} over {host.transport.scheme}"
             )
         assert credential is not None
-        self.host = host
+        super().__init__(host, deadline=deadline)
         self.credential = credential
-        self.deadline = deadline if deadline is not None else time.monotonic() + 3600.0
-        self.endpoint = endpoint_of(host)
-        self.sent = False
         self._conn: WinRMConnection | None = None
         self._shell_id: str | None = None
         self._rpid = uuid.uuid4()
         self._objects = 1
         self._ep: soap.Endpoint | None = None
 
-    def remaining(self) -> float:
-        return self.deadline - time.monotonic()
-
-    def _fail(self, exc: BaseException) -> TransportError:
-        err = classify(exc, endpoint=self.endpoint, sent=self.sent)
-        if self.remaining() <= 0 and err.kind in (ErrorKind.UNREACHABLE, ErrorKind.TIMEOUT, ErrorKind.ERROR):
-            err = HostError(
-                ErrorKind.TIMEOUT, f"{self.endpoint} did not finish within the deadline", self.sent
-            )
-        log.debug("%s: %s (%s)", self.host.name, err.message, type(exc).__name__)
-        return TransportError(err)
-
     def _read_timeout(self) -> float:
-        to = _timeouts(self.host, self.remaining())
+        to = self.timeouts()
         return max(0.05, min(to.read, self.remaining()))
 
     def _call(self, message_id: str, envelope: bytes) -> ET.Element:
@@ -115,7 +97,7 @@ class FastSession:
 
     def open(self) -> None:
         t = self.host.transport
-        to = _timeouts(self.host, self.remaining())
+        to = self.timeouts()
         self._ep = soap.Endpoint(
             url=f"http://{self.endpoint}/{t.path.lstrip('/')}",
             session_id=str(uuid.uuid4()).upper(),
@@ -197,10 +179,3 @@ class FastSession:
             except Exception as exc:  # the audit is read; a failed close is not worth failing the host
                 log.debug("%s: deleting the pool failed: %s", self.host.name, exc)
         self._discard()
-
-    def __enter__(self) -> FastSession:
-        self.open()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
