@@ -154,11 +154,7 @@ def _key_of_error(error: ErrorRecordData) -> str:
 
 
 def _match_key(path: str) -> str | None:
-    wanted = _normalize(path)
-    for key in AUDIT_KEYS:
-        if _normalize(key) == wanted:
-            return key
-    return None
+    return _KEYS_BY_NORMALIZED_PATH.get(_normalize(path))
 
 
 def _key_in_message(message: str) -> str | None:
@@ -178,6 +174,10 @@ def _normalize(path: str) -> str:
         if text.startswith(prefix):
             return "hklm" + text[len(prefix) :]
     return text
+
+
+#: :data:`AUDIT_KEYS` by their normalized path, built once rather than for every answer.
+_KEYS_BY_NORMALIZED_PATH: dict[str, str] = {_normalize(key): key for key in AUDIT_KEYS}
 
 
 def _text(prop: PSValue | PSObj | None) -> str:
