@@ -29,6 +29,7 @@ from toolkit.remediate.model import (
     RemediateRun,
     RemediateStatus,
     SettingResult,
+    host_status,
 )
 from toolkit.remediate.options import RemediateOptions, parse_batch, split_batches
 from toolkit.remediate.plan import REQUIRED, HostPlan, plan_host, validate_only
@@ -308,21 +309,13 @@ def _update_workarounds(ctx: _Context, host: Host, results: Sequence[WriteResult
 # -- results -------------------------------------------------------------------------------
 
 
-def _status(items: Sequence[SettingResult], error: HostError | None) -> RemediateStatus:
-    if error is not None and error.kind is not ErrorKind.ERROR:
-        return RemediateStatus.from_error(error.kind)
-    if all(i.outcome.done for i in items):
-        return RemediateStatus.COMPLIANT
-    return RemediateStatus.DRIFT
-
-
 def _host(
     host: Host, host_plan: HostPlan, items: Sequence[SettingResult], error: HostError | None, duration: float
 ) -> HostRemediation:
     return HostRemediation(
         name=host.name,
         address=host.address,
-        status=_status(items, error),
+        status=host_status(items, error),
         os=host_plan.os,
         checks=tuple(items),
         error=error,

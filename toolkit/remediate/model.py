@@ -10,6 +10,7 @@ Each :class:`SettingResult` is also a check view: its ``status`` is ``compliant`
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -98,6 +99,17 @@ class RemediateStatus(StrEnum):
     @classmethod
     def from_error(cls, kind: ErrorKind) -> RemediateStatus:
         return cls(kind.value)
+
+
+def host_status(checks: Sequence[SettingResult], error: HostError | None) -> RemediateStatus:
+    """A host's status: a classified host error (access denied, timeout...) wins; otherwise
+    ``compliant`` when every setting is done, else ``drift``. A plain ``error`` (some writes
+    not verified) leaves it to the settings."""
+    if error is not None and error.kind is not ErrorKind.ERROR:
+        return RemediateStatus.from_error(error.kind)
+    if all(c.outcome.done for c in checks):
+        return RemediateStatus.COMPLIANT
+    return RemediateStatus.DRIFT
 
 
 def value_dict(value: RegValue | None) -> dict[str, Any] | None:

@@ -42,6 +42,7 @@ from toolkit.remediate.model import (
     RemediateRun,
     RemediateStatus,
     SettingResult,
+    host_status,
     same_value,
 )
 from toolkit.remediate.plan import PlannedWrite, registry_write
@@ -224,11 +225,10 @@ def _task(
             else:
                 host_error = None
             checks = tuple(items.values())
-            status = _status(checks, host_error)
             state.result = HostRemediation(
                 name=host.name,
                 address=host.address,
-                status=status,
+                status=host_status(checks, host_error),
                 os=os_info(facts.current_version),
                 checks=checks,
                 error=host_error,
@@ -305,12 +305,6 @@ def _restored_item(item: SettingResult, outcome: Outcome, error: str | None) -> 
         else f"not restored: {error}"
     )
     return replace(item, outcome=outcome, reason=reason)
-
-
-def _status(checks: tuple[SettingResult, ...], error: HostError | None) -> RemediateStatus:
-    if error is not None and error.kind is not ErrorKind.ERROR:
-        return RemediateStatus.from_error(error.kind)
-    return RemediateStatus.COMPLIANT if all(c.outcome.done for c in checks) else RemediateStatus.DRIFT
 
 
 def _error_host(
