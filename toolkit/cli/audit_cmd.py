@@ -27,7 +27,7 @@ from toolkit.inventory.loader import load_inventory
 from toolkit.inventory.write import write_inventory
 from toolkit.remediate.workarounds import workarounds_from_journals
 from toolkit.report.render import FORMATS, legend, ndjson_line, render
-from toolkit.results import AuditRun, HostResult
+from toolkit.results import HostResult
 from toolkit.smb.audit_sections import smb_extensions
 
 #: Hosts in flight. A host spends ~0.6 s waiting (pool open + 6 round trips) and ~10 ms of
@@ -140,12 +140,3 @@ def audit(
         write_inventory([h for h in inv.hosts if h.name in failed], retry_file)
         say(f"retry file: {retry_file} ({len(failed)} hosts)")
     raise typer.Exit(130 if run.interrupted else run.exit_code)
-
-
-def summary_text(run: AuditRun) -> str:
-    parts = [f"{v} {k}" for k, v in run.summary.items() if v and k != "total"]
-    return (
-        f"{run.summary['total']} hosts: "
-        + (", ".join(parts) if parts else "none")
-        + f" (exit {run.exit_code})"
-    )

@@ -14,9 +14,7 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
-import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from tabulate import tabulate_formats
@@ -137,16 +135,3 @@ def warn_insecure_transport(hosts: list[Host] | tuple[Host, ...]) -> None:
             f"{len(unchecked)} host{'s' if len(unchecked) != 1 else ''} ({names}): anyone on the path "
             "can impersonate them and capture the credentials"
         )
-
-
-def fail(exc: Exception, code: int) -> typer.Exit:
-    say(f"psfleet: error: {exc}")
-    return typer.Exit(code)
-
-
-def hosts_summary(hosts: list[Host]) -> str:
-    return f"{len(hosts)} host{'s' if len(hosts) != 1 else ''}"
-
-
-def env_default(name: str, default: Any = None) -> Any:
-    return os.environ.get(name, default)
