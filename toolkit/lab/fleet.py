@@ -16,7 +16,6 @@ import json
 import multiprocessing
 import multiprocessing.connection
 import os
-import secrets
 import tempfile
 import threading
 import time
@@ -464,16 +463,3 @@ class Fleet:
     def write_fleet_json(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(path, json.dumps([h.public_dict() for h in self.hosts], indent=2) + "\n", mode=0o600)
-
-
-def generated_password() -> str:
-    return "Lab!" + secrets.token_urlsafe(12)
-
-
-def wait_until(predicate: Any, timeout: float) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return False

@@ -385,7 +385,6 @@ class LabServer:
         if shell is None:
             raise wsman.shell_not_found_fault(req.shell_id)
         shell.max_envelope_size = req.max_envelope_size
-        short = action.rsplit("/", 1)[-1]
         if action == wsman.ACTION_PREFIX_TRANSFER + "Get":
             return wsman.get_response(req, shell.shell_id, str(user.name), client_ip)
         if action == wsman.ACTION_PREFIX_TRANSFER + "Delete":
@@ -403,7 +402,7 @@ class LabServer:
         raise WSManFault(
             code=wsman.ACTION_NOT_SUPPORTED,
             subcode="a:ActionNotSupported",
-            reason=f"The WS-Management service cannot process the request. The action {short!r} is not supported "
+            reason=f"The WS-Management service cannot process the request. The action {req.short_action!r} is not supported "
             "for this resource.",
         )
 

@@ -13,7 +13,6 @@ import contextlib
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -187,10 +186,6 @@ class LabShell:
         entry = self._pipes.get(command_id)
         return entry is not None and not entry.done
 
-    def next_wakeup(self, command_id: uuid.UUID) -> float | None:
-        entry = self._pipes.get(command_id)
-        return entry.sleep_until if entry else None
-
     # -- outgoing -------------------------------------------------------------------------
     @property
     def fragment_size(self) -> int:
@@ -278,6 +273,3 @@ def _sleep_seconds(command: psrpcore.Command) -> float:
             except (TypeError, ValueError):
                 return 0.0
     return 0.0
-
-
-ClockFn = Callable[[], float]

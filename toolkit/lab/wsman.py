@@ -98,7 +98,6 @@ class Request:
     max_envelope_size: int
     shell_id: str | None
     body: ET.Element
-    option_protocol_version: str | None
 
     @property
     def short_action(self) -> str:
@@ -145,10 +144,6 @@ def parse_request(data: bytes) -> Request:
     for sel in header.findall("wsman:SelectorSet/wsman:Selector", NS):
         if sel.get("Name") == "ShellId" and sel.text:
             shell_id = sel.text.strip()
-    proto = None
-    for opt in header.findall("wsman:OptionSet/wsman:Option", NS):
-        if opt.get("Name") == "protocolversion" and opt.text:
-            proto = opt.text.strip()
     return Request(
         action=action,
         resource_uri=resource_uri,
@@ -157,7 +152,6 @@ def parse_request(data: bytes) -> Request:
         max_envelope_size=max(max_env, 8192),
         shell_id=shell_id,
         body=body,
-        option_protocol_version=proto,
     )
 
 
