@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from toolkit.checks.facts import SERVER_KEY, HostFacts, RegValue
+from toolkit.checks.facts import HostFacts, RegValue
 from toolkit.checks.probe import AUDIT_STATEMENTS, ProbeError, parse_facts
 from toolkit.inventory.model import Host
 from toolkit.remediate.journal import JournalWriter, intent_record, outcome_record
@@ -111,8 +111,7 @@ def write_and_verify(
         if facts is None:
             results.append(WriteResult(w, Outcome.UNKNOWN, None, read_error))
             continue
-        key = facts.server if w.setting.path == SERVER_KEY else facts.workstation
-        observed = key.value(w.setting.name)
+        observed = w.setting.key_in(facts).value(w.setting.name)
         if same_value(observed, w.after):
             results.append(WriteResult(w, ok, observed, None))
             continue

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from toolkit.checks.facts import SERVER_KEY, WORKSTATION_KEY, RegValue
+from toolkit.checks.facts import SERVER_KEY, WORKSTATION_KEY, HostFacts, KeyFacts, RegValue
 from toolkit.results import ErrorKind, HostError, OsInfo
 
 SCHEMA = "psfleet.remediate/1"
@@ -34,6 +34,10 @@ class Setting:
     id: str
     path: str
     name: str
+
+    def key_in(self, facts: HostFacts) -> KeyFacts:
+        """The probed key this setting's value lives in."""
+        return facts.server if self.path == SERVER_KEY else facts.workstation
 
 
 SETTINGS: dict[str, Setting] = {

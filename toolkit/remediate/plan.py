@@ -134,9 +134,8 @@ def plan_host(
         if check.id not in selected:
             continue
         setting = SETTINGS[check.id]
-        key = facts.server if setting.path == SETTINGS["server_signing"].path else facts.workstation
         item, write = _plan_setting(
-            setting, check, key, os=os, allow_insecure=allow_insecure, expires=expires
+            setting, check, setting.key_in(facts), os=os, allow_insecure=allow_insecure, expires=expires
         )
         items.append(item)
         if write is not None:

@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from toolkit import __version__
-from toolkit.checks.facts import SERVER_KEY, HostFacts, KeyFacts
+from toolkit.checks.facts import HostFacts, KeyFacts
 from toolkit.checks.osinfo import os_info
 from toolkit.checks.probe import AUDIT_STATEMENTS, ProbeError, parse_facts
 from toolkit.fanout.runner import FanoutHooks, FanoutOptions, run_hosts
@@ -247,7 +247,7 @@ def _plan(
     writes: list[PlannedWrite] = []
     for intent in intents:
         setting = SETTINGS[intent.setting]
-        key = facts.server if setting.path == SERVER_KEY else facts.workstation
+        key = setting.key_in(facts)
         current = key.value(setting.name)
 
         def item(
