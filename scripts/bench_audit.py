@@ -43,10 +43,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-CV = r"HKLM:\SOFTWARE\Microsoft\Windows NT\CurrentVersion"
-WS = r"HKLM:\SYSTEM\CurrentControlSet\Services\LanmanWorkstation\Parameters"
-SRV = r"HKLM:\SYSTEM\CurrentControlSet\Services\LanmanServer\Parameters"
-KEYS = (CV, WS, SRV)
+from toolkit.checks.probe import AUDIT_KEYS as KEYS  # noqa: E402 (needs ROOT on sys.path)
+
 BASELINE_WORKERS = 32
 
 #: What every contender must have read identically, per host.
@@ -174,18 +172,19 @@ def _cpu_now() -> float:
 def run_contender(name: str, args: argparse.Namespace) -> dict[str, Any]:
     _quiet_kerberos()
     fleet = json.loads(Path(args.fleet_json).read_text())
-    hosts = [h for h in fleet if h["name"] in set(args.only.split(","))] if args.only else fleet
+    only = set(args.only.split(",")) if args.only else None
+    hosts = [h for h in fleet if h["name"] in only] if only is not None else fleet
     read: dict[str, dict[str, Any]] = {}
     if name == "psfleet":
-        from toolkit.api import audit
-        from toolkit.cli.audit_cmd import DEFAULT_FORKS
+        # The public API only: importing the CLI would add Typer to psfleet's peak RSS.
+        from toolkit.api import AUDIT_DEFAULT_FORKS, audit
         from toolkit.fanout.runner import FanoutOptions
         from toolkit.inventory.credentials import resolve_credentials
         from toolkit.inventory.loader import load_inventory
 
         inv = load_inventory(args.inventory)
         credentials = resolve_credentials(inv.hosts, interactive=False)
-        options = FanoutOptions(forks=args.forks or DEFAULT_FORKS)
+        options = FanoutOptions(forks=args.forks or AUDIT_DEFAULT_FORKS)
         cpu0, t0 = _cpu_now(), time.perf_counter()
         run = audit(inv, credentials=credentials, options=options)
         wall, cpu = time.perf_counter() - t0, _cpu_now() - cpu0
