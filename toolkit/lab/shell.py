@@ -129,14 +129,7 @@ class LabShell:
                     _windows_error_record(emission), message_type=PSRPMessageType.ErrorRecord
                 )
             elif isinstance(emission, Terminate):
-                record = ErrorRecord(
-                    Exception=emission.exception,
-                    CategoryInfo=emission.category_info,
-                    TargetObject=emission.target_object,
-                    FullyQualifiedErrorId=emission.fully_qualified_error_id,
-                    InvocationInfo=emission.invocation_info,
-                )
-                pipe._change_state(PSInvocationState.Failed, record)
+                pipe._change_state(PSInvocationState.Failed, _error_record(emission))
                 entry.done = True
                 return
         pipe.complete()
@@ -230,19 +223,26 @@ class _StreamErrorRecord(ErrorRecord):
         return obj
 
 
-def _windows_error_record(error: ErrorOut) -> ErrorRecord:
-    """The record as Windows PowerShell writes it to the error stream: psrpcore's fields plus
-    the ``writeErrorStream`` note (MshCommandRuntime.WriteError adds it), the
-    ``PSMessageDetails`` script property and a script stack trace (recorded Server 2016
-    traffic, see tests/integration/lab/test_golden.py)."""
-    record = _StreamErrorRecord(
+def _error_record(
+    error: ErrorOut | Terminate, record_type: type[ErrorRecord] = ErrorRecord, **extra: Any
+) -> ErrorRecord:
+    """The psrpcore record carrying an emission's fields (plus ``extra`` record fields)."""
+    return record_type(
         Exception=error.exception,
         CategoryInfo=error.category_info,
         TargetObject=error.target_object,
         FullyQualifiedErrorId=error.fully_qualified_error_id,
         InvocationInfo=error.invocation_info,
-        ScriptStackTrace="at <ScriptBlock>, <No file>: line 1",
+        **extra,
     )
+
+
+def _windows_error_record(error: ErrorOut) -> ErrorRecord:
+    """The record as Windows PowerShell writes it to the error stream: psrpcore's fields plus
+    the ``writeErrorStream`` note (MshCommandRuntime.WriteError adds it), the
+    ``PSMessageDetails`` script property and a script stack trace (recorded Server 2016
+    traffic, see tests/integration/lab/test_golden.py)."""
+    record = _error_record(error, _StreamErrorRecord, ScriptStackTrace="at <ScriptBlock>, <No file>: line 1")
     record.serialize_extended_info = error.invocation_info is not None
     return record
 
