@@ -11,7 +11,7 @@ import logging
 import os
 import sys
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -23,7 +23,6 @@ from toolkit.errors import UsageError
 from toolkit.fanout.runner import FanoutHooks
 from toolkit.inventory.model import Host
 from toolkit.report.output import write_atomic
-from toolkit.results import HostResult
 
 MACHINE_FORMATS = ("json", "ndjson")
 
@@ -85,10 +84,11 @@ def show_progress(fmt: str) -> bool:
 
 
 @contextmanager
-def progress_hooks(total: int, *, enabled: bool, label: str = "auditing") -> Iterator[FanoutHooks]:
-    """Fan-out hooks driving a rich progress bar on stderr (counts by status)."""
+def status_progress(total: int, *, enabled: bool, label: str) -> Iterator[Callable[[str], None]]:
+    """A transient progress bar on stderr counting finished hosts by status; yields
+    ``tick(status)`` (a no-op when not ``enabled``)."""
     if not enabled:
-        yield FanoutHooks()
+        yield lambda status: None
         return
     counts: Counter[str] = Counter()
     progress = Progress(
@@ -102,13 +102,22 @@ def progress_hooks(total: int, *, enabled: bool, label: str = "auditing") -> Ite
     )
     task = progress.add_task(label, total=total, counts="")
 
-    def on_result(result: HostResult) -> None:
-        counts[result.status.value] += 1
-        text = " ".join(f"{k}={v}" for k, v in sorted(counts.items()))
-        progress.update(task, advance=1, counts=text)
+    def tick(status: str) -> None:
+        counts[status] += 1
+        progress.update(task, advance=1, counts=" ".join(f"{k}={v}" for k, v in sorted(counts.items())))
 
     with progress:
-        yield FanoutHooks(on_result=on_result)
+        yield tick
+
+
+@contextmanager
+def progress_hooks(total: int, *, enabled: bool, label: str = "auditing") -> Iterator[FanoutHooks]:
+    """Fan-out hooks driving :func:`status_progress`."""
+    if not enabled:
+        yield FanoutHooks()
+        return
+    with status_progress(total, enabled=True, label=label) as tick:
+        yield FanoutHooks(on_result=lambda result: tick(result.status.value))
 
 
 def check_format(fmt: str, allowed: tuple[str, ...], *, table_format: str | None = None) -> None:

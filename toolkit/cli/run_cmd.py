@@ -15,15 +15,11 @@ interrupted or declined.
 from __future__ import annotations
 
 import sys
-from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from toolkit.adhoc import AdhocCommand, HostRunResult, RunHooks, ndjson_line, parse_param, render_run
 from toolkit.adhoc import run as run_adhoc
@@ -32,10 +28,10 @@ from toolkit.cli.common import (
     MACHINE_FORMATS,
     check_format,
     emit,
-    err_console,
     say,
     setup_logging,
     show_progress,
+    status_progress,
     warn_insecure_transport,
 )
 from toolkit.config import apply_to_command, require_inventory
@@ -135,20 +131,16 @@ def run_command(
     streaming = fmt == "ndjson" and output is None
     selected = split_properties(properties)
 
-    def on_result(result: HostRunResult) -> None:
-        if streaming:
-            shown = _select_host(result, selected)
-            sys.stdout.write(ndjson_line(shown) + "\n")
-            sys.stdout.flush()
+    with status_progress(len(inv.hosts), enabled=show_progress(fmt), label="running") as tick:
 
-    with _progress(len(inv.hosts), enabled=show_progress(fmt)) as tick:
-
-        def each(result: HostRunResult) -> None:
-            on_result(result)
+        def on_result(result: HostRunResult) -> None:
+            if streaming:
+                sys.stdout.write(ndjson_line(_select_host(result, selected)) + "\n")
+                sys.stdout.flush()
             tick(result.status.value)
 
-        run = run_adhoc(inv, command, credentials=credentials, options=options, hooks=RunHooks(on_result=each),
-                        allow_write=True)  # fmt: skip
+        hooks = RunHooks(on_result=on_result)
+        run = run_adhoc(inv, command, credentials=credentials, options=options, hooks=hooks, allow_write=True)
     if selected:
         run = run.select(selected)
     if not streaming:
@@ -213,29 +205,3 @@ def _confirm_write(command: AdhocCommand, inv: Inventory, *, yes: bool, fmt: str
 
 def _hosts(count: int) -> str:
     return f"{count} host{'s' if count != 1 else ''}"
-
-
-@contextmanager
-def _progress(total: int, *, enabled: bool) -> Iterator[Callable[[str], None]]:
-    """A rich progress bar on stderr counting hosts by status; yields ``tick(status)``."""
-    if not enabled:
-        yield lambda status: None
-        return
-    counts: Counter[str] = Counter()
-    bar = Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[counts]}"),
-        TimeElapsedColumn(),
-        console=err_console,
-        transient=True,
-    )
-    task = bar.add_task("running", total=total, counts="")
-
-    def tick(status: str) -> None:
-        counts[status] += 1
-        bar.update(task, advance=1, counts=" ".join(f"{k}={v}" for k, v in sorted(counts.items())))
-
-    with bar:
-        yield tick

@@ -15,21 +15,19 @@ from __future__ import annotations
 import getpass
 import os
 import sys
-from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from toolkit.cli.common import (
     MACHINE_FORMATS,
     check_format,
     emit,
-    err_console,
     setup_logging,
     show_progress,
+    status_progress,
 )
 from toolkit.errors import UsageError
 from toolkit.fanout.runner import FanoutOptions
@@ -71,24 +69,8 @@ def _probe_progress(total: int, *, enabled: bool) -> Iterator[ProbeHooks]:
     if not enabled:
         yield ProbeHooks()
         return
-    counts: Counter[str] = Counter()
-    progress = Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[counts]}"),
-        TimeElapsedColumn(),
-        console=err_console,
-        transient=True,
-    )
-    task = progress.add_task("probing", total=total, counts="")
-
-    def on_result(host: ProbeHost) -> None:
-        counts[host.status.value] += 1
-        progress.update(task, advance=1, counts=" ".join(f"{k}={v}" for k, v in sorted(counts.items())))
-
-    with progress:
-        yield ProbeHooks(on_result=on_result)
+    with status_progress(total, enabled=True, label="probing") as tick:
+        yield ProbeHooks(on_result=lambda host: tick(host.status.value))
 
 
 @probe_app.command("smb")
