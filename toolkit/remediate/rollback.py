@@ -192,7 +192,7 @@ def _task(
                 facts = parse_facts(session.run(AUDIT_STATEMENTS))
             except ProbeError as exc:
                 error = HostError(exc.kind, f"unexpected answer: {exc.message}")
-                state.result = _error_host(host, error, intents)
+                state.result = _error_host(host, error)
                 return _stub(host, error)
             items, writes = _plan(facts, intents, force)
             state.stage = "planned"
@@ -213,7 +213,7 @@ def _task(
                     )
                     journal_unknown(writer, run_id=run_id, host=host, writes=writes, error=message)
                     error = HostError(exc.error.kind, message)
-                    state.result = _error_host(host, error, intents, facts)
+                    state.result = _error_host(host, error, facts)
                     return _stub(host, error)
                 for r in verified.results:
                     items[r.spec.setting.id] = _restored_item(items[r.spec.setting.id], r.outcome, r.error)
@@ -249,22 +249,18 @@ def _plan(
         setting = SETTINGS[intent.setting]
         key = setting.key_in(facts)
         current = key.value(setting.name)
-
-        def item(
-            outcome: Outcome, reason: str, command: str = "", *, prior: Intent = intent, key: KeyFacts = key
-        ) -> SettingResult:
-            return _item(prior, key, outcome, reason, command)
-
         if same_value(current, intent.before):
-            items[intent.setting] = item(
-                Outcome.COMPLIANT, f"already at the prior value {intent.before.describe()}"
+            items[intent.setting] = _item(
+                intent, key, Outcome.COMPLIANT, f"already at the prior value {intent.before.describe()}"
             )
             continue
         if not key.exists:
-            items[intent.setting] = item(Outcome.BLOCKED, f"key {intent.path} does not exist")
+            items[intent.setting] = _item(intent, key, Outcome.BLOCKED, f"key {intent.path} does not exist")
             continue
         if not (force or same_value(current, intent.after)):
-            items[intent.setting] = item(
+            items[intent.setting] = _item(
+                intent,
+                key,
                 Outcome.CONFLICT,
                 f"changed since the remediation: now {current.describe()}, remediation wrote "
                 f"{intent.after.describe()}; left alone (use --force to restore anyway)",
@@ -273,17 +269,17 @@ def _plan(
         try:
             command = registry_write(intent.path, intent.name, intent.before)
         except ValueError as exc:
-            items[intent.setting] = item(Outcome.BLOCKED, str(exc))
+            items[intent.setting] = _item(intent, key, Outcome.BLOCKED, str(exc))
             continue
         spec = PlannedWrite(setting, current, intent.before, (command,))
         writes.append(spec)
-        items[intent.setting] = item(
-            Outcome.PENDING, f"restore {intent.before.describe()}", spec.command_text
+        items[intent.setting] = _item(
+            intent, key, Outcome.PENDING, f"restore {intent.before.describe()}", spec.command_text
         )
     return items, writes
 
 
-def _item(intent: Intent, key: KeyFacts, outcome: Outcome, reason: str, command: str) -> SettingResult:
+def _item(intent: Intent, key: KeyFacts, outcome: Outcome, reason: str, command: str = "") -> SettingResult:
     return SettingResult(
         id=intent.setting,
         path=intent.path,
@@ -307,9 +303,7 @@ def _restored_item(item: SettingResult, outcome: Outcome, error: str | None) -> 
     return replace(item, outcome=outcome, reason=reason)
 
 
-def _error_host(
-    host: Host, error: HostError, intents: tuple[Intent, ...], facts: HostFacts | None = None
-) -> HostRemediation:
+def _error_host(host: Host, error: HostError, facts: HostFacts | None = None) -> HostRemediation:
     return HostRemediation(
         name=host.name,
         address=host.address,
@@ -339,4 +333,4 @@ def _collect(
         message = f"{error.message}; the restores were sent and may have happened"
         journal_unknown(writer, run_id=run_id, host=work.host, writes=state.writes, error=message)
         error = HostError(error.kind, message)
-    return _error_host(work.host, error, work.intents)
+    return _error_host(work.host, error)
