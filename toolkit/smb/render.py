@@ -1,6 +1,6 @@
-"""Plain rows, text and dicts for the SMB probe, the diagnosis and the wire comparison.
+"""Text and dicts for the diagnosis and the fleet probe run (``psfleet probe smb``).
 
-Nothing here prints: the CLI hands rows to tabulate (or rich) and dicts to ``json.dumps``.
+Nothing here prints: the CLI writes what these return.
 """
 
 from __future__ import annotations
@@ -8,73 +8,22 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Sequence
 from typing import Any
 
-from toolkit.smb.compare import WireComparison
+from toolkit.report.model import one_line, printable
 from toolkit.smb.diagnose import DiagnosisResult, DiagnosisStatus, Workaround
 from toolkit.smb.fleet import ProbeHost, ProbeRun
 from toolkit.smb.probe import SmbProbeResult
-from toolkit.smb.wire import describe_capabilities, describe_security_mode
 
-PROBE_SCHEMA = "psfleet.smb-probe/1"
 DIAGNOSIS_SCHEMA = "psfleet.smb-diagnosis/1"
 
 Row = tuple[str, str]
-
-PROBE_TABLE_HEADERS = ("server", "dialect", "signing", "per dialect", "error")
-
-
-def _yes_no(value: bool | None) -> str:
-    return "-" if value is None else ("yes" if value else "no")
-
-
-def probe_rows(probe: SmbProbeResult) -> list[Row]:
-    """One server's probe as (field, value) rows, nmap-like wording for signing (DOMAIN 7.1)."""
-    rows: list[Row] = [("server", f"{probe.address}:{probe.port}")]
-    if probe.error is not None:
-        rows.append(("error", f"{probe.error.kind.value}: {probe.error.message}"))
-        return rows
-    n = probe.negotiated
-    assert n is not None  # ok without error means negotiated
-    rows += [
-        ("dialect", n.dialect or "-"),
-        ("dialects offered", ", ".join(probe.dialects_offered)),
-        ("signing", probe.signing_text or "-"),
-        ("signing required", _yes_no(n.signing_required)),
-        ("security mode", describe_security_mode(n.security_mode)),
-        ("server GUID", n.server_guid),
-        ("capabilities", describe_capabilities(n.capabilities)),
-    ]
-    rows += [(f"SMB {d.dialect}", d.text) for d in probe.per_dialect]
-    return rows
-
-
-def probe_table(probes: Sequence[SmbProbeResult]) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
-    """Headers and one row per server, for a fleet-wide table."""
-    rows: list[tuple[str, ...]] = []
-    for p in probes:
-        per_dialect = "; ".join(
-            f"{d.dialect}: {_short_signing(d.signing_required, d.supported)}" for d in p.per_dialect
-        )
-        error = f"{p.error.kind.value}: {p.error.message}" if p.error else ""
-        rows.append((f"{p.address}:{p.port}", p.dialect or "-", p.signing_text or "-", per_dialect, error))
-    return PROBE_TABLE_HEADERS, rows
 
 
 def _short_signing(required: bool | None, supported: bool) -> str:
     if not supported:
         return "n/a"
     return "required" if required else "not required"
-
-
-def probe_document(probes: Sequence[SmbProbeResult]) -> dict[str, Any]:
-    """The JSON document for ``--format json``."""
-    return {"schema": PROBE_SCHEMA, "servers": [p.to_dict() for p in probes]}
-
-
-def comparison_row(probe: SmbProbeResult, comparison: WireComparison) -> Row:
-    return (f"{probe.address}:{probe.port}", f"{comparison.status}: {comparison.text} ({comparison.rule})")
 
 
 def workaround_line(w: Workaround) -> str:
@@ -141,14 +90,7 @@ PROBE_RUN_CSV_COLUMNS = (
 )
 
 
-def _clean_cell(text: str) -> str:
-    # Text from the network (error messages) must not drive the terminal or break a table.
-    return "".join(ch if ch.isprintable() else "?" for ch in " ".join(text.split()))
-
-
-def _per_dialect_cell(probe: SmbProbeResult | None) -> str:
-    if probe is None:
-        return ""
+def _per_dialect_cell(probe: SmbProbeResult) -> str:
     return "; ".join(
         f"{d.dialect}: {_short_signing(d.signing_required, d.supported)}" for d in probe.per_dialect
     )
@@ -162,7 +104,7 @@ def probe_run_rows(run: ProbeRun) -> list[tuple[str, ...]]:
         error = f"{h.error.kind.value}: {h.error.message}" if h.error else ""
         rows.append(
             tuple(
-                _clean_cell(cell)
+                printable(one_line(cell))
                 for cell in (
                     h.name,
                     f"{h.address}:{h.port}",

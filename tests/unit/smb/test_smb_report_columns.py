@@ -129,6 +129,14 @@ def test_probe_run_formats() -> None:
     doc = json.loads(render_probe_run(run, "json"))
     assert doc["schema"] == "psfleet.probe/1" and doc["summary"]["probed"] == 1
     assert doc["hosts"][0]["signing_required"] is True and doc["hosts"][1]["port"] == 4455
+    assert doc["hosts"][0]["probe"]["capability_names"] == [
+        "DFS",
+        "LEASING",
+        "LARGE_MTU",
+        "MULTI_CHANNEL",
+        "DIRECTORY_LEASING",
+    ]
+    assert doc["hosts"][1]["probe"]["error"]["kind"] == "unreachable"
 
     table = render_probe_run(run, "table")
     assert "Message signing enabled and required" in table and "\x1b" not in table
