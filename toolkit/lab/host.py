@@ -248,16 +248,15 @@ class SimHost:
         cmdlet = ALL_CMDLETS.get(call.name.lower())
         if cmdlet is None or self._profile.build < cmdlet.min_build:
             return [_command_not_found(call, position, length)]
-        info = invocation_info(
-            cmdlet.name,
-            command_type=cmdlet.command_type,
+        ctx = Context(
+            host=self,
+            admin=user.admin,
+            cmdlet=cmdlet,
             line=call.line,
-            offset_in_line=call.column,
-            pipeline_length=length,
+            column=call.column,
             pipeline_position=position,
+            pipeline_length=length,
         )
-        now = datetime.datetime.now(datetime.UTC)
-        ctx = Context(host=self, admin=user.admin, cmdlet=cmdlet, invocation=info, now=now)
         try:
             if call.binding_problem is not None:
                 raise call.binding_problem
