@@ -28,6 +28,7 @@ from psrpcore.types import (
     add_note_property,
 )
 
+from toolkit.lab import wsman
 from toolkit.lab.emit import ErrorOut, Output, Terminate
 from toolkit.lab.poolcache import CachingServerRunspacePool
 
@@ -204,7 +205,7 @@ class LabShell:
                 break
             queue.popleft()
             streams.append(encoded)
-            used += len(encoded) + 120
+            used += len(encoded) + wsman.STREAM_OVERHEAD
         return streams, bool(queue)
 
     def close(self) -> None:

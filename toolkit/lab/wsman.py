@@ -261,4 +261,5 @@ def receive_response(req: Request, streams: list[str], command_id: str | None, d
 
 #: Bytes of a Receive response other than the stream payloads; used to respect MaxEnvelopeSize.
 RECEIVE_OVERHEAD = 2048
+#: Bytes of the ``<rsp:Stream ...>`` element around each base64 payload.
 STREAM_OVERHEAD = 120
