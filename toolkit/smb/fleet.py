@@ -59,17 +59,18 @@ class ProbeHost:
     groups: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        wire = self.probe.to_dict() if self.probe else {}
+        wire = self.probe.to_dict() if self.probe else None
+        headline = wire or {}
         return {
             "name": self.name,
             "address": self.address,
             "port": self.port,
             "status": self.status.value,
-            "dialect": wire.get("dialect"),
-            "signing_enabled": wire.get("signing_enabled"),
-            "signing_required": wire.get("signing_required"),
-            "signing": wire.get("signing"),
-            "probe": self.probe.to_dict() if self.probe else None,
+            "dialect": headline.get("dialect"),
+            "signing_enabled": headline.get("signing_enabled"),
+            "signing_required": headline.get("signing_required"),
+            "signing": headline.get("signing"),
+            "probe": wire,
             "error": self.error.to_dict() if self.error else None,
         }
 
