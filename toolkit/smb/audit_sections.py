@@ -25,7 +25,7 @@ from toolkit.checks.osinfo import BUILD_24H2, BUILD_WIN81, is_home_edition, is_s
 from toolkit.inventory.model import Host
 from toolkit.results import HostResult, OsInfo
 from toolkit.smb.compare import WireComparison, compare_wire_with_registry
-from toolkit.smb.probe import SmbProbeResult, probe_smb
+from toolkit.smb.probe import DEADLINE_MARGIN, SmbProbeResult, probe_smb
 from toolkit.transport.model import Command, ErrorRecordData, InvocationResult, PSObj, PSValue, Statement
 
 # -- events (DOMAIN 6) ---------------------------------------------------------------------
@@ -189,9 +189,6 @@ def smb_events_extension(days: float, *, now: datetime | None = None) -> AuditEx
 
 # -- wire signing (DOMAIN 2) ------------------------------------------------------------------
 
-#: Time kept back from the host's deadline so the worker returns before the fan-out gives up.
-_DEADLINE_MARGIN = 0.25
-
 
 def default_server_signing_required(os: OsInfo | None) -> bool | None:
     """What an absent LanmanServer RequireSecuritySignature means on this host (DOMAIN 2.4).
@@ -250,7 +247,7 @@ def wire_signing_extension(*, timeout: float = 10.0) -> AuditExtension:
     def finish(
         host: Host, facts: HostFacts, answer: InvocationResult, result: HostResult, deadline: float
     ) -> dict[str, Any]:
-        budget = min(timeout, deadline - time.monotonic() - _DEADLINE_MARGIN)
+        budget = min(timeout, deadline - time.monotonic() - DEADLINE_MARGIN)
         if budget <= 0.1:
             probe = SmbProbeResult(host.address, host.smb_port)
             section = wire_signing_section(probe, facts, result.os)

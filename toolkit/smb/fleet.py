@@ -22,12 +22,10 @@ from toolkit import __version__
 from toolkit.fanout.runner import FanoutHooks, FanoutOptions, run_hosts
 from toolkit.inventory.model import Host, Inventory
 from toolkit.results import ErrorKind, HostError, HostResult, HostStatus, run_document
-from toolkit.smb.probe import SmbProbeResult, probe_smb
+from toolkit.smb.probe import DEADLINE_MARGIN, SmbProbeResult, probe_smb
 from toolkit.smb.wire import ALL_DIALECTS
 
 PROBE_RUN_SCHEMA = "psfleet.probe/1"
-#: Time kept back from the host's deadline so the worker returns before the fan-out gives up.
-_DEADLINE_MARGIN = 0.25
 
 
 class ProbeStatus(StrEnum):
@@ -150,7 +148,7 @@ def probe_fleet(
     started = _now()
 
     def task(host: Host, deadline: float) -> HostResult:
-        budget = max(0.1, deadline - time.monotonic() - _DEADLINE_MARGIN)
+        budget = max(0.1, deadline - time.monotonic() - DEADLINE_MARGIN)
         probe = probe_smb(host.address, host.smb_port, timeout=budget, per_dialect=per_dialect)
         with lock:
             probes[host.name] = probe

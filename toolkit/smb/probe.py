@@ -28,6 +28,10 @@ from toolkit.smb.wire import (
     signing_text,
 )
 
+#: Time a caller inside the fan-out keeps back from the host's deadline when it sizes a probe's
+#: ``timeout``, so the worker returns before the fan-out gives up on the host.
+DEADLINE_MARGIN = 0.25
+
 
 @dataclass(frozen=True)
 class NegotiateInfo:
