@@ -10,7 +10,7 @@ same round trip is the intended one (kind and data).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from toolkit.checks.facts import HostFacts, RegValue
 from toolkit.checks.probe import AUDIT_STATEMENTS, ProbeError, parse_facts
@@ -34,7 +34,6 @@ class WriteResult:
 @dataclass(frozen=True)
 class Verified:
     results: tuple[WriteResult, ...]
-    facts: HostFacts | None
     #: Set when the host as a whole failed (access denied, nothing verified).
     host_error: HostError | None
 
@@ -48,7 +47,6 @@ class Progress:
     plan: HostPlan | None = None
     writes: tuple[PlannedWrite, ...] = ()
     result: object | None = None
-    extra: dict[str, object] = field(default_factory=dict)
 
 
 def is_read_error(error: ErrorRecordData) -> bool:
@@ -133,7 +131,7 @@ def write_and_verify(
         )
     )
     progress.stage = "done"
-    return Verified(tuple(results), facts, _host_error(results, write_errors))
+    return Verified(tuple(results), _host_error(results, write_errors))
 
 
 def journal_unknown(

@@ -32,7 +32,6 @@ from toolkit.errors import JournalError
 from toolkit.remediate.model import SETTINGS, RemediateRun, value_dict, value_from_dict
 
 FORMAT = "journal/1"
-RECORD_TYPES = ("run", "intent", "outcome", "end")
 
 
 def now_iso() -> str:

@@ -104,8 +104,3 @@ def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, s
     out, err = capsys.readouterr()
     code = exc.value.code
     return (code if isinstance(code, int) else 0), out, err
-
-
-def drifted(name: str, profile: str, extra: str = "") -> str:
-    """A host entry with both signing values off and an optional registry block."""
-    return f"  - name: {name}\n    profile: {profile}\n{extra}"
