@@ -34,7 +34,7 @@ from psrpcore.types import (
     PSUInt64,
 )
 
-from toolkit.lab.emit import Emission, ErrorOut, Terminate, error_record, invocation_info
+from toolkit.lab.emit import Emission, ErrorOut, Terminate, as_terminating, error_record, invocation_info
 from toolkit.lab.profiles import Profile
 from toolkit.lab.registry import Registry
 
@@ -139,10 +139,8 @@ class Context:
         category: ErrorCategory,
         error_id: str,
         target: Any,
-        terminating: bool = False,
-        reason: str | None = None,
         qualify: bool = True,
-    ) -> ErrorOut | Terminate:
+    ) -> ErrorOut:
         """An error record whose id is ``error_id,<command type>`` (``qualify=False``: as is)."""
         fqid = f"{error_id},{self.cmdlet.error_suffix}" if qualify else error_id
         return error_record(
@@ -153,8 +151,6 @@ class Context:
             target=target,
             activity=self.cmdlet.name,
             invocation=self.invocation,
-            terminating=terminating,
-            reason=reason,
         )
 
 
@@ -495,15 +491,9 @@ def _resolve_or_fail(cmdlet: CmdletDef, name: str) -> Param:
 def binding_error(ctx: Context, exc: BindingError) -> Terminate:
     """Binding failures stop the statement, as in PowerShell."""
     record = ctx.error(
-        "ParameterBindingException",
-        exc.message,
-        category=exc.category,
-        error_id=exc.error_id,
-        target=None,
-        terminating=True,
+        "ParameterBindingException", exc.message, category=exc.category, error_id=exc.error_id, target=None
     )
-    assert isinstance(record, Terminate)
-    return record
+    return as_terminating(record)
 
 
 # -- confirmation --------------------------------------------------------------------------
@@ -524,11 +514,9 @@ def confirm_refused(ctx: Context, action_text: str) -> Terminate:
         category=ErrorCategory.NotImplemented,
         error_id="HostFunctionNotImplemented",
         target=None,
-        terminating=True,
         qualify=False,
     )
-    assert isinstance(record, Terminate)
-    return record
+    return as_terminating(record)
 
 
 def wants_confirmation(bound: Mapping[str, Any], *, high_impact: bool) -> bool:

@@ -29,7 +29,7 @@ from psrpcore.types import (
 )
 
 from toolkit.lab.cmdlets import CmdletDef, Context, ConversionError, Param, to_datetime, to_integer
-from toolkit.lab.emit import Emission, Output
+from toolkit.lab.emit import Emission, Output, as_terminating
 
 SMB_PROVIDER = "Microsoft-Windows-SMBClient"
 SMB_CHANNELS = (
@@ -169,16 +169,14 @@ def get_win_event(ctx: Context, bound: dict[str, Any]) -> list[Emission]:
         for table in bound.get("FilterHashtable", []):
             filters.append(_parse_hashtable(table))
     except (ValueError, ConversionError) as exc:
-        return [
-            ctx.error(
-                "Exception",
-                str(exc),
-                category=ErrorCategory.InvalidArgument,
-                error_id="InvalidFilterHashtable",
-                target=None,
-                terminating=True,
-            )
-        ]
+        record = ctx.error(
+            "Exception",
+            str(exc),
+            category=ErrorCategory.InvalidArgument,
+            error_id="InvalidFilterHashtable",
+            target=None,
+        )
+        return [as_terminating(record)]
     if "LogName" in bound:
         filters.append(_Filter(list(bound["LogName"])))
     known = _known_logs(ctx)

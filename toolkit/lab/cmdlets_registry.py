@@ -107,15 +107,13 @@ def _display(value: Any) -> str:
 
 # -- path handling ---------------------------------------------------------------------------
 def _path_not_found(ctx: Context, path: str) -> ErrorOut:
-    record = ctx.error(
+    return ctx.error(
         "ItemNotFoundException",
         f"Cannot find path '{path}' because it does not exist.",
         category=ErrorCategory.ObjectNotFound,
         error_id="PathNotFound",
         target=path,
     )
-    assert isinstance(record, ErrorOut)
-    return record
 
 
 def _resolve_key(ctx: Context, path: str) -> RegPath | ErrorOut:
@@ -135,27 +133,23 @@ def _write_denied(ctx: Context, key: RegPath) -> ErrorOut | None:
     """Non-admins cannot open HKLM (or any hive but HKCU) for write."""
     if ctx.admin or key.hive == HIVES["HKCU"]:
         return None
-    record = ctx.error(
+    return ctx.error(
         "SecurityException",
         _ACCESS_DENIED,
         category=ErrorCategory.PermissionDenied,
         error_id="System.Security.SecurityException",
         target=key.provider_path,
     )
-    assert isinstance(record, ErrorOut)
-    return record
 
 
 def _missing_value(ctx: Context, key: RegPath, name: str) -> ErrorOut:
-    record = ctx.error(
+    return ctx.error(
         "PSArgumentException",
         f"Property {name} does not exist at path {key.provider_path}.",
         category=ErrorCategory.InvalidArgument,
         error_id="System.Management.Automation.PSArgumentException",
         target=name,
     )
-    assert isinstance(record, ErrorOut)
-    return record
 
 
 # -- value-kind rules (RegistryProvider.SetRegistryValue) -----------------------------------------
@@ -249,11 +243,9 @@ def _write_error(ctx: Context, key: RegPath, kind: str, message: str) -> ErrorOu
         "PSInvalidCastException": "System.Management.Automation.PSInvalidCastException",
         "ArgumentException": "System.ArgumentException",
     }[kind]
-    record = ctx.error(
+    return ctx.error(
         kind, message, category=ErrorCategory.WriteError, error_id=full, target=key.provider_path
     )
-    assert isinstance(record, ErrorOut)
-    return record
 
 
 def _wrapped(key: RegPath, value: RegValue, name: str) -> Output:

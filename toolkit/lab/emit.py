@@ -236,24 +236,22 @@ def error_record(
     target: Any,
     activity: str,
     invocation: InvocationInfo | None,
-    terminating: bool = False,
-    reason: str | None = None,
-) -> ErrorOut | Terminate:
+) -> ErrorOut:
     """Build an error the way PowerShell's ``new ErrorRecord(ex, id, category, target)`` does.
 
-    ``error_id`` is the full FullyQualifiedErrorId (``Id,Command.Type`` for cmdlet errors).
-    ``reason`` defaults to the exception's short type name.
+    ``error_id`` is the full FullyQualifiedErrorId (``Id,Command.Type`` for cmdlet errors); the
+    category's reason is the exception's short type name. :func:`as_terminating` makes it a
+    terminating error.
     """
     exc = net_exception(kind, message)
     info = WindowsErrorCategoryInfo(
         Category=category,
         Activity=activity,
-        Reason=reason if reason is not None else exception_type_name(exc).rsplit(".", 1)[-1],
+        Reason=exception_type_name(exc).rsplit(".", 1)[-1],
         TargetName="" if target is None else str(target),
         TargetType=_target_type(target),
     )
-    cls = Terminate if terminating else ErrorOut
-    return cls(
+    return ErrorOut(
         exception=exc,
         category_info=info,
         target_object=target,
@@ -263,7 +261,7 @@ def error_record(
 
 
 def as_terminating(error: ErrorOut | Terminate) -> Terminate:
-    """The same record, as a terminating error (``-ErrorAction Stop``)."""
+    """The same record, as a terminating error (binding failures, prompts, ``-ErrorAction Stop``)."""
     return Terminate(**error.fields())
 
 

@@ -372,14 +372,12 @@ def _command_not_found(call: _Call, position: int, length: int) -> Terminate:
         target=call.name,
         activity="",
         invocation=info,
-        terminating=True,
     )
-    assert isinstance(record, Terminate)
-    return record
+    return as_terminating(record)
 
 
 def _input_not_bound(ctx: Context, item: Any) -> ErrorOut:
-    record = ctx.error(
+    return ctx.error(
         "ParameterBindingException",
         "The input object cannot be bound to any parameters for the command either because the command does not "
         "take pipeline input or the input and its properties do not match any of the parameters that take "
@@ -388,8 +386,6 @@ def _input_not_bound(ctx: Context, item: Any) -> ErrorOut:
         error_id="InputObjectNotBound",
         target=item,
     )
-    assert isinstance(record, ErrorOut)
-    return record
 
 
 def _parse_error(text: str, exc: ScriptParseError) -> Terminate:
@@ -403,10 +399,8 @@ def _parse_error(text: str, exc: ScriptParseError) -> Terminate:
         target=None,
         activity="",
         invocation=info,
-        terminating=True,
     )
-    assert isinstance(record, Terminate)
-    return record
+    return as_terminating(record)
 
 
 def _unsupported_pipeline(statement: list[Any]) -> Terminate:
