@@ -10,10 +10,11 @@ import pytest
 
 from toolkit.api import audit
 from toolkit.checks.probe import AUDIT_STATEMENTS, parse_facts
+from toolkit.fanout import executors
 from toolkit.fanout.runner import FanoutHooks, FanoutOptions
 from toolkit.inventory.credentials import Credential, resolve_credentials
 from toolkit.inventory.loader import load_inventory
-from toolkit.inventory.model import Inventory
+from toolkit.inventory.model import Host, Inventory
 from toolkit.lab.fleet import Fleet
 from toolkit.lab.spec import loads_spec
 from toolkit.results import HostResult
@@ -127,8 +128,18 @@ def comparable(result: HostResult) -> tuple[object, ...]:
 
 
 def test_worker_processes_give_the_same_audit_and_fire_hooks_here(
-    inventory: Inventory, credentials: dict[str, Credential]
+    inventory: Inventory, credentials: dict[str, Credential], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # The fan-out quietly falls back to threads when the task does not pickle: make sure the
+    # second audit really ran in two worker processes, or this test compares threads with threads.
+    spawned: list[int] = []
+
+    class CountingProcessExecutor(executors.ProcessExecutor):
+        def __init__(self, task: object, options: object, hosts: list[Host], processes: int) -> None:
+            spawned.append(processes)
+            super().__init__(task, options, hosts, processes)
+
+    monkeypatch.setattr(executors, "ProcessExecutor", CountingProcessExecutor)
     started: list[str] = []
     finished: list[str] = []
     hooks = FanoutHooks(
@@ -137,6 +148,7 @@ def test_worker_processes_give_the_same_audit_and_fire_hooks_here(
     options = FanoutOptions(forks=8, timeout=30, retries=0)
     threaded = audit(inventory, credentials=credentials, options=replace(options, processes=1))
     spread = audit(inventory, credentials=credentials, options=replace(options, processes=2), hooks=hooks)
+    assert spawned == [2]
     assert [comparable(r) for r in spread.hosts] == [comparable(r) for r in threaded.hosts]
     assert sorted(started) == sorted(finished) == sorted(h.name for h in inventory.hosts)
     statuses = {r.name: r.status.value for r in spread.hosts}
