@@ -391,6 +391,7 @@ class _Run:
 
     def connected(self, connection: Any, username: str, password: str, deadline: Deadline) -> DiagnosisResult:
         from smbprotocol.exceptions import SMBAuthenticationError, SMBResponseException
+        from smbprotocol.header import NtStatus
         from smbprotocol.session import Session
         from smbprotocol.tree import TreeConnect
 
@@ -412,7 +413,7 @@ class _Run:
             # Validate negotiate is sent by validate() below, to see every field.
             tree.connect(require_secure_negotiate=False)
         except SMBResponseException as exc:
-            if exc.status == STATUS_ACCESS_DENIED and not deadline.expired:
+            if exc.status == NtStatus.STATUS_ACCESS_DENIED and not deadline.expired:
                 denied = HostError(ErrorKind.ACCESS_DENIED, f"{self.target}: tree connect to IPC$ denied")
                 return self.error_result(denied, Stage.TREE_CONNECT)
             return self.error(exc, Stage.TREE_CONNECT, deadline)
@@ -487,9 +488,6 @@ class _Run:
             stage,
             server_view=server_view,
         )
-
-
-STATUS_ACCESS_DENIED = 0xC0000022
 
 
 def _validate_request(connection: Any) -> Any:
