@@ -10,7 +10,7 @@ import typer
 from toolkit.api import AUDIT_DEFAULT_FORKS
 from toolkit.api import audit as run_audit
 from toolkit.cli.common import (
-    MACHINE_FORMATS,
+    can_prompt,
     check_format,
     emit,
     progress_hooks,
@@ -108,7 +108,7 @@ def audit(
     inv = load_inventory(require_inventory(settings["inventory"]))
     if limit:
         inv = apply_limit(inv, limit)
-    interactive = fmt not in MACHINE_FORMATS and not no_input and sys.stdin.isatty()
+    interactive = can_prompt(fmt, no_input)
     warn_insecure_transport(inv.hosts)
     credentials = resolve_credentials(inv.hosts, interactive=interactive)
     options = FanoutOptions(forks=forks, timeout=timeout, retries=retries)

@@ -75,6 +75,12 @@ def emit(text: str, output: Path | None) -> None:
     sys.stdout.flush()
 
 
+def can_prompt(fmt: str, no_input: bool) -> bool:
+    """Whether a command may ask on the terminal (passwords, usernames): never with machine
+    output or ``--no-input``, nor without a terminal on stdin (closed stdin included)."""
+    return fmt not in MACHINE_FORMATS and not no_input and sys.stdin is not None and sys.stdin.isatty()
+
+
 def show_progress(fmt: str) -> bool:
     if fmt in MACHINE_FORMATS:
         return False

@@ -15,6 +15,7 @@ from tabulate import tabulate
 
 from toolkit.cli.common import (
     MACHINE_FORMATS,
+    can_prompt,
     check_format,
     emit,
     progress_hooks,
@@ -136,7 +137,7 @@ def remediate_command(
     inv = _load(inventory, limit)
     parse_batch(batch, len(inv.hosts))  # reject a bad --batch before contacting anyone
     warn_insecure_transport(inv.hosts)
-    credentials = resolve_credentials(inv.hosts, interactive=_interactive(fmt, no_input))
+    credentials = resolve_credentials(inv.hosts, interactive=can_prompt(fmt, no_input))
     fanout = FanoutOptions(forks=forks, timeout=timeout, retries=retries)
     options = RemediateOptions(fanout=fanout, batch=batch, max_fail_percent=max_fail_percent)
     lookup = workarounds_from_journals()
@@ -242,7 +243,7 @@ def rollback_command(
             raise Aborted("nothing was changed")
     journal_hosts = Inventory(tuple(h for h in inv.hosts if h.name in names), inv.groups, inv.source)
     warn_insecure_transport(journal_hosts.hosts)
-    credentials = resolve_credentials(journal_hosts.hosts, interactive=_interactive(fmt, no_input))
+    credentials = resolve_credentials(journal_hosts.hosts, interactive=can_prompt(fmt, no_input))
     target = rollback_journal or default_rollback_journal(journal)
     say(f"rollback journal: {target}")
     with progress_hooks(len(journal_hosts.hosts), enabled=show_progress(fmt), label="rolling back") as hooks:
@@ -276,10 +277,6 @@ def _require_confirmation_possible(yes: bool, fmt: str) -> None:
         raise UsageError(
             "no terminal to confirm on: pass --yes to change hosts (or --check for a dry run)", field="--yes"
         )
-
-
-def _interactive(fmt: str, no_input: bool) -> bool:
-    return fmt not in MACHINE_FORMATS and not no_input and sys.stdin.isatty()
 
 
 def _load(path: Path, limit: list[str]) -> Inventory:

@@ -26,6 +26,7 @@ from toolkit.adhoc import run as run_adhoc
 from toolkit.adhoc.command import numeric_text_params
 from toolkit.cli.common import (
     MACHINE_FORMATS,
+    can_prompt,
     check_format,
     emit,
     say,
@@ -121,7 +122,7 @@ def run_command(
     check_format(fmt, FORMATS, table_format=str(settings["table_format"]))
     command = build_command(script, cmdlet, params)
     inv = _inventory(settings["inventory"], limit)
-    interactive = fmt not in MACHINE_FORMATS and not no_input and sys.stdin.isatty()
+    interactive = can_prompt(fmt, no_input)
     _confirm_write(command, inv, yes=yes, fmt=fmt, interactive=interactive)
     warn_insecure_transport(inv.hosts)
     credentials = resolve_credentials(inv.hosts, interactive=interactive)

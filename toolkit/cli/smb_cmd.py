@@ -22,7 +22,7 @@ from pathlib import Path
 import typer
 
 from toolkit.cli.common import (
-    MACHINE_FORMATS,
+    can_prompt,
     check_format,
     emit,
     setup_logging,
@@ -137,10 +137,6 @@ def parse_server(text: str) -> tuple[str, int]:
     return host, int(port_text)
 
 
-def _interactive(fmt: str, no_input: bool) -> bool:
-    return fmt not in MACHINE_FORMATS and not no_input and sys.stdin is not None and sys.stdin.isatty()
-
-
 def resolve_diagnose_credentials(
     username: str | None, password_env: str | None, *, interactive: bool
 ) -> tuple[str, str]:
@@ -207,7 +203,7 @@ def validate_negotiate_command(
                 "3.1.1 uses pre-auth integrity, not validate negotiate (DOMAIN 1.2)", field="--dialect"
             )
     user, password = resolve_diagnose_credentials(
-        username, password_env, interactive=_interactive(fmt, no_input)
+        username, password_env, interactive=can_prompt(fmt, no_input)
     )
     result = diagnose_validate_negotiate(
         host,
