@@ -59,9 +59,13 @@ def ps_value(value: RegValue) -> Any:
     return PSString(data)
 
 
-def _with_provider_props(obj: PSCustomObject, key: RegPath) -> PSCustomObject:
+def _with_provider_props(obj: PSCustomObject, key: RegPath) -> list[str]:
+    """Append PSPath .. PSProvider (the registry provider adds them to every object it writes).
+
+    Returns them as ``Name=text``, for the object's ToString.
+    """
     parent = key.parent
-    props: dict[str, Any] = {
+    props = {
         "PSPath": key.ps_path,
         "PSParentPath": parent.ps_path if parent is not None else "",
         "PSChildName": key.child_name,
@@ -70,7 +74,7 @@ def _with_provider_props(obj: PSCustomObject, key: RegPath) -> PSCustomObject:
     }
     for name, text in props.items():
         obj.PSObject.extended_properties.append(_note(name, PSString(text)))
-    return obj
+    return [f"{name}={text}" for name, text in props.items()]
 
 
 def _note(name: str, value: Any) -> PSNoteProperty:
@@ -86,13 +90,7 @@ def property_object(key: RegPath, values: list[RegValue]) -> PSCustomObject:
         converted = ps_value(value)
         obj.PSObject.extended_properties.append(_note(name, converted))
         parts.append(f"{name}={_display(converted)}")
-    _with_provider_props(obj, key)
-    parts += [f"PSPath={key.ps_path}", f"PSParentPath={key.parent.ps_path if key.parent else ''}"]
-    parts += [
-        f"PSChildName={key.child_name}",
-        f"PSDrive={key.drive}",
-        "PSProvider=Microsoft.PowerShell.Core\\Registry",
-    ]
+    parts += _with_provider_props(obj, key)
     obj.PSObject.to_string = "@{" + "; ".join(parts) + "}"
     return obj
 
@@ -251,7 +249,8 @@ def _write_error(ctx: Context, key: RegPath, kind: str, message: str) -> ErrorOu
 def _wrapped(key: RegPath, value: RegValue, name: str) -> Output:
     obj = PSCustomObject()
     obj.PSObject.extended_properties.append(_note(name or "(default)", ps_value(value)))
-    return Output(_with_provider_props(obj, key))
+    _with_provider_props(obj, key)
+    return Output(obj)
 
 
 def _set_target(key: RegPath, name: str) -> str:
