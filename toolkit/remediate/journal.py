@@ -50,12 +50,17 @@ def state_dir(env: dict[str, str] | None = None) -> Path:
 
 def default_journal_path(command: str = "remediate", *, directory: Path | None = None) -> Path:
     """``<state dir>/journals/<command>-<UTC timestamp>.jsonl`` (a free name)."""
-    folder = directory or state_dir() / "journals"
+    return free_journal_path(directory or state_dir() / "journals", command)
+
+
+def free_journal_path(folder: Path, prefix: str) -> Path:
+    """``<folder>/<prefix>-<UTC timestamp>.jsonl``, with ``-2``, ``-3``... added until the
+    name is free (a journal is never overwritten)."""
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    path = folder / f"{command}-{stamp}.jsonl"
+    path = folder / f"{prefix}-{stamp}.jsonl"
     n = 2
     while path.exists():
-        path = folder / f"{command}-{stamp}-{n}.jsonl"
+        path = folder / f"{prefix}-{stamp}-{n}.jsonl"
         n += 1
     return path
 

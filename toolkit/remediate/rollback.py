@@ -23,7 +23,6 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from pathlib import Path
 
 from toolkit import __version__
@@ -34,7 +33,14 @@ from toolkit.fanout.runner import FanoutHooks, FanoutOptions, run_hosts
 from toolkit.inventory.model import Host, Inventory
 from toolkit.remediate.apply import new_run_id
 from toolkit.remediate.execute import Progress, journal_unknown, write_and_verify
-from toolkit.remediate.journal import Intent, JournalWriter, end_record, now_iso, read_journal
+from toolkit.remediate.journal import (
+    Intent,
+    JournalWriter,
+    end_record,
+    free_journal_path,
+    now_iso,
+    read_journal,
+)
 from toolkit.remediate.model import (
     SETTINGS,
     HostRemediation,
@@ -53,13 +59,7 @@ from toolkit.transport.session import CredentialLike, HostSession, TransportErro
 
 def default_rollback_journal(journal: Path) -> Path:
     """``<journal stem>.rollback-<UTC timestamp>.jsonl`` next to the journal (a free name)."""
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    path = journal.with_name(f"{journal.stem}.rollback-{stamp}.jsonl")
-    n = 2
-    while path.exists():
-        path = journal.with_name(f"{journal.stem}.rollback-{stamp}-{n}.jsonl")
-        n += 1
-    return path
+    return free_journal_path(journal.parent, f"{journal.stem}.rollback")
 
 
 @dataclass(frozen=True)
