@@ -30,6 +30,7 @@ from toolkit.smb.wire import (
     dialect_name,
     dialect_value,
     disconnect_quietly,
+    exception_text,
 )
 
 WORKSTATION_PARAMETERS = r"HKLM:\SYSTEM\CurrentControlSet\Services\LanmanWorkstation\Parameters"
@@ -403,7 +404,7 @@ class _Run:
         except (SMBAuthenticationError, SMBResponseException) as exc:
             if deadline.expired:
                 return self.error(exc, Stage.SESSION_SETUP, deadline)
-            auth = HostError(ErrorKind.AUTH_FAILED, f"{self.target}: {_one_line(exc)}")
+            auth = HostError(ErrorKind.AUTH_FAILED, f"{self.target}: {exception_text(exc)}")
             return self.error_result(auth, Stage.SESSION_SETUP)
         except Exception as exc:
             return self.error(exc, Stage.SESSION_SETUP, deadline)
@@ -464,7 +465,7 @@ class _Run:
                 return self.failed(
                     f"{self.target}: validate-negotiate reply failed its signature check", unsigned=True
                 )
-            return self.failed(f"{self.target}: validate negotiate failed: {_one_line(exc)}")
+            return self.failed(f"{self.target}: validate negotiate failed: {exception_text(exc)}")
 
         # smbprotocol verifies only messages flagged as signed, so an unsigned success reply
         # would pass unnoticed: check the flag (an encrypted session has no signature).
@@ -523,7 +524,3 @@ def _validate_response(response: Any) -> NegotiateInfo:
         security_mode=int(validated["security_mode"].get_value()),
         server_guid=str(validated["guid"].get_value()),
     )
-
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split())[:300] or type(exc).__name__

@@ -175,5 +175,10 @@ def classify_error(
         return HostError(ErrorKind.TIMEOUT, f"{target}: no answer within {timeout:g}s")
     if isinstance(exc, SMBConnectionClosed):
         return HostError(ErrorKind.PROTOCOL_ERROR, f"{target}: the server closed the connection")
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return HostError(ErrorKind.PROTOCOL_ERROR, f"{target}: {text[:300]}")
+    return HostError(ErrorKind.PROTOCOL_ERROR, f"{target}: {exception_text(exc)}")
+
+
+def exception_text(exc: BaseException) -> str:
+    """An smbprotocol exception as one line of at most 300 characters (its class name when it
+    has no message): its messages can span lines and carry whole packet dumps."""
+    return " ".join(str(exc).split())[:300] or type(exc).__name__
