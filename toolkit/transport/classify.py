@@ -43,6 +43,56 @@ def _text(exc: BaseException) -> str:
 _KERBEROS_MODULES = ("spnego", "gssapi", "krb5")
 _MINOR = re.compile(r"Minor \(\d+\): (.*?)(?:, Context: |$)")
 
+_SPN_FIX = (
+    "set negotiate_hostname_override to the host's FQDN and negotiate_service to HTTP or host "
+    "(setspn -L <computer> lists its SPNs)"
+)
+
+#: Kerberos failure texts -> the reason and its fix (``{0}``: the pattern's group); the first
+#: match wins, so specific texts come before the general ones they contain.
+_KERBEROS_REASONS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(pattern), reason)
+    for pattern, reason in (
+        (
+            r"No Kerberos credentials available \(default cache: ([^)]*)\)",
+            "no Kerberos ticket (run kinit); the cache {0} has none",
+        ),
+        (
+            r"Bad format in credentials cache \(filename: ([^)]*)\)",
+            "the Kerberos ticket cache {0} is damaged; run kdestroy; kinit",
+        ),
+        (r"No Kerberos credentials available", "no Kerberos ticket (run kinit)"),
+        (
+            r"Can't find client principal (\S+) in cache",
+            "no Kerberos ticket for {0} (run kinit {0}, or leave username unset to use the cache's "
+            "principal; write it as user@REALM, not DOMAIN\\user)",
+        ),
+        (
+            r"credential cache did not exist or contained no credentials",
+            "no Kerberos ticket for the inventory's username (run kinit user@REALM, or leave "
+            "username unset to use the cache's principal)",
+        ),
+        (r"Ticket expired", "the Kerberos ticket has expired; run kinit (or kinit -R while it is renewable)"),
+        (r"Server (\S+) not found in Kerberos database", "the KDC has no service principal {0}; " + _SPN_FIX),
+        (
+            r"Clock skew too great|Ticket not yet valid",
+            "clock skew too great between this machine and the KDC; fix NTP here, or run kinit again",
+        ),
+        (
+            r"Cannot (?:contact any KDC|find KDC) for (?:requested )?realm \W?([\w.-]+)",
+            "cannot reach a KDC for realm {0}; check krb5.conf ([realms], dns_lookup_kdc) and the network",
+        ),
+        (
+            r"Client '?(\S+?)'? not found in Kerberos database",
+            "the KDC does not know the user {0}; check the username (user@REALM)",
+        ),
+        (
+            r"Preauthentication failed|Password incorrect",
+            "the KDC rejected the password (or the account is locked)",
+        ),
+    )
+)
+
 
 def _kerberos_reason(exc: BaseException, chain: list[BaseException], spn: str | None) -> str | None:
     """The Kerberos failure in words, with its fix (docs/kerberos.md has the same table), or None.
@@ -63,40 +113,9 @@ def _kerberos_reason(exc: BaseException, chain: list[BaseException], spn: str | 
     if not any(type(e).__module__.split(".")[0] in _KERBEROS_MODULES for e in chain):
         return None
     text = " ".join(" | ".join(str(e) for e in chain).split())
-    if m := re.search(r"No Kerberos credentials available \(default cache: ([^)]*)\)", text):
-        return f"no Kerberos ticket (run kinit); the cache {m.group(1)} has none"
-    if m := re.search(r"Bad format in credentials cache \(filename: ([^)]*)\)", text):
-        return f"the Kerberos ticket cache {m.group(1)} is damaged; run kdestroy; kinit"
-    if "No Kerberos credentials available" in text:
-        return "no Kerberos ticket (run kinit)"
-    if m := re.search(r"Can't find client principal (\S+) in cache", text):
-        return (
-            f"no Kerberos ticket for {m.group(1)} (run kinit {m.group(1)}, or leave username unset "
-            "to use the cache's principal; write it as user@REALM, not DOMAIN\\user)"
-        )
-    if "credential cache did not exist or contained no credentials" in text:
-        return (
-            "no Kerberos ticket for the inventory's username (run kinit user@REALM, or leave "
-            "username unset to use the cache's principal)"
-        )
-    if "Ticket expired" in text:
-        return "the Kerberos ticket has expired; run kinit (or kinit -R while it is renewable)"
-    if m := re.search(r"Server (\S+) not found in Kerberos database", text):
-        return (
-            f"the KDC has no service principal {m.group(1)}; set negotiate_hostname_override to the "
-            "host's FQDN and negotiate_service to HTTP or host (setspn -L <computer> lists its SPNs)"
-        )
-    if "Clock skew too great" in text or "Ticket not yet valid" in text:
-        return "clock skew too great between this machine and the KDC; fix NTP here, or run kinit again"
-    if m := re.search(r"Cannot (?:contact any KDC|find KDC) for (?:requested )?realm \W?([\w.-]+)", text):
-        return (
-            f"cannot reach a KDC for realm {m.group(1)}; check krb5.conf ([realms], dns_lookup_kdc) "
-            "and the network"
-        )
-    if m := re.search(r"Client '?(\S+?)'? not found in Kerberos database", text):
-        return f"the KDC does not know the user {m.group(1)}; check the username (user@REALM)"
-    if "Preauthentication failed" in text or "Password incorrect" in text:
-        return "the KDC rejected the password (or the account is locked)"
+    for pattern, reason in _KERBEROS_REASONS:
+        if m := pattern.search(text):
+            return reason.format(*m.groups())
     minor = _MINOR.search(text)
     if minor and "kerberos" in text.lower():
         return f"Kerberos failed: {minor.group(1)[:160]}"

@@ -100,6 +100,20 @@ CASES = [
         ),
         "cannot reach a KDC for realm CORP.EXAMPLE.COM; check krb5.conf ([realms], dns_lookup_kdc) and the network",
     ),
+    (  # no cache named in the text
+        SpnegoError(f"{NO_CREDS}No Kerberos credentials available{CONTEXT}"),
+        "no Kerberos ticket (run kinit)",
+    ),
+    (
+        SpnegoError(
+            f"{GSS}, Minor (2529638918): Client 'nobody@CORP' not found in Kerberos database{CONTEXT}"
+        ),
+        "the KDC does not know the user nobody@CORP; check the username (user@REALM)",
+    ),
+    (
+        SpnegoError(f"{GSS}, Minor (2529638936): Preauthentication failed{CONTEXT}"),
+        "the KDC rejected the password (or the account is locked)",
+    ),
     (
         SpnegoError(f"{GSS}, Minor (2529638936): Some new MIT text about Kerberos{CONTEXT}"),
         "Kerberos failed: Some new MIT text about Kerberos",
