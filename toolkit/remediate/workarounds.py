@@ -26,10 +26,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from toolkit.atomic import write_atomic
 from toolkit.errors import JournalError
 from toolkit.inventory.model import Host
 from toolkit.remediate.journal import state_dir
-from toolkit.report.output import write_atomic
 
 FORMAT = "workarounds/1"
 FILE_NAME = "workarounds.json"
