@@ -19,18 +19,14 @@ import weakref
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import spnego
 from spnego._ntlm_raw.crypto import lmowfv1, ntowfv1
 
 from toolkit.lab.host import LabUser
+from toolkit.lab.kerberos import AcceptorProtocol, KerberosAcceptor, encryption_protocol
 
-if TYPE_CHECKING:
-    from toolkit.lab.kerberos import KerberosAcceptor
-
-SPNEGO_PROTOCOL = "application/HTTP-SPNEGO-session-encrypted"
-KERBEROS_PROTOCOL = "application/HTTP-Kerberos-session-encrypted"
 BOUNDARY = "Encrypted Boundary"
 
 #: pyspnego's NTLM acceptor reads the user file named by the process-wide NTLM_USER_FILE on
@@ -86,9 +82,8 @@ class AuthResult:
 class Authenticator:
     """Per-lab authentication policy; per-connection state lives in :class:`ConnAuth`."""
 
-    def __init__(self, users: Iterable[LabUser], *, kerberos_service: str | None = None) -> None:
+    def __init__(self, users: Iterable[LabUser]) -> None:
         self.users = list(users)
-        self.kerberos_service = kerberos_service
         self.user_file = write_user_file(self.users)
         weakref.finalize(self, _unlink, self.user_file)
 
@@ -146,13 +141,13 @@ class ConnAuth:
         self.ctx: Any = None
         self.user: LabUser | None = None
         self.encrypt = False
-        self.protocol = SPNEGO_PROTOCOL
+        self.protocol = encryption_protocol("negotiate")
 
     def challenge_headers(self) -> list[tuple[str, str]]:
         headers: list[tuple[str, str]] = []
         if any(m in self.methods for m in ("negotiate", "ntlm", "kerberos")):
             headers.append(("WWW-Authenticate", "Negotiate"))
-            if self.auth.kerberos_service or self.kerberos is not None:
+            if self.kerberos is not None:
                 headers.append(("WWW-Authenticate", "Kerberos"))
         if "basic" in self.methods and self.https:
             headers.append(("WWW-Authenticate", 'Basic realm="WSMAN"'))
@@ -184,18 +179,14 @@ class ConnAuth:
         except ValueError:
             return AuthResult(401, self.challenge_headers())
         if self.ctx is None or self.ctx.complete:
-            protocol = "kerberos" if scheme.lower() == "kerberos" else "negotiate"
-            kwargs: dict[str, Any] = {"protocol": protocol, "options": spnego.NegotiateOptions.wrapping_winrm}
-            if self.auth.kerberos_service:
-                kwargs["service"] = self.auth.kerberos_service
+            protocol: AcceptorProtocol = "kerberos" if scheme.lower() == "kerberos" else "negotiate"
             with self._user_file():
                 if self.kerberos is not None:
-                    self.ctx = self.kerberos.new_context(
-                        "kerberos" if protocol == "kerberos" else "negotiate",
-                        allow_ntlm="ntlm" in self.methods,
-                    )
+                    self.ctx = self.kerberos.new_context(protocol, allow_ntlm="ntlm" in self.methods)
                 else:
-                    self.ctx = spnego.server(**kwargs)
+                    self.ctx = spnego.server(
+                        protocol=protocol, options=spnego.NegotiateOptions.wrapping_winrm
+                    )
             self.user = None
         try:
             with self._user_file():
@@ -215,7 +206,7 @@ class ConnAuth:
             return AuthResult(401, self.challenge_headers())
         self.user = user
         self.encrypt = not self.https
-        self.protocol = KERBEROS_PROTOCOL if scheme.lower() == "kerberos" else SPNEGO_PROTOCOL
+        self.protocol = encryption_protocol(scheme)
         return AuthResult(200, headers, user)
 
     @contextlib.contextmanager

@@ -167,10 +167,9 @@ class LabServer:
         users: list[LabUser],
         *,
         ssl_context: ssl.SSLContext | None = None,
-        kerberos_service: str | None = None,
     ) -> None:
         self.endpoints = endpoints
-        self.authenticator = Authenticator(users, kerberos_service=kerberos_service)
+        self.authenticator = Authenticator(users)
         self.ssl_context = ssl_context
         self._servers: list[asyncio.base_events.Server] = []
         self._reserved: list[socket.socket] = []
