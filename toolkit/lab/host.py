@@ -188,7 +188,7 @@ class SimHost:
 
     def execute(self, commands: Sequence[Any], *, user: LabUser) -> list[Emission]:
         """Run a pipeline's commands (``psrpcore.Command`` objects) as ``user``."""
-        with self._lock:
+        with self._lock, self._registry.batched():
             out: list[Emission] = []
             try:
                 for statement in _statements(commands):

@@ -8,15 +8,18 @@ Paths accepted everywhere: ``HKLM:\\X``, ``HKEY_LOCAL_MACHINE\\X``, ``Registry::
 and ``Microsoft.PowerShell.Core\\Registry::HKEY_LOCAL_MACHINE\\X`` (forward slashes too).
 
 Persistence: with ``state_file`` set, every change is written at once (temp file +
-``os.replace``), so a lab restarted on the same state directory keeps what was changed.
+``os.replace``), so a lab restarted on the same state directory keeps what was changed;
+inside :meth:`Registry.batched` the changes are written once, when the block ends.
 Not thread-safe on its own: :class:`toolkit.lab.host.SimHost` serializes access.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import enum
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -171,6 +174,8 @@ class Registry:
     def __init__(self, *, state_file: str | Path | None = None) -> None:
         self._keys: dict[str, _Key] = {}
         self._state_file = Path(state_file) if state_file is not None else None
+        self._batching = False
+        self._unsaved = False
 
     # -- reading ---------------------------------------------------------------------------
     def key_exists(self, path: str | RegPath) -> bool:
@@ -223,22 +228,28 @@ class Registry:
     def create_key(self, path: str | RegPath) -> RegPath:
         """Create a key and its missing parents; returns its (existing-case) path."""
         reg = _require_path(path)
+        if self._add_key(reg):
+            self._save()
+        found = self.key_name(reg)
+        assert found is not None
+        return found
+
+    def _add_key(self, reg: RegPath) -> bool:
+        """Add ``reg`` and its missing parents without saving; False if it already existed."""
+        if reg.lookup in self._keys:
+            return False
         for depth in range(1, len(reg.parts) + 1):
             partial = RegPath(reg.hive, reg.parts[:depth])
             if partial.lookup not in self._keys:
                 self._keys[partial.lookup] = _Key(partial.provider_path)
-        self._save()
-        found = self.key_name(reg)
-        assert found is not None
-        return found
+        return True
 
     def set(self, path: str | RegPath, name: str, kind: ValueKind | str, data: Any) -> None:
         """Set a value (creating the key if needed). ValueError if the data does not fit ``kind``."""
         reg = _require_path(path)
         value_kind = kind if isinstance(kind, ValueKind) else ValueKind.parse(kind)
         stored = check_data(value_kind, data)
-        if reg.lookup not in self._keys:
-            self.create_key(reg)
+        self._add_key(reg)
         key = self._keys[reg.lookup]
         existing = key.values.get(name.lower())
         key.values[name.lower()] = RegValue(existing.name if existing else name, value_kind, stored)
@@ -278,9 +289,28 @@ class Registry:
         with open(state_file, encoding="utf-8") as fh:
             return cls.from_json(json.load(fh), state_file=state_file)
 
+    @contextlib.contextmanager
+    def batched(self) -> Iterator[None]:
+        """Write the state file once, when the block ends, rather than after every change.
+
+        :class:`~toolkit.lab.host.SimHost` runs each pipeline inside one, so a request's writes
+        cost one file write, still made before the lab answers. Not reentrant.
+        """
+        self._batching = True
+        try:
+            yield
+        finally:
+            self._batching = False
+            if self._unsaved:
+                self._save()
+
     def _save(self) -> None:
         if self._state_file is None:
             return
+        if self._batching:
+            self._unsaved = True
+            return
+        self._unsaved = False
         target = self._state_file
         target.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(target, json.dumps(self.to_json(), indent=1, sort_keys=True))

@@ -25,6 +25,7 @@ from tests.unit.lab.helpers import (
     statements,
     terminates,
 )
+from toolkit.atomic import write_atomic
 from toolkit.lab.emit import ErrorOut, Output, Terminate
 from toolkit.lab.host import SimHost
 
@@ -413,6 +414,24 @@ def test_state_dir_survives_a_restart(tmp_path: Path) -> None:
     again = SimHost("web-01", "server2022", state_dir=tmp_path)  # state file wins over the profile
     assert again.registry.get_value(WS, "RequireSecureNegotiate") == ("DWord", 0)
     assert (tmp_path / "web-01.json").exists()
+
+
+def test_a_request_writes_the_state_file_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    host = SimHost("web-01", "win81", state_dir=tmp_path)
+    writes: list[Path] = []
+
+    def counted(path: Path, text: str) -> None:
+        writes.append(path)
+        write_atomic(path, text)
+
+    monkeypatch.setattr("toolkit.lab.registry.write_atomic", counted)
+    run(host, *statements(cmd("Set-ItemProperty", WS, "A", 1), cmd("Set-ItemProperty", WS, "B", 2)))
+    assert writes == [tmp_path / "web-01.json"]
+    again = SimHost("web-01", "win10", state_dir=tmp_path)
+    assert again.registry.get_value(WS, "A") == ("DWord", 1)
+    assert again.registry.get_value(WS, "B") == ("DWord", 2)
+    assert outputs(run(host, cmd("Test-Path", WS))) == [True]
+    assert len(writes) == 1  # a request that changes nothing writes nothing
 
 
 def test_registry_overrides_set_and_delete() -> None:

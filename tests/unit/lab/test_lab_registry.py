@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from toolkit.atomic import write_atomic
 from toolkit.lab.registry import Registry, ValueKind, check_data, parse_path
 
 KEY = r"HKEY_LOCAL_MACHINE\SYSTEM\CurrentControlSet\Services\LanmanWorkstation\Parameters"
@@ -123,6 +124,30 @@ def test_loaded_registry_keeps_persisting(tmp_path: Path) -> None:
     loaded = Registry.load(state)
     loaded.delete(KEY, "A")
     assert Registry.load(state).get_value(KEY, "A") is None
+
+
+def test_batched_changes_are_written_once_at_the_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    state = tmp_path / "h.json"
+    registry = Registry(state_file=state)
+    writes: list[str] = []
+
+    def counted(path: Path, text: str) -> None:
+        writes.append(text)
+        write_atomic(path, text)
+
+    monkeypatch.setattr("toolkit.lab.registry.write_atomic", counted)
+    registry.set(KEY, "A", ValueKind.DWord, 1)  # a new key and its value: one write
+    assert len(writes) == 1
+    with registry.batched():
+        registry.set(KEY, "B", ValueKind.DWord, 2)
+        registry.delete(KEY, "A")
+        assert len(writes) == 1
+    assert len(writes) == 2
+    loaded = Registry.load(state)
+    assert loaded.get_value(KEY, "A") is None and loaded.get_value(KEY, "B") == ("DWord", 2)
+    with registry.batched():
+        registry.delete(KEY, "nope")
+    assert len(writes) == 2  # nothing changed, nothing written
 
 
 def test_kind_names_parse_case_insensitively() -> None:
