@@ -18,6 +18,7 @@ Updates take an exclusive lock (``workarounds.json.lock``) and replace the file 
 
 from __future__ import annotations
 
+import copy
 import fcntl
 import json
 from collections.abc import Callable, Iterator, Mapping
@@ -100,8 +101,11 @@ def _locked(path: Path) -> Iterator[dict[str, Any]]:
     with open(path.with_name(path.name + ".lock"), "a") as lock:
         fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
         data = _read(path)
+        original = copy.deepcopy(data)
         yield data
-        write_atomic(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+        # Workers clear on every verified ``required``: most of those find nothing to remove.
+        if data != original:
+            write_atomic(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
 def _read(path: Path) -> dict[str, Any]:

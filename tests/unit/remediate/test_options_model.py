@@ -141,6 +141,23 @@ def test_workaround_registry(tmp_path: Path) -> None:
     assert load_workarounds(path) == {}
 
 
+def test_clearing_nothing_leaves_the_registry_file_alone(tmp_path: Path) -> None:
+    path = tmp_path / "workarounds.json"
+    record_workaround(
+        "fs1",
+        setting="secure_negotiate",
+        expires=NOW,
+        run_id="r1",
+        journal="j",
+        address="10.0.0.5",
+        path=path,
+    )
+    inode = path.stat().st_ino
+    assert not clear_workaround("other", setting="secure_negotiate", path=path)
+    assert path.stat().st_ino == inode  # not replaced
+    assert load_workarounds(path) == {"fs1": {"secure_negotiate": NOW}}
+
+
 def test_no_registry_means_no_workarounds(tmp_path: Path) -> None:
     assert workarounds_from_journals(tmp_path)(Host(name="a", address="b")) is None
 
