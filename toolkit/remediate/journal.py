@@ -235,10 +235,7 @@ def read_journal(path: Path) -> Journal:
         raise JournalError("journal not found", file=path) from None
     except OSError as exc:
         raise JournalError(f"cannot read journal: {exc.strerror}", file=path) from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        text = raw.decode("utf-8", errors="replace")
+    text = raw.decode("utf-8", errors="replace")
     lines = text.split("\n")
     complete_last = text.endswith("\n")
     if complete_last:
