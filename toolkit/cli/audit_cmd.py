@@ -105,9 +105,7 @@ def audit(
     forks, timeout, retries = settings["forks"], settings["timeout"], settings["retries"]
     fmt, table_format = settings["fmt"], settings["table_format"]
     check_format(fmt, FORMATS, table_format=table_format)
-    inv = load_inventory(require_inventory(settings["inventory"]))
-    if limit:
-        inv = apply_limit(inv, limit)
+    inv = apply_limit(load_inventory(require_inventory(settings["inventory"])), limit)
     interactive = can_prompt(fmt, no_input)
     warn_insecure_transport(inv.hosts)
     credentials = resolve_credentials(inv.hosts, interactive=interactive)

@@ -24,9 +24,7 @@ def list_hosts(
     fmt: str = typer.Option("table", "-f", "--format", help="table or json"),
 ) -> None:
     """List hosts with their address, transport, credentials source and policy."""
-    inv = load_inventory(inventory)
-    if limit:
-        inv = apply_limit(inv, limit)
+    inv = apply_limit(load_inventory(inventory), limit)
     rows = []
     for h in inv.hosts:
         t = h.transport

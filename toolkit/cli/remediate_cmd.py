@@ -134,7 +134,7 @@ def remediate_command(
         raise JournalError(
             "journal already exists; refusing to overwrite it (choose another --journal)", file=journal
         )
-    inv = _load(inventory, limit)
+    inv = apply_limit(load_inventory(inventory), limit)
     parse_batch(batch, len(inv.hosts))  # reject a bad --batch before contacting anyone
     warn_insecure_transport(inv.hosts)
     credentials = resolve_credentials(inv.hosts, interactive=can_prompt(fmt, no_input))
@@ -277,11 +277,6 @@ def _require_confirmation_possible(yes: bool, fmt: str) -> None:
         raise UsageError(
             "no terminal to confirm on: pass --yes to change hosts (or --check for a dry run)", field="--yes"
         )
-
-
-def _load(path: Path, limit: list[str]) -> Inventory:
-    inv = load_inventory(path)
-    return apply_limit(inv, limit) if limit else inv
 
 
 def _report(run: RemediateRun, fmt: str, table_format: str, output: Path | None) -> None:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import typer
 
@@ -121,7 +120,7 @@ def run_command(
     fmt = str(settings["fmt"])
     check_format(fmt, FORMATS, table_format=str(settings["table_format"]))
     command = build_command(script, cmdlet, params)
-    inv = _inventory(settings["inventory"], limit)
+    inv = apply_limit(load_inventory(require_inventory(settings["inventory"])), limit)
     interactive = can_prompt(fmt, no_input)
     _confirm_write(command, inv, yes=yes, fmt=fmt, interactive=interactive)
     warn_insecure_transport(inv.hosts)
@@ -178,11 +177,6 @@ def _select_host(result: HostRunResult, selected: list[str]) -> HostRunResult:
     if not selected or selected == ["*"]:
         return result
     return replace(result, output=tuple(o.select(selected) for o in result.output))
-
-
-def _inventory(path: Any, limit: list[str]) -> Inventory:
-    inv = load_inventory(require_inventory(path))
-    return apply_limit(inv, limit) if limit else inv
 
 
 def _confirm_write(command: AdhocCommand, inv: Inventory, *, yes: bool, fmt: str, interactive: bool) -> None:

@@ -96,9 +96,7 @@ def probe_smb_command(
     Exit 0 all probed, 8 some host not probed."""
     setup_logging(verbose)
     check_format(fmt, PROBE_RUN_FORMATS)
-    inv = load_inventory(inventory)
-    if limit:
-        inv = apply_limit(inv, limit)
+    inv = apply_limit(load_inventory(inventory), limit)
     # Nothing is sent before the TCP connect succeeds, so the probe itself has no retries.
     options = FanoutOptions(forks=forks, timeout=timeout, retries=0)
     streaming = fmt == "ndjson" and output is None
