@@ -241,16 +241,11 @@ def _setter(cim: _CimClass) -> Any:
     return run
 
 
+_CIM_PARAMS = (Param("CimSession", "object"), Param("ThrottleLimit", "object"), Param("AsJob", "switch"))
+
+
 def _set_params(cim: _CimClass) -> tuple[Param, ...]:
-    params = {p.name: Param(p.name, p.kind) for p in cim.props}
-    params["Force"] = Param("Force", "switch")
-    for extra in ("CimSession", "ThrottleLimit", "AsJob"):
-        params[extra] = Param(extra, "switch" if extra == "AsJob" else "object")
-    return tuple(params.values())
-
-
-def _get_params() -> tuple[Param, ...]:
-    return (Param("CimSession", "object"), Param("ThrottleLimit", "object"), Param("AsJob", "switch"))
+    return (*(Param(p.name, p.kind) for p in cim.props), Param("Force", "switch"), *_CIM_PARAMS)
 
 
 def _function(name: str, params: tuple[Param, ...], run: Any) -> CmdletDef:
@@ -260,8 +255,8 @@ def _function(name: str, params: tuple[Param, ...], run: Any) -> CmdletDef:
 
 
 SMB_CMDLETS: tuple[CmdletDef, ...] = (
-    _function("Get-SmbClientConfiguration", _get_params(), _getter(CLIENT)),
-    _function("Get-SmbServerConfiguration", _get_params(), _getter(SERVER)),
+    _function("Get-SmbClientConfiguration", _CIM_PARAMS, _getter(CLIENT)),
+    _function("Get-SmbServerConfiguration", _CIM_PARAMS, _getter(SERVER)),
     _function("Set-SmbClientConfiguration", _set_params(CLIENT), _setter(CLIENT)),
     _function("Set-SmbServerConfiguration", _set_params(SERVER), _setter(SERVER)),
 )
