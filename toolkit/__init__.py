@@ -66,7 +66,7 @@ _EXPORTS: dict[str, str] = {
     "FanoutHooks": "toolkit.fanout.runner",
     "render": "toolkit.adhoc.render",
     "FORMATS": "toolkit.report.render",
-    "write_atomic": "toolkit.report.output",
+    "write_atomic": "toolkit.atomic",
     "Config": "toolkit.config",
     "load_config": "toolkit.config",
     # errors
@@ -150,6 +150,7 @@ if TYPE_CHECKING:
     from toolkit.adhoc.results import AdhocRun, HostRunResult, OutputObject, RunStatus
     from toolkit.adhoc.runner import RunHooks, WriteNotConfirmed, run
     from toolkit.api import audit
+    from toolkit.atomic import write_atomic
     from toolkit.config import Config, ConfigError, load_config
     from toolkit.errors import (
         Aborted,
@@ -168,7 +169,6 @@ if TYPE_CHECKING:
     from toolkit.remediate import HostRemediation, RemediateOptions, RemediateRun, workarounds_from_journals
     from toolkit.remediate.apply import plan, remediate
     from toolkit.remediate.rollback import rollback
-    from toolkit.report.output import write_atomic
     from toolkit.report.render import FORMATS
     from toolkit.results import (
         AuditRun,

@@ -19,10 +19,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from tabulate import tabulate_formats
 
+from toolkit.atomic import write_atomic
 from toolkit.errors import UsageError
 from toolkit.fanout.runner import FanoutHooks
 from toolkit.inventory.model import Host
-from toolkit.report.output import write_atomic
 
 MACHINE_FORMATS = ("json", "ndjson")
 
