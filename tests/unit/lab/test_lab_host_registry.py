@@ -343,7 +343,9 @@ def test_unknown_command_is_command_not_found(host: SimHost) -> None:
     assert stop.fully_qualified_error_id == "CommandNotFoundException"
     assert stop.category is ErrorCategory.ObjectNotFound
     assert str(stop.category_info) == "ObjectNotFound: (Get-Bogus:String) [], CommandNotFoundException"
-    error_roundtrip(stop)
+    record = error_roundtrip(stop)
+    assert record.FullyQualifiedErrorId == "CommandNotFoundException"
+    assert record.Exception.Message == stop.message
 
 
 def test_structured_terminating_error_stops_later_statements(host: SimHost) -> None:

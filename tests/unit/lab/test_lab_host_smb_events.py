@@ -173,7 +173,8 @@ def test_filter_hashtable_by_log_and_id() -> None:
     assert first.Message == "The negotiate validation failed."
     assert first.TimeCreated >= events[1].TimeCreated  # newest first
     assert first.MachineName == "web-01"
-    roundtrip(first)
+    back = roundtrip(first)
+    assert (back.Id, back.LogName, back.TimeCreated) == (31012, CONN, first.TimeCreated)
 
 
 def test_filter_over_all_channels_with_start_time_and_id_list() -> None:

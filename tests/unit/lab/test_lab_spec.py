@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.unit.lab.helpers import ADMIN, WS, WS_PROVIDER
+from tests.unit.lab.helpers import ADMIN, WS, WS_PROVIDER, outputs
 from toolkit.errors import InputError, LabSpecError
 from toolkit.lab.profiles import PROFILE_NAMES
 from toolkit.lab.spec import FAULT_KINDS, FaultSpec, build_host, load_spec, loads_spec, spec_from_args
@@ -211,7 +211,7 @@ def test_spec_from_args() -> None:
     assert [h.profile for h in spec.hosts] == list(PROFILE_NAMES[:3])
     assert spec.users[0].password == "pw" and spec.admin.admin
     assert [h.profile for h in spec_from_args(2, "win81").hosts] == ["win81", "win81"]
-    assert build_host(spec.hosts[0]).run_script(f"Test-Path '{WS}'", user=ADMIN)
+    assert outputs(build_host(spec.hosts[0]).run_script(f"Test-Path '{WS}'", user=ADMIN)) == [True]
 
 
 @pytest.mark.parametrize(
