@@ -51,7 +51,6 @@ def new_run_id() -> str:
 
 @dataclass
 class _Context:
-    mode: str  # check | apply
     run_id: str
     credentials: Mapping[str, CredentialLike | None]
     only: tuple[str, ...] | None
@@ -59,7 +58,7 @@ class _Context:
     expires: datetime | None
     now: datetime
     workarounds: WorkaroundLookup | None
-    journal: JournalWriter | None
+    journal: JournalWriter | None  # None: --check, nothing is written
     workaround_file: Path | None
     progress: dict[str, Progress] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -81,7 +80,6 @@ def plan(
     nothing. Changes are ``pending``; the run's exit code is 4 when any are."""
     options = options or RemediateOptions()
     ctx = _Context(
-        mode="check",
         run_id=new_run_id(),
         credentials=credentials,
         only=validate_only(only),
@@ -153,7 +151,6 @@ def remediate(
         },
     )
     ctx = _Context(
-        mode="apply",
         run_id=run_id,
         credentials=credentials,
         only=only_ids,
@@ -241,7 +238,7 @@ def _task(ctx: _Context) -> Callable[[Host, float], HostResult]:
             )
             progress.plan = host_plan
             progress.stage = "planned"
-            if ctx.mode == "check" or not host_plan.writes or ctx.journal is None:
+            if ctx.journal is None or not host_plan.writes:
                 result = _host(host, host_plan, host_plan.items, None, time.monotonic() - started)
                 progress.result = result
                 return _stub(host, result.status, None)
