@@ -3,14 +3,16 @@ the lab and roll back. Shared by ``tests/reliability/test_crash_remediate.py`` (
 and ``scripts/crash_remediate.py`` (>= 20 trials on 200 hosts).
 
 One trial: a fresh in-process lab of drifted hosts; ``psfleet remediate -i INV --yes
---journal FILE`` as a subprocess; SIGKILL after a random delay; then (1) every host whose
-value changed is in the journal with its prior value (:func:`verify_journal`), and (2)
+--journal FILE`` as a subprocess; SIGKILL after a delay, or as soon as the journal holds a
+given number of intents (a kill that lands mid-batch whatever the machine's speed); then (1)
+every host whose value changed is in the journal with its prior value (:func:`verify_journal`), and (2)
 ``psfleet rollback --journal FILE --yes`` puts every prior value back, read from the
 simulated hosts' registries.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -79,15 +81,31 @@ def _psfleet(*argv: str, env: dict[str, str], timeout: float) -> subprocess.Comp
     )
 
 
+def _intents(journal: Path) -> int:
+    if not journal.exists():
+        return 0
+    with journal.open(encoding="utf-8", errors="replace") as fh:
+        return sum(1 for line in fh if '"type": "intent"' in line or '"type":"intent"' in line)
+
+
+def _wait_for_intents(proc: subprocess.Popen[str], journal: Path, count: int, *, limit_s: float) -> None:
+    deadline = time.monotonic() + limit_s
+    while proc.poll() is None and time.monotonic() < deadline and _intents(journal) < count:
+        time.sleep(0.01)
+
+
 def run_trial(
     number: int,
     *,
     hosts: int,
-    kill_after_s: float,
+    kill_after_s: float = 0.0,
+    kill_at_intent: int | None = None,
     forks: int = 32,
     latency_ms: int = 0,
     workdir: Path | None = None,
 ) -> Trial:
+    """One trial: SIGKILL ``kill_after_s`` after the start or, with ``kill_at_intent``, as soon
+    as the journal holds that many intents (``kill_after_s`` then records when that was)."""
     trial = Trial(number, kill_after_s)
     with tempfile.TemporaryDirectory(prefix="psfleet-crash-", dir=workdir) as tmp:
         work = Path(tmp)
@@ -107,9 +125,14 @@ def run_trial(
                  str(journal), "--format", "json", "--forks", str(forks), "--timeout", "30"],
                 env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
             )  # fmt: skip
-            try:
-                proc.wait(timeout=kill_after_s)
-            except subprocess.TimeoutExpired:
+            started = time.monotonic()
+            if kill_at_intent is None:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(timeout=kill_after_s)
+            else:
+                _wait_for_intents(proc, journal, kill_at_intent, limit_s=120)
+                trial.kill_after_s = time.monotonic() - started
+            if proc.poll() is None:
                 proc.send_signal(signal.SIGKILL)
                 trial.killed = True
             _, err = proc.communicate(timeout=30)
@@ -124,10 +147,7 @@ def run_trial(
             trial.problems += verify_journal(journal, before, after, complete=not trial.killed)
             if not trial.journal_exists:
                 return trial
-            with journal.open(encoding="utf-8", errors="replace") as fh:
-                trial.intents = sum(
-                    1 for line in fh if '"type": "intent"' in line or '"type":"intent"' in line
-                )
+            trial.intents = _intents(journal)
             rollback = _psfleet("rollback", "-i", str(inventory), "--journal", str(journal), "--yes",
                                 "--format", "json", "--forks", str(forks), env=env, timeout=300)  # fmt: skip
             trial.rollback_exit = rollback.returncode
