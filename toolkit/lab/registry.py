@@ -161,10 +161,10 @@ def check_data(kind: ValueKind, data: Any) -> Any:
 
 
 class _Key:
-    __slots__ = ("name", "values")
+    __slots__ = ("path", "values")
 
-    def __init__(self, name: str) -> None:
-        self.name = name
+    def __init__(self, path: RegPath) -> None:
+        self.path = path  # as created: its case is the one Windows shows
         self.values: dict[str, RegValue] = {}
 
 
@@ -189,7 +189,7 @@ class Registry:
             return None
         if not reg.parts:
             return reg
-        return parse_path(self._keys[reg.lookup].name)
+        return self._keys[reg.lookup].path
 
     def values(self, path: str | RegPath) -> list[RegValue]:
         """All values of a key in creation order (empty if the key does not exist)."""
@@ -219,7 +219,7 @@ class Registry:
         prefix = reg.lookup + "\\"
         depth = len(reg.parts) + 1
         return [
-            key.name.split("\\")[-1]
+            key.path.child_name
             for lookup, key in self._keys.items()
             if lookup.startswith(prefix) and lookup.count("\\") == depth
         ]
@@ -241,7 +241,7 @@ class Registry:
         for depth in range(1, len(reg.parts) + 1):
             partial = RegPath(reg.hive, reg.parts[:depth])
             if partial.lookup not in self._keys:
-                self._keys[partial.lookup] = _Key(partial.provider_path)
+                self._keys[partial.lookup] = _Key(partial)
         return True
 
     def set(self, path: str | RegPath, name: str, kind: ValueKind | str, data: Any) -> None:
@@ -268,7 +268,7 @@ class Registry:
     def to_json(self) -> dict[str, Any]:
         return {
             "keys": {
-                key.name: {value.name: _encode(value) for value in key.values.values()}
+                key.path.provider_path: {value.name: _encode(value) for value in key.values.values()}
                 for key in self._keys.values()
             }
         }
