@@ -144,6 +144,12 @@ class HostRunResult:
     duration_s: float = 0.0
     groups: tuple[str, ...] = ()
 
+    def select(self, properties: Sequence[str]) -> HostRunResult:
+        """The same result showing only ``properties`` (see :meth:`AdhocRun.select`)."""
+        if list(properties) == ["*"]:
+            return self
+        return replace(self, output=tuple(o.select(properties) for o in self.output))
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
@@ -196,7 +202,7 @@ class AdhocRun:
         format, JSON included. ``*`` keeps every property."""
         if list(properties) == ["*"]:
             return replace(self, properties=("*",))
-        hosts = tuple(replace(h, output=tuple(o.select(properties) for o in h.output)) for h in self.hosts)
+        hosts = tuple(h.select(properties) for h in self.hosts)
         return replace(self, hosts=hosts, properties=tuple(properties))
 
     def to_dict(self) -> dict[str, Any]:

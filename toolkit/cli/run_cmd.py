@@ -15,7 +15,6 @@ interrupted or declined.
 from __future__ import annotations
 
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 import typer
@@ -135,7 +134,7 @@ def run_command(
 
         def on_result(result: HostRunResult) -> None:
             if streaming:
-                sys.stdout.write(ndjson_line(_select_host(result, selected)) + "\n")
+                sys.stdout.write(ndjson_line(result.select(selected) if selected else result) + "\n")
                 sys.stdout.flush()
             tick(result.status.value)
 
@@ -171,12 +170,6 @@ def build_command(script: str | None, cmdlet: str | None, params: list[str]) -> 
 
 def split_properties(values: list[str]) -> list[str]:
     return [p.strip() for v in values for p in v.split(",") if p.strip()]
-
-
-def _select_host(result: HostRunResult, selected: list[str]) -> HostRunResult:
-    if not selected or selected == ["*"]:
-        return result
-    return replace(result, output=tuple(o.select(selected) for o in result.output))
 
 
 def _confirm_write(command: AdhocCommand, inv: Inventory, *, yes: bool, fmt: str, interactive: bool) -> None:

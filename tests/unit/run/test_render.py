@@ -65,3 +65,11 @@ def test_json_keeps_types_and_exit_code() -> None:
 def test_selected_properties_filter_json_too() -> None:
     doc = json.loads(render(sample().select(["Text"]), "json"))
     assert doc["hosts"][0]["output"][0]["properties"] == {"Text": "0"}
+
+
+def test_selected_properties_per_host_as_streamed() -> None:
+    """``psfleet run --format ndjson --property`` filters each host as it streams."""
+    host = sample().hosts[0]
+    assert host.select(["text", "PSDrive"]).output[0].names() == ("Text", "PSDrive")
+    assert host.select(["*"]) == host
+    assert sample().select(["Text"]).hosts[0] == host.select(["Text"])
