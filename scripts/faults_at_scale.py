@@ -148,6 +148,10 @@ def main() -> int:
         changed = sum(1 for h in before for k in before[h] if before[h][k] != after[h][k])
         print(f"remediate changed {changed} values; rollback left "
               f"{sum(1 for h in before if before[h] != restored[h])} hosts different from before")  # fmt: skip
+        if not changed:
+            problems.append(
+                "remediate changed no value: the journal and rollback checks had nothing to check"
+            )
         if restored != before:
             problems.append("rollback did not restore every prior value")
         for what, text in (("lab stdout", lab_out), ("lab stderr", lab_err)):
