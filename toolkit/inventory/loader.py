@@ -15,8 +15,6 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from toolkit.errors import InputError, InventoryError
 from toolkit.inventory.ansible import SkippedHost, parse_ansible_ini, parse_ansible_yaml
 from toolkit.inventory.model import Inventory
@@ -53,34 +51,30 @@ def _read_text(path: Path) -> str:
         raise InventoryError(f"cannot read: {exc.strerror}", file=path) from None
 
 
-def _loads(text: str, file: str) -> object:
-    """:func:`toolkit.yamlsrc.loads`, also turning errors raised before parsing into InputError.
-
-    PyYAML rejects control characters while building its reader, outside yamlsrc's guard.
-    """
-    try:
-        return loads(text, file)
-    except yaml.YAMLError as exc:
-        raise InputError(f"invalid YAML: {' '.join(str(exc).split())}", file=file) from None
-
-
 def detect_format(path: str | Path, text: str) -> str:
     """``native``, ``ansible-yaml`` or ``ansible-ini`` (see the module docstring)."""
+    return _detect(path, text)[0]
+
+
+def _detect(path: str | Path, text: str) -> tuple[str, object]:
+    """The format and what the YAML parser made of ``text`` (the data, or the
+    :class:`InputError` it raised; None for a ``.ini``/``.cfg`` file), so that the text is
+    parsed once."""
     if Path(path).suffix.lower() in _INI_SUFFIXES:
-        return "ansible-ini"
+        return "ansible-ini", None
     try:
-        data = _loads(text, str(path))
-    except InputError:
-        return "ansible-ini" if _LOOKS_INI.search(text) else "native"
+        data = loads(text, str(path))
+    except InputError as exc:
+        return ("ansible-ini" if _LOOKS_INI.search(text) else "native"), exc
     if isinstance(data, SrcDict):
         if any(key in TOP_KEYS for key in data):
-            return "native"
+            return "native", data
         if "all" in data or all(_group_shaped(value) for value in data.values()):
-            return "ansible-yaml"
-        return "native"  # errors will then suggest the native keys
+            return "ansible-yaml", data
+        return "native", data  # errors will then suggest the native keys
     if isinstance(data, str) or (data is not None and _LOOKS_INI.search(text)):
-        return "ansible-ini"
-    return "native"
+        return "ansible-ini", data
+    return "native", data
 
 
 def _group_shaped(value: object) -> bool:
@@ -92,23 +86,20 @@ def _group_shaped(value: object) -> bool:
 def _parse(path: str | Path, problems: Problems) -> LoadedInventory | None:
     file = str(path)
     text = _read_text(Path(path))
-    kind = detect_format(path, text)
+    kind, data = _detect(path, text)
     skipped: list[SkippedHost] = []
     if kind == "ansible-ini":
         inventory, skipped = parse_ansible_ini(text, file, problems)
-    else:
-        try:
-            data = _loads(text, file)
-        except InputError as exc:
-            if "!vault" in exc.message:
-                problems.add(_VAULT_ADVICE, exc.line, exc.field)
-            else:
-                problems.add_input_error(exc)
-            return None
-        if kind == "native":
-            inventory = parse_native(data, file, problems)
+    elif isinstance(data, InputError):
+        if "!vault" in data.message:
+            problems.add(_VAULT_ADVICE, data.line, data.field)
         else:
-            inventory, skipped = parse_ansible_yaml(data, file, problems)
+            problems.add_input_error(data)
+        return None
+    elif kind == "native":
+        inventory = parse_native(data, file, problems)
+    else:
+        inventory, skipped = parse_ansible_yaml(data, file, problems)
     if inventory is None:
         return None
     if not inventory.hosts:
