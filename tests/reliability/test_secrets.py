@@ -1,7 +1,8 @@
 """A known password goes through every command (audit at -vvv in every format, inventory
-list/check, run, remediate --check / remediate / rollback, probe, diagnose, lab serve) and
-through failures (auth_fail hosts, Basic over HTTPS, an internal error raised inside a check and
-one raised at the top level with -vvv tracebacks). It must never appear, in any form, in
+list/check, run, remediate --check / remediate / rollback, probe, diagnose (unreachable, and
+through a real smbd's NTLM session setup), lab serve) and through failures (auth_fail hosts,
+Basic over HTTPS, an internal error raised inside a check and one raised at the top level with
+-vvv tracebacks). It must never appear, in any form, in
 stdout, stderr, logs, reports, journals or retry files. The only artifacts allowed to hold it
 are the lab's own ``--inventory-out`` password file and ``--fleet-json`` (documented), and
 both must be mode 0600.
@@ -25,6 +26,7 @@ from unittest import mock
 import pytest
 import typer
 
+from tests.support.samba import run_samba
 from toolkit.cli import main
 from toolkit.cli.app import app
 from toolkit.lab.fleet import Fleet
@@ -205,6 +207,29 @@ def test_probe_and_diagnose(
     assert code in (2, 8)
 
 
+@pytest.mark.samba
+def test_diagnose_through_smb_session_setup(
+    env: Path,
+    capsys: Any,
+    caplog: Any,
+    capture: Capture,
+    monkeypatch: Any,
+    tmp_path: Path,
+) -> None:
+    """Here the password really goes into NTLM over SMB: smbd's user has it, so validate
+    negotiate runs to the end at -vvv; then a user smbd does not know (auth_failed)."""
+    monkeypatch.setenv("PSFLEET_SMB_PW", PASSWORD)
+    with run_samba(tmp_path, {"server max protocol": "SMB3_02"}, password=PASSWORD) as smb:
+        base = ["diagnose", "validate-negotiate", "--server", f"{smb.host}:{smb.port}",
+                "--password-env", "PSFLEET_SMB_PW", "--timeout", "15", "--no-input", "-vvv"]  # fmt: skip
+        assert cli([*base, "--username", smb.username], capsys, caplog, capture) == 0
+        assert "status   pass" in capture.chunks[-3][1]
+        assert (
+            cli([*base, "--username", f"no-{smb.username}", "--format", "json"], capsys, caplog, capture) == 8
+        )
+        assert json.loads(capture.chunks[-3][1])["error"]["kind"] == "auth_failed"
+
+
 class Boom(RuntimeError):
     pass
 
@@ -284,6 +309,8 @@ def test_no_secret_anywhere(lab: tuple[Fleet, Path, Path], capture: Capture) -> 
     """Runs last: every captured stream, and every file the commands wrote."""
     _, _, out = lab
     assert capture.chunks, "the commands above did not run"
+    # The DEBUG logs (wire and smbprotocol) were captured: an empty capture would find nothing.
+    assert any(what.endswith(" log") and text for what, text in capture.chunks)
     found = capture.leaks()
     allowed = {out / "served" / "fleet.json", *(out / "served" / "lab.secrets").glob("*.password")}
     files = [p for p in out.rglob("*") if p.is_file() and p not in allowed]

@@ -119,13 +119,16 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 
 
 @contextlib.contextmanager
-def run_samba(workdir: Path, settings: Mapping[str, str], *, attempts: int = 3) -> Iterator[SambaServer]:
-    """Start smbd with ``settings`` added to the [global] section; stop it on exit."""
+def run_samba(
+    workdir: Path, settings: Mapping[str, str], *, password: str | None = None, attempts: int = 3
+) -> Iterator[SambaServer]:
+    """Start smbd with ``settings`` added to the [global] section; stop it on exit. The test
+    user gets ``password`` (a random one by default)."""
     smbd, smbpasswd = find_smbd(), find_smbpasswd()
     if smbd is None or smbpasswd is None:
         pytest.skip(f"smbd not installed ({INSTALL_HINT})")
     username = pwd.getpwuid(os.getuid()).pw_name  # smbpasswd -a needs an existing Unix account
-    password = "Pf-" + secrets.token_urlsafe(12)
+    password = password or "Pf-" + secrets.token_urlsafe(12)
     last_error = ""
     for _ in range(attempts):  # a free port can be taken before smbd binds it
         server = _start(smbd, smbpasswd, workdir, settings, username, password)
