@@ -130,7 +130,10 @@ def test_basic_over_http_is_refused_unless_allowed(fleet: Fleet, tmp_path: Path,
     )
     code, out, _ = cli(["audit", "-i", str(inv), "--format", "json"], capsys)
     # Now psfleet tries; the lab (like Windows with AllowUnencrypted=false) rejects Basic over HTTP.
-    assert "refused" not in (_host(out)["error"] or {}).get("message", "")
+    host = _host(out)
+    assert fleet.endpoint("plain").connections > 0
+    assert host["status"] == "auth_failed", host
+    assert "refused" not in host["error"]["message"]
 
 
 def test_no_powershell_text_from_inventory_or_user_data(fleet: Fleet, tmp_path: Path, capsys: Any) -> None:
