@@ -1,3 +1,5 @@
+"""Reports (and every other file psfleet writes) go through toolkit.atomic.write_atomic."""
+
 from __future__ import annotations
 
 import os
@@ -5,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from toolkit.report.output import write_atomic
+from toolkit.atomic import write_atomic
 
 
 def test_writes_new_file(tmp_path: Path) -> None:
