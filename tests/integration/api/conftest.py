@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
+from tests.support.labfleet import lab_fleet_fixtures
 from toolkit.lab.fleet import Fleet
-from toolkit.lab.spec import loads_spec
 
 WS = r"HKLM:\SYSTEM\CurrentControlSet\Services\LanmanWorkstation\Parameters"
 SPEC = f"""
@@ -28,19 +27,7 @@ hosts:
 """
 
 
-@pytest.fixture(scope="package")
-def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
-    with Fleet(
-        loads_spec(SPEC, "api.yml"), addressing="port", workdir=tmp_path_factory.mktemp("api-lab")
-    ) as f:
-        yield f
-
-
-@pytest.fixture(scope="package")
-def inventory(fleet: Fleet, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("api-inv") / "lab.yml"
-    fleet.write_inventory(path)
-    return path
+fleet, inventory = lab_fleet_fixtures(SPEC, "api")
 
 
 @pytest.fixture

@@ -4,13 +4,7 @@ host listed first (for streaming order)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
-
-from toolkit.lab.fleet import Fleet
-from toolkit.lab.spec import loads_spec
+from tests.support.labfleet import lab_fleet_fixtures
 
 WS = r"HKLM:\SYSTEM\CurrentControlSet\Services\LanmanWorkstation\Parameters"
 
@@ -42,15 +36,4 @@ hosts:
 REACHABLE = ("slow-2012r2", "win81", "trap-81", "srv2019", "readonly-1")
 
 
-@pytest.fixture(scope="package")
-def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
-    work = tmp_path_factory.mktemp("run-lab")
-    with Fleet(loads_spec(SPEC, "run-fleet.yml"), addressing="port", workdir=work) as f:
-        yield f
-
-
-@pytest.fixture(scope="package")
-def inventory(fleet: Fleet, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("run-inv") / "lab.yml"
-    fleet.write_inventory(path)
-    return path
+fleet, inventory = lab_fleet_fixtures(SPEC, "run")
