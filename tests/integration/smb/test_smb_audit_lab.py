@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.smb.cli_helpers import SRV, hosts_by_name, run_cli, write_fleet_inventory
+from tests.integration.smb.cli_helpers import SRV, WS, hosts_by_name, run_cli, write_fleet_inventory
 from tests.support.samba import SambaServer
 from toolkit.lab.fleet import Fleet
 from toolkit.lab.spec import loads_spec
@@ -23,7 +23,11 @@ OPERATIONAL = "Microsoft-Windows-SMBClient/Operational"
 
 
 def _server_signing(value: int) -> str:
-    return f"    registry:\n      '{SRV}': {{RequireSecuritySignature: {{kind: DWord, value: {value}}}}}\n"
+    # Client signing required too, so that server signing alone decides compliant or drift.
+    return (
+        f"    registry:\n      '{SRV}': {{RequireSecuritySignature: {{kind: DWord, value: {value}}}}}\n"
+        f"      '{WS}': {{RequireSecuritySignature: {{kind: DWord, value: 1}}}}\n"
+    )
 
 
 SPEC = (
@@ -40,8 +44,11 @@ SPEC = (
     + _server_signing(1)
     + "  - name: no-smb\n    profile: server2019\n"
     + _server_signing(1)
-    # --events: seeded SMB client events; one host with none; one OS without the events.
-    + "  - name: ev-81\n    profile: win81\n    events:\n"
+    # --events: seeded SMB client events on a compliant host; one host with none; one OS
+    # without the events.
+    + "  - name: ev-81\n    profile: win81\n"
+    + _server_signing(1)
+    + "    events:\n"
     + f"      - {{id: 31012, log: {CONNECTIVITY}, count: 3, days_ago: 1}}\n"
     + f"      - {{id: 31013, log: {SECURITY}, count: 2, days_ago: 2}}\n"
     + f"      - {{id: 30804, log: {OPERATIONAL}, count: 4, days_ago: 6}}\n"
@@ -75,6 +82,7 @@ def test_events_counts_per_host_and_id(events_inventory: Path, capsys: pytest.Ca
     # 30803 is 20 days old: outside the 7-day window.
     assert seeded["counts"] == {"31012": 3, "31013": 2, "30803": 0, "30804": 4}
     assert seeded["total"] == 9 and seeded["flagged"] is True
+    assert hosts["ev-81"]["status"] == "compliant"  # flagged events are not drift
     none = hosts["ev-none"]["events"]
     assert none["status"] == "counted"  # NoMatchingEventsFound is an empty result (DOMAIN 6.2)
     assert none["counts"] == {"31012": 0, "31013": 0, "30803": 0, "30804": 0} and none["flagged"] is False
@@ -154,8 +162,8 @@ def test_with_probe_flags_wire_registry_mismatch(
     assert probe["req-match"]["wire"]["port"] == required
     assert probe["no-smb"]["wire"]["error"]["kind"] == "unreachable"
     # A mismatch is reported, not drift: server_signing compliance follows the registry only.
-    assert hosts["req-match"]["status"] == hosts["dis-mismatch"]["status"]
-    assert hosts["req-mismatch"]["status"] == hosts["dis-match"]["status"]
+    assert hosts["req-match"]["status"] == hosts["dis-mismatch"]["status"] == "compliant"
+    assert hosts["req-mismatch"]["status"] == hosts["dis-match"]["status"] == "drift"
     assert code == doc["run"]["exit_code"]
 
     code, out, _ = run_cli(base, capsys)
