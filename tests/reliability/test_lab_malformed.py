@@ -172,31 +172,22 @@ ENVELOPE = (
     "</s:Envelope>"
 )
 CREATE = "http://schemas.xmlsoap.org/ws/2004/09/transfer/Create"
+
+
+def create_shell(creation_xml: str) -> bytes:
+    """A WS-Man Create of a PowerShell shell carrying ``creation_xml`` as its PSRP payload."""
+    body = f"<rsp:Shell><pwsh:creationXml>{creation_xml}</pwsh:creationXml></rsp:Shell>"
+    return ENVELOPE.format(action=CREATE, uri=PS_URI, extra="", body=body).encode()
+
+
 SOAP_CASES = {
     "not XML": b"this is not xml <<<",
     "XML bomb-ish entity": b'<?xml version="1.0"?><!DOCTYPE a [<!ENTITY b "bbbbbbbbbb">]><a>&b;&b;</a>',
     "empty envelope": b'<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"/>',
     "unknown action": ENVELOPE.format(action="urn:nope", uri=PS_URI, extra="", body="").encode(),
-    "bad base64 creationXml": ENVELOPE.format(
-        action=CREATE,
-        uri=PS_URI,
-        extra="",
-        body="<rsp:Shell><pwsh:creationXml>!!!not base64!!!</pwsh:creationXml></rsp:Shell>",
-    ).encode(),
-    "PSRP garbage creationXml": ENVELOPE.format(
-        action=CREATE,
-        uri=PS_URI,
-        extra="",
-        body=f"<rsp:Shell><pwsh:creationXml>{base64.b64encode(b'not a PSRP fragment at all').decode()}"
-        "</pwsh:creationXml></rsp:Shell>",
-    ).encode(),
-    "truncated PSRP fragment": ENVELOPE.format(
-        action=CREATE,
-        uri=PS_URI,
-        extra="",
-        body=f"<rsp:Shell><pwsh:creationXml>{base64.b64encode(bytes(21) + b'<Obj').decode()}"
-        "</pwsh:creationXml></rsp:Shell>",
-    ).encode(),
+    "bad base64 creationXml": create_shell("!!!not base64!!!"),
+    "PSRP garbage creationXml": create_shell(base64.b64encode(b"not a PSRP fragment at all").decode()),
+    "truncated PSRP fragment": create_shell(base64.b64encode(bytes(21) + b"<Obj").decode()),
     "Command on a missing shell": ENVELOPE.format(
         action="http://schemas.microsoft.com/wbem/wsman/1/windows/shell/Command",
         uri=PS_URI,
