@@ -15,9 +15,9 @@ import ipaddress
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from toolkit.errors import InputError, InventoryError
 from toolkit.inventory.model import AUTH_KINDS, Host, PasswordSource, Policy, SourceRef, Transport
@@ -340,9 +340,8 @@ def merge(layers: Iterable[Mapping[str, Setting]]) -> Layer:
     return out
 
 
-def _get(merged: Layer, key: str, default: Any) -> Any:
-    setting = merged.get(key)
-    return default if setting is None else setting.value
+#: Layer keys that are :class:`Transport` fields of the same name (defaults come from the model).
+_TRANSPORT_KEYS: tuple[str, ...] = tuple(item.name for item in fields(Transport))
 
 
 def _default_address(name: str) -> str:
@@ -371,26 +370,20 @@ def build_host(
     anything else https. The native format defaults to http.
     """
     before = len(problems.errors)
-    port = cast("int | None", _get(merged, "port", None))
-    if "scheme" in merged:
-        scheme = cast(str, merged["scheme"].value)
-    elif default_scheme_by_port:
-        scheme = "http" if port == 5985 else "https"
-    else:
-        scheme = "http"
-    auth = cast(str, _get(merged, "auth", "negotiate"))
-    operation_timeout = cast(float, _get(merged, "operation_timeout", 20.0))
-    read_timeout = cast(float, _get(merged, "read_timeout", 30.0))
-    if read_timeout <= operation_timeout:
+    given: dict[str, Any] = {key: setting.value for key, setting in merged.items()}
+    if default_scheme_by_port and "scheme" not in given:
+        given["scheme"] = "http" if given.get("port") == 5985 else "https"
+    transport = Transport(**{key: given[key] for key in _TRANSPORT_KEYS if key in given})
+    if transport.read_timeout <= transport.operation_timeout:
         where = merged.get("read_timeout") or merged["operation_timeout"]
         problems.add(
-            f"read_timeout ({read_timeout:g}) must be greater than operation_timeout "
-            f"({operation_timeout:g}); pypsrp requires it",
+            f"read_timeout ({transport.read_timeout:g}) must be greater than operation_timeout "
+            f"({transport.operation_timeout:g}); pypsrp requires it",
             where.line,
             where.field,
         )
-    allow_unencrypted = cast(bool, _get(merged, "allow_unencrypted", False))
-    if auth in ("basic", "certificate") and scheme == "http" and not allow_unencrypted:
+    auth = transport.auth
+    if auth in ("basic", "certificate") and transport.scheme == "http" and not transport.allow_unencrypted:
         where = merged["auth"]
         problems.add(
             f"{auth} authentication over http is not encrypted; use https "
@@ -405,39 +398,16 @@ def build_host(
             problems.add(f"certificate authentication needs {' and '.join(missing)}", where.line, where.field)
     if len(problems.errors) != before:
         return None
-    transport = Transport(
-        scheme=cast(Any, scheme),
-        port=port,
-        auth=cast(Any, auth),
-        ca_file=_get(merged, "ca_file", None),
-        cert_validation=_get(merged, "cert_validation", True),
-        allow_unencrypted=allow_unencrypted,
-        connection_timeout=_get(merged, "connection_timeout", 30.0),
-        operation_timeout=operation_timeout,
-        read_timeout=read_timeout,
-        path=_get(merged, "path", "wsman"),
-        certificate_pem=_get(merged, "certificate_pem", None),
-        certificate_key_pem=_get(merged, "certificate_key_pem", None),
-        negotiate_service=_get(merged, "negotiate_service", "host"),
-        negotiate_delegate=_get(merged, "negotiate_delegate", False),
-        negotiate_hostname_override=_get(merged, "negotiate_hostname_override", None),
-    )
-    policy = Policy(
-        client_signing=_get(merged, "policy.client_signing", "required"),
-        server_signing=_get(merged, "policy.server_signing", "required"),
-        secure_negotiate=_get(merged, "policy.secure_negotiate", "required"),
-    )
+    policy = Policy(**{key: given[f"policy.{key}"] for key in POLICY_KEYS if f"policy.{key}" in given})
     return Host(
         name=name,
-        address=_get(merged, "address", _default_address(name)),
+        address=given.get("address", _default_address(name)),
         transport=transport,
         policy=policy,
-        username=_get(merged, "username", None),
-        password=_get(merged, "password", PasswordSource()),
         groups=groups,
-        smb_port=_get(merged, "smb_port", 445),
         source=source,
         vars=dict(host_vars or {}),
+        **{key: given[key] for key in ("username", "password", "smb_port") if key in given},
     )
 
 
