@@ -4,7 +4,8 @@ Where: ``$PSFLEET_CONFIG`` if set (a path; an empty value turns the file off), e
 ``$XDG_CONFIG_HOME/psfleet/config.toml`` (``~/.config/psfleet/config.toml``). A missing file
 at the default place is no error; a missing ``$PSFLEET_CONFIG`` file is.
 
-What (top level for every command, a ``[run]`` / ``[audit]`` table for one command)::
+What (top level for both commands that read it, ``audit`` and ``run``; a ``[run]`` /
+``[audit]`` table for one of them)::
 
     inventory = "/etc/psfleet/fleet.yml"
     forks = 32
