@@ -32,7 +32,8 @@ BOUNDARY = "Encrypted Boundary"
 #: pyspnego's NTLM acceptor reads the user file named by the process-wide NTLM_USER_FILE on
 #: every handshake. Each lab has its own file (two labs in one process may give the same user
 #: different passwords), so the variable is pointed at the right file, under this lock, around
-#: each acceptor call.
+#: each acceptor call, and restored afterwards: a client in the same process (pyspnego's
+#: Negotiate falls back to NTLM credentials from that file) must not log on with the lab's users.
 _user_file_lock = threading.Lock()
 
 
@@ -212,8 +213,15 @@ class ConnAuth:
     @contextlib.contextmanager
     def _user_file(self) -> Iterator[None]:
         with _user_file_lock:
+            previous = os.environ.get("NTLM_USER_FILE")
             os.environ["NTLM_USER_FILE"] = str(self.auth.user_file)
-            yield
+            try:
+                yield
+            finally:
+                if previous is None:
+                    del os.environ["NTLM_USER_FILE"]
+                else:
+                    os.environ["NTLM_USER_FILE"] = previous
 
     # -- message encryption ---------------------------------------------------------------
     def unwrap(self, body: bytes, content_type: str) -> bytes:

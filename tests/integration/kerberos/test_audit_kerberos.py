@@ -266,9 +266,8 @@ def test_expired_ticket(lab: KerberosLab) -> None:
 
 def test_kdc_unreachable(lab: KerberosLab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # In process (toolkit.api) to stay fast: a krb5.conf whose KDC port nobody listens on, and a
-    # fresh TGT (the service ticket must still be asked for). auth: kerberos hosts only: in this
-    # process the lab has set NTLM_USER_FILE, which pyspnego's Negotiate would use as NTLM
-    # credentials once Kerberos fails (a real admin box has no such file).
+    # fresh TGT (the service ticket must still be asked for). auth: kerberos hosts only, so no
+    # host can fall back to NTLM once Kerberos fails.
     dead = tmp_path / "krb5.conf"
     dead.write_text(lab.kdc.krb5_conf.read_text().replace(f":{lab.kdc.port}", f":{free_port()}"))
     monkeypatch.setenv("KRB5_CONFIG", str(dead))

@@ -4,6 +4,7 @@ against Windows (requests / pypsrp exception types, HTTP codes)."""
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 
 import pytest
@@ -31,6 +32,16 @@ def test_negotiate_and_ntlm_with_message_encryption(fleet: Fleet, auth: str) -> 
     wsman = wsman_for(host)
     assert wsman.transport.wrap_required  # plain HTTP: every message is encrypted (DOMAIN 9.4)
     assert _test_path(host) == [True]
+
+
+def test_ntlm_logon_leaves_no_user_file_for_clients_in_the_process(
+    fleet: Fleet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # pyspnego's Negotiate takes NTLM credentials from NTLM_USER_FILE: a client sharing the lab's
+    # process must not find the lab's users there after a logon.
+    monkeypatch.delenv("NTLM_USER_FILE", raising=False)
+    assert _test_path(host_of(fleet, "os-server2016")) == [True]
+    assert "NTLM_USER_FILE" not in os.environ
 
 
 def test_basic_over_https_with_lab_ca(fleet: Fleet) -> None:
