@@ -120,6 +120,19 @@ def _endpoint(
     )
 
 
+def _default_user(spec: LabSpec) -> LabUser:
+    """The user clients log on as unless told otherwise: the first admin, else the first user."""
+    return next((u for u in spec.users if u.admin), spec.users[0])
+
+
+def _write_password_file(directory: Path, user: LabUser) -> Path:
+    """A 0600 file holding ``user``'s password, named after the user."""
+    safe = "".join(c if c.isalnum() else "_" for c in user.name)
+    path = directory / f"{safe}.password"
+    write_atomic(path, user.password, mode=0o600)
+    return path
+
+
 def _worker_main(
     conn: multiprocessing.connection.Connection,
     plans: list[_Plan],
@@ -249,8 +262,7 @@ class Fleet:
             )
         ports: list[int]
         ports = self._start_in_process() if self.workers <= 0 else self._start_workers()
-        users = list(self.spec.users)
-        admin = next((u for u in users if u.admin), users[0])
+        admin = _default_user(self.spec)
         self.hosts = [
             FleetHost(
                 name=p.spec.name,
@@ -401,19 +413,13 @@ class Fleet:
         """A 0600 file holding ``user``'s password, for inventories (``password_file:``)."""
         path = self._password_files.get(user.name)
         if path is None:
-            safe = "".join(c if c.isalnum() else "_" for c in user.name)
-            path = self._workdir() / f"{safe}.password"
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(user.password)
-            self._password_files[user.name] = path
+            path = self._password_files[user.name] = _write_password_file(self._workdir(), user)
         return path
 
     def inventory_text(
         self, *, user: LabUser | None = None, secrets_dir: Path | None = None, password_file: bool = True
     ) -> str:
-        users = list(self.spec.users)
-        user = user or next((u for u in users if u.admin), users[0])
+        user = user or _default_user(self.spec)
         # Hosts with Kerberos keys get no username or password at all: the caller's ticket logs on.
         ticket_hosts = {p.spec.name for p in self._plans if _ticket_auth(p.spec, self.kerberos)}
         if ticket_hosts and all(h.name in ticket_hosts for h in self.hosts):
@@ -422,11 +428,7 @@ class Fleet:
             pw_path = Path()
         elif secrets_dir is not None:
             secrets_dir.mkdir(parents=True, exist_ok=True)
-            safe = "".join(c if c.isalnum() else "_" for c in user.name)
-            pw_path = secrets_dir / f"{safe}.password"
-            fd = os.open(pw_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(user.password)
+            pw_path = _write_password_file(secrets_dir, user)
         else:
             pw_path = self.password_file(user)
         credentials = [f"username: {json.dumps(user.name)}"]
