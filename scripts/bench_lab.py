@@ -32,9 +32,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from toolkit.lab.fleet import Fleet
+from toolkit.lab.server import POWERSHELL_RESOURCE
 from toolkit.lab.spec import spec_from_args
-
-SHELL_URI = "http://schemas.microsoft.com/powershell/Microsoft.PowerShell"
 
 
 def _wsman(host: dict[str, Any]) -> Any:
@@ -71,7 +70,7 @@ def _requests_client(
     ops, t0 = 0, time.time()
     while ops < max_ops and time.time() - t0 < duration:
         pool, selectors = pools[ops % len(pools)]
-        pool.connection.get(SHELL_URI, selector_set=selectors)
+        pool.connection.get(POWERSHELL_RESOURCE, selector_set=selectors)
         ops += 1
     t1 = time.time()
     for pool, _ in pools:
@@ -84,12 +83,9 @@ def _sessions_client(
 ) -> dict[str, Any]:
     """Loop the toolkit's audit session (open, audit pipeline, close) over the hosts."""
     from toolkit.checks.probe import AUDIT_STATEMENTS
+    from toolkit.inventory.credentials import Credential
     from toolkit.inventory.model import Host, Transport
     from toolkit.transport.session import HostSession
-
-    class Cred:
-        def __init__(self, username: str, password: str) -> None:
-            self.username, self.password = username, password
 
     targets = [
         (
@@ -98,7 +94,7 @@ def _sessions_client(
                 address=h["address"],
                 transport=Transport(scheme="http", port=h["port"], auth="ntlm"),
             ),
-            Cred(h["username"], h["password"]),
+            Credential(h["username"], h["password"]),
         )
         for h in hosts
     ]
