@@ -158,18 +158,6 @@ class Kdc:
             raise KdcError("kadmin.local failed:\n" + "\n".join(failures))
         return result.stdout
 
-    def add_user(self, name: str, password: str) -> str:
-        principal = f"{name}@{self.realm}"
-        self.kadmin(f'addprinc -pw "{password}" {principal}')
-        return principal
-
-    def add_service(self, service: str, hostname: str, *, keytab: Path | None = None) -> str:
-        """Create ``service/hostname`` with a random key and export it to ``keytab`` (default: the lab's)."""
-        principal = spn(service, hostname, self.realm)
-        target = keytab or self.keytab
-        self.kadmin(f"addprinc -randkey {principal}", f"ktadd -k {target} -norandkey {principal}")
-        return principal
-
     def export_keytab(self, path: Path, *principals: str) -> Path:
         """Write existing principals' current keys to another keytab (e.g. one lab host's own)."""
         self.kadmin(*(f"ktadd -k {path} -norandkey {principal}" for principal in principals))
@@ -201,18 +189,11 @@ class Kdc:
         with contextlib.suppress(KdcError):  # "No credentials cache found" is fine here
             self.run(["kdestroy"], env=env)
 
-    def klist(self, *, ccache: Path | str | None = None) -> str:
-        env = self.ccache_env(ccache) if ccache else None
-        return self.run(["klist"], env=env).stdout
-
-    def expired_ccache(self, ccache: Path | str, *, lifetime_seconds: int = 1) -> str:
-        """A cache whose TGT has expired beyond the realm's clock-skew allowance.
-
-        Bounded: sleeps ``lifetime_seconds + CLOCK_SKEW_SECONDS + 1`` seconds (7 s by default).
-        """
+    def expiring_ticket(self, ccache: Path | str, *, lifetime_seconds: int = 1) -> ExpiringTicket:
+        """A TGT in ``ccache`` that the KDC refuses ``lifetime_seconds + CLOCK_SKEW_SECONDS + 1``
+        seconds from now (7 s by default); :meth:`ExpiringTicket.wait` sleeps only what is left."""
         name = self.kinit(ccache=ccache, lifetime=f"{lifetime_seconds}s")
-        time.sleep(lifetime_seconds + CLOCK_SKEW_SECONDS + 1)
-        return name
+        return ExpiringTicket(name, time.monotonic() + lifetime_seconds + CLOCK_SKEW_SECONDS + 1)
 
     def stop(self) -> None:
         if self.process is None or self.process.poll() is not None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +14,7 @@ _REPO_ROOT = str(Path(__file__).resolve().parents[3])
 if _REPO_ROOT not in sys.path:
     sys.path.insert(0, _REPO_ROOT)
 
-from tests.support.kdc import CLOCK_SKEW_SECONDS, LAB_HOST, ExpiringTicket, Kdc, kdc  # noqa: E402
+from tests.support.kdc import LAB_HOST, ExpiringTicket, Kdc, kdc  # noqa: E402
 from toolkit.lab.kerberos import (  # noqa: E402
     KerberosAcceptor,
     KerberosAcceptorConfig,
@@ -62,5 +61,4 @@ def acceptor(krb_env: Kdc, host_keytab: Path) -> KerberosAcceptor:
 
 @pytest.fixture(scope="session")
 def expiring_ticket(kdc: Kdc) -> ExpiringTicket:
-    ccache = kdc.kinit(ccache=kdc.root / "expiring.ccache", lifetime="1s")
-    return ExpiringTicket(ccache, time.monotonic() + 1 + CLOCK_SKEW_SECONDS + 1)
+    return kdc.expiring_ticket(kdc.root / "expiring.ccache")
