@@ -61,6 +61,8 @@ class _Pipe:
     done: bool = False
     #: Monotonic time at which a running Start-Sleep completes (None: not sleeping).
     sleep_until: float | None = None
+    #: The statements after that Start-Sleep, run when it completes.
+    after_sleep: list[psrpcore.Command] = field(default_factory=list)
 
 
 @dataclass
@@ -119,10 +121,14 @@ class LabShell:
         metadata = pipe.metadata
         commands = list(metadata.commands) if metadata is not None else []
         if commands and not commands[0].is_script and commands[0].command_text.lower() == "start-sleep":
-            seconds = _sleep_seconds(commands[0])
-            entry.sleep_until = time.monotonic() + seconds
+            entry.sleep_until = time.monotonic() + _sleep_seconds(commands[0])
+            entry.after_sleep = _after_first_statement(commands)
             return
-        for emission in self.host.execute(commands, user=self.user):
+        self._execute(entry, commands)
+
+    def _execute(self, entry: _Pipe, commands: list[psrpcore.Command]) -> None:
+        pipe = entry.pipeline
+        for emission in self.host.execute(commands, user=self.user) if commands else []:
             if isinstance(emission, Output):
                 pipe.write_output(emission.value)
             elif isinstance(emission, ErrorOut):
@@ -137,13 +143,12 @@ class LabShell:
         entry.done = True
 
     def tick(self) -> None:
-        """Complete sleeping pipelines whose time has come."""
+        """Go on with sleeping pipelines whose time has come."""
         now = time.monotonic()
         for entry in self._pipes.values():
             if entry.sleep_until is not None and not entry.done and now >= entry.sleep_until:
                 entry.sleep_until = None
-                entry.pipeline.complete()
-                entry.done = True
+                self._execute(entry, entry.after_sleep)
 
     def stop_pipeline(self, command_id: uuid.UUID) -> None:
         entry = self._pipes.get(command_id)
@@ -259,6 +264,13 @@ def _check_fragments(data: bytes) -> None:
         offset += 21 + length
         if offset > len(data):
             raise ValueError("PSRP fragment shorter than its length field")
+
+
+def _after_first_statement(commands: list[psrpcore.Command]) -> list[psrpcore.Command]:
+    for index, command in enumerate(commands):
+        if command.end_of_statement:
+            return commands[index + 1 :]
+    return []
 
 
 def _sleep_seconds(command: psrpcore.Command) -> float:
