@@ -16,6 +16,13 @@ from tests.integration.lab.conftest import WS, host_of, invoke, open_pool, props
 from toolkit.lab.fleet import Fleet, FleetHost
 
 TIMEOUTS = {"connection_timeout": 2, "read_timeout": 2, "operation_timeout": 1}
+WELL_FORMED_GET = (
+    b'<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" '
+    b'xmlns:a="http://schemas.xmlsoap.org/ws/2004/08/addressing">'
+    b"<s:Header><a:Action>http://schemas.xmlsoap.org/ws/2004/09/transfer/Get</a:Action>"
+    b"<a:MessageID>uuid:00000000-0000-0000-0000-000000000001</a:MessageID></s:Header>"
+    b"<s:Body/></s:Envelope>"
+)
 
 
 def _test_path(host: FleetHost, **overrides: object) -> list[object]:
@@ -105,11 +112,15 @@ def test_http500_is_a_wsman_fault_with_http_500(fault_fleet: Fleet) -> None:
         _test_path(host, **TIMEOUTS)
     assert info.value.code == 2150858752
     assert "cannot process the request" in str(info.value.reason)
-    # The HTTP status under the fault, as pypsrp's transport sees it before parsing the body.
+    # The HTTP status under the fault, as pypsrp's transport sees it before parsing the body:
+    # 500 for a well-formed request (a malformed one is refused with 400 before the fault).
     wsman = wsman_for(host, **TIMEOUTS)
     with pytest.raises(WinRMTransportError) as raw:
+        wsman.transport.send(WELL_FORMED_GET)
+    assert raw.value.code == 500
+    with pytest.raises(WinRMTransportError) as malformed:
         wsman.transport.send(b"<s:Envelope xmlns:s='http://www.w3.org/2003/05/soap-envelope'/>")
-    assert raw.value.code in (400, 500)
+    assert malformed.value.code == 400
 
 
 def test_auth_fail_is_authentication_error(fault_fleet: Fleet) -> None:

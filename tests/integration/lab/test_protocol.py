@@ -204,7 +204,8 @@ def test_garbage_psrp_is_a_fault_not_a_crash(fleet: Fleet, arguments: str) -> No
     with open_pool(host_of(fleet, "cmd-05")) as rp:
         with pytest.raises(WSManFaultError) as info:
             _command_with_arguments(rp.connection, str(rp.id).upper(), arguments)
-        assert "XML is invalid" in str(info.value.reason) or "not" in str(info.value.reason)
+        assert "XML is invalid" in str(info.value.reason)
+        assert "The command is not a valid PSRP CreatePipeline" in str(info.value.reason)
         ps = PowerShell(rp)
         ps.add_cmdlet("Test-Path").add_argument(WS)
         assert invoke(ps) == [True]
