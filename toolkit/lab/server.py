@@ -185,19 +185,15 @@ class LabServer:
     async def start(self) -> None:
         for ep in self.endpoints:
             family = socket.AF_INET6 if ":" in ep.address else socket.AF_INET
-            if ep.fault.kind == "refuse":
-                # Hold the port without listening: connections are refused, as by a host
-                # whose WinRM service is stopped.
-                sock = socket.socket(family, socket.SOCK_STREAM)
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                sock.bind((ep.address, ep.port))
-                ep.port = sock.getsockname()[1]
-                self._reserved.append(sock)
-                continue
             sock = socket.socket(family, socket.SOCK_STREAM)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind((ep.address, ep.port))
             ep.port = sock.getsockname()[1]
+            if ep.fault.kind == "refuse":
+                # Hold the port without listening: connections are refused, as by a host
+                # whose WinRM service is stopped.
+                self._reserved.append(sock)
+                continue
             sock.listen(512)
             sock.setblocking(False)
             ctx = self.ssl_context if ep.scheme == "https" else None
