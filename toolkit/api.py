@@ -15,7 +15,7 @@ from toolkit import __version__
 from toolkit.checks.audit import AuditExtension, audit_host
 from toolkit.fanout.runner import FanoutHooks, FanoutOptions, run_hosts
 from toolkit.inventory.model import Host, Inventory
-from toolkit.results import AuditRun, HostResult
+from toolkit.results import AuditRun, HostResult, utc_now
 from toolkit.transport.session import CredentialLike
 
 #: Default concurrency of an audit: the latency floor drops below the CPU floor at 256 without
@@ -24,10 +24,6 @@ AUDIT_DEFAULT_FORKS = 256
 
 #: Per host: the expiry of a temporary secure-negotiate workaround (from remediation journals).
 WorkaroundLookup = Callable[[Host], Mapping[str, datetime] | None]
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 @dataclass(frozen=True)
@@ -74,7 +70,7 @@ def audit(
     :func:`toolkit.smb.audit_sections.smb_events_extension`,
     :func:`toolkit.smb.audit_sections.wire_signing_extension`); none by default.
     """
-    started = _now()
+    started = utc_now()
     now = datetime.now(UTC)
 
     # A plain, picklable task (workarounds looked up here), so that large runs can spread
@@ -94,7 +90,7 @@ def audit(
     return AuditRun(
         hosts=tuple(results),
         started=started,
-        finished=_now(),
+        finished=utc_now(),
         inventory=inventory.source,
         version=__version__,
         interrupted=interrupted,

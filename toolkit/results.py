@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Protocol, Self
 
@@ -139,12 +140,24 @@ class HostResult:
         return out
 
 
-def exit_code_for(statuses: list[HostStatus], *, pending: bool | None = None) -> int:
-    """The documented exit-code scheme: 0 ok, 4 drift (or changes pending), 8 a host not
-    assessed, 12 both."""
-    drift = any(s is HostStatus.DRIFT for s in statuses) if pending is None else pending
-    unassessed = any(not s.assessed for s in statuses)
+def exit_code(*, drift: bool, unassessed: bool) -> int:
+    """The documented exit-code scheme shared by every command: 0 ok; 4 drift (remediate:
+    changes pending; run: error records); 8 a host not assessed (not reached, not run);
+    12 both."""
     return (4 if drift else 0) | (8 if unassessed else 0)
+
+
+def exit_code_for(statuses: list[HostStatus]) -> int:
+    """:func:`exit_code` of an audit's host statuses."""
+    return exit_code(
+        drift=any(s is HostStatus.DRIFT for s in statuses),
+        unassessed=any(not s.assessed for s in statuses),
+    )
+
+
+def utc_now() -> str:
+    """Run timestamps (``started``/``finished``) as every schema writes them."""
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from toolkit.adhoc.command import AdhocCommand
-from toolkit.results import ErrorStatus, HostError, run_document
+from toolkit.results import ErrorStatus, HostError, exit_code, run_document
 from toolkit.transport.model import ErrorRecordData, PSObj, PSValue
 
 SCHEMA = "psfleet.run/1"
@@ -165,9 +165,10 @@ class HostRunResult:
 def exit_code_for(statuses: Sequence[RunStatus]) -> int:
     """0 every host ran cleanly; 4 some host returned error records; 8 some host did not
     run (unreachable, auth_failed, timeout...); 12 both."""
-    errors = any(s is RunStatus.COMMAND_ERRORS for s in statuses)
-    not_run = any(not s.ran for s in statuses)
-    return (4 if errors else 0) | (8 if not_run else 0)
+    return exit_code(
+        drift=any(s is RunStatus.COMMAND_ERRORS for s in statuses),
+        unassessed=any(not s.ran for s in statuses),
+    )
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,6 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from toolkit import __version__
 from toolkit.adhoc.command import AdhocCommand
@@ -20,7 +19,7 @@ from toolkit.adhoc.results import AdhocRun, HostRunResult, OutputObject, RunStat
 from toolkit.errors import UsageError
 from toolkit.fanout.runner import FanoutHooks, FanoutOptions, run_hosts
 from toolkit.inventory.model import Host, Inventory
-from toolkit.results import HostResult, HostStatus
+from toolkit.results import HostResult, HostStatus, utc_now
 from toolkit.transport.model import ErrorRecordData
 from toolkit.transport.session import CredentialLike, HostSession
 
@@ -41,10 +40,6 @@ class RunHooks:
 
     on_start: Callable[[Host], None] | None = None
     on_result: Callable[[HostRunResult], None] | None = None
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def run_on_host(
@@ -116,7 +111,7 @@ def run(
     if check.write and not allow_write:
         raise WriteNotConfirmed(f"this command writes ({check.describe()}); pass allow_write=True to run it")
     hooks = hooks or RunHooks()
-    started = _now()
+    started = utc_now()
     adhoc = command
 
     def task(host: Host, deadline: float) -> HostResult:
@@ -142,7 +137,7 @@ def run(
         command=command,
         hosts=tuple(_from_fanout(r) for r in results),
         started=started,
-        finished=_now(),
+        finished=utc_now(),
         inventory=inventory.source,
         version=__version__,
         interrupted=interrupted,

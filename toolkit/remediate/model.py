@@ -16,7 +16,8 @@ from enum import StrEnum
 from typing import Any
 
 from toolkit.checks.facts import SERVER_KEY, WORKSTATION_KEY, HostFacts, KeyFacts, RegValue
-from toolkit.results import ErrorKind, HostError, OsInfo
+from toolkit.results import ErrorKind, ErrorStatus, HostError, OsInfo, run_document
+from toolkit.results import exit_code as results_exit_code
 
 SCHEMA = "psfleet.remediate/1"
 
@@ -81,7 +82,7 @@ class Outcome(StrEnum):
         return self in (Outcome.FAILED, Outcome.UNKNOWN, Outcome.CONFLICT)
 
 
-class RemediateStatus(StrEnum):
+class RemediateStatus(ErrorStatus):
     """A host's state at the end of the run (``compliant``: everything at the desired state;
     ``drift``: changes pending or still drifted; ``skipped``: never contacted because the
     rollout stopped; the rest: not reached, as in an audit)."""
@@ -99,10 +100,6 @@ class RemediateStatus(StrEnum):
     @property
     def reached(self) -> bool:
         return self in (RemediateStatus.COMPLIANT, RemediateStatus.DRIFT)
-
-    @classmethod
-    def from_error(cls, kind: ErrorKind) -> RemediateStatus:
-        return cls(kind.value)
 
 
 def host_status(checks: Sequence[SettingResult], error: HostError | None) -> RemediateStatus:
@@ -287,9 +284,10 @@ class BatchReport:
 def exit_code(hosts: tuple[HostRemediation, ...]) -> int:
     """0 every host at the desired state; 4 changes pending or still drifted; 8 a host not
     reached (or skipped); 12 both."""
-    drift = any(h.status is RemediateStatus.DRIFT for h in hosts)
-    unreached = any(not h.status.reached for h in hosts)
-    return (4 if drift else 0) | (8 if unreached else 0)
+    return results_exit_code(
+        drift=any(h.status is RemediateStatus.DRIFT for h in hosts),
+        unassessed=any(not h.status.reached for h in hosts),
+    )
 
 
 @dataclass(frozen=True)
@@ -327,24 +325,19 @@ class RemediateRun:
         return exit_code(self.hosts)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "schema": self.schema,
-            "run": {
-                "id": self.run_id,
-                "mode": self.mode,
-                "started": self.started,
-                "finished": self.finished,
-                "inventory": self.inventory,
-                "journal": self.journal,
-                "psfleet_version": self.version,
-                "interrupted": self.interrupted,
-                "stopped": self.stopped,
-                "exit_code": self.exit_code,
-                "effect": EFFECT_NOTE,
-            },
-            "summary": self.summary,
-            "changes": self.change_counts,
-            "batches": [b.to_dict() for b in self.batches],
-            "notes": list(self.notes),
-            "hosts": [h.to_dict() for h in self.hosts],
-        }
+        doc = run_document(
+            self,
+            id=self.run_id,
+            mode=self.mode,
+            journal=self.journal,
+            stopped=self.stopped,
+            effect=EFFECT_NOTE,
+        )
+        hosts = doc.pop("hosts")
+        doc.update(
+            changes=self.change_counts,
+            batches=[b.to_dict() for b in self.batches],
+            notes=list(self.notes),
+            hosts=hosts,
+        )
+        return doc

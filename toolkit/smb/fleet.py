@@ -14,14 +14,13 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
 from toolkit import __version__
 from toolkit.fanout.runner import FanoutHooks, FanoutOptions, run_hosts
 from toolkit.inventory.model import Host, Inventory
-from toolkit.results import ErrorKind, HostError, HostResult, HostStatus, run_document
+from toolkit.results import ErrorKind, HostError, HostResult, HostStatus, run_document, utc_now
 from toolkit.smb.probe import DEADLINE_MARGIN, SmbProbeResult, probe_smb
 from toolkit.smb.wire import ALL_DIALECTS
 
@@ -109,10 +108,6 @@ class ProbeHooks:
     on_result: Callable[[ProbeHost], None] | None = None
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
-
 def _as_host_result(host: Host, probe: SmbProbeResult) -> HostResult:
     # run_hosts speaks HostResult; the status only has to tell probed from failed here.
     if probe.error is None:
@@ -145,7 +140,7 @@ def probe_fleet(
     probes: dict[str, SmbProbeResult] = {}
     lock = threading.Lock()
     by_name = {h.name: h for h in inventory.hosts}
-    started = _now()
+    started = utc_now()
 
     def task(host: Host, deadline: float) -> HostResult:
         budget = max(0.1, deadline - time.monotonic() - DEADLINE_MARGIN)
@@ -184,7 +179,7 @@ def probe_fleet(
     return ProbeRun(
         hosts=tuple(to_probe_host(r) for r in results),
         started=started,
-        finished=_now(),
+        finished=utc_now(),
         inventory=inventory.source,
         version=__version__,
         interrupted=interrupted,
