@@ -12,17 +12,9 @@ from pathlib import Path
 import pytest
 
 from tests.integration.audit.conftest import FAULTS
-from toolkit.cli import main
+from tests.support.cli import run_cli
 from toolkit.lab.fleet import Fleet
 from toolkit.lab.profiles import PROFILE_NAMES
-
-
-def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exc:
-        main(args)
-    out, err = capsys.readouterr()
-    code = exc.value.code
-    return (code if isinstance(code, int) else 0), out, err
 
 
 @pytest.fixture(scope="module")

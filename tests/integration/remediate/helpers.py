@@ -10,9 +10,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from toolkit.cli import main
 from toolkit.inventory.credentials import Credential
 from toolkit.inventory.loader import load_inventory
 from toolkit.inventory.model import Inventory
@@ -94,13 +91,3 @@ def lab(
     with Fleet(spec, addressing="port", workdir=tmp_path / "lab") as fleet:
         path = write_inventory(fleet, tmp_path / "inventory.yml", policies=policies or {}, user=user)
         yield Lab(fleet, path, load_inventory(path), user)
-
-
-def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    """``psfleet ARGS`` in this process: (exit code, stdout, stderr)."""
-    capsys.readouterr()
-    with pytest.raises(SystemExit) as exc:
-        main(args)
-    out, err = capsys.readouterr()
-    code = exc.value.code
-    return (code if isinstance(code, int) else 0), out, err

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.remediate.helpers import SRV, WS, lab, run_cli
+from tests.integration.remediate.helpers import SRV, WS, lab
+from tests.support.cli import run_cli
 
 pytestmark = pytest.mark.timeout(60)
 

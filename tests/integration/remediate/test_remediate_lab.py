@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.remediate.helpers import READER, SRV, WS, lab, run_cli
+from tests.integration.remediate.helpers import READER, SRV, WS, lab
+from tests.support.cli import run_cli
 from toolkit.lab.profiles import PROFILE_NAMES
 from toolkit.remediate import RemediateOptions, plan, read_journal, remediate, rollback
 from toolkit.remediate.model import Outcome, RemediateStatus

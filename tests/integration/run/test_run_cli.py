@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from tests.integration.run.conftest import REACHABLE, WS
-from toolkit.cli import main
+from tests.support.cli import run_cli as support_run_cli
 from toolkit.lab.fleet import Fleet
 
 MICROSOFT_WORKAROUND = (
@@ -30,11 +30,7 @@ MISSING_VALUE = (
 
 
 def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exc:
-        main(["run", *args])
-    out, err = capsys.readouterr()
-    code = exc.value.code
-    return (code if isinstance(code, int) else 0), out, err
+    return support_run_cli(["run", *args], capsys)
 
 
 def run_json(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, dict[str, Any]]:

@@ -7,23 +7,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from toolkit.cli import main
 from toolkit.lab.fleet import Fleet
 
 WS = r"HKLM:\SYSTEM\CurrentControlSet\Services\LanmanWorkstation\Parameters"
 SRV = r"HKLM:\SYSTEM\CurrentControlSet\Services\LanmanServer\Parameters"
-
-
-def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    """``psfleet ARGS`` in this process: (exit code, stdout, stderr)."""
-    capsys.readouterr()
-    with pytest.raises(SystemExit) as exc:
-        main(args)
-    out, err = capsys.readouterr()
-    code = exc.value.code
-    return (code if isinstance(code, int) else 0), out, err
 
 
 def write_probe_inventory(path: Path, ports: Mapping[str, int]) -> Path:

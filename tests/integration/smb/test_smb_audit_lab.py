@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.smb.cli_helpers import SRV, WS, hosts_by_name, run_cli, write_fleet_inventory
+from tests.integration.smb.cli_helpers import SRV, WS, hosts_by_name, write_fleet_inventory
+from tests.support.cli import run_cli
 from tests.support.samba import SambaServer
 from toolkit.lab.fleet import Fleet
 from toolkit.lab.spec import loads_spec

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.smb.cli_helpers import hosts_by_name, run_cli, write_probe_inventory
+from tests.integration.smb.cli_helpers import hosts_by_name, write_probe_inventory
+from tests.support.cli import run_cli
 from tests.support.samba import SambaServer
 from tests.support.tamper_proxy import TamperProxy
 
