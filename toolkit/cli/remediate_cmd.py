@@ -45,6 +45,7 @@ from toolkit.remediate import (
     workarounds_from_journals,
 )
 from toolkit.remediate.model import Outcome
+from toolkit.remediate.options import DEFAULT_EXPIRY
 from toolkit.report.model import one_line, printable
 from toolkit.report.render import FORMATS, render
 
@@ -75,7 +76,7 @@ def remediate_command(
         "as a temporary workaround.",
     ),
     expires: str = typer.Option(
-        "7d",
+        DEFAULT_EXPIRY,
         "--expires",
         help="Expiry of a --allow-insecure workaround: 7d, 12h, 90m or an ISO date; "
         "audits report it as drift afterwards.",
