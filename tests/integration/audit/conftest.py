@@ -2,14 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
-
-from toolkit.lab.fleet import Fleet
+from tests.support.labfleet import lab_fleet_fixtures
 from toolkit.lab.profiles import PROFILE_NAMES
-from toolkit.lab.spec import loads_spec
 
 WS = r"HKLM:\SYSTEM\CurrentControlSet\Services\LanmanWorkstation\Parameters"
 SRV = r"HKLM:\SYSTEM\CurrentControlSet\Services\LanmanServer\Parameters"
@@ -57,15 +51,4 @@ def fleet_spec() -> str:
     return "\n".join(lines) + "\n"
 
 
-@pytest.fixture(scope="package")
-def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
-    work = tmp_path_factory.mktemp("audit-lab")
-    with Fleet(loads_spec(fleet_spec(), "audit-fleet.yml"), addressing="port", workdir=work) as f:
-        yield f
-
-
-@pytest.fixture(scope="package")
-def inventory(fleet: Fleet, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("inv") / "lab.yml"
-    fleet.write_inventory(path)
-    return path
+fleet, inventory = lab_fleet_fixtures(fleet_spec(), "audit")
