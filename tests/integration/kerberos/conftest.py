@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-# This folder has no __init__.py (a package named "kerberos" would shadow the PyPI one), so
-# pytest puts only this folder on sys.path; the repo root is needed for tests.support.
-_REPO_ROOT = str(Path(__file__).resolve().parents[3])
-if _REPO_ROOT not in sys.path:
-    sys.path.insert(0, _REPO_ROOT)
-
-from tests.support.kdc import LAB_HOST, ExpiringTicket, Kdc, kdc  # noqa: E402
-from toolkit.lab.kerberos import (  # noqa: E402
+# This folder has no __init__.py (a package named "kerberos" would shadow the PyPI one);
+# the repo root is on sys.path through pyproject's pytest pythonpath.
+from tests.support.kdc import LAB_HOST, ExpiringTicket, Kdc, kdc
+from toolkit.lab.kerberos import (
     KerberosAcceptor,
     KerberosAcceptorConfig,
     kerberos_unavailable_reason,
