@@ -19,7 +19,7 @@ from toolkit.checks.probe import AUDIT_STATEMENTS, ProbeError, parse_facts
 from toolkit.checks.verdicts import evaluate, host_status
 from toolkit.inventory.model import Host
 from toolkit.results import HostError, HostResult, HostStatus
-from toolkit.transport.fast import open_session
+from toolkit.transport.lean import open_session
 from toolkit.transport.model import ErrorRecordData, InvocationResult, PSObj, PSValue, Statement
 from toolkit.transport.session import CredentialLike
 

@@ -137,7 +137,7 @@ def wire_value(value: Any) -> Any:
 
 
 class SessionBase:
-    """What both WinRM clients (this module's and :mod:`toolkit.transport.fast`) share: the
+    """What both WinRM clients (this module's and :mod:`toolkit.transport.lean`) share: the
     host's deadline, whether a pipeline may have been sent, and one way to turn an exception
     into a :class:`TransportError`. Subclasses implement ``open``, ``run`` and ``close``."""
 

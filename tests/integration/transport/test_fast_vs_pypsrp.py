@@ -18,7 +18,7 @@ from toolkit.inventory.model import Host, Inventory
 from toolkit.lab.fleet import Fleet
 from toolkit.lab.spec import loads_spec
 from toolkit.results import HostResult
-from toolkit.transport.fast import FastSession, open_session, supports
+from toolkit.transport.lean import LeanSession, open_session, supports
 from toolkit.transport.model import Command
 from toolkit.transport.session import HostSession, TransportError
 
@@ -72,7 +72,7 @@ def healthy(inventory: Inventory) -> list[str]:
 def test_lab_inventories_take_the_fast_path(inventory: Inventory, credentials: dict[str, Credential]) -> None:
     for host in inventory.hosts:
         assert supports(host, credentials[host.name])
-        assert isinstance(open_session(host, credentials[host.name]), FastSession)
+        assert isinstance(open_session(host, credentials[host.name]), LeanSession)
     host = inventory.hosts[0]
     kerberos = replace(host, transport=replace(host.transport, auth="kerberos"))
     assert isinstance(open_session(kerberos, credentials[host.name]), HostSession)
@@ -85,7 +85,7 @@ def test_both_clients_read_identical_answers_and_facts(
     assert len(names) == 14
     for name in names:
         host = inventory.host(name)
-        with FastSession(host, credentials[name]) as fast:
+        with LeanSession(host, credentials[name]) as fast:
             fast_answer = fast.run(AUDIT_STATEMENTS)
         with HostSession(host, credentials[name]) as slow:
             slow_answer = slow.run(AUDIT_STATEMENTS)
@@ -98,7 +98,7 @@ def test_error_records_and_several_pipelines_per_session(
 ) -> None:
     host = inventory.host("trap")
     missing = ((Command.of("Get-ItemProperty", Path=r"HKLM:\SOFTWARE\psfleet\missing"),),)
-    with FastSession(host, credentials["trap"]) as fast:
+    with LeanSession(host, credentials["trap"]) as fast:
         first = fast.run(missing)
         second = fast.run(AUDIT_STATEMENTS)
     with HostSession(host, credentials["trap"]) as slow:
@@ -115,7 +115,7 @@ def test_failures_are_classified_as_on_the_pypsrp_path(
 ) -> None:
     host = inventory.host(name)
     errors = []
-    for session in (FastSession(host, credentials[name]), HostSession(host, credentials[name])):
+    for session in (LeanSession(host, credentials[name]), HostSession(host, credentials[name])):
         with pytest.raises(TransportError) as info, session as s:
             s.run(AUDIT_STATEMENTS)
         errors.append(info.value.error)

@@ -1,4 +1,4 @@
-"""WS-Management envelopes for the fast client (MS-WSMV), as pypsrp 0.9 writes them.
+"""WS-Management envelopes for the lean client (MS-WSMV), as pypsrp 0.9 writes them.
 
 Envelopes are string templates: the shapes never vary and building them with ElementTree
 costs more than the rest of a request. Responses are parsed with ElementTree (small).

@@ -1,4 +1,4 @@
-"""The fast client's prebuilt PSRP messages, framing and parsing, against psrpcore's server
+"""The lean client's prebuilt PSRP messages, framing and parsing, against psrpcore's server
 side as the peer (no sockets)."""
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from psrpcore.types import ErrorCategory, ErrorCategoryInfo, NETException, PSInt
 from pypsrp.exceptions import WinRMError, WSManFaultError
 
 from toolkit.checks.probe import AUDIT_STATEMENTS
-from toolkit.transport.fast import psrp, soap
-from toolkit.transport.fast.http import WinRMConnection
+from toolkit.transport.lean import psrp, soap
+from toolkit.transport.lean.http import WinRMConnection
 from toolkit.transport.model import Command, PSObj, PSValue
 
 

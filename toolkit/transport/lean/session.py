@@ -24,31 +24,31 @@ from xml.etree import ElementTree as ET
 from pypsrp.exceptions import WinRMTransportError, WSManFaultError
 
 from toolkit.inventory.model import Host
-from toolkit.transport.fast import psrp, soap
-from toolkit.transport.fast.http import WinRMConnection
+from toolkit.transport.lean import psrp, soap
+from toolkit.transport.lean.http import WinRMConnection
 from toolkit.transport.model import InvocationResult, Statement
 from toolkit.transport.session import CredentialLike, SessionBase
 
 log = logging.getLogger(__name__)
 
-#: Auth kinds the fast path speaks (over plain HTTP with message encryption). Everything else
+#: Auth kinds the lean path speaks (over plain HTTP with message encryption). Everything else
 #: (Kerberos-only, CredSSP, Basic, certificates, HTTPS) goes through pypsrp.
-FAST_AUTH = frozenset({"ntlm"})
+LEAN_AUTH = frozenset({"ntlm"})
 
 
 def supports(host: Host, credential: CredentialLike | None) -> bool:
-    """Whether :class:`FastSession` can talk to ``host`` (else use HostSession)."""
+    """Whether :class:`LeanSession` can talk to ``host`` (else use HostSession)."""
     t = host.transport
     return (
         t.scheme == "http"
-        and t.auth in FAST_AUTH
+        and t.auth in LEAN_AUTH
         and credential is not None
         and bool(credential.username)
         and credential.password is not None
     )
 
 
-class FastSession(SessionBase):
+class LeanSession(SessionBase):
     """A runspace pool on one host, see the module docstring. Use as a context manager."""
 
     def __init__(
@@ -56,7 +56,7 @@ class FastSession(SessionBase):
     ) -> None:
         if not supports(host, credential):
             raise ValueError(
-                f"the fast path does not support auth {host.transport.auth!r} over {host.transport.scheme}"
+                f"the lean path does not support auth {host.transport.auth!r} over {host.transport.scheme}"
             )
         assert credential is not None
         super().__init__(host, deadline=deadline)

@@ -1,4 +1,4 @@
-"""PSRP messages for the fast client: built once, framed per host, parsed into model data.
+"""PSRP messages for the lean client: built once, framed per host, parsed into model data.
 
 The messages a client sends to open a pool (SessionCapability, InitRunspacePool) and the
 audit's CreatePipeline are the same for every host except for the runspace-pool and pipeline
