@@ -15,7 +15,9 @@ from typing import Any, Protocol, Self
 
 
 class ErrorKind(StrEnum):
-    """Why a host could not be assessed. Classified once, in :mod:`toolkit.transport`."""
+    """Why a host could not be assessed. Classified once, in :mod:`toolkit.transport`;
+    ``not_attempted`` is the fan-out's: the host was never contacted because its credential
+    had already failed to log on elsewhere (:mod:`toolkit.fanout.lockout`)."""
 
     UNREACHABLE = "unreachable"
     AUTH_FAILED = "auth_failed"
@@ -23,6 +25,7 @@ class ErrorKind(StrEnum):
     ACCESS_DENIED = "access_denied"
     PROTOCOL_ERROR = "protocol_error"
     ERROR = "error"
+    NOT_ATTEMPTED = "not_attempted"
 
 
 class ErrorStatus(StrEnum):
@@ -50,6 +53,7 @@ class HostStatus(ErrorStatus):
     ACCESS_DENIED = "access_denied"
     PROTOCOL_ERROR = "protocol_error"
     ERROR = "error"
+    NOT_ATTEMPTED = "not_attempted"
 
     @property
     def assessed(self) -> bool:

@@ -37,6 +37,7 @@ class RunStatus(ErrorStatus):
     ACCESS_DENIED = "access_denied"
     PROTOCOL_ERROR = "protocol_error"
     ERROR = "error"
+    NOT_ATTEMPTED = "not_attempted"
 
     @property
     def ran(self) -> bool:

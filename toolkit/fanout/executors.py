@@ -3,13 +3,20 @@
 One Python process uses one core, and a WinRM audit costs the client a few milliseconds of
 CPU per host (NTLM, message encryption, XML): at a thousand hosts the client, not the
 network, becomes the bound. :class:`ProcessExecutor` spreads hosts over worker processes
-(started with ``python -m toolkit.fanout.worker``, so the caller's ``__main__`` is never
-re-imported), each running its hosts on threads, and streams every HostResult back as it
+(started as ``python -I`` running :mod:`toolkit.fanout.worker`, so the caller's ``__main__``
+is never re-imported), each running its hosts on threads, and streams every HostResult back as it
 finishes. The dispatcher in :func:`toolkit.fanout.runner.run_hosts` stays in the calling
 process: hooks fire there, deadlines are enforced there.
 
 A task can only go to worker processes when it pickles (a module-level callable with
 picklable state); anything else runs on threads, as before.
+
+Workers receive every host's password, so they import only the psfleet this process runs:
+isolated mode (``-I``: no current directory or script directory on ``sys.path``, no
+``PYTHON*`` variables, no user site-packages), ``/`` as their working directory, and the
+folder holding this process's ``toolkit`` package put on ``sys.path`` only when isolated
+Python would not find that same package (a checkout run without installing it). A
+``toolkit/`` folder in the operator's directory is never imported.
 """
 
 from __future__ import annotations
@@ -84,15 +91,42 @@ def picklable(obj: object) -> bool:
     return True
 
 
+#: Run by ``python -I -c``: argv is (package root, jobs fd, results fd). The root goes on
+#: sys.path only when isolated Python does not already import toolkit from there.
+_BOOTSTRAP = """\
+import importlib.util, os, sys
+root = sys.argv[1]
+spec = importlib.util.find_spec("toolkit")
+found = spec.origin if spec is not None else None
+if found is None or os.path.dirname(os.path.dirname(os.path.realpath(found))) != root:
+    sys.path.insert(0, root)
+from toolkit.fanout.worker import main
+raise SystemExit(main(sys.argv[2:]))
+"""
+
+
+def package_root() -> str:
+    """The folder that holds the ``toolkit`` package this process runs (real path)."""
+    import toolkit
+
+    return os.path.dirname(os.path.dirname(os.path.realpath(toolkit.__file__)))
+
+
+def worker_command(jobs_fd: int, results_fd: int) -> list[str]:
+    """The argv of a worker process (see the module docstring for why it looks like this)."""
+    return [sys.executable, "-I", "-c", _BOOTSTRAP, package_root(), str(jobs_fd), str(results_fd)]
+
+
 class _Worker:
     def __init__(self, payload: bytes) -> None:
         jobs_r, jobs_w = os.pipe()
         results_r, results_w = os.pipe()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "toolkit.fanout.worker", str(jobs_r), str(results_w)],
+            worker_command(jobs_r, results_w),
             pass_fds=(jobs_r, results_w),
             stdin=subprocess.DEVNULL,
             close_fds=True,
+            cwd=os.path.abspath(os.sep),
         )
         os.close(jobs_r)
         os.close(results_w)

@@ -3,19 +3,24 @@ host that the toolkit enforces itself (pypsrp has none, DOMAIN 9.3).
 
 A host whose deadline passes is reported as ``timeout`` at once and its worker abandoned (the
 worker's own socket timeouts, capped by the same deadline, end it shortly after). Retries
-happen only for failures before any pipeline was sent. Workers never print: results flow to
-the caller through ``on_result`` and the returned list (inventory order).
+happen only for ``unreachable`` and ``timeout`` failures before any request was sent, never
+for an authentication failure. A credential that has not logged on anywhere yet goes to few
+hosts at a time, and after its first failed logons its other hosts are ``not_attempted``
+(:mod:`toolkit.fanout.lockout`). Workers never print: results flow to the caller through
+``on_result`` and the returned list (inventory order).
 """
 
 from __future__ import annotations
 
+import heapq
 import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 
+from toolkit.fanout.lockout import CredentialGate, credential_key
 from toolkit.inventory.model import Host
 from toolkit.results import ErrorKind, HostError, HostResult, HostStatus
 from toolkit.transport.session import TransportError
@@ -67,6 +72,7 @@ def _attempts(task: Task, host: Host, deadline: float, options: FanoutOptions) -
             return task(host, deadline)
         except TransportError as exc:
             err = exc.error
+            # Never auth_failed: each retry would be one more failed logon towards a lockout.
             retryable = not err.sent and err.kind in (ErrorKind.UNREACHABLE, ErrorKind.TIMEOUT)
             wait = options.backoff * (2**attempt)
             if not retryable or attempt >= options.retries or time.monotonic() + wait >= deadline:
@@ -84,6 +90,36 @@ class _Slot:
     index: int
     deadline: float
     started: float
+
+
+class _Waiting:
+    """Hosts not started yet, one queue per credential; :meth:`pop_next` gives the lowest
+    inventory index among the credentials the gate lets start (or whose hosts it refuses)."""
+
+    def __init__(self, hosts: Sequence[Host]) -> None:
+        self._queues: dict[Hashable, list[int]] = {}
+        self._first: dict[Hashable, Host] = {}
+        for index, host in enumerate(hosts):
+            key = credential_key(host)
+            self._queues.setdefault(key, []).append(index)
+            self._first.setdefault(key, host)
+        for queue in self._queues.values():
+            heapq.heapify(queue)
+
+    def __bool__(self) -> bool:
+        return any(self._queues.values())
+
+    def pop_next(self, gate: CredentialGate) -> int | None:
+        best: list[int] | None = None
+        for key, queue in self._queues.items():
+            if not queue:
+                continue
+            host = self._first[key]
+            if gate.refusal(host) is None and not gate.may_start(host):
+                continue
+            if best is None or queue[0] < best[0]:
+                best = queue
+        return heapq.heappop(best) if best is not None else None
 
 
 def _processes_for(hosts: Sequence[Host], task: Task, options: FanoutOptions) -> int:
@@ -109,6 +145,7 @@ def run_hosts(
     options: FanoutOptions | None = None,
     hooks: FanoutHooks | None = None,
     stop: threading.Event | None = None,
+    gate: CredentialGate | None = None,
 ) -> tuple[list[HostResult], bool]:
     """Run ``task`` for every host. Returns (results in inventory order, interrupted).
 
@@ -118,15 +155,21 @@ def run_hosts(
     in the calling thread) stops dispatching; hosts already running finish or hit their
     deadline, hosts never started are reported as ``error`` "not run: interrupted", so
     every host appears exactly once.
+
+    ``gate`` (a new :class:`toolkit.fanout.lockout.CredentialGate` by default; pass one
+    to share it between batches) holds back the hosts of a credential that has not logged
+    on yet and reports them ``not_attempted`` once it failed: a task's ``auth_failed``
+    result or error counts. Hosts may therefore start out of inventory order.
     """
     from toolkit.fanout.executors import Executor, ProcessExecutor, ThreadExecutor
 
     options = options or FanoutOptions()
     hooks = hooks or FanoutHooks()
     stop = stop or threading.Event()
+    gate = gate if gate is not None else CredentialGate()
     results: list[HostResult | None] = [None] * len(hosts)
     running: dict[int, _Slot] = {}
-    next_index = 0
+    waiting = _Waiting(hosts)
     interrupted = False
     processes = _processes_for(hosts, task, options)
     executor: Executor
@@ -137,8 +180,36 @@ def run_hosts(
 
     def complete(slot: _Slot, result: HostResult) -> None:
         results[slot.index] = result
+        gate.finished(slot.host, result)
         if hooks.on_result is not None:
             hooks.on_result(result)
+
+    def not_attempted(index: int, error: HostError) -> None:
+        result = results[index] = failed_result(hosts[index], error)
+        if hooks.on_result is not None:
+            hooks.on_result(result)
+
+    def dispatch() -> int:
+        """Start (or refuse) hosts while there is room; how many it took."""
+        taken = 0
+        while len(running) < options.forks:
+            index = waiting.pop_next(gate)
+            if index is None:
+                return taken
+            taken += 1
+            host = hosts[index]
+            refusal = gate.refusal(host)
+            if refusal is not None:
+                not_attempted(index, refusal)
+                continue
+            now = time.monotonic()
+            slot = _Slot(host, index, now + options.timeout, now)
+            running[index] = slot
+            gate.started(host)
+            if hooks.on_start is not None:
+                hooks.on_start(host)
+            executor.submit(index, host, slot.deadline)
+        return taken
 
     def harvest(timeout: float) -> None:
         for index, result in executor.wait(timeout):
@@ -151,23 +222,16 @@ def run_hosts(
             complete(slot, failed_result(slot.host, err, duration=now - slot.started))
 
     try:
-        while next_index < len(hosts) or running:
+        while waiting or running:
             if stop.is_set():
                 interrupted = True
-            while not interrupted and next_index < len(hosts) and len(running) < options.forks:
-                host = hosts[next_index]
-                now = time.monotonic()
-                slot = _Slot(host, next_index, now + options.timeout, now)
-                next_index += 1
-                running[slot.index] = slot
-                if hooks.on_start is not None:
-                    hooks.on_start(host)
-                executor.submit(slot.index, host, slot.deadline)
-            if interrupted and not running:
-                break
-            if running:
-                wake = min(s.deadline for s in running.values()) - time.monotonic()
-                harvest(max(0.005, min(wake, 0.25)))
+            taken = dispatch() if not interrupted else 0
+            if not running:
+                if interrupted or not waiting or not taken:
+                    break
+                continue  # only refusals so far: look at the rest
+            wake = min(s.deadline for s in running.values()) - time.monotonic()
+            harvest(max(0.005, min(wake, 0.25)))
     except KeyboardInterrupt:
         interrupted = True
         # Give running hosts a moment to finish; report the rest.

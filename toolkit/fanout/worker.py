@@ -1,4 +1,6 @@
-"""Entry point of a fan-out worker process: ``python -m toolkit.fanout.worker JOBS RESULTS``.
+"""Entry point of a fan-out worker process: :func:`main` with ``JOBS RESULTS`` (file descriptors),
+started by :mod:`toolkit.fanout.executors` in isolated mode (``python -I``, never ``-m`` from
+the operator's directory).
 
 Reads the pickled (task, options) first, then ``(index, host, deadline)`` jobs until None;
 runs each host on a thread (with the fan-out's retries) and sends ``(index, HostResult)``

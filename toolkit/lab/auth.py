@@ -86,6 +86,9 @@ class Authenticator:
     def __init__(self, users: Iterable[LabUser]) -> None:
         self.users = list(users)
         self.user_file = write_user_file(self.users)
+        #: Logons refused (wrong password, unknown user, auth_fail fault), as Windows counts
+        #: them towards an account lockout; tests of the fan-out's lockout guard read it.
+        self.failed_logons = 0
         weakref.finalize(self, _unlink, self.user_file)
 
     def lookup(self, principal: str) -> LabUser | None:
@@ -165,6 +168,7 @@ class ConnAuth:
         if scheme_l == "basic" and "basic" in self.methods and self.https:
             user = None if self.fail_all else self.auth.check_basic(token.strip())
             if user is None:
+                self.auth.failed_logons += 1
                 return AuthResult(401, self.challenge_headers())
             self.user, self.encrypt = user, False
             return AuthResult(200, [], user)
@@ -194,6 +198,7 @@ class ConnAuth:
                 out = self.ctx.step(in_token)
         except Exception:  # any acceptor failure is a failed logon, as on Windows
             self.ctx = None
+            self.auth.failed_logons += 1
             return AuthResult(401, self.challenge_headers())
         headers = [("WWW-Authenticate", f"{scheme} {base64.b64encode(out).decode()}")] if out else []
         if not self.ctx.complete:
@@ -204,6 +209,7 @@ class ConnAuth:
         user = None if self.fail_all else lookup(principal)
         if user is None:
             self.ctx = None
+            self.auth.failed_logons += 1
             return AuthResult(401, self.challenge_headers())
         self.user = user
         self.encrypt = not self.https

@@ -96,6 +96,7 @@ class RemediateStatus(ErrorStatus):
     ACCESS_DENIED = "access_denied"
     PROTOCOL_ERROR = "protocol_error"
     ERROR = "error"
+    NOT_ATTEMPTED = "not_attempted"
 
     @property
     def reached(self) -> bool:

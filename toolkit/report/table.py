@@ -83,6 +83,7 @@ def legend() -> str:
             "  drift            at least one check differs from the policy",
             "  unreachable, auth_failed, timeout, access_denied, protocol_error, error",
             "                   not assessed; the ERROR column says why",
+            "  not_attempted    never contacted: its credential failed to log on elsewhere",
             "Check statuses:",
             "  compliant        Windows behaves as the policy wants",
             "  drift            it does not (or the value has the wrong type)",

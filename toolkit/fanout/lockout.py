@@ -1,0 +1,113 @@
+"""Keep one wrong password from locking an account out across the fleet.
+
+Domain lockout thresholds count failed logons per account, not per host: with ``--forks 256``
+a mistyped domain password would cost one failed logon per host within a second. The fan-out
+therefore treats every distinct credential (username and password source, see
+:func:`credential_key`) as unproven until it has logged on somewhere:
+
+* an unproven credential goes to at most ``limit - failures`` hosts at a time (one host first
+  when ``limit`` is 1), so it can never collect more than ``limit`` failed logons;
+* once a host answers after logging on (any result but ``auth_failed``, ``unreachable``,
+  ``timeout``, ``protocol_error`` or ``error``), the credential is proven and its hosts run
+  at full concurrency;
+* after ``limit`` authentication failures without a single logon, the hosts still waiting
+  with that credential are reported as ``not_attempted``, with the reason.
+
+Hosts that cannot be reached do not count: they free their slot for the next host.
+Certificate authentication has no password to lock out and is never held back.
+Not thread-safe: the dispatcher calls it from one thread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from dataclasses import dataclass, field
+
+from toolkit.inventory.model import Host
+from toolkit.results import ErrorKind, HostError, HostResult
+
+#: Failed logons one credential may collect in a run before its other hosts are not attempted.
+#: Windows' lockout thresholds are typically 5 to 10 per account; 2 leaves room for a rerun.
+AUTH_FAILURE_LIMIT = 2
+
+#: Results that prove the credential logged on (the host answered after authentication).
+_PROVEN_KINDS = frozenset({ErrorKind.ACCESS_DENIED})
+
+
+def credential_key(host: Host) -> Hashable | None:
+    """Which hosts share a credential (and so a lockout counter); None: nothing to lock out."""
+    if host.transport.auth == "certificate":
+        return None
+    user = host.username.lower() if host.username else None
+    return (user, host.password.kind, host.password.ref)
+
+
+def _describe(host: Host) -> str:
+    who = host.username or "the default user"
+    source = host.password
+    if source.kind == "env":
+        return f"{who} (password_env {source.ref})"
+    if source.kind in ("keyring", "file"):
+        return f"{who} (password_{source.kind})"
+    return who
+
+
+@dataclass
+class _State:
+    failures: list[str] = field(default_factory=list)
+    in_flight: int = 0
+    proven: bool = False
+
+
+@dataclass
+class CredentialGate:
+    """Which hosts may start now, given what each credential did so far in this run.
+
+    Pass the same gate to several :func:`toolkit.fanout.runner.run_hosts` calls (batches of
+    one rollout) so that a credential's failures count across them.
+    """
+
+    limit: int = AUTH_FAILURE_LIMIT
+    _states: dict[Hashable, _State] = field(default_factory=dict, init=False)
+
+    def _state(self, host: Host) -> _State | None:
+        key = credential_key(host)
+        if key is None:
+            return None
+        return self._states.setdefault(key, _State())
+
+    def refusal(self, host: Host) -> HostError | None:
+        """The ``not_attempted`` error for ``host`` once its credential is given up, else None."""
+        state = self._state(host)
+        if state is None or state.proven or len(state.failures) < self.limit:
+            return None
+        shown = ", ".join(state.failures[:3]) + (" ..." if len(state.failures) > 3 else "")
+        return HostError(
+            ErrorKind.NOT_ATTEMPTED,
+            f"not attempted: the credential {_describe(host)} failed to log on to {shown}; "
+            f"psfleet stopped using it after {len(state.failures)} failed logons so that the "
+            "account is not locked out. Fix the credential and run again",
+            sent=False,
+        )
+
+    def may_start(self, host: Host) -> bool:
+        state = self._state(host)
+        if state is None or state.proven:
+            return True
+        return state.in_flight < self.limit - len(state.failures)
+
+    def started(self, host: Host) -> None:
+        state = self._state(host)
+        if state is not None:
+            state.in_flight += 1
+
+    def finished(self, host: Host, result: HostResult) -> None:
+        state = self._state(host)
+        if state is None:
+            return
+        state.in_flight = max(0, state.in_flight - 1)
+        error = result.error
+        if error is None or error.kind in _PROVEN_KINDS:
+            state.proven = True
+        elif error.kind is ErrorKind.AUTH_FAILED:
+            state.failures.append(host.name)
