@@ -1,16 +1,21 @@
 """Pure judgements: host facts + policy -> one :class:`CheckResult` per check.
 
-Nothing here talks to a host or prints. Every result names the DOMAIN section it rests on
-(``rule``) and says in one line what Windows does with the value it found (``reason``).
+Nothing here talks to a host or prints. Every result names the Windows fact it rests on
+(``rule``, an id of :mod:`toolkit.checks.rules`: ``windows-facts#<anchor>`` in
+docs/windows-facts.md) and says in one line what Windows does with the value it found
+(``reason``).
 
-Decisions on rules DOMAIN leaves open (documented here so they are easy to change):
+Decisions Windows' documentation leaves open (each is a fact marked "psfleet's assumption" in
+docs/windows-facts.md, kept here so it is easy to change):
 
 * A value of the wrong kind (REG_SZ "0", QWORD...) is drift under any enforcing policy
-  (``required`` or ``disabled``), even when the effect happens to match (DOMAIN 1.3 [U]:
-  "not honoured (drift: wrong type)"). The effect is unconfirmed, and such a value is
-  usually a botched workaround (Ansible/DSC string default, DOMAIN 4.1) waiting to bite
-  if the assumption is wrong. Remediation replaces it with a DWORD. On builds >= 10240
-  secure negotiate is enforced whatever the value (DOMAIN 1.4), so there it is only noted.
+  (``required`` or ``disabled``), even when the effect happens to match
+  (docs/windows-facts.md#rsn-wrong-kind). The effect is unconfirmed, and such a value is
+  usually a botched workaround (Ansible/DSC string default,
+  docs/windows-facts.md#string-default-trap) waiting to bite if the assumption is wrong.
+  Remediation replaces it with a DWORD. On builds >= 10240 secure negotiate is enforced
+  whatever the value (docs/windows-facts.md#rsn-enforced-since-10240), so there it is only
+  noted.
 * Secure negotiate on builds < 9200 is ``not_applicable`` under every policy, ``any``
   included: there is nothing to judge.
 * An unknown build (CurrentBuild unreadable) is judged as on 9200/9600, where the value
@@ -19,11 +24,13 @@ Decisions on rules DOMAIN leaves open (documented here so they are easy to chang
   check is drift when the host still has validate negotiate disabled ("temporary workaround
   expired on DATE"), compliant when it is already required again. A workaround that has
   not expired yet is compliant and its reason names the expiry date.
-* RequireSecuritySignature other than DWORD 0/1 is not honoured (DOMAIN 2.1 documents 0/1
-  only): the OS default applies and the check is drift under policy ``required``.
-* Absent signing values take the OS default (DOMAIN 2.4). Domain controllers (server side
-  required by default) cannot be told apart from the registry keys read here: their
-  default is taken as "not required" and the reason says so.
+* RequireSecuritySignature other than DWORD 0/1 is not honoured (only 0/1 are documented,
+  docs/windows-facts.md#signing-nonbinary-values): the OS default applies and the check is
+  drift under policy ``required``.
+* Absent signing values take the OS default (docs/windows-facts.md#signing-defaults-legacy,
+  #signing-defaults-24h2). Domain controllers (server side required by default) cannot be
+  told apart from the registry keys read here: their default is taken as "not required" and
+  the reason says so.
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from toolkit.checks import rules
 from toolkit.checks.facts import HostFacts, KeyFacts, RegValue
 from toolkit.checks.osinfo import (
     BUILD_24H2,
@@ -79,7 +87,7 @@ def host_status(checks: Iterable[CheckResult]) -> HostStatus:
     return HostStatus.COMPLIANT
 
 
-# --- secure negotiate (DOMAIN 1) -------------------------------------------------------
+# --- secure negotiate (docs/windows-facts.md#1-validate-negotiate-and-requiresecurenegotiate)
 
 
 @dataclass(frozen=True)
@@ -87,16 +95,18 @@ class _NegotiateState:
     required: bool  # what Windows does on 9200/9600
     wrong_type: bool
     what: str  # the value as Windows reads it, for the reason
+    rule: str  # the fact that reading rests on
 
 
 def _negotiate_state(value: RegValue) -> _NegotiateState:
     if value.absent:
-        return _NegotiateState(True, False, "absent means required")
+        return _NegotiateState(True, False, "absent means required", rules.RSN_ABSENT_DEFAULT)
     if value.kind != "DWord":
-        return _NegotiateState(True, True, f"{value.describe()} is not a DWORD, not honoured (wrong type)")
+        what = f"{value.describe()} is not a DWORD, not honoured (wrong type)"
+        return _NegotiateState(True, True, what, rules.RSN_WRONG_KIND)
     if value.value == 1:
-        return _NegotiateState(True, False, "DWORD 1 means required")
-    return _NegotiateState(False, False, f"DWORD {value.value} means disabled")
+        return _NegotiateState(True, False, "DWORD 1 means required", rules.RSN_DWORD_VALUES)
+    return _NegotiateState(False, False, f"DWORD {value.value} means disabled", rules.RSN_DWORD_VALUES)
 
 
 def secure_negotiate(
@@ -107,7 +117,8 @@ def secure_negotiate(
     expiry: datetime | None = None,
     now: datetime | None = None,
 ) -> CheckResult:
-    """RequireSecureNegotiate against the policy, by OS build (DOMAIN 1.3, 1.4)."""
+    """RequireSecureNegotiate against the policy, by OS build (docs/windows-facts.md#rsn-value,
+    #rsn-enforced-since-10240)."""
     value = workstation.value(SECURE_NEGOTIATE_VALUE)
     actual = _actual(SECURE_NEGOTIATE_VALUE, value, workstation)
     build = os.build
@@ -120,7 +131,7 @@ def secure_negotiate(
             _NEGOTIATE_EXPECTED.get(policy, policy),
             CheckStatus.NOT_APPLICABLE,
             f"no validate negotiate before SMB 3.0: build {build} speaks at most SMB 2.1",
-            "DOMAIN 1.4",
+            rules.NO_VALIDATE_NEGOTIATE_BEFORE_SMB3,
         )
 
     note = ""
@@ -143,20 +154,20 @@ def secure_negotiate(
                 CheckStatus.NOT_APPLICABLE,
                 f"{note}{ignored}cannot be disabled since build 10240 (enforced, or pre-auth "
                 "integrity on SMB 3.1.1); require SMB signing instead for WAN accelerators",
-                "DOMAIN 1.4",
+                rules.RSN_ENFORCED_SINCE_10240,
             )
         if policy == "required":
             return result(
                 expected,
                 CheckStatus.COMPLIANT,
                 f"{note}{ignored}enforced by OS since build 10240, whatever the value",
-                "DOMAIN 1.4",
+                rules.RSN_ENFORCED_SINCE_10240,
             )
         return result(
             expected,
             CheckStatus.COMPLIANT,
             f"not enforced by policy; {ignored}Windows enforces it since build 10240",
-            "DOMAIN 1.4",
+            rules.RSN_ENFORCED_SINCE_10240,
         )
 
     state = _negotiate_state(value)
@@ -168,18 +179,18 @@ def secure_negotiate(
             expected,
             CheckStatus.COMPLIANT,
             f"not enforced by policy; {unknown}{state.what}: {effect}",
-            "DOMAIN 1.3",
+            state.rule,
         )
     if state.wrong_type:
         return result(
             expected,
             CheckStatus.DRIFT,
             f"{prefix}{state.what}: {effect}; replace it with a DWORD",
-            "DOMAIN 1.3",
+            state.rule,
         )
     want_required = policy == "required"
     status = CheckStatus.COMPLIANT if state.required == want_required else CheckStatus.DRIFT
-    return result(expected, status, f"{prefix}{state.what}: {effect}", "DOMAIN 1.3")
+    return result(expected, status, f"{prefix}{state.what}: {effect}", state.rule)
 
 
 _NEGOTIATE_EXPECTED = {
@@ -189,13 +200,14 @@ _NEGOTIATE_EXPECTED = {
 }
 
 
-# --- SMB signing (DOMAIN 2) ------------------------------------------------------------
+# --- SMB signing (docs/windows-facts.md#2-smb-signing) ------------------------------
 
 
 def signing(key: KeyFacts, policy: str, *, os: OsInfo, side: str) -> CheckResult:
     """RequireSecuritySignature of the client (LanmanWorkstation) or server (LanmanServer)
-    side against the policy (DOMAIN 2.1-2.4). EnableSecuritySignature is reported but never
-    judged: it only matters for SMB1 (DOMAIN 2.2)."""
+    side against the policy (docs/windows-facts.md#2-smb-signing). EnableSecuritySignature is
+    reported but never judged: it only matters for SMB1
+    (docs/windows-facts.md#signing-enable-smb1-only)."""
     check_id = f"{side}_signing"
     value = key.value(REQUIRE_SIGNING_VALUE)
     enable = key.value(ENABLE_SIGNING_VALUE)
@@ -206,17 +218,18 @@ def signing(key: KeyFacts, policy: str, *, os: OsInfo, side: str) -> CheckResult
     direction = "outbound" if side == "client" else "inbound"
 
     wrong = ""
-    rule = "DOMAIN 2.1"
+    rule = rules.SIGNING_CLIENT_VALUE if side == "client" else rules.SIGNING_SERVER_VALUE
     if value.kind == "DWord" and value.value in (0, 1):
         required = value.value == 1
         what = f"DWORD {value.value}"
     else:
         default_required, default_text = _signing_default(os, side)
         required = default_required
-        rule = "DOMAIN 2.4"
+        rule = _signing_default_rule(os)
         if value.absent:
             what = f"absent, OS default: {default_text}"
         else:
+            rule = rules.SIGNING_NONBINARY_VALUES
             wrong = f"{value.describe()} is not DWORD 0 or 1, not honoured (wrong type or value)"
             what = f"{wrong}; OS default: {default_text}"
 
@@ -238,8 +251,16 @@ def signing(key: KeyFacts, policy: str, *, os: OsInfo, side: str) -> CheckResult
     return CheckResult(check_id, expected, actual, status, reason, rule)
 
 
+def _signing_default_rule(os: OsInfo) -> str:
+    """Which defaults apply: 24H2 / Server 2025 (build 26100) and later, or the older ones."""
+    if os.build is not None and os.build >= BUILD_24H2:
+        return rules.SIGNING_DEFAULTS_24H2
+    return rules.SIGNING_DEFAULTS_LEGACY
+
+
 def _signing_default(os: OsInfo, side: str) -> tuple[bool, str]:
-    """The OS default when RequireSecuritySignature is absent (DOMAIN 2.4)."""
+    """The OS default when RequireSecuritySignature is absent
+    (docs/windows-facts.md#signing-defaults-legacy, #signing-defaults-24h2)."""
     build = os.build
     if build is None:
         return False, "unknown (build unknown), taken as not required"

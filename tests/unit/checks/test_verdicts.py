@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from toolkit.checks import rules
 from toolkit.checks.facts import ABSENT, HostFacts, KeyFacts, RegValue
 from toolkit.checks.verdicts import CHECK_IDS, evaluate, host_status
 from toolkit.inventory.model import NegotiatePolicy, Policy, SigningPolicy
@@ -36,38 +37,38 @@ def judge_negotiate(
 
 # (profile, RequireSecureNegotiate, policy) -> (status, rule, word in reason)
 NEGOTIATE_CASES = [
-    # builds < 9200: nothing to validate (DOMAIN 1.4)
-    ("win7", ABSENT, "required", NA, "DOMAIN 1.4", "SMB 3.0"),
-    ("2008r2", dword(0), "disabled", NA, "DOMAIN 1.4", "SMB 3.0"),
-    ("win7", dword(0), "any", NA, "DOMAIN 1.4", "SMB 3.0"),
-    # builds 9200/9600: the value decides (DOMAIN 1.3)
-    ("2012", ABSENT, "required", C, "DOMAIN 1.3", "absent means required"),
-    ("2012r2", dword(1), "required", C, "DOMAIN 1.3", "DWORD 1"),
-    ("2012r2", dword(0), "required", D, "DOMAIN 1.3", "disabled"),
-    ("win81", dword(2), "required", D, "DOMAIN 1.3", "disabled"),
-    ("win8", DWORD_MAX, "required", D, "DOMAIN 1.3", "4294967295"),
-    ("2012r2", dword(0), "disabled", C, "DOMAIN 1.3", "skips validate negotiate"),
-    ("2012", dword(5), "disabled", C, "DOMAIN 1.3", "disabled"),
-    ("2012r2", ABSENT, "disabled", D, "DOMAIN 1.3", "validates negotiate"),
-    ("win81", dword(1), "disabled", D, "DOMAIN 1.3", "validates negotiate"),
-    # the REG_SZ "0" trap and other wrong kinds: not honoured, drift (DOMAIN 1.3 [U])
-    ("2012r2", reg_sz("0"), "disabled", D, "DOMAIN 1.3", "wrong type"),
-    ("2012r2", reg_sz("0"), "required", D, "DOMAIN 1.3", "wrong type"),
-    ("2012", QWORD_0, "disabled", D, "DOMAIN 1.3", "QWord"),
-    ("win8", QWORD_0, "required", D, "DOMAIN 1.3", "wrong type"),
-    ("2012r2", reg_sz("0"), "any", C, "DOMAIN 1.3", "not enforced by policy"),
-    ("2012r2", dword(0), "any", C, "DOMAIN 1.3", "skips validate negotiate"),
-    # builds >= 10240: enforced by the OS whatever the value (DOMAIN 1.4)
-    ("win10_1507", ABSENT, "required", C, "DOMAIN 1.4", "enforced by OS since build 10240"),
-    ("2016", dword(0), "required", C, "DOMAIN 1.4", "ignored by this OS"),
-    ("2019", reg_sz("0"), "required", C, "DOMAIN 1.4", "ignored by this OS"),
-    ("win10_22h2", dword(1), "required", C, "DOMAIN 1.4", "enforced"),
-    ("2022", QWORD_0, "required", C, "DOMAIN 1.4", "ignored"),
-    ("win11_21h2", ABSENT, "disabled", NA, "DOMAIN 1.4", "require SMB signing instead"),
-    ("win11_22h2", dword(0), "disabled", NA, "DOMAIN 1.4", "cannot be disabled"),
-    ("win11_23h2", dword(0), "any", C, "DOMAIN 1.4", "not enforced by policy"),
-    ("win11_24h2", ABSENT, "required", C, "DOMAIN 1.4", "enforced"),
-    ("2025", dword(0), "disabled", NA, "DOMAIN 1.4", "signing"),
+    # builds < 9200: nothing to validate
+    ("win7", ABSENT, "required", NA, rules.NO_VALIDATE_NEGOTIATE_BEFORE_SMB3, "SMB 3.0"),
+    ("2008r2", dword(0), "disabled", NA, rules.NO_VALIDATE_NEGOTIATE_BEFORE_SMB3, "SMB 3.0"),
+    ("win7", dword(0), "any", NA, rules.NO_VALIDATE_NEGOTIATE_BEFORE_SMB3, "SMB 3.0"),
+    # builds 9200/9600: the value decides
+    ("2012", ABSENT, "required", C, rules.RSN_ABSENT_DEFAULT, "absent means required"),
+    ("2012r2", dword(1), "required", C, rules.RSN_DWORD_VALUES, "DWORD 1"),
+    ("2012r2", dword(0), "required", D, rules.RSN_DWORD_VALUES, "disabled"),
+    ("win81", dword(2), "required", D, rules.RSN_DWORD_VALUES, "disabled"),
+    ("win8", DWORD_MAX, "required", D, rules.RSN_DWORD_VALUES, "4294967295"),
+    ("2012r2", dword(0), "disabled", C, rules.RSN_DWORD_VALUES, "skips validate negotiate"),
+    ("2012", dword(5), "disabled", C, rules.RSN_DWORD_VALUES, "disabled"),
+    ("2012r2", ABSENT, "disabled", D, rules.RSN_ABSENT_DEFAULT, "validates negotiate"),
+    ("win81", dword(1), "disabled", D, rules.RSN_DWORD_VALUES, "validates negotiate"),
+    # the REG_SZ "0" trap and other wrong kinds: not honoured, drift (psfleet's assumption)
+    ("2012r2", reg_sz("0"), "disabled", D, rules.RSN_WRONG_KIND, "wrong type"),
+    ("2012r2", reg_sz("0"), "required", D, rules.RSN_WRONG_KIND, "wrong type"),
+    ("2012", QWORD_0, "disabled", D, rules.RSN_WRONG_KIND, "QWord"),
+    ("win8", QWORD_0, "required", D, rules.RSN_WRONG_KIND, "wrong type"),
+    ("2012r2", reg_sz("0"), "any", C, rules.RSN_WRONG_KIND, "not enforced by policy"),
+    ("2012r2", dword(0), "any", C, rules.RSN_DWORD_VALUES, "skips validate negotiate"),
+    # builds >= 10240: enforced by the OS whatever the value
+    ("win10_1507", ABSENT, "required", C, rules.RSN_ENFORCED_SINCE_10240, "enforced by OS since build 10240"),
+    ("2016", dword(0), "required", C, rules.RSN_ENFORCED_SINCE_10240, "ignored by this OS"),
+    ("2019", reg_sz("0"), "required", C, rules.RSN_ENFORCED_SINCE_10240, "ignored by this OS"),
+    ("win10_22h2", dword(1), "required", C, rules.RSN_ENFORCED_SINCE_10240, "enforced"),
+    ("2022", QWORD_0, "required", C, rules.RSN_ENFORCED_SINCE_10240, "ignored"),
+    ("win11_21h2", ABSENT, "disabled", NA, rules.RSN_ENFORCED_SINCE_10240, "require SMB signing instead"),
+    ("win11_22h2", dword(0), "disabled", NA, rules.RSN_ENFORCED_SINCE_10240, "cannot be disabled"),
+    ("win11_23h2", dword(0), "any", C, rules.RSN_ENFORCED_SINCE_10240, "not enforced by policy"),
+    ("win11_24h2", ABSENT, "required", C, rules.RSN_ENFORCED_SINCE_10240, "enforced"),
+    ("2025", dword(0), "disabled", NA, rules.RSN_ENFORCED_SINCE_10240, "signing"),
 ]
 
 
@@ -149,27 +150,43 @@ def test_workaround_ignored_when_policy_is_not_disabled() -> None:
 
 # (profile, side, RequireSecuritySignature, policy) -> (status, rule, word in reason)
 SIGNING_CASES = [
-    ("2012r2", "client", dword(1), "required", C, "DOMAIN 2.1", "requires signing outbound"),
-    ("2012r2", "server", dword(1), "required", C, "DOMAIN 2.1", "requires signing inbound"),
-    ("2016", "client", dword(0), "required", D, "DOMAIN 2.1", "does not require"),
-    ("2019", "server", dword(0), "required", D, "DOMAIN 2.1", "does not require"),
-    ("win10_22h2", "client", dword(0), "any", C, "DOMAIN 2.1", "not enforced by policy"),
-    # absent = the OS default (DOMAIN 2.4)
-    ("win7", "client", ABSENT, "required", D, "DOMAIN 2.4", "before Windows 11 24H2"),
-    ("2022", "server", ABSENT, "required", D, "DOMAIN 2.4", "domain controllers"),
-    ("win11_23h2", "client", ABSENT, "required", D, "DOMAIN 2.4", "not required"),
-    ("win11_24h2", "client", ABSENT, "required", C, "DOMAIN 2.4", "24H2 requires signing both ways"),
-    ("win11_24h2", "server", ABSENT, "required", C, "DOMAIN 2.4", "24H2 requires signing both ways"),
-    ("win11_24h2_home", "client", ABSENT, "required", D, "DOMAIN 2.4", "Home"),
-    ("2025", "client", ABSENT, "required", C, "DOMAIN 2.4", "Server 2025"),
-    ("2025", "server", ABSENT, "required", D, "DOMAIN 2.4", "outbound only"),
-    ("2012", "server", ABSENT, "any", C, "DOMAIN 2.4", "not enforced by policy"),
+    ("2012r2", "client", dword(1), "required", C, rules.SIGNING_CLIENT_VALUE, "requires signing outbound"),
+    ("2012r2", "server", dword(1), "required", C, rules.SIGNING_SERVER_VALUE, "requires signing inbound"),
+    ("2016", "client", dword(0), "required", D, rules.SIGNING_CLIENT_VALUE, "does not require"),
+    ("2019", "server", dword(0), "required", D, rules.SIGNING_SERVER_VALUE, "does not require"),
+    ("win10_22h2", "client", dword(0), "any", C, rules.SIGNING_CLIENT_VALUE, "not enforced by policy"),
+    # absent = the OS default
+    ("win7", "client", ABSENT, "required", D, rules.SIGNING_DEFAULTS_LEGACY, "before Windows 11 24H2"),
+    ("2022", "server", ABSENT, "required", D, rules.SIGNING_DEFAULTS_LEGACY, "domain controllers"),
+    ("win11_23h2", "client", ABSENT, "required", D, rules.SIGNING_DEFAULTS_LEGACY, "not required"),
+    (
+        "win11_24h2",
+        "client",
+        ABSENT,
+        "required",
+        C,
+        rules.SIGNING_DEFAULTS_24H2,
+        "24H2 requires signing both ways",
+    ),
+    (
+        "win11_24h2",
+        "server",
+        ABSENT,
+        "required",
+        C,
+        rules.SIGNING_DEFAULTS_24H2,
+        "24H2 requires signing both ways",
+    ),
+    ("win11_24h2_home", "client", ABSENT, "required", D, rules.SIGNING_DEFAULTS_24H2, "Home"),
+    ("2025", "client", ABSENT, "required", C, rules.SIGNING_DEFAULTS_24H2, "Server 2025"),
+    ("2025", "server", ABSENT, "required", D, rules.SIGNING_DEFAULTS_24H2, "outbound only"),
+    ("2012", "server", ABSENT, "any", C, rules.SIGNING_DEFAULTS_LEGACY, "not enforced by policy"),
     # wrong kind or value: not honoured, drift under policy required
-    ("2012r2", "client", reg_sz("1"), "required", D, "DOMAIN 2.4", "wrong type"),
-    ("win11_24h2", "client", reg_sz("1"), "required", D, "DOMAIN 2.4", "not honoured"),
-    ("2016", "server", RegValue("QWord", 1), "required", D, "DOMAIN 2.4", "QWord"),
-    ("2016", "server", dword(2), "required", D, "DOMAIN 2.4", "not honoured"),
-    ("2016", "server", reg_sz("1"), "any", C, "DOMAIN 2.4", "not enforced by policy"),
+    ("2012r2", "client", reg_sz("1"), "required", D, rules.SIGNING_NONBINARY_VALUES, "wrong type"),
+    ("win11_24h2", "client", reg_sz("1"), "required", D, rules.SIGNING_NONBINARY_VALUES, "not honoured"),
+    ("2016", "server", RegValue("QWord", 1), "required", D, rules.SIGNING_NONBINARY_VALUES, "QWord"),
+    ("2016", "server", dword(2), "required", D, rules.SIGNING_NONBINARY_VALUES, "not honoured"),
+    ("2016", "server", reg_sz("1"), "any", C, rules.SIGNING_NONBINARY_VALUES, "not enforced by policy"),
 ]
 
 
@@ -214,7 +231,7 @@ def test_results_are_in_check_id_order_with_expected_text() -> None:
     ],
 )
 def test_host_status(statuses: tuple[CheckStatus, ...], host: HostStatus) -> None:
-    checks = [CheckResult("x", "", "", s, "", "DOMAIN 1.3") for s in statuses]
+    checks = [CheckResult("x", "", "", s, "", rules.RSN_ABSENT_DEFAULT) for s in statuses]
     assert host_status(checks) is host
 
 
@@ -257,7 +274,7 @@ def test_any_input_gives_three_cited_one_line_verdicts(
     checks = evaluate(host, policy, os=os)
     assert tuple(c.id for c in checks) == CHECK_IDS
     for check in checks:
-        assert check.rule.startswith("DOMAIN ")
+        assert check.rule in rules.AUDIT_RULES
         assert check.reason and "\n" not in check.reason
         if check.id != "secure_negotiate":
             assert check.status is not NA
