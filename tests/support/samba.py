@@ -188,3 +188,5 @@ samba_signing_required = _fixture({"server signing": "mandatory"}, "samba-signin
 samba_signing_disabled = _fixture({"server signing": "disabled"}, "samba-signing-disabled")
 #: ``server max protocol = SMB3_02``: forces the validate-negotiate path (DOMAIN 8.2).
 samba_smb3_02 = _fixture({"server max protocol": "SMB3_02"}, "samba-smb3-02")
+#: ``server min protocol = NT1``: smbd also accepts an SMB1 NEGOTIATE (NT LM 0.12).
+samba_smb1 = _fixture({"server min protocol": "NT1"}, "samba-smb1")

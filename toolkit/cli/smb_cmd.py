@@ -86,13 +86,22 @@ def probe_smb_command(
     per_dialect: bool = typer.Option(
         True,
         "--per-dialect/--no-per-dialect",
-        help="Also one NEGOTIATE per dialect (as nmap smb2-security-mode).",
+        help="Also one NEGOTIATE per dialect (nmap smb2-security-mode asks only once).",
     ),
-    fmt: str = typer.Option("table", "-f", "--format", help="table, json, ndjson, csv or markdown."),
+    smb1: bool = typer.Option(
+        True, "--smb1/--no-smb1", help="Also an SMB1 NEGOTIATE (NT LM 0.12): does the server accept SMB1?"
+    ),
+    fmt: str = typer.Option(
+        "table",
+        "-f",
+        "--format",
+        help="table, json, ndjson, csv, markdown or relay-list (hosts not requiring signing, one per line).",
+    ),
     output: Path | None = typer.Option(None, "-o", "--output", help="Write the report here (atomically)."),
     verbose: int = typer.Option(0, "-v", "--verbose", count=True, help="-v, -vv, -vvv."),
 ) -> None:
-    """Probe each host's SMB port (inventory smb_port, default 445): dialect and signing, unauthenticated.
+    """Probe each host's SMB port (inventory smb_port, default 445) without credentials: dialect,
+    signing, SMB1, and who answered (the NTLM challenge's names and OS version).
     Exit 0 all probed, 8 some host not probed."""
     setup_logging(verbose)
     check_format(fmt, PROBE_RUN_FORMATS)
@@ -108,7 +117,9 @@ def probe_smb_command(
                 sys.stdout.flush()
 
             hooks = ProbeHooks(on_start=hooks.on_start, on_result=on_result)
-        run = probe_fleet(inv, options=options, hooks=hooks, per_dialect=ALL_DIALECTS if per_dialect else ())
+        run = probe_fleet(
+            inv, options=options, hooks=hooks, per_dialect=ALL_DIALECTS if per_dialect else (), smb1=smb1
+        )
     if not streaming:
         emit(render_probe_run(run, fmt), output)
     raise typer.Exit(130 if run.interrupted else run.exit_code)

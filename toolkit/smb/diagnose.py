@@ -21,7 +21,9 @@ from enum import StrEnum
 from typing import Any
 
 from toolkit.results import ErrorKind, HostError
+from toolkit.smb.frames import FrameError, NegotiateRefused, negotiate_request, parse_negotiate_response
 from toolkit.smb.probe import NegotiateInfo, negotiate_info, open_negotiated
+from toolkit.smb.stream import SmbStream, StreamError
 from toolkit.smb.wire import (
     Deadline,
     classify_error,
@@ -104,7 +106,11 @@ class DiagnosisResult:
     port: int
     status: DiagnosisStatus
     message: str
+    #: The dialect the client saw in the NEGOTIATE response (what it then validates).
     dialect: str | None = None
+    #: The dialect psfleet offered (alone) in that NEGOTIATE; differs from ``dialect`` only
+    #: when something answered with another one.
+    dialect_requested: str | None = None
     attempts: tuple[DialectAttempt, ...] = ()
     #: Where the run stopped (the last stage reached).
     stage: Stage | None = None
@@ -136,6 +142,7 @@ class DiagnosisResult:
             "status": self.status.value,
             "message": self.message,
             "dialect": self.dialect,
+            "dialect_requested": self.dialect_requested,
             "attempts": [a.to_dict() for a in self.attempts],
             "stage": self.stage.value if self.stage else None,
             "client_view": self.client_view.to_dict() if self.client_view else None,
@@ -318,7 +325,8 @@ class _Run:
             self.port,
             status,
             message,
-            dialect=self.dialect,
+            dialect=self.client_view.dialect if self.client_view else None,
+            dialect_requested=self.dialect,
             attempts=tuple(self.attempts),
             stage=stage,
             client_view=self.client_view,
@@ -362,6 +370,13 @@ class _Run:
             if remaining <= 0:
                 timed_out = HostError(ErrorKind.TIMEOUT, f"{self.target}: no answer within {self.timeout:g}s")
                 return self.error_result(timed_out, Stage.NEGOTIATE)
+            refused = self.preflight(name, remaining)
+            if isinstance(refused, DiagnosisResult):
+                return refused
+            if refused:
+                self.attempts.append(DialectAttempt(name, "not supported by the server"))
+                continue
+            remaining = self.timeout - (time.monotonic() - self.started)
             connection: Any = None
             with Deadline(remaining) as deadline:
                 try:
@@ -389,6 +404,26 @@ class _Run:
             "this path (DOMAIN 1.2)",
             Stage.NEGOTIATE,
         )
+
+    def preflight(self, name: str, remaining: float) -> DiagnosisResult | bool:
+        """One bounded NEGOTIATE (header checked, size capped) before smbprotocol, which reads
+        a peer's first 4 bytes as a length and allocates it, touches the port: a listener that
+        is not SMB ends the diagnosis here. True when the server refuses the dialect."""
+        try:
+            with SmbStream(self.server, self.port, deadline=time.monotonic() + remaining) as stream:
+                parse_negotiate_response(stream.exchange(negotiate_request((dialect_value(name),))))
+        except NegotiateRefused:
+            return True
+        except StreamError as exc:
+            if "closed the connection" in exc.error.message:
+                return True
+            self.attempts.append(DialectAttempt(name, f"error: {exc.error.message}"))
+            return self.error_result(exc.error, Stage.NEGOTIATE)
+        except FrameError as exc:
+            error = HostError(ErrorKind.PROTOCOL_ERROR, f"{self.target}: {exc}")
+            self.attempts.append(DialectAttempt(name, f"error: {error.message}"))
+            return self.error_result(error, Stage.NEGOTIATE)
+        return False
 
     def connected(self, connection: Any, username: str, password: str, deadline: Deadline) -> DiagnosisResult:
         from smbprotocol.exceptions import SMBAuthenticationError, SMBResponseException
@@ -484,7 +519,7 @@ class _Run:
             )
         return self.result(
             DiagnosisStatus.PASS,
-            f"{self.target}: validate negotiate on {self.dialect} confirmed dialect, capabilities, "
+            f"{self.target}: validate negotiate on {self.client_view.dialect} confirmed dialect, capabilities, "
             "security mode and server GUID",
             stage,
             server_view=server_view,

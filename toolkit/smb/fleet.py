@@ -1,4 +1,4 @@
-"""``psfleet probe smb`` as a library: one unauthenticated SMB2 NEGOTIATE probe per inventory
+"""``psfleet probe smb`` as a library: one unauthenticated SMB probe per inventory
 host (its ``address`` and ``smb_port``), through the audit's fan-out (bounded workers, a
 wall-clock deadline per host, inventory order).
 
@@ -67,6 +67,9 @@ class ProbeHost:
             "signing_enabled": headline.get("signing_enabled"),
             "signing_required": headline.get("signing_required"),
             "signing": headline.get("signing"),
+            "smb1_accepted": headline.get("smb1_accepted"),
+            "identity": headline.get("identity"),
+            "relay_target": headline.get("relay_target", False),
             "probe": wire,
             "error": self.error.to_dict() if self.error else None,
         }
@@ -128,11 +131,13 @@ def probe_fleet(
     hooks: ProbeHooks | None = None,
     stop: threading.Event | None = None,
     per_dialect: Sequence[str] | None = ALL_DIALECTS,
+    smb1: bool = True,
+    identify: bool = True,
 ) -> ProbeRun:
     """Probe every host of ``inventory`` on its ``smb_port`` and return the aggregate.
 
     Each probe is bounded by the host's deadline (``options.timeout``); ``per_dialect`` as in
-    :func:`toolkit.smb.probe.probe_smb`. Retries do not apply (the probe never raises a
+    :func:`toolkit.smb.probe.probe_smb`, and so are ``smb1`` and ``identify``. Retries do not apply (the probe never raises a
     transport error). Never raises for network trouble: every host appears exactly once.
     """
     options = options or FanoutOptions()
@@ -144,7 +149,9 @@ def probe_fleet(
 
     def task(host: Host, deadline: float) -> HostResult:
         budget = max(0.1, deadline - time.monotonic() - DEADLINE_MARGIN)
-        probe = probe_smb(host.address, host.smb_port, timeout=budget, per_dialect=per_dialect)
+        probe = probe_smb(
+            host.address, host.smb_port, timeout=budget, per_dialect=per_dialect, smb1=smb1, identify=identify
+        )
         with lock:
             probes[host.name] = probe
         return _as_host_result(host, probe)

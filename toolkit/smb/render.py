@@ -40,6 +40,8 @@ def diagnosis_rows(result: DiagnosisResult) -> list[Row]:
     ]
     if result.dialect:
         rows.append(("dialect", result.dialect))
+    if result.dialect_requested and result.dialect_requested != result.dialect:
+        rows.append(("dialect requested", result.dialect_requested))
     if result.stage is not None and result.status is not DiagnosisStatus.PASS:
         rows.append(("stage", result.stage.value))
     if result.error is not None:
@@ -73,8 +75,18 @@ def diagnosis_document(result: DiagnosisResult) -> dict[str, Any]:
 
 # -- a fleet probe run (psfleet probe smb) ----------------------------------------------------
 
-PROBE_RUN_FORMATS: tuple[str, ...] = ("table", "json", "ndjson", "csv", "markdown")
-PROBE_RUN_HEADERS = ("HOST", "ADDRESS", "STATUS", "DIALECT", "SIGNING", "PER DIALECT", "ERROR")
+PROBE_RUN_FORMATS: tuple[str, ...] = ("table", "json", "ndjson", "csv", "markdown", "relay-list")
+PROBE_RUN_HEADERS = (
+    "HOST",
+    "ADDRESS",
+    "STATUS",
+    "DIALECT",
+    "SIGNING",
+    "SMB1",
+    "ANSWERED BY",
+    "PER DIALECT",
+    "ERROR",
+)
 PROBE_RUN_CSV_COLUMNS = (
     "host",
     "address",
@@ -85,6 +97,13 @@ PROBE_RUN_CSV_COLUMNS = (
     "signing_required",
     "signing",
     "per_dialect",
+    "smb1_accepted",
+    "netbios_computer",
+    "netbios_domain",
+    "dns_computer",
+    "dns_domain",
+    "os_version",
+    "relay_target",
     "error_kind",
     "error_message",
 )
@@ -94,6 +113,20 @@ def _per_dialect_cell(probe: SmbProbeResult) -> str:
     return "; ".join(
         f"{d.dialect}: {_short_signing(d.signing_required, d.supported)}" for d in probe.per_dialect
     )
+
+
+def _smb1_cell(probe: SmbProbeResult) -> str:
+    if probe.smb1 is None:
+        return "-"
+    if probe.smb1.accepted is None:
+        return "?"
+    if not probe.smb1.accepted:
+        return "no"
+    return "accepted (signing required)" if probe.smb1.signing_required else "accepted"
+
+
+def _identity_cell(probe: SmbProbeResult) -> str:
+    return probe.identity.summary if probe.identity else "-"
 
 
 def probe_run_rows(run: ProbeRun) -> list[tuple[str, ...]]:
@@ -111,6 +144,8 @@ def probe_run_rows(run: ProbeRun) -> list[tuple[str, ...]]:
                     h.status.value,
                     (p.dialect or "-") if p and p.ok else "",
                     (p.signing_text or "-") if p and p.ok else "",
+                    _smb1_cell(p) if p and p.ok else "",
+                    _identity_cell(p) if p and p.ok else "",
                     _per_dialect_cell(p) if p and p.ok else "",
                     error,
                 )
@@ -128,8 +163,8 @@ def probe_run_summary(run: ProbeRun) -> str:
 
 
 def render_probe_run(run: ProbeRun, fmt: str) -> str:
-    """The run in one of :data:`PROBE_RUN_FORMATS` (always ends with a newline). Raises
-    ValueError for an unknown format."""
+    """The run in one of :data:`PROBE_RUN_FORMATS` (ends with a newline unless it is an empty
+    relay list). Raises ValueError for an unknown format."""
     from tabulate import tabulate
 
     if fmt == "table":
@@ -141,6 +176,8 @@ def render_probe_run(run: ProbeRun, fmt: str) -> str:
         return f"# psfleet probe\n\n{table}\n\n{probe_run_summary(run)}\n"
     if fmt == "json":
         return json.dumps(run.to_dict(), indent=2, ensure_ascii=False) + "\n"
+    if fmt == "relay-list":
+        return relay_list(run)
     if fmt == "ndjson":
         return "".join(probe_host_line(h) + "\n" for h in run.hosts)
     if fmt == "csv":
@@ -160,12 +197,36 @@ def render_probe_run(run: ProbeRun, fmt: str) -> str:
                     _csv_bool(d["signing_required"]),
                     d["signing"] or "",
                     _per_dialect_cell(h.probe) if h.probe and h.probe.ok else "",
+                    _csv_bool(d["smb1_accepted"]),
+                    *(_identity_field(h.probe, key) for key in _IDENTITY_COLUMNS),
+                    _csv_bool(d["relay_target"]),
                     h.error.kind.value if h.error else "",
                     h.error.message if h.error else "",
                 ]
             )
         return buffer.getvalue()
     raise ValueError(f"unknown format {fmt!r}; choose one of: {', '.join(PROBE_RUN_FORMATS)}")
+
+
+_IDENTITY_COLUMNS = ("netbios_computer", "netbios_domain", "dns_computer", "dns_domain", "os_version")
+
+
+def _identity_field(probe: SmbProbeResult | None, key: str) -> str:
+    if probe is None or probe.identity is None:
+        return ""
+    return str(probe.identity.to_dict()[key] or "")
+
+
+def relay_list(run: ProbeRun) -> str:
+    """The hosts that do not require SMB signing, one per line (as NetExec's
+    ``--gen-relay-list``): the address, or ``address:port`` off port 445. Hosts that were not
+    probed are left out (nothing is known about them)."""
+    lines = []
+    for h in run.hosts:
+        if h.probe is not None and h.probe.relay_target:
+            address = f"[{h.address}]" if ":" in h.address else h.address
+            lines.append(h.address if h.port == 445 else f"{address}:{h.port}")
+    return "".join(f"{line}\n" for line in lines)
 
 
 def probe_host_line(host: ProbeHost) -> str:

@@ -82,12 +82,29 @@ def describe_security_mode(value: int) -> str:
 
 
 def signing_text(*, enabled: bool, required: bool) -> str:
-    """The server's signing stance in nmap smb2-security-mode's words (DOMAIN 7.1)."""
-    if required:
+    """The server's SMB2 signing flags in nmap smb2-security-mode's exact words.
+
+    nmap maps the four combinations of SIGNING_ENABLED / SIGNING_REQUIRED as below; the last
+    one (required without enabled) reads "disabled" in nmap, although a server that sets
+    SIGNING_REQUIRED does require signing (MS-SMB2 2.2.4): psfleet keeps nmap's phrase in the
+    text and reports ``signing_required: true`` in the fields (docs/smb.md, "nmap's words").
+    """
+    if enabled and required:
         return "Message signing enabled and required"
     if enabled:
         return "Message signing enabled but not required"
-    return "Message signing disabled and not required!"
+    if not required:
+        return "Message signing is disabled and not required!"
+    return "Message signing is disabled!"
+
+
+def smb1_signing_text(*, enabled: bool | None, required: bool | None) -> str:
+    """SMB1 signing in nmap smb-security-mode's ``message_signing`` words."""
+    if required:
+        return "required"
+    if enabled:
+        return "supported"
+    return "disabled (dangerous, but default)"
 
 
 class Deadline:

@@ -12,6 +12,7 @@ import pytest
 from tests.support.samba import (  # noqa: F401 - re-exported as fixtures
     samba_signing_disabled,
     samba_signing_required,
+    samba_smb1,
     samba_smb3_02,
 )
 

@@ -32,7 +32,9 @@ def test_capability_names_keep_unknown_bits() -> None:
     [
         (True, True, "Message signing enabled and required"),
         (True, False, "Message signing enabled but not required"),
-        (False, False, "Message signing disabled and not required!"),
+        (False, False, "Message signing is disabled and not required!"),
+        # nmap's phrase for SIGNING_REQUIRED without SIGNING_ENABLED (psfleet: required).
+        (False, True, "Message signing is disabled!"),
     ],
 )
 def test_signing_text_matches_nmap(enabled: bool, required: bool, text: str) -> None:
