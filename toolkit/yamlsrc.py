@@ -62,10 +62,11 @@ def _construct(node: yaml.Node, loader: yaml.SafeLoader, file: str) -> Any:
     return loader.construct_object(node, deep=True)
 
 
-def loads(text: str, file: str) -> Any:
-    """Parse YAML text; errors name ``file`` and the line."""
+def loads(text: str, file: str, *, loader_class: type[yaml.SafeLoader] = yaml.SafeLoader) -> Any:
+    """Parse YAML text; errors name ``file`` and the line. ``loader_class`` (a SafeLoader
+    subclass) may add constructors for more tags (Ansible's ``!vault``)."""
     try:
-        loader = yaml.SafeLoader(text)
+        loader = loader_class(text)
     except yaml.YAMLError as exc:  # the reader rejects control characters up front
         raise InputError(f"invalid YAML: {' '.join(str(exc).split())}", file=file) from None
     try:
