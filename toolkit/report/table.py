@@ -7,6 +7,7 @@ from typing import Any
 
 from tabulate import tabulate, tabulate_formats
 
+from toolkit.checks.rules import FACTS_DOC, explain_lines
 from toolkit.checks.verdicts import CHECK_IDS
 from toolkit.errors import UsageError
 from toolkit.report.model import HostView, Run, check_ids, one_line, printable, short_actual, summary_line
@@ -67,16 +68,16 @@ def legend() -> str:
         [
             "Columns:",
             "  HOST, ADDRESS    inventory name and the address connected to",
-            "  OS               product and build from the registry (build decides, DOMAIN 5)",
+            "  OS               product and build from the registry (the build decides, not the name)",
             "  STATUS           the host's overall verdict",
-            "  secure_negotiate LanmanWorkstation RequireSecureNegotiate (DOMAIN 1)",
-            "  client_signing   LanmanWorkstation RequireSecuritySignature (DOMAIN 2)",
-            "  server_signing   LanmanServer RequireSecuritySignature (DOMAIN 2)",
+            "  secure_negotiate LanmanWorkstation RequireSecureNegotiate (validate negotiate)",
+            "  client_signing   LanmanWorkstation RequireSecuritySignature (signing outbound)",
+            "  server_signing   LanmanServer RequireSecuritySignature (signing inbound)",
             "                   each shows the check's status and the value found, with its",
-            "                   registry kind: 0 (DWord) is not '0' (String) (DOMAIN 4.4)",
+            "                   registry kind: 0 (DWord) is not '0' (String)",
             "  wire_signing     with --with-probe: the SMB NEGOTIATE's signing-required flag against",
             "                   LanmanServer RequireSecuritySignature; MISMATCH is reported, not drift",
-            "  events           with --events DAYS: SMB client events per id (DOMAIN 6), n/a before 9600",
+            "  events           with --events DAYS: SMB client events per id, n/a before 9600",
             "  ERROR            why a host could not be assessed",
             "Host statuses:",
             "  compliant        every check matches the policy (or does not apply)",
@@ -88,6 +89,8 @@ def legend() -> str:
             "  compliant        Windows behaves as the policy wants",
             "  drift            it does not (or the value has the wrong type)",
             "  not_applicable   the setting means nothing on this OS build",
+            *explain_lines(),
+            f"Every fact, with its public sources: {FACTS_DOC}",
         ]
     )
 

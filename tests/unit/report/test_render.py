@@ -50,7 +50,7 @@ def test_csv_rows_per_host_and_check(run: AuditRun) -> None:
         "fs01",
         "secure_negotiate",
         "drift",
-        "DOMAIN 1.3",
+        "windows-facts#rsn-wrong-kind",
     )
     assert trap["actual"] == "RequireSecureNegotiate='0' (String)"
     error = rows[-1]
@@ -143,3 +143,5 @@ def test_legend_explains_columns_and_statuses() -> None:
     text = legend()
     for word in ("HOST", "STATUS", "secure_negotiate", "not_applicable", "drift", "auth_failed", "(DWord)"):
         assert word in text
+    assert "windows-facts#rsn-wrong-kind" in text and "docs/windows-facts.md" in text
+    assert "DOMAIN" not in text
