@@ -1,7 +1,7 @@
 """Which Windows a host runs, from ``HKLM:\\SOFTWARE\\Microsoft\\Windows NT\\CurrentVersion``.
 
-DOMAIN 5: the build number decides, not ProductName (which still says "Windows 10" on
-Windows 11). CurrentBuild is preferred over CurrentBuildNumber (DOMAIN 5.2).
+The build number decides, not ProductName (which still says "Windows 10" on Windows 11).
+CurrentBuild is preferred over CurrentBuildNumber (docs/windows-facts.md#os-windows11-by-build).
 """
 
 from __future__ import annotations
@@ -9,14 +9,14 @@ from __future__ import annotations
 from toolkit.checks.facts import KeyFacts, RegValue
 from toolkit.results import OsInfo
 
-#: First build of each OS generation that matters to the verdicts (DOMAIN 1.4, 2.4, 5.3).
+#: First build of each OS generation that matters to the verdicts (docs/windows-facts.md#os-build-numbers).
 BUILD_WIN8 = 9200
 BUILD_WIN81 = 9600
 BUILD_WIN10 = 10240
 BUILD_WIN11 = 22000
 BUILD_24H2 = 26100
 
-#: Server products by build (DOMAIN 5.3). Builds between these (semi-annual channel
+#: Server products by build (docs/windows-facts.md#os-build-numbers). Builds between these (semi-annual channel
 #: servers) fall back to the registry's ProductName.
 _SERVER_PRODUCTS: dict[int, str] = {
     7600: "Windows Server 2008 R2",
@@ -30,7 +30,7 @@ _SERVER_PRODUCTS: dict[int, str] = {
 }
 
 #: Feature-update names for Windows 10/11 builds, used when DisplayVersion/ReleaseId is
-#: missing (DOMAIN 5.1: ReleaseId up to 2009, DisplayVersion from 20H2).
+#: missing (ReleaseId up to 2009, DisplayVersion from 20H2: docs/windows-facts.md#os-currentversion-values).
 _CLIENT_VERSIONS: dict[int, str] = {
     10240: "1507",
     10586: "1511",
@@ -100,7 +100,7 @@ def is_server(os: OsInfo) -> bool:
 
 def is_home_edition(os: OsInfo) -> bool:
     """Windows Home editions have EditionID Core, CoreN, CoreSingleLanguage,
-    CoreCountrySpecific (DOMAIN 2.4: 24H2 Home does not require signing)."""
+    CoreCountrySpecific (24H2 Home does not require signing: docs/windows-facts.md#signing-defaults-24h2)."""
     return not is_server(os) and os.edition.lower().startswith("core")
 
 

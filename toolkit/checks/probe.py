@@ -1,9 +1,10 @@
 """The audit's read pipeline as data, and the parser that turns its answer into facts.
 
-Three ``Get-ItemProperty -Path <key>`` statements (DOMAIN 4.4), built as structured commands
+Three ``Get-ItemProperty -Path <key>`` statements (docs/windows-facts.md#registry-read-kinds), built as structured commands
 so no PowerShell text is ever assembled. Each answers one object holding every value of the
 key plus the provider's PS* properties; a missing key answers a non-terminating
-``PathNotFound`` error instead (DOMAIN 4.5, 4.6). Objects are matched to keys by PSPath (or
+``PathNotFound`` error instead (docs/windows-facts.md#registry-errors,
+non-terminating-errors). Objects are matched to keys by PSPath (or
 PSParentPath + PSChildName), never by position: a missing key shifts the positions.
 """
 
@@ -35,11 +36,12 @@ AUDIT_STATEMENTS: tuple[Statement, ...] = tuple(
     (Command.of("Get-ItemProperty", Path=key),) for key in AUDIT_KEYS
 )
 
-#: Properties the registry provider adds to every Get-ItemProperty object (DOMAIN 4.4).
+#: Properties the registry provider adds to every Get-ItemProperty object
+#: (docs/windows-facts.md#registry-read-kinds).
 #: Only these are dropped: a registry value may itself be named "PS...".
 PROVIDER_PROPERTIES = frozenset({"pspath", "psparentpath", "pschildname", "psdrive", "psprovider"})
 
-#: Serialized .NET type -> registry kind (DOMAIN 4.1, 4.4).
+#: Serialized .NET type -> registry kind (docs/windows-facts.md#registry-read-kinds).
 _KINDS: dict[str, RegKind] = {
     "int32": "DWord",
     "int64": "QWord",
@@ -67,7 +69,7 @@ def parse_facts(result: InvocationResult) -> HostFacts:
     """Turn the answer to :data:`AUDIT_STATEMENTS` into :class:`HostFacts`.
 
     Value kinds come from the serialized type alone, so a REG_SZ "0" stays a String and is
-    never mistaken for DWORD 0 (DOMAIN 4.4). DWORD and QWORD values are returned unsigned
+    never mistaken for DWORD 0 (docs/windows-facts.md#registry-read-kinds). DWORD and QWORD values are returned unsigned
     (PSRP sends DWORD 0xFFFFFFFF as Int32 -1). Unknown types become kind ``Unknown``.
 
     Raises :class:`ProbeError` when CurrentVersion is missing, when an object or error cannot
@@ -158,7 +160,7 @@ def _match_key(path: str) -> str | None:
 
 
 def _key_in_message(message: str) -> str | None:
-    # "Cannot find path 'HKLM:\...' because it does not exist." (DOMAIN 4.5)
+    # "Cannot find path 'HKLM:\...' because it does not exist." (docs/windows-facts.md#registry-errors)
     start = message.find("'")
     end = message.find("'", start + 1)
     if start < 0 or end < 0:

@@ -6,7 +6,7 @@ from toolkit.checks.facts import HostFacts, KeyFacts, RegValue
 from toolkit.checks.osinfo import os_info
 from toolkit.results import OsInfo
 
-#: (name, build, installation type, ProductName, EditionID, DisplayVersion, UBR) per DOMAIN 5.3.
+#: (name, build, installation type, ProductName, EditionID, DisplayVersion, UBR) per docs/windows-facts.md#os-build-numbers.
 PROFILES: dict[str, tuple[int, str, str, str, str, int | None]] = {
     "win7": (7601, "Client", "Windows 7 Professional", "Professional", "", None),
     "2008r2": (7601, "Server", "Windows Server 2008 R2 Standard", "ServerStandard", "", None),

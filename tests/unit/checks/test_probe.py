@@ -11,7 +11,7 @@ PROVIDER = "Microsoft.PowerShell.Core\\Registry::"
 
 
 def key_object(key: str, **values: PSValue) -> PSObj:
-    """A Get-ItemProperty object as it arrives over PSRP (DOMAIN 4.4)."""
+    """A Get-ItemProperty object as it arrives over PSRP (docs/windows-facts.md#registry-read-kinds)."""
     native = key.replace("HKLM:", "HKEY_LOCAL_MACHINE")
     parent, _, child = native.rpartition("\\")
     props: dict[str, PSValue | PSObj | None] = dict(values)
