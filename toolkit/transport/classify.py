@@ -1,8 +1,13 @@
 """Errors classified once, where transport meets the rest (STYLE 4).
 
-Everything pypsrp, requests, urllib3, spnego or the socket layer can raise becomes a
-:class:`~toolkit.results.HostError` with a short message such as
+Everything pypsrp, requests, urllib3, spnego, the lean client or the socket layer can raise
+becomes a :class:`~toolkit.results.HostError` with a short message such as
 "connection refused on 10.0.0.5:5985". Nothing above this module sees those exceptions.
+
+:data:`CASES` is the one table, for both transports: the first case that matches wins, so
+specific cases come before the general ones they contain. The exceptions both transports
+raise for what psfleet refuses (a redirect, an oversized response, a downgraded NTLM
+challenge, a passed deadline) are defined here, next to the cases that name them.
 """
 
 from __future__ import annotations
@@ -10,13 +15,46 @@ from __future__ import annotations
 import re
 import socket
 import ssl
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import requests
+import urllib3.exceptions
 from pypsrp.exceptions import AuthenticationError, WinRMError, WinRMTransportError, WSManFaultError
 
 from toolkit.results import ErrorKind, HostError
 
 ACCESS_DENIED_CODES = {5, 0x80070005}
+#: What a WinRM "Access is denied" needs on the host (the account logged on, but is not allowed
+#: to use the WinRM endpoint).
+ACCESS_DENIED_FIX = "add the account to Remote Management Users or Administrators"
+
+
+class RedirectRefused(ConnectionError):
+    """The endpoint answered with an HTTP redirect; psfleet never follows one (nothing, not
+    the body nor a token, is sent to the Location)."""
+
+    def __init__(self, status: int, location: str) -> None:
+        super().__init__(f"HTTP {status} redirect to {location or '(no Location)'} refused")
+        self.status = status
+        self.location = location
+
+
+class ResponseTooLarge(ConnectionError):
+    """One HTTP response was larger than the transport's ``max_response`` cap."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"response larger than {limit} bytes")
+        self.limit = limit
+
+
+class DeadlineExceeded(TimeoutError):
+    """The host's deadline passed while a response was being read; the socket was closed."""
+
+
+class NTLMDowngradeRefused(ConnectionError):
+    """The server's NTLM CHALLENGE lacks extended session security or 128-bit keys; refused
+    before any AUTHENTICATE (with the account's response) was sent."""
 
 
 def _chain(exc: BaseException) -> list[BaseException]:
@@ -122,6 +160,242 @@ def _kerberos_reason(exc: BaseException, chain: list[BaseException], spn: str | 
     return None
 
 
+@dataclass(frozen=True)
+class Failure:
+    """What the cases look at: the exception, its chain (causes, wrapped errors) and texts."""
+
+    exc: BaseException
+    chain: list[BaseException]
+    texts: str  # every text of the chain, lower case
+    sent: bool
+    spn: str | None
+
+    def find(self, kind: type[BaseException] | tuple[type[BaseException], ...]) -> BaseException | None:
+        return next((e for e in self.chain if isinstance(e, kind)), None)
+
+
+@dataclass(frozen=True)
+class Case:
+    """One row of the table. ``match`` returns the detail (a string, maybe empty) when the case
+    applies, None otherwise; ``message`` is formatted with ``endpoint``, ``host`` and ``detail``;
+    ``fix`` (when set) is appended. ``unsent``: the failure proves nothing reached the host."""
+
+    name: str
+    kind: ErrorKind
+    match: Callable[[Failure], str | None]
+    message: str
+    fix: str = ""
+    unsent: bool = False
+
+
+def _wsman_fault(f: Failure) -> WSManFaultError | None:
+    return f.exc if isinstance(f.exc, WSManFaultError) else None
+
+
+def _fault_reason(fault: WSManFaultError) -> str:
+    return " ".join(str(fault.reason or fault.message or "").split())[:200]
+
+
+def _access_denied_fault(f: Failure) -> str | None:
+    fault = _wsman_fault(f)
+    if fault is None:
+        return None
+    reason = _fault_reason(fault)
+    if (fault.code or 0) in ACCESS_DENIED_CODES or "access is denied" in reason.lower():
+        return reason or "Access is denied."
+    return None
+
+
+def _other_fault(f: Failure) -> str | None:
+    fault = _wsman_fault(f)
+    return None if fault is None else f"{fault.code or 0}: {_fault_reason(fault)}"
+
+
+def _http_status(*codes: int) -> Callable[[Failure], str | None]:
+    def match(f: Failure) -> str | None:
+        if isinstance(f.exc, WinRMTransportError) and getattr(f.exc, "code", None) in codes:
+            return ""
+        return None
+
+    return match
+
+
+def _http_other(f: Failure) -> str | None:
+    return str(getattr(f.exc, "code", None)) if isinstance(f.exc, WinRMTransportError) else None
+
+
+def _instance(kind: type[BaseException] | tuple[type[BaseException], ...]) -> Callable[[Failure], str | None]:
+    def match(f: Failure) -> str | None:
+        found = f.find(kind)
+        return None if found is None else _text(found)
+
+    return match
+
+
+def _redirect(f: Failure) -> str | None:
+    found = f.find(RedirectRefused)
+    if not isinstance(found, RedirectRefused):
+        return None
+    return f"HTTP {found.status} to {found.location[:200] or '(no Location)'}"
+
+
+def _too_large(f: Failure) -> str | None:
+    found = f.find(ResponseTooLarge)
+    return None if not isinstance(found, ResponseTooLarge) else str(found.limit)
+
+
+def _kerberos(f: Failure) -> str | None:
+    return _kerberos_reason(f.exc, f.chain, f.spn)
+
+
+def _tls_untrusted(f: Failure) -> str | None:
+    for e in f.chain:
+        if isinstance(e, ssl.SSLCertVerificationError) or "certificate verify failed" in _text(e).lower():
+            return str(getattr(e, "verify_message", "") or "certificate verify failed")
+    return None
+
+
+def _connect_timeout(f: Failure) -> str | None:
+    t = f.texts
+    connect_timeout = f.find((requests.exceptions.ConnectTimeout, urllib3.exceptions.ConnectTimeoutError))
+    if connect_timeout is not None and not isinstance(connect_timeout, urllib3.exceptions.NewConnectionError):
+        return ""
+    if "connect timeout" in t or ("connection to" in t and "timed out" in t and not f.sent):
+        return ""
+    return None
+
+
+def _read_timeout(f: Failure) -> str | None:
+    kinds = (
+        requests.exceptions.ReadTimeout,
+        urllib3.exceptions.ReadTimeoutError,
+        TimeoutError,
+        socket.timeout,
+    )
+    return "" if f.find(kinds) is not None else None
+
+
+def _unresolved(f: Failure) -> str | None:
+    t = f.texts
+    if (
+        "name or service not known" in t
+        or "nodename nor servname" in t
+        or "failed to resolve" in t
+        or f.find((socket.gaierror, urllib3.exceptions.NameResolutionError)) is not None
+    ):
+        return ""
+    return None
+
+
+def _refused(f: Failure) -> str | None:
+    return "" if "connection refused" in f.texts or f.find(ConnectionRefusedError) else None
+
+
+def _reset(f: Failure) -> str | None:
+    t = f.texts
+    if f.find(ConnectionResetError) is not None or any(
+        s in t for s in ("connection reset", "connection aborted", "remotedisconnected", "remote end closed")
+    ):
+        return ""
+    return None
+
+
+def _no_route(f: Failure) -> str | None:
+    routes = (e for e in f.chain if isinstance(e, OSError) and getattr(e, "errno", None) in (101, 113))
+    return "" if next(routes, None) is not None else None
+
+
+def _connection_failed(f: Failure) -> str | None:
+    kinds = (requests.exceptions.ConnectionError, urllib3.exceptions.NewConnectionError)
+    return _text(f.exc)[:120] if isinstance(f.exc, kinds) else None
+
+
+def _spnego(f: Failure) -> str | None:
+    return _text(f.exc)[:160] if type(f.exc).__module__.startswith("spnego") else None
+
+
+def _http_protocol(f: Failure) -> str | None:
+    kinds = (urllib3.exceptions.ProtocolError, urllib3.exceptions.HTTPError)
+    return _text(f.exc)[:160] if isinstance(f.exc, kinds) else None
+
+
+def _winrm(f: Failure) -> str | None:
+    return _text(f.exc)[:160] if isinstance(f.exc, WinRMError) else None
+
+
+AUTH, DENIED, PROTOCOL = ErrorKind.AUTH_FAILED, ErrorKind.ACCESS_DENIED, ErrorKind.PROTOCOL_ERROR
+UNREACHABLE, TIMEOUT = ErrorKind.UNREACHABLE, ErrorKind.TIMEOUT
+
+#: The table, first match wins (see the module docstring).
+CASES: tuple[Case, ...] = (
+    Case("kerberos", AUTH, _kerberos, "authentication failed on {endpoint}: {detail}"),
+    Case(
+        "ntlm-downgrade",
+        AUTH,
+        _instance(NTLMDowngradeRefused),
+        "authentication refused on {endpoint}: {detail}",
+        fix="the host or a device on the path offers a weakened NTLM; use Kerberos or HTTPS, and find "
+        "what rewrites the challenge",
+    ),
+    Case(
+        "redirect",
+        PROTOCOL,
+        _redirect,
+        "{endpoint} answered with a redirect ({detail}); psfleet never follows redirects",
+        fix="put the final address, port and path in the inventory",
+    ),
+    Case(
+        "response-too-large",
+        PROTOCOL,
+        _too_large,
+        "a response from {endpoint} exceeded the {detail}-byte cap",
+        fix="raise the transport setting max_response if the host is trusted",
+    ),
+    Case(
+        "deadline",
+        TIMEOUT,
+        _instance(DeadlineExceeded),
+        "{endpoint} did not finish within the deadline",
+    ),
+    Case(
+        "credentials",
+        AUTH,
+        _instance(AuthenticationError),
+        "authentication failed on {endpoint}: credentials rejected",
+    ),
+    Case(
+        "wsman-access-denied",
+        DENIED,
+        _access_denied_fault,
+        "access denied on {endpoint}: {detail}",
+        fix=ACCESS_DENIED_FIX,
+    ),
+    Case("wsman-fault", PROTOCOL, _other_fault, "WS-Man fault from {endpoint}: {detail}"),
+    Case("http-401", AUTH, _http_status(401), "authentication failed on {endpoint} (HTTP 401)"),
+    Case(
+        "http-403", DENIED, _http_status(403), "access denied on {endpoint} (HTTP 403)", fix=ACCESS_DENIED_FIX
+    ),
+    Case("http-status", PROTOCOL, _http_other, "HTTP {detail} from {endpoint}"),
+    Case(
+        "tls-untrusted",
+        AUTH,
+        _tls_untrusted,
+        "TLS certificate of {endpoint} not trusted ({detail}); set ca_file or fix the certificate",
+        unsent=True,
+    ),
+    Case("connect-timeout", UNREACHABLE, _connect_timeout, "connect timeout on {endpoint}", unsent=True),
+    Case("read-timeout", TIMEOUT, _read_timeout, "no answer from {endpoint} within the read timeout"),
+    Case("unresolved", UNREACHABLE, _unresolved, "cannot resolve {host}", unsent=True),
+    Case("refused", UNREACHABLE, _refused, "connection refused on {endpoint}", unsent=True),
+    Case("reset", UNREACHABLE, _reset, "connection reset by {endpoint}"),
+    Case("no-route", UNREACHABLE, _no_route, "no route to {endpoint}", unsent=True),
+    Case("connection-failed", UNREACHABLE, _connection_failed, "connection to {endpoint} failed: {detail}"),
+    Case("spnego", AUTH, _spnego, "authentication failed on {endpoint}: {detail}"),
+    Case("http-protocol", PROTOCOL, _http_protocol, "HTTP protocol error from {endpoint}: {detail}"),
+    Case("winrm", PROTOCOL, _winrm, "WinRM error from {endpoint}: {detail}"),
+)
+
+
 def classify(exc: BaseException, *, endpoint: str, sent: bool, spn: str | None = None) -> HostError:
     """Map an exception from a WinRM exchange with ``endpoint`` (``host:port``) to a HostError.
 
@@ -130,66 +404,14 @@ def classify(exc: BaseException, *, endpoint: str, sent: bool, spn: str | None =
     client asked for (Kerberos and Negotiate), named when the host refuses the ticket.
     """
     chain = _chain(exc)
-    texts = " | ".join(_text(e) for e in chain).lower()
-
-    kerberos = _kerberos_reason(exc, chain, spn)
-    if kerberos is not None:
-        return HostError(ErrorKind.AUTH_FAILED, f"authentication failed on {endpoint}: {kerberos}", sent)
-    if isinstance(exc, AuthenticationError):
-        return HostError(
-            ErrorKind.AUTH_FAILED, f"authentication failed on {endpoint}: credentials rejected", sent
-        )
-    if isinstance(exc, WSManFaultError):
-        code = exc.code or 0
-        reason = " ".join(str(exc.reason or exc.message or "").split())[:200]
-        if code in ACCESS_DENIED_CODES or "access is denied" in reason.lower():
-            return HostError(ErrorKind.ACCESS_DENIED, f"access denied on {endpoint}: {reason}", sent)
-        return HostError(ErrorKind.PROTOCOL_ERROR, f"WS-Man fault {code} from {endpoint}: {reason}", sent)
-    if isinstance(exc, WinRMTransportError):
-        code = getattr(exc, "code", None)
-        if code == 401:
-            return HostError(ErrorKind.AUTH_FAILED, f"authentication failed on {endpoint} (HTTP 401)", sent)
-        if code == 403:
-            return HostError(ErrorKind.ACCESS_DENIED, f"access denied on {endpoint} (HTTP 403)", sent)
-        return HostError(ErrorKind.PROTOCOL_ERROR, f"HTTP {code} from {endpoint}", sent)
-
-    for e in chain:
-        if isinstance(e, ssl.SSLCertVerificationError) or "certificate verify failed" in _text(e).lower():
-            detail = getattr(e, "verify_message", "") or "certificate verify failed"
-            return HostError(
-                ErrorKind.AUTH_FAILED,
-                f"TLS certificate of {endpoint} not trusted ({detail}); set ca_file or fix the certificate",
-                False,
-            )
-    if any(isinstance(e, requests.exceptions.ConnectTimeout) for e in chain) or (
-        "connect timeout" in texts or ("connection to" in texts and "timed out" in texts and not sent)
-    ):
-        return HostError(ErrorKind.UNREACHABLE, f"connect timeout on {endpoint}", False)
-    if any(isinstance(e, requests.exceptions.ReadTimeout | TimeoutError | socket.timeout) for e in chain):
-        return HostError(ErrorKind.TIMEOUT, f"no answer from {endpoint} within the read timeout", sent)
-    if (
-        "name or service not known" in texts
-        or "nodename nor servname" in texts
-        or "failed to resolve" in texts
-        or (any(isinstance(e, socket.gaierror) for e in chain))
-    ):
-        return HostError(ErrorKind.UNREACHABLE, f"cannot resolve {endpoint.rsplit(':', 1)[0]}", False)
-    if "connection refused" in texts or any(isinstance(e, ConnectionRefusedError) for e in chain):
-        return HostError(ErrorKind.UNREACHABLE, f"connection refused on {endpoint}", False)
-    if (
-        any(isinstance(e, ConnectionResetError) for e in chain)
-        or "connection reset" in texts
-        or ("connection aborted" in texts or "remotedisconnected" in texts or "remote end closed" in texts)
-    ):
-        return HostError(ErrorKind.UNREACHABLE, f"connection reset by {endpoint}", sent)
-    if any(isinstance(e, OSError) and getattr(e, "errno", None) in (101, 113) for e in chain):
-        return HostError(ErrorKind.UNREACHABLE, f"no route to {endpoint}", False)
-    if isinstance(exc, requests.exceptions.ConnectionError):
-        return HostError(ErrorKind.UNREACHABLE, f"connection to {endpoint} failed: {_text(exc)[:120]}", sent)
-    if type(exc).__module__.startswith("spnego"):
-        return HostError(
-            ErrorKind.AUTH_FAILED, f"authentication failed on {endpoint}: {_text(exc)[:160]}", sent
-        )
-    if isinstance(exc, WinRMError):
-        return HostError(ErrorKind.PROTOCOL_ERROR, f"WinRM error from {endpoint}: {_text(exc)[:160]}", sent)
+    failure = Failure(exc, chain, " | ".join(_text(e) for e in chain).lower(), sent, spn)
+    host = endpoint.rsplit(":", 1)[0]
+    for case in CASES:
+        detail = case.match(failure)
+        if detail is None:
+            continue
+        message = case.message.format(endpoint=endpoint, host=host, detail=detail)
+        if case.fix:
+            message = f"{message} (fix: {case.fix})"
+        return HostError(case.kind, message, False if case.unsent else sent)
     return HostError(ErrorKind.ERROR, f"{type(exc).__name__} talking to {endpoint}: {_text(exc)[:160]}", sent)

@@ -15,7 +15,7 @@ from pypsrp.exceptions import WinRMError, WSManFaultError
 
 from toolkit.checks.probe import AUDIT_STATEMENTS
 from toolkit.transport.lean import psrp, soap
-from toolkit.transport.lean.http import WinRMConnection
+from toolkit.transport.lean.http import Target, WinRMConnection
 from toolkit.transport.model import Command, PSObj, PSValue
 
 
@@ -233,8 +233,9 @@ def ntlm_pair(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple
 
 def test_winrm_encryption_round_trip(ntlm_pair: tuple[object, object]) -> None:
     client, server = ntlm_pair
-    sender = WinRMConnection("127.0.0.1", 5985, "wsman", username="LAB\\admin", password="x", auth="ntlm")
-    receiver = WinRMConnection("127.0.0.1", 5985, "wsman", username="LAB\\admin", password="x", auth="ntlm")
+    target = Target("http", "127.0.0.1", 5985, "wsman", "ntlm")
+    sender = WinRMConnection(target, username="LAB\\admin", password="x")
+    receiver = WinRMConnection(target, username="LAB\\admin", password="x")
     sender._ctx, receiver._ctx = client, server
     soap_text = b"<s:Envelope>" + b"z" * 3000 + b"</s:Envelope>"
     wrapped = sender._wrap(soap_text)

@@ -1,35 +1,53 @@
-"""One keep-alive HTTP/1.1 connection to a WinRM listener, authenticated with NTLM (or
-Negotiate) through pyspnego, every message wrapped with WinRM message encryption
-(MS-WSMV 2.2.9.1, ``multipart/encrypted``).
+"""HTTP for the lean client: one keep-alive connection to a WinRM listener through urllib3,
+authenticated with pyspnego (Negotiate, Kerberos, NTLM) or Basic (HTTPS only), every message
+over plain HTTP wrapped with WinRM message encryption (MS-WSMV 2.2.9.1,
+``multipart/encrypted``) through pyspnego's public ``wrap_winrm``/``unwrap_winrm``.
 
-Authentication takes two requests instead of pypsrp's three: the NEGOTIATE token goes on
-an empty POST, and the AUTHENTICATE token travels with the first (already encrypted)
-message, as Windows' own client and the Ruby WinRM gem do. NTLM is connection-bound, so a
-connection that closes loses the context: nothing is re-sent on another socket.
+Authentication usually takes one request before the first message: the first token goes on an
+empty POST, and the last one (NTLM's AUTHENTICATE) travels with the first message, as Windows'
+own client does. The context belongs to the TCP connection: after ``Connection: close`` (or a
+connection the server dropped) the next message starts a new handshake, and a 401 on the first
+message of a context is retried once after a full handshake (Windows answers so when it did
+not take the piggy-backed AUTHENTICATE).
 
-Not thread-safe: a connection belongs to one worker (DOMAIN 9.1).
+What psfleet refuses, whatever the server says: a redirect (a 3xx is raised as
+:class:`~toolkit.transport.classify.RedirectRefused` naming the Location; nothing is sent
+there), a response larger than ``max_response`` bytes, reading past the host's deadline (the
+socket is closed at once), and a downgraded NTLM challenge (see :mod:`.auth`). Tokens and
+``Authorization`` headers are never logged.
+
+Not thread-safe: a connection belongs to one worker.
 """
 
 from __future__ import annotations
 
 import base64
-import functools
+import hashlib
+import logging
 import re
-import socket
 import struct
+import time
 from dataclasses import dataclass
 from typing import Any
 
 import spnego
+import urllib3
 from pypsrp.exceptions import AuthenticationError, WinRMTransportError
 
-SPNEGO_PROTOCOL = "application/HTTP-SPNEGO-session-encrypted"
+from toolkit.transport.classify import DeadlineExceeded, RedirectRefused, ResponseTooLarge
+from toolkit.transport.lean import auth as lean_auth
+
+log = logging.getLogger(__name__)
+
 BOUNDARY = "Encrypted Boundary"
-_CONTENT_TYPE = f'multipart/encrypted;protocol="{SPNEGO_PROTOCOL}";boundary="{BOUNDARY}"'
-_PART_END = f"--{BOUNDARY}--\r\n".encode()
+SOAP_TYPE = "application/soap+xml;charset=UTF-8"
 _OCTET = b"\tContent-Type: application/octet-stream\r\n"
+_PART_END = f"--{BOUNDARY}--\r\n".encode()
 _LENGTH = re.compile(rb"Length=(\d+)")
-MAX_HEADER = 64 * 1024
+#: Default cap on one response's body (the transport setting ``max_response`` overrides it).
+MAX_RESPONSE = 4 * 1024 * 1024
+READ_CHUNK = 64 * 1024
+USER_AGENT = "Python PSRP Client"
 
 
 class ConnectTimeout(TimeoutError):
@@ -37,7 +55,7 @@ class ConnectTimeout(TimeoutError):
 
 
 class HTTPProtocolError(ConnectionError):
-    """The peer is not speaking HTTP/1.1 as expected (or closed the connection mid-answer)."""
+    """The peer is not speaking WinRM over HTTP as expected."""
 
 
 @dataclass(frozen=True)
@@ -45,195 +63,311 @@ class Response:
     status: int
     headers: dict[str, str]
     body: bytes
+    new_connection: bool = False
 
 
-@functools.lru_cache(maxsize=256)
-def ntlm_hashes(password: str) -> tuple[str, str]:
-    """(LM, NT) hashes of ``password`` as hex, computed once per process: pyspnego derives
-    them (DES and MD4 in Python) for every context otherwise."""
-    from spnego._ntlm_raw.crypto import lmowfv1, ntowfv1
+@dataclass(frozen=True)
+class Target:
+    """Where to connect and how (from the host's transport settings)."""
 
-    return base64.b16encode(lmowfv1(password)).decode(), base64.b16encode(ntowfv1(password)).decode()
+    scheme: str
+    address: str
+    port: int
+    path: str
+    auth: str
+    service: str = "host"
+    hostname: str | None = None  # for the SPN; the address when None
+    cert_validation: bool = True
+    ca_file: str | None = None
+    max_response: int = MAX_RESPONSE
 
 
-def _client_context(username: str, password: str, auth: str, *, hostname: str, service: str) -> Any:
-    options = spnego.NegotiateOptions.wrapping_winrm
-    if auth == "ntlm":
-        lm, nt = ntlm_hashes(password)
-        credential = spnego.NTLMHash(username=username, lm_hash=lm, nt_hash=nt)
-        return spnego.client(credential, hostname=hostname, service=service, protocol="ntlm", options=options)
-    return spnego.client(
-        username, password, hostname=hostname, service=service, protocol=auth, options=options
-    )
+def tls_channel_bindings(certificate: bytes) -> Any:
+    """RFC 5929 ``tls-server-end-point`` bindings for a DER server certificate (SHA-256 for
+    MD5/SHA-1 signed certificates, else the signature's own hash)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+
+    algorithm: Any = None
+    try:
+        algorithm = x509.load_der_x509_certificate(certificate).signature_hash_algorithm
+    except Exception:  # unknown signature algorithm: SHA-256 as RFC 5929 says for MD5/SHA-1
+        algorithm = None
+    if algorithm is None or isinstance(algorithm, hashes.MD5 | hashes.SHA1):
+        digest = hashlib.sha256(certificate).digest()
+    else:
+        digest = hashlib.new(algorithm.name, certificate).digest()
+    return spnego.channel_bindings.GssChannelBindings(application_data=b"tls-server-end-point:" + digest)
 
 
 class WinRMConnection:
-    """POST encrypted SOAP to ``http://address:port/path``; see the module docstring."""
+    """POST SOAP to one WinRM listener; see the module docstring."""
 
-    def __init__(
-        self,
-        address: str,
-        port: int,
-        path: str,
-        *,
-        username: str,
-        password: str,
-        auth: str,
-        service: str = "host",
-        hostname: str | None = None,
-    ) -> None:
-        self.address = address
-        self.port = port
-        self.path = "/" + path.lstrip("/")
+    def __init__(self, target: Target, *, username: str | None, password: str | None) -> None:
+        if target.auth == "basic" and target.scheme != "https":
+            raise ValueError("basic authentication is only sent over HTTPS")
+        self.target = target
+        self.path = "/" + target.path.lstrip("/")
         self.username = username
-        self.auth = auth
         self._password = password
-        self._service = service
-        self._hostname = hostname or address
-        self._host_header = f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
-        self._sock: socket.socket | None = None
-        self._buffer = b""
+        self.encrypt = target.scheme == "http"
+        self._pool: urllib3.HTTPConnectionPool | None = None
         self._ctx: Any = None
+        self._scheme = "Negotiate"
+        self._basic = lean_auth.Basic.of(username or "", password or "") if target.auth == "basic" else None
+        self._connect_timeout = 30.0
+        self.requests = 0  # HTTP requests sent (for the benchmark's requests-per-host figure)
 
-    # -- socket -----------------------------------------------------------------------
+    # -- the connection -----------------------------------------------------------------
+    def _connection_pool(self) -> urllib3.HTTPConnectionPool:
+        if self._pool is None:
+            t = self.target
+            kwargs: dict[str, Any] = {"maxsize": 1, "block": False, "retries": False}
+            if t.scheme == "https":
+                kwargs["cert_reqs"] = "CERT_REQUIRED" if t.cert_validation else "CERT_NONE"
+                if t.ca_file:
+                    kwargs["ca_certs"] = t.ca_file
+                if not t.cert_validation:
+                    kwargs["assert_hostname"] = False
+                self._pool = urllib3.HTTPSConnectionPool(t.address, t.port, **kwargs)
+            else:
+                self._pool = urllib3.HTTPConnectionPool(t.address, t.port, **kwargs)
+        return self._pool
+
     def connect(self, timeout: float) -> None:
-        try:
-            self._sock = socket.create_connection((self.address, self.port), timeout=timeout)
-        except TimeoutError:
-            raise ConnectTimeout(f"connect timeout on {self._host_header}") from None
-        self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        """Set the TCP connect timeout; the first request connects."""
+        self._connect_timeout = timeout
 
     def close(self) -> None:
-        if self._sock is not None:
-            try:
-                self._sock.close()
-            finally:
-                self._sock = None
-                self._buffer = b""
+        """Close the socket and forget the security context (it belonged to the connection)."""
+        pool, self._pool = self._pool, None
+        self._ctx = None
+        if pool is not None:
+            pool.close()
 
-    def _exchange(self, body: bytes, headers: dict[str, str], timeout: float) -> Response:
-        if self._sock is None:
-            raise HTTPProtocolError("connection is closed")
-        self._sock.settimeout(timeout)
-        head = [f"POST {self.path} HTTP/1.1", f"Host: {self._host_header}", "User-Agent: Python PSRP Client"]
-        head += [f"{k}: {v}" for k, v in headers.items()]
-        head.append(f"Content-Length: {len(body)}")
-        self._sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body)
-        return self._read_response()
-
-    def _fill(self) -> None:
-        assert self._sock is not None
-        chunk = self._sock.recv(65536)
-        if not chunk:
-            raise HTTPProtocolError("Remote end closed connection without response")
-        self._buffer += chunk
-
-    def _read_exact(self, n: int) -> bytes:
-        while len(self._buffer) < n:
-            self._fill()
-        data, self._buffer = self._buffer[:n], self._buffer[n:]
-        return data
-
-    def _read_line(self) -> bytes:
-        while (end := self._buffer.find(b"\r\n")) < 0:
-            if len(self._buffer) > MAX_HEADER:
-                raise HTTPProtocolError("HTTP header line too long")
-            self._fill()
-        line, self._buffer = self._buffer[:end], self._buffer[end + 2 :]
-        return line
-
-    def _read_response(self) -> Response:
-        while (end := self._buffer.find(b"\r\n\r\n")) < 0:
-            if len(self._buffer) > MAX_HEADER:
-                raise HTTPProtocolError("HTTP response head too large")
-            self._fill()
-        head, self._buffer = self._buffer[:end].decode("latin-1"), self._buffer[end + 4 :]
-        status_line, *lines = head.split("\r\n")
-        parts = status_line.split(" ", 2)
-        if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not parts[1].isdigit():
-            raise HTTPProtocolError(f"not an HTTP response: {status_line[:60]!r}")
-        headers: dict[str, str] = {}
-        for line in lines:
-            name, _, value = line.partition(":")
-            key = name.strip().lower()
-            headers[key] = f"{headers[key]}, {value.strip()}" if key in headers else value.strip()
-        if "chunked" in headers.get("transfer-encoding", "").lower():
-            body = b""
-            while (size := int(self._read_line().split(b";")[0], 16)) > 0:
-                body += self._read_exact(size)
-                self._read_line()
-            while self._read_line():  # trailers
-                pass
-        else:
-            body = self._read_exact(int(headers.get("content-length", "0")))
-        if headers.get("connection", "").lower() == "close":
+    def _request(
+        self, body: bytes, headers: dict[str, str], *, deadline: float, read_timeout: float
+    ) -> Response:
+        """One POST, its body read in chunks up to the size cap and the deadline."""
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
             self.close()
-        return Response(int(parts[1]), headers, body)
+            raise DeadlineExceeded("the host deadline passed before the request")
+        pool = self._connection_pool()
+        timeout = urllib3.Timeout(
+            connect=min(self._connect_timeout, remaining), read=min(read_timeout, remaining)
+        )
+        before = pool.num_connections
+        send = {"Host": self._host_header(), "User-Agent": USER_AGENT, **headers}
+        self.requests += 1
+        try:
+            raw = pool.urlopen(
+                "POST",
+                self.path,
+                body=body,
+                headers=send,
+                retries=False,
+                redirect=False,
+                assert_same_host=False,
+                timeout=timeout,
+                preload_content=False,
+                decode_content=False,
+                release_conn=False,
+            )
+        except BaseException:
+            self.close()
+            raise
+        new_connection = pool.num_connections != before
+        try:
+            status = raw.status
+            lowered = {k.lower(): v for k, v in raw.headers.items()}
+            if 300 <= status < 400:
+                raise RedirectRefused(status, lowered.get("location", ""))
+            data = self._read_body(raw, lowered, deadline)
+        except BaseException:
+            raw.close()
+            self.close()
+            raise
+        raw.release_conn()
+        log.debug("%s: HTTP %d, %d bytes", self._host_header(), status, len(data))
+        if lowered.get("connection", "").lower() == "close":
+            self.close()  # the next message reconnects and authenticates again
+        return Response(status, lowered, data, new_connection)
 
-    # -- authentication and encryption --------------------------------------------------
+    def _read_body(self, raw: Any, headers: dict[str, str], deadline: float) -> bytes:
+        cap = self.target.max_response
+        declared = headers.get("content-length", "")
+        if declared.strip().isdigit() and int(declared) > cap:
+            raise ResponseTooLarge(cap)
+        chunks: list[bytes] = []
+        total = 0
+        while True:
+            if time.monotonic() >= deadline:
+                raise DeadlineExceeded("the host deadline passed while reading a response")
+            chunk = raw.read1(READ_CHUNK)
+            if not chunk:
+                break
+            total += len(chunk)
+            if total > cap:
+                raise ResponseTooLarge(cap)
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _host_header(self) -> str:
+        t = self.target
+        return f"[{t.address}]:{t.port}" if ":" in t.address else f"{t.address}:{t.port}"
+
+    # -- authentication -----------------------------------------------------------------
     def _server_token(self, response: Response) -> bytes | None:
         for value in response.headers.get("www-authenticate", "").split(","):
             scheme, _, token = value.strip().partition(" ")
-            if scheme.lower() == "negotiate" and token.strip():
-                return base64.b64decode(token.strip())
+            if scheme.lower() in ("negotiate", "kerberos") and token.strip():
+                try:
+                    return base64.b64decode(token.strip(), validate=True)
+                except ValueError:
+                    raise HTTPProtocolError("malformed WWW-Authenticate token") from None
         return None
 
     def _fail(self, response: Response) -> Exception:
         if response.status == 401:
-            return AuthenticationError(f"Failed to authenticate the user {self.username} with {self.auth}")
-        return WinRMTransportError("http", response.status, response.body.decode("utf-8", "replace"))
+            return AuthenticationError(
+                f"Failed to authenticate the user {self.username} with {self.target.auth}"
+            )
+        return WinRMTransportError("http", response.status, response.body.decode("utf-8", "replace")[:2000])
 
-    def _authenticate(self, timeout: float) -> str:
-        """Run the handshake up to the last token, which is returned to go with a message."""
-        self._ctx = _client_context(
-            self.username, self._password, self.auth, hostname=self._hostname, service=self._service
+    def _new_context(self, deadline: float, read_timeout: float) -> Any:
+        t = self.target
+        protocol = lean_auth.mechanism(t.auth, self.username, self._password)
+        self._scheme = lean_auth.SCHEMES[protocol if t.auth != "kerberos" else "kerberos"]
+        bindings = None
+        if t.scheme == "https":
+            bindings = self._channel_bindings(deadline, read_timeout)
+        log.debug("%s: authenticating with %s (%s)", self._host_header(), protocol, self._scheme)
+        return lean_auth.client_context(
+            protocol,
+            self.username,
+            self._password,
+            hostname=t.hostname or t.address,
+            service=t.service,
+            channel_bindings=bindings,
+            encrypt=self.encrypt,
         )
+
+    def _channel_bindings(self, deadline: float, read_timeout: float) -> Any:
+        """The TLS bindings of this connection, read from an unauthenticated request (the
+        certificate is only known once connected, and the first token must carry them)."""
+        pool = self._connection_pool()
+        raw = pool.urlopen(
+            "POST",
+            self.path,
+            body=b"",
+            headers={"Host": self._host_header(), "User-Agent": USER_AGENT, "Content-Type": SOAP_TYPE},
+            retries=False,
+            redirect=False,
+            assert_same_host=False,
+            timeout=urllib3.Timeout(
+                connect=min(self._connect_timeout, max(0.05, deadline - time.monotonic())),
+                read=min(read_timeout, max(0.05, deadline - time.monotonic())),
+            ),
+            preload_content=False,
+            decode_content=False,
+            release_conn=False,
+        )
+        self.requests += 1
+        try:
+            if 300 <= raw.status < 400:
+                raise RedirectRefused(raw.status, raw.headers.get("Location", ""))
+            sock = getattr(raw.connection, "sock", None)
+            certificate = sock.getpeercert(True) if sock is not None else None
+            self._read_body(raw, {k.lower(): v for k, v in raw.headers.items()}, deadline)
+        except BaseException:
+            raw.close()
+            self.close()
+            raise
+        raw.release_conn()
+        return tls_channel_bindings(certificate) if certificate else None
+
+    def _authenticate(self, deadline: float, read_timeout: float, *, piggyback: bool) -> str:
+        """Run the handshake; with ``piggyback`` the last token is returned to go with the
+        first message ("" when the context completed without one)."""
+        self._ctx = self._new_context(deadline, read_timeout)
         token = self._ctx.step()
         while True:
-            header = {"Authorization": f"Negotiate {base64.b64encode(token).decode()}"}
-            response = self._exchange(
-                b"", header | {"Content-Type": "application/soap+xml;charset=UTF-8"}, timeout
-            )
+            header = {
+                "Authorization": f"{self._scheme} {base64.b64encode(token).decode()}",
+                "Content-Type": SOAP_TYPE,
+            }
+            response = self._request(b"", header, deadline=deadline, read_timeout=read_timeout)
             server = self._server_token(response)
+            if response.status == 200 and server is None and self._ctx.complete:
+                return ""
             if response.status not in (200, 401) or server is None:
-                if response.status == 200 and self._ctx.complete:
-                    return ""
                 raise self._fail(response)
+            lean_auth.check_ntlm_challenge(server)
             token = self._ctx.step(server)
-            if self._ctx.complete and token:
-                return f"Negotiate {base64.b64encode(token).decode()}"
-            if self._ctx.complete:
+            if self._ctx.complete and not token:
                 return ""
             if not token:
                 raise self._fail(response)
+            if self._ctx.complete and piggyback:
+                return f"{self._scheme} {base64.b64encode(token).decode()}"
 
-    def post(self, soap: bytes, *, timeout: float) -> tuple[int, bytes]:
-        """Send one SOAP message encrypted; return (HTTP status, decrypted SOAP reply).
+    # -- messages -----------------------------------------------------------------------
+    def post(self, soap: bytes, *, deadline: float, read_timeout: float) -> tuple[int, bytes]:
+        """Send one SOAP message (encrypted over HTTP); return (HTTP status, SOAP reply).
 
         Raises pypsrp's AuthenticationError on a rejected logon and WinRMTransportError on an
-        HTTP error without an encrypted body, so classification matches the pypsrp path."""
-        headers = {"Content-Type": _CONTENT_TYPE}
-        if self._ctx is None:
-            final = self._authenticate(timeout)
-            if final:
-                headers["Authorization"] = final
-        response = self._exchange(self._wrap(soap), headers, timeout)
+        HTTP error without a SOAP body, so classification matches the pypsrp path."""
+        for attempt in (0, 1):
+            headers = {"Content-Type": self._content_type() if self.encrypt else SOAP_TYPE}
+            first = False
+            if self._basic is not None:
+                headers["Authorization"] = self._basic.header
+            elif self._ctx is None:
+                final = self._authenticate(deadline, read_timeout, piggyback=attempt == 0)
+                first = True
+                if final:
+                    headers["Authorization"] = final
+            body = self._wrap(soap) if self.encrypt else soap
+            response = self._request(body, headers, deadline=deadline, read_timeout=read_timeout)
+            retry = first or response.new_connection
+            if response.status == 401 and attempt == 0 and retry and self._basic is None:
+                log.debug(
+                    "%s: HTTP 401 on the first message of a context; new handshake", self._host_header()
+                )
+                self.close()
+                continue
+            break
         server = self._server_token(response)
-        if server is not None and not self._ctx.complete:
+        if server is not None and self._ctx is not None and not self._ctx.complete:
             self._ctx.step(server)
+        if response.status == 401:
+            self.close()
+            raise self._fail(response)
         ctype = response.headers.get("content-type", "")
         if ctype.startswith(("multipart/encrypted", "multipart/x-multi-encrypted")):
+            if self._ctx is None:
+                raise HTTPProtocolError("an encrypted answer on a connection that is not authenticated")
             return response.status, self._unwrap(response.body)
-        if response.status != 200:
+        if self.encrypt and response.status == 200:
+            raise HTTPProtocolError("the listener answered an encrypted message in clear text")
+        if response.status != 200 and not ctype.startswith("application/soap+xml"):
             raise self._fail(response)
-        raise HTTPProtocolError("the listener answered an encrypted message in clear text")
+        return response.status, response.body
+
+    def _content_type(self) -> str:
+        protocol = lean_auth.ENCRYPTION_PROTOCOLS[self._scheme]
+        return f'multipart/encrypted;protocol="{protocol}";boundary="{BOUNDARY}"'
 
     def _wrap(self, data: bytes) -> bytes:
+        if self._ctx is None:  # the handshake failed to build a context
+            raise HTTPProtocolError("no security context to encrypt with")
         wrapped = self._ctx.wrap_winrm(data)
         length = len(data) + wrapped.padding_length
+        protocol = lean_auth.ENCRYPTION_PROTOCOLS[self._scheme]
         head = (
-            f"--{BOUNDARY}\r\n\tContent-Type: {SPNEGO_PROTOCOL}\r\n"
-            f"\tOriginalContent: type=application/soap+xml;charset=UTF-8;Length={length}\r\n"
+            f"--{BOUNDARY}\r\n\tContent-Type: {protocol}\r\n"
+            f"\tOriginalContent: type={SOAP_TYPE};Length={length}\r\n"
             f"--{BOUNDARY}\r\n"
         ).encode()
         header: bytes = wrapped.header
@@ -253,6 +387,8 @@ class WinRMConnection:
             start += len(_OCTET)
             end = body.find(f"--{BOUNDARY}".encode(), start)
             payload = body[start : end if end >= 0 else len(body)]
+            if len(payload) < 4:
+                raise HTTPProtocolError("encrypted payload too short")
             header_len = struct.unpack_from("<i", payload)[0]
             if header_len < 0 or header_len > len(payload) - 4:
                 raise HTTPProtocolError("bad encrypted header length")

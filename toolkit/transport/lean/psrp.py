@@ -15,6 +15,7 @@ it does on the pypsrp path.
 from __future__ import annotations
 
 import base64
+import re
 import struct
 import threading
 import uuid
@@ -25,13 +26,14 @@ from xml.etree import ElementTree as ET
 import psrpcore
 import psrpcore.types as pt
 from psrpcore.types import RunspacePoolState
-from psrpcore.types._serializer import _deserialize_string
 from pypsrp.complex_objects import ObjectMeta
 from pypsrp.messages import ErrorRecordMessage
 from pypsrp.serializer import Serializer
 
 from toolkit.transport.model import Command, ErrorRecordData, InvocationResult, PSObj, PSValue, Statement
 from toolkit.transport.values import _NoCipher, convert, error_from_pypsrp
+
+_ESCAPE = re.compile(r"_x([0-9A-Fa-f]{4})_")
 
 # MS-PSRP 2.2.1: message types and destinations.
 SESSION_CAPABILITY = 0x00010002
@@ -232,9 +234,18 @@ class _NotSimple(Exception):
     """Anything :func:`output_value` does not handle itself: psrpcore deserializes it."""
 
 
+def clixml_string(value: str) -> str:
+    """A CLIXML string's text (MS-PSRP 2.2.5.3.2): ``_xHHHH_`` escapes are UTF-16 code units,
+    surrogate pairs included."""
+    if "_x" not in value:
+        return value
+    units = _ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), value)
+    return units.encode("utf-16-be", "surrogatepass").decode("utf-16-be", "surrogatepass")
+
+
 def _text_of(element: ET.Element) -> str:
     text = element.text or ""
-    return _deserialize_string(text) if "_x" in text else text
+    return clixml_string(text)
 
 
 def _member(element: ET.Element) -> PSValue | None:
@@ -272,7 +283,7 @@ def _simple_object(root: ET.Element) -> PSObj:
                 name = member.get("N")
                 if name is None:
                     raise _NotSimple
-                target[_deserialize_string(name) if "_x" in name else name] = _member(member)
+                target[clixml_string(name)] = _member(member)
         elif child.tag == "ToString":
             to_string = _text_of(child)
         elif child.tag != "TN":

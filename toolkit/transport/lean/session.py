@@ -25,26 +25,46 @@ from pypsrp.exceptions import WinRMTransportError, WSManFaultError
 
 from toolkit.inventory.model import Host
 from toolkit.transport.lean import psrp, soap
-from toolkit.transport.lean.http import WinRMConnection
+from toolkit.transport.lean.http import MAX_RESPONSE, Target, WinRMConnection
 from toolkit.transport.model import InvocationResult, Statement
 from toolkit.transport.session import CredentialLike, SessionBase
 
 log = logging.getLogger(__name__)
 
-#: Auth kinds the lean path speaks (over plain HTTP with message encryption). Everything else
-#: (Kerberos-only, CredSSP, Basic, certificates, HTTPS) goes through pypsrp.
-LEAN_AUTH = frozenset({"ntlm"})
+#: Auth kinds the lean client speaks over HTTP (with message encryption) and over HTTPS.
+#: CredSSP and certificates go through pypsrp.
+LEAN_AUTH = {
+    "http": frozenset({"negotiate", "kerberos", "ntlm"}),
+    "https": frozenset({"negotiate", "kerberos", "ntlm", "basic"}),
+}
 
 
 def supports(host: Host, credential: CredentialLike | None) -> bool:
-    """Whether :class:`LeanSession` can talk to ``host`` (else use HostSession)."""
+    """Whether :class:`LeanSession` can talk to ``host`` (else use HostSession). Kerberos and
+    Negotiate may run from the ticket cache without a password; NTLM and Basic need both."""
     t = host.transport
-    return (
-        t.scheme == "http"
-        and t.auth in LEAN_AUTH
-        and credential is not None
-        and bool(credential.username)
-        and credential.password is not None
+    if t.auth not in LEAN_AUTH.get(t.scheme, frozenset()):
+        return False
+    username = credential.username if credential is not None else None
+    password = credential.password if credential is not None else None
+    if t.auth in ("ntlm", "basic"):
+        return bool(username) and password is not None
+    return True
+
+
+def target_of(host: Host) -> Target:
+    t = host.transport
+    return Target(
+        scheme=t.scheme,
+        address=host.address,
+        port=t.effective_port,
+        path=t.path,
+        auth=t.auth,
+        service=t.negotiate_service,
+        hostname=t.negotiate_hostname_override,
+        cert_validation=t.cert_validation,
+        ca_file=t.ca_file,
+        max_response=int(getattr(t, "max_response", MAX_RESPONSE)),
     )
 
 
@@ -58,7 +78,6 @@ class LeanSession(SessionBase):
             raise ValueError(
                 f"the lean path does not support auth {host.transport.auth!r} over {host.transport.scheme}"
             )
-        assert credential is not None
         super().__init__(host, deadline=deadline)
         self.credential = credential
         self._conn: WinRMConnection | None = None
@@ -76,7 +95,7 @@ class LeanSession(SessionBase):
         assert self._conn is not None
         if self.remaining() <= 0:
             raise TimeoutError("the host deadline passed")
-        status, reply = self._conn.post(envelope, timeout=self._read_timeout())
+        status, reply = self._conn.post(envelope, deadline=self.deadline, read_timeout=self._read_timeout())
         if status != 200:
             try:
                 raise soap.fault(reply.decode("utf-8", "replace"))
@@ -99,20 +118,13 @@ class LeanSession(SessionBase):
         t = self.host.transport
         to = self.timeouts()
         self._ep = soap.Endpoint(
-            url=f"http://{self.endpoint}/{t.path.lstrip('/')}",
+            url=f"{t.scheme}://{self.endpoint}/{t.path.lstrip('/')}",
             session_id=str(uuid.uuid4()).upper(),
             operation_timeout=to.operation,
         )
-        self._conn = WinRMConnection(
-            self.host.address,
-            t.effective_port,
-            t.path,
-            username=str(self.credential.username),
-            password=str(self.credential.password),
-            auth=t.auth,
-            service=t.negotiate_service,
-            hostname=t.negotiate_hostname_override,
-        )
+        username = self.credential.username if self.credential is not None else None
+        password = self.credential.password if self.credential is not None else None
+        self._conn = WinRMConnection(target_of(self.host), username=username, password=password)
         try:
             self._conn.connect(to.connection)
             shell_id = str(self._rpid).upper()

@@ -15,7 +15,6 @@ from xml.etree import ElementTree as ET
 from xml.sax.saxutils import escape
 
 from pypsrp.exceptions import WinRMError, WSManFaultError
-from pypsrp.wsman import WSMan
 
 RESOURCE_URI = "http://schemas.microsoft.com/powershell/Microsoft.PowerShell"
 TRANSFER = "http://schemas.xmlsoap.org/ws/2004/09/transfer/"
@@ -28,6 +27,7 @@ NS = {
     "s": "http://www.w3.org/2003/05/soap-envelope",
     "wsa": "http://schemas.xmlsoap.org/ws/2004/08/addressing",
     "rsp": "http://schemas.microsoft.com/wbem/wsman/1/windows/shell",
+    "wsmanfault": "http://schemas.microsoft.com/wbem/wsman/1/wsmanfault",
 }
 
 _HEADER = (
@@ -134,9 +134,37 @@ def parse_response(data: bytes, message_id: str) -> ET.Element:
 
 
 def fault(text: str) -> WSManFaultError:
-    """A SOAP fault body -> pypsrp's WSManFaultError (its own parser: same codes and text)."""
-    error: WSManFaultError = WSMan._parse_wsman_fault(text)
-    return error
+    """A SOAP fault body -> pypsrp's WSManFaultError with the same code, machine, reason and
+    provider fields pypsrp's own parser gives (MS-WSMV 2.2.4.43 WSManFault detail). Raises
+    ``ET.ParseError`` when the text is not XML."""
+    root = ET.fromstring(text)
+    code: str | int | None = None
+    reason = machine = provider = provider_path = provider_fault = None
+    found = root.find("s:Body/s:Fault", NS)
+    if found is not None:
+        value = found.find("s:Code/s:Subcode/s:Value", NS)
+        if value is None:
+            value = found.find("s:Code/s:Value", NS)
+        code = value.text if value is not None else None
+        text_el = found.find("s:Reason/s:Text", NS)
+        reason = text_el.text if text_el is not None else None
+        detail = found.find("s:Detail/wsmanfault:WSManFault", NS)
+        if detail is not None:
+            code = detail.attrib.get("Code", code)
+            machine = detail.attrib.get("Machine")
+            message = detail.find("wsmanfault:Message", NS)
+            if message is not None:
+                reason = message.text or reason
+            provider_info = detail.find("wsmanfault:Message/wsmanfault:ProviderFault", NS)
+            if provider_info is not None:
+                provider = provider_info.attrib.get("provider")
+                provider_path = provider_info.attrib.get("path")
+                provider_fault = provider_info.text
+    if isinstance(code, str) and code.strip().lstrip("-").isdigit():
+        code = int(code)
+    reason = reason.strip() if reason else None
+    provider_fault = provider_fault.strip() if provider_fault else None
+    return WSManFaultError(code, machine, reason, provider, provider_path, provider_fault)
 
 
 @dataclass
