@@ -27,6 +27,7 @@ from psrpcore.types import (
     PSInt,
     PSInt16,
     PSInt64,
+    PSObject,
     PSSByte,
     PSSingle,
     PSUInt,
@@ -70,6 +71,9 @@ class HostState(Protocol):
 
     @property
     def events(self) -> Sequence[Any]: ...
+
+    @property
+    def environment(self) -> Mapping[str, str]: ...
 
 
 @dataclass(frozen=True)
@@ -229,12 +233,23 @@ def dotnet_type(value: Any) -> str:
     if isinstance(value, bytes | bytearray):
         return "Byte[]"
     if isinstance(value, list | tuple):
-        return "String[]" if value and all(isinstance(v, str) for v in value) else "Object[]"
+        return _array_type(value)
     if isinstance(value, Mapping):
         return "Hashtable"
     if isinstance(value, datetime.datetime):
         return "DateTime"
     return "Object"
+
+
+def _array_type(value: list[Any] | tuple[Any, ...]) -> str:
+    """An array is what its serialized type names say (a client's ``String[]`` stays one);
+    anything else, a PowerShell array literal (``'a','b'``) or a list a client sent as
+    ``Object[]``, is an ``Object[]`` even when every item is a string."""
+    type_names = value.PSTypeNames if isinstance(value, PSObject) else ()
+    first = str(type_names[0]).removeprefix("Deserialized.") if type_names else ""
+    if first.startswith("System.") and first.endswith("[]"):
+        return first.removeprefix("System.")
+    return "Object[]"
 
 
 def to_string(value: Any) -> str:

@@ -1,20 +1,25 @@
 """Registry-provider cmdlets: Get-/Set-/New-/Remove-ItemProperty and Test-Path.
 
-Semantics follow PowerShell's RegistryProvider.cs (DOMAIN 4): a missing key is PathNotFound
+Semantics follow PowerShell's RegistryProvider.cs: a missing key is PathNotFound
 (ItemNotFoundException) from path resolution; opening a key for write as a non-admin is
 SecurityException "Requested registry access is not allowed." (PermissionDenied) and nothing
 changes; a missing value is PSArgumentException "Property X does not exist at path
 HKEY_LOCAL_MACHINE\\..."; all of these are non-terminating. Value kinds on write follow
 ``SetRegistryValue``: an existing value keeps its kind when the data converts (else the new
 object's kind wins), a new value takes the kind of the .NET type (Int32 DWord, Int64 QWord,
-String, String[] MultiString, Byte[] Binary; anything else is stored via ToString as REG_SZ).
+String, String[] MultiString, Byte[] Binary; an Object[], which is what a PowerShell array literal
+or a client's plain list is, is refused as RegistryKey.SetValue refuses it; anything else is
+stored via ToString as REG_SZ). Reads return what RegistryKey.GetValue does: REG_MULTI_SZ as
+``String[]``, REG_EXPAND_SZ with ``%vars%`` expanded from the host's environment.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from typing import Any
 
-from psrpcore.types import ErrorCategory, PSCustomObject, PSInt, PSInt64, PSNoteProperty, PSString
+from psrpcore.types import ErrorCategory, PSCustomObject, PSInt, PSInt64, PSList, PSNoteProperty, PSString
 
 from toolkit.lab.cmdlets import (
     INT32_MAX,
@@ -45,18 +50,34 @@ _ACCESS_DENIED = "Requested registry access is not allowed."
 
 
 # -- output objects --------------------------------------------------------------------------
-def ps_value(value: RegValue) -> Any:
-    """A registry value as Windows serializes it (DOMAIN 4.4)."""
+def ps_value(value: RegValue, environment: Mapping[str, str]) -> Any:
+    """A registry value as Get-ItemProperty hands it over: what RegistryKey.GetValue returns
+    (DWORD as Int32, QWORD as Int64, REG_MULTI_SZ as ``System.String[]``, REG_BINARY as
+    ``Byte[]``, REG_EXPAND_SZ with its ``%vars%`` expanded from ``environment``)."""
     data = value.data
     if value.kind is ValueKind.DWord:
         return PSInt(data - 2**32 if data > INT32_MAX else data)
     if value.kind is ValueKind.QWord:
         return PSInt64(data - 2**64 if data > INT64_MAX else data)
     if value.kind is ValueKind.MultiString:
-        return [PSString(s) for s in data]
+        strings = PSList(PSString(s) for s in data)
+        strings.PSObject.type_names = ["System.String[]", "System.Array", "System.Object"]
+        return strings
     if value.kind is ValueKind.Binary:
         return bytes(data)
+    if value.kind is ValueKind.ExpandString:
+        return PSString(expand_environment(data, environment))
     return PSString(data)
+
+
+_ENV_REFERENCE = re.compile(r"%([^%]+)%")
+
+
+def expand_environment(text: str, environment: Mapping[str, str]) -> str:
+    """Environment.ExpandEnvironmentVariables: each ``%name%`` of a defined variable (names
+    are case-insensitive) is replaced by its value; an undefined one stays as written."""
+    by_name = {k.lower(): v for k, v in environment.items()}
+    return _ENV_REFERENCE.sub(lambda m: by_name.get(m.group(1).lower(), m.group(0)), text)
 
 
 def _with_provider_props(obj: PSCustomObject, key: RegPath) -> list[str]:
@@ -81,13 +102,16 @@ def _note(name: str, value: Any) -> PSNoteProperty:
     return PSNoteProperty(name, value=value)
 
 
-def property_object(key: RegPath, values: list[RegValue]) -> PSCustomObject:
-    """The PSCustomObject Get-ItemProperty writes: values, then PSPath ... PSProvider."""
+def property_object(
+    key: RegPath, values: list[RegValue], environment: Mapping[str, str] | None = None
+) -> PSCustomObject:
+    """The PSCustomObject Get-ItemProperty writes: values (REG_EXPAND_SZ expanded from
+    ``environment``), then PSPath ... PSProvider."""
     obj = PSCustomObject()
     parts: list[str] = []
     for value in values:
         name = value.name or "(default)"
-        converted = ps_value(value)
+        converted = ps_value(value, environment or {})
         obj.PSObject.extended_properties.append(_note(name, converted))
         parts.append(f"{name}={_display(converted)}")
     parts += _with_provider_props(obj, key)
@@ -198,7 +222,7 @@ def _set_value_unknown(value: Any) -> tuple[ValueKind, Any]:
 
 
 def resolve_write(existing: RegValue | None, value: Any, forced: ValueKind | None) -> tuple[ValueKind, Any]:
-    """Kind and data Set-/New-ItemProperty store (DOMAIN 4.1). May raise ConversionError/ValueError."""
+    """Kind and data Set-/New-ItemProperty store. May raise ConversionError/ValueError."""
     if forced is None and existing is not None:
         try:
             return existing.kind, convert_to_kind(value, existing.kind)
@@ -246,9 +270,9 @@ def _write_error(ctx: Context, key: RegPath, kind: str, message: str) -> ErrorOu
     )
 
 
-def _wrapped(key: RegPath, value: RegValue, name: str) -> Output:
+def _wrapped(ctx: Context, key: RegPath, value: RegValue, name: str) -> Output:
     obj = PSCustomObject()
-    obj.PSObject.extended_properties.append(_note(name or "(default)", ps_value(value)))
+    obj.PSObject.extended_properties.append(_note(name or "(default)", ps_value(value, ctx.host.environment)))
     _with_provider_props(obj, key)
     return Output(obj)
 
@@ -276,7 +300,7 @@ def get_item_property(ctx: Context, bound: dict[str, Any]) -> list[Emission]:
                 chosen += [v for v in hits if v not in chosen]
             values = chosen
         if values:
-            out.append(Output(property_object(key, values)))
+            out.append(Output(property_object(key, values, ctx.host.environment)))
     return out
 
 
@@ -311,7 +335,7 @@ def set_item_property(ctx: Context, bound: dict[str, Any]) -> list[Emission]:
         if isinstance(stored, ErrorOut):
             out.append(stored)
         elif bound.get("PassThru"):
-            out.append(_wrapped(key, stored, name))
+            out.append(_wrapped(ctx, key, stored, name))
     return out
 
 
@@ -348,7 +372,7 @@ def new_item_property(ctx: Context, bound: dict[str, Any]) -> list[Emission]:
             out.append(record)
             continue
         stored = _store(ctx, key, name, bound.get("Value"), forced)
-        out.append(stored if isinstance(stored, ErrorOut) else _wrapped(key, stored, name))
+        out.append(stored if isinstance(stored, ErrorOut) else _wrapped(ctx, key, stored, name))
     return out
 
 

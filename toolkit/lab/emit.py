@@ -91,14 +91,22 @@ class WindowsErrorCategoryInfo(ErrorCategoryInfo):
 
     psrpcore renders ``ObjectNotFound (x:String) [..], ..``; Windows writes a colon after the
     category: ``ObjectNotFound: (x:String) [Get-ItemProperty], ItemNotFoundException``.
-    That text travels as ``ErrorCategory_Message``.
+    That text travels as ``ErrorCategory_Message``. Windows PowerShell shortens an activity,
+    target name or target type longer than 40 characters to its first 15, "..." and its last
+    15; the reason, an exception's type name, stays whole (ErrorCategoryInfo.GetMessage and
+    Ellipsize in PowerShell's src/System.Management.Automation/engine/ErrorPackage.cs).
     """
 
     def __str__(self) -> str:
         return (
-            f"{self.Category.name}: ({self.TargetName or ''}:{self.TargetType or ''}) "
-            f"[{self.Activity or ''}], {self.Reason or ''}"
+            f"{self.Category.name}: ({ellipsize(self.TargetName or '')}:{ellipsize(self.TargetType or '')}) "
+            f"[{ellipsize(self.Activity or '')}], {self.Reason or ''}"
         )
+
+
+def ellipsize(text: str) -> str:
+    """ErrorCategoryInfo.Ellipsize: over 40 characters, the first 15 + "..." + the last 15."""
+    return text if len(text) <= 40 else f"{text[:15]}...{text[-15:]}"
 
 
 def net_exception(kind: str, message: str) -> NETException:

@@ -29,6 +29,7 @@ from toolkit.lab.host import LabUser, SimHost
 from toolkit.lab.kerberos import KerberosAcceptor, KerberosLabConfig
 from toolkit.lab.profiles import get_profile
 from toolkit.lab.server import FaultConfig, HostEndpoint, LabServer
+from toolkit.lab.smb import SmbResponder, default_port
 from toolkit.lab.spec import HostSpec, LabSpec, build_host
 from toolkit.lab.tls import LabTLS, make_lab_tls
 
@@ -53,6 +54,8 @@ class FleetHost:
     #: Set for hosts that accept Kerberos: clients ask for ``<service>/<override>``.
     negotiate_service: str | None = None
     negotiate_hostname_override: str | None = None
+    #: The port of the host's SMB responder (toolkit.lab.smb), on the same address.
+    smb_port: int | None = None
 
     def public_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -109,6 +112,7 @@ def _endpoint(
         address=plan.address,
         port=plan.port,
         build=get_profile(hs.profile).build,
+        revision=get_profile(hs.profile).ubr,
         scheme=hs.scheme or "http",
         auth_methods=_auth_methods(hs),
         latency_ms=float(hs.latency_ms if hs.latency_ms is not None else spec.latency_ms),
@@ -140,13 +144,15 @@ def _worker_main(
     state_dir: str | None,
     tls: LabTLS | None,
     kerberos: KerberosLabConfig | None = None,
+    smb_port: int = 0,
 ) -> None:
     """Entry point of a lab worker process: serve ``plans`` until told to stop."""
     loop = asyncio.new_event_loop()
     endpoints = [_endpoint(p, spec, state_dir, kerberos) for p in plans]
     server = LabServer(endpoints, list(spec.users), ssl_context=tls.server_context() if tls else None)
     loop.run_until_complete(server.start())
-    conn.send({"ports": [ep.port for ep in endpoints]})
+    smb = SmbResponder([(ep.sim, ep.address) for ep in endpoints], port=smb_port)
+    conn.send({"ports": [ep.port for ep in endpoints], "smb_ports": loop.run_until_complete(smb.start())})
 
     def poll() -> None:
         if conn.poll():
@@ -166,6 +172,7 @@ def _worker_main(
     try:
         loop.run_forever()
     finally:
+        loop.run_until_complete(smb.stop())
         loop.run_until_complete(server.stop())
         conn.close()
 
@@ -218,6 +225,10 @@ class Fleet:
     _procs: list[tuple[Any, multiprocessing.connection.Connection]] = field(default_factory=list, init=False)
     _tempdir: tempfile.TemporaryDirectory[str] | None = field(default=None, init=False)
     _password_files: dict[str, Path] = field(default_factory=dict, init=False)
+    #: SMB responder port: None = 445 with per-host addresses when root, else one per host.
+    smb_port: int | None = None
+    _smb: SmbResponder | None = field(default=None, init=False)
+    _smb_ports: list[int] = field(default_factory=list, init=False)
 
     # -- planning -------------------------------------------------------------------------
     def _plan(self) -> None:
@@ -277,8 +288,9 @@ class Fleet:
                 build=get_profile(p.spec.profile).build,
                 fault=p.spec.fault.kind if p.spec.fault else None,
                 **self._kerberos_client_fields(p.spec),
+                smb_port=smb_port,
             )
-            for p, port in zip(self._plans, ports, strict=True)
+            for p, port, smb_port in zip(self._plans, ports, self._smb_ports, strict=True)
         ]
         return self
 
@@ -300,6 +312,8 @@ class Fleet:
             endpoints, list(self.spec.users), ssl_context=self.tls.server_context() if self.tls else None
         )
         loop.run_until_complete(server.start())
+        self._smb = SmbResponder([(ep.sim, ep.address) for ep in endpoints], port=self._smb_port())
+        self._smb_ports = loop.run_until_complete(self._smb.start())
         self._loop, self._server = loop, server
         self._thread = threading.Thread(target=loop.run_forever, name="psfleet-lab", daemon=True)
         self._thread.start()
@@ -320,12 +334,14 @@ class Fleet:
                     str(self.state_dir) if self.state_dir else None,
                     self.tls,
                     self.kerberos,
+                    self._smb_port(),
                 ),
                 daemon=True,
             )
             proc.start()
             self._procs.append((proc, parent))
         ports = [0] * len(self._plans)
+        self._smb_ports = [0] * len(self._plans)
         for (proc, parent), idx in zip(self._procs, chunks, strict=True):
             if not _wait_ready(proc, parent, 60.0):
                 code = proc.exitcode
@@ -334,11 +350,18 @@ class Fleet:
                     raise RuntimeError(f"a lab worker exited with code {code} before it started serving")
                 raise RuntimeError("a lab worker did not start within 60 s")
             msg = parent.recv()
-            for i, port in zip(idx, msg["ports"], strict=True):
-                ports[i] = port
+            for i, port, smb_port in zip(idx, msg["ports"], msg["smb_ports"], strict=True):
+                ports[i], self._smb_ports[i] = port, smb_port
         return ports
 
+    def _smb_port(self) -> int:
+        return self.smb_port if self.smb_port is not None else default_port(self.addressing)
+
     def stop(self) -> None:
+        if self._loop is not None and self._smb is not None:
+            with contextlib.suppress(Exception):
+                asyncio.run_coroutine_threadsafe(self._smb.stop(), self._loop).result(timeout=5)
+            self._smb = None
         if self._loop is not None and self._server is not None:
             fut = asyncio.run_coroutine_threadsafe(self._server.stop(), self._loop)
             with contextlib.suppress(Exception):
@@ -447,6 +470,8 @@ class Fleet:
             lines.append(f"    port: {h.port}")
             lines.append(f"    scheme: {h.scheme}")
             lines.append(f"    auth: {h.auth}")
+            if h.smb_port:
+                lines.append(f"    smb_port: {h.smb_port}")
             if ticket_hosts and h.name not in ticket_hosts:
                 lines += [f"    {c}" for c in credentials]
             if h.negotiate_hostname_override:

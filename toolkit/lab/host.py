@@ -40,6 +40,7 @@ from toolkit.lab.cmdlets import (
 )
 from toolkit.lab.cmdlets_events import EVENT_CMDLETS, EventRecord, EventSpec, expand_events
 from toolkit.lab.cmdlets_registry import REGISTRY_CMDLETS
+from toolkit.lab.cmdlets_regkind import REGKIND_CMDLETS
 from toolkit.lab.cmdlets_smb import SMB_CMDLETS
 from toolkit.lab.emit import (
     Emission,
@@ -60,11 +61,14 @@ RegistryOverrides = Mapping[str, Mapping[str, "tuple[str | ValueKind, Any] | Non
 
 @dataclass(frozen=True)
 class LabUser:
-    """An account the lab accepts; ``admin`` decides whether HKLM writes succeed."""
+    """An account the lab accepts; ``admin`` decides whether HKLM writes succeed, ``remoting``
+    whether it may use the PowerShell endpoint at all (False: neither an administrator nor in
+    Remote Management Users, so Windows refuses the shell with "Access is denied.")."""
 
     name: str
     password: str
     admin: bool
+    remoting: bool = True
 
 
 def _out_null(ctx: Context, bound: dict[str, Any]) -> list[Emission]:
@@ -112,7 +116,8 @@ _UTILITY_CMDLETS: tuple[CmdletDef, ...] = (
 )
 
 ALL_CMDLETS: dict[str, CmdletDef] = {
-    c.name.lower(): c for c in (*REGISTRY_CMDLETS, *SMB_CMDLETS, *EVENT_CMDLETS, *_UTILITY_CMDLETS)
+    c.name.lower(): c
+    for c in (*REGISTRY_CMDLETS, *REGKIND_CMDLETS, *SMB_CMDLETS, *EVENT_CMDLETS, *_UTILITY_CMDLETS)
 }
 
 
@@ -159,6 +164,7 @@ class SimHost:
         self._lock = threading.RLock()
         self._started = now or datetime.datetime.now(datetime.UTC)
         self._events = expand_events(tuple(events), start=self._started)
+        self._environment = system_environment(name)
         state_file = Path(state_dir) / f"{name}.json" if state_dir is not None else None
         if state_file is not None and state_file.exists():
             self._registry = Registry.load(state_file)
@@ -185,6 +191,12 @@ class SimHost:
     @property
     def events(self) -> Sequence[EventRecord]:
         return self._events
+
+    @property
+    def environment(self) -> Mapping[str, str]:
+        """The system environment a remote session on this host sees (what REG_EXPAND_SZ
+        values expand with on read)."""
+        return self._environment
 
     def execute(self, commands: Sequence[Any], *, user: LabUser) -> list[Emission]:
         """Run a pipeline's commands (``psrpcore.Command`` objects) as ``user``."""
@@ -287,6 +299,26 @@ class SimHost:
                 return [*out, binding_error(ctx, exc)]
             out += _apply_error_action(cmdlet.run(ctx, item_bound), item_bound)
         return out
+
+
+def system_environment(computer_name: str) -> dict[str, str]:
+    """Windows' system environment variables on a default installation on C:."""
+    return {
+        "ALLUSERSPROFILE": "C:\\ProgramData",
+        "CommonProgramFiles": "C:\\Program Files\\Common Files",
+        "COMPUTERNAME": computer_name.upper(),
+        "ComSpec": "C:\\Windows\\system32\\cmd.exe",
+        "NUMBER_OF_PROCESSORS": "2",
+        "OS": "Windows_NT",
+        "PROCESSOR_ARCHITECTURE": "AMD64",
+        "ProgramData": "C:\\ProgramData",
+        "ProgramFiles": "C:\\Program Files",
+        "ProgramFiles(x86)": "C:\\Program Files (x86)",
+        "PUBLIC": "C:\\Users\\Public",
+        "SystemDrive": "C:",
+        "SystemRoot": "C:\\Windows",
+        "windir": "C:\\Windows",
+    }
 
 
 def apply_overrides(registry: Registry, overrides: RegistryOverrides) -> None:

@@ -57,6 +57,8 @@ class HostEndpoint:
     address: str
     port: int
     build: int = 17763
+    #: The build's revision (UBR) PowerShell reports in PSVersionTable; None: 0.
+    revision: int | None = None
     scheme: str = "http"
     auth_methods: tuple[str, ...] = ("negotiate", "ntlm")
     latency_ms: float = 0.0
@@ -413,10 +415,15 @@ class LabServer:
                 subcode="w:AlreadyExists",
                 reason=f"The shell {shell_id} already exists.",
             )
+        if not user.remoting:
+            # The logon succeeded, but the account may not use the PowerShell endpoint.
+            raise wsman.access_denied_fault()
         effective_user = user
         if ep.fault.kind == "non_admin" and user.admin:
             effective_user = LabUser(name=user.name, password=user.password, admin=False)
-        shell = LabShell(shell_id, ep.sim, effective_user, ep.build, req.max_envelope_size)
+        shell = LabShell(
+            shell_id, ep.sim, effective_user, ep.build, req.max_envelope_size, revision=ep.revision
+        )
         try:
             shell.feed(_b64(creation.text))
         except (psrpcore.PSRPCoreError, ValueError, KeyError, TypeError) as exc:
@@ -465,7 +472,7 @@ class LabServer:
         except ValueError:
             raise wsman.bad_request_fault("CommandId is not a GUID.") from None
         if command_id is not None and not shell.has_pipeline(command_id):
-            raise wsman.shell_not_found_fault(str(cid))
+            raise wsman.unknown_command_fault()
         budget = req.max_envelope_size - wsman.RECEIVE_OVERHEAD
         deadline = time.monotonic() + max(req.operation_timeout, 0.5)
         while True:
@@ -494,7 +501,7 @@ class LabServer:
         code = code_el.text.strip()
         if command_id is not None:
             if not shell.has_pipeline(command_id):
-                raise wsman.shell_not_found_fault(str(cid))
+                raise wsman.unknown_command_fault()
             if code.endswith("crtl_c") or code.endswith("ctrl_c"):
                 shell.stop_pipeline(command_id)
             elif code == wsman.SIGNAL_TERMINATE:

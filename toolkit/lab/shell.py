@@ -2,8 +2,8 @@
 
 The WS-Man layer hands this class raw PSRP bytes (creationXml, Command arguments, Send
 streams) and asks it for output per pipeline on Receive. psrpcore keeps a single outgoing
-queue for the whole pool, so :meth:`LabShell._route` sorts payloads per pipeline
-(DOMAIN 10.2). psrpcore is not thread-safe: a shell is only touched from the lab's event loop.
+queue for the whole pool, so :meth:`LabShell._route` sorts payloads per pipeline. psrpcore is
+not thread-safe: a shell is only touched from the lab's event loop.
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ from psrpcore.types import (
     ErrorRecord,
     NETException,
     PSInvocationState,
+    PSList,
+    PSPrimitiveDictionary,
     PSRPMessageType,
     PSVersion,
     add_note_property,
@@ -38,28 +40,43 @@ class HostLike(Protocol):
     def execute(self, commands: list[psrpcore.Command], *, user: Any) -> list[Any]: ...
 
 
+#: The build of Windows Management Framework 5.1, whose PowerShell older systems (before
+#: Windows 10 / Server 2016) report in place of their own build.
+WMF51_BUILD, WMF51_REVISION = 14409, 1005
+
+
 @functools.cache
-def windows_private_data(build: int) -> dict[str, Any]:
-    """ApplicationPrivateData as Windows PowerShell 5.1 sends it (DOMAIN 10.2).
+def windows_private_data(build: int, revision: int | None = None) -> PSPrimitiveDictionary:
+    """ApplicationPrivateData as Windows PowerShell 5.1 sends it: ``PSVersionTable`` is a
+    PSPrimitiveDictionary, ``PSCompatibleVersions`` a ``System.Version[]``, and the versions
+    carry the OS build and its revision (UBR), e.g. 5.1.14393.2248 on Server 2016 (recorded
+    Server 2016 traffic, compared in tests/integration/lab/test_golden.py). Systems older than
+    Windows 10 run WMF 5.1 and report its build instead of their own.
 
     One shared, read-only dict per build (psrpcore only reads it; its setdefault calls find
     every key present): building its PSVersion objects took about 0.4 ms per pool open,
     measured with timeit on a 2-core box, four times the rest of a LabShell's setup.
     """
-    return {
-        "PSVersionTable": {
-            "PSVersion": PSVersion(f"5.1.{build}.1"),
+    if build >= 10240:
+        ps_build, ps_revision = build, revision or 0
+    else:
+        ps_build, ps_revision = WMF51_BUILD, WMF51_REVISION
+    ps_version = f"5.1.{ps_build}.{ps_revision}"
+    compatible = PSList(PSVersion(v) for v in ("1.0", "2.0", "3.0", "4.0", "5.0", ps_version))
+    compatible.PSObject.type_names = ["System.Version[]", "System.Array", "System.Object"]
+    table = PSPrimitiveDictionary(
+        {
+            "PSVersion": PSVersion(ps_version),
             "PSEdition": "Desktop",
-            "PSCompatibleVersions": [
-                PSVersion(v) for v in ("1.0", "2.0", "3.0", "4.0", "5.0", f"5.1.{build}.1")
-            ],
+            "PSCompatibleVersions": compatible,
             "CLRVersion": PSVersion("4.0.30319.42000"),
-            "BuildVersion": PSVersion(f"10.0.{build}.1"),
+            "BuildVersion": PSVersion(f"10.0.{ps_build}.{ps_revision}"),
             "WSManStackVersion": PSVersion("3.0"),
             "PSRemotingProtocolVersion": PSVersion("2.3"),
             "SerializationVersion": PSVersion("1.1.0.1"),
         }
-    }
+    )
+    return PSPrimitiveDictionary({"PSVersionTable": table})
 
 
 @dataclass
@@ -79,6 +96,8 @@ class LabShell:
     user: Any
     build: int
     max_envelope_size: int = 153600
+    #: The OS build's revision (UBR) that Windows puts in PSVersionTable's versions.
+    revision: int | None = None
     pool: psrpcore.ServerRunspacePool = field(init=False)
     _out: dict[uuid.UUID | None, deque[bytes]] = field(init=False, default_factory=dict)
     _pipes: dict[uuid.UUID, _Pipe] = field(init=False, default_factory=dict)
@@ -86,7 +105,8 @@ class LabShell:
     def __post_init__(self) -> None:
         # Parses and builds the messages every client repeats once per process (poolcache).
         self.pool = CachingServerRunspacePool(
-            cache_tag=self.build, application_private_data=windows_private_data(self.build)
+            cache_tag=(self.build, self.revision),
+            application_private_data=windows_private_data(self.build, self.revision),
         )
 
     # -- incoming -------------------------------------------------------------------------
@@ -203,15 +223,29 @@ class LabShell:
             payload = self.pool.data_to_send(self.fragment_size)
             if payload is None:
                 return
-            self._out.setdefault(payload.pipeline_id, deque()).append(payload.data)
+            queue = self._out.setdefault(payload.pipeline_id, deque())
+            if payload.pipeline_id is None:
+                # Pool messages one by one, so that take_output can answer the pool's opening
+                # over two Receives as Windows does.
+                queue.extend(_per_message(payload.data))
+            else:
+                queue.append(payload.data)
 
     def take_output(self, command_id: uuid.UUID | None, budget: int) -> tuple[list[str], bool]:
-        """Base64 streams for one Receive within ``budget`` bytes, and whether more remain."""
+        """Base64 streams for one Receive within ``budget`` bytes, and whether more remain.
+
+        On the pool (``command_id`` None) a RunspacePoolState message never shares a Receive
+        with the messages before it: Windows answers the opening SessionCapability and
+        ApplicationPrivateData on one Receive and the Opened state on the next (recorded
+        Server 2016 traffic, compared in tests/integration/lab/test_golden.py).
+        """
         self._route()
         queue = self._out.get(command_id)
         streams: list[str] = []
         used = 0
         while queue:
+            if command_id is None and streams and _starts_pool_state(queue[0]):
+                break
             encoded = base64.b64encode(queue[0]).decode("ascii")
             if streams and used + len(encoded) > budget:
                 break
@@ -271,6 +305,35 @@ def _check_fragments(data: bytes) -> None:
         offset += 21 + length
         if offset > len(data):
             raise ValueError("PSRP fragment shorter than its length field")
+
+
+_FRAGMENT_HEADER = 21  # object id (8), fragment id (8), flags (1), length (4): MS-PSRP 2.2.4
+_START_FRAGMENT = 0x1
+_POOL_STATE = int(PSRPMessageType.RunspacePoolState).to_bytes(4, "little")
+
+
+def _per_message(data: bytes) -> list[bytes]:
+    """Split a run of PSRP fragments into one chunk per message (fragments of one message are
+    contiguous in psrpcore's output)."""
+    chunks: list[bytes] = []
+    start = offset = 0
+    while offset < len(data):
+        length = int.from_bytes(data[offset + 17 : offset + 21], "big")
+        end = offset + _FRAGMENT_HEADER + length
+        if data[offset + 16] & 0x2:  # the end fragment of its message
+            chunks.append(data[start:end])
+            start = end
+        offset = end
+    if start < len(data):
+        chunks.append(data[start:])
+    return chunks
+
+
+def _starts_pool_state(chunk: bytes) -> bool:
+    """Whether ``chunk`` begins a RunspacePoolState message (type after the 4-byte destination)."""
+    if len(chunk) < _FRAGMENT_HEADER + 8 or not chunk[16] & _START_FRAGMENT:
+        return False
+    return chunk[_FRAGMENT_HEADER + 4 : _FRAGMENT_HEADER + 8] == _POOL_STATE
 
 
 def _after_first_statement(commands: list[psrpcore.Command]) -> list[psrpcore.Command]:

@@ -7,7 +7,8 @@
 
 Schema (every key optional except ``hosts[].name``)::
 
-    users: [{name: LAB\\admin, password: "P@ss", admin: true}]
+    users: [{name: LAB\\admin, password: "P@ss", admin: true}]   # remoting: false = may not
+                                                             # use the endpoint (Access is denied)
     defaults: {profile: server2019, latency_ms: 0, auth: negotiate, pool_open_ms: 0, scheme: http}
     hosts:
       - name: web              # count: 3 expands to web-01..web-03
@@ -245,7 +246,7 @@ class _Loader:
         users: list[LabUser] = []
         for index, item in enumerate(node):
             field = f"users[{index}]"
-            self.mapping(item, node, index, field, ("name", "password", "admin"))
+            self.mapping(item, node, index, field, ("name", "password", "admin", "remoting"))
             for required in ("name", "password"):
                 if required not in item:
                     raise self.fail("is required", node, index, f"{field}.{required}")
@@ -256,9 +257,14 @@ class _Loader:
             admin = item.get("admin", False)
             if not isinstance(admin, bool):
                 raise self.fail(f"must be true or false, got {admin!r}", item, "admin", f"{field}.admin")
+            remoting = item.get("remoting", True)
+            if not isinstance(remoting, bool):
+                raise self.fail(
+                    f"must be true or false, got {remoting!r}", item, "remoting", f"{field}.remoting"
+                )
             if any(u.name.lower() == name.lower() for u in users):
                 raise self.fail(f"duplicate user {name!r}", item, "name", f"{field}.name")
-            users.append(LabUser(name, password, admin))
+            users.append(LabUser(name, password, admin, remoting))
         if not any(u.admin for u in users):
             raise self.fail("needs at least one user with admin: true", root, "users", "users")
         return tuple(users)

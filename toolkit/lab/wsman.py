@@ -44,6 +44,8 @@ class WSManFault(Exception):
         sender: bool = True,
         http_status: int = 500,
         action: str = "http://schemas.dmtf.org/wbem/wsman/1/wsman/fault",
+        message: str | None = None,
+        detail: str | None = None,
     ) -> None:
         super().__init__(reason)
         self.code = code
@@ -52,6 +54,10 @@ class WSManFault(Exception):
         self.sender = sender
         self.http_status = http_status
         self.action = action
+        #: ``f:Message`` of the WSManFault; Windows often says more there than in the Reason.
+        self.message = reason if message is None else message
+        #: ``w:FaultDetail`` URI (DSP0226 fault detail), sent before the WSManFault when set.
+        self.detail = detail
 
 
 # Fault codes as Windows sends them (WSManFault Code attribute, decimal).
@@ -61,6 +67,13 @@ ACTION_NOT_SUPPORTED = 2150858757  # 0x80338005 ERROR_WSMAN_INVALID_ACTIONURI
 INVALID_XML = 2150858817  # 0x80338041 ERROR_WSMAN_BAD_XML? (reason text is what users read)
 RESOURCE_NOT_FOUND = 2150858770  # 0x80338012 ERROR_WSMAN_DESTINATION_UNREACHABLE
 INTERNAL_ERROR = 2150858752  # 0x80338000 generic WS-Man internal error
+ACCESS_DENIED = 5  # ERROR_ACCESS_DENIED: the account may not use the endpoint
+
+_INVALID_SELECTORS_REASON = (
+    "The WS-Management service cannot process the request because the request contained invalid selectors "
+    "for the resource. "
+)
+_UNEXPECTED_SELECTORS = "http://schemas.dmtf.org/wbem/wsman/1/wsman/faultDetail/UnexpectedSelectors"
 
 
 def timed_out_fault() -> WSManFault:
@@ -78,6 +91,30 @@ def shell_not_found_fault(shell_id: str) -> WSManFault:
             "exists on the server. Provide the correct ShellId or create a new shell and retry the operation. "
         ),
     )
+
+
+def unknown_command_fault() -> WSManFault:
+    """A Receive or Signal naming a CommandId the shell does not have: Windows' fault, word for
+    word (recorded Server 2016 traffic, pypsrp's test_psrp_receive_failure and
+    test_winrs_bad_cmd_id; compared in tests/integration/lab/test_golden.py)."""
+    return WSManFault(
+        code=INVALID_SELECTORS,
+        subcode="w:InvalidSelectors",
+        reason=_INVALID_SELECTORS_REASON,
+        message=(
+            "The Windows Remote Shell received a request to perform an operation on a command identifier that "
+            "does not exist. Either the command has completed execution or the client specified an invalid "
+            "command identifier. "
+        ),
+        detail=_UNEXPECTED_SELECTORS,
+    )
+
+
+def access_denied_fault() -> WSManFault:
+    """Create by an account that may not use the PowerShell endpoint (neither an administrator
+    nor in Remote Management Users): HTTP 500, ``w:AccessDenied`` (DMTF DSP0226's fault for an
+    unauthorized sender) with the Win32 code 5 and its system text "Access is denied."."""
+    return WSManFault(code=ACCESS_DENIED, subcode="w:AccessDenied", reason="Access is denied. ")
 
 
 def bad_request_fault(detail: str) -> WSManFault:
@@ -181,12 +218,12 @@ def envelope(action: str, relates_to: str, body: str) -> bytes:
 
 def fault_envelope(fault: WSManFault, relates_to: str | None, machine: str) -> bytes:
     value = "s:Sender" if fault.sender else "s:Receiver"
-    reason = escape(fault.reason)
+    detail = f"<w:FaultDetail>{fault.detail}</w:FaultDetail>" if fault.detail else ""
     body = (
         f"<s:Fault><s:Code><s:Value>{value}</s:Value><s:Subcode><s:Value>{fault.subcode}</s:Value>"
-        f'</s:Subcode></s:Code><s:Reason><s:Text xml:lang="en-US">{reason}</s:Text></s:Reason>'
-        f'<s:Detail><f:WSManFault xmlns:f="http://schemas.microsoft.com/wbem/wsman/1/wsmanfault" '
-        f'Code="{fault.code}" Machine="{escape(machine)}"><f:Message>{reason}</f:Message>'
+        f'</s:Subcode></s:Code><s:Reason><s:Text xml:lang="en-US">{escape(fault.reason)}</s:Text></s:Reason>'
+        f'<s:Detail>{detail}<f:WSManFault xmlns:f="http://schemas.microsoft.com/wbem/wsman/1/wsmanfault" '
+        f'Code="{fault.code}" Machine="{escape(machine)}"><f:Message>{escape(fault.message)}</f:Message>'
         f"</f:WSManFault></s:Detail></s:Fault>"
     )
     return envelope(fault.action, relates_to or "uuid:00000000-0000-0000-0000-000000000000", body)
@@ -247,13 +284,14 @@ def receive_response(req: Request, streams: list[str], command_id: str | None, d
     """``streams`` are base64 PSRP fragments already encoded."""
     cid = f' CommandId="{command_id}"' if command_id else ""
     parts = [f'<rsp:Stream Name="stdout"{cid}>{s}</rsp:Stream>' for s in streams]
-    if command_id is not None:
-        state = "Done" if done else "Running"
-        exit_code = "<rsp:ExitCode>0</rsp:ExitCode>" if done else ""
+    if command_id is not None and done:
+        # Windows reports a CommandState only when the command is Done (or Pending on a host
+        # call, which the lab never makes): a Receive that carries part of the output of a
+        # running pipeline has none (recorded Server 2016 traffic, test_psrp_disconnected_commands).
         parts.append(
             f'<rsp:CommandState CommandId="{command_id}" '
-            f'State="http://schemas.microsoft.com/wbem/wsman/1/windows/shell/CommandState/{state}">'
-            f"{exit_code}</rsp:CommandState>"
+            'State="http://schemas.microsoft.com/wbem/wsman/1/windows/shell/CommandState/Done">'
+            "<rsp:ExitCode>0</rsp:ExitCode></rsp:CommandState>"
         )
     body = "<rsp:ReceiveResponse>" + "".join(parts) + "</rsp:ReceiveResponse>"
     return envelope(ACTION_PREFIX_SHELL + "ReceiveResponse", req.message_id, body)

@@ -1,4 +1,4 @@
-"""SimHost running the registry cmdlets, structured and as script text (DOMAIN 4)."""
+"""SimHost running the registry cmdlets, structured and as script text."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from psrpcore import Command
-from psrpcore.types import ErrorCategory, PSCustomObject, PSInt, PSInt64, PSString, PSUInt
+from psrpcore.types import ErrorCategory, PSCustomObject, PSInt, PSInt64, PSList, PSString, PSUInt
 
 from tests.unit.lab.helpers import (
     ADMIN,
@@ -50,10 +50,12 @@ def test_get_item_property_returns_typed_values_and_provider_properties(host: Si
     [obj] = outputs(run(host, cmd("Get-ItemProperty", Path=WS)))
     assert isinstance(obj, PSCustomObject)
     assert type(obj.EnableSecuritySignature) is PSInt and obj.EnableSecuritySignature == 1
-    assert type(obj.ServiceDll) is PSString  # ExpandString reads as String
-    assert obj.Minus == -1 and type(obj.Minus) is PSInt  # DOMAIN 4.4
+    assert type(obj.ServiceDll) is PSString  # ExpandString reads as String...
+    assert obj.ServiceDll == "C:\\Windows\\System32\\wkssvc.dll"  # ...with %SystemRoot% expanded
+    assert obj.Minus == -1 and type(obj.Minus) is PSInt  # 0xFFFFFFFF reads as Int32 -1
     assert obj.Big == 2**40 and type(obj.Big) is PSInt64
     assert obj.Multi == ["a", "b"]
+    assert obj.Multi.PSTypeNames[0] == "System.String[]"
     assert obj.PSPath == "Microsoft.PowerShell.Core\\Registry::" + WS_PROVIDER
     assert obj.PSParentPath == "Microsoft.PowerShell.Core\\Registry::" + WS_PROVIDER.rsplit("\\", 1)[0]
     assert obj.PSChildName == "Parameters"
@@ -61,6 +63,64 @@ def test_get_item_property_returns_typed_values_and_provider_properties(host: Si
     assert obj.PSProvider == "Microsoft.PowerShell.Core\\Registry"
     names = [p.name for p in obj.PSObject.extended_properties]
     assert names[-5:] == ["PSPath", "PSParentPath", "PSChildName", "PSDrive", "PSProvider"]
+
+
+def string_array(*items: str) -> PSList:
+    """A ``System.String[]`` as a client that types its arrays sends it."""
+    value = PSList(PSString(i) for i in items)
+    value.PSObject.type_names = ["System.String[]", "System.Array", "System.Object"]
+    return value
+
+
+@pytest.mark.parametrize(
+    "value",
+    [["a", "b"], PSList(["a", "b"])],  # a plain list, as pypsrp sends it: Object[]
+)
+def test_a_list_that_is_not_a_string_array_is_refused_as_dotnet_refuses_it(
+    host: SimHost, value: object
+) -> None:
+    emitted = run(host, cmd("Set-ItemProperty", Path=WS, Name="New", Value=value))
+    [error] = errors(emitted)
+    assert error.message == (
+        "RegistryKey.SetValue does not support arrays of type 'Object[]'. Only Byte[] and String[] are supported."
+    )
+    assert host.registry.get_value(WS, "New") is None
+
+
+def test_an_array_literal_in_a_script_is_an_object_array(host: SimHost) -> None:
+    emitted = host.run_script(f"Set-ItemProperty -Path '{WS}' -Name New -Value 'a','b'", user=ADMIN)
+    assert [e.fully_qualified_error_id for e in errors(emitted)] == [
+        "System.ArgumentException,Microsoft.PowerShell.Commands.SetItemPropertyCommand"
+    ]
+    assert host.registry.get_value(WS, "New") is None
+
+
+def test_an_existing_multistring_takes_a_plain_list(host: SimHost) -> None:
+    host.registry.set(WS, "Multi", "MultiString", ["x"])
+    assert run(host, cmd("Set-ItemProperty", Path=WS, Name="Multi", Value=["a", "b"])) == []
+    assert host.registry.get_value(WS, "Multi") == ("MultiString", ["a", "b"])
+
+
+@pytest.mark.parametrize(
+    ("stored", "read"),
+    [
+        ("%SystemRoot%\\x.dll", "C:\\Windows\\x.dll"),
+        ("%systemroot%;%WINDIR%", "C:\\Windows;C:\\Windows"),  # names are case-insensitive
+        ("%NoSuchVar%\\%ProgramFiles%", "%NoSuchVar%\\C:\\Program Files"),  # undefined: left as is
+        ("100%", "100%"),
+    ],
+)
+def test_expand_string_reads_expanded_as_windows_getvalue_does(host: SimHost, stored: str, read: str) -> None:
+    host.registry.set(WS, "Path", "ExpandString", stored)
+    [obj] = outputs(run(host, cmd("Get-ItemProperty", Path=WS, Name="Path")))
+    assert obj.Path == read
+    assert host.registry.get_value(WS, "Path") == ("ExpandString", stored)  # stored unexpanded
+
+
+def test_computer_name_expands_to_the_host_name(host: SimHost) -> None:
+    host.registry.set(WS, "Where", "ExpandString", "\\\\%COMPUTERNAME%\\share")
+    [obj] = outputs(run(host, cmd("Get-ItemProperty", Path=WS, Name="Where")))
+    assert obj.Where == "\\\\WEB-01\\share"
 
 
 def test_output_serializes_with_dotnet_types(host: SimHost) -> None:
@@ -92,7 +152,7 @@ def test_reg_sz_zero_and_dword_zero_differ_by_type_alone(host: SimHost) -> None:
         (1, {}, ("DWord", 1)),
         (PSInt64(5), {}, ("QWord", 5)),
         (PSString("1"), {}, ("String", "1")),
-        (["a", "b"], {}, ("MultiString", ["a", "b"])),
+        (string_array("a", "b"), {}, ("MultiString", ["a", "b"])),
         (b"\x00", {}, ("Binary", b"\x00")),
         (True, {}, ("String", "True")),  # Unknown kind: .NET stores ToString()
         (PSUInt(7), {}, ("String", "7")),
@@ -444,3 +504,15 @@ def test_registry_overrides_set_and_delete() -> None:
     )
     assert host.registry.get_value(WS, "RequireSecureNegotiate") == ("String", "0")
     assert host.registry.get_value(WS, "EnableSecuritySignature") is None
+
+
+def test_a_long_error_target_is_shortened_in_the_category_message(host: SimHost) -> None:
+    path = "HKLM:\\SOFTWARE\\psfleet\\A\\Very\\Long\\Path\\That\\Does\\Not\\Exist"
+    [error] = errors(run(host, cmd("Get-ItemProperty", Path=path)))
+    assert error.category_info.TargetName == path  # the field itself stays whole
+    assert str(error.category_info) == (
+        f"ObjectNotFound: ({path[:15]}...{path[-15:]}:String) [Get-ItemProperty], ItemNotFoundException"
+    )
+    short = "HKLM:\\SOFTWARE\\psfleet\\Nope"  # 40 characters or fewer: as is
+    [error] = errors(run(host, cmd("Get-ItemProperty", Path=short)))
+    assert str(error.category_info).startswith(f"ObjectNotFound: ({short}:String)")

@@ -119,7 +119,8 @@ def test_structure_errors(text: str, expected: str) -> None:
         ("users:\n  - {name: a}", "lab.yml:2: users[0].password: is required"),
         ("users:\n  - {name: a, password: 5, admin: true}", "lab.yml:2: users[0].password: must be a non-empty string"),
         ("users:\n  - {name: a, password: x, admin: yes please}", "lab.yml:2: users[0].admin: must be true or false, got 'yes please'"),
-        ("users:\n  - {name: a, password: x, admin: true, role: y}", "lab.yml:2: users[0].role: unknown key 'role'; expected one of name, password, admin"),
+        ("users:\n  - {name: a, password: x, admin: true, role: y}", "lab.yml:2: users[0].role: unknown key 'role'; expected one of name, password, admin, remoting"),
+        ("users:\n  - {name: a, password: x, admin: true, remoting: no thanks}", "lab.yml:2: users[0].remoting: must be true or false, got 'no thanks'"),
         ("users:\n  - {name: a, password: x, admin: true}\n  - {name: A, password: y}", "lab.yml:3: users[1].name: duplicate user 'A'"),
         ("users:\n  - {name: a, password: x}", "lab.yml:1: users: needs at least one user with admin: true"),
     ],
@@ -128,6 +129,14 @@ def test_user_errors(users: str, expected: str) -> None:
     with pytest.raises(LabSpecError) as info:
         loads_spec(users + "\nhosts: [{name: h}]", "lab.yml")
     assert str(info.value) == expected
+
+
+def test_users_may_use_the_endpoint_unless_remoting_is_false() -> None:
+    spec = loads_spec(
+        "users:\n  - {name: a, password: x, admin: true}\n  - {name: b, password: y, remoting: false}\n"
+        "hosts: [{name: h}]"
+    )
+    assert [(u.name, u.admin, u.remoting) for u in spec.users] == [("a", True, True), ("b", False, False)]
 
 
 REG_KEY = "'HKLM:\\SYSTEM\\X'"
