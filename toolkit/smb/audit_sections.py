@@ -22,26 +22,28 @@ from typing import Any
 from toolkit.checks.audit import AnswerItem, AuditExtension
 from toolkit.checks.facts import HostFacts
 from toolkit.checks.osinfo import BUILD_24H2, BUILD_WIN81, is_home_edition, is_server
+from toolkit.checks.rules import SMBCLIENT_EVENTS
 from toolkit.inventory.model import Host
 from toolkit.results import HostResult, OsInfo
 from toolkit.smb.compare import WireComparison, compare_wire_with_registry
 from toolkit.smb.probe import DEADLINE_MARGIN, SmbProbeResult, probe_smb
 from toolkit.transport.model import Command, ErrorRecordData, InvocationResult, PSObj, PSValue, Statement
 
-# -- events (DOMAIN 6) ---------------------------------------------------------------------
+# -- events (docs/windows-facts.md#smbclient-events) ----------------------------------------
 
-#: DOMAIN 6.2: which id lands in which channel is [U], so all three are queried.
+#: Which id lands in which channel is not documented, so all three are queried
+#: (docs/windows-facts.md#smbclient-event-channels).
 SMB_CLIENT_CHANNELS: tuple[str, ...] = (
     "Microsoft-Windows-SMBClient/Security",
     "Microsoft-Windows-SMBClient/Connectivity",
     "Microsoft-Windows-SMBClient/Operational",
 )
-#: DOMAIN 6.1: negotiate validation failed, signing validation failed, connect failed,
-#: connection disconnected.
+#: Negotiate validation failed, signing validation failed, connect failed, connection
+#: disconnected (docs/windows-facts.md#smbclient-events).
 SMB_EVENT_IDS: tuple[int, ...] = (31012, 31013, 30803, 30804)
 #: Ids whose presence flags the host (the validate-negotiate / signing failures themselves).
 FLAGGED_EVENT_IDS: frozenset[int] = frozenset({31012, 31013})
-EVENTS_RULE = "DOMAIN 6"
+EVENTS_RULE = SMBCLIENT_EVENTS
 
 _EVENT_TYPE = "system.diagnostics.eventing.reader.eventlogrecord"
 _GET_WIN_EVENT = "microsoft.powershell.commands.getwineventcommand"
@@ -84,7 +86,7 @@ def _event_id(obj: PSObj) -> int | None:
 
 
 def events_summary(counts: Mapping[int, int]) -> str:
-    """``31012:3 31013:0 30803:0 30804:0`` (every queried id, in DOMAIN 6.1 order)."""
+    """``31012:3 31013:0 30803:0 30804:0`` (every queried id, in docs/windows-facts.md#smbclient-events order)."""
     return " ".join(f"{event_id}:{counts.get(event_id, 0)}" for event_id in SMB_EVENT_IDS)
 
 
@@ -92,8 +94,9 @@ def events_section(answer: InvocationResult, os: OsInfo | None, *, days: float, 
     """Count the answer's events per id. Pure.
 
     - ``not_applicable``: build < 9600 (the mrxsmb events exist from Windows 8.1 / 2012 R2,
-      DOMAIN 6), or none of the three channels exists on the host.
-    - ``counted``: counts per id; ``NoMatchingEventsFound`` is an empty result (DOMAIN 6.2),
+      docs/windows-facts.md#smbclient-events), or none of the three channels exists on the host.
+    - ``counted``: counts per id; ``NoMatchingEventsFound`` is an empty result
+      (docs/windows-facts.md#get-winevent-no-events),
       and a missing channel (``NoMatchingLogsFound``) is listed in ``channels_missing``.
     - ``error``: any other error record (access denied to a channel, bad filter...).
     """
@@ -114,7 +117,7 @@ def events_section(answer: InvocationResult, os: OsInfo | None, *, days: float, 
     if os is not None and os.build is not None and os.build < BUILD_WIN81:
         reason = (
             f"build {os.build}: the SMB client events 31012/31013/30803/30804 exist from Windows 8.1 / "
-            "Server 2012 R2 (build 9600) on (DOMAIN 6)"
+            "Server 2012 R2 (build 9600) on"
         )
         return {**base, "status": "not_applicable", "summary": "n/a", "reason": reason}
 
@@ -138,7 +141,7 @@ def events_section(answer: InvocationResult, os: OsInfo | None, *, days: float, 
         message = "Get-WinEvent failed: " + "; ".join(dict.fromkeys(other_errors))
         return {**base, "status": "error", "summary": f"error: {message}", "error": message[:500]}
     if len(missing) >= len(SMB_CLIENT_CHANNELS) and not counts:
-        reason = "none of the Microsoft-Windows-SMBClient channels exists on this host (DOMAIN 6.2)"
+        reason = "none of the Microsoft-Windows-SMBClient channels exists on this host"
         return {
             **base,
             "status": "not_applicable",
@@ -149,8 +152,8 @@ def events_section(answer: InvocationResult, os: OsInfo | None, *, days: float, 
     by_id = {str(event_id): counts.get(event_id, 0) for event_id in SMB_EVENT_IDS}
     flagged = any(counts.get(event_id, 0) for event_id in FLAGGED_EVENT_IDS)
     reason = (
-        "negotiate or signing validation failures logged: see DOMAIN 1.1 (a device in the path may "
-        "rewrite SMB NEGOTIATE)"
+        "negotiate or signing validation failures logged: see docs/windows-facts.md#validate-negotiate-abort "
+        "(a device in the path may rewrite SMB NEGOTIATE)"
         if flagged
         else ""
     )
@@ -187,11 +190,12 @@ def smb_events_extension(days: float, *, now: datetime | None = None) -> AuditEx
     )
 
 
-# -- wire signing (DOMAIN 2) ------------------------------------------------------------------
+# -- wire signing (docs/windows-facts.md#signing-either-side) -------------------------------
 
 
 def default_server_signing_required(os: OsInfo | None) -> bool | None:
-    """What an absent LanmanServer RequireSecuritySignature means on this host (DOMAIN 2.4).
+    """What an absent LanmanServer RequireSecuritySignature means on this host
+    (docs/windows-facts.md#signing-defaults-24h2).
 
     Clients: required from Windows 11 24H2 (build 26100) except Home; not before. Servers:
     None, because domain controllers require it by default and the audit does not read the

@@ -1,8 +1,9 @@
 """Does the server's wire behaviour match its registry? Pure.
 
 The SMB2 NEGOTIATE response's SIGNING_REQUIRED flag is what the server enforces; LanmanServer
-``RequireSecuritySignature`` (REG_DWORD 0/1, DOMAIN 2.1) is what it is configured to do.
-``EnableSecuritySignature`` is SMB1-only and plays no part (DOMAIN 2.2).
+``RequireSecuritySignature`` (REG_DWORD 0/1, docs/windows-facts.md#signing-server-value) is what it is
+configured to do. ``EnableSecuritySignature`` is SMB1-only and plays no part
+(docs/windows-facts.md#signing-enable-smb1-only).
 """
 
 from __future__ import annotations
@@ -10,10 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
+from toolkit.checks.rules import SIGNING_EITHER_SIDE
 from toolkit.smb.probe import SmbProbeResult
 
 ComparisonStatus = Literal["match", "mismatch", "unknown"]
-RULE = "DOMAIN 2.1, 2.3"
+RULE = SIGNING_EITHER_SIDE
 
 
 class RegValueLike(Protocol):
@@ -56,12 +58,13 @@ def _describe(kind: str | None, value: Any) -> str:
 def registry_requires_signing(
     server_require_signature: RegValueLike | tuple[str | None, Any], *, default_required: bool | None
 ) -> tuple[bool | None, str]:
-    """What LanmanServer RequireSecuritySignature makes the server do, and why (DOMAIN 2.1, 2.4).
+    """What LanmanServer RequireSecuritySignature makes the server do, and why
+    (docs/windows-facts.md#signing-server-value, signing-defaults-legacy).
 
     A DWORD: non-zero means required (policy writes 1). Absent or not a DWORD (assumed not
-    honoured, as for RequireSecureNegotiate in DOMAIN 1.3 [U]): the OS default,
-    ``default_required``, which depends on role and build (DOMAIN 2.4) and is None when the
-    caller does not know it.
+    honoured, psfleet's assumption: docs/windows-facts.md#signing-nonbinary-values): the OS default,
+    ``default_required``, which depends on role and build (docs/windows-facts.md#signing-defaults-24h2)
+    and is None when the caller does not know it.
     """
     if isinstance(server_require_signature, tuple):
         kind, value = server_require_signature
@@ -72,9 +75,9 @@ def registry_requires_signing(
         return value != 0, described
     why = "value absent" if kind is None else "not a DWORD, so not honoured"
     if default_required is None:
-        return None, f"{described}: {why}, and the OS default (DOMAIN 2.4) is not known here"
+        return None, f"{described}: {why}, and the OS default is not known here"
     default = "required" if default_required else "not required"
-    return default_required, f"{described}: {why}, so the OS default applies ({default}, DOMAIN 2.4)"
+    return default_required, f"{described}: {why}, so the OS default applies ({default})"
 
 
 def compare_wire_with_registry(
@@ -87,7 +90,8 @@ def compare_wire_with_registry(
 
     ``server_require_signature`` None means the registry was not read. ``default_required``
     says what an absent value means on this host (True on domain controllers and Windows 11
-    24H2 Pro/Enterprise/Education, False elsewhere: DOMAIN 2.4); leave it None when unknown.
+    24H2 Pro/Enterprise/Education, False elsewhere: docs/windows-facts.md#signing-defaults-24h2); leave it
+    None when unknown.
     ``unknown`` when either side cannot be told.
     """
     if not probe.ok or probe.signing_required is None:

@@ -1,5 +1,6 @@
 """Pure parts of audit --events / --with-probe: the Get-WinEvent statement, splitting the
-answer, counting, n/a rules, wire-signing sections and defaults (DOMAIN 2.4, 6)."""
+answer, counting, n/a rules, wire-signing sections and defaults (docs/windows-facts.md#signing-defaults-24h2,
+#smbclient-events)."""
 
 from __future__ import annotations
 
@@ -91,7 +92,7 @@ CASES: list[tuple[str, InvocationResult, OsInfo | None, dict[str, Any]]] = [
         {"status": "counted", "summary": "31012:2 31013:0 30803:0 30804:1", "flagged": True, "total": 3},
     ),
     (
-        "no matching events is empty, not an error (DOMAIN 6.2)",
+        "no matching events is empty, not an error",
         InvocationResult(errors=(win_event_error("NoMatchingEventsFound"),)),
         OS_81,
         {"status": "counted", "summary": "31012:0 31013:0 30803:0 30804:0", "flagged": False, "total": 0},
@@ -143,7 +144,7 @@ def test_events_section(
 ) -> None:
     section = events_section(answer, os, days=7, since="2025-06-01T00:00:00Z")
     assert {k: section[k] for k in expected} == expected
-    assert section["days"] == 7 and section["rule"] == "DOMAIN 6"
+    assert section["days"] == 7 and section["rule"] == "windows-facts#smbclient-events"
 
 
 def test_events_error_message_is_kept() -> None:
@@ -186,7 +187,7 @@ def test_wire_signing_section_mismatch_is_flagged() -> None:
     )
     assert section["status"] == "mismatch" and section["flagged"] is True
     assert section["summary"] == "MISMATCH: wire required, registry not required"
-    assert section["wire"]["port"] == 445 and section["rule"] == "DOMAIN 2.1, 2.3"
+    assert section["wire"]["port"] == 445 and section["rule"] == "windows-facts#signing-either-side"
 
 
 def test_wire_signing_section_match_and_unknowns() -> None:

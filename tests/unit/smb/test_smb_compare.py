@@ -1,5 +1,5 @@
 """compare_wire_with_registry: the wire's signing-required flag vs LanmanServer
-RequireSecuritySignature (DOMAIN 2.1, 2.3, 2.4)."""
+RequireSecuritySignature (docs/windows-facts.md#signing-either-side, #signing-defaults-24h2)."""
 
 from __future__ import annotations
 
@@ -50,7 +50,7 @@ def test_compare(wire: int | None, registry: Any, default: bool | None, status: 
 
     assert result.status == status
     assert fragment in result.text
-    assert result.rule == "DOMAIN 2.1, 2.3"
+    assert result.rule == "windows-facts#signing-either-side"
     assert result.to_dict()["status"] == status
 
 
