@@ -1,11 +1,11 @@
 """Why "TCP connection is aborted during Validate Negotiate" happens on a given path.
 
 :func:`diagnose_validate_negotiate` does what a Windows 8.x client does on SMB 3.0.2 / 3.0
-(DOMAIN 1.2): NEGOTIATE, authenticate, tree-connect ``IPC$``, then send
+(docs/windows-facts.md#validate-negotiate-dialects): NEGOTIATE, authenticate, tree-connect ``IPC$``, then send
 FSCTL_VALIDATE_NEGOTIATE_INFO. It compares the NEGOTIATE response the client saw with what
 the server states in its signed validate-negotiate response, field by field, and explains a
-mismatch (DOMAIN 1.1) with the two workarounds and which one the client's build allows
-(DOMAIN 1.4).
+mismatch (docs/windows-facts.md#validate-negotiate-abort) with the two workarounds and which one the
+client's build allows (docs/windows-facts.md#rsn-enforced-since-10240).
 
 smbprotocol's own check (``TreeConnect.connect(require_secure_negotiate=True)``) stops at the
 first differing field and raises; the FSCTL is sent here with smbprotocol's ioctl structures
@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from toolkit.checks.rules import RSN_WORKAROUND, SIGNING_SAFER_WORKAROUND
 from toolkit.results import ErrorKind, HostError
 from toolkit.smb.frames import FrameError, NegotiateRefused, negotiate_request, parse_negotiate_response
 from toolkit.smb.probe import NegotiateInfo, negotiate_info, open_negotiated
@@ -128,7 +129,7 @@ class DiagnosisResult:
 
     @property
     def recommended(self) -> Workaround | None:
-        """The safest workaround that applies (signing first: DOMAIN 1.1)."""
+        """The safest workaround that applies (signing first: docs/windows-facts.md#signing-safer-workaround)."""
         for w in self.workarounds:
             if w.applies:
                 return w
@@ -160,28 +161,26 @@ class DiagnosisResult:
 
 def workarounds_for(client_build: int | None) -> tuple[Workaround, ...]:
     """The two workarounds for a validate-negotiate failure, safest first, judged for a client
-    of ``client_build`` (DOMAIN 1.1, 1.3, 1.4, 2.1, 2.3). Pure."""
+    of ``client_build`` (docs/windows-facts.md#rsn-workaround, signing-safer-workaround). Pure."""
     if client_build is None:
         rsn_applies: bool | None = None
-        rsn_reason = "depends on the client's build: honoured only on 9200/9600 (DOMAIN 1.4)"
-        sign_reason = "applies to any client build (DOMAIN 2.3)"
+        rsn_reason = "depends on the client's build: honoured only on 9200/9600"
+        sign_reason = "applies to any client build"
     elif client_build < 9200:
         rsn_applies = False
-        rsn_reason = f"build {client_build} has no validate negotiate at all (max SMB 2.1, DOMAIN 1.4)"
-        sign_reason = f"build {client_build}: signing still protects the traffic (DOMAIN 2.3)"
+        rsn_reason = f"build {client_build} has no validate negotiate at all (max SMB 2.1)"
+        sign_reason = f"build {client_build}: signing still protects the traffic"
     elif client_build in (9200, 9600):
         rsn_applies = True
-        rsn_reason = (
-            f"build {client_build} (Windows 8/8.1, Server 2012/2012 R2) honours the value (DOMAIN 1.3)"
-        )
-        sign_reason = f"build {client_build}: applies, and is the safer choice (DOMAIN 1.1)"
+        rsn_reason = f"build {client_build} (Windows 8/8.1, Server 2012/2012 R2) honours the value"
+        sign_reason = f"build {client_build}: applies, and is the safer choice"
     else:
         rsn_applies = False
         rsn_reason = (
             f"build {client_build} enforces validate negotiate (or pre-auth integrity) whatever the "
-            "value says: it cannot be disabled on Windows 10 / Server 2016 or later (DOMAIN 1.1, 1.4)"
+            "value says: it cannot be disabled on Windows 10 / Server 2016 or later"
         )
-        sign_reason = f"build {client_build}: the only workaround available (DOMAIN 1.1)"
+        sign_reason = f"build {client_build}: the only workaround available"
     signing = Workaround(
         id="require_signing",
         title="Require SMB signing",
@@ -190,15 +189,15 @@ def workarounds_for(client_build: int | None) -> tuple[Workaround, ...]:
             "-Value 1 -Type DWord -Force"
         ),
         risk=(
-            "Safer: keeps negotiate validation on (DOMAIN 1.1); WAN accelerators generally stop "
-            "optimizing, and so rewriting, signed SMB sessions [U]. Costs some throughput and blocks "
-            "guest access (DOMAIN 2.4). Client side shown; LanmanServer RequireSecuritySignature=1 "
-            "on the server works too (DOMAIN 2.3); "
+            "Safer: keeps negotiate validation on; WAN accelerators generally stop "
+            "optimizing, and so rewriting, signed SMB sessions (psfleet's assumption). Costs some "
+            "throughput and blocks guest access. Client side shown; LanmanServer "
+            "RequireSecuritySignature=1 on the server works too; "
             f"{NEW_CONNECTIONS_NOTE}."
         ),
         applies=True,
         reason=sign_reason,
-        rule="DOMAIN 1.1, 2.1, 2.3",
+        rule=SIGNING_SAFER_WORKAROUND,
     )
     require_secure_negotiate_off = Workaround(
         id="require_secure_negotiate_off",
@@ -214,7 +213,7 @@ def workarounds_for(client_build: int | None) -> tuple[Workaround, ...]:
         ),
         applies=rsn_applies,
         reason=rsn_reason,
-        rule="DOMAIN 1.1, 1.3, 1.4",
+        rule=RSN_WORKAROUND,
     )
     return (signing, require_secure_negotiate_off)
 
@@ -246,29 +245,30 @@ def compare_negotiate(client_view: NegotiateInfo, server_view: NegotiateInfo) ->
 
 
 def likely_cause(differences: Sequence[Difference], *, dropped: bool, unsigned: bool = False) -> str:
-    """Plain words for what most likely happened in the path (DOMAIN 1.1). Pure."""
+    """Plain words for what most likely happened in the path
+    (docs/windows-facts.md#validate-negotiate-abort). Pure."""
     if dropped:
         return (
             "The server dropped the connection when asked to validate the NEGOTIATE: the NEGOTIATE "
             "request it received differed from what this client sent. A device in the path "
-            "rewrote the NEGOTIATE, e.g. a WAN accelerator (DOMAIN 1.1, 8.2)."
+            "rewrote the NEGOTIATE, e.g. a WAN accelerator."
         )
     if unsigned:
         return (
             "The validate-negotiate reply was not signed: something in the path answered for the "
-            "server, e.g. a WAN accelerator terminating SMB (DOMAIN 1.1)."
+            "server, e.g. a WAN accelerator terminating SMB."
         )
     fields = {d.field for d in differences}
     if fields == {"server_guid"}:
         return (
             "Only the server GUID differs: the NEGOTIATE may have been answered by another server "
-            "than the one that validated it (load balancer or SMB proxy in the path, DOMAIN 1.1)."
+            "than the one that validated it (load balancer or SMB proxy in the path)."
         )
     if fields:
         return (
             "The server's signed statement differs from the NEGOTIATE response the client saw "
             f"({', '.join(sorted(fields))}): a device in the path rewrote the NEGOTIATE, e.g. a "
-            "WAN accelerator (DOMAIN 1.1)."
+            "WAN accelerator."
         )
     return ""
 
@@ -290,18 +290,19 @@ def diagnose_validate_negotiate(
     response (or the server does not implement the FSCTL and says so in a signed error, which
     Windows accepts). ``fail``: a field differs, the reply is unsigned, or the connection is
     dropped during the FSCTL; ``differences``, ``likely_cause`` and ``workarounds`` explain,
-    judged for ``client_build`` (DOMAIN 1.4). ``not_applicable``: the server speaks none of
+    judged for ``client_build`` (docs/windows-facts.md#rsn-enforced-since-10240). ``not_applicable``: the server speaks none of
     ``dialects``. ``error``: unreachable, timeout, auth_failed, access_denied or
     protocol_error before the FSCTL (see ``error``).
 
     ``timeout`` bounds the whole run. Signing is required on the connection: smbprotocol 1.17
-    fails every 2.1/3.0/3.0.2 tree connect to a signing-required server otherwise (DOMAIN 8.3).
+    fails every 2.1/3.0/3.0.2 tree connect to a signing-required server otherwise
+    (docs/windows-facts.md#smbprotocol-client).
     Never raises for network, auth or protocol trouble (ValueError for a bad ``dialects``).
     Thread-safe: it shares nothing between calls.
     """
     for name in dialects:
         if dialect_value(name) >= dialect_value("3.1.1"):
-            raise ValueError(f"dialect {name} uses pre-auth integrity, not validate negotiate (DOMAIN 1.2)")
+            raise ValueError(f"dialect {name} uses pre-auth integrity, not validate negotiate")
     return _Run(server, port, client_build, timeout).run(username, password, dialects)
 
 
@@ -401,7 +402,7 @@ class _Run:
         return self.result(
             DiagnosisStatus.NOT_APPLICABLE,
             f"{self.target} speaks none of {', '.join(dialects)}: validate negotiate is not used on "
-            "this path (DOMAIN 1.2)",
+            "this path",
             Stage.NEGOTIATE,
         )
 
