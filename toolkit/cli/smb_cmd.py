@@ -174,7 +174,7 @@ def resolve_diagnose_credentials(
 def validate_negotiate_command(
     server: str = typer.Option(..., "--server", help="HOST, HOST:PORT or [IPv6]:PORT (port 445 by default)."),
     dialect: list[str] = typer.Option(
-        [], "--dialect", help="Dialect to try, in order (repeat). Default: 3.0.2 then 3.0 (DOMAIN 1.2)."
+        [], "--dialect", help="Dialect to try, in order (repeat). Default: 3.0.2 then 3.0."
     ),
     client_build: int | None = typer.Option(
         None,
@@ -208,9 +208,7 @@ def validate_negotiate_command(
         if name not in DIALECTS:
             raise UsageError(f"unknown dialect {name!r} (known: {', '.join(DIALECTS)})", field="--dialect")
         if name == "3.1.1":
-            raise UsageError(
-                "3.1.1 uses pre-auth integrity, not validate negotiate (DOMAIN 1.2)", field="--dialect"
-            )
+            raise UsageError("3.1.1 uses pre-auth integrity, not validate negotiate", field="--dialect")
     user, password = resolve_diagnose_credentials(
         username, password_env, interactive=can_prompt(fmt, no_input)
     )
