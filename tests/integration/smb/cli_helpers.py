@@ -23,13 +23,16 @@ def write_probe_inventory(path: Path, ports: Mapping[str, int]) -> Path:
 
 
 def write_fleet_inventory(fleet: Fleet, path: Path, smb_ports: Mapping[str, int]) -> Path:
-    """The fleet's own inventory, with ``smb_port`` added to the named hosts."""
+    """The fleet's own inventory, with the named hosts' ``smb_port`` (the lab's own SMB
+    responder's port) replaced by the given one."""
     fleet.write_inventory(path)
     out: list[str] = []
     current = None
     for line in path.read_text(encoding="utf-8").splitlines():
-        out.append(line)
         stripped = line.strip()
+        if stripped.startswith("smb_port:") and current in smb_ports:
+            continue
+        out.append(line)
         if line.startswith("  ") and not line.startswith("    ") and stripped.endswith(":"):
             current = json.loads(stripped[:-1]) if stripped.startswith('"') else stripped[:-1]
         if stripped.startswith("address:") and current in smb_ports:
