@@ -96,7 +96,8 @@ class OsInfo:
 class CheckResult:
     """One setting judged against the policy.
 
-    ``rule`` names the DOMAIN section the verdict rests on (for example ``DOMAIN 1.4``).
+    ``rule`` names the Windows fact the verdict rests on: ``windows-facts#<anchor>``, the fact
+    with that anchor in docs/windows-facts.md (ids: :mod:`toolkit.checks.rules`).
     """
 
     id: str
