@@ -1,0 +1,169 @@
+"""A probe's memory must not depend on what a host sends: hostile listeners on 127.0.0.1 (an
+HTTP server, garbage, a 16 MiB length, a slow trickle) in the same probe run as healthy lab
+hosts. The probe's peak allocation (tracemalloc, every thread of this process) stays small,
+each hostile host gets its own classified error, and the healthy hosts are still reported."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import threading
+import time
+import tracemalloc
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.integration.smb.cli_helpers import write_probe_inventory
+from toolkit.fanout.runner import FanoutOptions
+from toolkit.inventory.loader import load_inventory
+from toolkit.lab.fleet import Fleet
+from toolkit.lab.spec import loads_spec
+from toolkit.smb.diagnose import DiagnosisStatus, diagnose_validate_negotiate
+from toolkit.smb.fleet import ProbeStatus, probe_fleet
+
+#: The probe reads at most 64 KiB per message; a few MiB covers threads, sockets and results.
+#: smbprotocol allocated 1.2 GB for an HTTP answer.
+PEAK_LIMIT = 8 * 1024 * 1024
+
+Behaviour = Callable[[socket.socket, threading.Event], None]
+
+
+def _http(conn: socket.socket, stop: threading.Event) -> None:
+    conn.recv(4096)
+    conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 11\r\nConnection: close\r\n\r\nBad Request")
+
+
+def _garbage(conn: socket.socket, stop: threading.Event) -> None:
+    conn.recv(4096)
+    conn.sendall(b"\x00" + os.urandom(3) + os.urandom(8192))
+
+
+def _huge_length(conn: socket.socket, stop: threading.Event) -> None:
+    # A valid session-message type byte and the largest 24-bit length, then endless data.
+    conn.recv(4096)
+    conn.sendall(b"\x00\xff\xff\xff")
+    chunk = b"\0" * 65536
+    with contextlib.suppress(OSError):
+        while not stop.is_set():
+            conn.sendall(chunk)
+
+
+def _trickle(conn: socket.socket, stop: threading.Event) -> None:
+    # A sane header (1 KiB) and then one byte every 200 ms.
+    conn.recv(4096)
+    conn.sendall(b"\x00\x00\x04\x00")
+    with contextlib.suppress(OSError):
+        while not stop.is_set():
+            conn.sendall(b"\xfe")
+            time.sleep(0.2)
+
+
+@contextlib.contextmanager
+def hostile(behaviour: Behaviour) -> Iterator[int]:
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.2)
+    stop = threading.Event()
+    threads: list[threading.Thread] = []
+    conns: list[socket.socket] = []
+
+    def serve(conn: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            behaviour(conn, stop)
+
+    def accept_loop() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            conns.append(conn)
+            t = threading.Thread(target=serve, args=(conn,), daemon=True)
+            t.start()
+            threads.append(t)
+
+    acceptor = threading.Thread(target=accept_loop, daemon=True)
+    acceptor.start()
+    try:
+        yield int(listener.getsockname()[1])
+    finally:
+        stop.set()
+        for conn in conns:
+            with contextlib.suppress(OSError):
+                conn.close()
+        acceptor.join(5)
+        for t in threads:
+            t.join(5)
+        listener.close()
+
+
+SPEC = """users:
+  - {name: admin, password: 'Adm1n-Lab!', admin: true}
+hosts:
+  - {name: ok-1, profile: server2022}
+  - {name: ok-2, profile: server2012r2}
+  - {name: ok-3, profile: win10}
+"""
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
+    with Fleet(
+        loads_spec(SPEC, "hostile.yml"), addressing="port", workdir=tmp_path_factory.mktemp("hostile")
+    ) as f:
+        yield f
+
+
+def test_hostile_listeners_cost_bounded_memory_and_healthy_hosts_are_still_reported(
+    lab: Fleet, tmp_path: Path
+) -> None:
+    with (
+        hostile(_http) as http,
+        hostile(_garbage) as garbage,
+        hostile(_huge_length) as huge,
+        hostile(_trickle) as trickle,
+    ):
+        ports = {"http": http, "garbage": garbage, "huge": huge, "trickle": trickle}
+        ports.update({h.name: h.smb_port or 0 for h in lab.hosts})
+        inventory = load_inventory(write_probe_inventory(tmp_path / "inv.yml", ports))
+
+        tracemalloc.start()
+        try:
+            tracemalloc.reset_peak()
+            run = probe_fleet(inventory, options=FanoutOptions(forks=8, timeout=3.0, retries=0))
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+
+    by_name = {h.name: h for h in run.hosts}
+    assert peak < PEAK_LIMIT, f"probe peak {peak} bytes"
+    assert by_name["http"].status is ProbeStatus.PROTOCOL_ERROR
+    assert by_name["http"].error is not None and "HTTP server" in by_name["http"].error.message
+    assert by_name["garbage"].status is ProbeStatus.PROTOCOL_ERROR
+    assert by_name["huge"].status is ProbeStatus.PROTOCOL_ERROR
+    assert by_name["huge"].error is not None and "16777215 bytes announced" in by_name["huge"].error.message
+    assert by_name["trickle"].status is ProbeStatus.TIMEOUT
+    for name, dialect in (("ok-1", "3.1.1"), ("ok-2", "3.0.2"), ("ok-3", "3.1.1")):
+        host = by_name[name]
+        assert host.status is ProbeStatus.PROBED, host.error
+        assert host.probe is not None and host.probe.dialect == dialect
+        assert host.probe.identity is not None and host.probe.identity.netbios_computer == name.upper()
+
+
+def test_diagnose_checks_the_header_before_smbprotocol_reads(tmp_path: Path) -> None:
+    with hostile(_http) as http:
+        tracemalloc.start()
+        try:
+            result = diagnose_validate_negotiate("127.0.0.1", http, username="u", password="p", timeout=5)
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+
+    assert result.status is DiagnosisStatus.ERROR
+    assert result.error is not None and result.error.kind.value == "protocol_error"
+    assert "HTTP server" in result.error.message
+    assert peak < PEAK_LIMIT, f"diagnosis peak {peak} bytes"
