@@ -1,26 +1,24 @@
 """PSRP messages for the lean client: built once, framed per host, parsed into model data.
 
-The messages a client sends to open a pool (SessionCapability, InitRunspacePool) and the
-audit's CreatePipeline are the same for every host except for the runspace-pool and pipeline
-ids, which live in the binary message header, not in the XML. psrpcore's client builds the
-XML once per process (per distinct pipeline); each host only gets new headers (MS-PSRP
-2.2.1 message and 2.2.4 fragment framing).
+The messages a client sends to open a pool (SessionCapability, InitRunspacePool) and every
+CreatePipeline are built with psrpcore's public client objects (``ClientRunspacePool``,
+``ClientPowerShell``) once per process (per distinct pipeline); each host only gets new
+headers, framed by :mod:`toolkit.compat.psrpcore` (psrpcore's public path per host costs about
+16 ms of client CPU; that module says what was measured).
 
-Output is deserialized with psrpcore (the .NET type of every primitive kept, as
-:class:`toolkit.transport.values.TypedSerializer` does); error records with pypsrp's
-serializer so that :func:`toolkit.transport.values.error_from_pypsrp` reads them exactly as
-it does on the pypsrp path.
+Output is read with psrpcore's types (the .NET type of every primitive kept, as
+:class:`toolkit.transport.values.TypedSerializer` does); error records, and the
+ExceptionAsErrorRecord of a failed pipeline, with pypsrp's serializer so that
+:func:`toolkit.transport.values.error_from_pypsrp` reads them exactly as it does on the pypsrp
+path.
 """
 
 from __future__ import annotations
 
-import base64
-import re
-import struct
 import threading
-import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 from xml.etree import ElementTree as ET
 
 import psrpcore
@@ -30,10 +28,30 @@ from pypsrp.complex_objects import ObjectMeta
 from pypsrp.messages import ErrorRecordMessage
 from pypsrp.serializer import Serializer
 
+from toolkit.compat.psrpcore import (
+    FRAGMENT_HEADER,
+    MESSAGE_HEADER,
+    NIL_GUID,
+    PSRPProtocolError,
+    clixml_string,
+    frame,
+    output_value,
+    reassemble,
+    xml_text,
+)
 from toolkit.transport.model import Command, ErrorRecordData, InvocationResult, PSObj, PSValue, Statement
-from toolkit.transport.values import _NoCipher, convert, error_from_pypsrp
+from toolkit.transport.values import error_from_pypsrp
 
-_ESCAPE = re.compile(r"_x([0-9A-Fa-f]{4})_")
+__all__ = [
+    "FRAGMENT_HEADER",
+    "NIL_GUID",
+    "PSRPProtocolError",
+    "clixml_string",
+    "frame",
+    "output_value",
+    "reassemble",
+]
+
 
 # MS-PSRP 2.2.1: message types and destinations.
 SESSION_CAPABILITY = 0x00010002
@@ -46,10 +64,6 @@ ERROR_RECORD = 0x00041005
 PIPELINE_STATE = 0x00041006
 DESTINATION_SERVER = 2
 
-FRAGMENT_HEADER = struct.Struct(">QQBI")  # object id, fragment id, start/end flags, length
-MESSAGE_HEADER = struct.Struct("<II")  # destination, message type (then RPID, PID: 16 bytes each)
-START, END = 0x1, 0x2
-NIL_GUID = b"\x00" * 16
 
 # PSInvocationState (MS-PSRP 2.2.3.4) and RunspacePoolState (2.2.3.4) values.
 PIPELINE_COMPLETED, PIPELINE_FAILED, PIPELINE_STOPPED = 4, 5, 3
@@ -59,10 +73,6 @@ POOL_BROKEN_STATES = {int(RunspacePoolState.Broken), int(RunspacePoolState.Close
 _lock = threading.Lock()
 _open_cache: list[tuple[int, bytes]] = []
 _pipeline_cache: dict[str, bytes] = {}
-
-
-class PSRPProtocolError(Exception):
-    """The peer sent PSRP data that cannot be understood (or a broken pool)."""
 
 
 def _messages(data: bytes) -> Iterator[tuple[int, bytes]]:
@@ -89,20 +99,46 @@ def open_messages() -> list[tuple[int, bytes]]:
         return list(_open_cache)
 
 
+#: .NET type names a :class:`PSValue` parameter may carry -> psrpcore's typed values.
+_WIRE_TYPES: dict[str, Any] = {
+    "Int32": pt.PSInt,
+    "Int64": pt.PSInt64,
+    "UInt32": pt.PSUInt,
+    "UInt64": pt.PSUInt64,
+    "Boolean": bool,
+    "String": pt.PSString,
+}
+
+
+def wire_value(value: Any) -> Any:
+    """A parameter value as psrpcore should serialize it: plain values unchanged, a
+    :class:`PSValue` as its .NET type (``PSValue("Int64", 0)`` -> ``<I64>``), as the pypsrp
+    client sends it."""
+    if isinstance(value, PSValue):
+        kind = _WIRE_TYPES.get(value.type)
+        if kind is None:
+            raise ValueError(f"cannot send a {value.type} parameter value")
+        return kind(value.value)
+    if isinstance(value, list | tuple):
+        return [wire_value(v) for v in value]
+    return value
+
+
 def _add_command(ps: psrpcore.ClientPowerShell, command: Command) -> None:
     ps.add_command(command.name)
     for p in command.params:
         if p.name is None:
-            ps.add_argument(p.value)
+            ps.add_argument(wire_value(p.value))
         elif p.switch:
             ps.add_parameter(p.name, True)
         else:
-            ps.add_parameter(p.name, p.value)
+            ps.add_parameter(p.name, wire_value(p.value))
 
 
-def pipeline_message(statements: Sequence[Statement]) -> bytes:
-    """The CreatePipeline XML for ``statements``, built once per distinct pipeline."""
-    key = repr(tuple(statements))
+def pipeline_message(statements: Sequence[Statement], script: str | None = None) -> bytes:
+    """The CreatePipeline XML for ``statements`` (or for ``script`` text, ``psfleet run``
+    only), built with psrpcore's public client objects once per distinct pipeline."""
+    key = repr((tuple(statements), script))
     with _lock:
         cached = _pipeline_cache.get(key)
     if cached is not None:
@@ -112,8 +148,10 @@ def pipeline_message(statements: Sequence[Statement]) -> bytes:
     _drain(pool)
     pool.state = RunspacePoolState.Opened  # only the message is wanted, not a conversation
     ps = psrpcore.ClientPowerShell(pool)
+    if script is not None:
+        ps.add_script(script)
     for i, statement in enumerate(statements):
-        if i:
+        if i or script is not None:
             ps.add_statement()
         for command in statement:
             _add_command(ps, command)
@@ -126,57 +164,6 @@ def pipeline_message(statements: Sequence[Statement]) -> bytes:
             _pipeline_cache.clear()
         _pipeline_cache[key] = found[0]
     return found[0]
-
-
-def frame(
-    messages: Iterable[tuple[int, bytes]],
-    rpid: uuid.UUID,
-    pid: uuid.UUID | None,
-    *,
-    first_object_id: int = 1,
-    max_fragment: int = 32 * 1024,
-) -> bytes:
-    """Messages -> PSRP fragments (MS-PSRP 2.2.4), split at ``max_fragment`` bytes of payload."""
-    out = bytearray()
-    rp, pp = rpid.bytes_le, pid.bytes_le if pid is not None else NIL_GUID
-    for object_id, (mtype, data) in enumerate(messages, first_object_id):
-        message = MESSAGE_HEADER.pack(DESTINATION_SERVER, mtype) + rp + pp + data
-        chunks = [message[i : i + max_fragment] for i in range(0, len(message), max_fragment)] or [b""]
-        for fid, chunk in enumerate(chunks):
-            flags = (START if fid == 0 else 0) | (END if fid == len(chunks) - 1 else 0)
-            out += FRAGMENT_HEADER.pack(object_id, fid, flags, len(chunk)) + chunk
-    return bytes(out)
-
-
-def reassemble(
-    streams: Iterable[bytes], partial: dict[int, bytearray] | None = None
-) -> Iterator[tuple[int, bytes]]:
-    """Fragments (possibly spread over several streams) -> (object id, complete message).
-
-    ``partial`` carries incomplete messages from one Receive to the next."""
-    pending = partial if partial is not None else {}
-    for data in streams:
-        offset = 0
-        while offset < len(data):
-            if len(data) - offset < FRAGMENT_HEADER.size:
-                raise PSRPProtocolError("truncated PSRP fragment header")
-            object_id, _fid, flags, length = FRAGMENT_HEADER.unpack_from(data, offset)
-            offset += FRAGMENT_HEADER.size
-            blob = data[offset : offset + length]
-            if len(blob) != length:
-                raise PSRPProtocolError("truncated PSRP fragment")
-            offset += length
-            if flags & START:
-                pending[object_id] = bytearray()
-            buffer = pending.get(object_id)
-            if buffer is None:
-                raise PSRPProtocolError(f"PSRP fragment of object {object_id} without its start")
-            buffer += blob
-            if flags & END:
-                del pending[object_id]
-                if len(buffer) < 40:
-                    raise PSRPProtocolError("PSRP message shorter than its header")
-                yield object_id, bytes(buffer)
 
 
 @dataclass
@@ -202,6 +189,9 @@ class PipelineAnswer:
                 self.errors.append(error_record(data))
             elif mtype == PIPELINE_STATE:
                 self.state = pipeline_state(data)
+                failure = failure_record(data)
+                if failure is not None:  # a terminating error: kept as an error record
+                    self.errors.append(failure)
             # Warning, verbose, debug, information and progress records are not audit data.
 
     def result(self) -> InvocationResult:
@@ -214,102 +204,25 @@ class PipelineAnswer:
         )
 
 
-def _xml(data: bytes) -> str:
-    return data.decode("utf-8").lstrip("\ufeff")
-
-
-#: The shape of nearly every audit answer: a PSCustomObject whose members are primitives.
-_CUSTOM_OBJECT = ("System.Management.Automation.PSCustomObject", "System.Object")
-_PRIMITIVE_TYPES = {
-    "S": "String",
-    "I32": "Int32",
-    "I64": "Int64",
-    "U32": "UInt32",
-    "B": "Boolean",
-    "BA": "Byte[]",
-}
-
-
-class _NotSimple(Exception):
-    """Anything :func:`output_value` does not handle itself: psrpcore deserializes it."""
-
-
-def clixml_string(value: str) -> str:
-    """A CLIXML string's text (MS-PSRP 2.2.5.3.2): ``_xHHHH_`` escapes are UTF-16 code units,
-    surrogate pairs included."""
-    if "_x" not in value:
-        return value
-    units = _ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), value)
-    return units.encode("utf-16-be", "surrogatepass").decode("utf-16-be", "surrogatepass")
-
-
-def _text_of(element: ET.Element) -> str:
-    text = element.text or ""
-    return clixml_string(text)
-
-
-def _member(element: ET.Element) -> PSValue | None:
-    tag = element.tag
-    if tag == "Nil":
-        return None
-    type_name = _PRIMITIVE_TYPES.get(tag)
-    if type_name is not None:
-        text = element.text or ""
-        if tag == "S":
-            return PSValue(type_name, _text_of(element))
-        if tag == "B":
-            return PSValue(type_name, text.lower() == "true")
-        if tag == "BA":
-            return PSValue(type_name, base64.b64decode(text))
-        return PSValue(type_name, int(text))
-    if tag == "Obj":  # a REG_MULTI_SZ value: a list of strings
-        items = [child for child in element if child.tag not in ("TN", "TNRef")]
-        if len(items) != 1 or items[0].tag != "LST" or any(i.tag != "S" for i in items[0]):
-            raise _NotSimple
-        return PSValue("String[]", [_text_of(i) for i in items[0]])
-    raise _NotSimple
-
-
-def _simple_object(root: ET.Element) -> PSObj:
-    if root.tag != "Obj" or tuple(t.text for t in root.iterfind("TN/T")) != _CUSTOM_OBJECT:
-        raise _NotSimple
-    adapted: dict[str, PSValue | PSObj | None] = {}
-    extended: dict[str, PSValue | PSObj | None] = {}
-    to_string = None
-    for child in root:
-        if child.tag == "MS" or child.tag == "Props":
-            target = extended if child.tag == "MS" else adapted
-            for member in child:
-                name = member.get("N")
-                if name is None:
-                    raise _NotSimple
-                target[clixml_string(name)] = _member(member)
-        elif child.tag == "ToString":
-            to_string = _text_of(child)
-        elif child.tag != "TN":
-            raise _NotSimple
-    return PSObj(_CUSTOM_OBJECT, adapted | extended, to_string)
-
-
-def output_value(data: bytes) -> PSObj | PSValue | None:
-    """A PipelineOutput message as model data, exactly as ``convert(psrpcore.deserialize())``
-    gives it. Custom objects of primitives (Get-ItemProperty's answers) are read straight from
-    the XML: psrpcore's object model cost 80% of the client's CPU per host. Anything else
-    goes through psrpcore."""
-    root = ET.fromstring(_xml(data))
-    try:
-        return _simple_object(root)
-    except (_NotSimple, ValueError):
-        return convert(pt.deserialize(root, _NoCipher()))  # type: ignore[arg-type]
-
-
 def error_record(data: bytes) -> ErrorRecordData:
-    record = Serializer().deserialize(_xml(data), ObjectMeta("Obj", object=ErrorRecordMessage))
+    record = Serializer().deserialize(xml_text(data), ObjectMeta("Obj", object=ErrorRecordMessage))
     return error_from_pypsrp(record)
 
 
+def failure_record(data: bytes) -> ErrorRecordData | None:
+    """The ExceptionAsErrorRecord of a PipelineState message (MS-PSRP 2.2.2.21), sent with a
+    failed pipeline: the terminating error (e.g. PermissionDenied), read as an error record."""
+    if b"ExceptionAsErrorRecord" not in data:
+        return None
+    root = ET.fromstring(xml_text(data))
+    for el in root.iter("Obj"):
+        if el.get("N") == "ExceptionAsErrorRecord":
+            return error_record(ET.tostring(el, encoding="utf-8"))
+    return None
+
+
 def _int_property(data: bytes, name: str) -> int | None:
-    root = ET.fromstring(_xml(data))
+    root = ET.fromstring(xml_text(data))
     for el in root.iter("I32"):
         if el.get("N") == name and el.text is not None:
             return int(el.text)

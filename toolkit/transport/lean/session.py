@@ -71,6 +71,11 @@ def target_of(host: Host) -> Target:
 class LeanSession(SessionBase):
     """A runspace pool on one host, see the module docstring. Use as a context manager."""
 
+    #: The Session protocol's names: which client serves the host, and no fallback here
+    #: (toolkit.transport.select falls back to pypsrp around this session).
+    transport = "lean"
+    fallback = None
+
     def __init__(
         self, host: Host, credential: CredentialLike | None, *, deadline: float | None = None
     ) -> None:
@@ -147,12 +152,20 @@ class LeanSession(SessionBase):
     def run(self, statements: Sequence[Statement]) -> InvocationResult:
         """Run statements as one pipeline (one Command, usually one Receive). Errors in the
         error stream are data (``InvocationResult.errors``), not exceptions."""
+        return self._invoke(psrp.pipeline_message(statements))
+
+    def run_script(self, text: str) -> InvocationResult:
+        """Run ``text`` as PowerShell script, one pipeline. The one deliberate place where text
+        becomes PowerShell: ``psfleet run``'s typed command line, never inventory data."""
+        return self._invoke(psrp.pipeline_message((), script=text))
+
+    def _invoke(self, create_pipeline: bytes) -> InvocationResult:
         if self._conn is None or self._ep is None or self._shell_id is None:
             raise RuntimeError("session is not open")
         pid = uuid.uuid4()
         command_id = str(pid).upper()
         arguments = psrp.frame(
-            [(psrp.CREATE_PIPELINE, psrp.pipeline_message(statements))],
+            [(psrp.CREATE_PIPELINE, create_pipeline)],
             self._rpid,
             pid,
             first_object_id=self._objects,
