@@ -380,10 +380,12 @@ class LabServer:
             )
         shell = ep.shells.get(req.shell_id.upper())
         if shell is None:
+            if action == wsman.ACTION_PREFIX_TRANSFER + "Get":
+                raise wsman.shell_gone_fault()
             raise wsman.shell_not_found_fault(req.shell_id)
         shell.max_envelope_size = req.max_envelope_size
         if action == wsman.ACTION_PREFIX_TRANSFER + "Get":
-            return wsman.get_response(req, shell.shell_id, str(user.name), client_ip)
+            return wsman.get_response(req, shell.shell_id, str(user.name), client_ip, shell.idle_timeout)
         if action == wsman.ACTION_PREFIX_TRANSFER + "Delete":
             shell.close()
             del ep.shells[shell.shell_id]
@@ -431,10 +433,14 @@ class LabServer:
         if ep.pool_open_ms:
             # Real Windows starts a wsmprovhost.exe per pool: hundreds of milliseconds.
             await asyncio.sleep(ep.pool_open_ms / 1000.0)
+        idle = shell_el.find("rsp:IdleTimeOut", wsman.NS)
+        if idle is not None and idle.text:
+            # Windows keeps the IdleTimeOut the client asks for (and shows it with milliseconds).
+            shell.idle_timeout = wsman.idle_timeout_text(wsman.parse_duration(idle.text, 7200.0))
         ep.shells[shell_id] = shell
         ep.pools_opened += 1
         address = ep.url
-        return wsman.create_response(req, shell_id, address, str(user.name), client_ip)
+        return wsman.create_response(req, shell_id, address, str(user.name), client_ip, shell.idle_timeout)
 
     def _command(self, shell: LabShell, req: wsman.Request) -> bytes:
         cmd = req.body.find("rsp:CommandLine", wsman.NS)

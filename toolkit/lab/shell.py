@@ -98,6 +98,8 @@ class LabShell:
     max_envelope_size: int = 153600
     #: The OS build's revision (UBR) that Windows puts in PSVersionTable's versions.
     revision: int | None = None
+    #: The shell's IdleTimeOut as Create and Get show it.
+    idle_timeout: str = "PT7200.000S"
     pool: psrpcore.ServerRunspacePool = field(init=False)
     _out: dict[uuid.UUID | None, deque[bytes]] = field(init=False, default_factory=dict)
     _pipes: dict[uuid.UUID, _Pipe] = field(init=False, default_factory=dict)
@@ -121,10 +123,29 @@ class LabShell:
                     break
                 if isinstance(event, psrpcore.CreatePipelineEvent):
                     self._run(event.pipeline_id)
+                else:
+                    self._answer_pool_request(event)
         except Exception:
             # Drop what is left of a bad payload so the next request starts clean.
             self.pool._receive_buffer = bytearray()
             raise
+
+    def _answer_pool_request(self, event: Any) -> None:
+        """Answer the pool requests that wait for the server, as Windows answers them (recorded
+        Server 2016 traffic, test_psrp_set_runspaces): the runspaces available (the maximum,
+        none being busy between the lab's pipelines), a maximum below the minimum or a minimum
+        outside 1..maximum refused, a state reset granted."""
+        if isinstance(event, psrpcore.GetAvailableRunspacesEvent):
+            busy = sum(1 for entry in self._pipes.values() if not entry.done)
+            self.pool.runspace_availability_response(event.ci, max(self.pool.max_runspaces - busy, 0))
+        elif isinstance(event, psrpcore.SetMaxRunspacesEvent):
+            allowed = event.count >= max(self.pool.min_runspaces, 1)
+            self.pool.runspace_availability_response(event.ci, allowed)
+        elif isinstance(event, psrpcore.SetMinRunspacesEvent):
+            allowed = 1 <= event.count <= self.pool.max_runspaces
+            self.pool.runspace_availability_response(event.ci, allowed)
+        elif isinstance(event, psrpcore.ResetRunspaceStateEvent):
+            self.pool.runspace_availability_response(event.ci, True)
 
     def create_pipeline(self, command_id: uuid.UUID, arguments: bytes) -> None:
         if command_id in self._pipes:
@@ -223,13 +244,9 @@ class LabShell:
             payload = self.pool.data_to_send(self.fragment_size)
             if payload is None:
                 return
-            queue = self._out.setdefault(payload.pipeline_id, deque())
-            if payload.pipeline_id is None:
-                # Pool messages one by one, so that take_output can answer the pool's opening
-                # over two Receives as Windows does.
-                queue.extend(_per_message(payload.data))
-            else:
-                queue.append(payload.data)
+            # One message per rsp:Stream, as Windows sends them; on the pool it also lets
+            # take_output answer the opening over two Receives.
+            self._out.setdefault(payload.pipeline_id, deque()).extend(_per_message(payload.data))
 
     def take_output(self, command_id: uuid.UUID | None, budget: int) -> tuple[list[str], bool]:
         """Base64 streams for one Receive within ``budget`` bytes, and whether more remain.

@@ -46,6 +46,8 @@ class WSManFault(Exception):
         action: str = "http://schemas.dmtf.org/wbem/wsman/1/wsman/fault",
         message: str | None = None,
         detail: str | None = None,
+        provider: str = "",
+        provider_path: str = "",
     ) -> None:
         super().__init__(reason)
         self.code = code
@@ -58,6 +60,9 @@ class WSManFault(Exception):
         self.message = reason if message is None else message
         #: ``w:FaultDetail`` URI (DSP0226 fault detail), sent before the WSManFault when set.
         self.detail = detail
+        #: A plug-in's fault (``f:ProviderFault``) that Windows nests in the WSManFault message.
+        self.provider = provider
+        self.provider_path = provider_path
 
 
 # Fault codes as Windows sends them (WSManFault Code attribute, decimal).
@@ -219,47 +224,92 @@ def envelope(action: str, relates_to: str, body: str) -> bytes:
 def fault_envelope(fault: WSManFault, relates_to: str | None, machine: str) -> bytes:
     value = "s:Sender" if fault.sender else "s:Receiver"
     detail = f"<w:FaultDetail>{fault.detail}</w:FaultDetail>" if fault.detail else ""
+    message = escape(fault.message)
+    if fault.provider:
+        message = (
+            f'<f:ProviderFault provider="{fault.provider}" path="{escape(fault.provider_path)}">'
+            f'<f:WSManFault xmlns:f="http://schemas.microsoft.com/wbem/wsman/1/wsmanfault" Code="{fault.code}" '
+            f'Machine="{escape(machine)}"><f:Message>{message}</f:Message></f:WSManFault></f:ProviderFault>'
+        )
     body = (
         f"<s:Fault><s:Code><s:Value>{value}</s:Value><s:Subcode><s:Value>{fault.subcode}</s:Value>"
         f'</s:Subcode></s:Code><s:Reason><s:Text xml:lang="en-US">{escape(fault.reason)}</s:Text></s:Reason>'
         f'<s:Detail>{detail}<f:WSManFault xmlns:f="http://schemas.microsoft.com/wbem/wsman/1/wsmanfault" '
-        f'Code="{fault.code}" Machine="{escape(machine)}"><f:Message>{escape(fault.message)}</f:Message>'
+        f'Code="{fault.code}" Machine="{escape(machine)}"><f:Message>{message}</f:Message>'
         f"</f:WSManFault></s:Detail></s:Fault>"
     )
     return envelope(fault.action, relates_to or "uuid:00000000-0000-0000-0000-000000000000", body)
 
 
-def shell_xml(shell_id: str, resource_uri: str, owner: str, client_ip: str, *, with_ns: bool) -> str:
-    ns = ' xmlns:rsp="http://schemas.microsoft.com/wbem/wsman/1/windows/shell"' if with_ns else ""
+def idle_timeout_text(seconds: float) -> str:
+    """``PT7200.000S``: how Windows writes a shell's IdleTimeOut (milliseconds always shown)."""
+    return f"PT{seconds:.3f}S"
+
+
+def shell_xml(
+    shell_id: str,
+    resource_uri: str,
+    owner: str,
+    client_ip: str,
+    *,
+    with_ns: bool,
+    idle_timeout: str = "PT7200.000S",
+    usage: bool = False,
+) -> str:
+    """The ``rsp:Shell`` element; a Get (``usage``) adds MemoryUsed and ChildProcesses as
+    Windows does (recorded Server 2016 traffic, test_psrp_is_alive_state_disconnected)."""
+    ns = ' xmlns:rsp="http://schemas.microsoft.com/wbem/wsman/1/windows/shell"'
+    extra = "<rsp:MemoryUsed>58MB</rsp:MemoryUsed><rsp:ChildProcesses>0</rsp:ChildProcesses>" if usage else ""
     return (
         f"<rsp:Shell{ns}><rsp:ShellId>{shell_id}</rsp:ShellId>"
         f"<rsp:ResourceUri>{escape(resource_uri)}</rsp:ResourceUri><rsp:Owner>{escape(owner)}</rsp:Owner>"
         f"<rsp:ClientIP>{escape(client_ip)}</rsp:ClientIP><rsp:ProcessId>4242</rsp:ProcessId>"
-        "<rsp:IdleTimeOut>PT7200.000S</rsp:IdleTimeOut><rsp:InputStreams>stdin pr</rsp:InputStreams>"
+        f"<rsp:IdleTimeOut>{idle_timeout}</rsp:IdleTimeOut><rsp:InputStreams>stdin pr</rsp:InputStreams>"
         "<rsp:OutputStreams>stdout</rsp:OutputStreams><rsp:MaxIdleTimeOut>PT2147483.647S</rsp:MaxIdleTimeOut>"
         "<rsp:Locale>en-US</rsp:Locale><rsp:DataLocale>en-US</rsp:DataLocale>"
         "<rsp:CompressionMode>NoCompression</rsp:CompressionMode><rsp:ProfileLoaded>Yes</rsp:ProfileLoaded>"
         "<rsp:Encoding>UTF8</rsp:Encoding><rsp:BufferMode>Block</rsp:BufferMode><rsp:State>Connected</rsp:State>"
         "<rsp:ShellRunTime>P0DT0H0M0S</rsp:ShellRunTime><rsp:ShellInactivity>P0DT0H0M0S</rsp:ShellInactivity>"
-        "</rsp:Shell>"
+        f"{extra}</rsp:Shell>"
     )
 
 
-def create_response(req: Request, shell_id: str, address: str, owner: str, client_ip: str) -> bytes:
+def create_response(
+    req: Request, shell_id: str, address: str, owner: str, client_ip: str, idle_timeout: str = "PT7200.000S"
+) -> bytes:
     body = (
         f"<x:ResourceCreated><a:Address>{escape(address)}</a:Address><a:ReferenceParameters>"
         f"<w:ResourceURI>{escape(req.resource_uri)}</w:ResourceURI><w:SelectorSet>"
         f'<w:Selector Name="ShellId">{shell_id}</w:Selector></w:SelectorSet></a:ReferenceParameters>'
-        f"</x:ResourceCreated>" + shell_xml(shell_id, req.resource_uri, owner, client_ip, with_ns=True)
+        f"</x:ResourceCreated>"
+        + shell_xml(shell_id, req.resource_uri, owner, client_ip, with_ns=True, idle_timeout=idle_timeout)
     )
     return envelope(ACTION_PREFIX_TRANSFER + "CreateResponse", req.message_id, body)
 
 
-def get_response(req: Request, shell_id: str, owner: str, client_ip: str) -> bytes:
+def get_response(
+    req: Request, shell_id: str, owner: str, client_ip: str, idle_timeout: str = "PT7200.000S"
+) -> bytes:
     return envelope(
         ACTION_PREFIX_TRANSFER + "GetResponse",
         req.message_id,
-        shell_xml(shell_id, req.resource_uri, owner, client_ip, with_ns=False),
+        shell_xml(
+            shell_id, req.resource_uri, owner, client_ip, with_ns=True, idle_timeout=idle_timeout, usage=True
+        ),
+    )
+
+
+def shell_gone_fault() -> WSManFault:
+    """A Get on a shell the service no longer has (closed, or reaped after its idle timeout):
+    the Shell provider's invalid-selectors fault, nested in a ProviderFault as Windows sends
+    it (recorded Server 2016 traffic, test_psrp_is_alive_invalid_selectors)."""
+    return WSManFault(
+        code=INVALID_SELECTORS,
+        subcode="w:InvalidSelectors",
+        reason=_INVALID_SELECTORS_REASON,
+        detail=_UNEXPECTED_SELECTORS,
+        provider="Shell provider",
+        provider_path="%systemroot%\\system32\\WsmSvc.dll",
     )
 
 
