@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PYTHON=${PYTHON:-python3}
-APT_PACKAGES=(samba krb5-kdc krb5-admin-server krb5-user libkrb5-dev gcc libfaketime)
+APT_PACKAGES=(samba krb5-kdc krb5-admin-server krb5-user libkrb5-dev gcc libfaketime nmap)
 
 if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
     export DEBIAN_FRONTEND=noninteractive
