@@ -7,7 +7,11 @@ without a terminal the command refuses at once, exit 2, and never waits for inpu
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import typer
@@ -44,8 +48,12 @@ from toolkit.remediate import (
     rollback,
     workarounds_from_journals,
 )
-from toolkit.remediate.model import Outcome
+from toolkit.remediate.interrupt import interrupt_policy
+from toolkit.remediate.journal import Journal, JournalWriteError
+from toolkit.remediate.model import SETTINGS, Outcome, RemediateStatus
 from toolkit.remediate.options import DEFAULT_EXPIRY
+from toolkit.remediate.plan import registry_write
+from toolkit.remediate.rollback import host_mismatches, intents_by_host
 from toolkit.report.model import one_line, printable
 from toolkit.report.render import FORMATS, render
 
@@ -159,7 +167,7 @@ def remediate_command(
             _report(preview, fmt, table_format, output)
             say_blocked(preview)
             say(summary_text(preview))
-            raise typer.Exit(130 if preview.interrupted else preview.exit_code)
+            raise typer.Exit(preview.exit_code)
         pending = [c for h in preview.hosts for c in h.changes if c.outcome is Outcome.PENDING]
         say(changes_table(preview))
         if not pending:
@@ -171,12 +179,18 @@ def remediate_command(
 
     target = journal or default_journal_path()
     say(f"journal: {target}")
-    with progress_hooks(len(inv.hosts), enabled=show_progress(fmt), label="remediating") as hooks:
+    stop = threading.Event()
+    with (
+        _journal_hint("--journal"),
+        interrupt_policy(stop, say),
+        progress_hooks(len(inv.hosts), enabled=show_progress(fmt), label="remediating") as hooks,
+    ):
         run = remediate(
             inv,
             journal=target,
             options=options,
             hooks=hooks,
+            stop=stop,
             on_batch=lambda report, total: say(
                 f"batch {report.number}/{total}{' (canary)' if report.number == 1 and total > 1 else ''}: "
                 f"{len(report.hosts)} host{'s' if len(report.hosts) != 1 else ''}, {len(report.failed)} failed"
@@ -187,15 +201,24 @@ def remediate_command(
             expires=expiry,
             workarounds=lookup,
         )
-    _report(run, fmt, table_format, output)
-    say_blocked(run)
-    if run.stopped:
-        say(f"ROLLOUT STOPPED: {run.stopped}")
-    say(summary_text(run))
-    if run.change_counts.get("changed"):
-        say(f"effect: {EFFECT_NOTE}")
-    say(f"undo: psfleet rollback --journal {target} -i {inventory}")
-    raise typer.Exit(130 if run.interrupted else run.exit_code)
+    with _ignore_interrupts():  # the report, the summary and the undo hint always get out
+        try:
+            _report(run, fmt, table_format, output)
+            say_blocked(run)
+            say_busy(run)
+            if run.stopped:
+                say(f"ROLLOUT STOPPED: {run.stopped}")
+            if run.journal_error:
+                say(
+                    f"JOURNAL ERROR: {run.journal_error}; no host was started after it and nothing was "
+                    "sent without its intent on disk"
+                )
+        finally:
+            say(summary_text(run))
+            if run.change_counts.get("changed"):
+                say(f"effect: {EFFECT_NOTE}")
+            say(f"undo: psfleet rollback --journal {target} -i {inventory}")
+    raise typer.Exit(run.exit_code)
 
 
 def rollback_command(
@@ -208,7 +231,15 @@ def rollback_command(
         help="Inventory (for each host's transport and credentials).",
     ),
     force: bool = typer.Option(
-        False, "--force", help="Restore values that changed since the remediation too."
+        False,
+        "--force",
+        help="Restore values that changed since the remediation too, and roll back hosts the "
+        "inventory places at another address than the journal's.",
+    ),
+    salvage: bool = typer.Option(
+        False,
+        "--salvage",
+        help="Skip damaged journal lines (listed, file:line) and restore every intact intent; exit 2.",
     ),
     rollback_journal: Path | None = typer.Option(
         None, "--rollback-journal", help="Journal of this rollback (default: next to --journal)."
@@ -229,17 +260,25 @@ def rollback_command(
 ) -> None:
     """Restore every value a remediation journal changed (deleting values that were absent),
     verified by read-back; safe to run twice. Exit 0 all restored, 4 conflicts or failures,
-    8 hosts not reached, 2 unusable journal."""
+    8 hosts not reached (or busy, or refused), 2 unusable journal (or --salvage skipped
+    lines, or the rollback journal could not be written), 130 interrupted."""
     setup_logging(verbose)
     check_format(fmt, FORMATS, table_format=table_format)
-    parsed = read_journal(journal)  # a bad journal fails here, before anything else
+    parsed = read_journal(journal, salvage=salvage)  # a bad journal fails here, before anything else
     _require_confirmation_possible(yes, fmt)
     if rollback_journal is not None and rollback_journal.exists():
         raise JournalError("rollback journal already exists; refusing to overwrite it", file=rollback_journal)
     inv = load_inventory(inventory)
-    names = {i.host for i in parsed.intents}
+    for line, why in parsed.skipped:
+        say(f"skipped: {journal}:{line}: {why}")
+    mismatches = host_mismatches(parsed, inv)
+    for _, why in mismatches:
+        say(f"{'address differs (--force: rolling back anyway)' if force else 'refused'}: {why}")
+    writes = planned_restores(parsed, inv, force=force)
+    say(restores_table(writes))
+    names = {name for name, *_ in writes}
     if not yes:
-        say(f"{journal}: {len(parsed.intents)} journaled writes on {len(names)} hosts (run {parsed.run_id})")
+        say(f"{journal}: run {parsed.run_id}: up to {len(writes)} restores on {len(names)} hosts (above)")
         if not typer.confirm("Restore the prior values?", default=False, err=True):
             raise Aborted("nothing was changed")
     journal_hosts = Inventory(tuple(h for h in inv.hosts if h.name in names), inv.groups, inv.source)
@@ -247,7 +286,12 @@ def rollback_command(
     credentials = resolve_credentials(journal_hosts.hosts, interactive=can_prompt(fmt, no_input))
     target = rollback_journal or default_rollback_journal(journal)
     say(f"rollback journal: {target}")
-    with progress_hooks(len(journal_hosts.hosts), enabled=show_progress(fmt), label="rolling back") as hooks:
+    stop = threading.Event()
+    with (
+        _journal_hint("--rollback-journal"),
+        interrupt_policy(stop, say),
+        progress_hooks(len(journal_hosts.hosts), enabled=show_progress(fmt), label="rolling back") as hooks,
+    ):
         run = rollback(
             journal,
             inventory=inv,
@@ -255,13 +299,53 @@ def rollback_command(
             rollback_journal=target,
             options=FanoutOptions(forks=forks, timeout=timeout, retries=retries),
             force=force,
+            salvage=salvage,
             hooks=hooks,
+            stop=stop,
+            journal=parsed,
         )
-    for note in run.notes:
-        say(f"note: {note}")
-    _report(run, fmt, table_format, output)
-    say(summary_text(run))
-    raise typer.Exit(130 if run.interrupted else run.exit_code)
+    with _ignore_interrupts():
+        try:
+            for note in run.notes:
+                say(f"note: {note}")
+            _report(run, fmt, table_format, output)
+            say_busy(run)
+            if run.journal_error:
+                say(
+                    f"JOURNAL ERROR: {run.journal_error}; no host was started after it; run again with "
+                    "--rollback-journal on another filesystem"
+                )
+        finally:
+            say(summary_text(run))
+    raise typer.Exit(run.exit_code)
+
+
+def planned_restores(
+    journal: Journal, inventory: Inventory, *, force: bool
+) -> list[tuple[str, str, str, str]]:
+    """(host, value, restore to, exact command) for every restore rollback may send (each is
+    sent only if the host still holds what remediation wrote, or with --force)."""
+    known = {h.name for h in inventory.hosts}
+    refused = {name for name, _ in host_mismatches(journal, inventory)} if not force else set()
+    rows = []
+    for name, intents in intents_by_host(journal).items():
+        if name not in known or name in refused:
+            continue
+        for intent in intents:
+            setting = SETTINGS[intent.setting]
+            try:
+                command = registry_write(setting.path, setting.name, intent.before).render()
+            except ValueError as exc:
+                command = f"(not restored: {exc})"
+            rows.append((name, f"{setting.path}\\{setting.name}", intent.before.describe(), command))
+    return rows
+
+
+def restores_table(rows: list[tuple[str, str, str, str]]) -> str:
+    if not rows:
+        return "no restores planned"
+    clean = [[printable(one_line(cell)) for cell in row] for row in rows]
+    return tabulate(clean, ["HOST", "VALUE", "RESTORE TO", "COMMAND"], tablefmt="simple")
 
 
 # -- helpers -----------------------------------------------------------------------------
@@ -287,6 +371,40 @@ def _report(run: RemediateRun, fmt: str, table_format: str, output: Path | None)
     elif fmt == "markdown":
         text = f"{text}\n## Changes\n\n{changes_table(run, table_format='github')}\n"
     emit(text, output)
+
+
+@contextlib.contextmanager
+def _journal_hint(option: str) -> Iterator[None]:
+    """A journal that cannot be created: nothing was sent; say where to put it instead."""
+    try:
+        yield
+    except JournalWriteError as exc:
+        name = Path(exc.file).name if exc.file else "journal.jsonl"
+        raise JournalWriteError(
+            f"{exc.message}; nothing was sent to any host: choose a journal on another filesystem "
+            f"({option} /elsewhere/{name})",
+            file=exc.file,
+        ) from None
+
+
+@contextlib.contextmanager
+def _ignore_interrupts() -> Iterator[None]:
+    """While the report is printed, Ctrl-C is ignored (it would cut the report short)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def say_busy(run: RemediateRun) -> None:
+    """Hosts another run holds (their lease or this box's lock), with that run's id."""
+    for host in run.hosts:
+        if host.status is RemediateStatus.BUSY and host.error is not None:
+            say(f"busy: {host.name}: {host.error.message}")
 
 
 def say_blocked(run: RemediateRun) -> None:

@@ -8,6 +8,7 @@ before the next batch when too many hosts of a batch failed.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 import uuid
@@ -17,11 +18,23 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from toolkit import __version__
+from toolkit.checks.facts import HostFacts
 from toolkit.checks.probe import AUDIT_STATEMENTS, ProbeError, parse_facts
+from toolkit.errors import JournalError
 from toolkit.fanout.runner import FanoutHooks, run_hosts
 from toolkit.inventory.model import Host, Inventory
-from toolkit.remediate.execute import Progress, WriteResult, journal_unknown, write_and_verify
-from toolkit.remediate.journal import JournalWriter, end_record, now_iso
+from toolkit.remediate.execute import (
+    LeaseDenied,
+    Progress,
+    WriteResult,
+    journal_unknown,
+    release_lease,
+    take_lease,
+    write_and_verify,
+)
+from toolkit.remediate.interrupt import cancellable, in_fanout
+from toolkit.remediate.journal import JournalWriteError, JournalWriter, end_record, now_iso, state_dir
+from toolkit.remediate.lease import Busy, Cancelled, HostGuard, LocalLock
 from toolkit.remediate.model import (
     BatchReport,
     HostRemediation,
@@ -62,6 +75,25 @@ class _Context:
     workaround_file: Path | None
     progress: dict[str, Progress] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    #: Per-host lock files of this box (None: --check, no lock).
+    lock_dir: Path | None = None
+    #: Set on the first journal write failure (and ``stop`` with it: no host starts after).
+    journal_error: str | None = None
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def journal_failed(self, exc: JournalError) -> None:
+        with self.lock:
+            if self.journal_error is None:
+                self.journal_error = str(exc)
+        self.stop.set()
+        self.cancel_all("the journal could not be written")
+
+    def cancel_all(self, why: str) -> None:
+        """Cancel every host still in flight (nothing more is journaled or sent for them)."""
+        with self.lock:
+            guards = [p.guard for p in self.progress.values()]
+        for guard in guards:
+            guard.cancel(why)
 
 
 def plan(
@@ -121,6 +153,7 @@ def remediate(
     hooks: FanoutHooks | None = None,
     on_batch: BatchHook | None = None,
     stop: threading.Event | None = None,
+    lock_dir: Path | None = None,
 ) -> RemediateRun:
     """Bring drifted hosts to the inventory's desired state, batch by batch.
 
@@ -129,6 +162,12 @@ def remediate(
     ``expires`` is the expiry of secure-negotiate workarounds (``allow_insecure``); verified
     ones are recorded in ``workaround_file`` (default: the state dir's workarounds.json).
     Writes are never retried after a failure or timeout once sent (DOMAIN 9.3).
+
+    Each host is written under its lease (``busy`` when another run holds it) and this box's
+    lock for it (``lock_dir``, default ``<state dir>/locks``). A journal that cannot be
+    written stops the run: no host starts after, hosts in flight send nothing more, and the
+    run comes back with ``journal_error`` set (exit 2). ``stop`` (set on Ctrl-C) stops
+    starting hosts; hosts in flight finish.
     """
     options = options or RemediateOptions()
     only_ids = validate_only(only)
@@ -160,21 +199,35 @@ def remediate(
         workarounds=workarounds,
         journal=writer,
         workaround_file=workaround_file or workarounds_path(),
+        lock_dir=lock_dir or state_dir() / "locks",
+        stop=stop or threading.Event(),
     )
     batches = split_batches(hosts, size)
     done: list[HostRemediation] = []
     reports: list[BatchReport] = []
     stopped: str | None = None
     interrupted = False
+    run: RemediateRun | None = None
+    registered = contextlib.ExitStack()
+    registered.enter_context(cancellable(ctx.cancel_all))
     try:
         for number, batch in enumerate(batches, start=1):
-            if stopped or interrupted:
-                why = f"rollout stopped after batch {len(reports)}" if stopped else "interrupted"
+            if stopped or interrupted or ctx.journal_error:
+                why = (
+                    "the journal could not be written"
+                    if ctx.journal_error
+                    else f"rollout stopped after batch {len(reports)}"
+                    if stopped
+                    else "interrupted"
+                )
                 done += [_skipped(h, number, why) for h in batch]
                 continue
-            results, interrupted = run_hosts(
-                batch, _task(ctx), options=options.fanout, hooks=hooks, stop=stop
-            )
+            with in_fanout():
+                results, interrupted = run_hosts(
+                    batch, _task(ctx), options=options.fanout, hooks=hooks, stop=ctx.stop
+                )
+            if ctx.journal_error:
+                interrupted = False  # stopped by the journal, not by the operator
             outcome = _collect(ctx, results, batch=number)
             done += outcome
             report = BatchReport(
@@ -202,11 +255,34 @@ def remediate(
             batches=tuple(reports),
             stopped=stopped,
             interrupted=interrupted,
+            journal_error=ctx.journal_error,
         )
-        writer.append(end_record(run))
         return run
     finally:
+        registered.close()
+        ctx.cancel_all("the run ended")
+        if run is None:  # an exception (a second Ctrl-C...): still say how the run ended
+            run = RemediateRun(
+                hosts=tuple(done),
+                mode="apply",
+                run_id=run_id,
+                started=started,
+                finished=now_iso(),
+                inventory=inventory.source,
+                version=__version__,
+                journal=str(journal),
+                interrupted=True,
+                journal_error=ctx.journal_error,
+            )
+        _end(writer, run)
         writer.close()
+
+
+def _end(writer: JournalWriter, run: RemediateRun) -> None:
+    """The journal's end record (nothing when the journal already failed)."""
+    if writer.failed is None:
+        with contextlib.suppress(JournalError):  # the run then reports journal_error
+            writer.append(end_record(run))
 
 
 # -- one host ------------------------------------------------------------------------------
@@ -214,55 +290,143 @@ def remediate(
 
 def _task(ctx: _Context) -> Callable[[Host, float], HostResult]:
     def task(host: Host, deadline: float) -> HostResult:
-        progress = Progress()
+        progress = Progress(guard=HostGuard(deadline))
         with ctx.lock:
             ctx.progress[host.name] = progress
+        if ctx.journal_error:
+            progress.guard.cancel("the journal could not be written")
         started = time.monotonic()
-        with HostSession(host, ctx.credentials.get(host.name), deadline=deadline) as session:
-            answer = session.run(AUDIT_STATEMENTS)
+        lock = LocalLock(ctx.lock_dir, host.name, ctx.run_id) if ctx.lock_dir is not None else None
+        try:
+            if lock is not None:
+                lock.acquire()
             try:
-                facts = parse_facts(answer)
-            except ProbeError as exc:
-                error = HostError(exc.kind, f"unexpected answer: {exc.message}")
-                progress.result = _failed(host, error, None)
-                return _stub(host, RemediateStatus.from_error(exc.kind), error)
-            lookup = ctx.workarounds(host) if ctx.workarounds is not None else None
-            host_plan = plan_host(
-                host,
-                facts,
-                only=ctx.only,
-                allow_insecure=ctx.allow_insecure,
-                expires=ctx.expires,
-                now=ctx.now,
-                workarounds=lookup,
-            )
-            progress.plan = host_plan
-            progress.stage = "planned"
-            if ctx.journal is None or not host_plan.writes:
-                result = _host(host, host_plan, host_plan.items, None, time.monotonic() - started)
-                progress.result = result
-                return _stub(host, result.status, None)
-            writes = host_plan.writes
-            try:
-                verified = write_and_verify(
-                    session, host, writes, journal=ctx.journal, run_id=ctx.run_id, progress=progress
-                )
-            except TransportError as exc:
-                message = f"{exc.error.message}; the writes were sent and may have happened (not retried)"
-                unknown = journal_unknown(
-                    ctx.journal, run_id=ctx.run_id, host=host, writes=writes, error=message
-                )
-                error = HostError(exc.error.kind, message)
-                result = _host(host, host_plan, _merge(host_plan, unknown), error, time.monotonic() - started)
-                progress.result = result
-                return _stub(host, result.status, error)
-            _update_workarounds(ctx, host, verified.results)
-            items = _merge(host_plan, verified.results)
-            result = _host(host, host_plan, items, verified.host_error, time.monotonic() - started)
-            progress.result = result
-            return _stub(host, result.status, verified.host_error)
+                return _host_work(ctx, host, progress, started)
+            finally:
+                if lock is not None:
+                    lock.release()
+        except Busy as exc:
+            progress.result = _busy(host, exc, time.monotonic() - started)
+            return _stub(host, RemediateStatus.BUSY, None)
+        except Cancelled:
+            return _stub(host, RemediateStatus.ERROR, None)  # the coordinator reports it
+        except JournalWriteError as exc:
+            ctx.journal_failed(exc)
+            return _journal_failed(ctx, host, progress, exc, time.monotonic() - started)
 
     return task
+
+
+def _host_work(ctx: _Context, host: Host, progress: Progress, started: float) -> HostResult:
+    guard = progress.guard
+    guard.check()
+    with HostSession(host, ctx.credentials.get(host.name), deadline=guard.deadline) as session:
+        guard.check()
+        answer = session.run(AUDIT_STATEMENTS)
+        try:
+            facts = parse_facts(answer)
+        except ProbeError as exc:
+            error = HostError(exc.kind, f"unexpected answer: {exc.message}")
+            progress.result = _failed(host, error, None)
+            return _stub(host, RemediateStatus.from_error(exc.kind), error)
+        host_plan = _plan(ctx, host, facts)
+        progress.plan = host_plan
+        progress.stage = "planned"
+        if ctx.journal is None or not host_plan.writes:
+            result = _host(host, host_plan, host_plan.items, None, time.monotonic() - started)
+            progress.result = result
+            return _stub(host, result.status, None)
+        # Writes are due: take the host's lease, and plan again from the values read under it.
+        try:
+            facts = take_lease(session, guard, ctx.run_id)
+        except LeaseDenied as exc:
+            progress.result = _failed(host, exc.error, host_plan, time.monotonic() - started)
+            return _stub(host, RemediateStatus.from_error(exc.error.kind), exc.error)
+        except ProbeError as exc:
+            release_lease(session, guard)
+            error = HostError(exc.kind, f"unexpected answer: {exc.message}")
+            progress.result = _failed(host, error, host_plan)
+            return _stub(host, RemediateStatus.from_error(exc.kind), error)
+        try:
+            return _write(ctx, session, host, _plan(ctx, host, facts), progress, started)
+        finally:
+            if not guard.cancelled:
+                release_lease(session, guard)
+
+
+def _plan(ctx: _Context, host: Host, facts: HostFacts) -> HostPlan:
+    lookup = ctx.workarounds(host) if ctx.workarounds is not None else None
+    return plan_host(
+        host,
+        facts,
+        only=ctx.only,
+        allow_insecure=ctx.allow_insecure,
+        expires=ctx.expires,
+        now=ctx.now,
+        workarounds=lookup,
+    )
+
+
+def _write(
+    ctx: _Context, session: HostSession, host: Host, host_plan: HostPlan, progress: Progress, started: float
+) -> HostResult:
+    assert ctx.journal is not None
+    progress.plan = host_plan
+    writes = host_plan.writes
+    if not writes:  # another run fixed it meanwhile
+        result = _host(host, host_plan, host_plan.items, None, time.monotonic() - started)
+        progress.result = result
+        return _stub(host, result.status, None)
+    try:
+        verified = write_and_verify(
+            session, host, writes, journal=ctx.journal, run_id=ctx.run_id, progress=progress
+        )
+    except TransportError as exc:
+        message = f"{exc.error.message}; the writes were sent and may have happened (not retried)"
+        progress.guard.check()
+        unknown = journal_unknown(ctx.journal, run_id=ctx.run_id, host=host, writes=writes, error=message)
+        error = HostError(exc.error.kind, message)
+        result = _host(host, host_plan, _merge(host_plan, unknown), error, time.monotonic() - started)
+        progress.result = result
+        return _stub(host, result.status, error)
+    try:
+        _update_workarounds(ctx, host, verified.results)
+    except (OSError, JournalError) as exc:
+        ctx.journal_failed(
+            JournalWriteError(f"cannot record the workaround: {exc}", file=ctx.workaround_file)
+        )
+    items = _merge(host_plan, verified.results)
+    result = _host(host, host_plan, items, verified.host_error, time.monotonic() - started)
+    progress.result = result
+    return _stub(host, result.status, verified.host_error)
+
+
+def _busy(host: Host, exc: Busy, duration: float) -> HostRemediation:
+    return HostRemediation(
+        name=host.name,
+        address=host.address,
+        status=RemediateStatus.BUSY,
+        error=HostError(ErrorKind.ERROR, exc.message, sent=False),
+        duration_s=duration,
+        groups=host.groups,
+    )
+
+
+def _journal_failed(
+    ctx: _Context, host: Host, progress: Progress, exc: JournalError, duration: float
+) -> HostResult:
+    """The journal failed while this host was worked on: written and read back (outcome not
+    journaled), or nothing sent."""
+    host_plan = progress.plan
+    if progress.verified is not None and host_plan is not None:
+        items = _merge(host_plan, progress.verified)
+        error = HostError(ErrorKind.ERROR, f"{exc.message}; the outcome below is not in the journal")
+        result = _host(host, host_plan, items, error, duration)
+    else:
+        error = HostError(ErrorKind.ERROR, f"{exc.message}; nothing was written to this host", sent=False)
+        result = _failed(host, error, host_plan, duration)
+    progress.result = result
+    return _stub(host, result.status, error)
 
 
 def _merge(host_plan: HostPlan, results: Sequence[WriteResult]) -> tuple[SettingResult, ...]:
@@ -372,33 +536,49 @@ def _collect(ctx: _Context, results: Sequence[HostResult], *, batch: int | None)
     for r in results:
         with ctx.lock:
             progress = ctx.progress.get(r.name)
+        why = r.error.message if r.error else "no result"
+        # The fan-out gave up on this host (deadline, interrupt): nothing more may go out.
+        sent = progress.guard.cancel(why) if progress is not None else False
         host_result = progress.result if progress is not None else None
         if isinstance(host_result, HostRemediation):
             item = host_result
-        elif progress is not None and progress.stage == "sent" and progress.plan is not None:
-            # Abandoned at its deadline while the writes were in flight.
-            message = (
-                r.error.message if r.error else "no answer"
-            ) + "; the writes were sent and may have happened"
+        elif progress is not None and sent and progress.plan is not None:
+            # Abandoned while its lease or writes were in flight.
+            if progress.writes:
+                message = f"{why}; the writes were sent and may have happened"
+            else:
+                message = f"{why}; its lease was being taken, no setting was written"
             unknown: tuple[WriteResult, ...] = ()
-            if ctx.journal is not None:
-                host = _host_of(r)
-                unknown = journal_unknown(
-                    ctx.journal, run_id=ctx.run_id, host=host, writes=progress.writes, error=message
-                )
+            if ctx.journal is not None and progress.writes and ctx.journal.failed is None:
+                try:
+                    unknown = journal_unknown(
+                        ctx.journal,
+                        run_id=ctx.run_id,
+                        host=_host_of(r),
+                        writes=progress.writes,
+                        error=message,
+                    )
+                except JournalError as exc:
+                    ctx.journal_failed(exc)
             error = HostError(r.error.kind if r.error else ErrorKind.TIMEOUT, message)
             item = HostRemediation(
                 name=r.name,
                 address=r.address,
                 status=RemediateStatus.from_error(error.kind),
                 os=progress.plan.os,
-                checks=_merge(progress.plan, unknown),
+                checks=_merge(progress.plan, unknown)
+                if unknown
+                else tuple(_not_run(i, message) for i in progress.plan.items),
                 error=error,
                 duration_s=r.duration_s,
                 groups=r.groups,
             )
         else:
             error = r.error or HostError(ErrorKind.ERROR, "no result")
+            if ctx.journal_error and error.message == "not run: interrupted":
+                error = HostError(ErrorKind.ERROR, "not run: the journal could not be written", sent=False)
+            elif error.kind is ErrorKind.TIMEOUT and progress is not None and not sent:
+                error = HostError(ErrorKind.TIMEOUT, f"{error.message}, no changes", sent=False)
             item = _failed(_host_of(r), error, progress.plan if progress else None, r.duration_s)
         out.append(_with_batch(item, batch))
     return out

@@ -10,17 +10,27 @@ same round trip is the intended one (kind and data).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from toolkit.checks.facts import HostFacts, RegValue
 from toolkit.checks.probe import AUDIT_STATEMENTS, ProbeError, parse_facts
 from toolkit.inventory.model import Host
 from toolkit.remediate.journal import JournalWriter, intent_record, outcome_record
+from toolkit.remediate.lease import (
+    Busy,
+    HostGuard,
+    acquire_statements,
+    holder_dead,
+    new_lease,
+    release_statements,
+    split_lease_answer,
+)
 from toolkit.remediate.model import Outcome, same_value
 from toolkit.remediate.plan import HostPlan, PlannedWrite
 from toolkit.results import ErrorKind, HostError
 from toolkit.transport.model import ErrorRecordData, InvocationResult, Statement
-from toolkit.transport.session import HostSession
+from toolkit.transport.session import HostSession, endpoint_of
 
 
 @dataclass(frozen=True)
@@ -47,6 +57,51 @@ class Progress:
     plan: HostPlan | None = None
     writes: tuple[PlannedWrite, ...] = ()
     result: object | None = None
+    #: Checked before every journal append and send; cancelled by the coordinator.
+    guard: HostGuard = field(default_factory=lambda: HostGuard(float("inf")))
+    #: The writes' verdicts, once read back (before their outcomes are journaled).
+    verified: tuple[WriteResult, ...] | None = None
+
+
+class LeaseDenied(Exception):
+    """The lease could not be taken for another reason than a holder (access denied...)."""
+
+    def __init__(self, error: HostError) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
+def take_lease(session: HostSession, guard: HostGuard, run_id: str) -> HostFacts:
+    """Take the host's lease (see :mod:`toolkit.remediate.lease`) and return the managed
+    values read under it. Raises :class:`Busy` when another run holds it,
+    :class:`LeaseDenied` when it cannot be created, :class:`ProbeError` for a bad read."""
+    for take_over in (False, True):
+        lease = new_lease(run_id, guard.remaining())
+        guard.sending()
+        held, rest = split_lease_answer(session.run(acquire_statements(lease, take_over=take_over)))
+        if held is None:
+            denied = [e for e in rest.extra.get("lease_errors", ()) if e.category == "PermissionDenied"]
+            kind = ErrorKind.ACCESS_DENIED if denied else ErrorKind.ERROR
+            why = denied[0].message if denied else "the lease value could not be created or read"
+            raise LeaseDenied(
+                HostError(
+                    kind, f"cannot take the host's lease: {why} (not an administrator?); nothing was written"
+                )
+            )
+        if held.run_id == run_id:
+            return parse_facts(rest)
+        if take_over or (held.expires > datetime.now(UTC) and not holder_dead(held)):
+            raise Busy(held.run_id, "lease on the host", held.expires.isoformat())
+    raise AssertionError("unreachable")
+
+
+def release_lease(session: HostSession, guard: HostGuard) -> None:
+    """Remove the lease (best effort: an unreleased lease expires)."""
+    try:
+        guard.sending()
+        session.run(release_statements())
+    except Exception:  # cancelled, or the host went away: the lease expires on its own
+        return
 
 
 def is_read_error(error: ErrorRecordData) -> bool:
@@ -76,7 +131,12 @@ def write_and_verify(
     ok: Outcome = Outcome.CHANGED,
 ) -> Verified:
     """Journal, write, read back, journal the outcomes. :class:`TransportError` propagates
-    once ``progress.stage`` is ``sent``: the writes may have happened (never retried, DOMAIN 9.3)."""
+    once ``progress.stage`` is ``sent``: the writes may have happened (never retried, DOMAIN 9.3).
+    ``progress.guard`` is checked before each journal append and before the send
+    (:class:`toolkit.remediate.lease.Cancelled`); a journal that cannot be written raises
+    :class:`toolkit.remediate.journal.JournalWriteError` (before the send: nothing sent)."""
+    guard = progress.guard
+    guard.check()
     journal.append(
         *(
             intent_record(
@@ -90,11 +150,13 @@ def write_and_verify(
                 after=w.after,
                 command=w.command_text,
                 workaround_expires=w.workaround_expires,
+                endpoint=endpoint_of(host),
             )
             for w in writes
         )
     )
     progress.writes = tuple(writes)
+    guard.sending()
     progress.stage = "sent"
     statements: tuple[Statement, ...] = tuple((c,) for w in writes for c in w.commands) + AUDIT_STATEMENTS
     answer = session.run(statements)
@@ -117,6 +179,8 @@ def write_and_verify(
             f"read back {observed.describe()}, expected {w.after.describe()}"
         )
         results.append(WriteResult(w, Outcome.FAILED, observed, message))
+    progress.verified = tuple(results)
+    guard.check()
     journal.append(
         *(
             outcome_record(

@@ -18,6 +18,7 @@ that one line only. Credentials are never written.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
@@ -32,6 +33,11 @@ from toolkit.errors import JournalError
 from toolkit.remediate.model import SETTINGS, RemediateRun, value_dict, value_from_dict
 
 FORMAT = "journal/1"
+
+
+class JournalWriteError(JournalError):
+    """The journal cannot be written (full disk, quota, read-only filesystem): exit 2.
+    A run stops starting hosts at once; nothing is sent without its intent on disk."""
 
 
 def now_iso() -> str:
@@ -77,10 +83,20 @@ class JournalWriter:
         self._handle = handle
         self._lock = threading.Lock()
         self.closed = False
+        #: Why an append failed (the journal then takes nothing more), else None.
+        self.failed: str | None = None
 
     @classmethod
     def create(cls, path: Path, header: dict[str, Any]) -> JournalWriter:
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        """Create ``path`` (never an existing file) and write the run record. Any failure
+        (a missing directory on a read-only filesystem, a full disk) is a
+        :class:`JournalWriteError` and leaves no file behind."""
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        except OSError as exc:
+            raise JournalWriteError(
+                f"cannot create the journal's directory: {exc.strerror or exc}", file=path
+            ) from None
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
         except FileExistsError:
@@ -88,29 +104,52 @@ class JournalWriter:
                 "journal already exists; refusing to overwrite it (choose another --journal)", file=path
             ) from None
         except OSError as exc:
-            raise JournalError(f"cannot create journal: {exc.strerror}", file=path) from None
+            raise JournalWriteError(f"cannot create journal: {exc.strerror or exc}", file=path) from None
         writer = cls(path, os.fdopen(fd, "w", encoding="utf-8", newline="\n"))
-        writer.append({"psfleet": FORMAT, "type": "run", **header})
-        fsync_directory(path.parent)
+        try:
+            writer.append({"psfleet": FORMAT, "type": "run", **header})
+            fsync_directory(path.parent)
+        except (JournalError, OSError) as exc:
+            writer.abandon()
+            path.unlink(missing_ok=True)  # an empty or partial header is no journal
+            if isinstance(exc, JournalWriteError):
+                raise
+            raise JournalWriteError(f"cannot write journal: {exc}", file=path) from None
         return writer
 
     def append(self, *records: dict[str, Any]) -> None:
-        """Append records as one fsynced batch (one line each)."""
+        """Append records as one fsynced batch (one line each). Raises
+        :class:`JournalWriteError` when the file cannot take them (full disk, quota, I/O
+        error): the writer is then ``failed`` and refuses every later append."""
         text = "".join(
             json.dumps(r, ensure_ascii=False, sort_keys=False, default=str) + "\n" for r in records
         )
         with self._lock:
+            if self.failed is not None:
+                raise JournalWriteError(
+                    f"journal unusable after an earlier failure: {self.failed}", file=self.path
+                )
             if self.closed:
                 raise JournalError("journal is closed", file=self.path)
-            self._handle.write(text)
-            self._handle.flush()
-            os.fsync(self._handle.fileno())
+            try:
+                self._handle.write(text)
+                self._handle.flush()
+                os.fsync(self._handle.fileno())
+            except OSError as exc:
+                self.failed = exc.strerror or str(exc)
+                raise JournalWriteError(f"cannot write journal: {self.failed}", file=self.path) from None
+
+    def abandon(self) -> None:
+        """Close after a failure (what a failed write left buffered cannot be written)."""
+        self.close()
 
     def close(self) -> None:
         with self._lock:
             if not self.closed:
                 self.closed = True
-                self._handle.close()
+                # Buffered text of a failed append cannot be written: already reported.
+                with contextlib.suppress(OSError):
+                    self._handle.close()
 
 
 # -- records ------------------------------------------------------------------------------
@@ -128,6 +167,7 @@ def intent_record(
     after: RegValue,
     command: str,
     workaround_expires: datetime | None = None,
+    endpoint: str = "",
 ) -> dict[str, Any]:
     return {
         "type": "intent",
@@ -135,6 +175,7 @@ def intent_record(
         "time": now_iso(),
         "host": host,
         "address": address,
+        "endpoint": endpoint,
         "setting": setting,
         "path": path,
         "name": name,
@@ -193,6 +234,9 @@ class Intent:
     after: RegValue
     command: str
     workaround_expires: datetime | None
+    #: ``address:port`` the write went to ("" in journals written before it was recorded).
+    endpoint: str = ""
+    time: str = ""
 
 
 @dataclass(frozen=True)
@@ -210,8 +254,11 @@ class Journal:
     intents: tuple[Intent, ...]
     outcomes: tuple[OutcomeRecord, ...]
     ended: bool
-    #: Line number of a partial last line (a crash mid-append), tolerated and reported.
+    #: Line number of an incomplete last line (no newline: a crash while appending, or a
+    #: file cut short), tolerated and reported.
     damaged_line: int | None = None
+    #: ``--salvage``: lines that were skipped, ``(line, why)``.
+    skipped: tuple[tuple[int, str], ...] = ()
 
     @property
     def run_id(self) -> str:
@@ -225,10 +272,25 @@ class Journal:
         return found
 
 
-def read_journal(path: Path) -> Journal:
+#: Kinds a prior value of a managed setting may have (they are DWORDs, sometimes left as a
+#: REG_SZ/REG_EXPAND_SZ "0" by other tools); rollback restores nothing else.
+PRIOR_KINDS = (None, "DWord", "String", "ExpandString")
+#: Longest string prior rollback restores (the settings hold a number).
+MAX_PRIOR_TEXT = 256
+
+
+def read_journal(path: Path, *, salvage: bool = False) -> Journal:
     """Parse a journal. Raises :class:`JournalError` (``file:line: message``) when the file
-    is missing, is not a psfleet journal, or has a bad record anywhere but the last line; a
-    damaged last line is tolerated (``damaged_line``)."""
+    is missing, is not a psfleet journal, or has a bad record anywhere but the last line; an
+    incomplete last line is tolerated (``damaged_line``).
+
+    Every intent must name a (path, value name) pair that psfleet's settings own, with a
+    prior kind such a value can have (:data:`PRIOR_KINDS`); anything else is a bad record.
+
+    ``salvage``: bad records are skipped and listed in ``skipped`` instead (a damaged middle
+    line, a repeated run record, two journals concatenated); the first line must still be a
+    psfleet run record.
+    """
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
@@ -246,6 +308,7 @@ def read_journal(path: Path) -> Journal:
     header: dict[str, Any] | None = None
     intents: list[Intent] = []
     outcomes: list[OutcomeRecord] = []
+    skipped: list[tuple[int, str]] = []
     ended = False
     damaged: int | None = None
     last_number = numbered[-1][0]
@@ -255,13 +318,16 @@ def read_journal(path: Path) -> Journal:
             if not isinstance(record, dict):
                 raise ValueError("not a JSON object")
         except ValueError as exc:
-            if header is not None and number == last_number:
-                damaged = number  # a crash while appending: the record never completed
+            if header is not None and number == last_number and not complete_last:
+                damaged = number  # cut short: the record never completed
                 break
             if header is None:
                 raise JournalError(
                     "not a psfleet journal (the first line is not a JSON object)", file=path, line=number
                 ) from None
+            if salvage:
+                skipped.append((number, f"damaged record: {_short(str(exc))}"))
+                continue
             raise JournalError(f"damaged record: {_short(str(exc))}", file=path, line=number) from None
         if header is None:
             if record.get("psfleet") != FORMAT or record.get("type") != "run":
@@ -284,18 +350,40 @@ def read_journal(path: Path) -> Journal:
                 )
             elif kind == "end":
                 ended = True
+            elif kind == "run":
+                raise ValueError("a second run record (journals concatenated?)")
             else:
                 raise ValueError(f"unknown record type {kind!r}")
-        except ValueError as exc:
+        except (ValueError, TypeError) as exc:
+            if salvage:
+                skipped.append((number, f"bad record: {exc}"))
+                continue
             raise JournalError(f"bad record: {exc}", file=path, line=number) from None
     assert header is not None
-    return Journal(path, header, tuple(intents), tuple(outcomes), ended, damaged)
+    return Journal(path, header, tuple(intents), tuple(outcomes), ended, damaged, tuple(skipped))
 
 
 def _intent(number: int, record: dict[str, Any]) -> Intent:
-    setting = _str(record, "setting")
-    if setting not in SETTINGS:
-        raise ValueError(f"unknown setting {setting!r}")
+    setting_id = _str(record, "setting")
+    setting = SETTINGS.get(setting_id)
+    if setting is None:
+        raise ValueError(f"unknown setting {setting_id!r}")
+    path, name = _str(record, "path"), _str(record, "name")
+    if path.lower() != setting.path.lower() or name.lower() != setting.name.lower():
+        raise ValueError(
+            f"{path}\\{name} is not a value psfleet manages (setting {setting_id} is "
+            f"{setting.path}\\{setting.name}); refusing to touch it"
+        )
+    before = value_from_dict(record.get("before"))
+    after = value_from_dict(record.get("after"))
+    if before.kind not in PRIOR_KINDS:
+        raise ValueError(f"prior kind {before.kind} is not one {setting_id} can have; refusing to restore it")
+    if isinstance(before.value, str) and len(before.value) > MAX_PRIOR_TEXT:
+        raise ValueError(f"prior text longer than {MAX_PRIOR_TEXT} characters; refusing to restore it")
+    if before.kind == "DWord" and not 0 <= before.value <= 0xFFFF_FFFF:
+        raise ValueError("prior DWord out of range")
+    if after.kind != "DWord":
+        raise ValueError(f"psfleet only writes DWord values, not {after.kind}")
     expires_text = record.get("workaround_expires")
     expires = datetime.fromisoformat(expires_text) if isinstance(expires_text, str) else None
     return Intent(
@@ -303,13 +391,15 @@ def _intent(number: int, record: dict[str, Any]) -> Intent:
         run_id=str(record.get("run_id", "")),
         host=_str(record, "host"),
         address=str(record.get("address", "")),
-        setting=setting,
-        path=_str(record, "path"),
-        name=_str(record, "name"),
-        before=value_from_dict(record.get("before")),
-        after=value_from_dict(record.get("after")),
+        setting=setting_id,
+        path=setting.path,
+        name=setting.name,
+        before=before,
+        after=after,
         command=str(record.get("command", "")),
         workaround_expires=expires,
+        endpoint=str(record.get("endpoint", "")),
+        time=str(record.get("time", "")),
     )
 
 

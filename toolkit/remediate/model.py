@@ -85,11 +85,13 @@ class Outcome(StrEnum):
 class RemediateStatus(ErrorStatus):
     """A host's state at the end of the run (``compliant``: everything at the desired state;
     ``drift``: changes pending or still drifted; ``skipped``: never contacted because the
-    rollout stopped; the rest: not reached, as in an audit)."""
+    rollout stopped; ``busy``: another run holds the host's lease, nothing was written;
+    the rest: not reached, as in an audit)."""
 
     COMPLIANT = "compliant"
     DRIFT = "drift"
     SKIPPED = "skipped"
+    BUSY = "busy"  # another run holds the host's lease: nothing was written
     UNREACHABLE = "unreachable"
     AUTH_FAILED = "auth_failed"
     TIMEOUT = "timeout"
@@ -282,9 +284,15 @@ class BatchReport:
         }
 
 
+#: Exit code of an interrupted run (128 + SIGINT), as the shell reports it.
+EXIT_INTERRUPTED = 130
+#: Exit code when the journal could not be written, or --salvage skipped lines.
+EXIT_JOURNAL = 2
+
+
 def exit_code(hosts: tuple[HostRemediation, ...]) -> int:
     """0 every host at the desired state; 4 changes pending or still drifted; 8 a host not
-    reached (or skipped); 12 both."""
+    reached (or skipped, or busy); 12 both."""
     return results_exit_code(
         drift=any(h.status is RemediateStatus.DRIFT for h in hosts),
         unassessed=any(not h.status.reached for h in hosts),
@@ -308,6 +316,10 @@ class RemediateRun:
     interrupted: bool = False
     schema: str = SCHEMA
     notes: tuple[str, ...] = field(default=())
+    #: Why the journal could not be written (the run stopped starting hosts), else None.
+    journal_error: str | None = None
+    #: Rollback --salvage: journal lines skipped, as ``file:line: why``.
+    skipped_lines: tuple[str, ...] = ()
 
     @property
     def summary(self) -> dict[str, int]:
@@ -323,6 +335,12 @@ class RemediateRun:
 
     @property
     def exit_code(self) -> int:
+        """The process's exit code: 130 interrupted, 2 journal error (or lines skipped by
+        ``--salvage``), else 0/4/8/12 from the hosts."""
+        if self.interrupted:
+            return EXIT_INTERRUPTED
+        if self.journal_error or self.skipped_lines:
+            return EXIT_JOURNAL
         return exit_code(self.hosts)
 
     def to_dict(self) -> dict[str, Any]:
@@ -333,6 +351,8 @@ class RemediateRun:
             journal=self.journal,
             stopped=self.stopped,
             effect=EFFECT_NOTE,
+            journal_error=self.journal_error,
+            skipped_lines=list(self.skipped_lines),
         )
         hosts = doc.pop("hosts")
         doc.update(

@@ -12,13 +12,17 @@ happened. The host is probed first, so rollback is idempotent:
   verified by read-back in the same round trip (``restored``);
 * anything else: someone changed it since; left alone (``conflict``) unless ``force``.
 
-A partial last journal line (a crash mid-append) is reported and skipped: an intent is
-fsynced before its write is sent, so a write whose intent never completed was never sent.
-Rollback journals its own work (same format, ``command: rollback``) next to the journal.
+Only (path, value name) pairs psfleet's settings own are touched, with the prior kinds
+such values can have (:func:`toolkit.remediate.journal.read_journal` refuses anything else
+with file:line). A host the inventory places at another address than the journal's is
+refused unless ``force``. An incomplete last line (the journal cut short) is reported and
+skipped. Rollback journals its own work (same format, ``command: rollback``) next to the
+journal; its intents record the command it actually sends.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -29,18 +33,31 @@ from toolkit import __version__
 from toolkit.checks.facts import HostFacts, KeyFacts
 from toolkit.checks.osinfo import os_info
 from toolkit.checks.probe import AUDIT_STATEMENTS, ProbeError, parse_facts
+from toolkit.errors import JournalError
 from toolkit.fanout.runner import FanoutHooks, FanoutOptions, run_hosts
 from toolkit.inventory.model import Host, Inventory
 from toolkit.remediate.apply import new_run_id
-from toolkit.remediate.execute import Progress, journal_unknown, write_and_verify
+from toolkit.remediate.execute import (
+    LeaseDenied,
+    Progress,
+    journal_unknown,
+    release_lease,
+    take_lease,
+    write_and_verify,
+)
+from toolkit.remediate.interrupt import cancellable, in_fanout
 from toolkit.remediate.journal import (
     Intent,
+    Journal,
+    JournalWriteError,
     JournalWriter,
     end_record,
     free_journal_path,
     now_iso,
     read_journal,
+    state_dir,
 )
+from toolkit.remediate.lease import Busy, Cancelled, HostGuard, LocalLock
 from toolkit.remediate.model import (
     SETTINGS,
     HostRemediation,
@@ -54,7 +71,7 @@ from toolkit.remediate.model import (
 from toolkit.remediate.plan import PlannedWrite, registry_write
 from toolkit.remediate.workarounds import clear_workaround, workarounds_path
 from toolkit.results import ErrorKind, HostError, HostResult, HostStatus
-from toolkit.transport.session import CredentialLike, HostSession, TransportError
+from toolkit.transport.session import CredentialLike, HostSession, TransportError, endpoint_of
 
 
 def default_rollback_journal(journal: Path) -> Path:
@@ -76,34 +93,38 @@ def rollback(
     rollback_journal: Path | None = None,
     options: FanoutOptions | None = None,
     force: bool = False,
+    salvage: bool = False,
     workaround_file: Path | None = None,
     hooks: FanoutHooks | None = None,
     stop: threading.Event | None = None,
+    lock_dir: Path | None = None,
+    journal: Journal | None = None,
 ) -> RemediateRun:
     """Restore every prior value recorded in ``journal_path`` and verify it by read-back.
 
-    Hosts are looked up by name in ``inventory`` (for their transport and credentials).
+    Hosts are looked up by name in ``inventory`` (for their transport and credentials); a
+    host whose address (``address:port``) differs from the journal's is refused unless
+    ``force`` (:func:`host_mismatches`). ``salvage`` skips damaged records instead of
+    refusing the journal (the run then exits 2 and lists them). Each host is restored under
+    its lease and this box's lock, like a remediation.
     Raises :class:`toolkit.errors.JournalError` for a journal that cannot be used.
     """
-    journal = read_journal(journal_path)
-    firsts: dict[tuple[str, str], Intent] = {}
-    for intent in journal.intents:
-        firsts.setdefault((intent.host, intent.setting), intent)
-    per_host: dict[str, list[Intent]] = {}
-    for (host_name, _), intent in firsts.items():
-        per_host.setdefault(host_name, []).append(intent)
+    parsed = journal or read_journal(journal_path, salvage=salvage)
+    per_host = intents_by_host(parsed)
     known = {h.name: h for h in inventory.hosts}
-    work = [_HostWork(known[name], tuple(intents)) for name, intents in per_host.items() if name in known]
+    mismatched = dict(host_mismatches(parsed, inventory))
+    refused = {} if force else mismatched
+    work = [
+        _HostWork(known[name], tuple(intents))
+        for name, intents in per_host.items()
+        if name in known and name not in refused
+    ]
     missing = [name for name in per_host if name not in known]
 
-    notes: list[str] = []
-    if journal.damaged_line is not None:
-        notes.append(
-            f"{journal_path}:{journal.damaged_line}: damaged last line (a crash while appending?) ignored: "
-            "its write was never sent"
-        )
-    if not journal.ended:
-        notes.append("the journal has no end record: the remediation did not finish (crash or kill)")
+    notes: list[str] = list(journal_notes(parsed))
+    if force and mismatched:
+        notes += [f"--force: rolling back despite {why}" for why in mismatched.values()]
+    notes += later_writes(parsed, [w.host.name for w in work])
 
     run_id = new_run_id()
     started = now_iso()
@@ -117,41 +138,56 @@ def rollback(
             "inventory": inventory.source,
             "psfleet_version": __version__,
             "source_journal": str(journal_path),
-            "source_run_id": journal.run_id,
+            "source_run_id": parsed.run_id,
             "hosts": len(work),
             "force": force,
+            "salvage": salvage,
         },
     )
     progress: dict[str, Progress] = {}
     lock = threading.Lock()
     by_name = {w.host.name: w for w in work}
+    state = _State(stop or threading.Event(), lock_dir or state_dir() / "locks")
     task = _task(
         by_name,
         credentials,
         writer,
         run_id,
-        journal.run_id,
+        parsed.run_id,
         force,
         progress,
         lock,
         workaround_file or workarounds_path(),
+        state,
     )
+    hosts: list[HostRemediation] = []
+    interrupted = True
+    run: RemediateRun | None = None
+
+    def cancel_all(why: str) -> None:
+        for item in list(progress.values()):
+            item.guard.cancel(why)
+
+    registered = contextlib.ExitStack()
+    registered.enter_context(cancellable(cancel_all))
     try:
-        results, interrupted = run_hosts(
-            [w.host for w in work], task, options=options, hooks=hooks, stop=stop
-        )
-        hosts = [_collect(r, by_name[r.name], progress.get(r.name), writer, run_id) for r in results]
-        hosts += [
-            HostRemediation(
-                name=name,
-                address=per_host[name][0].address,
-                status=RemediateStatus.ERROR,
-                error=HostError(
-                    ErrorKind.ERROR, "not in the inventory: cannot connect to roll it back", False
-                ),
+        with in_fanout():
+            results, interrupted = run_hosts(
+                [w.host for w in work], task, options=options, hooks=hooks, stop=state.stop
             )
+        if state.journal_error:
+            interrupted = False
+        hosts = [_collect(r, by_name[r.name], progress.get(r.name), writer, run_id, state) for r in results]
+        hosts += [
+            _refused(name, per_host[name][0], "not in the inventory: cannot connect to roll it back")
             for name in missing
         ]
+        hosts += [
+            _refused(name, per_host[name][0], f"{why}; refused (--force to roll back anyway)")
+            for name, why in refused.items()
+            if name in known
+        ]
+        skipped = tuple(f"{journal_path}:{line}: {why}" for line, why in parsed.skipped)
         run = RemediateRun(
             hosts=tuple(hosts),
             mode="rollback",
@@ -163,11 +199,163 @@ def rollback(
             journal=str(target),
             interrupted=interrupted,
             notes=tuple(notes),
+            journal_error=state.journal_error,
+            skipped_lines=skipped,
         )
-        writer.append(end_record(run))
         return run
     finally:
+        registered.close()
+        cancel_all("the run ended")
+        if run is None:
+            run = RemediateRun(
+                hosts=tuple(hosts),
+                mode="rollback",
+                run_id=run_id,
+                started=started,
+                finished=now_iso(),
+                inventory=inventory.source,
+                version=__version__,
+                journal=str(target),
+                interrupted=True,
+                journal_error=state.journal_error,
+            )
+        if writer.failed is None:
+            with contextlib.suppress(JournalError):
+                writer.append(end_record(run))
         writer.close()
+
+
+def intents_by_host(journal: Journal) -> dict[str, list[Intent]]:
+    """The first intent of each (host, setting), grouped by host: what rollback restores."""
+    firsts: dict[tuple[str, str], Intent] = {}
+    for intent in journal.intents:
+        firsts.setdefault((intent.host, intent.setting), intent)
+    per_host: dict[str, list[Intent]] = {}
+    for (host_name, _), intent in firsts.items():
+        per_host.setdefault(host_name, []).append(intent)
+    return per_host
+
+
+def host_mismatches(journal: Journal, inventory: Inventory) -> list[tuple[str, str]]:
+    """``(host, why)`` for every journaled host the inventory names but places elsewhere:
+    another address (``address:port``) than the journal's, or (for journals that recorded
+    no address) another inventory file than the journal's."""
+    known = {h.name: h for h in inventory.hosts}
+    out: list[tuple[str, str]] = []
+    journal_inventory = str(journal.header.get("inventory") or "")
+    same_inventory = _same_file(journal_inventory, inventory.source)
+    for name, intents in intents_by_host(journal).items():
+        host = known.get(name)
+        if host is None:
+            continue
+        recorded = {i.endpoint for i in intents if i.endpoint}
+        addresses = {i.address for i in intents if i.address}
+        now = endpoint_of(host)
+        if recorded and now not in recorded:
+            out.append(
+                (
+                    name,
+                    f"{name}: the journal wrote to {', '.join(sorted(recorded))}, the inventory says {now}",
+                )
+            )
+        elif not recorded and addresses and host.address not in addresses:
+            out.append(
+                (
+                    name,
+                    f"{name}: the journal wrote to {', '.join(sorted(addresses))}, the inventory says {host.address}",
+                )
+            )
+        elif not recorded and not addresses and not same_inventory:
+            out.append(
+                (
+                    name,
+                    f"{name}: the journal was written with inventory {journal_inventory or '?'}, not {inventory.source}",
+                )
+            )
+    return out
+
+
+def _same_file(a: str, b: str) -> bool:
+    if not a or not b:
+        return False
+    try:
+        return Path(a).resolve() == Path(b).resolve()
+    except OSError:
+        return a == b
+
+
+def journal_notes(journal: Journal) -> list[str]:
+    notes: list[str] = []
+    if journal.damaged_line is not None:
+        notes.append(
+            f"{journal.path}:{journal.damaged_line}: the journal is cut short there (an incomplete last "
+            "record: a crash while appending, or a truncated copy); that record was skipped, and any "
+            "write journaled after it is not known to this rollback"
+        )
+    if not journal.ended:
+        notes.append(
+            "the journal has no end record: the remediation did not finish (crash, kill, or cut short)"
+        )
+    for line, why in journal.skipped:
+        notes.append(f"{journal.path}:{line}: skipped ({why})")
+    return notes
+
+
+def later_writes(journal: Journal, hosts: list[str], directories: list[Path] | None = None) -> list[str]:
+    """Warnings for (host, setting) pairs another journal wrote *after* this one (in the
+    journal's directory and the state dir's journals): rolling this one back undoes them."""
+    wanted = {(i.host, i.setting): i.time for i in journal.intents if i.host in set(hosts)}
+    if not wanted:
+        return []
+    folders = directories or list(dict.fromkeys([journal.path.parent, state_dir() / "journals"]))
+    seen: set[Path] = set()
+    warnings: list[str] = []
+    for folder in folders:
+        try:
+            candidates = sorted(folder.glob("*.jsonl"))
+        except OSError:
+            continue
+        for path in candidates:
+            resolved = path.resolve()
+            if resolved in seen or resolved == journal.path.resolve():
+                continue
+            seen.add(resolved)
+            try:
+                other = read_journal(path, salvage=True)
+            except JournalError:
+                continue
+            if other.header.get("command") != "remediate" or other.run_id == journal.run_id:
+                continue
+            for intent in other.intents:
+                mine = wanted.get((intent.host, intent.setting))
+                if mine is not None and intent.time > mine:
+                    warnings.append(
+                        f"warning: {intent.host} {intent.setting} was written again by run {other.run_id} "
+                        f"({path}:{intent.line}) after this journal; rolling back overwrites it only if the "
+                        "value still reads as this run left it (else: conflict)"
+                    )
+    return warnings
+
+
+@dataclass
+class _State:
+    stop: threading.Event
+    lock_dir: Path
+    journal_error: str | None = None
+
+    def journal_failed(self, exc: JournalError) -> None:
+        if self.journal_error is None:
+            self.journal_error = str(exc)
+        self.stop.set()
+
+
+def _refused(name: str, intent: Intent, why: str) -> HostRemediation:
+    return HostRemediation(
+        name=name,
+        address=intent.address,
+        status=RemediateStatus.ERROR,
+        error=HostError(ErrorKind.ERROR, why, False),
+    )
 
 
 def _task(
@@ -180,50 +368,95 @@ def _task(
     progress: dict[str, Progress],
     lock: threading.Lock,
     workaround_file: Path,
+    run_state: _State,
 ) -> Callable[[Host, float], HostResult]:
     def task(host: Host, deadline: float) -> HostResult:
-        state = Progress()
+        state = Progress(guard=HostGuard(deadline))
         with lock:
             progress[host.name] = state
+        if run_state.journal_error:
+            state.guard.cancel("the journal could not be written")
         started = time.monotonic()
-        intents = work[host.name].intents
-        with HostSession(host, credentials.get(host.name), deadline=deadline) as session:
+        local = LocalLock(run_state.lock_dir, host.name, run_id)
+        try:
+            local.acquire()
             try:
+                return _restore(host, state, started)
+            finally:
+                local.release()
+        except Busy as exc:
+            error = HostError(ErrorKind.ERROR, exc.message, sent=False)
+            state.result = replace(_error_host(host, error), status=RemediateStatus.BUSY)
+            return _stub(host, error)
+        except Cancelled:
+            return _stub(host, None)
+        except JournalWriteError as exc:
+            run_state.journal_failed(exc)
+            for other in list(progress.values()):
+                other.guard.cancel("the journal could not be written")
+            message = f"{exc.message}; {'the restores were sent, outcome not journaled' if state.verified is not None else 'nothing was written to this host'}"
+            error = HostError(ErrorKind.ERROR, message, sent=state.verified is not None)
+            state.result = _error_host(host, error)
+            return _stub(host, error)
+
+    def _restore(host: Host, state: Progress, started: float) -> HostResult:
+        guard = state.guard
+        intents = work[host.name].intents
+        guard.check()
+        with HostSession(host, credentials.get(host.name), deadline=guard.deadline) as session:
+            try:
+                guard.check()
                 facts = parse_facts(session.run(AUDIT_STATEMENTS))
+                items, writes = _plan(facts, intents, force)
+                if writes:
+                    facts = take_lease(session, guard, run_id)
             except ProbeError as exc:
                 error = HostError(exc.kind, f"unexpected answer: {exc.message}")
                 state.result = _error_host(host, error)
                 return _stub(host, error)
-            items, writes = _plan(facts, intents, force)
-            state.stage = "planned"
-            if writes:
-                try:
-                    verified = write_and_verify(
-                        session,
-                        host,
-                        writes,
-                        journal=writer,
-                        run_id=run_id,
-                        progress=state,
-                        ok=Outcome.RESTORED,
-                    )
-                except TransportError as exc:
-                    message = (
-                        f"{exc.error.message}; the restores were sent and may have happened (not retried)"
-                    )
-                    journal_unknown(writer, run_id=run_id, host=host, writes=writes, error=message)
-                    error = HostError(exc.error.kind, message)
-                    state.result = _error_host(host, error, facts)
-                    return _stub(host, error)
-                for r in verified.results:
-                    items[r.spec.setting.id] = _restored_item(items[r.spec.setting.id], r.outcome, r.error)
-                    if r.spec.setting.id == "secure_negotiate" and r.outcome is Outcome.RESTORED:
-                        clear_workaround(
-                            host.name, setting="secure_negotiate", run_id=source_run_id, path=workaround_file
-                        )
-                host_error = verified.host_error
-            else:
+            except LeaseDenied as exc:
+                state.result = _error_host(host, exc.error, facts)
+                return _stub(host, exc.error)
+            try:
+                items, writes = _plan(facts, intents, force)  # as read under the lease
+                state.stage = "planned"
                 host_error = None
+                if writes:
+                    try:
+                        verified = write_and_verify(
+                            session,
+                            host,
+                            writes,
+                            journal=writer,
+                            run_id=run_id,
+                            progress=state,
+                            ok=Outcome.RESTORED,
+                        )
+                    except TransportError as exc:
+                        message = (
+                            f"{exc.error.message}; the restores were sent and may have happened (not retried)"
+                        )
+                        guard.check()
+                        journal_unknown(writer, run_id=run_id, host=host, writes=writes, error=message)
+                        error = HostError(exc.error.kind, message)
+                        state.result = _error_host(host, error, facts)
+                        return _stub(host, error)
+                    for r in verified.results:
+                        items[r.spec.setting.id] = _restored_item(
+                            items[r.spec.setting.id], r.outcome, r.error
+                        )
+                        if r.spec.setting.id == "secure_negotiate" and r.outcome is Outcome.RESTORED:
+                            with contextlib.suppress(OSError, JournalError):
+                                clear_workaround(
+                                    host.name,
+                                    setting="secure_negotiate",
+                                    run_id=source_run_id,
+                                    path=workaround_file,
+                                )
+                    host_error = verified.host_error
+            finally:
+                if writes and not guard.cancelled:
+                    release_lease(session, guard)
             checks = tuple(items.values())
             state.result = HostRemediation(
                 name=host.name,
@@ -267,7 +500,7 @@ def _plan(
             )
             continue
         try:
-            command = registry_write(intent.path, intent.name, intent.before)
+            command = registry_write(setting.path, setting.name, intent.before)
         except ValueError as exc:
             items[intent.setting] = _item(intent, key, Outcome.BLOCKED, str(exc))
             continue
@@ -324,13 +557,27 @@ def _stub(host: Host, error: HostError | None) -> HostResult:
 
 
 def _collect(
-    r: HostResult, work: _HostWork, state: Progress | None, writer: JournalWriter, run_id: str
+    r: HostResult,
+    work: _HostWork,
+    state: Progress | None,
+    writer: JournalWriter,
+    run_id: str,
+    run_state: _State,
 ) -> HostRemediation:
+    sent = state.guard.cancel(r.error.message if r.error else "no result") if state is not None else False
     if state is not None and isinstance(state.result, HostRemediation):
         return state.result
     error = r.error or HostError(ErrorKind.ERROR, "no result")
-    if state is not None and state.stage == "sent":
+    if state is not None and sent and state.writes:
         message = f"{error.message}; the restores were sent and may have happened"
-        journal_unknown(writer, run_id=run_id, host=work.host, writes=state.writes, error=message)
+        if writer.failed is None:
+            try:
+                journal_unknown(writer, run_id=run_id, host=work.host, writes=state.writes, error=message)
+            except JournalError as exc:
+                run_state.journal_failed(exc)
         error = HostError(error.kind, message)
+    elif run_state.journal_error and error.message == "not run: interrupted":
+        error = HostError(ErrorKind.ERROR, "not run: the journal could not be written", sent=False)
+    elif error.kind is ErrorKind.TIMEOUT and not sent:
+        error = HostError(ErrorKind.TIMEOUT, f"{error.message}, nothing restored", sent=False)
     return _error_host(work.host, error)
