@@ -9,17 +9,30 @@ script line."""
 from __future__ import annotations
 
 import json
+import os
+import re
+import subprocess
+import sys
+import time
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from unittest import mock
 
 import pytest
 
+from tests.support.hostile import Capture, Endless, Redirect
+from toolkit.checks.probe import AUDIT_STATEMENTS
 from toolkit.cli import main
+from toolkit.inventory.model import Host, Transport
 from toolkit.lab.fleet import Fleet
 from toolkit.lab.host import SimHost
 from toolkit.lab.spec import loads_spec
+from toolkit.lab.tls import make_lab_tls
+from toolkit.results import ErrorKind
+from toolkit.transport.protocol import MAX_RESPONSE_BYTES, TransportError
+from toolkit.transport.select import open_session
 
 PASSWORD = "Tr4nsport-Lab!"
 NASTY_USER = "ad'm;n\"$(x)"
@@ -185,3 +198,107 @@ def test_no_powershell_text_from_inventory_or_user_data(fleet: Fleet, tmp_path: 
         "psfleet run's script line should arrive as a script"
     )
     assert not any(n in c[1] for c in calls for n in NASTY_NAMES), "a host name reached PowerShell"
+
+
+# --- hostile endpoints (issue 14 #3, #4, #5) --------------------------------------------------
+#
+# Each test reproduces an attack against a small hostile server on 127.0.0.1 and drives the
+# client as the audit does (one session: open, the audit pipeline). Both clients are held
+# to it: ``transport`` is the client under test.
+
+TRANSPORTS = ("pypsrp", "lean")
+
+
+@dataclass(frozen=True)
+class _Cred:
+    username: str | None = "admin"
+    password: str | None = "S3cret-Pass!"
+
+
+def _hostile_host(port: int, **transport: Any) -> Host:
+    settings = {"scheme": "http", "auth": "ntlm", "port": port, "read_timeout": 30.0, **transport}
+    return Host(name="hostile", address="127.0.0.1", transport=Transport(**settings))
+
+
+def _audit_once(host: Host, transport: str, *, timeout: float = 20.0) -> TransportError:
+    """Open a session and run the audit pipeline; the TransportError it must end with."""
+    session = open_session(host, _Cred(), deadline=time.monotonic() + timeout, transport=transport)
+    with pytest.raises(TransportError) as caught, session:
+        session.run(AUDIT_STATEMENTS)
+    return caught.value
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+@pytest.mark.parametrize("status", [301, 302, 307, 308])
+def test_redirect_from_https_to_http_is_refused(tmp_path: Path, transport: str, status: int) -> None:
+    """A verified HTTPS endpoint redirects to plain HTTP: the SOAP body and the Negotiate
+    token must never reach the redirect target; the host is a protocol_error naming it."""
+    tls = make_lab_tls(tmp_path / "tls", names=["localhost"], addresses=["127.0.0.1"])
+    with Capture() as target, Redirect(target.url, status=status, tls=tls.server_context()) as hostile:
+        host = _hostile_host(hostile.port, scheme="https", ca_file=str(tls.ca_file))
+        error = _audit_once(host, transport).error
+        assert hostile.seen, "the client never reached the HTTPS endpoint"
+    assert target.seen == [], f"the redirect was followed: {target.seen[:1]}"
+    assert error.kind is ErrorKind.PROTOCOL_ERROR, error
+    assert target.url in error.message and str(status) in error.message
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_redirect_over_http_carries_no_token(transport: str) -> None:
+    """The same over HTTP with message encryption (the first, empty POST is redirected)."""
+    with Capture() as target, Redirect(target.url) as hostile:
+        error = _audit_once(_hostile_host(hostile.port), transport).error
+    assert target.seen == [] and target.tokens() == []
+    assert error.kind is ErrorKind.PROTOCOL_ERROR and target.url in error.message
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_endless_body_is_capped_and_its_socket_closed(transport: str) -> None:
+    """An endless chunked body as fast as the client reads: the client stops at the size cap
+    (protocol_error) and closes the socket; the endpoint never gets to send much more."""
+    with Endless() as hostile:
+        error = _audit_once(_hostile_host(hostile.port), transport).error
+        assert hostile.closed.wait(10), "the client kept the connection open"
+    assert error.kind is ErrorKind.PROTOCOL_ERROR, error
+    assert "exceeded the" in error.message and "cap" in error.message
+    # The cap plus what the kernel buffers on loopback; unbounded, the client reads all 256 MiB.
+    assert hostile.sent < MAX_RESPONSE_BYTES + 48 * 1024 * 1024, hostile.sent
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_trickling_body_ends_at_the_deadline(transport: str) -> None:
+    """A body that trickles forever (1 kB every 50 ms, each read well within the read
+    timeout): the host is a timeout at its deadline and its socket is closed then."""
+    with Endless(chunk=1024, delay=0.05) as hostile:
+        error = _audit_once(_hostile_host(hostile.port), transport, timeout=2.0).error
+        assert hostile.closed.wait(5), "the client kept reading past the deadline"
+    assert error.kind is ErrorKind.TIMEOUT, error
+    assert hostile.sent < 2 * 1024 * 1024
+
+
+def test_vvv_logs_carry_no_authentication_token(fleet: Fleet, tmp_path: Path) -> None:
+    """``psfleet audit -vvv`` shows the wire, but never an NTLM/Negotiate token (an NTLM
+    AUTHENTICATE with its challenge is enough to crack the password offline)."""
+    plain = next(h for h in fleet.hosts if h.name == "plain")
+    for transport in TRANSPORTS:
+        inv = tmp_path / f"{transport}.yml"
+        settings = {"address": plain.address, "port": plain.port, "auth": "ntlm", "transport": transport}
+        inv.write_text(
+            f"defaults: {{username: {json.dumps(NASTY_USER)}, password_env: PSFLEET_TRANSPORT_PW}}\n"
+            f"hosts:\n  h: {json.dumps(settings)}\n"
+        )
+        # A process of its own, as a user runs it: logging is configured once per process.
+        done = subprocess.run(
+            [sys.executable, "-m", "toolkit.cli", "audit", "-i", str(inv), "--format", "json", "-vvv"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, "PSFLEET_TRANSPORT_PW": PASSWORD, "PSFLEET_NO_PROGRESS": "1"},
+        )
+        out, err = done.stdout, done.stderr
+        assert _host(out)["status"] in ("compliant", "drift"), out
+        assert "DEBUG" in err, "-vvv logged nothing: the test would prove nothing"
+        assert "TlRMTVNT" not in err  # base64 of "NTLMSSP\0": any NTLM message
+        assert not re.search(r"(?i)\b(negotiate|ntlm)\s+[A-Za-z0-9+/]{20,}", err)
+        assert not re.search(r"step (input|output): [A-Za-z0-9+/]{8,}", err)
+        assert PASSWORD not in err

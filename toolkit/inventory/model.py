@@ -12,6 +12,10 @@ SigningPolicy = Literal["required", "any"]
 NegotiatePolicy = Literal["required", "disabled", "any"]
 
 AUTH_KINDS: tuple[str, ...] = ("negotiate", "ntlm", "kerberos", "credssp", "basic", "certificate")
+#: Which WinRM client serves a host (toolkit/transport/select.py): ``auto`` (the lean client
+#: where it speaks the host's settings, pypsrp otherwise and after a protocol failure).
+TransportKind = Literal["auto", "lean", "pypsrp"]
+TRANSPORT_KINDS: tuple[str, ...] = ("auto", "lean", "pypsrp")
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,10 @@ class Transport:
     negotiate_service: str = "host"
     negotiate_delegate: bool = False
     negotiate_hostname_override: str | None = None
+    #: The WinRM client: auto, lean or pypsrp (``--transport`` overrides it).
+    transport: TransportKind = "auto"
+    #: The largest HTTP response read from the host, in bytes (a longer one: protocol_error).
+    max_response: int = 4 * 1024 * 1024
 
     @property
     def effective_port(self) -> int:

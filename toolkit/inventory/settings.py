@@ -20,7 +20,15 @@ from pathlib import Path
 from typing import Any
 
 from toolkit.errors import InputError, InventoryError
-from toolkit.inventory.model import AUTH_KINDS, Host, PasswordSource, Policy, SourceRef, Transport
+from toolkit.inventory.model import (
+    AUTH_KINDS,
+    TRANSPORT_KINDS,
+    Host,
+    PasswordSource,
+    Policy,
+    SourceRef,
+    Transport,
+)
 
 SCHEMES: tuple[str, ...] = ("http", "https")
 SIGNING_POLICIES: tuple[str, ...] = ("required", "any")
@@ -156,6 +164,18 @@ def as_port(value: object, lenient: bool) -> int:
     return number
 
 
+def as_size(value: object, lenient: bool) -> int:
+    """A size in bytes, at least 64 KiB (``max_response``)."""
+    number: object = value
+    if lenient and isinstance(value, str) and value.strip().isdigit():
+        number = int(value.strip())
+    if isinstance(number, bool) or not isinstance(number, int):
+        raise BadValue(f"expected a size in bytes, got {describe(value)}")
+    if number < 65536:
+        raise BadValue(f"must be at least 65536 bytes, got {number}")
+    return number
+
+
 def as_timeout(value: object, lenient: bool) -> float:
     number: object = value
     if lenient and isinstance(value, str):
@@ -231,6 +251,8 @@ _PLAIN_KEYS: dict[str, Callable[[object, bool], object]] = {
     "negotiate_service": as_text,
     "negotiate_delegate": as_bool,
     "negotiate_hostname_override": as_text,
+    "transport": lambda v, _lenient: as_choice(v, TRANSPORT_KINDS),
+    "max_response": as_size,
 }
 _PATH_KEYS: tuple[str, ...] = ("ca_file", "certificate_pem", "certificate_key_pem")
 

@@ -1,94 +1,63 @@
-"""One WinRM session to one host: open a runspace pool, run structured pipelines, close.
+"""One WinRM session to one host through pypsrp: the :class:`~toolkit.transport.protocol.Session`
+protocol's pypsrp implementation (``transport: pypsrp``, and where ``auto`` falls back).
 
 Caveats (DOMAIN 9): a pypsrp pool is not thread-safe, so a session belongs to one worker;
-pypsrp has no wall-clock limit per operation, so every socket timeout here is capped by the
-host's deadline and the fan-out abandons a host whose deadline passed; a pool is discarded
+pypsrp has no wall-clock limit per operation, so its HTTP session is hardened
+(:mod:`toolkit.compat.pypsrp`): every request's timeouts are capped by the host's deadline,
+a body is read at most :data:`~toolkit.transport.protocol.MAX_RESPONSE_BYTES` and never past
+the deadline (the socket is closed then), and no redirect is followed. A pool is discarded
 after any timeout; writes are never retried.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol, Self
+from typing import Any
 
 from pypsrp.powershell import PowerShell, RunspacePool
 from pypsrp.serializer import TaggedValue
 from pypsrp.wsman import WSMan
 
+from toolkit.compat.pypsrp import harden_wsman, use_serializer
 from toolkit.inventory.model import Host
 from toolkit.results import ErrorKind, HostError
-from toolkit.transport.classify import classify
+from toolkit.transport import redact
 from toolkit.transport.model import InvocationResult, PSValue, Statement
+from toolkit.transport.protocol import (
+    CredentialLike,
+    SessionBase,
+    SessionTimeouts,
+    TransportError,
+    TransportName,
+    endpoint_of,
+    max_response,
+    refuse_reason,
+    session_timeouts,
+    spn_of,
+)
 from toolkit.transport.values import TypedSerializer, convert, error_from_pypsrp
 
+__all__ = [
+    "CredentialLike",
+    "HostSession",
+    "SessionBase",
+    "SessionTimeouts",
+    "TransportError",
+    "build_wsman",
+    "endpoint_of",
+    "refuse_reason",
+    "spn_of",
+    "wire_value",
+]
+
 log = logging.getLogger(__name__)
-
-
-class CredentialLike(Protocol):
-    @property
-    def username(self) -> str | None: ...
-
-    @property
-    def password(self) -> str | None: ...
-
-
-class TransportError(Exception):
-    """Raised by :class:`HostSession`; carries the classified :class:`HostError`."""
-
-    def __init__(self, error: HostError) -> None:
-        super().__init__(error.message)
-        self.error = error
-
-
-@dataclass
-class SessionTimeouts:
-    connection: float
-    read: float
-    operation: int
-
-
-def endpoint_of(host: Host) -> str:
-    addr = f"[{host.address}]" if ":" in host.address else host.address
-    return f"{addr}:{host.transport.effective_port}"
-
-
-def spn_of(host: Host) -> str | None:
-    """The SPN pypsrp asks the KDC for (``HTTP/fs01.corp.example.com``); None without Kerberos."""
-    t = host.transport
-    if t.auth not in ("kerberos", "negotiate"):
-        return None
-    return f"{t.negotiate_service}/{t.negotiate_hostname_override or host.address}"
-
-
-def refuse_reason(host: Host) -> str | None:
-    """Why psfleet refuses to connect with this transport (None when it is fine)."""
-    t = host.transport
-    if t.scheme == "http" and t.auth in ("basic", "certificate") and not t.allow_unencrypted:
-        return (
-            f"{t.auth} authentication over plain HTTP would expose credentials; use scheme https "
-            "or set allow_unencrypted: true"
-        )
-    if t.auth == "certificate" and t.scheme != "https":
-        return "certificate authentication needs https"
-    return None
-
-
-def _timeouts(host: Host, remaining: float) -> SessionTimeouts:
-    t = host.transport
-    remaining = max(remaining, 1.0)
-    operation = int(max(1, min(t.operation_timeout, remaining - 1)))
-    read = max(float(operation) + 1.0, min(t.read_timeout, remaining))
-    return SessionTimeouts(
-        connection=max(0.5, min(t.connection_timeout, remaining)), read=read, operation=operation
-    )
+redact.install()
 
 
 def build_wsman(host: Host, credential: CredentialLike | None, *, remaining: float) -> WSMan:
     t = host.transport
-    to = _timeouts(host, remaining)
+    to = session_timeouts(host, remaining)
     cert_validation: bool | str = t.cert_validation
     if t.cert_validation and t.ca_file:
         cert_validation = t.ca_file
@@ -136,50 +105,12 @@ def wire_value(value: Any) -> Any:
     return value
 
 
-class SessionBase:
-    """What both WinRM clients (this module's and :mod:`toolkit.transport.lean`) share: the
-    host's deadline, whether a pipeline may have been sent, and one way to turn an exception
-    into a :class:`TransportError`. Subclasses implement ``open``, ``run`` and ``close``."""
-
-    def __init__(self, host: Host, *, deadline: float | None = None) -> None:
-        self.host = host
-        self.deadline = deadline if deadline is not None else time.monotonic() + 3600.0
-        self.endpoint = endpoint_of(host)
-        self.sent = False
-
-    def remaining(self) -> float:
-        return self.deadline - time.monotonic()
-
-    def timeouts(self) -> SessionTimeouts:
-        """Socket and WS-Man timeouts for the next request, capped by the deadline."""
-        return _timeouts(self.host, self.remaining())
-
-    def _fail(self, exc: BaseException) -> TransportError:
-        err = classify(exc, endpoint=self.endpoint, sent=self.sent, spn=spn_of(self.host))
-        if self.remaining() <= 0 and err.kind in (ErrorKind.UNREACHABLE, ErrorKind.TIMEOUT, ErrorKind.ERROR):
-            err = HostError(
-                ErrorKind.TIMEOUT, f"{self.endpoint} did not finish within the deadline", self.sent
-            )
-        log.debug("%s: %s (%s)", self.host.name, err.message, type(exc).__name__)
-        return TransportError(err)
-
-    def open(self) -> None:
-        raise NotImplementedError
-
-    def close(self) -> None:
-        raise NotImplementedError
-
-    def __enter__(self) -> Self:
-        self.open()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
 class HostSession(SessionBase):
-    """A runspace pool on one host. Use as a context manager; :meth:`run` may be called
-    several times. Every failure is raised as :class:`TransportError` (already classified)."""
+    """A runspace pool on one host through pypsrp. Use as a context manager; :meth:`run` may
+    be called several times. Every failure is raised as :class:`TransportError` (already
+    classified)."""
+
+    transport: TransportName = "pypsrp"
 
     def __init__(
         self, host: Host, credential: CredentialLike | None, *, deadline: float | None = None
@@ -192,13 +123,14 @@ class HostSession(SessionBase):
     def open(self) -> None:
         reason = refuse_reason(self.host)
         if reason is not None:
-            raise TransportError(HostError(ErrorKind.ERROR, f"refused: {reason}", False))
+            raise TransportError(
+                HostError(ErrorKind.ERROR, f"refused: {reason}", False), transport=self.transport
+            )
         try:
             self._wsman = build_wsman(self.host, self.credential, remaining=self.remaining())
+            harden_wsman(self._wsman, deadline=self.deadline, max_bytes=max_response(self.host))
             pool = RunspacePool(self._wsman)
-            typed = TypedSerializer()
-            pool._serializer = typed
-            pool._fragmenter.serializer = typed
+            use_serializer(pool, TypedSerializer())
             self._pool = pool
             pool.open()
         except Exception as exc:

@@ -1,0 +1,14 @@
+"""The only place where psfleet touches private modules or attributes of its dependencies.
+
+Each module here wraps one dependency, and that dependency has an upper version bound in
+pyproject.toml so a release that moves the private piece cannot break psfleet unnoticed:
+
+- :mod:`toolkit.compat.pypsrp` (pypsrp <0.10): the requests session inside pypsrp's WSMan
+  transport, hardened (no redirects, a response size cap, reads bounded by the host's
+  deadline), and the serializer of a runspace pool (typed deserialization of output);
+- :mod:`toolkit.compat.spnego` and :mod:`toolkit.compat.psrpcore`: the lean client's pieces
+  (each module's docstring says what and why).
+
+Nothing outside this package imports an underscore-prefixed module or attribute of a
+dependency.
+"""

@@ -1,0 +1,152 @@
+"""pypsrp internals psfleet depends on (pypsrp >=0.9.1,<0.10; see pyproject.toml).
+
+pypsrp exposes no way to bound its HTTP exchanges, so this module reaches into its WSMan
+transport (``WSMan.transport`` and its ``_build_session``) and hardens the requests session
+it would build:
+
+- **no redirects**: requests follows a 3xx by default (pypsrp passes no ``allow_redirects``),
+  which sent the SOAP body and the Negotiate token to wherever a host pointed, HTTPS to plain
+  HTTP included. Here nothing follows a redirect and a 3xx raises :class:`RedirectRefused`
+  naming the Location (classified as ``protocol_error``, like the lean client's);
+- **a size cap**: every response body, the 401s of the authentication handshake included, is
+  read through a counter; past ``max_bytes`` the connection is closed and
+  :class:`ResponseTooLarge` raised (an endless chunked body costs at most the cap);
+- **the deadline**: each request's connect and read timeouts are capped by the time left to
+  the host, the body is read in pieces with the deadline checked between them, and the
+  socket is closed when it passes.
+
+It also swaps a runspace pool's serializer (``RunspacePool._serializer`` and its fragmenter's)
+for psfleet's typed one, which keeps Int32 apart from Int64 in output.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import requests
+from pypsrp.powershell import RunspacePool
+from pypsrp.serializer import Serializer
+from pypsrp.wsman import WSMan
+from requests.adapters import BaseAdapter
+
+from toolkit.transport.classify import DeadlineExceeded, RedirectRefused, ResponseTooLarge
+
+
+class _BoundedBody:
+    """A urllib3 response whose body is read at most ``limit`` bytes and before ``deadline``;
+    everything else is the wrapped response's."""
+
+    def __init__(self, raw: Any, limit: int, deadline: float) -> None:
+        self._raw = raw
+        self._limit = limit
+        self._deadline = deadline
+        self._seen = 0
+
+    def _count(self, data: bytes) -> bytes:
+        self._seen += len(data)
+        if self._seen > self._limit:
+            self._raw.close()
+            raise ResponseTooLarge(self._limit)
+        if time.monotonic() >= self._deadline:
+            self._raw.close()
+            raise DeadlineExceeded("the host's deadline passed while reading a response")
+        return data
+
+    def stream(self, amt: int | None = 2**16, decode_content: bool | None = None) -> Iterator[bytes]:
+        for chunk in self._raw.stream(min(amt or 2**16, 2**16), decode_content=decode_content):
+            yield self._count(chunk)
+
+    def read(self, amt: int | None = None, *args: Any, **kwargs: Any) -> bytes:
+        if amt is None or amt > 2**16:
+            return b"".join(self.stream(2**16, kwargs.get("decode_content")))
+        return self._count(self._raw.read(amt, *args, **kwargs))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._raw, name)
+
+
+class _BoundedSession(requests.Session):
+    """A requests session that follows no redirect and bounds every read (see the module
+    docstring). Set :attr:`psfleet_deadline` and :attr:`psfleet_max_bytes` before use."""
+
+    psfleet_deadline: float
+    psfleet_max_bytes: int
+
+    def get_redirect_target(self, resp: requests.Response) -> str | None:
+        return None  # requests never builds a follow-up request
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        remaining = self.psfleet_deadline - time.monotonic()
+        if remaining <= 0:
+            raise DeadlineExceeded("the host's deadline passed before the request was sent")
+        kwargs["allow_redirects"] = False
+        kwargs["stream"] = True
+        kwargs["timeout"] = _capped(kwargs.get("timeout"), remaining)
+        response = super().send(request, **kwargs)
+        try:
+            if 300 <= response.status_code < 400:
+                raise RedirectRefused(response.status_code, response.headers.get("Location", ""))
+            response.content  # noqa: B018 - read now, through the bounds
+        except BaseException:
+            response.close()
+            raise
+        return response
+
+
+def _capped(timeout: Any, remaining: float) -> tuple[float, float]:
+    if isinstance(timeout, tuple):
+        connect, read = timeout
+    else:
+        connect = read = timeout
+    connect = remaining if connect is None else min(float(connect), remaining)
+    read = remaining if read is None else min(float(read), remaining)
+    return (max(connect, 0.05), max(read, 0.05))
+
+
+def _bound_adapter(adapter: BaseAdapter, session: _BoundedSession) -> None:
+    build = adapter.build_response  # type: ignore[attr-defined]
+
+    def build_response(req: requests.PreparedRequest, resp: Any) -> requests.Response:
+        response: requests.Response = build(req, resp)
+        response.raw = _BoundedBody(response.raw, session.psfleet_max_bytes, session.psfleet_deadline)
+        return response
+
+    adapter.build_response = build_response  # type: ignore[attr-defined]
+
+
+def bound_session(session: requests.Session, *, deadline: float, max_bytes: int) -> requests.Session:
+    """Harden ``session`` in place (see the module docstring) and return it."""
+    session.__class__ = _BoundedSession
+    assert isinstance(session, _BoundedSession)
+    session.psfleet_deadline = deadline
+    session.psfleet_max_bytes = max_bytes
+    session.max_redirects = 0
+    adapters: Mapping[str, BaseAdapter] = session.adapters
+    for adapter in adapters.values():
+        _bound_adapter(adapter, session)
+    return session
+
+
+def harden_wsman(wsman: WSMan, *, deadline: float, max_bytes: int) -> WSMan:
+    """Build the requests session of ``wsman``'s transport now (pypsrp builds it on the
+    first send) and harden it; call before the first request."""
+    transport = wsman.transport
+    if transport.session is None:
+        transport.session = transport._build_session()
+    bound_session(transport.session, deadline=deadline, max_bytes=max_bytes)
+    return wsman
+
+
+def set_deadline(wsman: WSMan, deadline: float) -> None:
+    """Move the deadline of a hardened ``wsman`` (a session reused for another host step)."""
+    session = wsman.transport.session
+    if isinstance(session, _BoundedSession):
+        session.psfleet_deadline = deadline
+
+
+def use_serializer(pool: RunspacePool, serializer: Serializer) -> None:
+    """Make ``pool`` (and the fragmenter that builds its messages) use ``serializer``."""
+    pool._serializer = serializer
+    pool._fragmenter.serializer = serializer
