@@ -15,9 +15,14 @@ def write_atomic(path: str | os.PathLike[str], text: str, *, mode: int | None = 
 
     The text goes to a temporary file in the same directory, is fsynced, then renamed over
     ``path`` with :func:`os.replace`. On any error (including KeyboardInterrupt) the
-    temporary file is removed and an existing ``path`` is left untouched. An existing file
-    keeps its permission bits; a new one gets the usual 0o666 minus the umask, unless ``mode``
-    is given (0o600 for files holding secrets). Newlines are written as given (no translation).
+    temporary file is removed and an existing ``path`` is left untouched. Newlines are
+    written as given (no translation).
+
+    Permissions: ``mode`` when given (0o600 for files holding secrets). Otherwise an existing
+    file of the current user keeps its permission bits (rwx only), and anything else (a new
+    file, or a file another user created, say world-writable in a shared folder) gets
+    0o666 minus the umask: 0o644 with the usual umask 022, 0o600 with 077. A mode is never
+    copied from a file owned by someone else.
     """
     target = Path(path)
     directory = target.parent
@@ -38,12 +43,15 @@ def write_atomic(path: str | os.PathLike[str], text: str, *, mode: int | None = 
 
 def _mode_for(target: Path) -> int:
     try:
-        return stat.S_IMODE(target.stat().st_mode)
+        st = target.stat()
     except OSError:
-        # os.umask can only be read by setting it; restore it at once.
-        umask = os.umask(0o022)
-        os.umask(umask)
-        return 0o666 & ~umask
+        st = None
+    if st is not None and st.st_uid == os.geteuid():
+        return stat.S_IMODE(st.st_mode) & 0o777
+    # os.umask can only be read by setting it; restore it at once.
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 def fsync_directory(directory: Path) -> None:

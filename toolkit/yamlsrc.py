@@ -3,6 +3,12 @@
 ``load(path)`` returns plain Python data in which every mapping is a :class:`SrcDict` and every
 list a :class:`SrcList`; both know the line they start on and the line of each key or item.
 Duplicate keys and YAML syntax errors raise :class:`toolkit.errors.InputError` with the line.
+
+Aliases are bounded: a few hundred bytes of nested aliases (``b: [*a, *a, ...]``, each level
+multiplying the last) would otherwise expand into hundreds of millions of nodes. Every use of
+an alias adds the size of the node it names; past :data:`MAX_ALIAS_NODES` the file is refused
+at once, naming the line of that alias. Recursive aliases and nesting past
+:data:`MAX_DEPTH` are refused too.
 """
 
 from __future__ import annotations
@@ -13,6 +19,12 @@ from typing import Any
 import yaml
 
 from toolkit.errors import InputError
+
+#: Nodes that aliases may add to a document in all (a merge key ``<<: *defaults`` on each of
+#: 10,000 hosts stays well below it; an alias bomb passes it within a few levels).
+MAX_ALIAS_NODES = 200_000
+#: Nested collections deeper than this are refused (the composer and the constructor recurse).
+MAX_DEPTH = 200
 
 
 class SrcDict(dict[Any, Any]):
@@ -33,6 +45,70 @@ class SrcList(list[Any]):
         if 0 <= index < len(self.item_lines):
             return self.item_lines[index]
         return self.line
+
+
+class _Bounds:
+    """Mixed into the loader class: counts what aliases expand to and how deep collections
+    nest, raising :class:`InputError` with the line (see the module docstring)."""
+
+    file = ""
+    anchors: dict[Any, yaml.Node]
+
+    def __init__(self, text: str) -> None:
+        self.sizes: dict[int, int] = {}  # id(node) -> nodes in its expansion, once composed
+        self.expanded = 0
+        self.depth = 0
+        super().__init__(text)  # type: ignore[call-arg]
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        compose = super().compose_node  # type: ignore[misc]
+        event = self.peek_event()  # type: ignore[attr-defined]
+        line = event.start_mark.line + 1
+        if isinstance(event, yaml.AliasEvent):
+            target = self.anchors.get(event.anchor)
+            if target is not None:
+                size = self.sizes.get(id(target))
+                if size is None:
+                    raise InputError(
+                        f"alias *{event.anchor} is inside the node it names (recursive)",
+                        file=self.file,
+                        line=line,
+                    )
+                self.expanded += size
+                if self.expanded > MAX_ALIAS_NODES:
+                    raise InputError(
+                        f"YAML aliases expand to more than {MAX_ALIAS_NODES} nodes (at *{event.anchor}); "
+                        "write the values out instead",
+                        file=self.file,
+                        line=line,
+                    )
+            return compose(parent, index)  # type: ignore[no-any-return]
+        if self.depth >= MAX_DEPTH:
+            raise InputError(f"collections nested more than {MAX_DEPTH} deep", file=self.file, line=line)
+        self.depth += 1
+        try:
+            node: yaml.Node = compose(parent, index)
+        finally:
+            self.depth -= 1
+        if isinstance(node, yaml.SequenceNode):
+            self.sizes[id(node)] = 1 + sum(self.sizes.get(id(n), 1) for n in node.value)
+        elif isinstance(node, yaml.MappingNode):
+            self.sizes[id(node)] = 1 + sum(
+                self.sizes.get(id(k), 1) + self.sizes.get(id(v), 1) for k, v in node.value
+            )
+        else:
+            self.sizes[id(node)] = 1
+        return node
+
+
+_BOUNDED: dict[type[yaml.SafeLoader], type[yaml.SafeLoader]] = {}
+
+
+def _bounded(loader_class: type[yaml.SafeLoader]) -> type[yaml.SafeLoader]:
+    """``loader_class`` with :class:`_Bounds` mixed in (one class per loader class)."""
+    if loader_class not in _BOUNDED:
+        _BOUNDED[loader_class] = type(f"Bounded{loader_class.__name__}", (_Bounds, loader_class), {})
+    return _BOUNDED[loader_class]
 
 
 def _construct(node: yaml.Node, loader: yaml.SafeLoader, file: str) -> Any:
@@ -66,7 +142,8 @@ def loads(text: str, file: str, *, loader_class: type[yaml.SafeLoader] = yaml.Sa
     """Parse YAML text; errors name ``file`` and the line. ``loader_class`` (a SafeLoader
     subclass) may add constructors for more tags (Ansible's ``!vault``)."""
     try:
-        loader = loader_class(text)
+        loader = _bounded(loader_class)(text)
+        loader.file = file  # type: ignore[attr-defined]
     except yaml.YAMLError as exc:  # the reader rejects control characters up front
         raise InputError(f"invalid YAML: {' '.join(str(exc).split())}", file=file) from None
     try:

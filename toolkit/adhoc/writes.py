@@ -8,7 +8,11 @@ needs confirmation: write verbs (``Set``, ``New``, ``Remove``, ``Rename``, ``Cle
 ``Invoke``, ``Copy``, ``Move``, ``Reset``, ``Update``...), their aliases (``sp``, ``rm``...),
 and names psfleet cannot classify (``reg``, ``sc.exe``, a function). In script text this also
 covers method calls whose name starts with a write verb (``[Registry]::SetValue(...)``,
-``.DeleteValue(...)``) and output redirection to a file (``> out.txt``).
+``.DeleteValue(...)``), output redirection to a file (``> out.txt``), member invocation
+through ForEach-Object (``Get-Process | % Kill``, ``ForEach-Object -MemberName DeleteValue``:
+any member name counts, a method cannot be told from a property), and the call and
+dot-source operators on anything but a literal command name (``& $c``, ``& (Get-X)``,
+``. $script``; ``& 'Remove-Item'`` is classified by the name it calls).
 
 This is a safety net for a person typing a command line, not a sandbox: PowerShell can
 always hide a write from a scanner (``iex`` of a computed string counts as a write, but a
@@ -53,9 +57,13 @@ WRITE_ALIASES = {
 }  # fmt: skip
 _METHOD_WRITE = re.compile(
     r"^(set|delete|remove|create|add|write|clear|move|copy|rename|kill|stop|start|invoke|install|"
-    r"uninstall|reset|update|flush|save|put|append|replace|restart|enable|disable)",
+    r"uninstall|reset|update|flush|save|put|append|replace|restart|enable|disable|terminate|"
+    r"shutdown|reboot|format|execute|exec|run|send|register|unregister|change|commit|grant|revoke|"
+    r"truncate|purge|erase|drop|import|load|unload|suspend|resume|lock|unlock|mount|dismount)",
     re.IGNORECASE,
 )
+#: ForEach-Object and its aliases: a bare word after them is a member to get or invoke.
+_FOREACH = frozenset({"%", "foreach", "foreach-object"})
 _VERB_NOUN = re.compile(r"^([A-Za-z]+)-([A-Za-z][\w.]*)$")
 _KEYWORDS = frozenset(
     {"if", "elseif", "else", "foreach", "for", "while", "do", "until", "switch", "try", "catch", "finally",
@@ -141,6 +149,9 @@ class _Scanner:
             elif ch in "\r\n;":
                 self.pos += 1
                 command_position = not braces or braces[-1] != "hash"
+            elif ch == "&" and text[self.pos + 1 : self.pos + 2] != "&":
+                self.pos += 1
+                command_position = not self._invoked("&")
             elif ch in "|&":
                 self.pos += 1
                 command_position = True
@@ -160,11 +171,14 @@ class _Scanner:
                 self._redirection()
             elif ch == "." and self.pos + 1 < len(text) and text[self.pos + 1] in " \t" and command_position:
                 self.pos += 1  # dot-sourcing: the next word is still a command
+                command_position = not self._invoked(".")
             elif ch == "." or text.startswith("::", self.pos):
                 self._member()
             elif ch in "%?" and command_position:
                 self.pos += 1
                 command_position = False
+                if ch == "%":
+                    self._foreach_member()
             elif (
                 ch == "-"
                 and self.pos + 1 < len(text)
@@ -192,8 +206,51 @@ class _Scanner:
                     reason = classify_name(word)
                     if reason is not None:
                         self.found.append(reason)
+                    if command_position and lowered in _FOREACH:
+                        command_position = False
+                        self._foreach_member()
+                        continue
                 command_position = False
         return self.found
+
+    def _skip_blanks(self) -> None:
+        while self.text[self.pos : self.pos + 1] in (" ", "\t"):
+            self.pos += 1
+
+    def _invoked(self, operator: str) -> bool:
+        """After ``&`` or ``. ``: a quoted literal is the command name; anything computed
+        (a variable, a subexpression, an expanding string) cannot be followed: a write.
+        True when it consumed the command (what follows are arguments)."""
+        self._skip_blanks()
+        rest = self.text[self.pos :]
+        literal = re.match(r"'((?:[^']|'')*)'|\"([^\"`$]*)\"", rest)
+        if literal is not None:
+            self.pos += literal.end()
+            name = (literal.group(1) if literal.group(1) is not None else literal.group(2)).replace("''", "'")
+            reason = classify_name(name.strip())
+            if reason is not None:
+                self.found.append(reason)
+            return True
+        if rest[:1] in ("$", "(", "@", "'", '"'):
+            shown = re.match(r"[^\s;|]*", rest)
+            self.found.append(
+                f"call operator on a computed command ('{operator} {shown.group(0) if shown else ''}')"
+            )
+        return False
+
+    def _foreach_member(self) -> None:
+        """``% Kill`` / ``ForEach-Object -MemberName Kill``: the member may be a method."""
+        self._skip_blanks()
+        match = re.match(
+            r"(?i)-m(?:e(?:m(?:b(?:e(?:r(?:n(?:a(?:m(?:e)?)?)?)?)?)?)?)?)?[ \t:]+", self.text[self.pos :]
+        )
+        if match is not None:
+            self.pos += match.end()
+        name = re.match(r"[A-Za-z_][\w]*|'[^']*'|\"[^\"]*\"|\$\w+", self.text[self.pos :])
+        if name is None:
+            return
+        self.pos += name.end()
+        self.found.append(f"ForEach-Object member {name.group(0)} (may invoke a method)")
 
     def _word(self) -> str:
         start = self.pos

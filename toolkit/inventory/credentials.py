@@ -114,21 +114,35 @@ class _Resolver:
         return self.keyring_cache[key]
 
     def from_file(self, host: Host, path: str) -> str:
-        """A password file must be private (no group/other permission bits), like ssh keys."""
+        """A password file must be private, like an ssh key: owned by the current user (or
+        root) and without group/other permission bits. Checked on the opened file, so a
+        rename between the check and the read cannot slip another file in."""
         try:
-            st = os.stat(path)
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        except FileNotFoundError:
+            raise self.error(host, "password_file", f"{path} does not exist") from None
+        except OSError as exc:
+            raise self.error(host, "password_file", f"cannot read {path} ({type(exc).__name__})") from None
+        with os.fdopen(fd, encoding="utf-8") as f:
+            st = os.fstat(f.fileno())
+            if st.st_uid not in (os.geteuid(), 0):
+                raise self.error(
+                    host,
+                    "password_file",
+                    f"{path} is owned by another user (uid {st.st_uid}); it must belong to you or root",
+                )
             if st.st_mode & 0o077:
                 raise self.error(
                     host,
                     "password_file",
                     f"{path} is readable by others (mode {st.st_mode & 0o777:o}); chmod 600 it",
                 )
-            with open(path, encoding="utf-8") as f:
+            try:
                 value = f.read().rstrip("\r\n")
-        except FileNotFoundError:
-            raise self.error(host, "password_file", f"{path} does not exist") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise self.error(host, "password_file", f"cannot read {path} ({type(exc).__name__})") from None
+            except (OSError, UnicodeDecodeError) as exc:
+                raise self.error(
+                    host, "password_file", f"cannot read {path} ({type(exc).__name__})"
+                ) from None
         if not value:
             raise self.error(host, "password_file", f"{path} is empty")
         return value

@@ -132,6 +132,15 @@ _TRUE = {"true", "yes", "on", "1"}
 _FALSE = {"false", "no", "off", "0"}
 
 
+def no_control_characters(text: str) -> str:
+    """``text`` unless it holds a control character (CR/LF in a ``path`` would inject HTTP
+    headers into every request; no setting needs one)."""
+    bad = next((ch for ch in text if ord(ch) < 0x20 or 0x7F <= ord(ch) <= 0x9F), None)
+    if bad is not None:
+        raise BadValue(f"contains the control character U+{ord(bad):04X}; remove it")
+    return text
+
+
 def as_text(value: object, lenient: bool) -> str:
     if isinstance(value, bool) or value is None or not isinstance(value, str | int | float):
         raise BadValue(f"expected a string, got {describe(value)}")
@@ -142,7 +151,7 @@ def as_text(value: object, lenient: bool) -> str:
     text = value.strip()
     if not text:
         raise BadValue("must not be empty")
-    return text
+    return no_control_characters(text)
 
 
 def as_bool(value: object, lenient: bool) -> bool:
@@ -213,7 +222,7 @@ def as_name(value: object, what: str) -> str:
         raise BadValue(f"a {what} name must not be empty")
     if any(ch.isspace() for ch in value) or "," in value:
         raise BadValue(f"{what} name {value!r} contains whitespace or a comma")
-    return value
+    return no_control_characters(value)
 
 
 def as_address(value: object, lenient: bool) -> str:
