@@ -1,170 +1,162 @@
-"""Ansible inventories (INI and YAML) read as psfleet inventories.
+"""Ansible inventories read as ansible-core reads them, without Ansible: the built-in reader.
 
-Only the inventory file itself is read: ``group_vars/`` and ``host_vars/`` folders, plugins,
-Jinja templates and vaults are not. Variables are mapped to native settings (see
-``VARIABLES``); ``psfleet_<key>`` gives any native key (``psfleet_password_env=VAR``,
-``psfleet_smb_port=4455``) and ``psfleet_policy_<key>`` or ``psfleet_<key>`` a policy key
-(``psfleet_client_signing=any``). Other variables are kept in ``Host.vars``.
+What it reads, as ``ansible-inventory --list`` would: an INI or YAML inventory file, or a
+directory of them (files in name order; ``.yml``/``.yaml``/``.json`` are YAML, others INI,
+names ending in ``~ .orig .cfg .retry .pyc .pyo .swp .bak .rpm .md .txt .rst`` are skipped),
+and the ``group_vars/`` and ``host_vars/`` next to it (``NAME``, ``NAME.yml``, ``NAME.yaml``,
+``NAME.json`` or a directory ``NAME/`` of such files).
 
-Precedence follows Ansible: group ``all``, then the host's groups by depth (parents before
-children), at equal depth by ``ansible_group_priority`` and then by group name (so ``b`` wins
-over ``a``), then the host's own variables. At one level, ``ansible_psrp_*`` wins over
-``ansible_winrm_*``, which wins over ``ansible_host``/``ansible_port``/``ansible_user``. As in
-Ansible, the scheme defaults to http on port 5985 and https otherwise.
+Variable precedence (weakest first), as Ansible's default ``VARIABLE_PRECEDENCE``: the ``all``
+group's inventory variables; the other groups' inventory variables, ordered by depth (parents
+before children), ``ansible_group_priority`` and name; ``group_vars/all``; ``group_vars/GROUP``
+in the same order; the host's inventory variables; ``host_vars/HOST``.
 
-Hosts whose ``ansible_connection`` is neither ``winrm`` nor ``psrp`` are skipped (returned with
-the reason), not errors: mixed inventories are common. Passwords are refused, except a
-``{{ lookup('env', 'VAR') }}`` lookup, which becomes ``password_env: VAR``.
+INI values follow Ansible's INI plugin: host lines are split like a POSIX shell (so
+``LAB\\\\admin`` gives ``LAB\\admin``), ``[group:vars]`` lines at the first ``=`` with no
+comment stripping, and every value goes through Python's ``ast.literal_eval`` (``5985`` is a
+number, ``'LAB\\\\admin'`` a string with one backslash, anything else stays text).
+
+What it cannot evaluate it does not guess: inventory plugins (a YAML file with ``plugin:``),
+scripts, Jinja templates and Ansible Vault values in the variables psfleet uses are refused
+with one line naming file:line and ``--inventory-backend ansible``, which reads them through
+ansible-core. :mod:`toolkit.inventory.ansible_hosts` turns the result into psfleet hosts.
 """
 
 from __future__ import annotations
 
+import ast
 import ipaddress
 import re
 import shlex
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from toolkit.inventory.model import AUTH_KINDS, Host, Inventory, SourceRef
+import yaml
+
+from toolkit.errors import InputError
+from toolkit.inventory.model import SourceRef
 from toolkit.inventory.settings import (
-    POLICY_KEYS,
-    SETTING_KEYS,
     BadValue,
-    Layer,
     Problems,
-    Setting,
-    as_bool,
     as_name,
-    build_host,
     creates_cycle,
     describe,
     group_depths,
-    merge,
-    plain,
-    read_policy_value,
-    read_setting,
     suggest,
-    with_ancestors,
 )
-from toolkit.yamlsrc import SrcDict
+from toolkit.yamlsrc import SrcDict, loads
 
-#: Ansible variable -> native key, weakest first within one level (see module docstring).
-VARIABLES: dict[str, str] = {
-    "ansible_host": "address",
-    "ansible_port": "port",
-    "ansible_user": "username",
-    "ansible_winrm_host": "address",
-    "ansible_winrm_port": "port",
-    "ansible_winrm_user": "username",
-    "ansible_winrm_scheme": "scheme",
-    "ansible_winrm_transport": "auth",
-    "ansible_winrm_server_cert_validation": "cert_validation",
-    "ansible_winrm_ca_trust_path": "ca_file",
-    "ansible_winrm_connection_timeout": "connection_timeout",
-    "ansible_winrm_operation_timeout_sec": "operation_timeout",
-    "ansible_winrm_read_timeout_sec": "read_timeout",
-    "ansible_winrm_path": "path",
-    "ansible_winrm_service": "negotiate_service",
-    "ansible_winrm_kerberos_delegation": "negotiate_delegate",
-    "ansible_winrm_kerberos_hostname_override": "negotiate_hostname_override",
-    "ansible_winrm_cert_pem": "certificate_pem",
-    "ansible_winrm_cert_key_pem": "certificate_key_pem",
-    "ansible_psrp_host": "address",
-    "ansible_psrp_port": "port",
-    "ansible_psrp_user": "username",
-    "ansible_psrp_protocol": "scheme",
-    "ansible_psrp_auth": "auth",
-    "ansible_psrp_cert_validation": "cert_validation",
-    "ansible_psrp_cert_trust_path": "ca_file",
-    "ansible_psrp_ca_cert": "ca_file",
-    "ansible_psrp_connection_timeout": "connection_timeout",
-    "ansible_psrp_operation_timeout": "operation_timeout",
-    "ansible_psrp_read_timeout": "read_timeout",
-    "ansible_psrp_path": "path",
-    "ansible_psrp_negotiate_service": "negotiate_service",
-    "ansible_psrp_negotiate_delegate": "negotiate_delegate",
-    "ansible_psrp_negotiate_hostname_override": "negotiate_hostname_override",
-    "ansible_psrp_certificate_pem": "certificate_pem",
-    "ansible_psrp_certificate_key_pem": "certificate_key_pem",
-}
-PASSWORD_VARIABLES: tuple[str, ...] = (
-    "ansible_password",
-    "ansible_pass",
-    "ansible_ssh_pass",
-    "ansible_winrm_pass",
-    "ansible_winrm_password",
-    "ansible_psrp_pass",
-    "ansible_psrp_password",
+YAML_SUFFIXES: tuple[str, ...] = (".yml", ".yaml", ".json")
+IGNORED_SUFFIXES: tuple[str, ...] = (
+    "~",
+    ".orig",
+    ".cfg",
+    ".retry",
+    ".pyc",
+    ".pyo",
+    ".swp",
+    ".bak",
+    ".rpm",
+    ".md",
+    ".txt",
+    ".rst",
 )
-CONNECTIONS: tuple[str, ...] = ("winrm", "psrp")
-#: pywinrm transport names -> psfleet auth ("ssl" and "plaintext" are Basic).
-_WINRM_TRANSPORTS = {**{k: k for k in AUTH_KINDS}, "ssl": "basic", "plaintext": "basic"}
-_ENV_LOOKUP = re.compile(
-    r"""\{\{\s*lookup\(\s*['"](?:ansible\.builtin\.)?env['"]\s*,\s*['"]([A-Za-z_][A-Za-z0-9_]*)['"]\s*\)\s*\}\}"""
-)
-PASSWORD_ADVICE = (
-    "psfleet does not read passwords from inventories; use psfleet_password_env=VARIABLE, "
-    "psfleet_password_keyring=SERVICE, psfleet_password_prompt=true or "
-    "{{ lookup('env', 'VARIABLE') }}"
-)
+USE_ANSIBLE = "read it with --inventory-backend ansible (needs ansible-core)"
 _MAX_RANGE = 10_000
+_MAX_FILE_BYTES = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True)
-class SkippedHost:
-    """A host left out of the inventory on purpose (not an error)."""
+class Vaulted:
+    """An Ansible Vault ``!vault`` value: the ciphertext, never decrypted by psfleet itself."""
 
-    name: str
-    reason: str
-    source: SourceRef
+    ciphertext: str = field(repr=False)
 
 
-@dataclass
-class _Var:
+@dataclass(frozen=True)
+class Var:
+    """One Ansible variable as the winning source wrote it."""
+
     value: object
+    file: str
     line: int | None
     field: str
 
 
 @dataclass
+class AnsibleView:
+    """What ``ansible-inventory --list`` shows: hosts in order, each host's effective
+    variables, and each group's hosts (children's included, in Ansible's order)."""
+
+    source: str
+    backend: str
+    hosts: dict[str, SourceRef] = field(default_factory=dict)
+    hostvars: dict[str, dict[str, Var]] = field(default_factory=dict)
+    groups: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    #: host -> the groups it belongs to, with their parents (not ``all``/``ungrouped``).
+    member_of: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+# --- collected groups and hosts -------------------------------------------------------------
+
+
+@dataclass
 class _Group:
     name: str
-    line: int | None
-    vars: dict[str, _Var] = field(default_factory=dict)
-    children: list[tuple[str, int | None, str]] = field(default_factory=list)
+    vars: dict[str, Var] = field(default_factory=dict)
+    children: list[tuple[str, Var]] = field(default_factory=list)  # (child, where it was written)
     hosts: list[str] = field(default_factory=list)
 
 
 @dataclass
 class _Host:
     name: str
-    line: int | None
-    vars: dict[str, _Var] = field(default_factory=dict)
+    source: SourceRef
+    vars: dict[str, Var] = field(default_factory=dict)
 
 
 class _Collected:
-    """Groups and hosts as Ansible sees them, before any mapping."""
+    """Groups and hosts from every inventory file, before any precedence is applied."""
 
-    def __init__(self, file: str, problems: Problems) -> None:
-        self.file = file
+    def __init__(self, problems: Problems) -> None:
         self.problems = problems
-        self.groups: dict[str, _Group] = {"all": _Group("all", None)}
+        self.groups: dict[str, _Group] = {"all": _Group("all"), "ungrouped": _Group("ungrouped")}
         self.hosts: dict[str, _Host] = {}
 
-    def group(self, name: str, line: int | None) -> _Group:
+    def group(self, name: str) -> _Group:
         if name not in self.groups:
-            self.groups[name] = _Group(name, line)
+            self.groups[name] = _Group(name)
         return self.groups[name]
 
-    def host(self, name: str, line: int | None, group: str) -> _Host:
+    def host(self, name: str, source: SourceRef, group: str) -> _Host:
         host = self.hosts.get(name)
         if host is None:
-            host = self.hosts[name] = _Host(name, line)
-        members = self.group(group, line).hosts
+            host = self.hosts[name] = _Host(name, source)
+        members = self.group(group).hosts
         if name not in members:
             members.append(name)
         return host
+
+
+class _VaultLoader(yaml.SafeLoader):
+    """SafeLoader that keeps ``!vault`` values (as :class:`Vaulted`) and ``!unsafe`` text."""
+
+
+_VaultLoader.add_constructor(
+    "!vault",
+    lambda loader, node: Vaulted(str(loader.construct_scalar(node))),  # type: ignore[arg-type]
+)
+_VaultLoader.add_constructor(
+    "!unsafe",
+    lambda loader, node: str(loader.construct_scalar(node)),  # type: ignore[arg-type]
+)
+
+
+def load_yaml(text: str, file: str) -> object:
+    """YAML as Ansible writes it (``!vault``, ``!unsafe``), with line numbers."""
+    return loads(text, file, loader_class=_VaultLoader)
 
 
 # --- host patterns ----------------------------------------------------------------------------
@@ -231,7 +223,23 @@ def _expand_ranges(pattern: str) -> Iterator[str]:
 # --- INI --------------------------------------------------------------------------------------
 
 
-def read_ini(text: str, collected: _Collected) -> None:
+def ini_value(text: str) -> object:
+    """A value as Ansible's INI plugin reads it: ``ast.literal_eval`` when that works, else
+    the text itself (``5985`` -> 5985, ``'a b'`` -> ``a b``, ``True`` -> True, ``yes`` stays)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", SyntaxWarning)
+            value = ast.literal_eval(text)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return text
+    if isinstance(value, tuple | set | frozenset):
+        return list(value)
+    if isinstance(value, bytes | complex):
+        return text
+    return value
+
+
+def read_ini(text: str, file: str, collected: _Collected) -> None:
     """Fill ``collected`` from an INI inventory; errors go to its problems."""
     problems = collected.problems
     group, kind = "ungrouped", "hosts"
@@ -239,87 +247,77 @@ def read_ini(text: str, collected: _Collected) -> None:
         line = raw.strip()
         if not line or line[0] in "#;":
             continue
-        uncommented = re.sub(r"\s[#;].*$", "", line).rstrip()
-        if line.startswith("[") and (uncommented.endswith("]") or "]" not in uncommented):
-            header = re.fullmatch(r"\[([^\]\s]+)\]\s*(?:[#;].*)?", line)
-            if header is None:
+        header = re.fullmatch(r"\[([^\]]+)\]\s*(?:[#;].*)?", line) if line.startswith("[") else None
+        if line.startswith("[") and (header is not None or "]" not in line):
+            if header is None or any(ch.isspace() for ch in header.group(1)):
                 problems.add(
-                    "malformed section header; expected [group], [group:vars] or [group:children]", number
+                    "malformed section header; expected [group], [group:vars] or [group:children]",
+                    number,
+                    file=file,
                 )
-                group, kind = "", "broken"
+                kind = "broken"
                 continue
             group, _, kind = header.group(1).partition(":")
             if kind not in ("", "vars", "children") or not group:
-                problems.add(f"unknown section type {header.group(1)!r}; expected :vars or :children", number)
+                problems.add(
+                    f"unknown section type {header.group(1)!r}; expected :vars or :children",
+                    number,
+                    file=file,
+                )
                 kind = "broken"
                 continue
             kind = kind or "hosts"
-            collected.group(group, number)
+            collected.group(group)
         elif kind == "hosts":
-            _ini_host_line(line, number, group, collected)
+            _ini_host_line(line, number, file, group, collected)
         elif kind == "vars":
             key, equals, value = line.partition("=")
             key = key.strip()
             if not equals or not key or any(ch.isspace() for ch in key):
-                problems.add("expected key=value in a :vars section", number, f"{group}:vars")
+                problems.add("expected key=value in a :vars section", number, f"{group}:vars", file=file)
                 continue
-            value = _ini_value(value)
-            collected.group(group, number).vars[key] = _Var(value, number, f"{group}:vars.{key}")
+            collected.group(group).vars[key] = Var(
+                ini_value(value.strip()), file, number, f"{group}:vars.{key}"
+            )
         elif kind == "children":
             try:
                 child = as_name(line, "group")
             except BadValue as exc:
-                problems.add(str(exc), number, f"{group}:children")
+                problems.add(str(exc), number, f"{group}:children", file=file)
                 continue
-            collected.group(child, number)
-            collected.group(group, number).children.append((child, number, f"{group}:children"))
+            collected.group(child)
+            collected.group(group).children.append((child, Var(None, file, number, f"{group}:children")))
 
 
-def _ini_value(raw: str) -> str:
-    """A :vars value: quotes removed, or a trailing `` # comment``/`` ; comment`` dropped."""
-    value = raw.strip()
-    quoted = re.match(r"""(['"])(.*?)\1\s*(?:[#;].*)?$""", value)
-    if quoted:
-        return quoted.group(2)
-    return re.split(r"\s+[#;]", value, maxsplit=1)[0]
-
-
-def _ini_host_line(line: str, number: int, group: str, collected: _Collected) -> None:
+def _ini_host_line(line: str, number: int, file: str, group: str, collected: _Collected) -> None:
     problems = collected.problems
     try:
-        lexer = shlex.shlex(line, posix=True)
-        lexer.whitespace_split, lexer.commenters = True, "#"
-        lexer.escape = ""  # keep DOMAIN\user as written (Ansible would eat the backslash)
-        tokens = list(lexer)
+        tokens = shlex.split(line, comments=True)
     except ValueError as exc:
-        problems.add(f"cannot split the host line: {exc}", number, group)
+        problems.add(f"cannot split the host line: {exc}", number, group, file=file)
         return
-    for index, token in enumerate(tokens):
-        if token.startswith(";"):  # "host a=b ; comment"
-            tokens = tokens[:index]
-            break
     if not tokens:
         return
     if "=" in tokens[0]:
-        problems.add("expected a host name before key=value", number, group)
+        problems.add("expected a host name before key=value", number, group, file=file)
         return
     try:
         names, port = expand_host_pattern(tokens[0])
         names = [as_name(n, "host") for n in names]
     except BadValue as exc:
-        problems.add(str(exc), number, f"{group}.{tokens[0]}")
+        problems.add(str(exc), number, f"{group}.{tokens[0]}", file=file)
         return
-    variables: dict[str, _Var] = {}
+    variables: dict[str, Var] = {}
     if port is not None:
-        variables["ansible_port"] = _Var(port, number, f"{tokens[0]}.ansible_port")
+        variables["ansible_port"] = Var(port, file, number, f"{tokens[0]}.ansible_port")
     for token in tokens[1:]:
         key, equals, value = token.partition("=")
         if not equals or not key:
-            problems.add(f"expected key=value, got {token!r}", number, tokens[0])
+            problems.add(f"expected key=value, got {token!r}", number, tokens[0], file=file)
             return
-        variables[key] = _Var(value, number, f"{tokens[0]}.{key}")
+        variables[key] = Var(ini_value(value), file, number, f"{tokens[0]}.{key}")
     for name in names:
-        collected.host(name, number, group).vars.update(variables)
+        collected.host(name, SourceRef(file, number), group).vars.update(variables)
 
 
 # --- YAML -------------------------------------------------------------------------------------
@@ -327,173 +325,204 @@ def _ini_host_line(line: str, number: int, group: str, collected: _Collected) ->
 _GROUP_KEYS = ("hosts", "children", "vars")
 
 
-def read_yaml(data: object, collected: _Collected) -> None:
+def read_yaml(data: object, file: str, collected: _Collected) -> None:
     """Fill ``collected`` from parsed Ansible YAML (``all: {hosts:, children:, vars:}``)."""
     if not isinstance(data, SrcDict):
-        collected.problems.add(f"expected a mapping of groups (all:), got {describe(data)}", 1)
+        collected.problems.add(f"expected a mapping of groups (all:), got {describe(data)}", 1, file=file)
+        return
+    if "plugin" in data:
+        collected.problems.add(
+            f"inventory plugin {data['plugin']!r}: psfleet's built-in reader does not run plugins; "
+            + USE_ANSIBLE,
+            data.line_of("plugin"),
+            "plugin",
+            file=file,
+        )
         return
     for name, body in data.items():
-        _yaml_group(name, body, data.line_of(name), str(name), None, collected)
+        _yaml_group(name, body, data.line_of(name), str(name), None, file, collected)
 
 
 def _yaml_group(
-    raw_name: object, body: object, line: int, path: str, parent: str | None, collected: _Collected
+    raw_name: object,
+    body: object,
+    line: int,
+    path: str,
+    parent: str | None,
+    file: str,
+    collected: _Collected,
 ) -> None:
     problems = collected.problems
     try:
         name = as_name(raw_name, "group")
     except BadValue as exc:
-        problems.add(str(exc), line, path)
+        problems.add(str(exc), line, path, file=file)
         return
-    group = collected.group(name, line)
+    group = collected.group(name)
     if parent is not None:
-        collected.group(parent, line).children.append((name, line, path))
+        collected.group(parent).children.append((name, Var(None, file, line, path)))
     if body is None:
         return
     if not isinstance(body, SrcDict):
-        problems.add(f"expected a mapping with hosts:, children: or vars:, got {describe(body)}", line, path)
+        problems.add(
+            f"expected a mapping with hosts:, children: or vars:, got {describe(body)}", line, path, file=file
+        )
         return
     for key in body:
         if key not in _GROUP_KEYS:
             hint = suggest(str(key), _GROUP_KEYS) or " (a group holds hosts:, children: and vars:)"
-            problems.add(f"unknown key {key!r}{hint}", body.line_of(key), f"{path}.{key}")
-    variables = _yaml_vars(body.get("vars"), body.line_of("vars"), f"{path}.vars", problems)
-    group.vars.update(variables)
+            problems.add(f"unknown key {key!r}{hint}", body.line_of(key), f"{path}.{key}", file=file)
+    group.vars.update(_yaml_vars(body.get("vars"), body.line_of("vars"), f"{path}.vars", file, problems))
     hosts = body.get("hosts")
     if isinstance(hosts, SrcDict):
         for pattern, host_body in hosts.items():
             host_line, host_path = hosts.line_of(pattern), f"{path}.hosts.{pattern}"
             try:
                 names, port = (
-                    expand_host_pattern(str(pattern)) if isinstance(pattern, str) else ([pattern], None)
+                    expand_host_pattern(str(pattern)) if isinstance(pattern, str) else ([str(pattern)], None)
                 )
                 names = [as_name(n, "host") for n in names]
             except BadValue as exc:
-                problems.add(str(exc), host_line, host_path)
+                problems.add(str(exc), host_line, host_path, file=file)
                 continue
-            host_vars = _yaml_vars(host_body, host_line, host_path, problems)
+            host_vars = _yaml_vars(host_body, host_line, host_path, file, problems)
             if port is not None:
-                host_vars["ansible_port"] = _Var(port, host_line, f"{host_path}.ansible_port")
+                host_vars["ansible_port"] = Var(port, file, host_line, f"{host_path}.ansible_port")
             for host_name in names:
-                collected.host(host_name, host_line, name).vars.update(host_vars)
+                collected.host(host_name, SourceRef(file, host_line), name).vars.update(host_vars)
     elif hosts is not None:
         problems.add(
             f"expected a mapping of host names to their variables, got {describe(hosts)}",
             body.line_of("hosts"),
             f"{path}.hosts",
+            file=file,
         )
     children = body.get("children")
     if isinstance(children, SrcDict):
         for child, child_body in children.items():
-            _yaml_group(
-                child, child_body, children.line_of(child), f"{path}.children.{child}", name, collected
-            )
+            child_path = f"{path}.children.{child}"
+            _yaml_group(child, child_body, children.line_of(child), child_path, name, file, collected)
     elif children is not None:
         problems.add(
             f"expected a mapping of group names, got {describe(children)}",
             body.line_of("children"),
             f"{path}.children",
+            file=file,
         )
 
 
-def _yaml_vars(body: object, line: int, path: str, problems: Problems) -> dict[str, _Var]:
+def _yaml_vars(body: object, line: int, path: str, file: str, problems: Problems) -> dict[str, Var]:
     if body is None:
         return {}
     if not isinstance(body, SrcDict):
-        problems.add(f"expected a mapping of variables, got {describe(body)}", line, path)
+        problems.add(f"expected a mapping of variables, got {describe(body)}", line, path, file=file)
         return {}
-    out: dict[str, _Var] = {}
+    out: dict[str, Var] = {}
     for key, value in body.items():
         if not isinstance(key, str):
-            problems.add(f"a variable name must be a string, got {describe(key)}", body.line_of(key), path)
+            problems.add(
+                f"a variable name must be a string, got {describe(key)}", body.line_of(key), path, file=file
+            )
             continue
-        out[key] = _Var(value, body.line_of(key), f"{path}.{key}")
+        out[key] = Var(value, file, body.line_of(key), f"{path}.{key}" if path else key)
     return out
 
 
-# --- mapping to psfleet -----------------------------------------------------------------------
+# --- files and folders ------------------------------------------------------------------------
 
 
-def _rank(name: str) -> int:
-    if name.startswith("ansible_psrp_"):
-        return 2
-    return 1 if name.startswith("ansible_winrm_") else 0
-
-
-def _layer(variables: dict[str, _Var], problems: Problems, base_dir: Path) -> tuple[Layer, dict[str, object]]:
-    """Native settings and leftover variables from one level's Ansible variables."""
-    layer: Layer = {}
-    extra: dict[str, object] = {}
-    for name in sorted(variables, key=_rank):  # stable: keeps file order within a rank
-        var = variables[name]
-        value = var.value
-        if name in PASSWORD_VARIABLES:
-            lookup = _ENV_LOOKUP.fullmatch(value.strip()) if isinstance(value, str) else None
-            if lookup is None:
-                problems.add(PASSWORD_ADVICE, var.line, var.field)
-            else:
-                read_setting(
-                    layer, "password_env", lookup.group(1), var.line, var.field, problems, base_dir=base_dir
-                )
-        elif name in VARIABLES or name == "ansible_connection" or name.startswith("psfleet_"):
-            if isinstance(value, str) and "{{" in value:
-                problems.add(
-                    "Jinja templates are not evaluated by psfleet; write the value itself",
-                    var.line,
-                    var.field,
-                )
-                continue
-            _map_variable(layer, name, var, problems, base_dir)
-        elif name != "ansible_group_priority":
-            extra[name] = plain(value)
-    return layer, extra
-
-
-def _map_variable(layer: Layer, name: str, var: _Var, problems: Problems, base_dir: Path) -> None:
-    value, line, where = var.value, var.line, var.field
+def _read(path: Path, problems: Problems) -> str | None:
     try:
-        if name == "ansible_connection":
-            layer["connection"] = Setting(str(value).strip().lower().rsplit(".", 1)[-1], line, where)
-        elif name == "ansible_winrm_transport":
-            layer["auth"] = Setting(_winrm_transport(value), line, where)
-        elif name.endswith("cert_validation"):
-            text = str(value).strip().lower()
-            valid = text == "validate" or (text != "ignore" and as_bool(value, True))
-            layer["cert_validation"] = Setting(valid, line, where)
-        elif name in VARIABLES:
-            read_setting(
-                layer, VARIABLES[name], value, line, where, problems, base_dir=base_dir, lenient=True
-            )
-        else:
-            _map_psfleet(layer, name, var, problems, base_dir)
-    except BadValue as exc:
-        problems.add(str(exc), line, where)
+        if path.stat().st_size > _MAX_FILE_BYTES:
+            problems.add(f"larger than {_MAX_FILE_BYTES // (1024 * 1024)} MiB", file=str(path))
+            return None
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        problems.add(f"not UTF-8 text (byte {exc.start})", file=str(path))
+    except OSError as exc:
+        problems.add(f"cannot read: {exc.strerror}", file=str(path))
+    return None
 
 
-def _winrm_transport(value: object) -> str:
-    items = value if isinstance(value, list) else str(value).split(",")
-    kinds = [_WINRM_TRANSPORTS.get(str(item).strip().lower(), "") for item in items]
-    if "" in kinds or not kinds:
-        raise BadValue(f"must be one of {', '.join(_WINRM_TRANSPORTS)}; got {describe(value)}")
-    if len(set(kinds)) == 1:
-        return kinds[0]
-    if set(kinds) <= {"kerberos", "ntlm", "negotiate"}:
-        return "negotiate"  # "try Kerberos, then NTLM" is what Negotiate does
-    raise BadValue("psfleet uses one authentication protocol per host; give one transport")
+def _yaml_or_error(text: str, file: str, problems: Problems) -> object | None:
+    try:
+        return load_yaml(text, file)
+    except InputError as exc:
+        problems.add(exc.message, exc.line, exc.field, file=file)
+        return None
 
 
-def _map_psfleet(layer: Layer, name: str, var: _Var, problems: Problems, base_dir: Path) -> None:
-    key = name.removeprefix("psfleet_")
-    policy_key = key.removeprefix("policy_")
-    if policy_key in POLICY_KEYS:
-        read_policy_value(layer, policy_key, var.value, var.line, var.field, problems)
-    elif key == "password":
-        problems.add(PASSWORD_ADVICE, var.line, var.field)
-    elif key in SETTING_KEYS:
-        read_setting(layer, key, var.value, var.line, var.field, problems, base_dir=base_dir, lenient=True)
+def _read_source_file(path: Path, collected: _Collected) -> None:
+    """One inventory file: YAML by its suffix (or when it parses as a mapping), else INI."""
+    file = str(path)
+    text = _read(path, collected.problems)
+    if text is None:
+        return
+    if path.suffix.lower() in YAML_SUFFIXES:
+        data = _yaml_or_error(text, file, collected.problems)
+        if data is not None:
+            read_yaml(data, file, collected)
+        return
+    if text.startswith("#!"):
+        collected.problems.add("inventory script: psfleet does not run it; " + USE_ANSIBLE, 1, file=file)
+        return
+    try:
+        data = load_yaml(text, file) if not path.suffix else None
+    except InputError:
+        data = None
+    if isinstance(data, SrcDict):
+        read_yaml(data, file, collected)
     else:
-        known = [f"psfleet_{k}" for k in (*SETTING_KEYS, *POLICY_KEYS)]
-        problems.add(f"unknown psfleet variable {name!r}{suggest(name, known)}", var.line, var.field)
+        read_ini(text, file, collected)
+
+
+def _source_files(folder: Path) -> list[Path]:
+    out = []
+    for child in sorted(folder.iterdir()):
+        if child.name.startswith(".") or child.name in ("group_vars", "host_vars"):
+            continue
+        if child.name.endswith(IGNORED_SUFFIXES) or child.is_dir():
+            continue
+        out.append(child)
+    return out
+
+
+def _vars_files(folder: Path, name: str) -> list[Path]:
+    """``folder/NAME``, ``NAME.yml|.yaml|.json`` and every such file under ``folder/NAME/``.
+
+    Names that are not plain file names (``/chroot/path`` hosts, ``..``) have none, as in
+    Ansible, which skips host names starting with a path separator."""
+    found: list[Path] = []
+    if "/" in name or "\0" in name or name in (".", "..") or not folder.is_dir():
+        return found
+    for candidate in (folder / name, *(folder / f"{name}{suffix}" for suffix in YAML_SUFFIXES)):
+        if candidate.is_file():
+            found.append(candidate)
+        elif candidate.is_dir():
+            found.extend(
+                p
+                for p in sorted(candidate.rglob("*"))
+                if p.is_file()
+                and not any(part.startswith(".") for part in p.relative_to(candidate).parts)
+                and (p.suffix.lower() in YAML_SUFFIXES or not p.suffix)
+            )
+    return found
+
+
+def _read_vars_files(folder: Path, name: str, problems: Problems) -> dict[str, Var]:
+    out: dict[str, Var] = {}
+    for path in _vars_files(folder, name):
+        text = _read(path, problems)
+        if text is None:
+            continue
+        data = _yaml_or_error(text, str(path), problems)
+        if data is None:
+            continue
+        out.update(_yaml_vars(data, 1, "", str(path), problems))
+    return out
+
+
+# --- precedence -------------------------------------------------------------------------------
 
 
 def _priority(group: _Group) -> int:
@@ -504,98 +533,119 @@ def _priority(group: _Group) -> int:
         return 1
 
 
-def _priority_check(group: _Group, problems: Problems) -> None:
-    var = group.vars.get("ansible_group_priority")
-    if var is not None and not str(var.value).strip().lstrip("-").isdigit():
-        problems.add(f"expected an integer, got {describe(var.value)}", var.line, var.field)
+def _descendants(name: str, groups: dict[str, _Group]) -> list[str]:
+    """The group and its children, breadth first in written order (Ansible's get_hosts order)."""
+    order, queue = [name], [name]
+    while queue:
+        for child, _where in groups[queue.pop(0)].children:
+            if child not in order:
+                order.append(child)
+                queue.append(child)
+    return order
 
 
-def assemble(collected: _Collected) -> tuple[Inventory | None, list[SkippedHost]]:
-    """Map collected groups and hosts to an Inventory (None if problems were reported)."""
-    problems, file = collected.problems, collected.file
-    base_dir = Path(file).resolve().parent
+def build_view(source: Path, collected: _Collected, vars_folders: list[Path]) -> AnsibleView:
+    """Apply Ansible's precedence to the collected inventory (see the module docstring)."""
+    problems = collected.problems
     parents: dict[str, list[str]] = {name: [] for name in collected.groups}
     for group in collected.groups.values():
-        for child, line, path in group.children:
+        for child, where in group.children:
             if creates_cycle(group.name, child, parents):
                 problems.add(
-                    f"children form a cycle: {group.name} -> {child} -> ... -> {group.name}", line, path
+                    f"children form a cycle: {group.name} -> {child} -> ... -> {group.name}",
+                    where.line,
+                    where.field,
+                    file=where.file,
                 )
             elif group.name not in parents[child]:
                 parents[child].append(group.name)
+    ungrouped = collected.groups["ungrouped"]
+    for host_name in collected.hosts:
+        if not any(
+            host_name in g.hosts for n, g in collected.groups.items() if n not in ("all", "ungrouped")
+        ):
+            if host_name not in ungrouped.hosts:
+                ungrouped.hosts.append(host_name)
+        elif host_name in ungrouped.hosts:
+            ungrouped.hosts.remove(host_name)
     for name, ups in parents.items():
         if name != "all" and not ups:
             ups.append("all")
     depth = group_depths(parents)
-    # Each level's mapping problems are held back until we know a managed host uses it:
-    # a Linux group with ansible_ssh_pass must not stop a run on the Windows hosts.
-    layers: dict[str, tuple[Layer, dict[str, object], Problems]] = {}
-    for name, group in collected.groups.items():
-        scratch = Problems(file)
-        layer, extra = _layer(group.vars, scratch, base_dir)
-        _priority_check(group, scratch)
-        layers[name] = (layer, extra, scratch)
+    for group in collected.groups.values():
+        var = group.vars.get("ansible_group_priority")
+        if var is not None and not str(var.value).strip().lstrip("-").isdigit():
+            problems.add(
+                f"expected an integer, got {describe(var.value)}", var.line, var.field, file=var.file
+            )
+    group_files: dict[str, dict[str, Var]] = {name: {} for name in collected.groups}
+    host_files: dict[str, dict[str, Var]] = {name: {} for name in collected.hosts}
+    for folder in vars_folders:
+        for name in collected.groups:
+            group_files[name].update(_read_vars_files(folder / "group_vars", name, problems))
+        for name in collected.hosts:
+            host_files[name].update(_read_vars_files(folder / "host_vars", name, problems))
+    view = AnsibleView(source=str(source), backend="builtin")
     direct: dict[str, list[str]] = {name: [] for name in collected.hosts}
     for group in collected.groups.values():
         for host_name in group.hosts:
             direct[host_name].append(group.name)
-    used: set[str] = set()
-    hosts: list[Host] = []
-    skipped: list[SkippedHost] = []
     for host in collected.hosts.values():
-        member_of = with_ancestors(direct[host.name], parents) | {"all"}
-        ordered = sorted(member_of, key=lambda g: (depth[g], _priority(collected.groups[g]), g))
-        scratch = Problems(file)
-        host_layer, host_extra = _layer(host.vars, scratch, base_dir)
-        merged = merge([*(layers[g][0] for g in ordered), host_layer])
-        source = SourceRef(file, host.line)
-        connection = merged.get("connection")
-        if connection is not None and connection.value not in CONNECTIONS:
-            reason = f"ansible_connection is {connection.value}; psfleet reaches hosts over winrm or psrp"
-            skipped.append(SkippedHost(host.name, reason, source))
-            continue
-        used.update(ordered)
-        problems.absorb(scratch)
-        extra = {}
-        for g in ordered:
-            extra.update(layers[g][1])
-        extra.update(host_extra)
-        groups = tuple(g for g in collected.groups if g in member_of and g not in ("all", "ungrouped"))
-        made = build_host(
-            host.name,
-            merged,
-            groups=groups,
-            source=source,
-            problems=problems,
-            host_vars=extra,
-            default_scheme_by_port=True,
+        member_of: set[str] = set()
+        stack = list(direct[host.name])
+        while stack:
+            current = stack.pop()
+            if current not in member_of:
+                member_of.add(current)
+                stack.extend(parents.get(current, ()))
+        others = sorted(
+            (g for g in member_of if g != "all"),
+            key=lambda g: (depth[g], _priority(collected.groups[g]), g),
         )
-        if made is not None:
-            hosts.append(made)
-    for name, group in collected.groups.items():
-        if name in used or (not group.hosts and not group.children):
-            problems.absorb(layers[name][2])
-    if not collected.hosts and not problems:
-        problems.add("the inventory defines no hosts", 1)
-    if problems:
-        return None, skipped
-    members = {
-        name: tuple(h.name for h in hosts if name in h.groups)
-        for name in collected.groups
-        if name not in ("all", "ungrouped")
-    }
-    return Inventory(hosts=tuple(hosts), groups=members, source=file), skipped
+        merged: dict[str, Var] = {}
+        merged.update(collected.groups["all"].vars)
+        for g in others:
+            merged.update(collected.groups[g].vars)
+        merged.update(group_files["all"])
+        for g in others:
+            merged.update(group_files[g])
+        merged.update(host.vars)
+        merged.update(host_files[host.name])
+        merged.pop("ansible_group_priority", None)
+        view.hosts[host.name] = host.source
+        view.hostvars[host.name] = merged
+        view.member_of[host.name] = tuple(
+            g for g in collected.groups if g in member_of and g not in ("all", "ungrouped")
+        )
+    for name in collected.groups:
+        members: list[str] = []
+        for g in _descendants(name, collected.groups):
+            members.extend(h for h in collected.groups[g].hosts if h not in members)
+        view.groups[name] = tuple(members)
+    view.groups["all"] = tuple(collected.hosts)
+    return view
 
 
-def parse_ansible_ini(text: str, file: str, problems: Problems) -> tuple[Inventory | None, list[SkippedHost]]:
-    collected = _Collected(file, problems)
-    read_ini(text, collected)
-    return assemble(collected)
-
-
-def parse_ansible_yaml(
-    data: object, file: str, problems: Problems
-) -> tuple[Inventory | None, list[SkippedHost]]:
-    collected = _Collected(file, problems)
-    read_yaml(data, collected)
-    return assemble(collected)
+def read_ansible(
+    path: str | Path, problems: Problems, *, kind: str | None = None, data: object = None
+) -> AnsibleView:
+    """Read an Ansible inventory file or folder with the built-in reader. ``kind``
+    (``ansible-ini``/``ansible-yaml``) and ``data`` (the file's YAML): what the caller's format
+    detection found, when it has looked already. Problems (file:line) go to ``problems``."""
+    source = Path(path)
+    collected = _Collected(problems)
+    if source.is_dir():
+        for child in _source_files(source):
+            _read_source_file(child, collected)
+        vars_folders = [source]
+    else:
+        if kind == "ansible-ini":
+            text = _read(source, problems)
+            if text is not None:
+                read_ini(text, str(source), collected)
+        elif kind == "ansible-yaml" and isinstance(data, SrcDict):
+            read_yaml(data, str(source), collected)
+        else:
+            _read_source_file(source, collected)
+        vars_folders = [source.resolve().parent]
+    return build_view(source, collected, vars_folders)

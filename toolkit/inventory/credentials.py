@@ -73,6 +73,8 @@ class _Resolver:
             return Credential(username, value)
         if kind == "file":
             return Credential(username, self.from_file(host, ref))
+        if kind == "inventory" and host.password.secret is not None:
+            return Credential(username, host.password.secret)  # an Ansible ansible_password
         if kind == "keyring":
             return Credential(username, self.from_keyring(host, ref, username))
         if kind == "prompt":

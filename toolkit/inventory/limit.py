@@ -5,9 +5,17 @@ separators inside an IPv6 address (``::1``, ``[fe80::1]``); use commas when mixi
 
 * ``fs01``, ``fileservers``: a host or a group (a group includes its child groups' hosts);
 * ``fs*``, ``web-0?``, ``[ab]*``: shell-style globs over host and group names;
-* ``~regex``: a Python regular expression searched in host and group names;
+* ``~regex``: a Python regular expression matched at the start of host and group names
+  (``re.match``, as Ansible: ``~web`` selects ``web01``, ``~eb`` does not);
 * ``all`` or ``*``: every host; ``ungrouped``: hosts in no group;
-* ``!pattern``: remove those hosts; ``&pattern``: keep only hosts also in that pattern.
+* ``!pattern``: remove those hosts; ``&pattern``: keep only hosts also in that pattern;
+* ``group[0]``, ``group[-1]``, ``group[1:]``, ``group[0:2]`` (``[0-1]`` too): hosts of a
+  pattern by position (both ends included), in the inventory's group order.
+
+A group pattern selects the group's hosts (its children's included); a host name is tried
+only when no group matched or when the pattern is a glob, a regex or contains a dot, as in
+Ansible. For Ansible inventories, positions count every host of the group, also hosts that
+psfleet skips (not on WinRM), so ``windows[0]`` means the host Ansible would pick.
 
 As in Ansible, plain patterns are applied first (union), then ``&``, then ``!``; a limit of only
 ``!``/``&`` patterns starts from all hosts. Unlike Ansible, a pattern matching nothing is an
@@ -28,6 +36,10 @@ from toolkit.inventory.model import Inventory
 _FIELD = "--limit"
 
 
+#: Ansible's split at colons outside brackets (``web[1:]:&dc`` -> ``web[1:]``, ``&dc``).
+_COLON_PARTS = re.compile(r"(?:[^\s:\[\]]|\[[^\]]*\])+")
+
+
 def split_patterns(patterns: list[str]) -> list[str]:
     """Split repeated/comma/colon separated patterns, keeping IPv6 literals whole."""
     out: list[str] = []
@@ -40,7 +52,7 @@ def split_patterns(patterns: list[str]) -> list[str]:
             if ":" in part and _is_ipv6(bare):
                 out.append(part)
             else:
-                out.extend(p.strip() for p in part.split(":") if p.strip())
+                out.extend(_COLON_PARTS.findall(part))
     return out
 
 
@@ -52,32 +64,84 @@ def _is_ipv6(text: str) -> bool:
     return True
 
 
-def _match(inv: Inventory, pattern: str) -> set[str]:
-    """Names of the hosts one pattern selects (without its ``!``/``&`` prefix)."""
-    names = [h.name for h in inv.hosts]
-    if pattern in ("all", "*") and "all" not in inv.groups:
-        return set(names)
-    if pattern == "ungrouped" and "ungrouped" not in inv.groups:
-        return {h.name for h in inv.hosts if not h.groups}
-    if pattern.startswith("~"):
-        try:
-            regex = re.compile(pattern[1:])
-        except re.error as exc:
-            raise InventoryError(f"bad regular expression {pattern!r}: {exc}", field=_FIELD) from None
-        host_hit = {n for n in names if regex.search(n)}
-        group_hit = [g for g in inv.groups if regex.search(g)]
-    elif any(ch in pattern for ch in "*?[") and not _is_ipv6(pattern.strip("[]")):
-        host_hit = {n for n in names if fnmatch.fnmatchcase(n, pattern)}
-        group_hit = [g for g in inv.groups if fnmatch.fnmatchcase(g, pattern)]
+_SUBSCRIPT = re.compile(r"^(.+)\[(?:(-?[0-9]+)|([0-9]+)([:-])([0-9]*))\]$")
+
+
+def _split_subscript(pattern: str) -> tuple[str, tuple[int, int | None] | None]:
+    """``web[1:]`` -> ``("web", (1, -1))``; ``web[0]`` -> ``("web", (0, None))``."""
+    if pattern.startswith("~") or _is_ipv6(pattern.strip("[]")):
+        return pattern, None
+    match = _SUBSCRIPT.match(pattern)
+    if match is None:
+        return pattern, None
+    expr, index, start, _sep, end = match.groups()
+    if index is not None:
+        return expr, (int(index), None)
+    return expr, (int(start), int(end) if end else -1)
+
+
+def _apply_subscript(names: list[str], subscript: tuple[int, int | None], pattern: str) -> list[str]:
+    start, end = subscript
+    try:
+        if end:  # Ansible: [x:0] means [x]
+            stop = len(names) - 1 if end == -1 else end
+            return names[start : stop + 1]
+        return [names[start]]
+    except IndexError:
+        raise InventoryError(f"{pattern!r}: no host at that position", field=_FIELD) from None
+
+
+def _matcher(expr: str) -> re.Pattern[str]:
+    try:
+        return re.compile(expr[1:]) if expr.startswith("~") else re.compile(fnmatch.translate(expr))
+    except re.error as exc:
+        raise InventoryError(f"bad regular expression {expr!r}: {exc}", field=_FIELD) from None
+
+
+def _match(inv: Inventory, pattern: str) -> list[str]:
+    """Names of the hosts one pattern selects (without its ``!``/``&`` prefix), in order."""
+    groups = inv.ansible_groups if inv.ansible_groups is not None else inv.groups
+    names = list(groups["all"]) if "all" in groups else [h.name for h in inv.hosts]
+    expr, subscript = _split_subscript(pattern)
+    if expr in ("all", "*"):
+        found = list(names)
+    elif expr == "ungrouped" and "ungrouped" not in groups:
+        found = [h.name for h in inv.hosts if not h.groups]
     else:
-        bare = pattern.strip("[]") if _is_ipv6(pattern.strip("[]")) else pattern
-        host_hit = {n for n in names if n == bare}
-        group_hit = [pattern] if pattern in inv.groups else []
-    for group in group_hit:
-        host_hit.update(inv.groups[group])
-    if not host_hit and not group_hit:
-        raise InventoryError(f"{pattern!r} matches no host or group in {inv.source}", field=_FIELD)
-    return host_hit
+        bare = expr.strip("[]") if _is_ipv6(expr.strip("[]")) else expr
+        regex = _matcher(bare)
+        group_hit = [g for g in groups if g not in ("all",) and regex.match(g)]
+        found = []
+        for group in group_hit:
+            found.extend(n for n in groups[group] if n not in found)
+        special = expr.startswith("~") or any(ch in expr for ch in ".?*[")
+        if not group_hit or special:
+            found.extend(n for n in names if regex.match(n) and n not in found)
+        if not found and not group_hit:
+            raise InventoryError(f"{pattern!r} matches no host or group in {inv.source}", field=_FIELD)
+    return _apply_subscript(found, subscript, pattern) if subscript else found
+
+
+def select(inv: Inventory, parts: list[str]) -> set[str]:
+    """Host names (skipped Ansible hosts included) the split patterns select: plain patterns
+    (union) first, then ``&``, then ``!``."""
+    plain = [p for p in parts if p[0] not in "!&"]
+    intersect = [p[1:] for p in parts if p.startswith("&")]
+    exclude = [p[1:] for p in parts if p.startswith("!")]
+    if not all(intersect + exclude):
+        raise InventoryError("'!' or '&' must be followed by a pattern", field=_FIELD)
+    selected: set[str] = set()
+    if plain:
+        for pattern in plain:
+            selected.update(_match(inv, pattern))
+    else:
+        groups = inv.ansible_groups
+        selected = set(groups["all"]) if groups and "all" in groups else {h.name for h in inv.hosts}
+    for pattern in intersect:
+        selected &= set(_match(inv, pattern))
+    for pattern in exclude:
+        selected -= set(_match(inv, pattern))
+    return selected
 
 
 def apply_limit(inv: Inventory, patterns: list[str]) -> Inventory:
@@ -89,23 +153,12 @@ def apply_limit(inv: Inventory, patterns: list[str]) -> Inventory:
     parts = split_patterns(patterns)
     if not parts:
         return inv
-    plain = [p for p in parts if p[0] not in "!&"]
-    intersect = [p[1:] for p in parts if p.startswith("&")]
-    exclude = [p[1:] for p in parts if p.startswith("!")]
-    if not all(intersect + exclude):
-        raise InventoryError("'!' or '&' must be followed by a pattern", field=_FIELD)
-    selected: set[str] = set()
-    if plain:
-        for pattern in plain:
-            selected |= _match(inv, pattern)
-    else:
-        selected = {h.name for h in inv.hosts}
-    for pattern in intersect:
-        selected &= _match(inv, pattern)
-    for pattern in exclude:
-        selected -= _match(inv, pattern)
-    if not selected:
-        raise InventoryError(f"the limit {','.join(parts)!r} leaves no host", field=_FIELD)
+    selected = select(inv, parts)
+    managed = selected & {h.name for h in inv.hosts}
+    if not managed:
+        also = f" psfleet manages ({len(selected)} selected, none on WinRM)" if selected else ""
+        raise InventoryError(f"the limit {','.join(parts)!r} leaves no host{also}", field=_FIELD)
+    selected = managed
     hosts = tuple(h for h in inv.hosts if h.name in selected)
     groups = {name: tuple(n for n in members if n in selected) for name, members in inv.groups.items()}
     return replace(inv, hosts=hosts, groups=groups)

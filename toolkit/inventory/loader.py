@@ -11,31 +11,73 @@ plain text (a list of host names).
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from toolkit.errors import InputError, InventoryError
-from toolkit.inventory.ansible import SkippedHost, parse_ansible_ini, parse_ansible_yaml
+from toolkit.inventory.ansible import AnsibleView, load_yaml, read_ansible
+from toolkit.inventory.ansible_hosts import Decrypt, SkippedHost, to_inventory
 from toolkit.inventory.model import Inventory
 from toolkit.inventory.native import TOP_KEYS, parse_native
 from toolkit.inventory.settings import Problems
-from toolkit.yamlsrc import SrcDict, loads
+from toolkit.yamlsrc import SrcDict
+
+__all__ = [
+    "BACKENDS",
+    "LoadedInventory",
+    "SkippedHost",
+    "check_inventory",
+    "detect_format",
+    "load_inventory",
+    "read_inventory",
+]
 
 _INI_SUFFIXES = (".ini", ".cfg")
 _LOOKS_INI = re.compile(r"^\s*(\[[^\]\s]+\]\s*|[^\s#;:=]+(\s+[^\s=]+=\S*)+\s*)$", re.MULTILINE)
-_VAULT_ADVICE = (
-    "encrypted (!vault) values are not read; psfleet does not read passwords from inventories: "
-    "use password_env, password_keyring or password_prompt"
-)
+#: ``--inventory-backend``: ``auto`` uses ansible-core when ``ansible-inventory`` is on PATH.
+BACKENDS: tuple[str, ...] = ("auto", "ansible", "builtin")
+ENV_BACKEND = "PSFLEET_INVENTORY_BACKEND"
 
 
 @dataclass(frozen=True)
 class LoadedInventory:
-    """An inventory and the hosts left out of it on purpose (Ansible hosts not on WinRM)."""
+    """An inventory, the hosts left out of it on purpose (Ansible hosts not on WinRM), with
+    reasons, and one-line warnings for the user (a plain password in a shared file)."""
 
     inventory: Inventory
     skipped: tuple[SkippedHost, ...] = ()
+    warnings: tuple[str, ...] = ()
+    backend: str = "builtin"
+
+
+@dataclass(frozen=True)
+class InventoryOptions:
+    """How to read Ansible inventories: the backend and vault secrets for ansible-core."""
+
+    backend: str = "auto"
+    vault_password_files: tuple[str, ...] = ()
+    vault_ids: tuple[str, ...] = ()
+
+
+_options = InventoryOptions()
+
+
+def set_inventory_options(options: InventoryOptions) -> None:
+    """Process-wide defaults for :func:`read_inventory` (the CLI's ``--inventory-backend`` and
+    vault options). Not thread-safe: call before loading."""
+    global _options
+    if options.backend not in BACKENDS:
+        raise InputError(
+            f"unknown inventory backend {options.backend!r}; choose one of: {', '.join(BACKENDS)}",
+            field="--inventory-backend",
+        )
+    _options = options
+
+
+def inventory_options() -> InventoryOptions:
+    return _options
 
 
 def _read_text(path: Path) -> str:
@@ -45,6 +87,8 @@ def _read_text(path: Path) -> str:
         raise InventoryError("file not found", file=path) from None
     except IsADirectoryError:
         raise InventoryError("is a directory, not an inventory file", file=path) from None
+    except PermissionError:
+        raise InventoryError("cannot read: permission denied", file=path) from None
     except UnicodeDecodeError as exc:
         raise InventoryError(f"not UTF-8 text (byte {exc.start})", file=path) from None
     except OSError as exc:
@@ -63,12 +107,14 @@ def _detect(path: str | Path, text: str) -> tuple[str, object]:
     if Path(path).suffix.lower() in _INI_SUFFIXES:
         return "ansible-ini", None
     try:
-        data = loads(text, str(path))
+        data = load_yaml(text, str(path))
     except InputError as exc:
         return ("ansible-ini" if _LOOKS_INI.search(text) else "native"), exc
     if isinstance(data, SrcDict):
         if any(key in TOP_KEYS for key in data):
             return "native", data
+        if "plugin" in data:  # an inventory plugin's configuration (constructed, aws_ec2...)
+            return "ansible-yaml", data
         if "all" in data or all(_group_shaped(value) for value in data.values()):
             return "ansible-yaml", data
         return "native", data  # errors will then suggest the native keys
@@ -83,40 +129,72 @@ def _group_shaped(value: object) -> bool:
     )
 
 
-def _parse(path: str | Path, problems: Problems) -> LoadedInventory | None:
+def _backend(path: Path, options: InventoryOptions) -> str:
+    backend = options.backend
+    if os.environ.get(ENV_BACKEND) and options.backend == "auto":
+        backend = os.environ[ENV_BACKEND].strip().lower()
+        if backend not in BACKENDS:
+            raise InventoryError(
+                f"{ENV_BACKEND}={backend!r} is not one of: {', '.join(BACKENDS)}", field=ENV_BACKEND
+            )
+    if backend == "auto":
+        from toolkit.inventory.ansible_cli import find_ansible_inventory
+
+        backend = "ansible" if find_ansible_inventory() else "builtin"
+    return backend
+
+
+def _parse(path: str | Path, problems: Problems, options: InventoryOptions) -> LoadedInventory | None:
     file = str(path)
-    text = _read_text(Path(path))
-    kind, data = _detect(path, text)
-    skipped: list[SkippedHost] = []
-    if kind == "ansible-ini":
-        inventory, skipped = parse_ansible_ini(text, file, problems)
-    elif isinstance(data, InputError):
-        if "!vault" in data.message:
-            problems.add(_VAULT_ADVICE, data.line, data.field)
-        else:
-            problems.add_input_error(data)
-        return None
-    elif kind == "native":
-        inventory = parse_native(data, file, problems)
+    source = Path(path)
+    data: object = None
+    decrypt: Decrypt | None = None
+    if source.is_dir():
+        kind = "ansible-dir"
     else:
-        inventory, skipped = parse_ansible_yaml(data, file, problems)
+        text = _read_text(source)
+        kind, data = _detect(path, text)
+    if kind == "native":
+        if isinstance(data, InputError):
+            problems.add_input_error(data)
+            return None
+        inventory = parse_native(data, file, problems)
+        if inventory is None:
+            return None
+        return LoadedInventory(inventory)
+    backend = _backend(source, options)
+    view: AnsibleView
+    if backend == "ansible":
+        from toolkit.inventory.ansible_cli import VaultOptions, read_with_ansible, vault_decrypter
+
+        vault = VaultOptions(options.vault_password_files, options.vault_ids)
+        view = read_with_ansible(source, vault=vault)
+        decrypt = vault_decrypter(source, vault=vault)  # type: ignore[assignment]
+    elif kind == "ansible-yaml" and isinstance(data, InputError):
+        problems.add_input_error(data)
+        return None
+    else:
+        view = read_ansible(source, problems, kind=kind, data=data)
+    if problems:
+        return None
+    inventory, skipped, warnings = to_inventory(view, problems, decrypt=decrypt)
     if inventory is None:
         return None
     if not inventory.hosts:
         first = skipped[0] if skipped else None
         detail = f" ({len(skipped)} skipped; {first.name}: {first.reason})" if first else ""
-        problems.add(f"no host psfleet can manage{detail}", 1)
+        problems.add(f"no host psfleet can manage{detail}", 1 if not source.is_dir() else None)
         return None
-    return LoadedInventory(inventory, tuple(skipped))
+    return LoadedInventory(inventory, tuple(skipped), tuple(warnings), backend)
 
 
-def read_inventory(path: str | Path) -> LoadedInventory:
+def read_inventory(path: str | Path, *, options: InventoryOptions | None = None) -> LoadedInventory:
     """Load an inventory and also return the hosts it skipped, with reasons (for the CLI to show).
 
     Raises the first :class:`InventoryError` (in line order) if the file has any problem.
     """
     problems = Problems(str(path))
-    loaded = _parse(path, problems)
+    loaded = _parse(path, problems, options or _options)
     if problems or loaded is None:
         errors = problems.errors
         raise errors[0] if errors else InventoryError("invalid inventory", file=str(path))
@@ -132,11 +210,11 @@ def load_inventory(path: str | Path) -> Inventory:
     return read_inventory(path).inventory
 
 
-def check_inventory(path: str | Path) -> list[InventoryError]:
+def check_inventory(path: str | Path, *, options: InventoryOptions | None = None) -> list[InventoryError]:
     """Every problem in the inventory, in line order; an empty list means it loads."""
     problems = Problems(str(path))
     try:
-        _parse(path, problems)
+        _parse(path, problems, options or _options)
     except InventoryError as exc:  # unreadable file: nothing else to check
         return [exc]
     return problems.errors

@@ -29,16 +29,20 @@ class Policy:
 
 @dataclass(frozen=True)
 class PasswordSource:
-    """Where a password comes from; never the password itself.
+    """Where a password comes from; never the password itself (except ``inventory``).
 
     kind ``env``: ``ref`` is an environment variable name; ``keyring``: ``ref`` is the keyring
     service name (the username is the keyring user); ``prompt``: ask on the terminal once per
     (username); ``file``: ``ref`` is a file readable only by its owner (mode 0600) holding the
-    password, for labs and mounted secrets; ``none``: no password (Kerberos ticket, certificate).
+    password, for labs and mounted secrets; ``inventory``: an Ansible ``ansible_password``
+    (plain or vaulted), ``ref`` is where it was written (``file:line``) and ``secret`` the
+    password, never shown by ``repr()`` nor compared; ``none``: no password (Kerberos ticket,
+    certificate).
     """
 
-    kind: Literal["env", "keyring", "prompt", "file", "none"] = "none"
+    kind: Literal["env", "keyring", "prompt", "file", "inventory", "none"] = "none"
     ref: str = ""
+    secret: str | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -97,6 +101,9 @@ class Inventory:
     hosts: tuple[Host, ...]
     groups: Mapping[str, tuple[str, ...]]  # group name -> host names (children flattened)
     source: str
+    #: Ansible inventories: every group's hosts (skipped ones included) in Ansible's order,
+    #: so that ``--limit group[0]`` picks what Ansible picks. None for native inventories.
+    ansible_groups: Mapping[str, tuple[str, ...]] | None = None
 
     def host(self, name: str) -> Host:
         for h in self.hosts:

@@ -63,14 +63,18 @@ class Problems:
 
     def __init__(self, file: str) -> None:
         self.file = file
-        self._errors: dict[tuple[int | None, str | None, str], InventoryError] = {}
+        self._errors: dict[tuple[str, int | None, str | None, str], InventoryError] = {}
 
-    def add(self, message: str, line: int | None = None, field: str | None = None) -> None:
+    def add(
+        self, message: str, line: int | None = None, field: str | None = None, *, file: str | None = None
+    ) -> None:
+        """Record one problem; ``file`` when it is not the inventory file itself (group_vars/...)."""
         if field is not None:  # keys come from the file: keep control characters visible
             field = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in field)
-        key = (line, field, message)
+        file = file or self.file
+        key = (file, line, field, message)
         if key not in self._errors:
-            self._errors[key] = InventoryError(message, file=self.file, line=line, field=field)
+            self._errors[key] = InventoryError(message, file=file, line=line, field=field)
 
     def add_input_error(self, exc: InputError) -> None:
         self.add(exc.message, exc.line, exc.field)
@@ -78,7 +82,7 @@ class Problems:
     def absorb(self, other: Problems) -> None:
         """Take over another collector's errors (used to drop the errors of skipped hosts)."""
         for error in other.errors:
-            self.add(error.message, error.line, error.field)
+            self.add(error.message, error.line, error.field, file=error.file)
 
     def __bool__(self) -> bool:
         return bool(self._errors)

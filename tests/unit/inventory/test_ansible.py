@@ -13,16 +13,16 @@ from .helpers import load, only_error, write
 
 INI = """\
 # comment
-loose ansible_host=10.1.1.1 ansible_port=5985
+loose ansible_host=10.1.1.1 ansible_port=5985 ansible_connection=winrm ansible_winrm_transport=ntlm
 
 [web]
 web[01:03].lab
 [fe80::9]:5999 ansible_user='LAB\\operator'
-ext.lab:5986 ansible_host=192.0.2.1 ansible_winrm_transport=kerberos,ntlm
+ext.lab:5986 ansible_host=192.0.2.1 ansible_psrp_auth=negotiate ansible_winrm_transport=basic
 
 [web:vars]
 ansible_connection=psrp
-ansible_psrp_auth = ntlm                 ; inline comment
+ansible_psrp_auth = ntlm
 ansible_user=LAB\\admin
 ansible_password={{ lookup('env', 'WIN_PW') }}
 ansible_psrp_cert_validation=ignore
@@ -61,7 +61,7 @@ def test_ini_maps_variables(tmp_path: Path) -> None:
     assert web01.transport.cert_validation is False
     assert web01.transport.ca_file == str(tmp_path / "ca.pem")
     assert (web01.transport.operation_timeout, web01.transport.read_timeout) == (25.0, 35.0)
-    assert web01.username == "LAB\\admin"
+    assert web01.username == "LAB\\admin"  # [group:vars] values are not shell-split
     assert web01.password == PasswordSource("env", "WIN_PW")
     assert web01.policy == Policy(
         client_signing="any", server_signing="required", secure_negotiate="disabled"
@@ -70,7 +70,9 @@ def test_ini_maps_variables(tmp_path: Path) -> None:
     assert web01.groups == ("web", "windows")
     assert dict(web01.vars) == {"ansible_shell_type": "powershell"}
     assert (ipv6.address, ipv6.transport.port, ipv6.username) == ("fe80::9", 5999, "LAB\\operator")
+    # a psrp host reads ansible_psrp_auth, never ansible_winrm_transport
     assert (ext.address, ext.transport.port, ext.transport.auth) == ("192.0.2.1", 5986, "negotiate")
+    assert dict(ext.vars)["ansible_winrm_transport"] == "basic"
     assert [(s.name, s.source.line) for s in loaded.skipped] == [("jump", 24)]
     assert "ssh" in loaded.skipped[0].reason
     assert inv.groups["windows"] == ("web01.lab", "web02.lab", "web03.lab", "fe80::9", "ext.lab")
@@ -116,7 +118,8 @@ def test_yaml_maps_variables_and_merges_host_mentions(tmp_path: Path) -> None:
     assert dc01.transport.read_timeout == 60.0
     assert fs01.policy.server_signing == "any"
     assert fs01.groups == ("windows", "fs", "other")
-    assert fs02.transport.port == 6000  # ansible_psrp_port beats ansible_port at the same level
+    assert fs02.transport.port == 5999  # a winrm host never reads ansible_psrp_port
+    assert dict(fs02.vars) == {"ansible_psrp_port": 6000}
     assert inv.groups["dc"] == ("dc01",)
 
 
@@ -133,7 +136,7 @@ def test_ansible_group_precedence(tmp_path: Path, groups: dict[str, str], expect
         f"    {name}:\n      vars: {{ansible_port: {port[name]}, {extra}}}\n      hosts: {{h: }}\n"
         for name, extra in reversed(groups.items())
     )
-    inv = load(tmp_path, "all:\n  children:\n" + blocks)
+    inv = load(tmp_path, "all:\n  vars: {ansible_connection: psrp}\n  children:\n" + blocks)
     assert inv.hosts[0].transport.port == expected
 
 
@@ -141,7 +144,7 @@ def test_skipped_hosts_do_not_report_their_passwords(tmp_path: Path) -> None:
     loaded = read_inventory(
         write(
             tmp_path,
-            "[linux]\nl1 ansible_password=x\n[linux:vars]\nansible_connection=ssh\n[win]\nw1\n",
+            "[linux]\nl1 ansible_password=x\n[linux:vars]\nansible_connection=ssh\n[win]\nw1 ansible_connection=psrp\n",
             "i.ini",
         )
     )
@@ -154,44 +157,42 @@ INI_ERRORS = [
     ("[web:hosts]\nh1\n", "{f}:1: unknown section type 'web:hosts'; expected :vars or :children"),
     ("[web:vars]\nansible_port\n[web]\nh1\n", "{f}:2: web:vars: expected key=value in a :vars section"),
     ("[web]\nh1 ansible_port\n", "{f}:2: h1: expected key=value, got 'ansible_port'"),
-    ("[web]\nh1 ansible_port=99999\n", "{f}:2: h1.ansible_port: port must be between 1 and 65535, got 99999"),
     (
-        "[web]\nh1 ansible_password=hunter2\n",
-        "{f}:2: h1.ansible_password: psfleet does not read passwords from inventories; use "
-        "psfleet_password_env=VARIABLE, psfleet_password_keyring=SERVICE, psfleet_password_prompt=true or "
-        "{{ lookup('env', 'VARIABLE') }}",
+        "[web]\nh1 ansible_port=99999\n[web:vars]\nansible_connection=psrp\n",
+        "{f}:2: h1.ansible_port: port must be between 1 and 65535, got 99999",
     ),
     (
-        "[web]\nh1 ansible_winrm_transport=telnet\n",
+        "[web]\nh1 ansible_connection=winrm ansible_winrm_transport=telnet\n",
         "{f}:2: h1.ansible_winrm_transport: must be one of negotiate, ntlm, kerberos, credssp, basic, certificate, ssl, plaintext; got the string 'telnet'",
     ),
     (
-        "[web]\nh1 ansible_winrm_transport=kerberos,credssp\n",
+        "[web]\nh1 ansible_connection=winrm ansible_winrm_transport=kerberos,credssp\n",
         "{f}:2: h1.ansible_winrm_transport: psfleet uses one authentication protocol per host; give one transport",
     ),
     (
-        '[web]\nh1 ansible_user="{{ user }}"\n',
-        "{f}:2: h1.ansible_user: Jinja templates are not evaluated by psfleet; write the value itself",
+        '[web]\nh1 ansible_connection=psrp ansible_user="{{ user }}"\n',
+        "{f}:2: h1.ansible_user: Jinja template the string '{{ user }}': psfleet does not evaluate "
+        "templates; write the value itself (read it with --inventory-backend ansible (needs ansible-core))",
     ),
     (
-        "[web]\nh1 psfleet_smb_prot=1\n",
+        "[web]\nh1 psfleet_smb_prot=1 ansible_connection=psrp\n",
         "{f}:2: h1.psfleet_smb_prot: unknown psfleet variable 'psfleet_smb_prot' (did you mean 'psfleet_smb_port'?)",
     ),
     (
-        "[web]\nh1 psfleet_client_signing=maybe\n",
+        "[web]\nh1 psfleet_client_signing=maybe ansible_connection=psrp\n",
         "{f}:2: h1.psfleet_client_signing: must be one of required, any; got the string 'maybe'",
     ),
     ("[web]\nweb[3:1]\n", "{f}:2: web.web[3:1]: bad range [3:1]: start after end, or too many hosts"),
     (
-        "[a:children]\nb\n[b:children]\na\n[a]\nh\n",
+        "[a:children]\nb\n[b:children]\na\n[a]\nh ansible_connection=psrp\n",
         "{f}:4: b:children: children form a cycle: b -> a -> ... -> b",
     ),
     (
-        "[web]\nh1 ansible_psrp_auth=basic ansible_psrp_protocol=http\n",
+        "[web]\nh1 ansible_psrp_auth=basic ansible_psrp_protocol=http ansible_connection=psrp\n",
         "{f}:2: h1.ansible_psrp_auth: basic authentication over http is not encrypted; use https or set allow_unencrypted: true if you accept that",
     ),
     (
-        "[web]\nh1 ansible_psrp_read_timeout=5\n",
+        "[web]\nh1 ansible_psrp_read_timeout=5 ansible_connection=psrp\n",
         "{f}:2: h1.ansible_psrp_read_timeout: read_timeout (5) must be greater than operation_timeout (20); pypsrp requires it",
     ),
     (
@@ -215,16 +216,17 @@ YAML_ERRORS = [
     ),
     ("all:\n  host: {h1: }\n", "{f}:2: all.host: unknown key 'host' (did you mean 'hosts'?)"),
     (
-        "all:\n  hosts:\n    h1:\n      ansible_password: !vault |\n        $ANSIBLE_VAULT;1.1;AES256\n",
-        "{f}:4: encrypted (!vault) values are not read; psfleet does not read passwords from inventories: "
-        "use password_env, password_keyring or password_prompt",
+        "all:\n  vars: {ansible_connection: psrp}\n  hosts:\n    h1:\n"
+        "      ansible_password: !vault |\n        $ANSIBLE_VAULT;1.1;AES256\n",
+        "{f}:5: all.hosts.h1.ansible_password: Ansible Vault value: the builtin reader cannot use it; "
+        "read it with --inventory-backend ansible (needs ansible-core)",
     ),
     (
-        "all:\n  hosts:\n    h1: {ansible_psrp_cert_validation: maybe}\n",
-        "{f}:3: all.hosts.h1.ansible_psrp_cert_validation: expected true or false, got the string 'maybe'",
+        "all:\n  hosts:\n    h1: {ansible_connection: psrp, ansible_psrp_cert_validation: false}\n",
+        "{f}:3: all.hosts.h1.ansible_psrp_cert_validation: must be one of validate, ignore; got the boolean false",
     ),
     (
-        "all:\n  hosts:\n    h1: {ansible_psrp_protocol: ftp}\n",
+        "all:\n  hosts:\n    h1: {ansible_connection: psrp, ansible_psrp_protocol: ftp}\n",
         "{f}:3: all.hosts.h1.ansible_psrp_protocol: must be one of http, https; got the string 'ftp'",
     ),
 ]
