@@ -10,7 +10,6 @@ DWORD 0 (DOMAIN 4.4); JSON keeps every property's .NET type. Renderers never pri
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import re
@@ -22,6 +21,7 @@ from tabulate import tabulate, tabulate_formats
 
 from toolkit.adhoc.results import AdhocRun, HostRunResult, OutputObject
 from toolkit.errors import UsageError
+from toolkit.report import csvsafe
 from toolkit.report.model import Run, one_line, printable
 from toolkit.report.render import FORMATS, TABLE_FORMATS
 from toolkit.report.render import render as render_report
@@ -199,7 +199,7 @@ def _csv_value(value: PSValue | PSObj | None) -> str:
 def _csv(run: AdhocRun) -> str:
     cols = columns(run)
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    writer = csvsafe.writer(buffer)
     writer.writerow([*CSV_BASE, *cols, *CSV_ERRORS])
     for host, obj, err in _rows(run, cols):
         base = [host.name, host.address, host.status.value, obj.type_name if obj else ""]

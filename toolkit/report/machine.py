@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 from typing import Any
 
+from toolkit.report import csvsafe
 from toolkit.report.model import ASSESSED, HostView, Run
 from toolkit.report.table import extra_cell, extra_columns
 
@@ -49,7 +49,7 @@ def render_csv(run: Run) -> str:
     sections (``wire_signing``, ``events``: see :data:`toolkit.report.table.EXTRA_COLUMNS`)
     add columns at the end, repeated on each of the host's rows, only when present."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    writer = csvsafe.writer(buffer)
     extras = extra_columns(run)
     writer.writerow([*CSV_COLUMNS, *(name for _, name in extras)])
     for host in run.hosts:

@@ -5,11 +5,11 @@ Nothing here prints: the CLI writes what these return.
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 from typing import Any
 
+from toolkit.report import csvsafe
 from toolkit.report.model import one_line, printable
 from toolkit.smb.diagnose import DiagnosisResult, DiagnosisStatus, Workaround
 from toolkit.smb.fleet import ProbeHost, ProbeRun
@@ -182,7 +182,7 @@ def render_probe_run(run: ProbeRun, fmt: str) -> str:
         return "".join(probe_host_line(h) + "\n" for h in run.hosts)
     if fmt == "csv":
         buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
+        writer = csvsafe.writer(buffer)
         writer.writerow(PROBE_RUN_CSV_COLUMNS)
         for h in run.hosts:
             d = h.to_dict()
