@@ -27,3 +27,15 @@ if command -v krb5-config >/dev/null 2>&1; then
     extras="dev,kerberos"
 fi
 "$PYTHON" -m pip install -q --disable-pip-version-check -e ".[${extras}]"
+
+# ansible-core in its own virtual environment (never mixed with psfleet's dependencies), for
+# the ansible inventory backend's tests and scripts/ansible_corpus.py. It is not put on PATH:
+# tests find it at $ANSIBLE_VENV/bin (or $PSFLEET_ANSIBLE_BIN), so the rest of the suite keeps
+# the built-in reader that `--inventory-backend auto` picks without ansible-inventory on PATH.
+ANSIBLE_VENV=${ANSIBLE_VENV:-/opt/ansible-venv}
+if [ ! -x "$ANSIBLE_VENV/bin/ansible-inventory" ]; then
+    if ! { "$PYTHON" -m venv "$ANSIBLE_VENV" \
+        && "$ANSIBLE_VENV/bin/python" -m pip install -q --disable-pip-version-check 'ansible-core>=2.16,<2.20'; }; then
+        echo "install_deps: ansible-core not installed; ansible backend tests will skip" >&2
+    fi
+fi
