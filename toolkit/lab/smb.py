@@ -231,7 +231,9 @@ class SmbResponder:
     """The SMB listeners of a lab fleet: one per host, on the host's address.
 
     ``port`` 0 gives each host its own ephemeral port; a fixed port (445 in ``ip`` addressing,
-    where each host has its own address) is shared by all. Run on the lab's event loop.
+    where each host has its own address) is shared by all, and a host whose address already
+    has it bound falls back to an ephemeral port (``ports`` says which). Run on the lab's
+    event loop.
     """
 
     def __init__(self, hosts: Sequence[tuple[SimHost, str]], *, port: int = 0) -> None:
@@ -246,7 +248,16 @@ class SmbResponder:
 
     async def start(self) -> list[int]:
         for sim, address in self.hosts:
-            server = await asyncio.start_server(self._handler(sim), address, self.port, reuse_address=True)
+            try:
+                server = await asyncio.start_server(
+                    self._handler(sim), address, self.port, reuse_address=True
+                )
+            except OSError:
+                if not self.port:
+                    raise
+                # The fixed port is taken on this address (another fleet, a real smbd) or not
+                # ours to bind: an ephemeral one, which the inventory's smb_port carries.
+                server = await asyncio.start_server(self._handler(sim), address, 0, reuse_address=True)
             self._servers.append(server)
             self.ports.append(int(server.sockets[0].getsockname()[1]))
         return self.ports
