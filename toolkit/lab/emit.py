@@ -178,13 +178,19 @@ def invocation_info(
     )
 
 
-@dataclass(frozen=True)
-class _CommandInfo:
-    """Stand-in for CommandInfo: psrpcore reads only these attributes when serializing."""
+class _CommandInfo(str):
+    """Stand-in for CommandInfo: psrpcore reads only these attributes for the flattened
+    ``CommandInfo_*`` members. As ``InvocationInfo.MyCommand`` it serializes as its ToString,
+    the command's name, as Windows sends it (CommandInfo lies beyond the serialization depth)."""
 
     CommandType: CommandTypes
     Name: str
     Definition: str
+
+    def __new__(cls, command_type: CommandTypes, name: str, definition: str) -> _CommandInfo:
+        info = super().__new__(cls, name)
+        info.CommandType, info.Name, info.Definition = command_type, name, definition
+        return info
 
 
 @dataclass(frozen=True)

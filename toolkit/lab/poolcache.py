@@ -44,6 +44,9 @@ _PARSED_TYPES = frozenset(
 )
 
 
+_CALL_ID_TYPES = frozenset({PSRPMessageType.SetMaxRunspaces, PSRPMessageType.SetMinRunspaces})
+
+
 def _remember(cache: dict[typing.Any, typing.Any], key: typing.Any, value: typing.Any) -> None:
     if len(cache) >= _MAX_ENTRIES:
         cache.clear()
@@ -60,6 +63,17 @@ class CachingServerRunspacePool(psrpcore.ServerRunspacePool):
 
     # -- incoming -----------------------------------------------------------------------
     def _process_message(self, message: PSRPMessage) -> psrpcore.PSRPEvent[typing.Any, typing.Any]:
+        if message.message_type in _CALL_ID_TYPES:
+            # MS-PSRP names the call id "ci"; pypsrp writes "CI" in these two messages, which
+            # Windows accepts and psrpcore's server does not find.
+            message = PSRPMessage(
+                message.message_type,
+                bytearray(message.data.replace(b'N="CI"', b'N="ci"')),
+                message.runspace_pool_id,
+                message.pipeline_id,
+                message.object_id,
+                message.stream_type,
+            )
         if message.message_type not in _PARSED_TYPES:
             return super()._process_message(message)
         key = (int(message.message_type), bytes(message.data))
@@ -127,6 +141,8 @@ class CachingServerRunspacePool(psrpcore.ServerRunspacePool):
                 our_capability=self.our_capability,
                 their_capability=self.their_capability,
             )
+            if key[0] == "cap":
+                _windows_member_order(element, ("protocolversion", "PSVersion", "SerializationVersion"))
             data = ElementTree.tostring(element, encoding="utf-8", method="xml")
             _remember(_built, key, data)
         mtype = PSRPMessageType.get_message_id(type(message))
@@ -136,3 +152,17 @@ class CachingServerRunspacePool(psrpcore.ServerRunspacePool):
                 mtype, bytearray(raw), self.runspace_pool_id, pipeline_id, self._fragment_counter, stream_type
             )
         )
+
+
+def _windows_member_order(element: ElementTree.Element, order: tuple[str, ...]) -> None:
+    """Put an object's <MS> members in the order Windows writes them (SessionCapability:
+    protocolversion first, recorded Server 2016 traffic)."""
+    bag = element.find("MS")
+    if bag is None:
+        return
+    children = list(bag)
+    rank = {name: i for i, name in enumerate(order)}
+    children.sort(key=lambda child: rank.get(child.get("N", ""), len(order)))
+    for child in list(bag):
+        bag.remove(child)
+    bag.extend(children)

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 import psrpcore
 
 from toolkit.lab import wsman
-from toolkit.lab.auth import Authenticator, ConnAuth
+from toolkit.lab.auth import BOUNDARY, Authenticator, ConnAuth
 from toolkit.lab.host import LabUser, SimHost
 from toolkit.lab.shell import LabShell
 from toolkit.lab.wsman import WSManFault
@@ -43,7 +43,7 @@ GENERIC_SHELL_URI = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell"
 
 @dataclass
 class FaultConfig:
-    kind: str | None = None  # refuse, reset, hang, slow, http500, auth_fail, flaky, non_admin
+    kind: str | None = None  # one of toolkit.lab.spec.FAULT_KINDS
     ms: int = 0
     count: int = 0
 
@@ -151,6 +151,52 @@ def _response(status: int, headers: list[tuple[str, str]], body: bytes, *, close
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
 
 
+def _host_part(address: str) -> str:
+    return f"[{address}]" if ":" in address else address
+
+
+def _encrypted(headers: dict[str, str]) -> bool:
+    return (
+        headers.get("content-type", "")
+        .lower()
+        .startswith(("multipart/encrypted", "multipart/x-multi-encrypted"))
+    )
+
+
+#: A legal MIME boundary other than the "Encrypted Boundary" Windows always sends.
+ODD_BOUNDARY = "psfleet-lab-0dd-b0undary"
+
+
+def _rebound(headers: list[tuple[str, str]], body: bytes) -> tuple[list[tuple[str, str]], bytes]:
+    """An encrypted answer re-framed with :data:`ODD_BOUNDARY` (the content is unchanged)."""
+    if not any(k.lower() == "content-type" and v.startswith("multipart/") for k, v in headers):
+        return headers, body
+    old = b"--" + BOUNDARY.encode()
+    new_headers = [(k, v.replace(BOUNDARY, ODD_BOUNDARY)) for k, v in headers]
+    return new_headers, body.replace(old, b"--" + ODD_BOUNDARY.encode())
+
+
+#: Where an endless body stops by itself (a client without a cap fails its test, not the box).
+ENDLESS_LIMIT = 512 * 1024 * 1024
+
+
+async def _endless_body(writer: asyncio.StreamWriter, *, delay: float) -> None:
+    """A 200 whose chunked body never ends (``delay`` seconds between 64 kB chunks)."""
+    writer.write(
+        b"HTTP/1.1 200 OK\r\nServer: Microsoft-HTTPAPI/2.0\r\n"
+        b"Content-Type: application/soap+xml;charset=UTF-8\r\nTransfer-Encoding: chunked\r\n\r\n"
+    )
+    piece = b" " * 65536
+    frame = f"{len(piece):x}\r\n".encode() + piece + b"\r\n"
+    sent = 0
+    while sent < ENDLESS_LIMIT:
+        writer.write(frame)
+        await writer.drain()
+        sent += len(piece)
+        if delay:
+            await asyncio.sleep(delay)
+
+
 def _rst(writer: asyncio.StreamWriter) -> None:
     """Abort the connection with a TCP reset, as a middlebox or crashed service does."""
     sock = writer.get_extra_info("socket")
@@ -238,13 +284,18 @@ class LabServer:
                 _rst(writer)
                 return
             https = ep.scheme == "https"
-            conn = ConnAuth(
-                self.authenticator,
-                https=https,
-                methods=ep.auth_methods,
-                fail_all=ep.fault.kind == "auth_fail",
-                kerberos=ep.kerberos,
-            )
+
+            def new_conn() -> ConnAuth:
+                return ConnAuth(
+                    self.authenticator,
+                    https=https,
+                    methods=ep.auth_methods,
+                    fail_all=ep.fault.kind == "auth_fail",
+                    kerberos=ep.kerberos,
+                )
+
+            conn = new_conn()
+            reauthed = False
             peer = writer.get_extra_info("peername")
             client_ip = str(peer[0]) if peer else "127.0.0.1"
             while True:
@@ -271,7 +322,29 @@ class LabServer:
                     # does: the client sees ConnectionResetError ("Connection aborted").
                     _rst(writer)
                     return
+                if ep.fault.kind == "redirect":
+                    # A 307 to plain HTTP elsewhere (a hostile host or a misconfigured proxy):
+                    # a client that follows it sends the body and its token in clear.
+                    location = f"http://{_host_part(ep.address)}:{ep.port}/wsman-redirected"
+                    writer.write(_response(307, [("Location", location)], b""))
+                    await writer.drain()
+                    continue
+                if ep.fault.kind == "endless_body":
+                    await _endless_body(writer, delay=ep.fault.ms / 1000.0)
+                    return
+                if ep.fault.kind == "reauth" and not reauthed and _encrypted(request[2]):
+                    # Windows drops a connection's security context now and then: a 401 on
+                    # the first encrypted message; the client must authenticate afresh.
+                    reauthed = True
+                    conn = new_conn()
+                    writer.write(_response(401, conn.challenge_headers(), b""))
+                    await writer.drain()
+                    continue
                 status, headers, body, close = await self._handle(ep, conn, client_ip, *request)
+                if ep.fault.kind == "conn_close" and _encrypted(request[2]):
+                    close = True  # one answered message per connection, then Connection: close
+                if ep.fault.kind == "odd_boundary":
+                    headers, body = _rebound(headers, body)
                 delay = ep.latency_ms + (ep.fault.ms if ep.fault.kind == "slow" else 0)
                 if delay:
                     await asyncio.sleep(delay / 1000.0)

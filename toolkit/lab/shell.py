@@ -184,7 +184,8 @@ class LabShell:
                     _windows_error_record(emission), message_type=PSRPMessageType.ErrorRecord
                 )
             elif isinstance(emission, Terminate):
-                pipe._change_state(PSInvocationState.Failed, _error_record(emission))
+                record = _error_record(emission, ScriptStackTrace=_SCRIPT_STACK_TRACE)
+                pipe._change_state(PSInvocationState.Failed, record)
                 entry.done = True
                 return
         pipe.complete()
@@ -301,12 +302,15 @@ def _error_record(
     )
 
 
+_SCRIPT_STACK_TRACE = "at <ScriptBlock>, <No file>: line 1"
+
+
 def _windows_error_record(error: ErrorOut) -> ErrorRecord:
     """The record as Windows PowerShell writes it to the error stream: psrpcore's fields plus
     the ``writeErrorStream`` note (MshCommandRuntime.WriteError adds it), the
     ``PSMessageDetails`` script property and a script stack trace (recorded Server 2016
     traffic, see tests/integration/lab/test_golden.py)."""
-    record = _error_record(error, _StreamErrorRecord, ScriptStackTrace="at <ScriptBlock>, <No file>: line 1")
+    record = _error_record(error, _StreamErrorRecord, ScriptStackTrace=_SCRIPT_STACK_TRACE)
     record.serialize_extended_info = error.invocation_info is not None
     return record
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from xml.etree import ElementTree as ET
 from xml.sax.saxutils import escape
 
@@ -140,6 +140,8 @@ class Request:
     max_envelope_size: int
     shell_id: str | None
     body: ET.Element
+    #: ``wsman:OptionSet`` options by name (``WINRS_NOPROFILE``...).
+    options: dict[str, str] = field(default_factory=dict)
 
     @property
     def short_action(self) -> str:
@@ -186,7 +188,12 @@ def parse_request(data: bytes) -> Request:
     for sel in header.findall("wsman:SelectorSet/wsman:Selector", NS):
         if sel.get("Name") == "ShellId" and sel.text:
             shell_id = sel.text.strip()
+    options = {
+        opt.get("Name", ""): (opt.text or "").strip()
+        for opt in header.findall("wsman:OptionSet/wsman:Option", NS)
+    }
     return Request(
+        options=options,
         action=action,
         resource_uri=resource_uri,
         message_id=message_id,
@@ -255,6 +262,7 @@ def shell_xml(
     with_ns: bool,
     idle_timeout: str = "PT7200.000S",
     usage: bool = False,
+    profile_loaded: bool = True,
 ) -> str:
     """The ``rsp:Shell`` element; a Get (``usage``) adds MemoryUsed and ChildProcesses as
     Windows does (recorded Server 2016 traffic, test_psrp_is_alive_state_disconnected)."""
@@ -267,7 +275,8 @@ def shell_xml(
         f"<rsp:IdleTimeOut>{idle_timeout}</rsp:IdleTimeOut><rsp:InputStreams>stdin pr</rsp:InputStreams>"
         "<rsp:OutputStreams>stdout</rsp:OutputStreams><rsp:MaxIdleTimeOut>PT2147483.647S</rsp:MaxIdleTimeOut>"
         "<rsp:Locale>en-US</rsp:Locale><rsp:DataLocale>en-US</rsp:DataLocale>"
-        "<rsp:CompressionMode>NoCompression</rsp:CompressionMode><rsp:ProfileLoaded>Yes</rsp:ProfileLoaded>"
+        "<rsp:CompressionMode>NoCompression</rsp:CompressionMode>"
+        f"<rsp:ProfileLoaded>{'Yes' if profile_loaded else 'No'}</rsp:ProfileLoaded>"
         "<rsp:Encoding>UTF8</rsp:Encoding><rsp:BufferMode>Block</rsp:BufferMode><rsp:State>Connected</rsp:State>"
         "<rsp:ShellRunTime>P0DT0H0M0S</rsp:ShellRunTime><rsp:ShellInactivity>P0DT0H0M0S</rsp:ShellInactivity>"
         f"{extra}</rsp:Shell>"
@@ -282,19 +291,34 @@ def create_response(
         f"<w:ResourceURI>{escape(req.resource_uri)}</w:ResourceURI><w:SelectorSet>"
         f'<w:Selector Name="ShellId">{shell_id}</w:Selector></w:SelectorSet></a:ReferenceParameters>'
         f"</x:ResourceCreated>"
-        + shell_xml(shell_id, req.resource_uri, owner, client_ip, with_ns=True, idle_timeout=idle_timeout)
+        + shell_xml(
+            shell_id,
+            req.resource_uri,
+            owner,
+            client_ip,
+            with_ns=True,
+            idle_timeout=idle_timeout,
+            profile_loaded=req.options.get("WINRS_NOPROFILE", "").upper() != "TRUE",
+        )
     )
     return envelope(ACTION_PREFIX_TRANSFER + "CreateResponse", req.message_id, body)
 
 
 def get_response(
-    req: Request, shell_id: str, owner: str, client_ip: str, idle_timeout: str = "PT7200.000S"
+    req: Request,
+    shell_id: str,
+    owner: str,
+    client_ip: str,
+    idle_timeout: str = "PT7200.000S",
+    resource_uri: str = "http://schemas.microsoft.com/powershell/Microsoft.PowerShell",
 ) -> bytes:
+    """The shell as a Get shows it: with the resource URI it was created with, whichever URI
+    the Get was sent to (pypsrp's is_alive uses the generic shell URI)."""
     return envelope(
         ACTION_PREFIX_TRANSFER + "GetResponse",
         req.message_id,
         shell_xml(
-            shell_id, req.resource_uri, owner, client_ip, with_ns=True, idle_timeout=idle_timeout, usage=True
+            shell_id, resource_uri, owner, client_ip, with_ns=True, idle_timeout=idle_timeout, usage=True
         ),
     )
 
