@@ -1,4 +1,5 @@
-"""Real Samba (smbd) as a test peer, per DOMAIN 8.1-8.2.
+"""Real Samba (smbd) as a test peer, per docs/windows-facts.md#samba-loopback-peer and
+docs/windows-facts.md#samba-signing-and-dialect.
 
 Each server runs on 127.0.0.1 on a free non-root port, in its own temp dir, with a test user
 added by smbpasswd. Fixtures skip only when smbd is not installed
@@ -186,7 +187,7 @@ def _fixture(settings: Mapping[str, str], name: str):  # type: ignore[no-untyped
 samba_signing_required = _fixture({"server signing": "mandatory"}, "samba-signing-required")
 #: ``server signing = disabled``: SMB2 still says signing enabled, but not required.
 samba_signing_disabled = _fixture({"server signing": "disabled"}, "samba-signing-disabled")
-#: ``server max protocol = SMB3_02``: forces the validate-negotiate path (DOMAIN 8.2).
+#: ``server max protocol = SMB3_02``: forces the validate-negotiate path (docs/windows-facts.md#samba-signing-and-dialect).
 samba_smb3_02 = _fixture({"server max protocol": "SMB3_02"}, "samba-smb3-02")
 #: ``server min protocol = NT1``: smbd also accepts an SMB1 NEGOTIATE (NT LM 0.12).
 samba_smb1 = _fixture({"server min protocol": "NT1"}, "samba-smb1")

@@ -1,5 +1,5 @@
 """`psfleet audit --with-probe` and `--events DAYS` against a lab fleet over real WinRM, with
-the SMB side served by real smbd (DOMAIN 2.1, 2.3, 6)."""
+the SMB side served by real smbd (docs/windows-facts.md#signing-server-value, docs/windows-facts.md#signing-either-side, docs/windows-facts.md#smbclient-events)."""
 
 from __future__ import annotations
 
@@ -85,7 +85,9 @@ def test_events_counts_per_host_and_id(events_inventory: Path, capsys: pytest.Ca
     assert seeded["total"] == 9 and seeded["flagged"] is True
     assert hosts["ev-81"]["status"] == "compliant"  # flagged events are not drift
     none = hosts["ev-none"]["events"]
-    assert none["status"] == "counted"  # NoMatchingEventsFound is an empty result (DOMAIN 6.2)
+    assert (
+        none["status"] == "counted"
+    )  # NoMatchingEventsFound is an empty result (docs/windows-facts.md#get-winevent-no-events)
     assert none["counts"] == {"31012": 0, "31013": 0, "30803": 0, "30804": 0} and none["flagged"] is False
     old = hosts["ev-2008r2"]["events"]
     assert old["status"] == "not_applicable" and old["summary"] == "n/a" and "9600" in old["reason"]

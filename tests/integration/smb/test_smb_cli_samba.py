@@ -1,5 +1,6 @@
 """`psfleet probe smb` and `psfleet diagnose validate-negotiate` through the CLI against real
-smbd and the NEGOTIATE-rewriting proxy (DOMAIN 1.1, 7.1, 8.2-8.4)."""
+smbd and the NEGOTIATE-rewriting proxy (docs/windows-facts.md#validate-negotiate-abort, docs/windows-facts.md#nmap-smb2-security-mode,
+docs/windows-facts.md#samba-signing-and-dialect, docs/windows-facts.md#tampering-proxy)."""
 
 from __future__ import annotations
 
@@ -167,7 +168,7 @@ def test_diagnose_through_rewriting_proxy_fails_with_cause_and_workarounds(
     assert doc["status"] == "fail"
     assert [d["field"] for d in doc["differences"]] == ["capabilities"]
     applies = {w["id"]: w["applies"] for w in doc["workarounds"]}
-    # Windows 10 cannot disable RequireSecureNegotiate (DOMAIN 1.1, 1.4): only signing applies.
+    # Windows 10 cannot disable RequireSecureNegotiate (docs/windows-facts.md#rsn-enforced-since-10240): only signing applies.
     assert applies == {"require_signing": True, "require_secure_negotiate_off": False}
     assert doc["recommended"] == "require_signing"
     assert proxy.rewritten >= 2

@@ -1,5 +1,6 @@
 """Validate negotiate end to end against smbd, direct and through a rewriting proxy
-(DOMAIN 1.1, 8.2-8.4)."""
+(docs/windows-facts.md#validate-negotiate-abort, docs/windows-facts.md#samba-signing-and-dialect,
+docs/windows-facts.md#smbprotocol-client, docs/windows-facts.md#tampering-proxy)."""
 
 from __future__ import annotations
 
@@ -84,7 +85,7 @@ def test_rewritten_negotiate_request_is_dropped_by_the_server(samba_smb3_02: Sam
 
 
 def test_smbprotocol_own_check_agrees_with_the_diagnosis(samba_smb3_02: SambaServer) -> None:
-    """DOMAIN 8.3: a tampered response raises SMBException, a dropped connection
+    """docs/windows-facts.md#smbprotocol-client: a tampered response raises SMBException, a dropped connection
     SMBConnectionClosed, when smbprotocol validates on tree connect."""
     upstream = (samba_smb3_02.host, samba_smb3_02.port)
     cases: tuple[tuple[Rewrite, str], ...] = (

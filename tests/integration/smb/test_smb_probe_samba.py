@@ -1,4 +1,5 @@
-"""The probe's findings against real smbd configurations (DOMAIN 8.1, 8.2)."""
+"""The probe's findings against real smbd configurations (docs/windows-facts.md#samba-loopback-peer,
+docs/windows-facts.md#samba-signing-and-dialect)."""
 
 from __future__ import annotations
 

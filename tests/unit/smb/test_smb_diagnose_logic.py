@@ -1,5 +1,6 @@
 """The pure parts of the diagnosis: field comparison, cause, and workarounds by build
-(DOMAIN 1.1, 1.3, 1.4)."""
+(docs/windows-facts.md#rsn-workaround, docs/windows-facts.md#rsn-value,
+docs/windows-facts.md#rsn-enforced-since-10240)."""
 
 from __future__ import annotations
 
@@ -35,7 +36,9 @@ def test_workarounds_by_build(
     assert by_id["require_signing"].applies is signing
     assert "Security risk" in by_id["require_secure_negotiate_off"].risk
     assert "throughput" in by_id["require_signing"].risk
-    assert "-Type DWord -Force" in by_id["require_secure_negotiate_off"].command  # DOMAIN 4.1, 3.3
+    assert (
+        "-Type DWord -Force" in by_id["require_secure_negotiate_off"].command
+    )  # docs/windows-facts.md#registry-write-kind
 
 
 def test_compare_negotiate_lists_every_differing_field() -> None:

@@ -30,7 +30,7 @@ def failed_diagnosis(client_build: int | None) -> DiagnosisResult:
         differences=(
             Difference("capabilities", "0x00000045 (DFS|LARGE_MTU|ENCRYPTION)", "0x00000047 (...)"),
         ),
-        likely_cause="a device in the path rewrote the NEGOTIATE, e.g. a WAN accelerator (DOMAIN 1.1)",
+        likely_cause="a device in the path rewrote the NEGOTIATE, e.g. a WAN accelerator",
         workarounds=workarounds_for(client_build),
         client_build=client_build,
     )
