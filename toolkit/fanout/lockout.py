@@ -5,8 +5,8 @@ a mistyped domain password would cost one failed logon per host within a second.
 therefore treats every distinct credential (username and password source, see
 :func:`credential_key`) as unproven until it has logged on somewhere:
 
-* an unproven credential goes to at most ``limit - failures`` hosts at a time (one host first
-  when ``limit`` is 1), so it can never collect more than ``limit`` failed logons;
+* an unproven credential goes to at most ``limit - failures`` hosts at a time (with the
+  default ``limit`` of 1: one host first), so at most ``limit`` hosts refuse its logon;
 * once a host answers after logging on (any result but ``auth_failed``, ``unreachable``,
   ``timeout``, ``protocol_error`` or ``error``), the credential is proven and its hosts run
   at full concurrency;
@@ -26,9 +26,11 @@ from dataclasses import dataclass, field
 from toolkit.inventory.model import Host
 from toolkit.results import ErrorKind, HostError, HostResult
 
-#: Failed logons one credential may collect in a run before its other hosts are not attempted.
-#: Windows' lockout thresholds are typically 5 to 10 per account; 2 leaves room for a rerun.
-AUTH_FAILURE_LIMIT = 2
+#: Hosts that may refuse one credential's logon before its other hosts are not attempted.
+#: Windows' lockout thresholds are typically 5 to 10 failed logons per account (CIS: 5 or
+#: fewer); one host costs one failed logon (two on the lean transport, which retries a
+#: refused piggy-backed AUTHENTICATE once), which leaves room for the operator's next try.
+AUTH_FAILURE_LIMIT = 1
 
 #: Results that prove the credential logged on (the host answered after authentication).
 _PROVEN_KINDS = frozenset({ErrorKind.ACCESS_DENIED})
