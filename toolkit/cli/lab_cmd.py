@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import signal
 import threading
 from pathlib import Path
@@ -9,12 +10,20 @@ from pathlib import Path
 import typer
 
 from toolkit.cli.common import say, setup_logging
-from toolkit.lab.fleet import Fleet
+from toolkit.errors import UsageError
+from toolkit.lab.fleet import DEFAULT_BASE_ADDRESS, Fleet
 from toolkit.lab.spec import load_spec, spec_from_args
 
 app = typer.Typer(
     help="The lab: an emulated Windows fleet speaking real WinRM on loopback.", no_args_is_help=True
 )
+
+
+@app.callback()
+def lab() -> None:
+    """The lab: an emulated Windows fleet speaking real WinRM on loopback."""
+    # A callback keeps ``lab`` a group (``psfleet lab serve``) even where it is loaded on its
+    # own: Typer turns an app with one command and no callback into that command.
 
 
 @app.command("serve")
@@ -27,11 +36,16 @@ def serve(
         "--addressing",
         help="'ip': one 127.x address per host on port 5985/5986; 'port': 127.0.0.1 with one port per host.",
     ),
-    base_address: str = typer.Option(
-        "127.10.0.1", "--base-address", help="First loopback address (ip mode)."
+    base_address: str | None = typer.Option(
+        None,
+        "--base-address",
+        help="First loopback address (ip mode). Default 127.10.0.1, or the next free 127.N.0.1 block "
+        "when another lab holds it.",
     ),
     base_port: int | None = typer.Option(
-        None, "--base-port", help="Port (ip mode) or first port (port mode)."
+        None,
+        "--base-port",
+        help="Port (ip mode) or first port (port mode). Default 5985/5986 (ip) or ports the system picks.",
     ),
     latency_ms: int = typer.Option(0, "--latency-ms", min=0, help="Added to every HTTP response (ms)."),
     pool_open_ms: int = typer.Option(
@@ -50,7 +64,8 @@ def serve(
     """Serve a lab fleet until Ctrl-C or SIGTERM."""
     setup_logging(verbose)
     if addressing not in ("ip", "port"):
-        raise typer.BadParameter("must be 'ip' or 'port'", param_hint="--addressing")
+        raise UsageError("must be 'ip' or 'port'", field="--addressing")
+    _check_loopback(base_address)
     if spec is not None:
         lab_spec = load_spec(spec)
     else:
@@ -70,10 +85,13 @@ def serve(
     fleet = Fleet(
         lab_spec,
         addressing="ip" if addressing == "ip" else "port",
-        base_address=base_address,
+        base_address=base_address or DEFAULT_BASE_ADDRESS,
         base_port=base_port,
         workers=workers,
         state_dir=state,
+        # A second lab on this machine (another user, a parallel test run) moves on to free
+        # addresses or ports; one the user asked for is used as given or fails.
+        find_free=base_address is None and base_port is None,
     )
     stop = threading.Event()
 
@@ -90,6 +108,8 @@ def serve(
             fleet.write_fleet_json(fleet_json)
             say(f"fleet json: {fleet_json} (mode 0600: it holds the lab passwords)")
         first = fleet.hosts[0]
+        if base_address is None and addressing == "ip" and first.address != DEFAULT_BASE_ADDRESS:
+            say(f"lab: {DEFAULT_BASE_ADDRESS} is taken (another lab?); serving from {first.address} instead")
         say(
             f"lab: {len(fleet.hosts)} hosts on loopback (first: {first.name} {first.scheme}://{first.address}:{first.port}"
             f"/wsman); users: {', '.join(u.name for u in lab_spec.users)}. Ctrl-C to stop."
@@ -97,6 +117,21 @@ def serve(
         while not stop.wait(0.5):
             pass
     say("lab stopped")
+
+
+def _check_loopback(address: str | None) -> None:
+    """The lab listens on loopback only: any other address is a usage error (exit 2)."""
+    if address is None:
+        return
+    try:
+        parsed = ipaddress.IPv4Address(address)
+    except ValueError:
+        raise UsageError(f"{address!r} is not an IPv4 address", field="--base-address") from None
+    if not parsed.is_loopback:
+        raise UsageError(
+            f"{address} is not a loopback address; the lab listens on 127.0.0.0/8 only",
+            field="--base-address",
+        )
 
 
 def demo(

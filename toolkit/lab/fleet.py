@@ -16,6 +16,7 @@ import json
 import multiprocessing
 import multiprocessing.connection
 import os
+import socket
 import tempfile
 import threading
 import time
@@ -34,6 +35,8 @@ from toolkit.lab.spec import HostSpec, LabSpec, build_host
 from toolkit.lab.tls import LabTLS, make_lab_tls
 
 Addressing = Literal["port", "ip"]
+#: First address of ``addressing="ip"`` fleets (one address per host from there).
+DEFAULT_BASE_ADDRESS = "127.10.0.1"
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,23 @@ class FleetHost:
 
     def public_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+#: Blocks ``find_free`` tries before giving up (ip mode: 127.10/16, 127.11/16, ...).
+_FREE_BLOCK_ATTEMPTS = 100
+
+
+def _bindable(address: str, port: int) -> bool:
+    """Whether the lab could listen on ``address:port`` now (bound as the server binds)."""
+    if not port:
+        return True
+    with socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((address, port))
+        except OSError:
+            return False
+    return True
 
 
 @dataclass
@@ -209,13 +229,17 @@ class Fleet:
 
     spec: LabSpec
     addressing: Addressing = "port"
-    base_address: str = "127.10.0.1"
+    base_address: str = DEFAULT_BASE_ADDRESS
     base_port: int | None = None
     workers: int = 0
     state_dir: Path | None = None
     workdir: Path | None = None
     #: Hosts that accept Kerberos and their keytabs (toolkit.lab.kerberos); None: NTLM only.
     kerberos: KerberosLabConfig | None = None
+    #: When an address or port of the plan is taken (another lab, another user), move on to
+    #: the next free block (ip: 127.11.0.1, 127.12.0.1, ...; port: the next ports) instead of
+    #: failing. ``psfleet lab serve`` sets it unless the user chose the address or port.
+    find_free: bool = False
     hosts: list[FleetHost] = field(default_factory=list, init=False)
     tls: LabTLS | None = field(default=None, init=False)
     _plans: list[_Plan] = field(default_factory=list, init=False)
@@ -232,7 +256,26 @@ class Fleet:
 
     # -- planning -------------------------------------------------------------------------
     def _plan(self) -> None:
-        base = ipaddress.IPv4Address(self.base_address)
+        self._plan_from(self.base_address, self.base_port)
+        if not self.find_free:
+            return
+        for attempt in range(1, _FREE_BLOCK_ATTEMPTS + 1):
+            if all(_bindable(p.address, p.port) for p in self._plans):
+                return
+            if self.addressing == "ip":
+                shifted = int(ipaddress.IPv4Address(self.base_address)) + attempt * 0x10000
+                if not ipaddress.IPv4Address(shifted).is_loopback:
+                    break
+                self._plan_from(str(ipaddress.IPv4Address(shifted)), self.base_port)
+            else:
+                if not self.base_port:
+                    return  # ports picked by the system are always free
+                self._plan_from(self.base_address, self.base_port + attempt * len(self._plans))
+        taken = next(p for p in self._plans if not _bindable(p.address, p.port))
+        raise OSError(f"no free lab addresses found (last tried {taken.address}:{taken.port})")
+
+    def _plan_from(self, base_address: str, base_port: int | None) -> None:
+        base = ipaddress.IPv4Address(base_address)
         if not base.is_loopback:
             raise ValueError(f"lab addresses must be loopback (127.0.0.0/8), not {base}")
         plans: list[_Plan] = []
@@ -246,10 +289,10 @@ class Fleet:
                     addr = base + offset
                 if not addr.is_loopback:
                     raise ValueError("too many hosts for the loopback range from the base address")
-                port = self.base_port or (5986 if https else 5985)
+                port = base_port or (5986 if https else 5985)
                 plans.append(_Plan(hs, str(addr), port))
             else:
-                port = (self.base_port + offset) if self.base_port else 0
+                port = (base_port + offset) if base_port else 0
                 plans.append(_Plan(hs, "127.0.0.1", port))
             offset += 1
         self._plans = plans

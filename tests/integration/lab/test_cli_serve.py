@@ -8,6 +8,7 @@ import os
 import random
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -15,6 +16,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pypsrp.powershell import PowerShell, RunspacePool
+from pypsrp.wsman import WSMan
 
 HOSTS = 50
 
@@ -102,3 +105,70 @@ def test_lab_serve_writes_files_serves_an_audit_and_stops_on_sigterm(
     assert time.monotonic() - start < 5
     assert proc.returncode == 0
     assert b"lab stopped" in proc.stderr.read()  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("address", ["0.0.0.0", "10.1.2.3", "not-an-address"])
+def test_a_non_loopback_base_address_is_a_usage_error(address: str, tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [*_psfleet(), "lab", "serve", "--hosts", "1", "--base-address", address],
+        cwd=tmp_path,
+        capture_output=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2, proc.stderr
+    (line,) = proc.stderr.decode().splitlines()
+    assert line.startswith("psfleet: error: --base-address: ") and address in line
+
+
+def test_a_second_lab_serve_moves_to_free_addresses(tmp_path: Path) -> None:
+    """Another lab (here a plain listener) holds the default 127.10.0.1:5985."""
+    blocker: socket.socket | None = socket.socket()
+    try:
+        blocker.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        blocker.bind(("127.10.0.1", 5985))
+        blocker.listen()
+    except OSError:  # already held, by another lab on this machine: the same situation
+        blocker.close()
+        blocker = None
+    fleet_json = tmp_path / "lab.json"
+    proc = subprocess.Popen(
+        [
+            *_psfleet(),
+            "lab",
+            "serve",
+            "--hosts",
+            "3",
+            "--profile",
+            "server2019",
+            "--fleet-json",
+            str(fleet_json),
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        _wait_for([fleet_json], proc, 30)
+        hosts = json.loads(fleet_json.read_text())
+        assert all(h["port"] == 5985 and h["address"].startswith("127.") for h in hosts)
+        assert "127.10.0.1" not in {h["address"] for h in hosts}
+        with RunspacePool(
+            WSMan(
+                hosts[0]["address"],
+                port=5985,
+                ssl=False,
+                auth=hosts[0]["auth"],
+                username=hosts[0]["username"],
+                password=hosts[0]["password"],
+                connection_timeout=5,
+            )
+        ) as pool:
+            ps = PowerShell(pool)
+            ps.add_cmdlet("Test-Path").add_argument(r"HKLM:\SOFTWARE")
+            assert ps.invoke() == [True]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(10)
+        if blocker is not None:
+            blocker.close()
+    assert b"is taken" in proc.stderr.read()  # type: ignore[union-attr]
