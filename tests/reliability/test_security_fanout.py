@@ -179,3 +179,26 @@ def test_workers_of_an_uninstalled_checkout_import_that_checkout(tmp_path: Path)
     proc = subprocess.run([sys.executable, "-I", "-c", parent], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert Path(proc.stdout.strip()) == checkout / "toolkit" / "__init__.py"
+
+
+def test_remediate_stops_a_failing_credential_too(
+    fleet: Fleet, wrong_inventory: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = fleet.server.authenticator.failed_logons
+    code, out, _ = run_cli(
+        [
+            "remediate",
+            "-i",
+            str(wrong_inventory),
+            "--yes",
+            "--journal",
+            str(tmp_path / "j.jsonl"),
+            "--format",
+            "json",
+        ],
+        capsys,
+    )
+    assert fleet.server.authenticator.failed_logons - before <= PROMISED_FAILED_LOGONS
+    statuses = [h["status"] for h in json.loads(out)["hosts"]]
+    assert statuses.count("not_attempted") == HOSTS - AUTH_FAILURE_LIMIT
+    assert code == 8
