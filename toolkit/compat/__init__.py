@@ -8,6 +8,8 @@ pyproject.toml so a release that moves the private piece cannot break psfleet un
   deadline), and the serializer of a runspace pool (typed deserialization of output);
 - :mod:`toolkit.compat.spnego` and :mod:`toolkit.compat.psrpcore`: the lean client's pieces
   (each module's docstring says what and why).
+- :mod:`toolkit.compat.smbprotocol` (smbprotocol <1.18): its TCP transport with the message
+  header checked and the size capped before a read (``diagnose validate-negotiate``).
 
 Nothing outside this package imports an underscore-prefixed module or attribute of a
 dependency.

@@ -21,6 +21,7 @@ from enum import StrEnum
 from typing import Any
 
 from toolkit.checks.rules import RSN_WORKAROUND, SIGNING_SAFER_WORKAROUND
+from toolkit.compat.smbprotocol import install as bound_smbprotocol
 from toolkit.results import ErrorKind, HostError
 from toolkit.smb.frames import FrameError, NegotiateRefused, negotiate_request, parse_negotiate_response
 from toolkit.smb.probe import NegotiateInfo, negotiate_info, open_negotiated
@@ -294,7 +295,8 @@ def diagnose_validate_negotiate(
     ``dialects``. ``error``: unreachable, timeout, auth_failed, access_denied or
     protocol_error before the FSCTL (see ``error``).
 
-    ``timeout`` bounds the whole run. Signing is required on the connection: smbprotocol 1.17
+    ``timeout`` bounds the whole run; every message is read through a header check and a size
+    cap (a bounded NEGOTIATE first, then smbprotocol with :mod:`toolkit.compat.smbprotocol`). Signing is required on the connection: smbprotocol 1.17
     fails every 2.1/3.0/3.0.2 tree connect to a signing-required server otherwise
     (docs/windows-facts.md#smbprotocol-client).
     Never raises for network, auth or protocol trouble (ValueError for a bad ``dialects``).
@@ -303,6 +305,7 @@ def diagnose_validate_negotiate(
     for name in dialects:
         if dialect_value(name) >= dialect_value("3.1.1"):
             raise ValueError(f"dialect {name} uses pre-auth integrity, not validate negotiate")
+    bound_smbprotocol()
     return _Run(server, port, client_build, timeout).run(username, password, dialects)
 
 

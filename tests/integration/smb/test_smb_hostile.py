@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+import struct
 import threading
 import time
 import tracemalloc
@@ -23,6 +24,7 @@ from toolkit.lab.fleet import Fleet
 from toolkit.lab.spec import loads_spec
 from toolkit.smb.diagnose import DiagnosisStatus, diagnose_validate_negotiate
 from toolkit.smb.fleet import ProbeStatus, probe_fleet
+from toolkit.smb.frames import negotiate_response
 
 #: The probe reads at most 64 KiB per message; a few MiB covers threads, sockets and results.
 #: smbprotocol allocated 1.2 GB for an HTTP answer.
@@ -167,3 +169,35 @@ def test_diagnose_checks_the_header_before_smbprotocol_reads(tmp_path: Path) -> 
     assert result.error is not None and result.error.kind.value == "protocol_error"
     assert "HTTP server" in result.error.message
     assert peak < PEAK_LIMIT, f"diagnosis peak {peak} bytes"
+
+
+def _negotiate_then_http(conn: socket.socket, stop: threading.Event) -> None:
+    # A sane SMB 3.0.2 NEGOTIATE answer, then "HTTP/1.1 ..." to whatever comes next: what a
+    # device in the path that is not SMB could send once the session setup starts.
+    header = conn.recv(4)
+    length = int.from_bytes(header[1:], "big")
+    request = b""
+    while len(request) < length:
+        request += conn.recv(length - len(request))
+    (message_id,) = struct.unpack_from("<Q", request, 24)
+    reply = negotiate_response(
+        dialect=0x0302, security_mode=0x01, capabilities=0x07, server_guid=bytes(16), message_id=message_id
+    )
+    conn.sendall(len(reply).to_bytes(4, "big") + reply)
+    conn.recv(65536)
+    conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+
+
+def test_diagnose_bounds_smbprotocol_reads_after_the_negotiate() -> None:
+    with hostile(_negotiate_then_http) as port:
+        tracemalloc.start()
+        try:
+            result = diagnose_validate_negotiate("127.0.0.1", port, username="u", password="p", timeout=5)
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+
+    assert peak < PEAK_LIMIT, f"diagnosis peak {peak} bytes"
+    assert result.status is DiagnosisStatus.ERROR
+    assert result.stage is not None and result.stage.value == "session_setup"
+    assert result.dialect == "3.0.2"
