@@ -15,6 +15,7 @@ from toolkit.lab.fleet import Fleet
 from toolkit.lab.profiles import PROFILE_NAMES
 from toolkit.lab.spec import loads_spec
 from toolkit.report.render import legend, render
+from toolkit.smb.audit_sections import smb_extensions
 
 _WS = r"HKLM:\SYSTEM\CurrentControlSet\Services\LanmanWorkstation\Parameters"
 _SRV = r"HKLM:\SYSTEM\CurrentControlSet\Services\LanmanServer\Parameters"
@@ -72,6 +73,8 @@ def run_demo() -> None:
                 credentials=credentials,
                 options=FanoutOptions(forks=16, timeout=20, retries=0),
                 hooks=hooks,
+                # Each lab host answers SMB too: compare its wire signing with its registry.
+                extensions=smb_extensions(with_probe=True),
             )
         sys.stdout.write(render(run, "table"))
         sys.stdout.flush()
