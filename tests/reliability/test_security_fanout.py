@@ -202,3 +202,20 @@ def test_remediate_stops_a_failing_credential_too(
     statuses = [h["status"] for h in json.loads(out)["hosts"]]
     assert statuses.count("not_attempted") == HOSTS - AUTH_FAILURE_LIMIT
     assert code == 8
+
+
+def test_a_failing_credential_stays_given_up_across_remediation_batches(
+    fleet: Fleet, wrong_inventory: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = fleet.server.authenticator.failed_logons
+    code, out, _ = run_cli(
+        [
+            "remediate", "-i", str(wrong_inventory), "--yes", "--batch", "4", "--max-fail-percent", "100",
+            "--journal", str(tmp_path / "j.jsonl"), "--format", "json",
+        ],
+        capsys,
+    )  # fmt: skip
+    assert fleet.server.authenticator.failed_logons - before <= PROMISED_FAILED_LOGONS
+    statuses = [h["status"] for h in json.loads(out)["hosts"]]
+    assert statuses.count("auth_failed") == AUTH_FAILURE_LIMIT, statuses
+    assert code == 8

@@ -21,6 +21,7 @@ from toolkit import __version__
 from toolkit.checks.facts import HostFacts
 from toolkit.checks.probe import AUDIT_STATEMENTS, ProbeError, parse_facts
 from toolkit.errors import JournalError
+from toolkit.fanout.lockout import CredentialGate
 from toolkit.fanout.runner import FanoutHooks, run_hosts
 from toolkit.inventory.model import Host, Inventory
 from toolkit.remediate.execute import (
@@ -203,6 +204,7 @@ def remediate(
         stop=stop or threading.Event(),
     )
     batches = split_batches(hosts, size)
+    gate = CredentialGate()  # a credential that failed to log on stays given up in later batches
     done: list[HostRemediation] = []
     reports: list[BatchReport] = []
     stopped: str | None = None
@@ -224,7 +226,7 @@ def remediate(
                 continue
             with in_fanout():
                 results, interrupted = run_hosts(
-                    batch, _task(ctx), options=options.fanout, hooks=hooks, stop=ctx.stop
+                    batch, _task(ctx), options=options.fanout, hooks=hooks, stop=ctx.stop, gate=gate
                 )
             if ctx.journal_error:
                 interrupted = False  # stopped by the journal, not by the operator
