@@ -72,3 +72,18 @@ def test_likely_cause_wording() -> None:
 def test_bad_dialects_are_rejected_before_any_traffic(dialects: tuple[str, ...]) -> None:
     with pytest.raises(ValueError, match=r"3\.1\.1|9\.9"):
         diagnose_validate_negotiate("192.0.2.1", 445, username="u", password="p", dialects=dialects)
+
+
+def test_the_top_level_dialect_is_what_the_client_saw_not_what_it_asked_for() -> None:
+    from toolkit.smb.diagnose import DiagnosisStatus, Stage, _Run
+    from toolkit.smb.probe import NegotiateInfo
+
+    run = _Run("fs01", 445, None, 10.0)
+    run.dialect = "3.0.2"  # offered alone
+    run.client_view = NegotiateInfo("3.0", 0x47, 0x01, "766d0000-0000-0000-0000-000000000000")  # answered
+
+    result = run.result(DiagnosisStatus.FAIL, "mismatch", Stage.VALIDATE_NEGOTIATE)
+
+    assert result.dialect == "3.0"
+    assert result.dialect_requested == "3.0.2"
+    assert result.to_dict()["dialect"] == "3.0" and result.to_dict()["dialect_requested"] == "3.0.2"
