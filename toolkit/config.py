@@ -13,6 +13,7 @@ What (top level for both commands that read it, ``audit`` and ``run``; a ``[run]
     retries = 1
     format = "table"
     table_format = "simple"
+    transport = "auto"
 
     [run]
     format = "ndjson"
@@ -46,6 +47,7 @@ KEYS: Mapping[str, tuple[type, ...]] = {
     "retries": (int,),
     "format": (str,),
     "table_format": (str,),
+    "transport": (str,),
 }
 #: Tables for one command.
 COMMANDS = ("audit", "run")

@@ -144,6 +144,9 @@ class HostRunResult:
     error: HostError | None = None
     duration_s: float = 0.0
     groups: tuple[str, ...] = ()
+    #: The WinRM client that served (or failed) the host, and why pypsrp after the lean one.
+    transport: str | None = None
+    transport_fallback: str | None = None
 
     def select(self, properties: Sequence[str]) -> HostRunResult:
         """The same result showing only ``properties`` (see :meth:`AdhocRun.select`)."""
@@ -160,6 +163,8 @@ class HostRunResult:
             "errors": [error_dict(e) for e in self.errors],
             "error": self.error.to_dict() if self.error else None,
             "duration_s": round(self.duration_s, 3),
+            "transport": self.transport,
+            "transport_fallback": self.transport_fallback,
         }
 
 

@@ -21,7 +21,8 @@ from toolkit.fanout.runner import FanoutHooks, FanoutOptions, run_hosts
 from toolkit.inventory.model import Host, Inventory
 from toolkit.results import HostResult, HostStatus, utc_now
 from toolkit.transport.model import ErrorRecordData
-from toolkit.transport.session import CredentialLike, HostSession
+from toolkit.transport.protocol import CredentialLike
+from toolkit.transport.select import open_session
 
 #: Where the task leaves each host's answer for :func:`run` (internal, never rendered).
 _ANSWER = "_adhoc_answer"
@@ -48,7 +49,7 @@ def run_on_host(
     """Run ``command`` on one host within ``deadline`` (``time.monotonic()`` based). Transport
     failures raise :class:`toolkit.transport.session.TransportError` (already classified)."""
     started = time.monotonic()
-    with HostSession(host, credential, deadline=deadline) as session:
+    with open_session(host, credential, deadline=deadline) as session:
         if command.form == "script":
             answer = session.run_script(command.text)
         else:
@@ -66,6 +67,8 @@ def run_on_host(
         errors=errors,
         duration_s=time.monotonic() - started,
         groups=host.groups,
+        transport=session.transport,
+        transport_fallback=session.fallback,
     )
 
 
@@ -81,6 +84,8 @@ def _from_fanout(result: HostResult) -> HostRunResult:
         error=error,
         duration_s=result.duration_s,
         groups=result.groups,
+        transport=result.extra.get("transport"),
+        transport_fallback=result.extra.get("transport_fallback"),
     )
 
 

@@ -19,9 +19,9 @@ from toolkit.checks.probe import AUDIT_STATEMENTS, ProbeError, parse_facts
 from toolkit.checks.verdicts import evaluate, host_status
 from toolkit.inventory.model import Host
 from toolkit.results import HostError, HostResult, HostStatus
-from toolkit.transport.lean import open_session
 from toolkit.transport.model import ErrorRecordData, InvocationResult, PSObj, PSValue, Statement
-from toolkit.transport.session import CredentialLike
+from toolkit.transport.protocol import CredentialLike, Session, transport_fields
+from toolkit.transport.select import open_session
 
 log = logging.getLogger(__name__)
 
@@ -129,6 +129,11 @@ def probe_result_error(host: Host, exc: ProbeError, duration: float) -> HostResu
     )
 
 
+def served_by(session: Session, result: HostResult) -> HostResult:
+    """``result`` saying which client served the host (``transport``, ``transport_fallback``)."""
+    return replace(result, extra={**result.extra, **transport_fields(session)})
+
+
 def audit_host(
     host: Host,
     credential: CredentialLike | None,
@@ -146,15 +151,16 @@ def audit_host(
     """
     started = time.monotonic()
     statements = AUDIT_STATEMENTS + tuple(s for e in extensions for s in e.statements)
-    # The lean client when the transport allows (NTLM over HTTP), else pypsrp: same facts.
+    # The host's transport (auto: the lean client, pypsrp after a protocol failure): same facts.
     with open_session(host, credential, deadline=deadline) as session:
         result = session.run(statements)
     registry, parts = split_answer(result, extensions) if extensions else (result, {})
     try:
         facts = parse_facts(registry)
     except ProbeError as exc:
-        return probe_result_error(host, exc, time.monotonic() - started)
+        return served_by(session, probe_result_error(host, exc, time.monotonic() - started))
     judged = judge(host, facts, now=now, workarounds=workarounds, duration=time.monotonic() - started)
+    judged = served_by(session, judged)
     if not extensions:
         return judged
     extended = apply_extensions(host, facts, judged, parts, extensions, deadline)

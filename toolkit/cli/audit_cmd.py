@@ -29,6 +29,7 @@ from toolkit.remediate.workarounds import workarounds_from_journals
 from toolkit.report.render import FORMATS, legend, ndjson_line, render
 from toolkit.results import HostResult
 from toolkit.smb.audit_sections import smb_extensions
+from toolkit.transport.select import TRANSPORT_HELP, with_transport
 
 #: Hosts in flight. A host spends ~0.6 s waiting (pool open + 6 round trips) and ~10 ms of
 #: client CPU, so concurrency only has to cover latency: at 256 the latency floor of 1,000
@@ -84,6 +85,9 @@ def audit(
         help="Also count SMB client events 31012/31013/30803/30804 of the "
         "last DAYS days (same round trip; n/a before build 9600).",
     ),
+    transport: str | None = typer.Option(
+        None, "--transport", envvar="PSFLEET_TRANSPORT", help=TRANSPORT_HELP
+    ),
     verbose: int = typer.Option(0, "-v", "--verbose", count=True, help="-v, -vv, -vvv (wire)."),
 ) -> None:
     """Audit SMB signing and secure-negotiate settings (read-only). Exit 0/4/8/12."""
@@ -98,6 +102,7 @@ def audit(
             "retries": retries,
             "fmt": fmt,
             "table_format": table_format,
+            "transport": transport,
         },
         command="audit",
         keys={"fmt": "format"},
@@ -106,6 +111,7 @@ def audit(
     fmt, table_format = settings["fmt"], settings["table_format"]
     check_format(fmt, FORMATS, table_format=table_format)
     inv = apply_limit(load_inventory(require_inventory(settings["inventory"])), limit)
+    inv = with_transport(inv, settings["transport"])
     interactive = can_prompt(fmt, no_input)
     warn_insecure_transport(inv.hosts)
     credentials = resolve_credentials(inv.hosts, interactive=interactive)

@@ -56,6 +56,7 @@ from toolkit.remediate.plan import registry_write
 from toolkit.remediate.rollback import host_mismatches, intents_by_host
 from toolkit.report.model import one_line, printable
 from toolkit.report.render import FORMATS, render
+from toolkit.transport.select import TRANSPORT_HELP, with_transport
 
 DEFAULT_FORKS = 64
 
@@ -129,6 +130,9 @@ def remediate_command(
     ),
     output: Path | None = typer.Option(None, "-o", "--output", help="Write the report here (atomically)."),
     no_input: bool = typer.Option(False, "--no-input", help="Never prompt (fail if a password is missing)."),
+    transport: str | None = typer.Option(
+        None, "--transport", envvar="PSFLEET_TRANSPORT", help=TRANSPORT_HELP
+    ),
     verbose: int = typer.Option(0, "-v", "--verbose", count=True, help="-v, -vv, -vvv (wire)."),
 ) -> None:
     """Bring drifted hosts to the inventory's desired state: plan, confirm, journal, write,
@@ -143,7 +147,7 @@ def remediate_command(
         raise JournalError(
             "journal already exists; refusing to overwrite it (choose another --journal)", file=journal
         )
-    inv = apply_limit(load_inventory(inventory), limit)
+    inv = with_transport(apply_limit(load_inventory(inventory), limit), transport)
     parse_batch(batch, len(inv.hosts))  # reject a bad --batch before contacting anyone
     warn_insecure_transport(inv.hosts)
     credentials = resolve_credentials(inv.hosts, interactive=can_prompt(fmt, no_input))
@@ -256,6 +260,9 @@ def rollback_command(
     table_format: str = typer.Option("simple", "--table-format"),
     output: Path | None = typer.Option(None, "-o", "--output", help="Write the report here (atomically)."),
     no_input: bool = typer.Option(False, "--no-input", help="Never prompt (fail if a password is missing)."),
+    transport: str | None = typer.Option(
+        None, "--transport", envvar="PSFLEET_TRANSPORT", help=TRANSPORT_HELP
+    ),
     verbose: int = typer.Option(0, "-v", "--verbose", count=True),
 ) -> None:
     """Restore every value a remediation journal changed (deleting values that were absent),
@@ -268,7 +275,7 @@ def rollback_command(
     _require_confirmation_possible(yes, fmt)
     if rollback_journal is not None and rollback_journal.exists():
         raise JournalError("rollback journal already exists; refusing to overwrite it", file=rollback_journal)
-    inv = load_inventory(inventory)
+    inv = with_transport(load_inventory(inventory), transport)
     for line, why in parsed.skipped:
         say(f"skipped: {journal}:{line}: {why}")
     mismatches = host_mismatches(parsed, inv)

@@ -41,6 +41,7 @@ from toolkit.inventory.limit import apply_limit
 from toolkit.inventory.loader import load_inventory
 from toolkit.inventory.model import Inventory
 from toolkit.report.render import FORMATS
+from toolkit.transport.select import TRANSPORT_HELP, with_transport
 
 DEFAULT_FORKS = 64
 DEFAULT_TIMEOUT = 60.0
@@ -105,6 +106,9 @@ def run_command(
     ),
     output: Path | None = typer.Option(None, "-o", "--output", help="Write the report here (atomically)."),
     no_input: bool = typer.Option(False, "--no-input", help="Never prompt (refuse writes without --yes)."),
+    transport: str | None = typer.Option(
+        None, "--transport", envvar="PSFLEET_TRANSPORT", help=TRANSPORT_HELP
+    ),
     verbose: int = typer.Option(0, "-v", "--verbose", count=True, help="-v, -vv, -vvv (wire)."),
 ) -> None:
     """Run one command on every host and tabulate what comes back. Exit 0/4/8/12."""
@@ -112,7 +116,7 @@ def run_command(
     settings = apply_to_command(
         ctx,
         {"inventory": inventory, "forks": forks, "timeout": timeout, "retries": retries, "fmt": fmt,
-         "table_format": table_format},
+         "table_format": table_format, "transport": transport},
         command="run",
         keys={"fmt": "format"},
     )  # fmt: skip
@@ -120,6 +124,7 @@ def run_command(
     check_format(fmt, FORMATS, table_format=str(settings["table_format"]))
     command = build_command(script, cmdlet, params)
     inv = apply_limit(load_inventory(require_inventory(settings["inventory"])), limit)
+    inv = with_transport(inv, settings["transport"])
     interactive = can_prompt(fmt, no_input)
     _confirm_write(command, inv, yes=yes, fmt=fmt, interactive=interactive)
     warn_insecure_transport(inv.hosts)

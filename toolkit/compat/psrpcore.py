@@ -29,6 +29,7 @@ from xml.etree import ElementTree as ET
 
 import psrpcore.types as pt
 
+from toolkit.transport.classify import ProtocolViolation
 from toolkit.transport.model import PSObj, PSValue
 from toolkit.transport.values import _NoCipher, convert
 
@@ -40,7 +41,7 @@ NIL_GUID = b"\x00" * 16
 DESTINATION_SERVER = 2  # MS-PSRP 2.2.1
 
 
-class PSRPProtocolError(Exception):
+class PSRPProtocolError(ProtocolViolation):
     """The peer sent PSRP data that cannot be understood (or a broken pool)."""
 
 

@@ -34,37 +34,30 @@ from requests.adapters import BaseAdapter
 from toolkit.transport.classify import DeadlineExceeded, RedirectRefused, ResponseTooLarge
 
 
-class _BoundedBody:
-    """A urllib3 response whose body is read at most ``limit`` bytes and before ``deadline``;
-    everything else is the wrapped response's."""
+class _BodyBound:
+    """Counts what a urllib3 response yields through ``stream`` (how requests reads every
+    body): at most ``limit`` bytes, and nothing after ``deadline``; the response is closed
+    (its socket with it) when either passes. It replaces the response's ``stream`` on the
+    instance, so the response stays a urllib3 ``HTTPResponse`` (pypsrp's channel binding
+    looks for one)."""
 
     def __init__(self, raw: Any, limit: int, deadline: float) -> None:
         self._raw = raw
+        self._stream = raw.stream
         self._limit = limit
         self._deadline = deadline
         self._seen = 0
 
-    def _count(self, data: bytes) -> bytes:
-        self._seen += len(data)
-        if self._seen > self._limit:
-            self._raw.close()
-            raise ResponseTooLarge(self._limit)
-        if time.monotonic() >= self._deadline:
-            self._raw.close()
-            raise DeadlineExceeded("the host's deadline passed while reading a response")
-        return data
-
     def stream(self, amt: int | None = 2**16, decode_content: bool | None = None) -> Iterator[bytes]:
-        for chunk in self._raw.stream(min(amt or 2**16, 2**16), decode_content=decode_content):
-            yield self._count(chunk)
-
-    def read(self, amt: int | None = None, *args: Any, **kwargs: Any) -> bytes:
-        if amt is None or amt > 2**16:
-            return b"".join(self.stream(2**16, kwargs.get("decode_content")))
-        return self._count(self._raw.read(amt, *args, **kwargs))
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._raw, name)
+        for chunk in self._stream(min(amt or 2**16, 2**16), decode_content=decode_content):
+            self._seen += len(chunk)
+            if self._seen > self._limit:
+                self._raw.close()
+                raise ResponseTooLarge(self._limit)
+            if time.monotonic() >= self._deadline:
+                self._raw.close()
+                raise DeadlineExceeded("the host's deadline passed while reading a response")
+            yield chunk
 
 
 class _BoundedSession(requests.Session):
@@ -110,7 +103,8 @@ def _bound_adapter(adapter: BaseAdapter, session: _BoundedSession) -> None:
 
     def build_response(req: requests.PreparedRequest, resp: Any) -> requests.Response:
         response: requests.Response = build(req, resp)
-        response.raw = _BoundedBody(response.raw, session.psfleet_max_bytes, session.psfleet_deadline)
+        bound = _BodyBound(response.raw, session.psfleet_max_bytes, session.psfleet_deadline)
+        response.raw.stream = bound.stream
         return response
 
     adapter.build_response = build_response  # type: ignore[attr-defined]

@@ -17,8 +17,9 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from toolkit.fanout.lockout import CredentialGate, credential_key
 from toolkit.inventory.model import Host
@@ -53,7 +54,10 @@ class FanoutHooks:
     on_result: Callable[[HostResult], None] | None = None
 
 
-def failed_result(host: Host, error: HostError, *, duration: float = 0.0) -> HostResult:
+def failed_result(
+    host: Host, error: HostError, *, duration: float = 0.0, extra: Mapping[str, Any] | None = None
+) -> HostResult:
+    """``extra``: e.g. the client that failed (``transport``, ``transport_fallback``)."""
     return HostResult(
         name=host.name,
         address=host.address,
@@ -61,6 +65,7 @@ def failed_result(host: Host, error: HostError, *, duration: float = 0.0) -> Hos
         error=error,
         duration_s=duration,
         groups=host.groups,
+        extra=dict(extra or {}),
     )
 
 
@@ -76,7 +81,7 @@ def _attempts(task: Task, host: Host, deadline: float, options: FanoutOptions) -
             retryable = not err.sent and err.kind in (ErrorKind.UNREACHABLE, ErrorKind.TIMEOUT)
             wait = options.backoff * (2**attempt)
             if not retryable or attempt >= options.retries or time.monotonic() + wait >= deadline:
-                return failed_result(host, err, duration=time.monotonic() - started)
+                return failed_result(host, err, duration=time.monotonic() - started, extra=exc.details())
             attempt += 1
             time.sleep(wait)
         except Exception as exc:  # a bug in a check must not take the run down

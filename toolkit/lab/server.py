@@ -221,6 +221,8 @@ class LabServer:
         self.ssl_context = ssl_context
         self._servers: list[asyncio.base_events.Server] = []
         self._reserved: list[socket.socket] = []
+        #: Hosts with the reauth fault: how many 401s each has sent on an encrypted message.
+        self._reauths: dict[str, int] = {}
         self._conns: set[asyncio.StreamWriter] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self.total_requests = 0
@@ -295,7 +297,6 @@ class LabServer:
                 )
 
             conn = new_conn()
-            reauthed = False
             peer = writer.get_extra_info("peername")
             client_ip = str(peer[0]) if peer else "127.0.0.1"
             while True:
@@ -332,10 +333,15 @@ class LabServer:
                 if ep.fault.kind == "endless_body":
                     await _endless_body(writer, delay=ep.fault.ms / 1000.0)
                     return
-                if ep.fault.kind == "reauth" and not reauthed and _encrypted(request[2]):
-                    # Windows drops a connection's security context now and then: a 401 on
-                    # the first encrypted message; the client must authenticate afresh.
-                    reauthed = True
+                if (
+                    ep.fault.kind == "reauth"
+                    and _encrypted(request[2])
+                    and self._reauths.get(ep.name, 0) < max(1, ep.fault.count)
+                ):
+                    # Windows drops a security context now and then: a 401 on the first
+                    # encrypted message (the first ``count`` on this host); the client must
+                    # authenticate afresh.
+                    self._reauths[ep.name] = self._reauths.get(ep.name, 0) + 1
                     conn = new_conn()
                     writer.write(_response(401, conn.challenge_headers(), b""))
                     await writer.drain()

@@ -42,7 +42,25 @@ from toolkit.lab.registry import ValueKind, check_data, parse_path
 
 AUTH_KINDS = ("negotiate", "ntlm", "basic", "kerberos", "credssp")
 SCHEMES = ("http", "https")
-FAULT_KINDS = ("refuse", "reset", "hang", "slow", "http500", "auth_fail", "flaky", "non_admin")
+FAULT_KINDS = (
+    "refuse",
+    "reset",
+    "hang",
+    "slow",
+    "http500",
+    "auth_fail",
+    "flaky",
+    "non_admin",
+    # HTTP-level misbehaviour for the transports (toolkit/lab/server.py): a 307 to plain HTTP,
+    # an endless chunked body (``ms`` between chunks), Connection: close after every answer,
+    # a 401 on a connection's first encrypted message, and an encrypted answer with a MIME
+    # boundary other than Windows' own (legal; only the lean client refuses it).
+    "redirect",
+    "endless_body",
+    "conn_close",
+    "reauth",
+    "odd_boundary",
+)
 MAX_HOSTS_PER_ENTRY = 10_000
 _HOST_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,62}$")
 

@@ -54,7 +54,8 @@ from toolkit.remediate.workarounds import (
     workarounds_path,
 )
 from toolkit.results import ErrorKind, HostError, HostResult, HostStatus
-from toolkit.transport.session import CredentialLike, HostSession, TransportError
+from toolkit.transport.protocol import CredentialLike, Session, TransportError
+from toolkit.transport.select import open_session
 
 BatchHook = Callable[[BatchReport, int], None]
 
@@ -322,7 +323,7 @@ def _task(ctx: _Context) -> Callable[[Host, float], HostResult]:
 def _host_work(ctx: _Context, host: Host, progress: Progress, started: float) -> HostResult:
     guard = progress.guard
     guard.check()
-    with HostSession(host, ctx.credentials.get(host.name), deadline=guard.deadline) as session:
+    with open_session(host, ctx.credentials.get(host.name), deadline=guard.deadline) as session:
         guard.check()
         answer = session.run(AUDIT_STATEMENTS)
         try:
@@ -370,7 +371,7 @@ def _plan(ctx: _Context, host: Host, facts: HostFacts) -> HostPlan:
 
 
 def _write(
-    ctx: _Context, session: HostSession, host: Host, host_plan: HostPlan, progress: Progress, started: float
+    ctx: _Context, session: Session, host: Host, host_plan: HostPlan, progress: Progress, started: float
 ) -> HostResult:
     assert ctx.journal is not None
     progress.plan = host_plan

@@ -30,7 +30,7 @@ from toolkit.remediate.model import Outcome, same_value
 from toolkit.remediate.plan import HostPlan, PlannedWrite
 from toolkit.results import ErrorKind, HostError
 from toolkit.transport.model import ErrorRecordData, InvocationResult, Statement
-from toolkit.transport.session import HostSession, endpoint_of
+from toolkit.transport.protocol import Session, endpoint_of
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,7 @@ class LeaseDenied(Exception):
         self.error = error
 
 
-def take_lease(session: HostSession, guard: HostGuard, run_id: str) -> HostFacts:
+def take_lease(session: Session, guard: HostGuard, run_id: str) -> HostFacts:
     """Take the host's lease (see :mod:`toolkit.remediate.lease`) and return the managed
     values read under it. Raises :class:`Busy` when another run holds it,
     :class:`LeaseDenied` when it cannot be created, :class:`ProbeError` for a bad read."""
@@ -95,7 +95,7 @@ def take_lease(session: HostSession, guard: HostGuard, run_id: str) -> HostFacts
     raise AssertionError("unreachable")
 
 
-def release_lease(session: HostSession, guard: HostGuard) -> None:
+def release_lease(session: Session, guard: HostGuard) -> None:
     """Remove the lease (best effort: an unreleased lease expires)."""
     try:
         guard.sending()
@@ -121,7 +121,7 @@ def split_errors(result: InvocationResult) -> tuple[InvocationResult, tuple[Erro
 
 
 def write_and_verify(
-    session: HostSession,
+    session: Session,
     host: Host,
     writes: Sequence[PlannedWrite],
     *,

@@ -71,7 +71,8 @@ from toolkit.remediate.model import (
 from toolkit.remediate.plan import PlannedWrite, registry_write
 from toolkit.remediate.workarounds import clear_workaround, workarounds_path
 from toolkit.results import ErrorKind, HostError, HostResult, HostStatus
-from toolkit.transport.session import CredentialLike, HostSession, TransportError, endpoint_of
+from toolkit.transport.protocol import CredentialLike, TransportError, endpoint_of
+from toolkit.transport.select import open_session
 
 
 def default_rollback_journal(journal: Path) -> Path:
@@ -403,7 +404,7 @@ def _task(
         guard = state.guard
         intents = work[host.name].intents
         guard.check()
-        with HostSession(host, credentials.get(host.name), deadline=guard.deadline) as session:
+        with open_session(host, credentials.get(host.name), deadline=guard.deadline) as session:
             try:
                 guard.check()
                 facts = parse_facts(session.run(AUDIT_STATEMENTS))

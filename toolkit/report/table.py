@@ -51,7 +51,9 @@ def render_table(run: Run, *, table_format: str = "simple") -> str:
             field="--table-format",
         )
     headers, rows = _rows(run, escape=lambda s: s)
-    return f"{tabulate(rows, headers, tablefmt=table_format)}\n\n{summary_line(run)}\n"
+    return (
+        f"{tabulate(rows, headers, tablefmt=table_format)}\n{transport_footnote(run)}\n{summary_line(run)}\n"
+    )
 
 
 def render_markdown(run: Run) -> str:
@@ -59,7 +61,24 @@ def render_markdown(run: Run) -> str:
     headers, rows = _rows(run, escape=_md_escape)
     title = run.schema.split("/", 1)[0].replace(".", " ")
     table = tabulate(rows, headers, tablefmt="github")
-    return f"# {title}\n\n{table}\n\n{summary_line(run)}\n"
+    return f"# {title}\n\n{table}\n{transport_footnote(run)}\n{summary_line(run)}\n"
+
+
+def transport_footnote(run: Run, *, shown: int = 5) -> str:
+    """Lines under the table naming the hosts pypsrp served after the lean client failed
+    (``transport_fallback`` in JSON) and why; empty when there were none."""
+    fallen = [
+        (h.name, str(why))
+        for h in run.hosts
+        if (why := (getattr(h, "extra", None) or {}).get("transport_fallback"))
+    ]
+    if not fallen:
+        return ""
+    lines = [f"\ntransport: pypsrp served {len(fallen)} host(s) after the lean client failed:"]
+    lines += [f"  {name}: {printable(one_line(why))}" for name, why in fallen[:shown]]
+    if len(fallen) > shown:
+        lines.append(f"  ... and {len(fallen) - shown} more (transport_fallback in --format json)")
+    return "\n".join(lines) + "\n"
 
 
 def legend() -> str:

@@ -52,6 +52,11 @@ class DeadlineExceeded(TimeoutError):
     """The host's deadline passed while a response was being read; the socket was closed."""
 
 
+class ProtocolViolation(ConnectionError):
+    """The peer answered something a client cannot understand (HTTP framing, encryption,
+    PSRP); a ``protocol_error``, the one kind ``transport: auto`` falls back to pypsrp for."""
+
+
 class NTLMDowngradeRefused(ConnectionError):
     """The server's NTLM CHALLENGE lacks extended session security or 128-bit keys; refused
     before any AUTHENTICATE (with the account's response) was sent."""
@@ -328,6 +333,7 @@ UNREACHABLE, TIMEOUT = ErrorKind.UNREACHABLE, ErrorKind.TIMEOUT
 
 #: The table, first match wins (see the module docstring).
 CASES: tuple[Case, ...] = (
+    Case("protocol-violation", PROTOCOL, _instance(ProtocolViolation), "{endpoint} answered {detail}"),
     Case("kerberos", AUTH, _kerberos, "authentication failed on {endpoint}: {detail}"),
     Case(
         "ntlm-downgrade",

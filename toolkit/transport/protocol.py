@@ -57,15 +57,23 @@ class TransportError(Exception):
 
     ``transport`` names the client that failed (``lean``/``pypsrp``, None before one was
     chosen) and ``fallback`` why the lean client was left for pypsrp on this host, if it was.
+    ``refused`` marks what psfleet refuses by policy on every client (a redirect, an
+    oversized response, a downgraded NTLM challenge): no other client is tried for it.
     """
 
     def __init__(
-        self, error: HostError, *, transport: str | None = None, fallback: str | None = None
+        self,
+        error: HostError,
+        *,
+        transport: str | None = None,
+        fallback: str | None = None,
+        refused: bool = False,
     ) -> None:
         super().__init__(error.message)
         self.error = error
         self.transport = transport
         self.fallback = fallback
+        self.refused = refused
 
     def details(self) -> dict[str, str | None]:
         """The host result's ``transport``/``transport_fallback`` fields ({} when unknown)."""
@@ -153,6 +161,20 @@ def session_timeouts(host: Host, remaining: float) -> SessionTimeouts:
     )
 
 
+def _refused(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what caused it) is one of the refusals every client makes."""
+    from toolkit.transport.classify import NTLMDowngradeRefused, RedirectRefused, ResponseTooLarge
+
+    seen: BaseException | None = exc
+    for _ in range(12):
+        if seen is None:
+            return False
+        if isinstance(seen, RedirectRefused | ResponseTooLarge | NTLMDowngradeRefused):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 class SessionBase:
     """What both clients share: the host's deadline, whether a pipeline may have been sent,
     and one way to turn an exception into a :class:`TransportError`. Subclasses implement
@@ -184,7 +206,7 @@ class SessionBase:
                 ErrorKind.TIMEOUT, f"{self.endpoint} did not finish within the deadline", self.sent
             )
         log.debug("%s: %s (%s, %s)", self.host.name, err.message, type(exc).__name__, self.transport)
-        return TransportError(err, transport=self.transport)
+        return TransportError(err, transport=self.transport, refused=_refused(exc))
 
     def open(self) -> None:
         raise NotImplementedError

@@ -12,16 +12,20 @@ defaults); the default is ``auto``:
   (``transport_fallback``). Never for ``unreachable``, ``auth_failed``, ``timeout`` or
   ``access_denied`` (pypsrp would meet the same wall, and a second failed logon counts
   towards the account's lockout), and never by re-sending a pipeline that may have written:
-  only the pool open and pipelines of read-only cmdlets are tried again.
+  only the pool open and pipelines of read-only cmdlets are tried again. Nor for what every
+  client refuses by policy (a redirect, an oversized response, a downgraded NTLM
+  challenge): pypsrp would refuse it too.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Literal, Self, cast
 
-from toolkit.inventory.model import Host
+from toolkit.errors import UsageError
+from toolkit.inventory.model import Host, Inventory
 from toolkit.results import ErrorKind, HostError
 from toolkit.transport.model import InvocationResult, Statement
 from toolkit.transport.protocol import CredentialLike, Session, TransportError, TransportName
@@ -30,6 +34,10 @@ log = logging.getLogger(__name__)
 
 TransportChoice = Literal["auto", "lean", "pypsrp"]
 TRANSPORT_CHOICES: tuple[str, ...] = ("auto", "lean", "pypsrp")
+TRANSPORT_HELP = (
+    "WinRM client: auto (the lean client, pypsrp where it does not apply or after a protocol "
+    "failure), lean or pypsrp. Overrides the inventory's transport."
+)
 
 #: Cmdlet verbs that only read: a pipeline made of these alone may be sent again to pypsrp
 #: after the lean client failed on it.
@@ -49,10 +57,25 @@ def reads_only(statements: Sequence[Statement]) -> bool:
 
 def choice_for(host: Host, transport: str | None = None) -> TransportChoice:
     """The client choice for ``host``: ``transport`` (the command line) or the inventory's."""
-    chosen = transport or getattr(host.transport, "transport", "auto")
+    chosen = transport or host.transport.transport
     if chosen not in TRANSPORT_CHOICES:
         raise ValueError(f"unknown transport {chosen!r}; choose one of: {', '.join(TRANSPORT_CHOICES)}")
     return cast(TransportChoice, chosen)
+
+
+def with_transport(inventory: Inventory, transport: str | None) -> Inventory:
+    """``inventory`` with every host's ``transport`` set to ``transport`` (``--transport``;
+    None leaves the inventory's choices). A bad value is a usage error (exit 2)."""
+    if transport is None:
+        return inventory
+    if transport not in TRANSPORT_CHOICES:
+        raise UsageError(
+            f"unknown transport {transport!r}; choose one of: {', '.join(TRANSPORT_CHOICES)}",
+            field="--transport",
+        )
+    choice = cast(TransportChoice, transport)
+    hosts = tuple(replace(h, transport=replace(h.transport, transport=choice)) for h in inventory.hosts)
+    return replace(inventory, hosts=hosts)
 
 
 def lean_supports(host: Host, credential: CredentialLike | None) -> bool:
@@ -132,6 +155,7 @@ class AutoSession:
             self._fallback is None
             and self._active.transport == "lean"
             and exc.error.kind is ErrorKind.PROTOCOL_ERROR
+            and not exc.refused
             and not self._wrote
             and resend
         )
@@ -158,10 +182,13 @@ class AutoSession:
     def open(self) -> None:
         try:
             self._active.open()
+            return
         except TransportError as exc:
             if not self._may_fall_back(exc, resend=True):
                 raise self._tag(exc) from None
-            self._fall_back(exc.error)
+            reason = exc.error
+        # Outside the handler: pypsrp's own failure must not carry the lean one as context.
+        self._fall_back(reason)
 
     def run(self, statements: Sequence[Statement]) -> InvocationResult:
         read = reads_only(statements)
@@ -170,9 +197,10 @@ class AutoSession:
         except TransportError as exc:
             if not self._may_fall_back(exc, resend=read):
                 raise self._tag(exc) from None
-            self._fall_back(exc.error)
+            reason = exc.error
         finally:
             self._wrote = self._wrote or not read
+        self._fall_back(reason)
         try:
             return self._active.run(statements)
         except TransportError as exc:

@@ -55,6 +55,18 @@ log = logging.getLogger(__name__)
 redact.install()
 
 
+def _mechanism(auth: str, credential: CredentialLike | None) -> str:
+    """pypsrp's auth for ``auth``: Negotiate without a Kerberos ticket but with a password is
+    NTLM up front, as Windows' own client does (and the lean client): pyspnego's Negotiate
+    would first ask GSSAPI for a ticket with the password and stall ~5 s on an unreachable
+    default realm. The token still goes in a ``Negotiate`` header, which Windows accepts."""
+    if auth != "negotiate" or credential is None:
+        return auth
+    from toolkit.transport.lean.auth import mechanism
+
+    return mechanism(auth, credential.username, credential.password)
+
+
 def build_wsman(host: Host, credential: CredentialLike | None, *, remaining: float) -> WSMan:
     t = host.transport
     to = session_timeouts(host, remaining)
@@ -65,7 +77,7 @@ def build_wsman(host: Host, credential: CredentialLike | None, *, remaining: flo
         "port": t.effective_port,
         "ssl": t.scheme == "https",
         "path": t.path,
-        "auth": t.auth,
+        "auth": _mechanism(t.auth, credential),
         "cert_validation": cert_validation,
         "connection_timeout": to.connection,
         "read_timeout": to.read,

@@ -34,7 +34,7 @@ import spnego
 import urllib3
 from pypsrp.exceptions import AuthenticationError, WinRMTransportError
 
-from toolkit.transport.classify import DeadlineExceeded, RedirectRefused, ResponseTooLarge
+from toolkit.transport.classify import DeadlineExceeded, ProtocolViolation, RedirectRefused, ResponseTooLarge
 from toolkit.transport.lean import auth as lean_auth
 
 log = logging.getLogger(__name__)
@@ -54,7 +54,7 @@ class ConnectTimeout(TimeoutError):
     """The TCP connection could not be made in time (classified as unreachable)."""
 
 
-class HTTPProtocolError(ConnectionError):
+class HTTPProtocolError(ProtocolViolation):
     """The peer is not speaking WinRM over HTTP as expected."""
 
 
@@ -392,7 +392,10 @@ class WinRMConnection:
             header_len = struct.unpack_from("<i", payload)[0]
             if header_len < 0 or header_len > len(payload) - 4:
                 raise HTTPProtocolError("bad encrypted header length")
-            data: bytes = self._ctx.unwrap_winrm(payload[4 : 4 + header_len], payload[4 + header_len :])
+            try:
+                data: bytes = self._ctx.unwrap_winrm(payload[4 : 4 + header_len], payload[4 + header_len :])
+            except spnego.exceptions.SpnegoError as exc:  # the answer, not the logon, is broken
+                raise HTTPProtocolError(f"an encrypted answer that does not decrypt ({exc})") from None
             if len(data) != int(match.group(1)):
                 raise HTTPProtocolError("decrypted length does not match")
             out += data
