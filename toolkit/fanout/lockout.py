@@ -70,10 +70,12 @@ class CredentialGate:
     """
 
     limit: int = AUTH_FAILURE_LIMIT
+    #: False for tasks that send no credentials (the SMB probe): nothing is held back.
+    enabled: bool = True
     _states: dict[Hashable, _State] = field(default_factory=dict, init=False)
 
     def _state(self, host: Host) -> _State | None:
-        key = credential_key(host)
+        key = credential_key(host) if self.enabled else None
         if key is None:
             return None
         return self._states.setdefault(key, _State())

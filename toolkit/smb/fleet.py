@@ -18,6 +18,7 @@ from enum import StrEnum
 from typing import Any
 
 from toolkit import __version__
+from toolkit.fanout.lockout import CredentialGate
 from toolkit.fanout.runner import FanoutHooks, FanoutOptions, run_hosts
 from toolkit.inventory.model import Host, Inventory
 from toolkit.results import ErrorKind, HostError, HostResult, HostStatus, run_document, utc_now
@@ -180,8 +181,14 @@ def probe_fleet(
             hooks.on_result(to_probe_host(result))
 
     fanout_hooks = FanoutHooks(on_start=hooks.on_start, on_result=on_result)
+    # The probe sends no credentials: no lockout to guard against, nothing held back.
     results, interrupted = run_hosts(
-        list(inventory.hosts), task, options=options, hooks=fanout_hooks, stop=stop
+        list(inventory.hosts),
+        task,
+        options=options,
+        hooks=fanout_hooks,
+        stop=stop,
+        gate=CredentialGate(enabled=False),
     )
     return ProbeRun(
         hosts=tuple(to_probe_host(r) for r in results),

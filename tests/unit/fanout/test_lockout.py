@@ -128,3 +128,22 @@ def test_hooks_see_not_attempted_hosts() -> None:
     assert sorted(seen) == sorted(
         ["auth_failed"] * AUTH_FAILURE_LIMIT + ["not_attempted"] * (5 - AUTH_FAILURE_LIMIT)
     )
+
+
+def test_an_unproven_credential_is_tried_on_one_host_at_a_time() -> None:
+    fleet = FakeFleet()
+    run_hosts([host(f"down-{i}") for i in range(6)], fleet, options=FanoutOptions(forks=64, retries=0))
+    assert fleet.peak == 1
+
+
+def test_a_disabled_gate_holds_nothing_back() -> None:
+    """Tasks that send no credentials (the SMB probe) run at full concurrency from the start."""
+    fleet = FakeFleet()
+    results, _ = run_hosts(
+        [host(f"bad-{i}") for i in range(6)],
+        fleet,
+        options=FanoutOptions(forks=64, retries=0),
+        gate=CredentialGate(enabled=False),
+    )
+    assert fleet.peak > 1
+    assert statuses(results) == ["auth_failed"] * 6
