@@ -1,7 +1,7 @@
 """HTTP authentication and WinRM message encryption for lab connections.
 
 Negotiate (SPNEGO-wrapped or raw NTLM, and Kerberos when a keytab is configured) goes through
-pyspnego's acceptor; users come from the file named by ``NTLM_USER_FILE`` (DOMAIN 10.3). Basic
+pyspnego's acceptor; users come from the file named by ``NTLM_USER_FILE`` (docs/windows-facts.md#pyspnego-acceptor). Basic
 is offered only on HTTPS, as Windows does with AllowUnencrypted=false. A context belongs to
 one TCP connection: NTLM is connection-bound.
 """

@@ -1,4 +1,4 @@
-"""Seeded SMB client events and Get-WinEvent (DOMAIN 6).
+"""Seeded SMB client events and Get-WinEvent (docs/windows-facts.md#smbclient-events).
 
 A host carries :class:`EventSpec` entries from the lab spec; each expands to ``count``
 EventLogRecord-like objects ``days_ago`` days before the host was created (one minute apart,
@@ -6,8 +6,12 @@ newest first, as Get-WinEvent returns them).
 
 Windows behaviours modelled: no match -> ``NoMatchingEventsFound`` ("No events were found that
 match the specified selection criteria.", ObjectNotFound, ``(:) [Get-WinEvent], Exception``);
-a log that does not exist -> ``NoMatchingLogsFound``. Assumptions [U]: the three
-Microsoft-Windows-SMBClient channels exist from build 9200; 30804 is a Warning and the other
+a log that does not exist -> ``NoMatchingLogsFound`` ('There is not an event log on the
+localhost computer that matches "X".'). Both texts are PowerShell's own resources
+(PowerShell/PowerShell on GitHub,
+src/Microsoft.PowerShell.Commands.Diagnostics/resources/GetEventResources.txt).
+psfleet's assumptions (docs/windows-facts.md#smbclient-event-channels): the three Microsoft-Windows-SMBClient
+channels exist from build 9200. The lab's own choices: 30804 is a Warning and the other
 seeded ids are Errors unless the spec says otherwise; unknown FilterHashtable keys fail.
 """
 

@@ -1,18 +1,20 @@
 """SmbShare module functions: Get-/Set-SmbClientConfiguration and Get-/Set-SmbServerConfiguration.
 
-They exist only from build 9200 (DOMAIN 3.4: on Windows 7 / 2008 R2 the name is not
+They exist only from build 9200 (docs/windows-facts.md#smbshare-availability: on Windows 7 / 2008 R2 the name is not
 recognized). Each CIM property reads the registry value it stands for under
 LanmanWorkstation / LanmanServer ``Parameters`` (a missing value shows the built-in default), so
 a Set through the cmdlet is visible to Get-ItemProperty and vice versa. Output objects carry
-the CIM type names of DOMAIN 3.2 with Boolean / UInt32 / String properties.
+the CIM type names of docs/windows-facts.md#smbshare-output-type with Boolean / UInt32 / String properties.
 
-The Set functions ask for confirmation unless ``-Force`` or ``-Confirm:$false`` (DOMAIN 3.3);
+The Set functions ask for confirmation unless ``-Force`` or ``-Confirm:$false`` (docs/windows-facts.md#smbshare-set-force);
 over WinRM there is no one to answer, so that fails with HostFunctionNotImplemented.
 
-Assumptions [U]: the property sets per build are approximations of the documented output;
-a value that is not a DWORD (e.g. REG_SZ after drift) reads as the default; a non-admin
-Set fails with CimException "Access denied" (``Windows System Error 5``), non-terminating;
-the client's confirmation target text is 'SMB Client Configuration'.
+The prompt's wording follows the SmbShare cmdlets' documented confirmations ("Performing
+operation 'Modify' on Target '...'.", Microsoft Learn, Block-SmbShareAccess example 1). The
+lab's own choices, not Windows facts: the property sets per build approximate the documented
+output; a value that is not a DWORD (e.g. REG_SZ after drift) reads as the default; a
+non-admin Set fails with CimException "Access denied" (``Windows System Error 5``),
+non-terminating; the confirmation target is 'SMB Client Configuration' (or Server).
 """
 
 from __future__ import annotations

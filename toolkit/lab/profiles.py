@@ -1,10 +1,11 @@
 """Windows versions the lab can pretend to be, and the registry each one starts with.
 
-Each profile seeds ``HKLM:\\SOFTWARE\\Microsoft\\Windows NT\\CurrentVersion`` (DOMAIN 5) and the
+Each profile seeds ``HKLM:\\SOFTWARE\\Microsoft\\Windows NT\\CurrentVersion`` (docs/windows-facts.md#os-currentversion-values) and the
 LanmanWorkstation / LanmanServer ``Parameters`` keys with the out-of-the-box signing values
-(DOMAIN 2.4). ``RequireSecureNegotiate`` is absent by default everywhere (DOMAIN 1.3).
+(docs/windows-facts.md#signing-defaults-legacy). ``RequireSecureNegotiate`` is absent by default everywhere
+(docs/windows-facts.md#rsn-absent-default).
 
-Assumptions [U]: UBR numbers are plausible late patch levels, not tied to a date; UBR is
+The lab's own choices: UBR numbers are plausible late patch levels, not tied to a date; UBR is
 seeded from build 9200 on (Windows 7 / 2008 R2 report CSDVersion instead).
 """
 
@@ -34,7 +35,7 @@ class Profile:
     ubr: int | None
     release_id: str | None
     display_version: str | None
-    # (EnableSecuritySignature, RequireSecuritySignature) defaults, DOMAIN 2.4
+    # (EnableSecuritySignature, RequireSecuritySignature) defaults, docs/windows-facts.md#signing-defaults-legacy
     client_signing: tuple[int, int] = (1, 0)
     server_signing: tuple[int, int] = (0, 0)
 
@@ -44,7 +45,7 @@ class Profile:
 
     @property
     def has_smbshare(self) -> bool:
-        """The SmbShare module exists from Windows 8 / Server 2012 (DOMAIN 3.4)."""
+        """The SmbShare module exists from Windows 8 / Server 2012 (docs/windows-facts.md#smbshare-availability)."""
         return self.build >= 9200
 
     @property
@@ -57,7 +58,8 @@ class Profile:
 
     @property
     def has_smbclient_channels(self) -> bool:
-        """Microsoft-Windows-SMBClient/* event channels (assumed from build 9200) [U]."""
+        """Microsoft-Windows-SMBClient/* event channels (from build 9200: psfleet's assumption,
+        docs/windows-facts.md#smbclient-event-channels)."""
         return self.build >= 9200
 
     def seed(self, registry: Registry) -> None:
@@ -177,9 +179,9 @@ PROFILES: dict[str, Profile] = {
             "2009",
             "21H2",
         ),
-        # Windows 11 keeps "Windows 10" in ProductName (DOMAIN 5.2).
+        # Windows 11 keeps "Windows 10" in ProductName (docs/windows-facts.md#os-windows11-by-build).
         Profile("win11-23h2", "Windows 10 Enterprise", "Enterprise", _CLIENT, 22631, 4_890, "2009", "23H2"),
-        # 24H2 Enterprise/Pro require signing outbound and inbound (DOMAIN 2.4).
+        # 24H2 Enterprise/Pro require signing outbound and inbound (docs/windows-facts.md#signing-defaults-24h2).
         Profile(
             "win11-24h2",
             "Windows 10 Enterprise",
@@ -192,7 +194,7 @@ PROFILES: dict[str, Profile] = {
             client_signing=(1, 1),
             server_signing=(1, 1),
         ),
-        # Server 2025 requires signing outbound only (DOMAIN 2.4).
+        # Server 2025 requires signing outbound only (docs/windows-facts.md#signing-defaults-24h2).
         Profile(
             "server2025",
             "Windows Server 2025 Standard",

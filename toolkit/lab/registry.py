@@ -2,7 +2,8 @@
 
 Data is stored the way the registry stores it, not the way PowerShell shows it: a DWord is an
 unsigned 32-bit number (0..0xFFFFFFFF), a QWord an unsigned 64-bit number. The cmdlets convert
-on the way out (DWORD 0xFFFFFFFF reads as Int32 -1, DOMAIN 4.4).
+on the way out (DWORD 0xFFFFFFFF reads as Int32 -1,
+docs/windows-facts.md#registry-read-kinds).
 
 Paths accepted everywhere: ``HKLM:\\X``, ``HKEY_LOCAL_MACHINE\\X``, ``Registry::HKEY_LOCAL_MACHINE\\X``
 and ``Microsoft.PowerShell.Core\\Registry::HKEY_LOCAL_MACHINE\\X`` (forward slashes too).

@@ -69,7 +69,7 @@ class WSManFault(Exception):
 TIMED_OUT = 2150858793  # 0x80338029 ERROR_WSMAN_OPERATION_TIMEDOUT
 INVALID_SELECTORS = 2150858843  # 0x8033805B ERROR_WSMAN_UNEXPECTED_SELECTORS / shell not found
 ACTION_NOT_SUPPORTED = 2150858757  # 0x80338005 ERROR_WSMAN_INVALID_ACTIONURI
-INVALID_XML = 2150858817  # 0x80338041 ERROR_WSMAN_BAD_XML? (reason text is what users read)
+INVALID_XML = 2150858817  # 0x80338041; the lab's text for malformed requests is its own wording
 RESOURCE_NOT_FOUND = 2150858770  # 0x80338012 ERROR_WSMAN_DESTINATION_UNREACHABLE
 INTERNAL_ERROR = 2150858752  # 0x80338000 generic WS-Man internal error
 ACCESS_DENIED = 5  # ERROR_ACCESS_DENIED: the account may not use the endpoint
@@ -87,6 +87,9 @@ def timed_out_fault() -> WSManFault:
 
 
 def shell_not_found_fault(shell_id: str) -> WSManFault:
+    """A request for a shell the service does not have: Windows' text word for word, as
+    Microsoft Learn quotes it ("Connect to Exchange Online PowerShell", the note on SNAT pools;
+    the same text appears in about_Remote_Troubleshooting reports)."""
     return WSManFault(
         code=INVALID_SELECTORS,
         subcode="w:InvalidSelectors",

@@ -37,7 +37,9 @@ def _test_path(host: FleetHost, **overrides: object) -> list[object]:
 def test_negotiate_and_ntlm_with_message_encryption(fleet: Fleet, auth: str) -> None:
     host = dataclasses.replace(host_of(fleet, "os-server2016"), auth=auth)
     wsman = wsman_for(host)
-    assert wsman.transport.wrap_required  # plain HTTP: every message is encrypted (DOMAIN 9.4)
+    assert (
+        wsman.transport.wrap_required
+    )  # plain HTTP: every message is encrypted (docs/windows-facts.md#winrm-message-encryption)
     assert _test_path(host) == [True]
 
 

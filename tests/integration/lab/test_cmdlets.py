@@ -160,7 +160,7 @@ def test_microsoft_workaround_script_writes_dword_zero(fleet: Fleet) -> None:
     assert not ps.had_errors and not ps.streams.error
     (read,) = out
     assert props(read)["RequireSecureNegotiate"] == 0
-    # DOMAIN 4.1: -Value 0 is an Int32, so the new value is a DWORD, not REG_SZ.
+    # docs/windows-facts.md#registry-write-kind: -Value 0 is an Int32, so the new value is a DWORD, not REG_SZ.
     assert _value(fleet, host.name, WORKSTATION_KEY, "RequireSecureNegotiate") == (ValueKind.DWord, 0)
 
 

@@ -1,4 +1,4 @@
-"""Errors as pypsrp sees them (DOMAIN 4.5, 4.6, 3.3): the error stream's records, had_errors,
+"""Errors as pypsrp sees them (docs/windows-facts.md#registry-errors, #non-terminating-errors, #smbshare-set-force): the error stream's records, had_errors,
 and the pipeline carrying on after a non-terminating error."""
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ def test_missing_key_is_path_not_found_and_pipeline_continues(pool: RunspacePool
     ps.add_statement()
     ps.add_cmdlet("Test-Path").add_argument(WS)
     out = invoke(ps)
-    assert out == [True]  # DOMAIN 4.6: the next statement still ran
+    assert out == [True]  # the next statement still ran (non-terminating)
     assert ps.had_errors is False
     assert ps.state == PSInvocationState.COMPLETED
     fq, category, message, text = _only_error(ps)
@@ -94,7 +94,7 @@ def test_non_admin_write_is_denied_but_reads_work(fleet: Fleet) -> None:
 
 @pytest.mark.parametrize("cmdlet", ["Set-SmbClientConfiguration", "Set-SmbServerConfiguration"])
 def test_smb_set_without_force_fails_instead_of_prompting(pool: RunspacePool, cmdlet: str) -> None:
-    """DOMAIN 3.3: nobody can answer the confirmation over WinRM; the command fails at once."""
+    """Nobody can answer the confirmation over WinRM; the command fails at once."""
     ps = PowerShell(pool)
     ps.add_cmdlet(cmdlet).add_parameter("RequireSecuritySignature", True)
     out = invoke(ps)

@@ -1,4 +1,4 @@
-"""OS profiles as a client reads them over WinRM (DOMAIN 5, 3.4) and registry persistence
+"""OS profiles as a client reads them over WinRM (docs/windows-facts.md#os-currentversion-values, #smbshare-availability) and registry persistence
 across lab restarts."""
 
 from __future__ import annotations
@@ -34,11 +34,11 @@ def test_current_version_matches_domain_5(fleet: Fleet, name: str) -> None:
     else:
         assert "CurrentMajorVersionNumber" not in cv
     if profile.build >= 22000 and not profile.is_server:
-        assert cv["ProductName"].startswith("Windows 10")  # DOMAIN 5.2
+        assert cv["ProductName"].startswith("Windows 10")  # docs/windows-facts.md#os-windows11-by-build
     if profile.build >= 20000:
         assert "DisplayVersion" in cv
     if profile.build == 7601:
-        # DOMAIN 3.4: no SmbShare module; the structured pipeline fails on the unknown command.
+        # No SmbShare module (docs/windows-facts.md#smbshare-availability); the structured pipeline fails on the unknown command.
         assert ps.state == PSInvocationState.FAILED
         assert [e.fq_error for e in ps.streams.error] == ["CommandNotFoundException"]
     else:

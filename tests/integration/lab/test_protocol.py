@@ -65,7 +65,7 @@ def test_long_pipeline_survives_operation_timeouts(
     elapsed = time.monotonic() - start
     assert ps.state == PSInvocationState.COMPLETED
     assert 2.5 < elapsed < 15
-    # The lab answered w:TimedOut at least once and pypsrp polled again (DOMAIN 10.4).
+    # The lab answered w:TimedOut at least once and pypsrp polled again (docs/windows-facts.md#wsman-receive-timeout).
     assert _fault_codes(exchanges).count(str(TIMED_OUT)) >= 2
     assert out == [True]
 

@@ -1,4 +1,4 @@
-"""Output types as Windows serializes them (DOMAIN 4.4, 3.2), read with psrpcore's deserializer
+"""Output types as Windows serializes them (docs/windows-facts.md#registry-read-kinds, #smbshare-output-type), read with psrpcore's deserializer
 (which keeps Int32 vs Int64) and with the toolkit's own HostSession."""
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def test_each_registry_kind_arrives_as_its_dotnet_type(fleet: Fleet, typed_pool:
     (obj,) = invoke(ps)
     assert not ps.streams.error, [e.message for e in ps.streams.error]
     assert obj.PSTypeNames[0] == "System.Management.Automation.PSCustomObject"
-    # DOMAIN 4.4: DWORD as Int32 (0xFFFFFFFF reads -1), QWORD as Int64, REG_SZ as String.
+    # docs/windows-facts.md#registry-read-kinds: DWORD as Int32 (0xFFFFFFFF reads -1), QWORD as Int64, REG_SZ as String.
     assert type(obj.Dword) is pt.PSInt and obj.Dword == -1
     assert type(obj.Qword) is pt.PSInt64 and obj.Qword == 5
     assert type(obj.Text) is pt.PSString and obj.Text == "0"
@@ -59,7 +59,7 @@ def test_each_registry_kind_arrives_as_its_dotnet_type(fleet: Fleet, typed_pool:
 
 
 def test_string_zero_and_dword_zero_are_told_apart(fleet: Fleet, typed_pool: RunspacePool) -> None:
-    """DOMAIN 4.1: without -Type, -Value "0" makes REG_SZ and -Value 0 makes DWORD."""
+    """docs/windows-facts.md#registry-write-kind: without -Type, -Value "0" makes REG_SZ and -Value 0 makes DWORD."""
     fleet.sim("cmd-01").registry.create_key(TYPES_KEY)
     ps = PowerShell(typed_pool)
     ps.add_cmdlet("Set-ItemProperty").add_parameter("Path", TYPES_KEY).add_parameter("Name", "AsText")

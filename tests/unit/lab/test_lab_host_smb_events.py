@@ -1,4 +1,4 @@
-"""SmbShare functions (DOMAIN 3) and Get-WinEvent (DOMAIN 6) on SimHost."""
+"""SmbShare functions and Get-WinEvent on SimHost."""
 
 from __future__ import annotations
 

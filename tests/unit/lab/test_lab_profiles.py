@@ -1,4 +1,4 @@
-"""OS profiles seed what Windows really has (DOMAIN 2.4, 5)."""
+"""OS profiles seed what Windows really has (docs/windows-facts.md#signing-defaults-legacy, #os-currentversion-values)."""
 
 from __future__ import annotations
 
@@ -100,7 +100,9 @@ def test_profile_seeds_windows_values(name: str) -> None:
     assert get(WORKSTATION_KEY, "RequireSecuritySignature") == ("DWord", client[1])
     assert get(SERVER_KEY, "EnableSecuritySignature") == ("DWord", server[0])
     assert get(SERVER_KEY, "RequireSecuritySignature") == ("DWord", server[1])
-    assert get(WORKSTATION_KEY, "RequireSecureNegotiate") is None  # absent = required (DOMAIN 1.3)
+    assert (
+        get(WORKSTATION_KEY, "RequireSecureNegotiate") is None
+    )  # absent = required (docs/windows-facts.md#rsn-absent-default)
     assert get_profile(name).has_smbshare == (build >= 9200)
 
 
