@@ -163,3 +163,25 @@ def test_audit_with_probe_compares_the_lab_wire_with_its_registry(
     assert hosts["dc-2022"]["probe"]["wire_required"] is True
     assert hosts["ws-win10"]["probe"]["status"] == "match"
     assert hosts["ws-win10"]["probe"]["wire_required"] is False
+
+
+def test_set_smbserverconfiguration_shows_on_the_wire(fleet: Fleet) -> None:
+    # What an admin runs on the host (the lab's cmdlet writes LanmanServer SMB1 and
+    # RequireSecuritySignature, as Windows does); the SMB responder reads them live.
+    sim = fleet.sim("fs-2012")
+    admin = fleet.spec.users[0]
+    before = _probe(fleet, "fs-2012", per_dialect=())
+    sim.run_script(
+        "Set-SmbServerConfiguration -EnableSMB1Protocol $false -RequireSecuritySignature $true -Force",
+        user=admin,
+    )
+    try:
+        after = _probe(fleet, "fs-2012", per_dialect=())
+    finally:
+        sim.registry.delete(SERVER_KEY, "SMB1")
+        sim.registry.set(SERVER_KEY, "RequireSecuritySignature", "DWord", 0)
+
+    assert before.smb1 is not None and before.smb1.accepted is True  # build 9200: on by default
+    assert before.signing_required is False
+    assert after.smb1 is not None and after.smb1.accepted is False
+    assert after.signing_required is True
