@@ -172,3 +172,22 @@ def test_a_second_lab_serve_moves_to_free_addresses(tmp_path: Path) -> None:
         if blocker is not None:
             blocker.close()
     assert b"is taken" in proc.stderr.read()  # type: ignore[union-attr]
+
+
+def test_an_alias_bomb_spec_is_refused_at_once(tmp_path: Path) -> None:
+    """A few hundred bytes of nested YAML aliases (387 million nodes if expanded) fail fast
+    with file:line, before any memory is spent on them."""
+    spec = tmp_path / "bomb.yml"
+    spec.write_text(
+        "".join(
+            f"{name}: &{name} [{', '.join([f'*{prev}'] * 9) if prev else ', '.join(['x'] * 9)}]\n"
+            for prev, name in zip(["", *"abcdefgh"], "abcdefghi", strict=True)
+        )
+        + "hosts: [{name: h}]\n"
+    )
+    proc = subprocess.run(
+        [*_psfleet(), "lab", "serve", "--spec", str(spec)], cwd=tmp_path, capture_output=True, timeout=60
+    )
+    assert proc.returncode == 2, proc.stderr
+    (line,) = proc.stderr.decode().splitlines()
+    assert line.startswith(f"psfleet: error: {spec}:6: YAML aliases expand to more than"), line

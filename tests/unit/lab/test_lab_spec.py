@@ -236,3 +236,31 @@ def test_spec_from_args_errors(kwargs: dict, expected: str) -> None:
     with pytest.raises(LabSpecError) as info:
         spec_from_args(**kwargs)
     assert str(info.value).startswith(expected)
+
+
+ALIAS_BOMB = "".join(
+    f"{name}: &{name} [{', '.join([f'*{prev}'] * 9) if prev else ', '.join(['x'] * 9)}]\n"
+    for prev, name in zip(["", *"abcdefgh"], "abcdefghi", strict=True)
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # 9 levels of 9 aliases each: 9**9 (387 million) nodes if expanded.
+        (ALIAS_BOMB + "hosts: [{name: h}]\n", "lab.yml:6: YAML aliases expand to more than"),
+        (
+            "hosts: &h [{name: a, events: *h}]\n",
+            "lab.yml:1: alias *h is inside the node it names (recursive)",
+        ),
+    ],
+)
+def test_lab_specs_with_alias_bombs_are_refused_with_file_and_line(
+    tmp_path: Path, text: str, expected: str
+) -> None:
+    path = tmp_path / "lab.yml"
+    path.write_text(text)
+    with pytest.raises(InputError) as info:
+        load_spec(path)
+    assert str(info.value).startswith(str(tmp_path / expected)), str(info.value)
+    assert info.value.exit_code == 2
