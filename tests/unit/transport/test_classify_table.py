@@ -18,6 +18,7 @@ from toolkit.transport.classify import (
     CASES,
     DeadlineExceeded,
     NTLMDowngradeRefused,
+    ProtocolViolation,
     RedirectRefused,
     ResponseTooLarge,
     classify,
@@ -49,6 +50,11 @@ class SpnegoError(Exception):
 
 #: case name -> (an exception that case is for, the kind, a text the message holds)
 EXAMPLES: dict[str, tuple[BaseException, ErrorKind, str]] = {
+    "protocol-violation": (
+        ProtocolViolation("an encrypted answer that does not decrypt"),
+        ErrorKind.PROTOCOL_ERROR,
+        "does not decrypt",
+    ),
     "kerberos": (
         SpnegoError("Minor (2529639053): No Kerberos credentials available (default cache: FILE:/tmp/k)"),
         ErrorKind.AUTH_FAILED,

@@ -113,6 +113,7 @@ class WinRMConnection:
         self.encrypt = target.scheme == "http"
         self._pool: urllib3.HTTPConnectionPool | None = None
         self._ctx: Any = None
+        self._stale = False  # the context's connection was closed: authenticate again
         self._scheme = "Negotiate"
         self._basic = lean_auth.Basic.of(username or "", password or "") if target.auth == "basic" else None
         self._connect_timeout = 30.0
@@ -140,8 +141,14 @@ class WinRMConnection:
 
     def close(self) -> None:
         """Close the socket and forget the security context (it belonged to the connection)."""
-        pool, self._pool = self._pool, None
+        self._drop_socket()
         self._ctx = None
+        self._stale = False
+
+    def _drop_socket(self) -> None:
+        """Close the socket; the context still reads the answer in hand, not the next one."""
+        pool, self._pool = self._pool, None
+        self._stale = self._ctx is not None
         if pool is not None:
             pool.close()
 
@@ -191,7 +198,7 @@ class WinRMConnection:
         raw.release_conn()
         log.debug("%s: HTTP %d, %d bytes", self._host_header(), status, len(data))
         if lowered.get("connection", "").lower() == "close":
-            self.close()  # the next message reconnects and authenticates again
+            self._drop_socket()  # the next message reconnects and authenticates again
         return Response(status, lowered, data, new_connection)
 
     def _read_body(self, raw: Any, headers: dict[str, str], deadline: float) -> bytes:
@@ -290,8 +297,8 @@ class WinRMConnection:
     def _authenticate(self, deadline: float, read_timeout: float, *, piggyback: bool) -> str:
         """Run the handshake; with ``piggyback`` the last token is returned to go with the
         first message ("" when the context completed without one)."""
-        self._ctx = self._new_context(deadline, read_timeout)
-        token = self._ctx.step()
+        ctx = self._ctx = self._new_context(deadline, read_timeout)
+        token = ctx.step()
         while True:
             header = {
                 "Authorization": f"{self._scheme} {base64.b64encode(token).decode()}",
@@ -299,17 +306,19 @@ class WinRMConnection:
             }
             response = self._request(b"", header, deadline=deadline, read_timeout=read_timeout)
             server = self._server_token(response)
-            if response.status == 200 and server is None and self._ctx.complete:
+            if response.status == 200 and server is None and ctx.complete:
                 return ""
             if response.status not in (200, 401) or server is None:
                 raise self._fail(response)
+            if self._stale:  # Connection: close in the middle of a connection-bound handshake
+                raise HTTPProtocolError("the listener closed the connection during authentication")
             lean_auth.check_ntlm_challenge(server)
-            token = self._ctx.step(server)
-            if self._ctx.complete and not token:
+            token = ctx.step(server)
+            if ctx.complete and not token:
                 return ""
             if not token:
                 raise self._fail(response)
-            if self._ctx.complete and piggyback:
+            if ctx.complete and piggyback:
                 return f"{self._scheme} {base64.b64encode(token).decode()}"
 
     # -- messages -----------------------------------------------------------------------
@@ -319,6 +328,8 @@ class WinRMConnection:
         Raises pypsrp's AuthenticationError on a rejected logon and WinRMTransportError on an
         HTTP error without a SOAP body, so classification matches the pypsrp path."""
         for attempt in (0, 1):
+            if self._stale:  # the server closed the connection its logon belonged to
+                self._ctx, self._stale = None, False
             headers = {"Content-Type": self._content_type() if self.encrypt else SOAP_TYPE}
             first = False
             if self._basic is not None:
