@@ -18,8 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from toolkit import __version__
-from toolkit.checks.facts import HostFacts
-from toolkit.checks.probe import AUDIT_STATEMENTS, ProbeError, parse_facts
+from toolkit.checks.probe import ProbeError
 from toolkit.errors import JournalError
 from toolkit.fanout.lockout import CredentialGate
 from toolkit.fanout.runner import FanoutHooks, run_hosts
@@ -47,6 +46,7 @@ from toolkit.remediate.model import (
 )
 from toolkit.remediate.options import RemediateOptions, parse_batch, split_batches
 from toolkit.remediate.plan import REQUIRED, HostPlan, plan_host, validate_only
+from toolkit.remediate.truekind import READ_STATEMENTS, TrueFacts, parse_true_facts
 from toolkit.remediate.workarounds import (
     WorkaroundLookup,
     clear_workaround,
@@ -325,9 +325,9 @@ def _host_work(ctx: _Context, host: Host, progress: Progress, started: float) ->
     guard.check()
     with open_session(host, ctx.credentials.get(host.name), deadline=guard.deadline) as session:
         guard.check()
-        answer = session.run(AUDIT_STATEMENTS)
+        answer = session.run(READ_STATEMENTS)
         try:
-            facts = parse_facts(answer)
+            facts = parse_true_facts(answer)
         except ProbeError as exc:
             error = HostError(exc.kind, f"unexpected answer: {exc.message}")
             progress.result = _failed(host, error, None)
@@ -357,11 +357,12 @@ def _host_work(ctx: _Context, host: Host, progress: Progress, started: float) ->
                 release_lease(session, guard)
 
 
-def _plan(ctx: _Context, host: Host, facts: HostFacts) -> HostPlan:
+def _plan(ctx: _Context, host: Host, read: TrueFacts) -> HostPlan:
     lookup = ctx.workarounds(host) if ctx.workarounds is not None else None
     return plan_host(
         host,
-        facts,
+        read.facts,
+        ambiguous=read.ambiguous,
         only=ctx.only,
         allow_insecure=ctx.allow_insecure,
         expires=ctx.expires,

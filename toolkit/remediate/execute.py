@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from toolkit.checks.facts import HostFacts, RegValue
-from toolkit.checks.probe import AUDIT_STATEMENTS, ProbeError, parse_facts
+from toolkit.checks.probe import ProbeError
 from toolkit.inventory.model import Host
 from toolkit.remediate.journal import JournalWriter, intent_record, outcome_record
 from toolkit.remediate.lease import (
@@ -28,6 +28,7 @@ from toolkit.remediate.lease import (
 )
 from toolkit.remediate.model import Outcome, same_value
 from toolkit.remediate.plan import HostPlan, PlannedWrite
+from toolkit.remediate.truekind import READ_STATEMENTS, TrueFacts, is_native_error, parse_true_facts
 from toolkit.results import ErrorKind, HostError
 from toolkit.transport.model import ErrorRecordData, InvocationResult, Statement
 from toolkit.transport.protocol import Session, endpoint_of
@@ -71,7 +72,7 @@ class LeaseDenied(Exception):
         self.error = error
 
 
-def take_lease(session: Session, guard: HostGuard, run_id: str) -> HostFacts:
+def take_lease(session: Session, guard: HostGuard, run_id: str) -> TrueFacts:
     """Take the host's lease (see :mod:`toolkit.remediate.lease`) and return the managed
     values read under it. Raises :class:`Busy` when another run holds it,
     :class:`LeaseDenied` when it cannot be created, :class:`ProbeError` for a bad read."""
@@ -89,7 +90,7 @@ def take_lease(session: Session, guard: HostGuard, run_id: str) -> HostFacts:
                 )
             )
         if held.run_id == run_id:
-            return parse_facts(rest)
+            return parse_true_facts(rest)
         if take_over or (held.expires > datetime.now(UTC) and not holder_dead(held)):
             raise Busy(held.run_id, "lease on the host", held.expires.isoformat())
     raise AssertionError("unreachable")
@@ -105,8 +106,10 @@ def release_lease(session: Session, guard: HostGuard) -> None:
 
 
 def is_read_error(error: ErrorRecordData) -> bool:
-    return error.activity == "Get-ItemProperty" or error.fully_qualified_error_id.lower().endswith(
-        "getitempropertycommand"
+    return (
+        error.activity == "Get-ItemProperty"
+        or is_native_error(error)
+        or error.fully_qualified_error_id.lower().endswith("getitempropertycommand")
     )
 
 
@@ -158,11 +161,11 @@ def write_and_verify(
     progress.writes = tuple(writes)
     guard.sending()
     progress.stage = "sent"
-    statements: tuple[Statement, ...] = tuple((c,) for w in writes for c in w.commands) + AUDIT_STATEMENTS
+    statements: tuple[Statement, ...] = tuple((c,) for w in writes for c in w.commands) + READ_STATEMENTS
     answer = session.run(statements)
     read_part, write_errors = split_errors(answer)
     try:
-        facts: HostFacts | None = parse_facts(read_part)
+        facts: HostFacts | None = parse_true_facts(read_part).facts
         read_error = None
     except ProbeError as exc:
         facts, read_error = None, f"read-back failed: {exc.message}"

@@ -32,8 +32,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO
 
-from toolkit.checks.probe import AUDIT_STATEMENTS
 from toolkit.errors import PsfleetError
+from toolkit.remediate.truekind import READ_STATEMENTS
 from toolkit.transport.model import Command, InvocationResult, PSObj, PSValue, Statement
 
 LEASE_KEY = r"HKLM:\SOFTWARE\psfleet"
@@ -97,7 +97,7 @@ def new_lease(run_id: str, remaining_s: float) -> LeaseInfo:
 
 def acquire_statements(lease: LeaseInfo, *, take_over: bool = False) -> tuple[Statement, ...]:
     """Create the key (an error when it exists, ignored), create the lease value (an error
-    when it exists: someone holds it), read it back, then the audit's reads."""
+    when it exists: someone holds it), read it back, then the managed values' reads."""
     out: list[Statement] = [(Command.of("New-Item", Path=LEASE_KEY), Command.of("Out-Null"))]
     if take_over:
         out.append((Command.of("Remove-ItemProperty", Path=LEASE_KEY, Name=LEASE_NAME),))
@@ -114,7 +114,7 @@ def acquire_statements(lease: LeaseInfo, *, take_over: bool = False) -> tuple[St
         )
     )
     out.append((Command.of("Get-ItemProperty", Path=LEASE_KEY, Name=LEASE_NAME),))
-    return (*out, *AUDIT_STATEMENTS)
+    return (*out, *READ_STATEMENTS)
 
 
 def release_statements() -> tuple[Statement, ...]:

@@ -19,7 +19,7 @@ decide what drifts; this module only decides how to fix it, and where not to:
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from toolkit.checks.facts import HostFacts, KeyFacts, RegValue
@@ -32,6 +32,12 @@ from toolkit.results import CheckResult, CheckStatus, OsInfo
 from toolkit.transport.model import Command
 
 REQUIRED = RegValue("DWord", 1)
+
+AMBIGUOUS_REASON = (
+    "the value reads as a string but its true kind (REG_SZ or REG_EXPAND_SZ) and unexpanded text "
+    "could not be read (reg.exe query gave no answer for it): not written, so that its prior value "
+    "can be journaled and restored exactly"
+)
 DISABLED = RegValue("DWord", 0)
 
 INSECURE_BUILDS = (BUILD_WIN8, BUILD_WIN81)
@@ -118,8 +124,12 @@ def plan_host(
     expires: datetime | None = None,
     now: datetime | None = None,
     workarounds: Mapping[str, datetime] | None = None,
+    ambiguous: Iterable[str] = (),
 ) -> HostPlan:
     """Judge ``facts`` like the audit does and plan a write for every drifted setting.
+
+    ``ambiguous``: settings whose value reads as a String of unknown true kind (REG_SZ or
+    REG_EXPAND_SZ, see :mod:`toolkit.remediate.truekind`): never written, ``blocked``.
 
     ``expires`` is the expiry recorded for a secure-negotiate workaround planned here;
     ``workarounds`` are the host's recorded ones (an expired one makes the audit, and thus
@@ -137,6 +147,11 @@ def plan_host(
         item, write = _plan_setting(
             setting, check, setting.key_in(facts), os=os, allow_insecure=allow_insecure, expires=expires
         )
+        if write is not None and setting.id in set(ambiguous):
+            item, write = (
+                replace(item, outcome=Outcome.BLOCKED, reason=AMBIGUOUS_REASON, after=None, command=""),
+                None,
+            )
         items.append(item)
         if write is not None:
             writes.append(write)

@@ -32,7 +32,7 @@ from pathlib import Path
 from toolkit import __version__
 from toolkit.checks.facts import HostFacts, KeyFacts
 from toolkit.checks.osinfo import os_info
-from toolkit.checks.probe import AUDIT_STATEMENTS, ProbeError, parse_facts
+from toolkit.checks.probe import ProbeError
 from toolkit.errors import JournalError
 from toolkit.fanout.runner import FanoutHooks, FanoutOptions, run_hosts
 from toolkit.inventory.model import Host, Inventory
@@ -68,7 +68,8 @@ from toolkit.remediate.model import (
     host_status,
     same_value,
 )
-from toolkit.remediate.plan import PlannedWrite, registry_write
+from toolkit.remediate.plan import AMBIGUOUS_REASON, PlannedWrite, registry_write
+from toolkit.remediate.truekind import READ_STATEMENTS, TrueFacts, parse_true_facts
 from toolkit.remediate.workarounds import clear_workaround, workarounds_path
 from toolkit.results import ErrorKind, HostError, HostResult, HostStatus
 from toolkit.transport.protocol import CredentialLike, TransportError, endpoint_of
@@ -407,7 +408,7 @@ def _task(
         with open_session(host, credentials.get(host.name), deadline=guard.deadline) as session:
             try:
                 guard.check()
-                facts = parse_facts(session.run(AUDIT_STATEMENTS))
+                facts = parse_true_facts(session.run(READ_STATEMENTS))
                 items, writes = _plan(facts, intents, force)
                 if writes:
                     facts = take_lease(session, guard, run_id)
@@ -416,7 +417,7 @@ def _task(
                 state.result = _error_host(host, error)
                 return _stub(host, error)
             except LeaseDenied as exc:
-                state.result = _error_host(host, exc.error, facts)
+                state.result = _error_host(host, exc.error, facts.facts)
                 return _stub(host, exc.error)
             try:
                 items, writes = _plan(facts, intents, force)  # as read under the lease
@@ -440,7 +441,7 @@ def _task(
                         guard.check()
                         journal_unknown(writer, run_id=run_id, host=host, writes=writes, error=message)
                         error = HostError(exc.error.kind, message)
-                        state.result = _error_host(host, error, facts)
+                        state.result = _error_host(host, error, facts.facts)
                         return _stub(host, error)
                     for r in verified.results:
                         items[r.spec.setting.id] = _restored_item(
@@ -463,7 +464,7 @@ def _task(
                 name=host.name,
                 address=host.address,
                 status=host_status(checks, host_error),
-                os=os_info(facts.current_version),
+                os=os_info(facts.facts.current_version),
                 checks=checks,
                 error=host_error,
                 duration_s=time.monotonic() - started,
@@ -475,8 +476,9 @@ def _task(
 
 
 def _plan(
-    facts: HostFacts, intents: tuple[Intent, ...], force: bool
+    read: TrueFacts, intents: tuple[Intent, ...], force: bool
 ) -> tuple[dict[str, SettingResult], list[PlannedWrite]]:
+    facts = read.facts
     items: dict[str, SettingResult] = {}
     writes: list[PlannedWrite] = []
     for intent in intents:
@@ -487,6 +489,9 @@ def _plan(
             items[intent.setting] = _item(
                 intent, key, Outcome.COMPLIANT, f"already at the prior value {intent.before.describe()}"
             )
+            continue
+        if intent.setting in read.ambiguous:
+            items[intent.setting] = _item(intent, key, Outcome.BLOCKED, AMBIGUOUS_REASON)
             continue
         if not key.exists:
             items[intent.setting] = _item(intent, key, Outcome.BLOCKED, f"key {intent.path} does not exist")

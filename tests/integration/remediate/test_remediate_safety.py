@@ -335,3 +335,41 @@ def test_inventory_loader_is_the_same_for_both_labs(tmp_path: Path) -> None:
         a = {h.name: h.transport.effective_port for h in load_inventory(first.inventory_path).hosts}
         b = {h.name: h.transport.effective_port for h in load_inventory(second.inventory_path).hosts}
         assert a.keys() == b.keys() and all(a[n] != b[n] for n in a)
+
+
+# -- 6. a REG_EXPAND_SZ prior ------------------------------------------------------------------------
+
+EXPANDING = (
+    "  - name: x\n    profile: win10\n    registry:\n"
+    f"      '{WS}': {{RequireSecuritySignature: {{kind: ExpandString, value: '%SystemRoot%'}}}}\n"
+)
+
+
+def test_an_expand_string_prior_is_journaled_unexpanded_and_restored_exactly(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with lab(tmp_path, EXPANDING) as env:
+        assert env.value("x", "client_signing") == ("ExpandString", "%SystemRoot%")
+        journal = tmp_path / "j.jsonl"
+        code, _, err = run_cli(
+            ["remediate", "-i", str(env.inventory_path), "--yes", "--journal", str(journal)], capsys
+        )
+        assert code == 0, err
+        assert env.value("x", "client_signing") == ("DWord", 1)
+        (intent,) = [i for i in _intents(journal) if i["setting"] == "client_signing"]
+        assert intent["before"] == {"kind": "ExpandString", "value": "%SystemRoot%"}
+        code, out, err = run_cli(
+            ["rollback", "--journal", str(journal), "-i", str(env.inventory_path), "--yes", "-f", "json"],
+            capsys,
+        )
+        assert code == 0, err
+        assert env.value("x", "client_signing") == ("ExpandString", "%SystemRoot%")
+        assert "-Type 'ExpandString'" in err
+        # a second rollback sees the exact prior (kind and unexpanded text) and changes nothing
+        code, out, err = run_cli(
+            ["rollback", "--journal", str(journal), "-i", str(env.inventory_path), "--yes", "-f", "json"],
+            capsys,
+        )
+        assert code == 0, err
+        checks = json.loads(out)["hosts"][0]["checks"]
+        assert {c["outcome"] for c in checks} == {"compliant"}

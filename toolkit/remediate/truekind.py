@@ -1,0 +1,114 @@
+"""The true kind and unexpanded text of the managed values, read before any write.
+
+Over PSRP, ``Get-ItemProperty`` answers REG_SZ and REG_EXPAND_SZ alike as a String, and
+Windows expands REG_EXPAND_SZ's ``%vars%`` on the way: a prior REG_EXPAND_SZ read that way
+would be journaled, and restored, as a REG_SZ holding another text. So every read of the
+managed values also runs ``reg.exe query <key>`` for the two keys (a native command with
+arguments, no PowerShell text; the keys are psfleet's constants, never inventory data),
+which lists each value as ``<name>  <REG_TYPE>  <data>`` with REG_EXPAND_SZ data as stored
+(docs/remediation.md#true-kind cites the sources). StdRegProv's GetExpandedStringValue
+is no substitute: it returns the text expanded.
+
+:func:`parse_true_facts` overlays what reg.exe says on the probe's facts: a String that
+reg.exe lists as REG_EXPAND_SZ becomes an ``ExpandString`` with the unexpanded text; a String
+reg.exe does not list (no answer, unreadable) is *ambiguous* and is not written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+
+from toolkit.checks.facts import SERVER_KEY, WORKSTATION_KEY, HostFacts, KeyFacts, RegKind, RegValue
+from toolkit.checks.probe import AUDIT_STATEMENTS, parse_facts
+from toolkit.remediate.model import SETTINGS
+from toolkit.transport.model import Command, ErrorRecordData, InvocationResult, PSValue, Statement
+
+#: HKLM:\\SYSTEM\\... -> HKLM\\SYSTEM\\... as reg.exe takes it.
+_KEYS = {key: "HKLM\\" + key.split("\\", 1)[1] for key in (WORKSTATION_KEY, SERVER_KEY)}
+#: How reg.exe names the keys in its answer (long hive name).
+_ANSWER_KEYS = {("HKEY_LOCAL_MACHINE\\" + key.split("\\", 1)[1]).lower(): key for key in _KEYS}
+
+KIND_STATEMENTS: tuple[Statement, ...] = tuple(
+    (Command.of("reg.exe", "query", native),) for native in _KEYS.values()
+)
+
+#: Every read of the managed values: the audit's probe, then the true kinds.
+READ_STATEMENTS: tuple[Statement, ...] = AUDIT_STATEMENTS + KIND_STATEMENTS
+
+#: Longest reg.exe line read (the managed values hold a number).
+_MAX_LINE = 4096
+
+
+@dataclass(frozen=True)
+class TrueFacts:
+    facts: HostFacts
+    #: Setting ids whose value reads as a String of unknown true kind (not written).
+    ambiguous: frozenset[str]
+
+
+def is_native_error(error: ErrorRecordData) -> bool:
+    return error.fully_qualified_error_id.split(",")[0].lower().startswith("nativecommanderror") or (
+        error.activity.lower() in ("reg.exe", "reg")
+    )
+
+
+def split_native(result: InvocationResult) -> tuple[list[str], InvocationResult]:
+    """(reg.exe's lines, the rest of the answer)."""
+    lines = [
+        str(o.value)[:_MAX_LINE] for o in result.output if isinstance(o, PSValue) and isinstance(o.value, str)
+    ]
+    rest = tuple(o for o in result.output if not (isinstance(o, PSValue) and isinstance(o.value, str)))
+    errors = tuple(e for e in result.errors if not is_native_error(e))
+    return lines, InvocationResult(output=rest, errors=errors, had_errors=bool(errors), extra=result.extra)
+
+
+def parse_kinds(lines: Iterable[str]) -> dict[tuple[str, str], RegValue]:
+    """``{(probe key, value name lower): RegValue}`` for the REG_SZ/REG_EXPAND_SZ values
+    reg.exe listed (other kinds are read well enough by the probe)."""
+    out: dict[tuple[str, str], RegValue] = {}
+    key: str | None = None
+    for line in lines:
+        if not line.startswith("    "):
+            key = _ANSWER_KEYS.get(line.strip().lower()) if line.strip() else key
+            continue
+        if key is None:
+            continue
+        for setting in SETTINGS.values():
+            if setting.path != key:
+                continue
+            kinds: tuple[tuple[RegKind, str], ...] = (("String", "REG_SZ"), ("ExpandString", "REG_EXPAND_SZ"))
+            for kind, reg_type in kinds:
+                head = f"    {setting.name}    {reg_type}"
+                if line.lower().startswith(head.lower()) and line[len(head) : len(head) + 4] in ("", "    "):
+                    out[(key, setting.name.lower())] = RegValue(kind, line[len(head) + 4 :])
+    return out
+
+
+def parse_true_facts(result: InvocationResult) -> TrueFacts:
+    """Facts from an answer to :data:`READ_STATEMENTS` (or anything ending with them), true
+    kinds overlaid. Raises :class:`toolkit.checks.probe.ProbeError` like ``parse_facts``."""
+    lines, rest = split_native(result)
+    facts = parse_facts(rest)
+    kinds = parse_kinds(lines)
+    ambiguous: set[str] = set()
+    keys = {WORKSTATION_KEY: facts.workstation, SERVER_KEY: facts.server}
+    for setting in SETTINGS.values():
+        key = keys[setting.path]
+        value = key.value(setting.name)
+        if value.kind != "String":
+            continue
+        true = kinds.get((setting.path, setting.name.lower()))
+        if true is None:
+            ambiguous.add(setting.id)
+            continue
+        if true.kind == "ExpandString":
+            keys[setting.path] = _with_value(key, setting.name, true)
+    facts = replace(facts, workstation=keys[WORKSTATION_KEY], server=keys[SERVER_KEY])
+    return TrueFacts(facts, frozenset(ambiguous))
+
+
+def _with_value(key: KeyFacts, name: str, value: RegValue) -> KeyFacts:
+    values = {k: v for k, v in key.values.items() if k.lower() != name.lower()}
+    values[name] = value
+    return KeyFacts(exists=key.exists, values=values)
