@@ -98,13 +98,10 @@ def _auth_methods(spec: HostSpec) -> tuple[str, ...]:
 
 
 def _client_auth(spec: HostSpec, kerberos: KerberosLabConfig | None = None) -> str:
-    """What a client should ask for. Lab hosts without a KDC answer NTLM inside Negotiate;
-    asking for ``ntlm`` spares clients that have Kerberos libraries a doomed Kerberos attempt
-    (pyspnego tries Kerberos first for ``negotiate`` and waits for an unreachable KDC)."""
-    auth = spec.auth or "negotiate"
-    if _ticket_auth(spec, kerberos):
-        return auth  # this host has Kerberos keys: negotiate picks Kerberos with the caller's ticket
-    return "ntlm" if auth == "negotiate" else auth
+    """What a client should ask for: the host's auth as a real inventory says it (``negotiate``
+    by default). Lab hosts without a KDC answer NTLM inside Negotiate; both clients go to NTLM
+    up front when no Kerberos ticket is cached, so no realm lookup stalls them."""
+    return spec.auth or "negotiate"
 
 
 def _accepts_kerberos(spec: HostSpec, kerberos: KerberosLabConfig | None) -> bool:

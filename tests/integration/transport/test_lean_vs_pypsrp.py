@@ -1,4 +1,4 @@
-"""The fast client and the pypsrp client against the same lab hosts: the same facts, the same
+"""The lean client and the pypsrp client against the same lab hosts: the same facts, the same
 error classification, and the fan-out through worker processes gives the same audit."""
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ from toolkit.inventory.model import Host, Inventory
 from toolkit.lab.fleet import Fleet
 from toolkit.lab.spec import loads_spec
 from toolkit.results import HostResult
-from toolkit.transport.lean import LeanSession, open_session, supports
+from toolkit.transport.lean import LeanSession, supports
 from toolkit.transport.model import Command
+from toolkit.transport.select import AutoSession, open_session
 from toolkit.transport.session import HostSession, TransportError
 
 WS = r"HKLM:\SYSTEM\CurrentControlSet\Services\LanmanWorkstation\Parameters"
@@ -49,7 +50,7 @@ hosts:
 
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
-    with Fleet(loads_spec(SPEC, "fast.yml"), addressing="port", workdir=tmp_path_factory.mktemp("lab")) as f:
+    with Fleet(loads_spec(SPEC, "lean.yml"), addressing="port", workdir=tmp_path_factory.mktemp("lab")) as f:
         yield f
 
 
@@ -69,13 +70,18 @@ def healthy(inventory: Inventory) -> list[str]:
     return [h.name for h in inventory.hosts if h.name.startswith(("mixed", "trap"))]
 
 
-def test_lab_inventories_take_the_fast_path(inventory: Inventory, credentials: dict[str, Credential]) -> None:
+def test_lab_inventories_keep_negotiate_and_take_the_lean_path(
+    inventory: Inventory, credentials: dict[str, Credential]
+) -> None:
     for host in inventory.hosts:
+        assert host.transport.auth == "negotiate"  # as a real domain's inventory says
         assert supports(host, credentials[host.name])
-        assert isinstance(open_session(host, credentials[host.name]), LeanSession)
+        assert isinstance(open_session(host, credentials[host.name]), AutoSession)
+        assert isinstance(open_session(host, credentials[host.name], transport="lean"), LeanSession)
+        assert isinstance(open_session(host, credentials[host.name], transport="pypsrp"), HostSession)
     host = inventory.hosts[0]
-    kerberos = replace(host, transport=replace(host.transport, auth="kerberos"))
-    assert isinstance(open_session(kerberos, credentials[host.name]), HostSession)
+    pinned = replace(host, transport=replace(host.transport, transport="pypsrp"))
+    assert isinstance(open_session(pinned, credentials[host.name]), HostSession)
 
 
 def test_both_clients_read_identical_answers_and_facts(
