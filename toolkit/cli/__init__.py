@@ -7,22 +7,40 @@ interrupted.
 
 from __future__ import annotations
 
+import os
 import sys
+from typing import Any
 
 import click
 import typer
 
-from toolkit.cli.app import app
-from toolkit.cli.common import say
+from toolkit.cli.app import COMPLETE_VAR, app, humanize_types, raw_values
 from toolkit.errors import PsfleetError
 
+
+def say(message: str) -> None:
+    from toolkit.cli.common import say as to_stderr
+
+    to_stderr(message)
+
+
 __all__ = ["app", "main"]
+
+
+def command() -> Any:
+    """The root click command (what ``app`` runs), with help types humanized; while a shell
+    asks for completions, option values stay raw text (see :func:`toolkit.cli.app.raw_values`)."""
+    root = typer.main.get_command(app)
+    humanize_types(root)
+    if os.environ.get(COMPLETE_VAR):
+        raw_values()
+    return root
 
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: every error is one line on stderr and a documented code."""
     try:
-        code = app(args=argv, standalone_mode=False, prog_name="psfleet")
+        code = command().main(args=argv, standalone_mode=False, prog_name="psfleet")
     # Typer 0.29 vendors click and raises its own copies of click's exceptions (typer.Exit,
     # typer.Abort, typer.TyperException); older Typer (0.12 to at least 0.23) raises click's.
     # Catch both.

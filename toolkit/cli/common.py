@@ -14,15 +14,15 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from tabulate import tabulate_formats
 
-from toolkit.atomic import write_atomic
 from toolkit.errors import UsageError
-from toolkit.fanout.runner import FanoutHooks
-from toolkit.inventory.model import Host
+
+if TYPE_CHECKING:  # imported where used: ``psfleet --help`` must stay fast
+    from toolkit.fanout.runner import FanoutHooks
+    from toolkit.inventory.model import Host
 
 MACHINE_FORMATS = ("json", "ndjson")
 
@@ -69,6 +69,8 @@ def setup_logging(verbose: int) -> None:
 def emit(text: str, output: Path | None) -> None:
     """Write a rendered report to ``output`` atomically, or to stdout."""
     if output is not None:
+        from toolkit.atomic import write_atomic
+
         write_atomic(output, text)
         return
     sys.stdout.write(text)
@@ -96,6 +98,8 @@ def status_progress(total: int, *, enabled: bool, label: str) -> Iterator[Callab
     if not enabled:
         yield lambda status: None
         return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     counts: Counter[str] = Counter()
     progress = Progress(
         TextColumn("[bold]{task.description}"),
@@ -119,6 +123,8 @@ def status_progress(total: int, *, enabled: bool, label: str) -> Iterator[Callab
 @contextmanager
 def progress_hooks(total: int, *, enabled: bool, label: str = "auditing") -> Iterator[FanoutHooks]:
     """Fan-out hooks driving :func:`status_progress`."""
+    from toolkit.fanout.runner import FanoutHooks
+
     if not enabled:
         yield FanoutHooks()
         return
@@ -132,6 +138,8 @@ def check_format(fmt: str, allowed: tuple[str, ...], *, table_format: str | None
     remediate, its writes) unreported."""
     if fmt not in allowed:
         raise UsageError(f"unknown format {fmt!r}; choose one of: {', '.join(allowed)}", field="--format")
+    from tabulate import tabulate_formats
+
     if table_format is not None and table_format not in tabulate_formats:
         raise UsageError(
             f"unknown table format {table_format!r}; choose one of: {', '.join(sorted(tabulate_formats))}",

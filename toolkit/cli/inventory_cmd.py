@@ -3,59 +3,111 @@
 from __future__ import annotations
 
 import json
+from dataclasses import fields
 from pathlib import Path
+from typing import Any
 
 import typer
-from tabulate import tabulate
 
-from toolkit.cli.common import say
-from toolkit.inventory.limit import apply_limit
-from toolkit.inventory.loader import check_inventory, load_inventory
+from toolkit.cli.options import LIMIT_HELP, complete_limit, no_effect, skipped_lines
 
-app = typer.Typer(help="Inspect inventories (native YAML, Ansible INI and YAML).", no_args_is_help=True)
+app = typer.Typer(
+    help="Inspect inventories (native YAML, Ansible INI, YAML, folders).",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
 
-InventoryOpt = typer.Option(..., "-i", "--inventory", envvar="PSFLEET_INVENTORY", help="Inventory file.")
+InventoryOpt = typer.Option(
+    ...,
+    "-i",
+    "--inventory",
+    envvar="PSFLEET_INVENTORY",
+    help="Inventory file, or an Ansible inventory folder.",
+)
+ShowSkippedOpt = typer.Option(
+    False, "--show-skipped", help="List each host skipped because it is not on WinRM, with the reason."
+)
+LIST_FORMATS = ("table", "json")
+
+
+def host_row(host: Any) -> dict[str, Any]:
+    """One host as ``inventory list --format json`` shows it: every effective connection
+    setting, the password's source (never the password), groups as a list, the policy."""
+    transport = {item.name: getattr(host.transport, item.name) for item in fields(host.transport)}
+    transport["port"] = host.transport.effective_port
+    password = host.password
+    source = password.kind + (f":{password.ref}" if password.ref else "")
+    return {
+        "name": host.name,
+        "address": host.address,
+        **transport,
+        "username": host.username,
+        "password_from": source,
+        "smb_port": host.smb_port,
+        "groups": list(host.groups),
+        "policy": {item.name: getattr(host.policy, item.name) for item in fields(host.policy)},
+        "source": f"{host.source.file}:{host.source.line}" if host.source and host.source.line else None,
+    }
+
+
+_TABLE_COLUMNS = ("name", "address", "port", "scheme", "auth", "cert_validation", "username", "password_from")
 
 
 @app.command("list")
 def list_hosts(
     inventory: Path = InventoryOpt,
-    limit: list[str] = typer.Option([], "-l", "--limit", help="Hosts, groups, globs, !exclusions."),
-    fmt: str = typer.Option("table", "-f", "--format", help="table or json"),
+    limit: list[str] = typer.Option([], "-l", "--limit", help=LIMIT_HELP, autocompletion=complete_limit),
+    fmt: str = typer.Option(
+        "table",
+        "-f",
+        "--format",
+        help="table or json.",
+        autocompletion=lambda incomplete: [f for f in LIST_FORMATS if f.startswith(incomplete)],
+    ),
+    show_skipped: bool = ShowSkippedOpt,
 ) -> None:
-    """List hosts with their address, transport, credentials source and policy."""
-    inv = apply_limit(load_inventory(inventory), limit)
-    rows = []
-    for h in inv.hosts:
-        t = h.transport
-        rows.append(
-            {
-                "name": h.name,
-                "address": h.address,
-                "port": t.effective_port,
-                "scheme": t.scheme,
-                "auth": t.auth,
-                "username": h.username or "",
-                "password_from": h.password.kind + (f":{h.password.ref}" if h.password.ref else ""),
-                "groups": ",".join(h.groups),
-                "policy": f"client_signing={h.policy.client_signing} server_signing={h.policy.server_signing} "
-                f"secure_negotiate={h.policy.secure_negotiate}",
-            }
-        )
+    """List hosts with their effective connection settings, password source and policy."""
+    from tabulate import tabulate
+
+    from toolkit.inventory.limit import apply_limit
+    from toolkit.inventory.loader import read_inventory
+
+    if fmt not in LIST_FORMATS:
+        if fmt in ("ndjson", "csv", "markdown", "junit"):
+            raise no_effect(f"--format {fmt}", "here: inventory list shows table or json")
+        raise no_effect(f"--format {fmt}", f"(unknown); choose one of: {', '.join(LIST_FORMATS)}")
+    loaded = read_inventory(inventory, report=False)
+    for line in skipped_lines(loaded, show_all=show_skipped or None):
+        typer.echo(line, err=True)
+    inv = apply_limit(loaded.inventory, limit)
+    rows = [host_row(h) for h in inv.hosts]
     if fmt == "json":
         typer.echo(json.dumps(rows, indent=2, ensure_ascii=False))
-    else:
-        typer.echo(tabulate(rows, headers="keys"))
-        say(f"{len(rows)} hosts")
+        return
+    table = [
+        {
+            **{key: row[key] for key in _TABLE_COLUMNS},
+            "groups": ",".join(row["groups"]),
+            "policy": " ".join(f"{k}={v}" for k, v in row["policy"].items()),
+        }
+        for row in rows
+    ]
+    typer.echo(tabulate(table, headers="keys"))
+    typer.echo(f"{len(rows)} host{'s' if len(rows) != 1 else ''}", err=True)
 
 
 @app.command("check")
-def check(inventory: Path = InventoryOpt) -> None:
+def check(inventory: Path = InventoryOpt, show_skipped: bool = ShowSkippedOpt) -> None:
     """Validate an inventory; print every error as FILE:LINE: FIELD: MESSAGE. Exit 2 on errors."""
+    from toolkit.inventory.loader import check_inventory, read_inventory
+
     errors = check_inventory(inventory)
     for e in errors:
         typer.echo(str(e), err=True)
     if errors:
         raise typer.Exit(2)
-    inv = load_inventory(inventory)
-    say(f"{inventory}: OK, {len(inv.hosts)} hosts in {len(inv.groups)} groups")
+    loaded = read_inventory(inventory, report=False)
+    for line in skipped_lines(loaded, show_all=show_skipped or None):
+        typer.echo(line, err=True)
+    inv = loaded.inventory
+    typer.echo(f"{inventory}: OK, {len(inv.hosts)} hosts in {len(inv.groups)} groups", err=True)

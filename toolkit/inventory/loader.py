@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,12 +63,17 @@ class InventoryOptions:
 
 
 _options = InventoryOptions()
+_reporter: Callable[[LoadedInventory], None] | None = None
 
 
-def set_inventory_options(options: InventoryOptions) -> None:
+def set_inventory_options(
+    options: InventoryOptions, *, reporter: Callable[[LoadedInventory], None] | None = None
+) -> None:
     """Process-wide defaults for :func:`read_inventory` (the CLI's ``--inventory-backend`` and
-    vault options). Not thread-safe: call before loading."""
-    global _options
+    vault options), and ``reporter``, called with every inventory loaded (the CLI prints the
+    skipped hosts and warnings). Not thread-safe: call before loading."""
+    global _options, _reporter
+    _reporter = reporter
     if options.backend not in BACKENDS:
         raise InputError(
             f"unknown inventory backend {options.backend!r}; choose one of: {', '.join(BACKENDS)}",
@@ -188,7 +194,9 @@ def _parse(path: str | Path, problems: Problems, options: InventoryOptions) -> L
     return LoadedInventory(inventory, tuple(skipped), tuple(warnings), backend)
 
 
-def read_inventory(path: str | Path, *, options: InventoryOptions | None = None) -> LoadedInventory:
+def read_inventory(
+    path: str | Path, *, options: InventoryOptions | None = None, report: bool = True
+) -> LoadedInventory:
     """Load an inventory and also return the hosts it skipped, with reasons (for the CLI to show).
 
     Raises the first :class:`InventoryError` (in line order) if the file has any problem.
@@ -198,6 +206,8 @@ def read_inventory(path: str | Path, *, options: InventoryOptions | None = None)
     if problems or loaded is None:
         errors = problems.errors
         raise errors[0] if errors else InventoryError("invalid inventory", file=str(path))
+    if report and _reporter is not None:
+        _reporter(loaded)
     return loaded
 
 

@@ -7,6 +7,7 @@ Every output ends with a newline: write it as is.
 from __future__ import annotations
 
 from toolkit.errors import UsageError
+from toolkit.report.formats import FORMATS
 from toolkit.report.junit import render_junit
 from toolkit.report.machine import CSV_COLUMNS, ndjson_line, render_csv, render_json, render_ndjson
 from toolkit.report.model import Run
@@ -20,8 +21,6 @@ __all__ = [
     "ndjson_line",
     "render",
 ]
-
-FORMATS: tuple[str, ...] = ("table", "json", "ndjson", "csv", "markdown", "junit")
 
 
 def render(run: Run, fmt: str, *, table_format: str = "simple") -> str:

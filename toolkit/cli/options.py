@@ -1,0 +1,149 @@
+"""Option plumbing shared by commands, kept light: ``psfleet --help`` and completion import it.
+
+* :func:`humanize_types`: help shows TEXT, INTEGER, FLOAT, PATH (not ``<list[str]>``);
+* :data:`LIMIT_HELP` and the completion callbacks (``--format``, ``--table-format``, host and
+  group names for ``--limit``);
+* the global inventory options (``--inventory-backend``, vault, ``--show-skipped``) and the
+  lines every command prints about hosts an inventory skipped.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, get_args, get_origin
+
+if TYPE_CHECKING:
+    from toolkit.inventory.loader import LoadedInventory
+
+LIMIT_HELP = (
+    "Hosts to work on, as Ansible's --limit: names, groups, globs (fs*), ~regex (matched at the "
+    "start), group[0] / group[1:] / group[-1] positions, &pattern (also in), !pattern (not in); "
+    "comma- or colon-separated, repeatable."
+)
+_WORDS: dict[object, str] = {str: "TEXT", int: "INTEGER", float: "FLOAT", Path: "PATH", bool: "BOOLEAN"}
+
+
+def _word(annotation: object) -> str | None:
+    if get_origin(annotation) is list:
+        args = get_args(annotation)
+        return _word(args[0]) if args else "TEXT"
+    for kind, word in _WORDS.items():
+        if annotation is kind or (
+            isinstance(annotation, type) and isinstance(kind, type) and issubclass(annotation, kind)
+        ):
+            return word
+    options = [a for a in get_args(annotation) if a is not type(None)]  # X | None
+    return _word(options[0]) if len(options) == 1 else None
+
+
+def humanize_types(command: Any) -> None:
+    """Give every option and argument without a metavar the type word users know (TEXT,
+    INTEGER...); flags show none. Walks sub-commands of groups already loaded."""
+    for param in command.params:
+        if param.metavar is not None:
+            continue
+        if getattr(param, "is_flag", False) or getattr(param, "count", False):
+            param.metavar = ""
+            continue
+        descriptor = getattr(param, "type_descriptor", None)
+        word = _word(getattr(descriptor, "annotation", None)) if descriptor is not None else None
+        if word is None:
+            name = getattr(param.type, "name", "") or ""
+            word = {"integer": "INTEGER", "float": "FLOAT", "path": "PATH"}.get(name.lower(), "TEXT")
+        param.metavar = word
+    for sub in getattr(command, "__dict__", {}).get("commands", {}).values():
+        humanize_types(sub)
+
+
+# --- completion ---------------------------------------------------------------------------
+
+
+def complete_format(incomplete: str) -> list[str]:
+    from toolkit.report.formats import FORMATS
+
+    return [f for f in FORMATS if f.startswith(incomplete)]
+
+
+def complete_table_format(incomplete: str) -> list[str]:
+    from tabulate import tabulate_formats
+
+    return sorted(f for f in tabulate_formats if f.startswith(incomplete))
+
+
+def complete_limit(ctx: Any, incomplete: str) -> list[str]:
+    """Host and group names of the inventory given so far (``-i`` or ``PSFLEET_INVENTORY``),
+    read by the built-in reader (no subprocess while the user types); none on any error."""
+    source = ctx.params.get("inventory") or os.environ.get("PSFLEET_INVENTORY")
+    if not source:
+        return []
+    prefix, _, word = incomplete.rpartition(",")
+    lead = word[:1] if word[:1] in "!&~" else ""
+    try:
+        from toolkit.inventory.loader import InventoryOptions, read_inventory
+
+        loaded = read_inventory(Path(str(source)), options=InventoryOptions(backend="builtin"), report=False)
+    except Exception:  # completion never fails loudly
+        return []
+    inventory = loaded.inventory
+    names: Iterable[str] = [*inventory.groups, *(h.name for h in inventory.hosts)]
+    head = f"{prefix}," if prefix else ""
+    return [f"{head}{lead}{n}" for n in dict.fromkeys(names) if n.startswith(word[len(lead) :])]
+
+
+# --- global inventory options -------------------------------------------------------------
+
+_show_skipped = False
+
+
+def set_global_options(
+    *, backend: str, vault_password_files: tuple[str, ...], vault_ids: tuple[str, ...], show_skipped: bool
+) -> None:
+    """Apply the root options: every later inventory load uses them and reports skipped hosts."""
+    from toolkit.inventory.loader import InventoryOptions, set_inventory_options
+
+    global _show_skipped
+    _show_skipped = show_skipped
+    set_inventory_options(
+        InventoryOptions(backend=backend, vault_password_files=vault_password_files, vault_ids=vault_ids),
+        reporter=report_loaded,
+    )
+
+
+def skipped_lines(loaded: LoadedInventory, *, show_all: bool | None = None) -> list[str]:
+    """stderr lines for an inventory's warnings and skipped hosts: a count with the reasons,
+    and each host when ``--show-skipped`` was given."""
+    lines = [f"psfleet: warning: {warning}" for warning in loaded.warnings]
+    skipped = loaded.skipped
+    if skipped:
+        reasons = Counter(s.reason.split(";", 1)[0] for s in skipped)
+        why = "; ".join(
+            f"{count} {reason}" if len(reasons) > 1 else reason for reason, count in reasons.items()
+        )
+        listed = _show_skipped if show_all is None else show_all
+        hint = "" if listed else " (--show-skipped lists them)"
+        lines.append(
+            f"psfleet: skipped {len(skipped)} host{'s' if len(skipped) != 1 else ''} not on WinRM: {why}{hint}"
+        )
+        if listed:
+            for s in skipped:
+                where = f"{s.source.file}:{s.source.line}" if s.source.line else s.source.file
+                lines.append(f"  skipped {s.name} ({where}): {s.reason}")
+    return lines
+
+
+def report_loaded(loaded: LoadedInventory) -> None:
+    """Print :func:`skipped_lines` on stderr (the loader calls it for every command)."""
+    from toolkit.cli.common import say
+
+    for line in skipped_lines(loaded):
+        say(line)
+
+
+def no_effect(option: str, reason: str) -> Any:
+    """The usage error for an option that would be silently ignored (exit 2)."""
+    from toolkit.errors import UsageError
+
+    return UsageError(f"{option} has no effect {reason}", field=option)
