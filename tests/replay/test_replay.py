@@ -46,6 +46,7 @@ from toolkit.transport.classify import classify
 from toolkit.transport.lean import psrp, soap
 from toolkit.transport.lean import session as lean_session
 from toolkit.transport.model import ErrorRecordData, InvocationResult
+from toolkit.transport.protocol import TransportError
 from toolkit.transport.values import TypedSerializer, convert, error_from_pypsrp
 
 S = "http://www.w3.org/2003/05/soap-envelope"
@@ -431,7 +432,7 @@ def lean_outcome(messages: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
             result: InvocationResult = session.run_script("replayed")
             pipelines.append((result.output, result.errors))
         session.close()
-    except lean_session.TransportError as exc:  # type: ignore[attr-defined]
+    except TransportError as exc:
         return Outcome(pipelines, exc.error)
     assert (
         fake.position >= len(messages) - 1

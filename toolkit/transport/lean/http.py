@@ -34,10 +34,13 @@ import spnego
 import urllib3
 from pypsrp.exceptions import AuthenticationError, WinRMTransportError
 
+from toolkit.transport import redact
 from toolkit.transport.classify import DeadlineExceeded, ProtocolViolation, RedirectRefused, ResponseTooLarge
 from toolkit.transport.lean import auth as lean_auth
+from toolkit.transport.protocol import MAX_RESPONSE_BYTES
 
 log = logging.getLogger(__name__)
+redact.install()  # pyspnego logs every token it reads or writes at DEBUG
 
 BOUNDARY = "Encrypted Boundary"
 SOAP_TYPE = "application/soap+xml;charset=UTF-8"
@@ -45,7 +48,7 @@ _OCTET = b"\tContent-Type: application/octet-stream\r\n"
 _PART_END = f"--{BOUNDARY}--\r\n".encode()
 _LENGTH = re.compile(rb"Length=(\d+)")
 #: Default cap on one response's body (the transport setting ``max_response`` overrides it).
-MAX_RESPONSE = 4 * 1024 * 1024
+MAX_RESPONSE = MAX_RESPONSE_BYTES
 READ_CHUNK = 64 * 1024
 USER_AGENT = "Python PSRP Client"
 

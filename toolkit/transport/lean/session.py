@@ -25,9 +25,9 @@ from pypsrp.exceptions import WinRMTransportError, WSManFaultError
 
 from toolkit.inventory.model import Host
 from toolkit.transport.lean import psrp, soap
-from toolkit.transport.lean.http import MAX_RESPONSE, Target, WinRMConnection
+from toolkit.transport.lean.http import Target, WinRMConnection
 from toolkit.transport.model import InvocationResult, Statement
-from toolkit.transport.session import CredentialLike, SessionBase
+from toolkit.transport.protocol import CredentialLike, SessionBase, max_response
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ def target_of(host: Host) -> Target:
         hostname=t.negotiate_hostname_override,
         cert_validation=t.cert_validation,
         ca_file=t.ca_file,
-        max_response=int(getattr(t, "max_response", MAX_RESPONSE)),
+        max_response=max_response(host),
     )
 
 
