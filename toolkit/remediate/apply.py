@@ -163,7 +163,8 @@ def remediate(
     is fsynced there before its write goes out, every outcome after the read-back.
     ``expires`` is the expiry of secure-negotiate workarounds (``allow_insecure``); verified
     ones are recorded in ``workaround_file`` (default: the state dir's workarounds.json).
-    Writes are never retried after a failure or timeout once sent (DOMAIN 9.3).
+    Writes are never retried after a failure or timeout once sent
+    (docs/windows-facts.md#no-retry-after-write).
 
     Each host is written under its lease (``busy`` when another run holds it) and this box's
     lock for it (``lock_dir``, default ``<state dir>/locks``). A journal that cannot be

@@ -2,7 +2,7 @@
 the audit's read statements as ONE pipeline, and judge each write by its read-back.
 
 Shared by remediation and rollback. Registry and SmbShare write errors are non-terminating
-(DOMAIN 4.6): they arrive in the same error stream as the reads, so they are told apart by
+(docs/windows-facts.md#non-terminating-errors): they arrive in the same error stream as the reads, so they are told apart by
 the command that raised them. A write counts as done only when the value read back in the
 same round trip is the intended one (kind and data).
 """
@@ -134,7 +134,8 @@ def write_and_verify(
     ok: Outcome = Outcome.CHANGED,
 ) -> Verified:
     """Journal, write, read back, journal the outcomes. :class:`TransportError` propagates
-    once ``progress.stage`` is ``sent``: the writes may have happened (never retried, DOMAIN 9.3).
+    once ``progress.stage`` is ``sent``: the writes may have happened (never retried,
+    docs/windows-facts.md#no-retry-after-write).
     ``progress.guard`` is checked before each journal append and before the send
     (:class:`toolkit.remediate.lease.Cancelled`); a journal that cannot be written raises
     :class:`toolkit.remediate.journal.JournalWriteError` (before the send: nothing sent)."""

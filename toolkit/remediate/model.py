@@ -21,16 +21,16 @@ from toolkit.results import exit_code as results_exit_code
 
 SCHEMA = "psfleet.remediate/1"
 
-#: When a change takes effect (DOMAIN 1.4 [U] and 2.4 "Restart requirement: None").
+#: When a change takes effect (docs/windows-facts.md#smb-change-takes-effect, docs/windows-facts.md#signing-no-restart).
 EFFECT_NOTE = (
-    "takes effect for new SMB connections; existing mappings may need reconnecting "
-    "(no restart needed, DOMAIN 1.4, 2.4)"
+    "takes effect for new SMB connections; existing mappings may need reconnecting (no restart needed)"
 )
 
 
 @dataclass(frozen=True)
 class Setting:
-    """A registry value psfleet manages: check id -> key and value name (DOMAIN 1.3, 2.1)."""
+    """A registry value psfleet manages: check id -> key and value name
+    (docs/windows-facts.md#rsn-value, docs/windows-facts.md#signing-client-value, docs/windows-facts.md#signing-server-value)."""
 
     id: str
     path: str

@@ -3,15 +3,15 @@
 The same probe and the same verdicts as ``psfleet audit`` (:func:`toolkit.checks.verdicts.evaluate`)
 decide what drifts; this module only decides how to fix it, and where not to:
 
-* secure negotiate ``disabled`` is planned only on builds 9200 and 9600 (DOMAIN 1.4): elsewhere
+* secure negotiate ``disabled`` is planned only on builds 9200 and 9600 (docs/windows-facts.md#rsn-enforced-since-10240): elsewhere
   it is ``not_applicable`` with the advice to require SMB signing instead; even there it needs
-  ``allow_insecure`` (it is a temporary workaround with an expiry, DOMAIN 1.1).
-* Every registry write sends ``-Type DWord -Force`` (DOMAIN 3.3, 4.1). ``-Type`` also replaces
+  ``allow_insecure`` (it is a temporary workaround with an expiry, docs/windows-facts.md#rsn-workaround).
+* Every registry write sends ``-Type DWord -Force`` (docs/windows-facts.md#smbshare-set-force, docs/windows-facts.md#registry-write-kind). ``-Type`` also replaces
   a value of the wrong kind (a REG_SZ "0" trap becomes a DWORD): only a write *without*
   ``-Type`` keeps the existing kind.
 * Signing goes through ``Set-SmbClientConfiguration`` / ``Set-SmbServerConfiguration
-  -RequireSecuritySignature $true -Force`` from build 9200 (DOMAIN 3), through the registry
-  before (DOMAIN 3.4) or when the build is unknown.
+  -RequireSecuritySignature $true -Force`` from build 9200 (docs/windows-facts.md#smbshare-configuration-cmdlets), through the registry
+  before (docs/windows-facts.md#smbshare-availability) or when the build is unknown.
 * A key that does not exist is not created (the LanmanWorkstation/LanmanServer service is
   missing or broken): the setting is ``blocked``.
 """
@@ -24,6 +24,7 @@ from datetime import datetime
 
 from toolkit.checks.facts import HostFacts, KeyFacts, RegValue
 from toolkit.checks.osinfo import BUILD_WIN8, BUILD_WIN81, os_info
+from toolkit.checks.rules import RSN_ENFORCED_SINCE_10240, RSN_WORKAROUND
 from toolkit.checks.verdicts import CHECK_IDS, evaluate
 from toolkit.errors import UsageError
 from toolkit.inventory.model import Host
@@ -91,7 +92,8 @@ def validate_only(only: Iterable[str] | None) -> tuple[str, ...] | None:
 
 def registry_write(path: str, name: str, value: RegValue) -> Command:
     """The registry command that leaves ``value`` (kind and data) at ``path``/``name``;
-    deletes it when ``value`` is absent. Always ``-Type``/``-Force`` (DOMAIN 4.1, 3.3)."""
+    deletes it when ``value`` is absent. Always ``-Type``/``-Force``
+    (docs/windows-facts.md#registry-write-kind, docs/windows-facts.md#smbshare-set-force)."""
     if value.kind is None:
         return Command.of("Remove-ItemProperty", Path=path, Name=name, switches=["Force"])
     data = value.value
@@ -202,14 +204,14 @@ def _plan_setting(
                 Outcome.NOT_APPLICABLE,
                 f"not planned: disabling validate negotiate is done only on builds 9200 and 9600 "
                 f"(this build: {build}); require SMB signing instead for WAN accelerators",
-                "DOMAIN 1.4",
+                RSN_ENFORCED_SINCE_10240,
             ), None
         if not allow_insecure:
             return item(
                 Outcome.BLOCKED,
                 "disabling validate negotiate weakens SMB security: pass --allow-insecure to apply it "
                 "as a temporary workaround (with --expires); safer: require SMB signing",
-                "DOMAIN 1.1",
+                RSN_WORKAROUND,
             ), None
     if not key.exists:
         return item(

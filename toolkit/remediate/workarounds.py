@@ -3,7 +3,7 @@
 ``psfleet remediate`` records each verified disable here, next to its journal, in
 ``<state dir>/workarounds.json``; ``psfleet audit`` reads it through
 :func:`workarounds_from_journals` so that an expired workaround is reported as drift
-(DOMAIN 1.1: disabling validate negotiate is a workaround, not a state to keep). Restoring
+(docs/windows-facts.md#rsn-workaround: disabling validate negotiate is a workaround, not a state to keep). Restoring
 ``required`` (a later remediation or a rollback) removes the entry.
 
 File format::
