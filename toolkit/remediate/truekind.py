@@ -6,7 +6,7 @@ would be journaled, and restored, as a REG_SZ holding another text. So every rea
 managed values also runs ``reg.exe query <key>`` for the two keys (a native command with
 arguments, no PowerShell text; the keys are psfleet's constants, never inventory data),
 which lists each value as ``<name>  <REG_TYPE>  <data>`` with REG_EXPAND_SZ data as stored
-(docs/remediation.md#true-kind cites the sources). StdRegProv's GetExpandedStringValue
+(docs/remediation.md#true-kind-reg_sz-or-reg_expand_sz cites the sources). StdRegProv's GetExpandedStringValue
 is no substitute: it returns the text expanded.
 
 :func:`parse_true_facts` overlays what reg.exe says on the probe's facts: a String that
