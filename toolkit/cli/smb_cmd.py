@@ -45,8 +45,25 @@ from toolkit.smb.render import (
 )
 from toolkit.smb.wire import ALL_DIALECTS, DIALECTS
 
-probe_app = typer.Typer(help="Look at what hosts answer on the wire (no WinRM).", no_args_is_help=True)
-diagnose_app = typer.Typer(help="Diagnose one path to one server.", no_args_is_help=True)
+probe_app = typer.Typer(
+    help="Look at what hosts answer on the wire (no WinRM).", no_args_is_help=True, add_completion=False
+)
+diagnose_app = typer.Typer(
+    help="Diagnose one path to one server.", no_args_is_help=True, add_completion=False
+)
+
+
+# A callback keeps each a group: Typer turns a one-command app into that command, and
+# ``psfleet probe smb`` would then read ``smb`` as an extra argument.
+@probe_app.callback()
+def probe_group() -> None:
+    """Look at what hosts answer on the wire (no WinRM)."""
+
+
+@diagnose_app.callback()
+def diagnose_group() -> None:
+    """Diagnose one path to one server."""
+
 
 DIAGNOSE_FORMATS: tuple[str, ...] = ("table", "json")
 EXIT_BY_DIAGNOSIS: dict[DiagnosisStatus, int] = {
@@ -100,9 +117,10 @@ def probe_smb_command(
     output: Path | None = typer.Option(None, "-o", "--output", help="Write the report here (atomically)."),
     verbose: int = typer.Option(0, "-v", "--verbose", count=True, help="-v, -vv, -vvv."),
 ) -> None:
-    """Probe each host's SMB port (inventory smb_port, default 445) without credentials: dialect,
-    signing, SMB1, and who answered (the NTLM challenge's names and OS version).
-    Exit 0 all probed, 8 some host not probed."""
+    """Probe each host's SMB port without credentials: dialect, signing, SMB1, who answered.
+
+    The port is the inventory's smb_port (default 445); who answered is the NTLM challenge's
+    names and OS version. Exit 0 all probed, 8 some host not probed."""
     setup_logging(verbose)
     check_format(fmt, PROBE_RUN_FORMATS)
     inv = apply_limit(load_inventory(inventory), limit)
