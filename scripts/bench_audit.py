@@ -1,24 +1,36 @@
 #!/usr/bin/env python3
 """Benchmark: psfleet's audit of a lab fleet against what a user would write with pypsrp.
 
-One run starts a lab fleet in its own worker process(es) (NTLM with WinRM message
-encryption, a latency per HTTP response and a delay per runspace-pool open, as real Windows
-has), then runs each contender in a child process of its own so CPU and memory are measured
-per contender:
+One run starts a lab fleet in its own worker process(es) (``auth: negotiate`` as real
+inventories say, answered with NTLM inside and WinRM message encryption, a latency per HTTP
+response and a delay per runspace-pool open, as real Windows has), then runs each contender
+in a child process of its own so CPU and memory are measured per contender (the whole
+process tree: psfleet's worker processes included):
 
-1. psfleet: ``toolkit.api.audit`` (the public API), default options except ``--forks``;
-2. sequential pypsrp: one RunspacePool per host, one after the other, on ``--sample`` hosts,
-   extrapolated to the fleet (the table says so);
-3. a 32-worker ``ThreadPoolExecutor`` over the same pypsrp code (the usual fan-out);
+1. ``cli-negotiate``: ``psfleet audit -i INVENTORY --format json -o FILE`` exactly as a user
+   runs it (start-up, imports and worker start-up included), the inventory as the lab writes
+   it (``auth: negotiate``, ``transport`` left at ``auto``);
+2. ``cli-ntlm``: the same with ``auth: ntlm`` in the inventory;
+3. ``cli-kerberos`` (with ``--kerberos-hosts N``): the same against a second lab fleet of N
+   hosts with Kerberos keys, a real MIT KDC (tests/support/kdc.py) and a ticket cache, no
+   password anywhere;
+4. ``api``: ``toolkit.api.audit`` (the public API) on the negotiate inventory, for the
+   library's share of the CLI's figures;
+5. ``sequential`` pypsrp: one RunspacePool per host, one after the other, on ``--sample``
+   hosts, extrapolated to the fleet (the table says so);
+6. ``threadpool``: a 32-worker ``ThreadPoolExecutor`` over the same pypsrp code (the usual
+   fan-out), with the inventory's auth (negotiate).
 
 and the floors for each: latency floor = per-host latency (pool open + latency x requests)
 x hosts / concurrency; CPU floor = (client + lab CPU seconds) / cores.
 
 Every contender reports what it read per host (OS build, UBR and the five SMB values with
 their kinds); the benchmark checks they all read the same, otherwise the comparison is void
-and the exit code is 1.
+and the exit code is 1. The targets of issue 12 are checked at the end (met / MISSED).
 
     python scripts/bench_audit.py                       # 1,000 hosts, default model
+    python scripts/bench_audit.py --kerberos-hosts 120  # plus the Kerberos row
+    python scripts/bench_audit.py --hosts 10000 --contenders cli-negotiate
     python scripts/bench_audit.py --hosts 200 --json
 """
 
@@ -28,7 +40,9 @@ import argparse
 import importlib
 import json
 import os
+import re
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -146,20 +160,46 @@ def _safe(fn: Callable[[Mapping[str, Any]], dict[str, Any]], host: Mapping[str, 
         return {"error": f"{type(exc).__name__}: {exc}"[:200]}
 
 
-def _psfleet_fingerprint(result: Any) -> dict[str, Any]:
-    """The same fields from a psfleet HostResult (its OS info and the checks' actual text)."""
-    if result.os is None:
-        return {"error": result.error.message if result.error else result.status.value}
-    out: dict[str, Any] = {"build": result.os.build, "ubr": result.os.ubr}
+def _fingerprint(build: Any, ubr: Any, checks: Iterable[tuple[str, str]]) -> dict[str, Any]:
+    """The fingerprint fields from psfleet's OS build/UBR and its checks' (id, actual text)."""
+    out: dict[str, Any] = {"build": build, "ubr": ubr}
     prefix = {"secure_negotiate": "ws", "client_signing": "ws", "server_signing": "srv"}
-    for check in result.checks:
-        for part in check.actual.split("; "):
+    for check_id, actual in checks:
+        for part in actual.split("; "):
             name, sep, rest = part.partition("=")
             if not sep:
                 continue
             rest = rest.removesuffix(", SMB1 only").removesuffix(" (key missing)")
-            out[f"{prefix[check.id]}.{name}"] = rest
+            out[f"{prefix[check_id]}.{name}"] = rest
     return {k: out.get(k) for k in FINGERPRINT_FIELDS}
+
+
+def _psfleet_fingerprint(result: Any) -> dict[str, Any]:
+    """The same fields from a psfleet HostResult (its OS info and the checks' actual text)."""
+    if result.os is None:
+        return {"error": result.error.message if result.error else result.status.value}
+    return _fingerprint(result.os.build, result.os.ubr, ((c.id, c.actual) for c in result.checks))
+
+
+_UBR = re.compile(r"\((\d+)\.(\d+)\)")
+
+
+def _json_fingerprint(host: Mapping[str, Any]) -> dict[str, Any]:
+    """The same fields from a host of ``psfleet audit --format json`` (UBR from the OS's
+    display text, ``Windows 8.1 (9600.21620)``)."""
+    os_info = host.get("os")
+    if not os_info:
+        error = host.get("error") or {}
+        return {"error": str(error.get("message") or host.get("status"))}
+    match = _UBR.search(str(os_info.get("display", "")))
+    ubr = int(match.group(2)) if match else None
+    return _fingerprint(os_info.get("build"), ubr, ((c["id"], c["actual"]) for c in host["checks"]))
+
+
+def psfleet_command() -> list[str]:
+    """How a user starts psfleet: the installed ``psfleet`` script, else ``python -m``."""
+    script = shutil.which("psfleet")
+    return [script] if script else [sys.executable, "-m", "toolkit.cli"]
 
 
 def _cpu_now() -> float:
@@ -175,7 +215,35 @@ def run_contender(name: str, args: argparse.Namespace) -> dict[str, Any]:
     only = set(args.only.split(",")) if args.only else None
     hosts = [h for h in fleet if h["name"] in only] if only is not None else fleet
     read: dict[str, dict[str, Any]] = {}
-    if name == "psfleet":
+    if name.startswith("cli-"):
+        from toolkit.api import AUDIT_DEFAULT_FORKS
+
+        out = Path(args.result).with_suffix(".audit.json")
+        cmd = [*psfleet_command(), "audit", "-i", args.inventory, "--format", "json", "-o", str(out)]
+        if args.forks:
+            cmd += ["--forks", str(args.forks)]
+        env = {**os.environ, "PSFLEET_NO_PROGRESS": "1"}
+        cpu0, t0 = _cpu_now(), time.perf_counter()
+        done = subprocess.run(cmd, env=env, stdin=subprocess.DEVNULL, check=False)
+        wall, cpu = time.perf_counter() - t0, _cpu_now() - cpu0
+        if done.returncode not in (0, 4, 8, 12):
+            raise SystemExit(f"psfleet audit exited {done.returncode}")
+        doc = json.loads(out.read_text())
+        read = {h["name"]: _json_fingerprint(h) for h in doc["hosts"]}
+        transports: dict[str, int] = {}
+        for h in doc["hosts"]:
+            key = str(h.get("transport")) + (" after fallback" if h.get("transport_fallback") else "")
+            transports[key] = transports.get(key, 0) + 1
+        concurrency = args.forks or AUDIT_DEFAULT_FORKS
+        return {
+            "wall_s": wall,
+            "cpu_s": cpu,
+            "hosts": len(read),
+            "concurrency": concurrency,
+            "read": read,
+            "transports": transports,
+        }
+    if name == "api":
         # The public API only: importing the CLI would add Typer to psfleet's peak RSS.
         from toolkit.api import AUDIT_DEFAULT_FORKS, audit
         from toolkit.fanout.runner import FanoutOptions
@@ -236,6 +304,7 @@ def _tree_rss(pid: int) -> int:
 @dataclass
 class Row:
     name: str
+    auth: str
     hosts: int
     measured_hosts: int
     wall_s: float
@@ -260,7 +329,11 @@ class Row:
 
 
 def _run_child(
-    name: str, args: argparse.Namespace, paths: Mapping[str, str], only: Iterable[str] = ()
+    name: str,
+    args: argparse.Namespace,
+    paths: Mapping[str, str],
+    only: Iterable[str] = (),
+    env: Mapping[str, str] | None = None,
 ) -> tuple[dict[str, Any], float]:
     out = Path(paths["dir"]) / f"{name}.json"
     cmd = [
@@ -280,7 +353,7 @@ def _run_child(
     only = list(only)
     if only:
         cmd += ["--only", ",".join(only)]
-    proc = subprocess.Popen(cmd)
+    proc = subprocess.Popen(cmd, env={**os.environ, **(env or {})})
     peak = 0
     while proc.poll() is None:
         peak = max(peak, _tree_rss(proc.pid))
@@ -298,11 +371,18 @@ def _evenly(items: Sequence[Any], n: int) -> list[Any]:
 
 
 def measure(
-    name: str, args: argparse.Namespace, lab: Any, paths: Mapping[str, str], hosts: list[str]
+    name: str,
+    args: argparse.Namespace,
+    lab: Any,
+    paths: Mapping[str, str],
+    hosts: list[str],
+    *,
+    auth: str,
+    env: Mapping[str, str] | None = None,
 ) -> tuple[Row, dict[str, Any]]:
     sample = _evenly(hosts, args.sample) if name == "sequential" else hosts
     before = lab.stats()
-    result, peak_mb = _run_child(name, args, paths, sample if name == "sequential" else ())
+    result, peak_mb = _run_child(name, args, paths, sample if name == "sequential" else (), env)
     after = lab.stats()
     measured = len(sample)
     requests = sum(after["requests"].get(h, 0) - before["requests"].get(h, 0) for h in sample)
@@ -313,6 +393,7 @@ def measure(
     cores = os.cpu_count() or 1
     row = Row(
         name=name,
+        auth=auth,
         hosts=len(hosts),
         measured_hosts=measured,
         wall_s=wall,
@@ -328,6 +409,9 @@ def measure(
     )
     if row.extrapolated:
         row.notes.append(f"measured on {measured} hosts, extrapolated to {len(hosts)}")
+    if result.get("transports"):
+        served = ", ".join(f"{k}: {v}" for k, v in sorted(result["transports"].items()))
+        row.notes.append(f"hosts served by transport: {served}")
     return row, result["read"]
 
 
@@ -352,12 +436,12 @@ def compare_reads(reads: Mapping[str, Mapping[str, Any]]) -> list[str]:
 
 def render(rows: Sequence[Row], args: argparse.Namespace, checks: Mapping[str, Any]) -> str:
     head = (
-        f"{'contender':<22}{'wall s':>9}{'hosts/s':>9}{'req/host':>10}{'client CPU':>12}{'lab CPU':>9}"
+        f"{'contender':<22}{'auth':<10}{'hosts':>6}{'wall s':>9}{'hosts/s':>9}{'req/host':>10}{'client CPU':>12}{'lab CPU':>9}"
         f"{'peak RSS':>10}{'conc':>6}{'lat floor':>11}{'CPU floor':>11}"
     )
-    units = f"{'':<22}{'':>9}{'':>9}{'':>10}{'ms/host':>12}{'ms/host':>9}{'MB':>10}{'':>6}{'s':>11}{'s':>11}"
+    units = f"{'':<22}{'':<10}{'':>6}{'':>9}{'':>9}{'':>10}{'ms/host':>12}{'ms/host':>9}{'MB':>10}{'':>6}{'s':>11}{'s':>11}"
     lines = [
-        f"{rows[0].hosts} hosts (mixed profiles), NTLM + message encryption, {args.latency_ms} ms per HTTP "
+        f"{rows[0].hosts} hosts (mixed profiles), WinRM message encryption, {args.latency_ms} ms per HTTP "
         f"response, {args.pool_open_ms} ms per pool open, lab in {args.workers} process(es), "
         f"{os.cpu_count()} cores",
         head,
@@ -366,7 +450,7 @@ def render(rows: Sequence[Row], args: argparse.Namespace, checks: Mapping[str, A
     for r in rows:
         label = r.name + (" *" if r.extrapolated else "")
         lines.append(
-            f"{label:<22}{r.wall_s:>9.2f}{r.hosts_per_s:>9.1f}{r.requests_per_host:>10.1f}"
+            f"{label:<22}{r.auth:<10}{r.hosts:>6}{r.wall_s:>9.2f}{r.hosts_per_s:>9.1f}{r.requests_per_host:>10.1f}"
             f"{r.client_cpu_ms_per_host:>12.1f}{r.lab_cpu_ms_per_host:>9.1f}{r.peak_rss_mb:>10.0f}"
             f"{r.concurrency:>6}{r.latency_floor_s:>11.2f}{r.cpu_floor_s:>11.2f}"
         )
@@ -376,6 +460,8 @@ def render(rows: Sequence[Row], args: argparse.Namespace, checks: Mapping[str, A
     lines.append("")
     for key, value in checks["ratios"].items():
         lines.append(f"{key:<44} {value:>8.2f}")
+    for target in checks.get("targets", []):
+        lines.append(f"target {target}")
     lines.append(f"{'every contender read the same values':<44} {'yes' if checks['same_reads'] else 'NO'}")
     before, after = checks["load_average"]
     lines.append(f"{'machine load average (1 min) before/after':<44} {before:>4.1f} / {after:.1f}")
@@ -384,18 +470,103 @@ def render(rows: Sequence[Row], args: argparse.Namespace, checks: Mapping[str, A
     return "\n".join(lines)
 
 
+#: The reference row: what a user runs by default.
+REFERENCE = "cli-negotiate"
+
+
 def ratios(rows: Sequence[Row]) -> dict[str, float]:
     by = {r.name: r for r in rows}
-    ps = by["psfleet"]
+    ps = by.get(REFERENCE) or by.get("api")
+    if ps is None:
+        return {}
     out: dict[str, float] = {}
     for base in ("threadpool", "sequential"):
         if base in by:
-            out[f"speed-up vs {base} (wall)"] = by[base].wall_s / ps.wall_s
-            out[f"client CPU/host psfleet/{base}"] = (
+            out[f"speed-up {ps.name} vs {base} (wall)"] = by[base].wall_s / ps.wall_s
+            out[f"client CPU/host {ps.name}/{base}"] = (
                 ps.client_cpu_ms_per_host / by[base].client_cpu_ms_per_host
             )
-    out["psfleet wall / larger floor"] = ps.wall_s / ps.floor_s if ps.floor_s else 0.0
+    for r in rows:
+        if r.name.startswith(("cli-", "api")) and r.floor_s:
+            out[f"{r.name} wall / larger floor"] = r.wall_s / r.floor_s
+            out[f"{r.name} wall / CPU floor"] = r.wall_s / r.cpu_floor_s if r.cpu_floor_s else 0.0
     return out
+
+
+def targets(rows: Sequence[Row]) -> list[str]:
+    """Issue 12's targets for the default path (the CLI with negotiate), met or MISSED."""
+    by = {r.name: r for r in rows}
+    ref = by.get(REFERENCE)
+    if ref is None:
+        return []
+    out: list[str] = []
+
+    def check(label: str, ok: bool, figure: str) -> None:
+        out.append(f"{label:<52} {figure:>14}  {'met' if ok else 'MISSED'}")
+
+    if "threadpool" in by and ref.hosts < 5000:
+        speed = by["threadpool"].wall_s / ref.wall_s
+        check("negotiate >= 4x faster wall than the pypsrp pool", speed >= 4, f"{speed:.2f}x")
+    check("client CPU <= 8 ms/host", ref.client_cpu_ms_per_host <= 8, f"{ref.client_cpu_ms_per_host:.1f} ms")
+    check("<= 7 HTTP requests/host", ref.requests_per_host <= 7, f"{ref.requests_per_host:.1f}")
+    limit = 400 if ref.hosts >= 5000 else 250
+    check(
+        f"peak client RSS (all processes) <= {limit} MB",
+        ref.peak_rss_mb <= limit,
+        f"{ref.peak_rss_mb:.0f} MB",
+    )
+    if ref.hosts >= 5000 and ref.cpu_floor_s:
+        ratio = ref.wall_s / ref.cpu_floor_s
+        check("wall within 1.3x of the CPU floor", ratio <= 1.3, f"{ratio:.2f}x")
+    return out
+
+
+def _inventory_with_auth(source: Path, target: Path, auth: str) -> Path:
+    """The lab's inventory with every host's ``auth`` set to ``auth``."""
+    target.write_text(re.sub(r"(?m)^(\s+auth: )\S+$", rf"\g<1>{auth}", source.read_text()))
+    return target
+
+
+def _kerberos_rows(args: argparse.Namespace, tmp: Path) -> tuple[list[Row], dict[str, Any]]:
+    """``cli-kerberos``: a fleet of ``--kerberos-hosts`` lab hosts with Kerberos keys, a real
+    MIT KDC and the admin's ticket (no password in the inventory)."""
+    from tests.support.kdc import start_kdc
+    from toolkit.lab.fleet import Fleet
+    from toolkit.lab.kerberos import KerberosLabConfig
+    from toolkit.lab.spec import spec_from_args
+
+    spec = spec_from_args(
+        args.kerberos_hosts,
+        "mixed",
+        password="Bench-Lab-1!",
+        auth="kerberos",
+        latency_ms=args.latency_ms,
+        pool_open_ms=args.pool_open_ms,
+        prefix="krb",
+    )
+    names = [h.name for h in spec.hosts]
+    kdc = start_kdc(tmp / "kdc", lab_hosts={f"{n}.psfleet.test": "127.0.0.1" for n in names})
+    try:
+        config = KerberosLabConfig(realm=kdc.realm, keytab=kdc.keytab)
+        os.environ["KRB5RCACHEDIR"] = str(kdc.root)
+        with Fleet(
+            spec, addressing="port", workers=args.workers, workdir=tmp / "krb-lab", kerberos=config
+        ) as lab:
+            paths = {
+                "dir": str(tmp),
+                "fleet_json": str(tmp / "krb-fleet.json"),
+                "inventory": str(tmp / "krb.yml"),
+            }
+            lab.write_fleet_json(Path(paths["fleet_json"]))
+            lab.write_inventory(Path(paths["inventory"]))
+            env = {k: v for k, v in kdc.environ.items() if k != "KRB5_KTNAME"}
+            print("running cli-kerberos ...", file=sys.stderr, flush=True)
+            row, read = measure(
+                "cli-kerberos", args, lab, paths, [h.name for h in lab.hosts], auth="kerberos", env=env
+            )
+            return [row], {"cli-kerberos": read}
+    finally:
+        kdc.stop()
 
 
 def main_driver(args: argparse.Namespace) -> int:
@@ -411,38 +582,53 @@ def main_driver(args: argparse.Namespace) -> int:
         pool_open_ms=args.pool_open_ms,
     )
     contenders = [c for c in args.contenders.split(",") if c]
-    with (
-        tempfile.TemporaryDirectory(prefix="psfleet-bench-") as tmp,
-        Fleet(spec, addressing="port", workers=args.workers, workdir=Path(tmp) / "lab") as lab,
-    ):
-        paths = {
-            "dir": tmp,
-            "fleet_json": str(Path(tmp) / "fleet.json"),
-            "inventory": str(Path(tmp) / "lab.yml"),
-        }
-        lab.write_fleet_json(Path(paths["fleet_json"]))
-        lab.write_inventory(Path(paths["inventory"]))
-        names = [h.name for h in lab.hosts]
-        rows: list[Row] = []
-        reads: dict[str, dict[str, Any]] = {}
-        load_before = os.getloadavg()[0]
-        for name in contenders:
-            print(f"running {name} ...", file=sys.stderr, flush=True)
-            row, read = measure(name, args, lab, paths, names)
-            rows.append(row)
-            reads[name] = read
+    rows: list[Row] = []
+    reads: dict[str, dict[str, Any]] = {}
+    load_before = os.getloadavg()[0]
+    with tempfile.TemporaryDirectory(prefix="psfleet-bench-") as tmp:
+        with Fleet(spec, addressing="port", workers=args.workers, workdir=Path(tmp) / "lab") as lab:
+            paths = {
+                "dir": tmp,
+                "fleet_json": str(Path(tmp) / "fleet.json"),
+                "inventory": str(Path(tmp) / "lab.yml"),
+            }
+            lab.write_fleet_json(Path(paths["fleet_json"]))
+            lab.write_inventory(Path(paths["inventory"]))
+            ntlm = _inventory_with_auth(Path(paths["inventory"]), Path(tmp) / "lab-ntlm.yml", "ntlm")
+            names = [h.name for h in lab.hosts]
+            for name in contenders:
+                print(f"running {name} ...", file=sys.stderr, flush=True)
+                auth = "ntlm" if name == "cli-ntlm" else "negotiate"
+                run_paths = {**paths, "inventory": str(ntlm)} if name == "cli-ntlm" else paths
+                row, read = measure(name, args, lab, run_paths, names, auth=auth)
+                rows.append(row)
+                reads[name] = read
+        if args.kerberos_hosts:
+            krb_rows, krb_reads = _kerberos_rows(args, Path(tmp))
+            rows += krb_rows
+            reads_krb = krb_reads
+        else:
+            reads_krb = {}
         # Other work on the machine inflates wall times (not CPU per host): say how busy it was.
         load = (load_before, os.getloadavg()[0])
-    problems = compare_reads(reads)
+    problems = compare_reads(reads) if reads else []
+    problems += [
+        f"cli-kerberos failed on {h}: {v['error']}"
+        for r in reads_krb.values()
+        for h, v in r.items()
+        if "error" in v
+    ]
     checks = {
         "same_reads": not problems,
         "problems": problems,
-        "ratios": ratios(rows) if "psfleet" in reads else {},
+        "ratios": ratios(rows),
+        "targets": targets(rows),
         "load_average": load,
     }
     if args.json:
         doc = {
             "hosts": args.hosts,
+            "kerberos_hosts": args.kerberos_hosts,
             "latency_ms": args.latency_ms,
             "pool_open_ms": args.pool_open_ms,
             "lab_workers": args.workers,
@@ -468,7 +654,17 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--latency-ms", type=int, default=20, help="lab latency per HTTP response (default 20)")
     p.add_argument("--forks", type=int, default=None, help="psfleet --forks (default: psfleet's default)")
-    p.add_argument("--contenders", default="psfleet,sequential,threadpool", help="comma-separated subset")
+    p.add_argument(
+        "--contenders",
+        default="cli-negotiate,cli-ntlm,api,sequential,threadpool",
+        help="comma-separated subset of cli-negotiate, cli-ntlm, api, sequential, threadpool",
+    )
+    p.add_argument(
+        "--kerberos-hosts",
+        type=int,
+        default=0,
+        help="also run the cli-kerberos row on a fleet of N Kerberos hosts with a real KDC (default 0: no)",
+    )
     p.add_argument("--json", action="store_true", help="machine-readable output on stdout")
     # Internal: run one contender in this (child) process.
     p.add_argument("--contender", help=argparse.SUPPRESS)

@@ -16,7 +16,8 @@ from toolkit.checks.audit import AuditExtension, audit_host
 from toolkit.fanout.runner import FanoutHooks, FanoutOptions, run_hosts
 from toolkit.inventory.model import Host, Inventory
 from toolkit.results import AuditRun, HostResult, utc_now
-from toolkit.transport.session import CredentialLike
+from toolkit.transport.protocol import CredentialLike
+from toolkit.transport.select import with_transport
 
 #: Default concurrency of an audit: the latency floor drops below the CPU floor at 256 without
 #: the contention measured at 512 (README "Performance").
@@ -59,8 +60,12 @@ def audit(
     workarounds: WorkaroundLookup | None = None,
     extra: Callable[[Host, HostResult], HostResult] | None = None,
     extensions: Sequence[AuditExtension] = (),
+    transport: str | None = None,
 ) -> AuditRun:
     """Audit every host of ``inventory`` (read-only) and return the aggregate.
+
+    ``transport`` (``auto``, ``lean`` or ``pypsrp``) overrides each host's ``transport``
+    setting, as ``--transport`` does; each host result says which client served it.
 
     ``credentials`` maps host names to credentials (see
     :func:`toolkit.inventory.credentials.resolve_credentials`). ``extra`` may enrich each host
@@ -72,6 +77,7 @@ def audit(
     """
     started = utc_now()
     now = datetime.now(UTC)
+    inventory = with_transport(inventory, transport)
 
     # A plain, picklable task (workarounds looked up here), so that large runs can spread
     # hosts over worker processes (toolkit.fanout.executors); closures in ``extra`` or
