@@ -24,7 +24,7 @@ from typing import Any
 from toolkit.fanout.lockout import CredentialGate, credential_key
 from toolkit.inventory.model import Host
 from toolkit.results import ErrorKind, HostError, HostResult, HostStatus
-from toolkit.transport.session import TransportError
+from toolkit.transport.protocol import TransportError
 
 log = logging.getLogger(__name__)
 

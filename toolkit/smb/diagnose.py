@@ -21,7 +21,6 @@ from enum import StrEnum
 from typing import Any
 
 from toolkit.checks.rules import RSN_WORKAROUND, SIGNING_SAFER_WORKAROUND
-from toolkit.compat.smbprotocol import install as bound_smbprotocol
 from toolkit.results import ErrorKind, HostError
 from toolkit.smb.frames import FrameError, NegotiateRefused, negotiate_request, parse_negotiate_response
 from toolkit.smb.probe import NegotiateInfo, negotiate_info, open_negotiated
@@ -305,6 +304,8 @@ def diagnose_validate_negotiate(
     for name in dialects:
         if dialect_value(name) >= dialect_value("3.1.1"):
             raise ValueError(f"dialect {name} uses pre-auth integrity, not validate negotiate")
+    from toolkit.compat.smbprotocol import install as bound_smbprotocol
+
     bound_smbprotocol()
     return _Run(server, port, client_build, timeout).run(username, password, dialects)
 
