@@ -8,12 +8,13 @@ answering SMB on one port (445 as root, ``--smb-port`` otherwise), served by lab
 processes. Then, each in a child process of its own so wall time and CPU are measured per
 contender (``os.wait4`` rusage: user + system seconds of the child and its threads):
 
-1. ``psfleet probe smb --no-per-dialect --no-smb1 --format json``: the question nmap asks
-   (one NEGOTIATE offering every dialect; psfleet also reads the NTLM challenge: who answered);
+1. ``psfleet probe smb --no-per-dialect --no-smb1 --no-identify --format json``: the question
+   nmap asks (one NEGOTIATE offering every dialect);
 2. ``nmap -Pn -n -sT -p PORT --script smb2-security-mode -iL targets -oX -`` (nmap's default
    timing);
-3. ``psfleet probe smb`` with its defaults (one NEGOTIATE per dialect and the SMB1 NEGOTIATE
-   too: seven connections a host), unless ``--no-full``.
+3. ``psfleet probe smb`` with its defaults (also the anonymous session setup's NTLM challenge,
+   one NEGOTIATE per dialect and the SMB1 NEGOTIATE: seven connections a host), unless
+   ``--no-full``.
 
 Every contender's answers (dialect and signing line per address) must be the same, else the
 comparison is void and the exit code is 1. The ratio is nmap's wall time over psfleet's for
@@ -58,7 +59,7 @@ class Contender:
     max_rss_mib: float
     exit_code: int
     #: psfleet only: wall time less the interpreter's start-up and psfleet's imports (measured
-    #: by a child that only imports the CLI).
+    #: by a child that only imports the CLI and the probe command).
     probe_phase_s: float | None = None
     answers: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
 
@@ -143,11 +144,12 @@ def main(argv: list[str] | None = None) -> int:
         psfleet = [sys.executable, "-c", cli, "probe", "smb", "-i", str(inventory), "--format", "json"]
         psfleet += ["--forks", str(args.forks)]
         startup, _ = run_child(
-            "python + psfleet imports", [sys.executable, "-c", "import toolkit.cli"], timeout=60
+            "start-up (imports)",
+            [sys.executable, "-c", "import toolkit.cli, toolkit.cli.smb_cmd"],
+            timeout=60,
         )
-        same, out = run_child(
-            "psfleet (same question)", [*psfleet, "--no-per-dialect", "--no-smb1"], timeout=args.timeout
-        )
+        same_question = [*psfleet, "--no-per-dialect", "--no-smb1", "--no-identify"]
+        same, out = run_child("psfleet (same question)", same_question, timeout=args.timeout)
         read_psfleet(same, out)
         nmap, out = run_child(
             "nmap smb2-security-mode",
@@ -187,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(result, indent=2))
     else:
-        print(f"python + psfleet imports     wall {startup.wall_s:8.2f} s  cpu {startup.cpu_s:8.2f} s")
+        print(f"{startup.name:28} wall {startup.wall_s:8.2f} s  cpu {startup.cpu_s:8.2f} s")
         for c in contenders:
             phase = f"  probe phase ~{c.probe_phase_s:.2f} s" if c.probe_phase_s is not None else ""
             print(

@@ -108,6 +108,11 @@ def probe_smb_command(
     smb1: bool = typer.Option(
         True, "--smb1/--no-smb1", help="Also an SMB1 NEGOTIATE (NT LM 0.12): does the server accept SMB1?"
     ),
+    identify: bool = typer.Option(
+        True,
+        "--identify/--no-identify",
+        help="Also an anonymous session setup: the NTLM challenge names the server and its OS version.",
+    ),
     fmt: str = typer.Option(
         "table",
         "-f",
@@ -136,7 +141,12 @@ def probe_smb_command(
 
             hooks = ProbeHooks(on_start=hooks.on_start, on_result=on_result)
         run = probe_fleet(
-            inv, options=options, hooks=hooks, per_dialect=ALL_DIALECTS if per_dialect else (), smb1=smb1
+            inv,
+            options=options,
+            hooks=hooks,
+            per_dialect=ALL_DIALECTS if per_dialect else (),
+            smb1=smb1,
+            identify=identify,
         )
     if not streaming:
         emit(render_probe_run(run, fmt), output)
