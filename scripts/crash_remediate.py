@@ -5,6 +5,17 @@ kill, that every host whose value changed is in the journal with its prior value
 
     python scripts/crash_remediate.py                        # 20 trials, 200 hosts
     python scripts/crash_remediate.py --trials 40 --seed 7 --up-to 30
+    python scripts/crash_remediate.py --mode concurrent --trials 4 --hosts 60
+    python scripts/crash_remediate.py --mode full-disk --trials 4 --hosts 60
+    python scripts/crash_remediate.py --mode all --trials 4 --hosts 60
+
+``--mode concurrent``: two ``psfleet remediate`` runs started together on the same drifted
+hosts (trials alternate one box / two boxes, and which run is rolled back first): no value
+journaled by both, every change journaled, ``busy`` names the other run, either rollback order
+leaves the other run's changes alone and both give back the state before.
+``--mode full-disk``: the journal on a nearly full small tmpfs (root) or under a file-size
+limit (a quota stand-in), free space spread over the trials: exit 2 with the report and the
+undo command, every change journaled, later hosts not started, rollback restores everything.
 
 Each trial starts a fresh in-process lab (drifted hosts over every OS profile), runs
 ``psfleet remediate -i INV --yes --journal FILE`` as a subprocess and kills it after a
@@ -24,7 +35,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.reliability.crash import kill_moments, run_trial
+from tests.reliability.crash import kill_moments, run_concurrent_trial, run_full_disk_trial, run_trial
 
 
 def main() -> int:
@@ -37,7 +48,55 @@ def main() -> int:
     ap.add_argument("--forks", type=int, default=32)
     ap.add_argument("--seed", type=int, default=int(time.time()))
     ap.add_argument("--max-minutes", type=float, default=30.0, help="stop starting trials after this long")
+    ap.add_argument("--mode", choices=("crash", "concurrent", "full-disk", "all"), default="crash")
     args = ap.parse_args()
+    failed = 0
+    if args.mode in ("concurrent", "all"):
+        failed += concurrent(args)
+    if args.mode in ("full-disk", "all"):
+        failed += full_disk(args)
+    if args.mode in ("crash", "all"):
+        failed += 0 if crash(args) == 0 else 1
+    return 1 if failed else 0
+
+
+def concurrent(args: argparse.Namespace) -> int:
+    started = time.monotonic()
+    failed = busy = 0
+    for number in range(1, args.trials + 1):
+        trial = run_concurrent_trial(
+            number,
+            hosts=args.hosts,
+            forks=args.forks,
+            same_box=number % 2 == 0,
+            first_rollback="ab"[number % 2],
+        )
+        busy += trial.busy
+        print(trial.line(), flush=True)
+        for problem in trial.problems:
+            print("  PROBLEM:", problem, flush=True)
+        failed += bool(trial.problems)
+    print(f"concurrent: {args.trials} trials, {busy} busy hosts in all, in {time.monotonic() - started:.0f}s: "
+          f"{f'{failed} failed' if failed else 'OK'}", flush=True)  # fmt: skip
+    return failed
+
+
+def full_disk(args: argparse.Namespace) -> int:
+    started = time.monotonic()
+    failed = 0
+    for number in range(1, args.trials + 1):
+        free = 4096 * number  # the failure lands a few hosts later each trial (tmpfs: whole pages)
+        trial = run_full_disk_trial(number, hosts=args.hosts, forks=args.forks, free_bytes=free)
+        print(trial.line(), flush=True)
+        for problem in trial.problems:
+            print("  PROBLEM:", problem, flush=True)
+        failed += bool(trial.problems)
+    print(f"full disk: {args.trials} trials in {time.monotonic() - started:.0f}s: "
+          f"{f'{failed} failed' if failed else 'OK'}", flush=True)  # fmt: skip
+    return failed
+
+
+def crash(args: argparse.Namespace) -> int:
     print(f"{args.trials} trials, {args.hosts} hosts, seed {args.seed}", flush=True)
     started = time.monotonic()
     failed = killed = mid_batch = done = 0

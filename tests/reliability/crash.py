@@ -16,19 +16,32 @@ import contextlib
 import json
 import os
 import random
+import resource
 import signal
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from tests.reliability.journal_check import Snapshot, snapshot, verify_journal
-from tests.reliability.scale import PASSWORD, SRV, WS, has_traceback
+from toolkit.checks.facts import SERVER_KEY as SRV
+from toolkit.checks.facts import WORKSTATION_KEY as WS
 from toolkit.lab.fleet import Fleet
 from toolkit.lab.profiles import PROFILE_NAMES
 from toolkit.lab.spec import loads_spec
+from toolkit.remediate.journal import read_journal
+
+PASSWORD = "Cr4sh-Lab!pw"
+
+
+def has_traceback(text: str) -> bool:
+    """A Python traceback in a command's output (psfleet prints one-line errors only)."""
+    return "Traceback (most recent call last)" in text
+
 
 #: registry states that all need writes under the secure baseline (on 9200/9600 all three)
 DRIFTED = (
@@ -180,3 +193,242 @@ def kill_moments(trials: int, *, up_to_s: float, seed: int) -> list[float]:
     rng = random.Random(seed)
     width = (up_to_s - 0.3) / trials
     return [round(0.3 + width * i + rng.random() * width, 3) for i in range(trials)]
+
+
+# -- two operators at once -------------------------------------------------------------------
+
+
+@dataclass
+class ConcurrentTrial:
+    number: int
+    same_box: bool
+    first_rollback: str
+    journaled: dict[str, int] = field(default_factory=dict)  # run -> values journaled
+    busy: int = 0
+    overlap: int = 0  # values journaled by both runs (must be 0)
+    problems: list[str] = field(default_factory=list)
+
+    def line(self) -> str:
+        where = "one box" if self.same_box else "two boxes"
+        verdict = "OK" if not self.problems else f"{len(self.problems)} PROBLEMS"
+        return (f"concurrent {self.number:2d} ({where}, rollback {self.first_rollback} first): journaled "
+                f"a={self.journaled.get('a', 0)} b={self.journaled.get('b', 0)}, both={self.overlap}, "
+                f"busy={self.busy}: {verdict}")  # fmt: skip
+
+
+def _intent_keys(journal: Path) -> set[tuple[str, str]]:
+    if not journal.exists():
+        return set()
+    return {(i.host, i.setting) for i in read_journal(journal, salvage=True).intents}
+
+
+def _start_remediate(
+    inventory: Path, journal: Path, forks: int, env: dict[str, str]
+) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "toolkit.cli", "remediate", "-i", str(inventory), "--yes", "--journal",
+         str(journal), "--format", "json", "--forks", str(forks), "--timeout", "60"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
+def run_concurrent_trial(
+    number: int, *, hosts: int, forks: int = 16, latency_ms: int = 30, same_box: bool, first_rollback: str
+) -> ConcurrentTrial:
+    """Two ``psfleet remediate`` runs started together on the same drifted hosts (separate
+    journals; one state dir = one box, two = two boxes): no value may be journaled by both,
+    every changed value is journaled by one, a ``busy`` host names the other run; rolling back
+    either run first leaves the other's changes alone, and both give back the state before."""
+    trial = ConcurrentTrial(number, same_box, first_rollback)
+    with tempfile.TemporaryDirectory(prefix="psfleet-concurrent-") as tmp:
+        work = Path(tmp)
+        spec = loads_spec(crash_spec(hosts, latency_ms=latency_ms), "concurrent.yml")
+        with Fleet(spec, workdir=work / "lab") as fleet:
+            inventory = work / "lab.yml"
+            fleet.write_inventory(inventory)
+
+            def state() -> dict[str, Snapshot]:
+                return {h.name: snapshot(fleet.sim(h.name).registry.get_value) for h in fleet.hosts}
+
+            def env_of(run: str) -> dict[str, str]:
+                folder = "state" if same_box else f"state-{run}"
+                return {**os.environ, "PSFLEET_STATE_DIR": str(work / folder), "PSFLEET_NO_PROGRESS": "1"}
+
+            before = state()
+            procs = {
+                run: _start_remediate(inventory, work / f"{run}.jsonl", forks, env_of(run))
+                for run in ("a", "b")
+            }
+            reports: dict[str, Any] = {}
+            for run, proc in procs.items():
+                out, err = proc.communicate(timeout=600)
+                if has_traceback(err):
+                    trial.problems.append(f"traceback from remediate {run}: {err[:500]}")
+                try:
+                    reports[run] = json.loads(out)
+                except ValueError:
+                    trial.problems.append(f"remediate {run} printed no JSON (exit {proc.returncode})")
+                    return trial
+            after = state()
+            keys = {run: _intent_keys(work / f"{run}.jsonl") for run in ("a", "b")}
+            trial.journaled = {run: len(k) for run, k in keys.items()}
+            trial.overlap = len(keys["a"] & keys["b"])
+            if trial.overlap:
+                trial.problems.append(
+                    f"{trial.overlap} values journaled by both runs, e.g. {sorted(keys['a'] & keys['b'])[0]}"
+                )
+            changed = {(h, s) for h in before for s in before[h] if before[h][s] != after[h][s]}
+            if not changed <= keys["a"] | keys["b"]:
+                trial.problems.append(
+                    f"changed without an intent: {sorted(changed - keys['a'] - keys['b'])[:3]}"
+                )
+            for run, doc in reports.items():
+                other = reports["b" if run == "a" else "a"]["run"]["id"]
+                for host in doc["hosts"]:
+                    if host["status"] == "busy":
+                        trial.busy += 1
+                        if other not in (host["error"] or {}).get("message", ""):
+                            trial.problems.append(f"{host['name']} busy without the other run's id")
+                    elif host["status"] != "compliant":
+                        trial.problems.append(
+                            f"remediate {run}: {host['name']} {host['status']}: {host['error']}"
+                        )
+            second = "b" if first_rollback == "a" else "a"
+            for order, run in enumerate((first_rollback, second)):
+                rb = _psfleet("rollback", "-i", str(inventory), "--journal", str(work / f"{run}.jsonl"), "--yes",
+                              "--format", "json", "--forks", str(forks), env=env_of(run), timeout=600)  # fmt: skip
+                if rb.returncode not in (0, 4) or has_traceback(rb.stderr):
+                    trial.problems.append(f"rollback {run} exit {rb.returncode}: {rb.stderr.strip()[-300:]}")
+                now = state()
+                if order == 0:
+                    other = keys[second]
+                    undone = sorted((h, s) for h, s in other if now[h][s] != after[h][s])
+                    if undone:
+                        trial.problems.append(
+                            f"rollback of {run} undid {len(undone)} changes of {second}, e.g. {undone[0]}"
+                        )
+            wrong = sorted(h for h in before if state()[h] != before[h])
+            if wrong:
+                trial.problems.append(
+                    f"after both rollbacks {len(wrong)} hosts differ from before, e.g. {wrong[0]}"
+                )
+    return trial
+
+
+# -- a full disk under the journal ------------------------------------------------------------
+
+
+@dataclass
+class FullDiskTrial:
+    number: int
+    how: str  # tmpfs | fsize
+    free_bytes: int
+    exit_code: int | None = None
+    intents: int = 0
+    changed_values: int = 0
+    not_started: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    def line(self) -> str:
+        verdict = "OK" if not self.problems else f"{len(self.problems)} PROBLEMS"
+        return (f"full disk {self.number:2d} ({self.how}, {self.free_bytes} bytes free): exit {self.exit_code}, "
+                f"{self.intents} intents, {self.changed_values} values changed, {self.not_started} hosts not "
+                f"started: {verdict}")  # fmt: skip
+
+
+def can_mount_tmpfs() -> bool:
+    return os.geteuid() == 0
+
+
+def _limit_file_size(limit: int) -> Callable[[], None]:
+    def apply() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return apply
+
+
+def run_full_disk_trial(number: int, *, hosts: int, forks: int = 16, free_bytes: int) -> FullDiskTrial:
+    """``psfleet remediate`` with its journal on a nearly full disk (a small tmpfs when this
+    process may mount one, else a file-size limit standing for a quota): exit 2 with the
+    report and the undo command, every changed value journaled, hosts after the failure not
+    started; then rollback (its journal elsewhere) gives back the state before."""
+    how = "tmpfs" if can_mount_tmpfs() else "fsize"
+    trial = FullDiskTrial(number, how, free_bytes)
+    with tempfile.TemporaryDirectory(prefix="psfleet-fulldisk-") as tmp:
+        work = Path(tmp)
+        env = {**os.environ, "PSFLEET_STATE_DIR": str(work / "state"), "PSFLEET_NO_PROGRESS": "1"}
+        disk = work / "disk"
+        disk.mkdir()
+        mounted = False
+        preexec: Callable[[], None] | None = None
+        if how == "tmpfs":
+            done = subprocess.run(
+                ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(disk)], capture_output=True
+            )
+            mounted = done.returncode == 0
+            if not mounted:
+                trial.how = how = "fsize"
+        try:
+            if mounted:
+                stat = os.statvfs(disk)
+                (disk / "filler").write_bytes(b"\0" * max(0, stat.f_bavail * stat.f_frsize - free_bytes))
+            else:
+                preexec = _limit_file_size(free_bytes)
+            spec = loads_spec(crash_spec(hosts), "fulldisk.yml")
+            with Fleet(spec, workdir=work / "lab") as fleet:
+                inventory = work / "lab.yml"
+                fleet.write_inventory(inventory)
+
+                def state() -> dict[str, Snapshot]:
+                    return {h.name: snapshot(fleet.sim(h.name).registry.get_value) for h in fleet.hosts}
+
+                before = state()
+                journal = disk / "remediate.jsonl"
+                run = subprocess.run(
+                    [sys.executable, "-m", "toolkit.cli", "remediate", "-i", str(inventory), "--yes", "--journal",
+                     str(journal), "--format", "json", "--forks", str(forks), "--timeout", "60"],
+                    env=env, capture_output=True, text=True, timeout=600, preexec_fn=preexec,
+                )  # fmt: skip
+                trial.exit_code = run.returncode
+                if has_traceback(run.stderr):
+                    trial.problems.append(f"traceback from remediate: {run.stderr[:500]}")
+                if run.returncode != 2:
+                    trial.problems.append(
+                        f"remediate exit {run.returncode}, expected 2: {run.stderr.strip()[-300:]}"
+                    )
+                if not journal.exists():  # not even the header fitted: nothing may have been sent
+                    if "nothing was sent to any host" not in run.stderr or state() != before:
+                        trial.problems.append(f"journal never created, yet: {run.stderr.strip()[-300:]}")
+                    return trial
+                if f"undo: psfleet rollback --journal {journal}" not in run.stderr:
+                    trial.problems.append("no undo command on stderr")
+                try:
+                    doc = json.loads(run.stdout)
+                    if not doc["run"]["journal_error"]:
+                        trial.problems.append("report without journal_error")
+                    trial.not_started = sum(
+                        1
+                        for h in doc["hosts"]
+                        if "journal could not be written" in (h["error"] or {}).get("message", "")
+                    )
+                except (ValueError, KeyError):
+                    trial.problems.append(f"no JSON report: {run.stdout[:200]!r}")
+                time.sleep(0.5)
+                after = state()
+                trial.changed_values = sum(
+                    1 for h in before for s in before[h] if before[h][s] != after[h][s]
+                )
+                trial.problems += verify_journal(journal, before, after, complete=False)
+                trial.intents = _intents(journal)
+                rb = _psfleet("rollback", "-i", str(inventory), "--journal", str(journal), "--yes", "--format", "json",
+                              "--rollback-journal", str(work / "rollback.jsonl"), env=env, timeout=600)  # fmt: skip
+                if rb.returncode not in (0, 4) or has_traceback(rb.stderr):
+                    trial.problems.append(f"rollback exit {rb.returncode}: {rb.stderr.strip()[-300:]}")
+                wrong = sorted(h for h in before if state()[h] != before[h])
+                if wrong:
+                    trial.problems.append(f"rollback left {len(wrong)} hosts different, e.g. {wrong[0]}")
+        finally:
+            if mounted:
+                subprocess.run(["umount", "-l", str(disk)], check=False)
+    return trial
