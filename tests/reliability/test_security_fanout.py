@@ -24,8 +24,9 @@ from toolkit.lab.fleet import Fleet
 from toolkit.lab.spec import LabUser, loads_spec
 
 HOSTS = 24
-#: docs/security.md: a mistyped password costs at most two failed logons per run (one host;
-#: the lean transport retries a refused piggy-backed AUTHENTICATE once).
+#: docs/security.md: a mistyped password reaches one host when it answers promptly (the lab
+#: does): at most two failed logons, as the lean transport retries a refused piggy-backed
+#: AUTHENTICATE once.
 PROMISED_FAILED_LOGONS = 2
 SPEC = "users:\n  - {name: admin, password: 'Adm1n-Lab!', admin: true}\nhosts:\n" + "".join(
     f"  - {{name: h{i:02d}, profile: server2019}}\n" for i in range(HOSTS)

@@ -5,13 +5,16 @@ a mistyped domain password would cost one failed logon per host within a second.
 therefore treats every distinct credential (username and password source, see
 :func:`credential_key`) as unproven until it has logged on somewhere:
 
-* an unproven credential goes to at most ``limit - failures`` hosts at a time (with the
-  default ``limit`` of 1: one host first), so at most ``limit`` hosts refuse its logon;
+* an unproven credential is tried on one host first; only while that host is slow to answer
+  (no result within :data:`PROBE_PATIENCE` seconds) does one more host get it, up to
+  :data:`PROBE_HOSTS` hosts at once, so a slow or unreachable first host does not hold the
+  whole run back;
 * once a host answers after logging on (any result but ``auth_failed``, ``unreachable``,
   ``timeout``, ``protocol_error`` or ``error``), the credential is proven and its hosts run
   at full concurrency;
-* after ``limit`` authentication failures without a single logon, the hosts still waiting
-  with that credential are reported as ``not_attempted``, with the reason.
+* after :data:`AUTH_FAILURE_LIMIT` authentication failure(s) without a single logon, no
+  other host gets the credential: the hosts still waiting are reported ``not_attempted``,
+  with the reason. At most ``PROBE_HOSTS`` hosts can have refused it by then.
 
 Hosts that cannot be reached do not count: they free their slot for the next host.
 Certificate authentication has no password to lock out and is never held back.
@@ -20,6 +23,7 @@ Not thread-safe: the dispatcher calls it from one thread.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Hashable
 from dataclasses import dataclass, field
 
@@ -31,6 +35,11 @@ from toolkit.results import ErrorKind, HostError, HostResult
 #: fewer); one host costs one failed logon (two on the lean transport, which retries a
 #: refused piggy-backed AUTHENTICATE once), which leaves room for the operator's next try.
 AUTH_FAILURE_LIMIT = 1
+
+#: Most hosts an unproven credential goes to at once (each may cost a failed logon).
+PROBE_HOSTS = 2
+#: Seconds without an answer from an unproven credential's host before the next one gets it.
+PROBE_PATIENCE = 1.0
 
 #: Results that prove the credential logged on (the host answered after authentication).
 _PROVEN_KINDS = frozenset({ErrorKind.ACCESS_DENIED})
@@ -59,6 +68,7 @@ class _State:
     failures: list[str] = field(default_factory=list)
     in_flight: int = 0
     proven: bool = False
+    last_start: float = 0.0
 
 
 @dataclass
@@ -70,6 +80,8 @@ class CredentialGate:
     """
 
     limit: int = AUTH_FAILURE_LIMIT
+    probes: int = PROBE_HOSTS
+    patience: float = PROBE_PATIENCE
     #: False for tasks that send no credentials (the SMB probe): nothing is held back.
     enabled: bool = True
     _states: dict[Hashable, _State] = field(default_factory=dict, init=False)
@@ -98,12 +110,17 @@ class CredentialGate:
         state = self._state(host)
         if state is None or state.proven:
             return True
-        return state.in_flight < self.limit - len(state.failures)
+        if state.in_flight >= self.probes:
+            return False
+        if state.failures:  # refused somewhere but not given up (limit > 1): one host at a time
+            return state.in_flight == 0
+        return state.in_flight == 0 or time.monotonic() - state.last_start >= self.patience
 
     def started(self, host: Host) -> None:
         state = self._state(host)
         if state is not None:
             state.in_flight += 1
+            state.last_start = time.monotonic()
 
     def finished(self, host: Host, result: HostResult) -> None:
         state = self._state(host)

@@ -15,7 +15,8 @@ from toolkit.transport.session import TransportError
 
 class FakeFleet:
     """Hosts whose names say what happens: ``bad-*`` refuse the logon, ``down-*`` are
-    unreachable, ``denied-*`` log on but deny access, anything else answers."""
+    unreachable, ``denied-*`` log on but deny access, ``slow-*`` answer after 1.5 s, anything
+    else answers at once."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
@@ -30,12 +31,12 @@ class FakeFleet:
             self.in_flight += 1
             self.peak = max(self.peak, self.in_flight)
         try:
-            time.sleep(0.01)
+            time.sleep(1.5 if host.name.startswith("slow-") else 0.01)
             if host.name.startswith("down-"):
                 raise TransportError(HostError(ErrorKind.UNREACHABLE, "refused", sent=False))
             with self.lock:
                 self.logons[host.username or ""] = self.logons.get(host.username or "", 0) + 1
-            if host.name.startswith("bad-"):
+            if "bad-" in host.name:
                 raise TransportError(HostError(ErrorKind.AUTH_FAILED, "credentials rejected", sent=False))
             if host.name.startswith("denied-"):
                 raise TransportError(HostError(ErrorKind.ACCESS_DENIED, "access is denied"))
@@ -147,3 +148,30 @@ def test_a_disabled_gate_holds_nothing_back() -> None:
     )
     assert fleet.peak > 1
     assert statuses(results) == ["auth_failed"] * 6
+
+
+def test_a_slow_first_host_does_not_hold_the_run_back() -> None:
+    """The first host of an unproven credential is slow: after PROBE_PATIENCE the next host
+    gets the credential, logs on, and the rest run at once, finishing before the slow one."""
+    from toolkit.fanout.runner import FanoutHooks
+
+    finished: list[str] = []
+    hosts = [host("slow-0"), *(host(f"ok-{i}") for i in range(5))]
+    results, _ = run_hosts(
+        hosts,
+        FakeFleet(),
+        options=FanoutOptions(forks=64),
+        hooks=FanoutHooks(on_result=lambda r: finished.append(r.name)),
+    )
+    assert set(statuses(results)) == {"compliant"}
+    assert finished[-1] == "slow-0"
+
+
+def test_at_most_probe_hosts_refuse_a_credential_even_when_slow() -> None:
+    from toolkit.fanout.lockout import PROBE_HOSTS
+
+    fleet = FakeFleet()
+    hosts = [host(f"slow-bad-{i}") for i in range(6)]
+    results, _ = run_hosts(hosts, fleet, options=FanoutOptions(forks=64))
+    assert fleet.logons["admin"] <= PROBE_HOSTS
+    assert statuses(results).count("not_attempted") >= 6 - PROBE_HOSTS
