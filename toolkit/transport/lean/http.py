@@ -1,4 +1,5 @@
-"""HTTP for the lean client: one keep-alive connection to a WinRM listener through urllib3,
+"""HTTP for the lean client: one keep-alive connection to a WinRM listener through urllib3's
+``HTTPConnection`` (no pool, no retries, no redirect logic: one socket per host, reused),
 authenticated with pyspnego (Negotiate, Kerberos, NTLM) or Basic (HTTPS only), every message
 over plain HTTP wrapped with WinRM message encryption (MS-WSMV 2.2.9.1,
 ``multipart/encrypted``) through pyspnego's public ``wrap_winrm``/``unwrap_winrm``.
@@ -25,14 +26,15 @@ import base64
 import hashlib
 import logging
 import re
+import ssl
 import struct
 import time
 from dataclasses import dataclass
 from typing import Any
 
 import spnego
-import urllib3
 from pypsrp.exceptions import AuthenticationError, WinRMTransportError
+from urllib3.connection import HTTPConnection, HTTPSConnection
 
 from toolkit.transport import redact
 from toolkit.transport.classify import DeadlineExceeded, ProtocolViolation, RedirectRefused, ResponseTooLarge
@@ -114,7 +116,8 @@ class WinRMConnection:
         self.username = username
         self._password = password
         self.encrypt = target.scheme == "http"
-        self._pool: urllib3.HTTPConnectionPool | None = None
+        self._http: HTTPConnection | None = None
+        self._used = False  # the connection has answered a request
         self._ctx: Any = None
         self._stale = False  # the context's connection was closed: authenticate again
         self._scheme = "Negotiate"
@@ -123,20 +126,36 @@ class WinRMConnection:
         self.requests = 0  # HTTP requests sent (for the benchmark's requests-per-host figure)
 
     # -- the connection -----------------------------------------------------------------
-    def _connection_pool(self) -> urllib3.HTTPConnectionPool:
-        if self._pool is None:
-            t = self.target
-            kwargs: dict[str, Any] = {"maxsize": 1, "block": False, "retries": False}
-            if t.scheme == "https":
-                kwargs["cert_reqs"] = "CERT_REQUIRED" if t.cert_validation else "CERT_NONE"
-                if t.ca_file:
-                    kwargs["ca_certs"] = t.ca_file
-                if not t.cert_validation:
-                    kwargs["assert_hostname"] = False
-                self._pool = urllib3.HTTPSConnectionPool(t.address, t.port, **kwargs)
-            else:
-                self._pool = urllib3.HTTPConnectionPool(t.address, t.port, **kwargs)
-        return self._pool
+    def _connection(self, remaining: float) -> tuple[HTTPConnection, bool]:
+        """The connection (True: new), made when there is none or the server dropped it."""
+        http = self._http
+        # A used connection the server closed while idle. (A fresh TLS connection may be
+        # readable with session tickets: that is not a close.)
+        if http is not None and self._used and not http.is_connected:
+            self._drop_socket()
+            http = None
+        if http is not None:
+            return http, False
+        t = self.target
+        timeout = max(0.05, min(self._connect_timeout, remaining))
+        if t.scheme == "https":
+            http = HTTPSConnection(
+                t.address,
+                t.port,
+                timeout=timeout,
+                cert_reqs="CERT_REQUIRED" if t.cert_validation else "CERT_NONE",
+                ca_certs=t.ca_file,
+                assert_hostname=None if t.cert_validation else False,
+            )
+        else:
+            http = HTTPConnection(t.address, t.port, timeout=timeout)
+        try:
+            http.connect()
+        except BaseException:
+            http.close()
+            raise
+        self._http, self._used = http, False
+        return http, True
 
     def connect(self, timeout: float) -> None:
         """Set the TCP connect timeout; the first request connects."""
@@ -150,10 +169,10 @@ class WinRMConnection:
 
     def _drop_socket(self) -> None:
         """Close the socket; the context still reads the answer in hand, not the next one."""
-        pool, self._pool = self._pool, None
+        http, self._http = self._http, None
         self._stale = self._ctx is not None
-        if pool is not None:
-            pool.close()
+        if http is not None:
+            http.close()
 
     def _request(
         self, body: bytes, headers: dict[str, str], *, deadline: float, read_timeout: float
@@ -163,31 +182,20 @@ class WinRMConnection:
         if remaining <= 0:
             self.close()
             raise DeadlineExceeded("the host deadline passed before the request")
-        pool = self._connection_pool()
-        timeout = urllib3.Timeout(
-            connect=min(self._connect_timeout, remaining), read=min(read_timeout, remaining)
-        )
-        before = pool.num_connections
         send = {"Host": self._host_header(), "User-Agent": USER_AGENT, **headers}
         self.requests += 1
         try:
-            raw = pool.urlopen(
-                "POST",
-                self.path,
-                body=body,
-                headers=send,
-                retries=False,
-                redirect=False,
-                assert_same_host=False,
-                timeout=timeout,
-                preload_content=False,
-                decode_content=False,
-                release_conn=False,
+            http, new_connection = self._connection(remaining)
+            if http.sock is not None:
+                http.sock.settimeout(max(0.05, min(read_timeout, remaining)))
+            http.request(
+                "POST", self.path, body=body, headers=send, preload_content=False, decode_content=False
             )
+            raw = http.getresponse()
+            self._used = True
         except BaseException:
             self.close()
             raise
-        new_connection = pool.num_connections != before
         try:
             status = raw.status
             lowered = {k.lower(): v for k, v in raw.headers.items()}
@@ -195,10 +203,8 @@ class WinRMConnection:
                 raise RedirectRefused(status, lowered.get("location", ""))
             data = self._read_body(raw, lowered, deadline)
         except BaseException:
-            raw.close()
             self.close()
             raise
-        raw.release_conn()
         log.debug("%s: HTTP %d, %d bytes", self._host_header(), status, len(data))
         if lowered.get("connection", "").lower() == "close":
             self._drop_socket()  # the next message reconnects and authenticates again
@@ -251,7 +257,7 @@ class WinRMConnection:
         self._scheme = lean_auth.SCHEMES[protocol if t.auth != "kerberos" else "kerberos"]
         bindings = None
         if t.scheme == "https":
-            bindings = self._channel_bindings(deadline, read_timeout)
+            bindings = self._channel_bindings(deadline)
         log.debug("%s: authenticating with %s (%s)", self._host_header(), protocol, self._scheme)
         return lean_auth.client_context(
             protocol,
@@ -263,38 +269,10 @@ class WinRMConnection:
             encrypt=self.encrypt,
         )
 
-    def _channel_bindings(self, deadline: float, read_timeout: float) -> Any:
-        """The TLS bindings of this connection, read from an unauthenticated request (the
-        certificate is only known once connected, and the first token must carry them)."""
-        pool = self._connection_pool()
-        raw = pool.urlopen(
-            "POST",
-            self.path,
-            body=b"",
-            headers={"Host": self._host_header(), "User-Agent": USER_AGENT, "Content-Type": SOAP_TYPE},
-            retries=False,
-            redirect=False,
-            assert_same_host=False,
-            timeout=urllib3.Timeout(
-                connect=min(self._connect_timeout, max(0.05, deadline - time.monotonic())),
-                read=min(read_timeout, max(0.05, deadline - time.monotonic())),
-            ),
-            preload_content=False,
-            decode_content=False,
-            release_conn=False,
-        )
-        self.requests += 1
-        try:
-            if 300 <= raw.status < 400:
-                raise RedirectRefused(raw.status, raw.headers.get("Location", ""))
-            sock = getattr(raw.connection, "sock", None)
-            certificate = sock.getpeercert(True) if sock is not None else None
-            self._read_body(raw, {k.lower(): v for k, v in raw.headers.items()}, deadline)
-        except BaseException:
-            raw.close()
-            self.close()
-            raise
-        raw.release_conn()
+    def _channel_bindings(self, deadline: float) -> Any:
+        """The TLS bindings of this connection (connected now: the first token carries them)."""
+        http, _ = self._connection(deadline - time.monotonic())
+        certificate = http.sock.getpeercert(True) if isinstance(http.sock, ssl.SSLSocket) else None
         return tls_channel_bindings(certificate) if certificate else None
 
     def _authenticate(self, deadline: float, read_timeout: float, *, piggyback: bool) -> str:
