@@ -67,7 +67,7 @@ def measure(hosts: list[Host], cred: Cred, client: str) -> dict[str, Any]:
         if client == "lean":
             with LeanSession(host, cred) as session:
                 result = session.run(AUDIT_STATEMENTS)
-                requests = session._conn.requests if session._conn is not None else 0  # noqa: SLF001
+                requests = session._conn.requests if session._conn is not None else 0
             # Delete (the close) was sent after the count was read
             requests += 1
         else:
