@@ -57,13 +57,31 @@ def parse_smb2_security_mode(xml_text: str) -> dict[str, NmapSigning]:
     return out
 
 
-def nmap_command(targets: Sequence[str], port: int, *, target_file: str | None = None) -> list[str]:
-    """smb2-security-mode over ``targets`` on ``port`` (a TCP connect scan, no ping, no DNS);
-    ``target_file`` (one address a line) instead of ``targets`` for long lists."""
+def parse_smb_protocols(xml_text: str) -> dict[str, tuple[bool, tuple[str, ...]]]:
+    """address -> (SMB1 listed, SMB2 dialects) as smb-protocols printed them."""
+    out: dict[str, tuple[bool, tuple[str, ...]]] = {}
+    for host in ET.fromstring(xml_text).iter("host"):
+        address = host.find("address")
+        script = host.find("hostscript/script[@id='smb-protocols']")
+        if address is None or script is None:
+            continue
+        texts = [e.text or "" for e in script.iter("elem")]
+        smb1 = any(t.startswith("NT LM 0.12") for t in texts)
+        dialects = tuple(dialect_from_nmap(t) for t in texts if not t.startswith("NT LM"))
+        out[address.get("addr", "")] = (smb1, dialects)
+    return out
+
+
+def nmap_command(
+    targets: Sequence[str], port: int, *, target_file: str | None = None, script: str = "smb2-security-mode"
+) -> list[str]:
+    """``script`` (smb2-security-mode by default) over ``targets`` on ``port`` (a TCP connect
+    scan, no ping, no DNS); ``target_file`` (one address a line) instead of ``targets`` for
+    long lists."""
     nmap = find_nmap()
     if nmap is None:
         raise FileNotFoundError(f"nmap not installed ({INSTALL_HINT})")
-    cmd = [nmap, "-Pn", "-n", "-sT", "-p", str(port), "--script", "smb2-security-mode"]
+    cmd = [nmap, "-Pn", "-n", "-sT", "-p", str(port), "--script", script]
     cmd += ["--script-args", f"smbport={port}", "-oX", "-"]
     return cmd + (["-iL", target_file] if target_file else list(targets))
 
@@ -75,3 +93,12 @@ def run_smb2_security_mode(
         nmap_command(targets, port), capture_output=True, text=True, timeout=timeout, check=True
     )
     return parse_smb2_security_mode(done.stdout)
+
+
+def run_smb_protocols(
+    targets: Sequence[str], port: int, *, timeout: float = 120
+) -> dict[str, tuple[bool, tuple[str, ...]]]:
+    """smb-protocols: address -> (SMB1 listed, SMB2 dialects)."""
+    argv = nmap_command(targets, port, script="smb-protocols")
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=True)
+    return parse_smb_protocols(done.stdout)

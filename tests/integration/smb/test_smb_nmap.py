@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.smb.cli_helpers import SRV
-from tests.support.nmap import INSTALL_HINT, find_nmap, run_smb2_security_mode
+from tests.support.nmap import INSTALL_HINT, find_nmap, run_smb2_security_mode, run_smb_protocols
 from tests.support.samba import SambaServer
 from toolkit.lab.fleet import Fleet
 from toolkit.lab.spec import loads_spec
@@ -63,3 +63,30 @@ def test_nmap_reads_the_lab_as_psfleet_does(tmp_path: Path) -> None:
         "fs-2012r2": ("3.0.2", NOT_REQUIRED, "3.0.2", NOT_REQUIRED),
         "dc-2022": ("3.1.1", REQUIRED, "3.1.1", REQUIRED),
     }
+
+
+SMB1_SPEC = """users:
+  - {name: admin, password: 'Adm1n-Lab!', admin: true}
+hosts:
+  - {name: old-win7, profile: win7}
+  - {name: fs-2012, profile: server2012}
+  - {name: ws-win10, profile: win10}
+"""
+
+
+def test_nmap_smb_protocols_sees_the_same_smb1_and_dialects(tmp_path: Path, samba_smb1: SambaServer) -> None:
+    seen = {}
+    with Fleet(loads_spec(SMB1_SPEC, "nmap-smb1.yml"), addressing="port", workdir=tmp_path) as fleet:
+        targets = [(h.name, h.address, h.smb_port or 0) for h in fleet.hosts]
+        targets.append(("samba-nt1", samba_smb1.host, samba_smb1.port))
+        for name, address, port in targets:
+            nmap = run_smb_protocols([address], port)[address]
+            probe = probe_smb(address, port, timeout=10)
+            assert probe.smb1 is not None
+            seen[name] = (nmap, (probe.smb1.accepted, probe.server_dialects))
+
+    for name, (nmap, psfleet) in seen.items():
+        assert psfleet == nmap, name
+    assert seen["old-win7"][1] == (True, ("2.0.2", "2.1"))
+    assert seen["ws-win10"][1][0] is False
+    assert seen["samba-nt1"][1][0] is True
