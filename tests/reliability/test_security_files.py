@@ -210,3 +210,14 @@ def test_a_new_report_respects_the_umask(tmp_path: Path) -> None:
     finally:
         os.umask(umask)
     assert stat.S_IMODE((tmp_path / "new.json").stat().st_mode) == 0o600
+
+
+def test_alias_bomb_in_an_ansible_yaml_inventory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    levels = ['    a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    for prev, name in zip("abcdefg", "bcdefgh", strict=True):
+        levels.append(f"    {name}: &{name} [{','.join([f'*{prev}'] * 9)}]")
+    path = tmp_path / "hosts.yml"
+    path.write_text("all:\n  vars:\n" + "\n".join(levels) + "\n  hosts:\n    fs01:\n")
+    code, _, err = run_cli(["inventory", "check", "-i", str(path)], capsys)
+    assert code == 2
+    assert f"{path}:" in err and "aliases" in err and len(err.strip().splitlines()) == 1
