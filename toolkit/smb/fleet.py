@@ -25,7 +25,7 @@ from toolkit.results import ErrorKind, HostError, HostResult, HostStatus, run_do
 from toolkit.smb.probe import DEADLINE_MARGIN, SmbProbeResult, probe_smb
 from toolkit.smb.wire import ALL_DIALECTS
 
-PROBE_RUN_SCHEMA = "psfleet.probe/1"
+PROBE_RUN_SCHEMA = "psfleet.probe/2"
 
 
 class ProbeStatus(StrEnum):

@@ -47,7 +47,7 @@ def test_probe_smb_json_reports_each_server_and_exits_8_for_the_unreachable_one(
 
     assert code == 8
     doc = json.loads(out)
-    assert doc["schema"] == "psfleet.probe/1"
+    assert doc["schema"] == "psfleet.probe/2"
     assert doc["run"]["exit_code"] == 8
     assert doc["summary"]["probed"] == 3 and doc["summary"]["unreachable"] == 1
     hosts = hosts_by_name(doc)

@@ -127,7 +127,7 @@ def test_probe_run_formats() -> None:
     run = probe_run()
     assert run.exit_code == 8
     doc = json.loads(render_probe_run(run, "json"))
-    assert doc["schema"] == "psfleet.probe/1" and doc["summary"]["probed"] == 1
+    assert doc["schema"] == "psfleet.probe/2" and doc["summary"]["probed"] == 1
     assert doc["hosts"][0]["signing_required"] is True and doc["hosts"][1]["port"] == 4455
     assert doc["hosts"][0]["probe"]["capability_names"] == [
         "DFS",
