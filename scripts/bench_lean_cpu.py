@@ -145,14 +145,14 @@ def kerberos_rows(args: argparse.Namespace, tmp: Path) -> list[dict[str, Any]]:
                 os.environ[name] = value
         os.environ["KRB5CCNAME"] = kdc.kinit(ccache=tmp / "admin.ccache")
         lean_auth.forget_tickets()
-        fqdns = list(LAB_HOSTS.values())
+        fqdns = list(LAB_HOSTS)  # the KDC knows these names (their SPNs)
         names = [f"k-{i:03d}" for i in range(count)]
         hostnames = {n: fqdns[i % len(fqdns)] for i, n in enumerate(names)}
         keytab = kdc.host_keytab(fqdns[0], tmp / "all.keytab")
         for fqdn in fqdns[1:]:
             kdc.host_keytab(fqdn, tmp / "all.keytab")
         config = KerberosLabConfig(realm=kdc.realm, hostnames=hostnames, keytab=keytab)
-        spec = f"users:\n  - {{name: LAB\\\\admin, password: '{PASSWORD}', admin: true}}\nhosts:\n"
+        spec = f"users:\n  - {{name: LAB\\admin, password: '{PASSWORD}', admin: true}}\nhosts:\n"
         spec += "".join(f"  - {{name: {n}, profile: server2019, auth: kerberos}}\n" for n in names)
         rows = []
         with Fleet(
