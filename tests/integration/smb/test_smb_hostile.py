@@ -12,17 +12,17 @@ import struct
 import threading
 import time
 import tracemalloc
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-
-import pytest
+from typing import TypeVar
 
 from tests.integration.smb.cli_helpers import write_probe_inventory
+from tests.integration.smb.listeners import listener
+from tests.support.labfleet import lab_fleet_fixtures
 from toolkit.fanout.runner import FanoutOptions
 from toolkit.inventory.loader import load_inventory
 from toolkit.lab.fleet import Fleet
-from toolkit.lab.spec import loads_spec
-from toolkit.smb.diagnose import DiagnosisStatus, diagnose_validate_negotiate
+from toolkit.smb.diagnose import DiagnosisResult, DiagnosisStatus, diagnose_validate_negotiate
 from toolkit.smb.fleet import ProbeStatus, probe_fleet
 from toolkit.smb.frames import negotiate_response
 
@@ -30,7 +30,7 @@ from toolkit.smb.frames import negotiate_response
 #: smbprotocol allocated 1.2 GB for an HTTP answer.
 PEAK_LIMIT = 8 * 1024 * 1024
 
-Behaviour = Callable[[socket.socket, threading.Event], None]
+T = TypeVar("T")
 
 
 def _http(conn: socket.socket, stop: threading.Event) -> None:
@@ -63,46 +63,6 @@ def _trickle(conn: socket.socket, stop: threading.Event) -> None:
             time.sleep(0.2)
 
 
-@contextlib.contextmanager
-def hostile(behaviour: Behaviour) -> Iterator[int]:
-    listener = socket.create_server(("127.0.0.1", 0))
-    listener.settimeout(0.2)
-    stop = threading.Event()
-    threads: list[threading.Thread] = []
-    conns: list[socket.socket] = []
-
-    def serve(conn: socket.socket) -> None:
-        with contextlib.suppress(OSError):
-            behaviour(conn, stop)
-
-    def accept_loop() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            conns.append(conn)
-            t = threading.Thread(target=serve, args=(conn,), daemon=True)
-            t.start()
-            threads.append(t)
-
-    acceptor = threading.Thread(target=accept_loop, daemon=True)
-    acceptor.start()
-    try:
-        yield int(listener.getsockname()[1])
-    finally:
-        stop.set()
-        for conn in conns:
-            with contextlib.suppress(OSError):
-                conn.close()
-        acceptor.join(5)
-        for t in threads:
-            t.join(5)
-        listener.close()
-
-
 SPEC = """users:
   - {name: admin, password: 'Adm1n-Lab!', admin: true}
 hosts:
@@ -112,34 +72,39 @@ hosts:
 """
 
 
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
-    with Fleet(
-        loads_spec(SPEC, "hostile.yml"), addressing="port", workdir=tmp_path_factory.mktemp("hostile")
-    ) as f:
-        yield f
+fleet, _inventory = lab_fleet_fixtures(SPEC, "hostile")
+
+
+def peak_while(fn: Callable[[], T]) -> tuple[T, int]:
+    """``fn()``'s result and the peak of Python allocations while it ran (all threads)."""
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        result = fn()
+        return result, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def diagnose(port: int) -> DiagnosisResult:
+    return diagnose_validate_negotiate("127.0.0.1", port, username="u", password="p", timeout=5)
 
 
 def test_hostile_listeners_cost_bounded_memory_and_healthy_hosts_are_still_reported(
-    lab: Fleet, tmp_path: Path
+    fleet: Fleet, tmp_path: Path
 ) -> None:
     with (
-        hostile(_http) as http,
-        hostile(_garbage) as garbage,
-        hostile(_huge_length) as huge,
-        hostile(_trickle) as trickle,
+        listener(_http) as http,
+        listener(_garbage) as garbage,
+        listener(_huge_length) as huge,
+        listener(_trickle) as trickle,
     ):
         ports = {"http": http, "garbage": garbage, "huge": huge, "trickle": trickle}
-        ports.update({h.name: h.smb_port or 0 for h in lab.hosts})
+        ports.update({h.name: h.smb_port or 0 for h in fleet.hosts})
         inventory = load_inventory(write_probe_inventory(tmp_path / "inv.yml", ports))
 
-        tracemalloc.start()
-        try:
-            tracemalloc.reset_peak()
-            run = probe_fleet(inventory, options=FanoutOptions(forks=8, timeout=3.0, retries=0))
-            _, peak = tracemalloc.get_traced_memory()
-        finally:
-            tracemalloc.stop()
+        options = FanoutOptions(forks=8, timeout=3.0, retries=0)
+        run, peak = peak_while(lambda: probe_fleet(inventory, options=options))
 
     by_name = {h.name: h for h in run.hosts}
     assert peak < PEAK_LIMIT, f"probe peak {peak} bytes"
@@ -156,14 +121,9 @@ def test_hostile_listeners_cost_bounded_memory_and_healthy_hosts_are_still_repor
         assert host.probe.identity is not None and host.probe.identity.netbios_computer == name.upper()
 
 
-def test_diagnose_checks_the_header_before_smbprotocol_reads(tmp_path: Path) -> None:
-    with hostile(_http) as http:
-        tracemalloc.start()
-        try:
-            result = diagnose_validate_negotiate("127.0.0.1", http, username="u", password="p", timeout=5)
-            _, peak = tracemalloc.get_traced_memory()
-        finally:
-            tracemalloc.stop()
+def test_diagnose_checks_the_header_before_smbprotocol_reads() -> None:
+    with listener(_http) as port:
+        result, peak = peak_while(lambda: diagnose(port))
 
     assert result.status is DiagnosisStatus.ERROR
     assert result.error is not None and result.error.kind.value == "protocol_error"
@@ -189,13 +149,8 @@ def _negotiate_then_http(conn: socket.socket, stop: threading.Event) -> None:
 
 
 def test_diagnose_bounds_smbprotocol_reads_after_the_negotiate() -> None:
-    with hostile(_negotiate_then_http) as port:
-        tracemalloc.start()
-        try:
-            result = diagnose_validate_negotiate("127.0.0.1", port, username="u", password="p", timeout=5)
-            _, peak = tracemalloc.get_traced_memory()
-        finally:
-            tracemalloc.stop()
+    with listener(_negotiate_then_http) as port:
+        result, peak = peak_while(lambda: diagnose(port))
 
     assert peak < PEAK_LIMIT, f"diagnosis peak {peak} bytes"
     assert result.status is DiagnosisStatus.ERROR

@@ -6,16 +6,15 @@ from __future__ import annotations
 
 import json
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.integration.smb.cli_helpers import SRV, WS, hosts_by_name
 from tests.support.cli import run_cli
+from tests.support.labfleet import lab_fleet_fixtures
 from toolkit.lab.fleet import Fleet
 from toolkit.lab.profiles import SERVER_KEY
-from toolkit.lab.spec import loads_spec
 from toolkit.smb.probe import probe_smb
 
 SPEC = f"""users:
@@ -37,19 +36,7 @@ hosts:
 """
 
 
-@pytest.fixture(scope="module")
-def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
-    with Fleet(
-        loads_spec(SPEC, "smb-lab.yml"), addressing="port", workdir=tmp_path_factory.mktemp("smb-lab")
-    ) as f:
-        yield f
-
-
-@pytest.fixture(scope="module")
-def inventory(fleet: Fleet, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("smb-lab-inv") / "lab.yml"
-    fleet.write_inventory(path)
-    return path
+fleet, inventory = lab_fleet_fixtures(SPEC, "smb-lab")
 
 
 def _probe(fleet: Fleet, name: str, **kw: object):  # type: ignore[no-untyped-def]
