@@ -64,6 +64,13 @@ def setup_logging(verbose: int) -> None:
         # appears there (NTLM sends hashes), but keep it opt-in.
         for noisy in ("pypsrp", "spnego", "urllib3", "requests_credssp", "smbprotocol"):
             logging.getLogger(noisy).setLevel(max(level, logging.INFO))
+    # Authentication tokens never reach a log, whichever library logs them (-vvv included).
+    from toolkit.transport import redact
+
+    tokens = redact.install()
+    for handler in logging.getLogger().handlers:
+        if tokens not in handler.filters:
+            handler.addFilter(tokens)
 
 
 def emit(text: str, output: Path | None) -> None:
