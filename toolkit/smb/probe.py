@@ -305,6 +305,10 @@ def _negotiate(
         response = parse_negotiate_response(stream.exchange(negotiate_request(dialects)))
         if not identify:
             return response, None, ""
+        # A server that answers the NEGOTIATE but stalls the session setup may use half of
+        # what is left, so the per-dialect and SMB1 NEGOTIATEs still get their turn.
+        now = time.monotonic()
+        stream.deadline = min(deadline, now + (deadline - now) / 2)
         identity, note = _identify(stream, response.dialect)
         return response, identity, note
 

@@ -25,6 +25,7 @@ from toolkit.lab.fleet import Fleet
 from toolkit.smb.diagnose import DiagnosisResult, DiagnosisStatus, diagnose_validate_negotiate
 from toolkit.smb.fleet import ProbeStatus, probe_fleet
 from toolkit.smb.frames import negotiate_response
+from toolkit.smb.probe import probe_smb
 
 #: The probe reads at most 64 KiB per message; a few MiB covers threads, sockets and results.
 #: smbprotocol allocated 1.2 GB for an HTTP answer.
@@ -131,21 +132,43 @@ def test_diagnose_checks_the_header_before_smbprotocol_reads() -> None:
     assert peak < PEAK_LIMIT, f"diagnosis peak {peak} bytes"
 
 
-def _negotiate_then_http(conn: socket.socket, stop: threading.Event) -> None:
-    # A sane SMB 3.0.2 NEGOTIATE answer, then "HTTP/1.1 ..." to whatever comes next: what a
-    # device in the path that is not SMB could send once the session setup starts.
+def _answer_negotiate(conn: socket.socket) -> None:
+    """Read one message; answer an SMB2 NEGOTIATE with a sane SMB 3.0.2 response."""
     header = conn.recv(4)
     length = int.from_bytes(header[1:], "big")
     request = b""
     while len(request) < length:
         request += conn.recv(length - len(request))
+    if request[:4] != b"\xfeSMB":
+        return
     (message_id,) = struct.unpack_from("<Q", request, 24)
     reply = negotiate_response(
         dialect=0x0302, security_mode=0x01, capabilities=0x07, server_guid=bytes(16), message_id=message_id
     )
     conn.sendall(len(reply).to_bytes(4, "big") + reply)
+
+
+def _negotiate_then_http(conn: socket.socket, stop: threading.Event) -> None:
+    # A sane NEGOTIATE answer, then "HTTP/1.1 ..." to whatever comes next: what a device in
+    # the path that is not SMB could send once the session setup starts.
+    _answer_negotiate(conn)
     conn.recv(65536)
     conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+
+
+def _negotiate_then_stall(conn: socket.socket, stop: threading.Event) -> None:
+    _answer_negotiate(conn)
+    stop.wait()
+
+
+def test_a_stalled_session_setup_leaves_time_for_the_other_negotiates() -> None:
+    with listener(_negotiate_then_stall) as port:
+        probe = probe_smb("127.0.0.1", port, timeout=2.0, per_dialect=("3.0.2",))
+
+    assert probe.ok and probe.dialect == "3.0.2"
+    assert probe.identity is None and "timeout" in probe.identity_note
+    assert [(d.dialect, d.supported) for d in probe.per_dialect] == [("3.0.2", True)]
+    assert probe.smb1 is not None and probe.smb1.accepted is None  # no answer in time: unknown
 
 
 def test_diagnose_bounds_smbprotocol_reads_after_the_negotiate() -> None:
