@@ -220,3 +220,16 @@ def test_a_failing_credential_stays_given_up_across_remediation_batches(
     statuses = [h["status"] for h in json.loads(out)["hosts"]]
     assert statuses.count("auth_failed") == AUTH_FAILURE_LIMIT, statuses
     assert code == 8
+
+
+def test_the_guard_holds_with_worker_processes(fleet: Fleet, wrong_inventory: Path) -> None:
+    before = fleet.server.authenticator.failed_logons
+    inventory = toolkit.load_inventory(str(wrong_inventory))
+    credentials = toolkit.resolve_credentials(inventory.hosts, interactive=False)
+    audit = toolkit.audit(
+        inventory, credentials=credentials, options=toolkit.FanoutOptions(forks=64, processes=2)
+    )
+    assert fleet.server.authenticator.failed_logons - before <= PROMISED_FAILED_LOGONS
+    statuses = [h.status.value for h in audit.hosts]
+    assert statuses.count("not_attempted") == HOSTS - AUTH_FAILURE_LIMIT
+    assert audit.exit_code == 8

@@ -6,7 +6,9 @@ network, becomes the bound. :class:`ProcessExecutor` spreads hosts over worker p
 (started as ``python -I`` running :mod:`toolkit.fanout.worker`, so the caller's ``__main__``
 is never re-imported), each running its hosts on threads, and streams every HostResult back as it
 finishes. The dispatcher in :func:`toolkit.fanout.runner.run_hosts` stays in the calling
-process: hooks fire there, deadlines are enforced there.
+process: hooks fire there, deadlines are enforced there. Hosts are handed out only once every
+worker has imported psfleet and its transports and said it is ready, so starting Python never
+eats into a host's deadline.
 
 A task can only go to worker processes when it pickles (a module-level callable with
 picklable state); anything else runs on threads, as before.
@@ -30,6 +32,7 @@ import queue
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from typing import Protocol
 
@@ -37,6 +40,24 @@ from toolkit.inventory.model import Host
 from toolkit.results import ErrorKind, HostError, HostResult
 
 log = logging.getLogger(__name__)
+
+#: Seconds a worker process may take to start (import psfleet, load the task).
+WORKER_START_TIMEOUT = 60.0
+#: Imported before the first host starts (a second or more on a cold, busy machine), so that
+#: no host's deadline, nor the lockout guard's patience, is spent importing the transports.
+WARM_MODULES = ("toolkit.transport.lean", "toolkit.transport.session")
+
+
+def warm_up() -> None:
+    """Import :data:`WARM_MODULES` (missing ones are left to the first host to report)."""
+    import importlib
+
+    for name in WARM_MODULES:
+        try:
+            importlib.import_module(name)
+        except Exception:  # the host that needs it reports the error
+            log.debug("could not import %s ahead of the hosts", name, exc_info=True)
+
 
 #: Runs one host with its retries: (host, deadline) -> HostResult (never raises).
 HostRunner = Callable[[Host, float], HostResult]
@@ -145,6 +166,23 @@ class ProcessExecutor:
         payload = pickle.dumps((task, options))
         self._workers = [_Worker(payload) for _ in range(max(1, processes))]
         self._lost: list[tuple[int, HostResult]] = []
+        self._await_ready()
+
+    def _await_ready(self) -> None:
+        """Wait until every worker has imported psfleet and loaded the task, so that no
+        host's deadline (nor the lockout guard's patience) is spent starting Python."""
+        from toolkit.fanout.worker import READY
+
+        limit = time.monotonic() + WORKER_START_TIMEOUT
+        for worker in self._workers:
+            try:
+                ready = worker.results.poll(max(0.0, limit - time.monotonic()))
+                if ready and worker.results.recv_bytes() == READY:
+                    continue
+            except (EOFError, OSError):
+                pass
+            log.debug("worker process %s did not start", worker.proc.pid)
+            worker.alive = False
 
     def submit(self, index: int, host: Host, deadline: float) -> None:
         alive = [w for w in self._workers if w.alive]

@@ -166,7 +166,7 @@ def run_hosts(
     on yet and reports them ``not_attempted`` once it failed: a task's ``auth_failed``
     result or error counts. Hosts may therefore start out of inventory order.
     """
-    from toolkit.fanout.executors import Executor, ProcessExecutor, ThreadExecutor
+    from toolkit.fanout.executors import Executor, ProcessExecutor, ThreadExecutor, warm_up
 
     options = options or FanoutOptions()
     hooks = hooks or FanoutHooks()
@@ -181,6 +181,8 @@ def run_hosts(
     if processes > 1:
         executor = ProcessExecutor(task, options, list(hosts), processes)
     else:
+        if hosts and gate.enabled:  # the task logs on to hosts: it needs a transport
+            warm_up()
         executor = ThreadExecutor(lambda host, deadline: _attempts(task, host, deadline, options))
 
     def complete(slot: _Slot, result: HostResult) -> None:

@@ -17,8 +17,12 @@ import signal
 import sys
 import threading
 
+from toolkit.fanout.executors import warm_up
 from toolkit.fanout.runner import FanoutOptions, Task, _attempts
 from toolkit.inventory.model import Host
+
+#: Sent once the task is loaded, before any result.
+READY = b"ready"
 
 
 def serve(
@@ -26,6 +30,8 @@ def serve(
 ) -> None:
     task, options = pickle.loads(jobs.recv_bytes())
     assert isinstance(options, FanoutOptions)
+    warm_up()
+    results.send_bytes(READY)  # the parent dispatches (and starts deadlines) only from here
     send_lock = threading.Lock()
 
     def work(index: int, host: Host, deadline: float, run: Task = task) -> None:
