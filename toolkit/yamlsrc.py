@@ -138,6 +138,36 @@ def _construct(node: yaml.Node, loader: yaml.SafeLoader, file: str) -> Any:
     return loader.construct_object(node, deep=True)
 
 
+#: PyYAML's parser words -> what a person reads (first match wins; checked in this order).
+_PROBLEMS: tuple[tuple[str, str], ...] = (
+    (
+        "mapping values are not allowed",
+        "a ':' where no 'key: value' can start (check the indentation, or quote a value that holds ': ')",
+    ),
+    ("could not find expected ':'", "expected 'key: value', but the ':' is missing"),
+    (
+        "cannot start any token",
+        "a character that cannot begin a value (a tab? YAML indents with spaces; quote values starting with @ or `)",
+    ),
+    ("did not find expected key", "this line's indentation does not match the lines above"),
+    ("expected <block end>", "this line's indentation does not match the lines above"),
+    ("did not find expected '-' indicator", "expected a list item ('- ...') at this indentation"),
+    ("found unexpected end of stream", "a quote or bracket is never closed before the end of the file"),
+    ("found undefined alias", "an alias (*name) names no anchor (&name)"),
+    ("expected ',' or ']'", "a [list] is not closed (expected ',' or ']')"),
+    ("expected ',' or '}'", "a {mapping} is not closed (expected ',' or '}')"),
+    ("found duplicate anchor", "the same anchor (&name) is defined twice"),
+)
+
+
+def readable_problem(problem: str, context: str = "") -> str:
+    """PyYAML's problem text in words a person reads (the original when none fits)."""
+    for words, readable in _PROBLEMS:
+        if words in problem or (not problem and words in context):
+            return readable
+    return problem or context or "not valid YAML"
+
+
 def loads(text: str, file: str, *, loader_class: type[yaml.SafeLoader] = yaml.SafeLoader) -> Any:
     """Parse YAML text; errors name ``file`` and the line. ``loader_class`` (a SafeLoader
     subclass) may add constructors for more tags (Ansible's ``!vault``)."""
@@ -154,8 +184,9 @@ def loads(text: str, file: str, *, loader_class: type[yaml.SafeLoader] = yaml.Sa
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
-        problem = exc.problem or exc.context or "invalid YAML"
-        raise InputError(f"invalid YAML: {problem}", file=file, line=line) from None
+        where = f" at column {mark.column + 1}" if mark is not None else ""
+        problem = readable_problem(exc.problem or exc.context or "", exc.context or "")
+        raise InputError(f"invalid YAML{where}: {problem}", file=file, line=line) from None
     except yaml.YAMLError as exc:
         raise InputError(f"invalid YAML: {exc}", file=file) from None
     finally:

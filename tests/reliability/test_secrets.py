@@ -255,7 +255,7 @@ def test_internal_errors_with_tracebacks(
     def broken_render(*_: Any, **__: Any) -> Any:
         raise Boom("injected failure at the top level")
 
-    with mock.patch("toolkit.cli.audit_cmd.render", broken_render):
+    with mock.patch("toolkit.report.render.render", broken_render):  # audit imports it when it runs
         code = cli(["audit", "-i", str(inventory), "-vvv", "--timeout", "10"], capsys, caplog, capture)
     assert code == 1
     assert "Traceback" in capture.chunks[-2][1]  # -vvv prints it; it must still hold no secret

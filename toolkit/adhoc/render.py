@@ -25,6 +25,7 @@ from toolkit.report import csvsafe
 from toolkit.report.model import Run, one_line, printable
 from toolkit.report.render import FORMATS, TABLE_FORMATS
 from toolkit.report.render import render as render_report
+from toolkit.report.table import grid
 from toolkit.transport.model import ErrorRecordData, PSObj, PSValue
 
 __all__ = ["FORMATS", "NOISE", "columns", "ndjson_line", "render", "render_run"]
@@ -64,7 +65,7 @@ def render_run(run: AdhocRun, fmt: str, *, table_format: str = "simple") -> str:
                 field="--table-format",
             )
         headers, rows = _table(run, escape=lambda s: s)
-        body = tabulate(rows, headers, tablefmt=table_format) if rows else "(no hosts)"
+        body = grid(rows, headers, table_format) if rows else "(no hosts)"
         return f"{body}\n\n{summary_line(run)}\n"
     if fmt == "markdown":
         headers, rows = _table(run, escape=_md_escape)

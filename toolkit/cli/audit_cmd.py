@@ -7,36 +7,36 @@ from pathlib import Path
 
 import typer
 
-from toolkit.api import AUDIT_DEFAULT_FORKS
-from toolkit.api import audit as run_audit
 from toolkit.cli.common import (
     can_prompt,
     check_format,
-    emit,
+    emit_report,
     progress_hooks,
     say,
     setup_logging,
     show_progress,
     warn_insecure_transport,
 )
+from toolkit.cli.options import (
+    LIMIT_HELP,
+    complete_format,
+    complete_limit,
+    complete_table_format,
+    reject_table_format,
+)
 from toolkit.config import apply_to_command, require_inventory
-from toolkit.fanout.runner import FanoutHooks, FanoutOptions
-from toolkit.inventory.credentials import resolve_credentials
-from toolkit.inventory.limit import apply_limit
-from toolkit.inventory.loader import load_inventory
-from toolkit.inventory.write import write_inventory
-from toolkit.remediate.workarounds import workarounds_from_journals
-from toolkit.report.render import FORMATS, legend, ndjson_line, render
-from toolkit.results import HostResult
-from toolkit.smb.audit_sections import smb_extensions
+from toolkit.report.formats import FORMATS
 from toolkit.transport.select import TRANSPORT_HELP, with_transport
+
+# What an audit needs (pypsrp, the fan-out, renderers) is imported when one runs: help and
+# completion must not pay for it.
 
 #: Hosts in flight. A host spends ~0.6 s waiting (pool open + 6 round trips) and ~10 ms of
 #: client CPU, so concurrency only has to cover latency: at 256 the latency floor of 1,000
 #: hosts (~2.4 s) drops below the CPU floor and CPU per host is unchanged from 64 or 128;
 #: at 512 client CPU per host rose by 60% (thread contention) and RSS neared 250 MB
 #: (scripts/bench_audit.py, README "Performance").
-DEFAULT_FORKS = AUDIT_DEFAULT_FORKS
+DEFAULT_FORKS = 256  # toolkit.api.AUDIT_DEFAULT_FORKS (a test keeps them equal)
 
 
 def audit(
@@ -44,7 +44,7 @@ def audit(
     inventory: Path | None = typer.Option(
         None, "-i", "--inventory", envvar="PSFLEET_INVENTORY", help="Inventory file (or config 'inventory')."
     ),
-    limit: list[str] = typer.Option([], "-l", "--limit", help="Host names, groups, globs, !exclusions."),
+    limit: list[str] = typer.Option([], "-l", "--limit", help=LIMIT_HELP, autocompletion=complete_limit),
     forks: int = typer.Option(
         DEFAULT_FORKS, "--forks", min=1, max=1024, envvar="PSFLEET_FORKS", help="Hosts worked on at once."
     ),
@@ -60,16 +60,22 @@ def audit(
         "--format",
         envvar="PSFLEET_FORMAT",
         help="table, json, ndjson, csv, markdown or junit.",
+        autocompletion=complete_format,
     ),
     table_format: str = typer.Option(
-        "simple", "--table-format", help="Any tabulate format for --format table."
+        "simple",
+        "--table-format",
+        help="Any tabulate format (grid, github, tsv, html...) for --format table.",
+        autocompletion=complete_table_format,
     ),
     output: Path | None = typer.Option(None, "-o", "--output", help="Write the report here (atomically)."),
     retry_file: Path | None = typer.Option(
         None, "--retry-file", help="Write an inventory of the hosts that could not be assessed."
     ),
     no_input: bool = typer.Option(False, "--no-input", help="Never prompt (fail if a password is missing)."),
-    explain: bool = typer.Option(False, "--explain", help="Print what the columns and statuses mean."),
+    explain: bool = typer.Option(
+        False, "--explain", help="Print what the columns and statuses mean, and exit (no inventory needed)."
+    ),
     with_probe: bool = typer.Option(
         False,
         "--with-probe",
@@ -91,6 +97,11 @@ def audit(
     verbose: int = typer.Option(0, "-v", "--verbose", count=True, help="-v, -vv, -vvv (wire)."),
 ) -> None:
     """Audit SMB signing and secure-negotiate settings (read-only). Exit 0/4/8/12."""
+    if explain:  # the legend is the same for every run: no inventory, no audit
+        from toolkit.report.render import legend
+
+        typer.echo(legend())
+        raise typer.Exit(0)
     setup_logging(verbose)
     # Defaults from the config file where neither option nor environment gave one.
     settings = apply_to_command(
@@ -110,6 +121,19 @@ def audit(
     forks, timeout, retries = settings["forks"], settings["timeout"], settings["retries"]
     fmt, table_format = settings["fmt"], settings["table_format"]
     check_format(fmt, FORMATS, table_format=table_format)
+    reject_table_format(ctx, fmt)
+    from toolkit.api import audit as run_audit
+    from toolkit.fanout.runner import FanoutHooks, FanoutOptions
+    from toolkit.inventory.credentials import resolve_credentials
+    from toolkit.inventory.limit import apply_limit
+    from toolkit.inventory.loader import load_inventory
+    from toolkit.inventory.write import write_inventory
+    from toolkit.remediate.workarounds import workarounds_from_journals
+    from toolkit.report.model import summary_line
+    from toolkit.report.render import ndjson_line, render
+    from toolkit.results import HostResult
+    from toolkit.smb.audit_sections import smb_extensions
+
     inv = apply_limit(load_inventory(require_inventory(settings["inventory"])), limit)
     inv = with_transport(inv, settings["transport"])
     interactive = can_prompt(fmt, no_input)
@@ -136,9 +160,7 @@ def audit(
         )
 
     if not streaming:
-        emit(render(run, fmt, table_format=table_format), output)
-    if fmt == "table" and output is None and explain:
-        say(legend())
+        emit_report(render(run, fmt, table_format=table_format), summary_line(run), output)
     if retry_file is not None:
         failed = {h.name for h in run.hosts if not h.status.assessed}
         write_inventory([h for h in inv.hosts if h.name in failed], retry_file)

@@ -84,6 +84,19 @@ def emit(text: str, output: Path | None) -> None:
     sys.stdout.flush()
 
 
+def emit_report(text: str, summary: str, output: Path | None) -> None:
+    """A rendered report to stdout, or to ``output`` without its summary line, which goes to
+    the terminal (stderr) with ``wrote FILE`` so that the person who ran it sees the outcome."""
+    if output is None:
+        emit(text, None)
+        return
+    if text.endswith(f"\n{summary}\n"):
+        text = text[: -len(summary) - 1].rstrip("\n") + "\n"
+    emit(text, output)
+    say(summary)
+    say(f"wrote {output}")
+
+
 def can_prompt(fmt: str, no_input: bool) -> bool:
     """Whether a command may ask on the terminal (passwords, usernames): never with machine
     output or ``--no-input``, nor without a terminal on stdin (closed stdin included)."""

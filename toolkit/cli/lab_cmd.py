@@ -59,7 +59,7 @@ def serve(
     fleet_json: Path | None = typer.Option(
         None, "--fleet-json", help="Write the fleet as JSON (with passwords)."
     ),
-    verbose: int = typer.Option(0, "-v", "--verbose", count=True),
+    verbose: int = typer.Option(0, "-v", "--verbose", count=True, help="-v, -vv, -vvv (wire)."),
 ) -> None:
     """Serve a lab fleet until Ctrl-C or SIGTERM."""
     setup_logging(verbose)
@@ -135,7 +135,7 @@ def _check_loopback(address: str | None) -> None:
 
 
 def demo(
-    verbose: int = typer.Option(0, "-v", "--verbose", count=True),
+    verbose: int = typer.Option(0, "-v", "--verbose", count=True, help="-v, -vv, -vvv (wire)."),
 ) -> None:
     """Start an embedded mixed lab, audit it and explain the table. Exits 0."""
     from toolkit.cli.demo import run_demo

@@ -41,8 +41,15 @@ def _word(annotation: object) -> str | None:
 
 def humanize_types(command: Any) -> None:
     """Give every option and argument without a metavar the type word users know (TEXT,
-    INTEGER...); flags show none. Walks sub-commands of groups already loaded."""
+    INTEGER...); flags show none; help is plain text (Typer's rich panels show ``<bool>``).
+    Walks sub-commands of groups already loaded."""
+    if hasattr(command, "rich_markup_mode"):
+        command.rich_markup_mode = None
     for param in command.params:
+        if param.param_type_name == "argument":
+            # An argument shows its name (COMMAND, FILE) and Typer would add "<str>" after it.
+            param.display_type_rich = lambda ctx: None
+            continue
         if param.metavar is not None:
             continue
         if getattr(param, "is_flag", False) or getattr(param, "count", False):
@@ -142,8 +149,17 @@ def report_loaded(loaded: LoadedInventory) -> None:
         say(line)
 
 
+def reject_table_format(ctx: Any, fmt: str) -> None:
+    """``--table-format`` given on the command line with another ``--format`` than table
+    would be ignored: a usage error instead (exit 2)."""
+    source = ctx.get_parameter_source("table_format")
+    if fmt != "table" and source is not None and source.name in ("COMMANDLINE", "ENVIRONMENT"):
+        raise no_effect("--table-format", f"with --format {fmt} (it only shapes --format table)")
+
+
 def no_effect(option: str, reason: str) -> Any:
-    """The usage error for an option that would be silently ignored (exit 2)."""
+    """The usage error for an option that would be silently ignored (exit 2):
+    ``psfleet: error: OPTION: has no effect REASON``."""
     from toolkit.errors import UsageError
 
-    return UsageError(f"{option} has no effect {reason}", field=option)
+    return UsageError(f"has no effect {reason}", field=option)

@@ -28,6 +28,7 @@ from toolkit.cli.common import (
     show_progress,
     warn_insecure_transport,
 )
+from toolkit.cli.options import LIMIT_HELP
 from toolkit.errors import Aborted, JournalError, UsageError
 from toolkit.fanout.runner import FanoutOptions
 from toolkit.inventory.credentials import resolve_credentials
@@ -70,7 +71,7 @@ def remediate_command(
     inventory: Path = typer.Option(
         ..., "-i", "--inventory", envvar="PSFLEET_INVENTORY", help="Inventory file."
     ),
-    limit: list[str] = typer.Option([], "-l", "--limit", help="Host names, groups, globs, !exclusions."),
+    limit: list[str] = typer.Option([], "-l", "--limit", help=LIMIT_HELP),
     check: bool = typer.Option(False, "--check", help="Dry run: show the plan, write nothing. Exit 0 or 4."),
     only: list[str] = typer.Option(
         [],
@@ -251,19 +252,27 @@ def rollback_command(
     yes: bool = typer.Option(
         False, "-y", "--yes", help="Do not ask for confirmation (needed without a terminal)."
     ),
-    forks: int = typer.Option(DEFAULT_FORKS, "--forks", min=1, max=1024, envvar="PSFLEET_FORKS"),
-    timeout: float = typer.Option(60.0, "--timeout", min=1.0, envvar="PSFLEET_TIMEOUT"),
-    retries: int = typer.Option(1, "--retries", min=0, max=10),
+    forks: int = typer.Option(
+        DEFAULT_FORKS, "--forks", min=1, max=1024, envvar="PSFLEET_FORKS", help="Hosts worked on at once."
+    ),
+    timeout: float = typer.Option(
+        60.0, "--timeout", min=1.0, envvar="PSFLEET_TIMEOUT", help="Wall-clock deadline per host, seconds."
+    ),
+    retries: int = typer.Option(
+        1, "--retries", min=0, max=10, help="Retries before anything was sent (a write is never sent twice)."
+    ),
     fmt: str = typer.Option(
         "table", "-f", "--format", envvar="PSFLEET_FORMAT", help="table, json, csv, markdown or junit."
     ),
-    table_format: str = typer.Option("simple", "--table-format"),
+    table_format: str = typer.Option(
+        "simple", "--table-format", help="Any tabulate format for --format table."
+    ),
     output: Path | None = typer.Option(None, "-o", "--output", help="Write the report here (atomically)."),
     no_input: bool = typer.Option(False, "--no-input", help="Never prompt (fail if a password is missing)."),
     transport: str | None = typer.Option(
         None, "--transport", envvar="PSFLEET_TRANSPORT", help=TRANSPORT_HELP
     ),
-    verbose: int = typer.Option(0, "-v", "--verbose", count=True),
+    verbose: int = typer.Option(0, "-v", "--verbose", count=True, help="-v, -vv, -vvv (wire)."),
 ) -> None:
     """Restore every value a remediation journal changed (deleting values that were absent),
     verified by read-back; safe to run twice. Exit 0 all restored, 4 conflicts or failures,

@@ -16,32 +16,36 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
-from toolkit.adhoc import AdhocCommand, HostRunResult, RunHooks, ndjson_line, parse_param, render_run
-from toolkit.adhoc import run as run_adhoc
-from toolkit.adhoc.command import numeric_text_params
 from toolkit.cli.common import (
     MACHINE_FORMATS,
     can_prompt,
     check_format,
-    emit,
+    emit_report,
     say,
     setup_logging,
     show_progress,
     status_progress,
     warn_insecure_transport,
 )
+from toolkit.cli.options import (
+    LIMIT_HELP,
+    complete_format,
+    complete_limit,
+    complete_table_format,
+    reject_table_format,
+)
 from toolkit.config import apply_to_command, require_inventory
 from toolkit.errors import Aborted, UsageError
-from toolkit.fanout.runner import FanoutOptions
-from toolkit.inventory.credentials import resolve_credentials
-from toolkit.inventory.limit import apply_limit
-from toolkit.inventory.loader import load_inventory
-from toolkit.inventory.model import Inventory
-from toolkit.report.render import FORMATS
+from toolkit.report.formats import FORMATS
 from toolkit.transport.select import TRANSPORT_HELP, with_transport
+
+if TYPE_CHECKING:  # the client side (pypsrp, fan-out) is imported when a run starts
+    from toolkit.adhoc import AdhocCommand, HostRunResult
+    from toolkit.inventory.model import Inventory
 
 DEFAULT_FORKS = 64
 DEFAULT_TIMEOUT = 60.0
@@ -61,7 +65,7 @@ def run_command(
     inventory: Path | None = typer.Option(
         None, "-i", "--inventory", envvar="PSFLEET_INVENTORY", help="Inventory file (or config 'inventory')."
     ),
-    limit: list[str] = typer.Option([], "-l", "--limit", help="Host names, groups, globs, !exclusions."),
+    limit: list[str] = typer.Option([], "-l", "--limit", help=LIMIT_HELP, autocompletion=complete_limit),
     cmdlet: str | None = typer.Option(
         None, "--cmdlet", help="Send this cmdlet with --param parameters (structured, no quoting)."
     ),
@@ -100,9 +104,13 @@ def run_command(
         "--format",
         envvar="PSFLEET_FORMAT",
         help="table, json, ndjson, csv, markdown or junit.",
+        autocompletion=complete_format,
     ),
     table_format: str = typer.Option(
-        "simple", "--table-format", help="Any tabulate format for --format table."
+        "simple",
+        "--table-format",
+        help="Any tabulate format (grid, github, tsv, html...) for --format table.",
+        autocompletion=complete_table_format,
     ),
     output: Path | None = typer.Option(None, "-o", "--output", help="Write the report here (atomically)."),
     no_input: bool = typer.Option(False, "--no-input", help="Never prompt (refuse writes without --yes)."),
@@ -122,6 +130,15 @@ def run_command(
     )  # fmt: skip
     fmt = str(settings["fmt"])
     check_format(fmt, FORMATS, table_format=str(settings["table_format"]))
+    reject_table_format(ctx, fmt)
+    from toolkit.adhoc import RunHooks, ndjson_line, render_run
+    from toolkit.adhoc import run as run_adhoc
+    from toolkit.adhoc.render import summary_line
+    from toolkit.fanout.runner import FanoutOptions
+    from toolkit.inventory.credentials import resolve_credentials
+    from toolkit.inventory.limit import apply_limit
+    from toolkit.inventory.loader import load_inventory
+
     command = build_command(script, cmdlet, params)
     inv = apply_limit(load_inventory(require_inventory(settings["inventory"])), limit)
     inv = with_transport(inv, settings["transport"])
@@ -148,12 +165,17 @@ def run_command(
     if selected:
         run = run.select(selected)
     if not streaming:
-        emit(render_run(run, fmt, table_format=str(settings["table_format"])), output)
+        emit_report(
+            render_run(run, fmt, table_format=str(settings["table_format"])), summary_line(run), output
+        )
     raise typer.Exit(130 if run.interrupted else run.exit_code)
 
 
 def build_command(script: str | None, cmdlet: str | None, params: list[str]) -> AdhocCommand:
     """The command from the arguments: exactly one of a command line or ``--cmdlet``."""
+    from toolkit.adhoc import AdhocCommand, parse_param
+    from toolkit.adhoc.command import numeric_text_params
+
     if script is not None and cmdlet is not None:
         raise UsageError("give a command line or --cmdlet, not both", field="--cmdlet")
     if cmdlet is not None:
@@ -161,7 +183,7 @@ def build_command(script: str | None, cmdlet: str | None, params: list[str]) -> 
         for name in numeric_text_params(parsed):
             say(
                 f"psfleet: note: --param {name} is sent as text; a new registry value would be REG_SZ "
-                f"(use {name}=int:N for a DWORD, DOMAIN 4.1)"
+                f"(use {name}=int:N for a DWORD; a value's kind is what Windows reads)"
             )
         return AdhocCommand.cmdlet(cmdlet, parsed)
     if params:

@@ -200,7 +200,7 @@ def map_host(
             _map_psfleet(layer, var_name, var, problems)
         elif var_name not in used and not isinstance(var.value, Vaulted):
             extra[var_name] = plain(var.value)
-    _plugin_defaults(layer, plugin, hostvars, name)
+    _plugin_defaults(layer, plugin, name, source.line)
     return build_host(name, layer, groups=groups, source=source, problems=problems, host_vars=extra)
 
 
@@ -273,7 +273,7 @@ def winrm_transport(value: object) -> str:
     raise BadValue("psfleet uses one authentication protocol per host; give one transport")
 
 
-def _plugin_defaults(layer: Layer, plugin: str, hostvars: dict[str, Var], name: str) -> None:
+def _plugin_defaults(layer: Layer, plugin: str, name: str, line: int | None) -> None:
     """What each plugin does when a variable is not set (see the module docstring)."""
     port = layer.get("port")
     scheme = layer.get("scheme")
@@ -285,8 +285,9 @@ def _plugin_defaults(layer: Layer, plugin: str, hostvars: dict[str, Var], name: 
         if "auth" not in layer:
             user = layer.get("username")
             realm = user is not None and "@" in str(user.value)
-            basic = "ansible_winrm_transport"
-            layer["auth"] = Setting("kerberos" if realm else "basic", user.line if user else None, basic)
+            # Named so that "basic over http" points at the variable to set on this host.
+            where = f"{name}.ansible_winrm_transport (not set; winrm's default is {'kerberos' if realm else 'basic'})"
+            layer["auth"] = Setting("kerberos" if realm else "basic", line, where)
     else:
         if scheme is None:
             text = "https" if port is None or port.value != 5985 else "http"

@@ -51,9 +51,15 @@ def render_table(run: Run, *, table_format: str = "simple") -> str:
             field="--table-format",
         )
     headers, rows = _rows(run, escape=lambda s: s)
-    return (
-        f"{tabulate(rows, headers, tablefmt=table_format)}\n{transport_footnote(run)}\n{summary_line(run)}\n"
-    )
+    return f"{grid(rows, headers, table_format)}\n{transport_footnote(run)}\n{summary_line(run)}\n"
+
+
+def grid(rows: list[list[str]], headers: list[str], table_format: str) -> str:
+    """``tabulate`` in ``table_format``, except ``tsv``: tabulate pads cells with spaces and
+    drops empty trailing cells, so every row gets exactly the header's fields here."""
+    if table_format != "tsv":
+        return tabulate(rows, headers, tablefmt=table_format)
+    return "\n".join("\t".join(cell.replace("\t", " ") for cell in row) for row in [headers, *rows])
 
 
 def render_markdown(run: Run) -> str:
