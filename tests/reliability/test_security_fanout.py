@@ -19,15 +19,17 @@ import pytest
 
 import toolkit
 from tests.support.cli import run_cli
-from toolkit.fanout.lockout import AUTH_FAILURE_LIMIT
+from toolkit.fanout.lockout import PROBE_HOSTS
 from toolkit.lab.fleet import Fleet
 from toolkit.lab.spec import LabUser, loads_spec
 
 HOSTS = 24
-#: docs/security.md: a mistyped password reaches one host when it answers promptly (the lab
-#: does): at most two failed logons, as the lean transport retries a refused piggy-backed
-#: AUTHENTICATE once.
-PROMISED_FAILED_LOGONS = 2
+#: docs/security.md: a mistyped password reaches one host, two if the first is slow to answer;
+#: each costs up to two failed logons (the lean transport retries a refused piggy-backed
+#: AUTHENTICATE once). Before the guard: one per host, 24 here.
+PROMISED_FAILED_LOGONS = 2 * PROBE_HOSTS
+#: At least this many of the HOSTS must never have been sent the credential.
+SPARED = HOSTS - PROBE_HOSTS
 SPEC = "users:\n  - {name: admin, password: 'Adm1n-Lab!', admin: true}\nhosts:\n" + "".join(
     f"  - {{name: h{i:02d}, profile: server2019}}\n" for i in range(HOSTS)
 )
@@ -114,9 +116,9 @@ def test_a_wrong_password_costs_at_most_a_few_failed_logons(
     assert failed_logons <= PROMISED_FAILED_LOGONS, f"{failed_logons} failed logons for one mistyped password"
     doc = json.loads(out)
     statuses = [h["status"] for h in doc["hosts"]]
-    assert statuses.count("auth_failed") == AUTH_FAILURE_LIMIT
-    assert statuses.count("not_attempted") == HOSTS - AUTH_FAILURE_LIMIT
-    assert doc["summary"]["not_attempted"] == HOSTS - AUTH_FAILURE_LIMIT
+    assert 1 <= statuses.count("auth_failed") <= PROBE_HOSTS
+    assert statuses.count("not_attempted") >= SPARED
+    assert doc["summary"]["not_attempted"] == statuses.count("not_attempted")
     skipped = next(h for h in doc["hosts"] if h["status"] == "not_attempted")
     assert skipped["error"]["kind"] == "not_attempted"
     assert "locked out" in skipped["error"]["message"] and "admin" in skipped["error"]["message"]
@@ -129,7 +131,7 @@ def test_the_table_says_why_hosts_were_not_attempted(
     before = fleet.server.authenticator.failed_logons
     code, out, _ = run_cli(["audit", "-i", str(wrong_inventory), "--forks", "64"], capsys)
     assert fleet.server.authenticator.failed_logons - before <= PROMISED_FAILED_LOGONS
-    assert out.count("not_attempted") >= HOSTS - AUTH_FAILURE_LIMIT
+    assert out.count("not_attempted") >= SPARED
     assert "not attempted: the credential admin" in out
     assert code == 8
 
@@ -143,7 +145,7 @@ def test_run_stops_a_failing_credential_too(
     )
     assert fleet.server.authenticator.failed_logons - before <= PROMISED_FAILED_LOGONS
     statuses = [h["status"] for h in json.loads(out)["hosts"]]
-    assert statuses.count("not_attempted") == HOSTS - AUTH_FAILURE_LIMIT
+    assert statuses.count("not_attempted") >= SPARED
     assert code == 8
 
 
@@ -201,7 +203,7 @@ def test_remediate_stops_a_failing_credential_too(
     )
     assert fleet.server.authenticator.failed_logons - before <= PROMISED_FAILED_LOGONS
     statuses = [h["status"] for h in json.loads(out)["hosts"]]
-    assert statuses.count("not_attempted") == HOSTS - AUTH_FAILURE_LIMIT
+    assert statuses.count("not_attempted") >= SPARED
     assert code == 8
 
 
@@ -218,7 +220,7 @@ def test_a_failing_credential_stays_given_up_across_remediation_batches(
     )  # fmt: skip
     assert fleet.server.authenticator.failed_logons - before <= PROMISED_FAILED_LOGONS
     statuses = [h["status"] for h in json.loads(out)["hosts"]]
-    assert statuses.count("auth_failed") == AUTH_FAILURE_LIMIT, statuses
+    assert 1 <= statuses.count("auth_failed") <= PROBE_HOSTS, statuses
     assert code == 8
 
 
@@ -231,5 +233,5 @@ def test_the_guard_holds_with_worker_processes(fleet: Fleet, wrong_inventory: Pa
     )
     assert fleet.server.authenticator.failed_logons - before <= PROMISED_FAILED_LOGONS
     statuses = [h.status.value for h in audit.hosts]
-    assert statuses.count("not_attempted") == HOSTS - AUTH_FAILURE_LIMIT
+    assert statuses.count("not_attempted") >= SPARED
     assert audit.exit_code == 8
