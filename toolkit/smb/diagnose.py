@@ -15,6 +15,7 @@ instead, so every differing field is reported.
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -23,7 +24,7 @@ from typing import Any
 from toolkit.checks.rules import RSN_WORKAROUND, SIGNING_SAFER_WORKAROUND
 from toolkit.results import ErrorKind, HostError
 from toolkit.smb.frames import FrameError, NegotiateRefused, negotiate_request, parse_negotiate_response
-from toolkit.smb.probe import NegotiateInfo, negotiate_info, open_negotiated
+from toolkit.smb.probe import NegotiateInfo
 from toolkit.smb.stream import SmbStream, StreamError
 from toolkit.smb.wire import (
     Deadline,
@@ -157,6 +158,42 @@ class DiagnosisResult:
             "error": self.error.to_dict() if self.error else None,
             "duration_s": round(self.duration_s, 3),
         }
+
+
+def negotiate_info(connection: Any) -> NegotiateInfo:
+    """Read what the client saw in the NEGOTIATE response from a connected smbprotocol
+    ``Connection``."""
+    capabilities = connection.server_capabilities
+    return NegotiateInfo(
+        dialect=dialect_name(connection.dialect),
+        capabilities=int(capabilities.get_value()) if capabilities is not None else 0,
+        security_mode=int(connection.server_security_mode or 0),
+        server_guid=str(connection.server_guid),
+    )
+
+
+def open_negotiated(
+    address: str, port: int, *, dialect: str | None, deadline: Deadline, require_signing: bool
+) -> Any:
+    """A connected smbprotocol ``Connection`` after NEGOTIATE (caller disconnects it).
+
+    ``dialect`` None offers every dialect smbprotocol knows (2.0.2 to 3.1.1) and lets the
+    server choose; a name offers only that one.
+    """
+    from smbprotocol.connection import Connection
+
+    connection = Connection(uuid.uuid4(), address, port, require_signing=require_signing)
+    deadline.watch(connection)
+    # connect()'s timeout bounds the TCP connect; smbprotocol truncates the elapsed-adjusted
+    # value to whole seconds for the negotiate receive (2 -> 1), so add a second and let the
+    # deadline, which closes the socket on time, be the exact bound.
+    timeout = deadline.remaining() + 1
+    try:
+        connection.connect(dialect=dialect_value(dialect) if dialect else None, timeout=timeout)
+    except BaseException:
+        disconnect_quietly(connection)
+        raise
+    return connection
 
 
 def workarounds_for(client_build: int | None) -> tuple[Workaround, ...]:

@@ -13,7 +13,6 @@ never decides how much memory the probe uses.
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -37,11 +36,9 @@ from toolkit.smb.wire import (
     ALL_DIALECTS,
     SIGNING_ENABLED,
     SIGNING_REQUIRED,
-    Deadline,
     capability_names,
     dialect_name,
     dialect_value,
-    disconnect_quietly,
     signing_text,
     smb1_signing_text,
 )
@@ -239,42 +236,6 @@ class SmbProbeResult:
             "error": self.error.to_dict() if self.error else None,
             "duration_s": round(self.duration_s, 3),
         }
-
-
-def negotiate_info(connection: Any) -> NegotiateInfo:
-    """Read what the client saw in the NEGOTIATE response from a connected smbprotocol
-    ``Connection``."""
-    capabilities = connection.server_capabilities
-    return NegotiateInfo(
-        dialect=dialect_name(connection.dialect),
-        capabilities=int(capabilities.get_value()) if capabilities is not None else 0,
-        security_mode=int(connection.server_security_mode or 0),
-        server_guid=str(connection.server_guid),
-    )
-
-
-def open_negotiated(
-    address: str, port: int, *, dialect: str | None, deadline: Deadline, require_signing: bool
-) -> Any:
-    """A connected smbprotocol ``Connection`` after NEGOTIATE (caller disconnects it).
-
-    ``dialect`` None offers every dialect smbprotocol knows (2.0.2 to 3.1.1) and lets the
-    server choose; a name offers only that one.
-    """
-    from smbprotocol.connection import Connection
-
-    connection = Connection(uuid.uuid4(), address, port, require_signing=require_signing)
-    deadline.watch(connection)
-    # connect()'s timeout bounds the TCP connect; smbprotocol truncates the elapsed-adjusted
-    # value to whole seconds for the negotiate receive (2 -> 1), so add a second and let the
-    # deadline, which closes the socket on time, be the exact bound.
-    timeout = deadline.remaining() + 1
-    try:
-        connection.connect(dialect=dialect_value(dialect) if dialect else None, timeout=timeout)
-    except BaseException:
-        disconnect_quietly(connection)
-        raise
-    return connection
 
 
 def _identify(stream: SmbStream, dialect: int) -> tuple[ServerIdentity | None, str]:
