@@ -48,12 +48,24 @@ def inv(tmp_path: Path) -> Inventory:
         (["*"], ["dc01", "fs01", "fs02", "br01", "::1", "loner"]),
         (["ungrouped"], ["::1", "loner"]),
         (["~^(dc|br)"], ["dc01", "br01"]),
+        (["~fs"], ["fs01", "fs02"]),  # matched at the start (re.match), as Ansible
+        (["~s0"], None),  # so "s0" in the middle of fs01 matches nothing
+        (["fileservers[0]"], ["fs01"]),
+        (["fileservers[-1]"], ["br01"]),  # children's hosts come after the group's own
+        (["fileservers[1:]"], ["fs02", "br01"]),
+        (["fileservers[0:1]"], ["fs01", "fs02"]),
+        (["fileservers[0-1]"], ["fs01", "fs02"]),  # Ansible's old inclusive form
+        (["fileservers[1:]:&branch"], ["br01"]),
         (["::1"], ["::1"]),
         (["[::1],loner"], ["::1", "loner"]),
         ([], ["dc01", "fs01", "fs02", "br01", "::1", "loner"]),
     ],
 )
-def test_limit_selects(inv: Inventory, patterns: list[str], expected: list[str]) -> None:
+def test_limit_selects(inv: Inventory, patterns: list[str], expected: list[str] | None) -> None:
+    if expected is None:
+        with pytest.raises(InventoryError, match="matches no host or group"):
+            apply_limit(inv, patterns)
+        return
     assert [h.name for h in apply_limit(inv, patterns).hosts] == expected
 
 
@@ -73,6 +85,7 @@ def test_limit_filters_group_membership(inv: Inventory) -> None:
         (["dcs:&branch"], "--limit: the limit 'dcs,&branch' leaves no host"),
         (["fs01:!"], "--limit: '!' or '&' must be followed by a pattern"),
         (["~("], "--limit: bad regular expression '~(': missing ), unterminated subpattern at position 0"),
+        (["dcs[3]"], "--limit: 'dcs[3]': no host at that position"),
     ],
 )
 def test_limit_errors(inv: Inventory, patterns: list[str], message: str) -> None:
