@@ -7,7 +7,9 @@ against lab hosts that misbehave at the HTTP level, on both clients.
 - a redirect (``redirect``) is refused by both clients, named, never followed, and not a reason
   to try the other client;
 - an endless body (``endless_body``) stops at the size cap, a trickling one at the deadline;
-- a 401 on the first encrypted message (``reauth``) is survived by the lean client;
+- a 401 on the first encrypted message (``reauth``) and ``Connection: close`` after every
+  answer (``conn_close``) are survived by the lean client (pypsrp cannot authenticate a
+  second connection of the same session: ``--transport pypsrp`` fails such a host);
 - every auth kind the lab answers without a KDC (negotiate, ntlm, basic over https) on both
   clients; Kerberos is in tests/integration/kerberos.
 """
@@ -37,6 +39,7 @@ hosts:
   - {name: trickle, profile: server2019, fault: {kind: endless_body, ms: 50}}
   - {name: reauth-a, profile: server2019, fault: reauth}
   - {name: reauth-b, profile: server2019, fault: reauth}
+  - {name: closing, profile: server2019, fault: conn_close}
 """
 
 fleet, inventory = lab_fleet_fixtures(SPEC, "transport-choice")
@@ -125,6 +128,15 @@ def test_a_401_on_the_first_encrypted_message_is_survived(inventory: Path, capsy
     assert hosts["reauth-a"]["status"] in ASSESSED, hosts["reauth-a"]
     _, hosts = audit(inventory, capsys, "--limit", "reauth-b")
     assert (hosts["reauth-b"]["status"], hosts["reauth-b"]["transport"]) in ((s, "lean") for s in ASSESSED)
+
+
+@pytest.mark.parametrize("transport", ["auto", "lean"])
+def test_connection_close_after_every_answer_is_survived(
+    inventory: Path, capsys: Any, transport: str
+) -> None:
+    _, hosts = audit(inventory, capsys, "--limit", "closing", "--transport", transport)
+    assert hosts["closing"]["status"] in ASSESSED, hosts["closing"]
+    assert (hosts["closing"]["transport"], hosts["closing"]["transport_fallback"]) == ("lean", None)
 
 
 @pytest.mark.parametrize("transport", ["lean", "pypsrp"])
