@@ -55,10 +55,6 @@ READ_CHUNK = 64 * 1024
 USER_AGENT = "Python PSRP Client"
 
 
-class ConnectTimeout(TimeoutError):
-    """The TCP connection could not be made in time (classified as unreachable)."""
-
-
 class HTTPProtocolError(ProtocolViolation):
     """The peer is not speaking WinRM over HTTP as expected."""
 
