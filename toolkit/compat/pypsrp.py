@@ -133,13 +133,6 @@ def harden_wsman(wsman: WSMan, *, deadline: float, max_bytes: int) -> WSMan:
     return wsman
 
 
-def set_deadline(wsman: WSMan, deadline: float) -> None:
-    """Move the deadline of a hardened ``wsman`` (a session reused for another host step)."""
-    session = wsman.transport.session
-    if isinstance(session, _BoundedSession):
-        session.psfleet_deadline = deadline
-
-
 def use_serializer(pool: RunspacePool, serializer: Serializer) -> None:
     """Make ``pool`` (and the fragmenter that builds its messages) use ``serializer``."""
     pool._serializer = serializer
