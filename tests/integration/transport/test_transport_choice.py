@@ -164,3 +164,17 @@ def test_remediate_reads_through_the_same_client_as_the_audit(inventory: Path, c
     for change in planned["changes"]:
         before = change["before"]
         assert f"={before['value']} ({before['kind']})" in audit_checks[change["id"]]["actual"]
+
+
+def test_run_results_say_which_client_served_them(inventory: Path, capsys: Any) -> None:
+    key = r"HKLM:\SYSTEM\CurrentControlSet\Services\LanmanWorkstation\Parameters"
+    _code, out, err = run_cli(
+        ["run", "-i", str(inventory), "--limit", "odd,plain", "--cmdlet", "Get-ItemProperty",
+         "-p", f"Path={key}", "--format", "json"],
+        capsys,
+    )  # fmt: skip
+    assert "Traceback" not in err, err
+    hosts = {h["name"]: h for h in json.loads(out)["hosts"]}
+    assert hosts["odd"]["status"] == "ok" and hosts["odd"]["output"]
+    assert hosts["odd"]["transport"] == "pypsrp" and "lean client" in hosts["odd"]["transport_fallback"]
+    assert (hosts["plain"]["transport"], hosts["plain"]["transport_fallback"]) == ("lean", None)
