@@ -287,3 +287,32 @@ def test_direct_output_parsing_matches_psrpcore(name: str) -> None:
         psrpcore.types.deserialize(ET.fromstring(data.decode("utf-8").lstrip("\ufeff")), _NoCipher())
     )
     assert psrp.output_value(data) == expected
+
+
+def test_a_failed_pipeline_keeps_its_terminating_error_so_permission_denied_stays_access_denied() -> None:
+    from xml.etree import ElementTree as ET
+
+    from toolkit.checks.probe import ProbeError, parse_facts
+    from toolkit.results import ErrorKind
+
+    record = psrpcore.types.ErrorRecord(
+        Exception=NETException("Requested registry access is not allowed."),
+        CategoryInfo=ErrorCategoryInfo(
+            Category=ErrorCategory.PermissionDenied, Reason="SecurityException", TargetName="HKLM:\\X"
+        ),
+        FullyQualifiedErrorId="System.Security.SecurityException,Microsoft.PowerShell.Commands.GetItemPropertyCommand",
+    )
+    state = psrpcore.types.PipelineState(
+        PipelineState=psrpcore.types.PSInvocationState.Failed, ExceptionAsErrorRecord=record
+    )
+    data = ET.tostring(psrpcore.types.serialize(state, None), encoding="utf-8")
+    answer = psrp.PipelineAnswer()
+    answer.feed([psrp.frame([(psrp.PIPELINE_STATE, data)], uuid.uuid4(), uuid.uuid4())])
+    result = answer.result()
+    assert answer.finished and result.extra == {"failed": "pipeline failed"}
+    (error,) = result.errors
+    assert (error.category, error.reason) == ("PermissionDenied", "SecurityException")
+    assert error.fully_qualified_error_id.startswith("System.Security.SecurityException,")
+    with pytest.raises(ProbeError) as caught:
+        parse_facts(result)
+    assert caught.value.kind is ErrorKind.ACCESS_DENIED
