@@ -16,22 +16,38 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rich.console import Console
-
 from toolkit.errors import UsageError
 
 if TYPE_CHECKING:  # imported where used: ``psfleet --help`` must stay fast
+    from rich.console import Console
+
     from toolkit.fanout.runner import FanoutHooks
     from toolkit.inventory.model import Host
 
 MACHINE_FORMATS = ("json", "ndjson")
 
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+_console: Console | None = None
+
+
+def __getattr__(name: str) -> object:
+    """``err_console`` is made on first use: importing rich costs completion its budget."""
+    if name == "err_console":
+        return stderr_console()
+    raise AttributeError(name)
+
+
+def stderr_console() -> Console:
+    global _console
+    if _console is None:
+        from rich.console import Console
+
+        _console = Console(stderr=True, highlight=False, soft_wrap=True)
+    return _console
 
 
 def say(message: str) -> None:
     """A line for humans, on stderr."""
-    err_console.print(message, markup=False)
+    stderr_console().print(message, markup=False)
 
 
 class _OneLine(logging.Filter):
@@ -108,7 +124,7 @@ def show_progress(fmt: str) -> bool:
         return False
     if os.environ.get("PSFLEET_NO_PROGRESS"):
         return False
-    return err_console.is_terminal
+    return stderr_console().is_terminal
 
 
 @contextmanager
@@ -127,7 +143,7 @@ def status_progress(total: int, *, enabled: bool, label: str) -> Iterator[Callab
         MofNCompleteColumn(),
         TextColumn("{task.fields[counts]}"),
         TimeElapsedColumn(),
-        console=err_console,
+        console=stderr_console(),
         transient=True,
     )
     task = progress.add_task(label, total=total, counts="")
