@@ -139,6 +139,14 @@ def test_completion_offers_formats_table_formats_and_inventory_names() -> None:
     assert _complete("psfleet inven") == ["inventory"]
 
 
+def test_completion_knows_every_tabulate_format() -> None:
+    from tabulate import tabulate_formats
+
+    from toolkit.cli.options import TABLE_FORMAT_NAMES
+
+    assert sorted(tabulate_formats) == list(TABLE_FORMAT_NAMES)
+
+
 def test_completion_imports_nothing_heavy() -> None:
     words = "psfleet audit --format "
     answer = subprocess.run(
