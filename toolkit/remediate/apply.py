@@ -325,6 +325,7 @@ def _host_work(ctx: _Context, host: Host, progress: Progress, started: float) ->
     guard = progress.guard
     guard.check()
     with open_session(host, ctx.credentials.get(host.name), deadline=guard.deadline) as session:
+        progress.session = session
         guard.check()
         answer = session.run(READ_STATEMENTS)
         try:
@@ -585,7 +586,8 @@ def _collect(ctx: _Context, results: Sequence[HostResult], *, batch: int | None)
             elif error.kind is ErrorKind.TIMEOUT and progress is not None and not sent:
                 error = HostError(ErrorKind.TIMEOUT, f"{error.message}, no changes", sent=False)
             item = _failed(_host_of(r), error, progress.plan if progress else None, r.duration_s)
-        out.append(_with_batch(item, batch))
+        served = progress.transport(r.extra) if progress is not None else r.extra
+        out.append(_with_batch(item.served(served), batch))
     return out
 
 

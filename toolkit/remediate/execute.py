@@ -9,9 +9,10 @@ same round trip is the intended one (kind and data).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from toolkit.checks.facts import HostFacts, RegValue
 from toolkit.checks.probe import ProbeError
@@ -31,7 +32,7 @@ from toolkit.remediate.plan import HostPlan, PlannedWrite
 from toolkit.remediate.truekind import READ_STATEMENTS, TrueFacts, is_native_error, parse_true_facts
 from toolkit.results import ErrorKind, HostError
 from toolkit.transport.model import ErrorRecordData, InvocationResult, Statement
-from toolkit.transport.protocol import Session, endpoint_of
+from toolkit.transport.protocol import Session, endpoint_of, transport_fields
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,13 @@ class Progress:
     guard: HostGuard = field(default_factory=lambda: HostGuard(float("inf")))
     #: The writes' verdicts, once read back (before their outcomes are journaled).
     verified: tuple[WriteResult, ...] | None = None
+    #: The session serving the host: which client, and why pypsrp after a fallback.
+    session: Session | None = None
+
+    def transport(self, otherwise: Mapping[str, Any]) -> Mapping[str, Any]:
+        """``transport``/``transport_fallback`` of the session, else ``otherwise`` (a failed
+        open: the fan-out's result carries the client that failed)."""
+        return transport_fields(self.session) if self.session is not None else otherwise
 
 
 class LeaseDenied(Exception):

@@ -10,8 +10,8 @@ Each :class:`SettingResult` is also a check view: its ``status`` is ``compliant`
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
@@ -230,6 +230,9 @@ class HostRemediation:
     batch: int | None = None
     duration_s: float = 0.0
     groups: tuple[str, ...] = ()
+    #: The WinRM client that served (or failed) the host, and why pypsrp after the lean one.
+    transport: str | None = None
+    transport_fallback: str | None = None
 
     @property
     def changes(self) -> tuple[SettingResult, ...]:
@@ -262,7 +265,15 @@ class HostRemediation:
             ],
             "error": self.error.to_dict() if self.error else None,
             "duration_s": round(self.duration_s, 3),
+            "transport": self.transport,
+            "transport_fallback": self.transport_fallback,
         }
+
+    def served(self, fields: Mapping[str, Any]) -> HostRemediation:
+        """This result with ``transport``/``transport_fallback`` from ``fields``."""
+        return replace(
+            self, transport=fields.get("transport"), transport_fallback=fields.get("transport_fallback")
+        )
 
 
 @dataclass(frozen=True)

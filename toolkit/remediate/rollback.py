@@ -179,7 +179,12 @@ def rollback(
             )
         if state.journal_error:
             interrupted = False
-        hosts = [_collect(r, by_name[r.name], progress.get(r.name), writer, run_id, state) for r in results]
+        hosts = [
+            _collect(r, by_name[r.name], progress.get(r.name), writer, run_id, state).served(
+                p.transport(r.extra) if (p := progress.get(r.name)) is not None else r.extra
+            )
+            for r in results
+        ]
         hosts += [
             _refused(name, per_host[name][0], "not in the inventory: cannot connect to roll it back")
             for name in missing
@@ -406,6 +411,7 @@ def _task(
         intents = work[host.name].intents
         guard.check()
         with open_session(host, credentials.get(host.name), deadline=guard.deadline) as session:
+            state.session = session
             try:
                 guard.check()
                 facts = parse_true_facts(session.run(READ_STATEMENTS))

@@ -161,6 +161,7 @@ def test_remediate_reads_through_the_same_client_as_the_audit(inventory: Path, c
         k: c["status"] for k, c in audit_checks.items()
     }
     assert planned["changes"], "the odd host drifts: the plan has changes"
+    assert planned["transport"] == "pypsrp" and planned["transport_fallback"].startswith("lean client: ")
     for change in planned["changes"]:
         before = change["before"]
         assert f"={before['value']} ({before['kind']})" in audit_checks[change["id"]]["actual"]
