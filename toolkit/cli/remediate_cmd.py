@@ -21,7 +21,7 @@ from toolkit.cli.common import (
     MACHINE_FORMATS,
     can_prompt,
     check_format,
-    emit,
+    emit_report,
     progress_hooks,
     say,
     setup_logging,
@@ -55,7 +55,7 @@ from toolkit.remediate.model import SETTINGS, Outcome, RemediateStatus
 from toolkit.remediate.options import DEFAULT_EXPIRY
 from toolkit.remediate.plan import registry_write
 from toolkit.remediate.rollback import host_mismatches, intents_by_host
-from toolkit.report.model import one_line, printable
+from toolkit.report.model import one_line, printable, summary_line
 from toolkit.report.render import FORMATS, render
 from toolkit.transport.select import TRANSPORT_HELP, with_transport
 
@@ -386,7 +386,7 @@ def _report(run: RemediateRun, fmt: str, table_format: str, output: Path | None)
         text = f"{changes_table(run, table_format=table_format)}\n\n{text}"
     elif fmt == "markdown":
         text = f"{text}\n## Changes\n\n{changes_table(run, table_format='github')}\n"
-    emit(text, output)
+    emit_report(text, summary_line(run), output)  # with -o: the summary goes to the terminal
 
 
 @contextlib.contextmanager

@@ -52,7 +52,7 @@ def _stub_audit(inventory: Inventory, **_: Any) -> AuditRun:
 
 @contextmanager
 def _no_network() -> Iterator[None]:
-    with mock.patch("toolkit.cli.audit_cmd.run_audit", _stub_audit):
+    with mock.patch("toolkit.api.audit", _stub_audit):  # audit_cmd imports it when it runs
         yield
 
 
