@@ -31,13 +31,17 @@ from psrpcore.types import (
     serialize,
 )
 
-_MAX_ENTRIES = 256
+_MAX_ENTRIES = 1024
 #: Incoming messages whose parsed form is reused: (type, XML bytes) -> PSObject.
 _parsed: dict[tuple[int, bytes], typing.Any] = {}
 #: CreatePipeline XML -> the PowerShell metadata psrpcore builds from it.
 _pipelines: dict[bytes, PowerShell] = {}
 #: Outgoing messages whose XML is reused: key -> bytes.
 _built: dict[tuple[typing.Any, ...], bytes] = {}
+#: Shared output objects (see share_output): id -> [the object, its XML once built]. Holding
+#: the object keeps its id from being reused while the entry lives.
+_shared: dict[int, list[typing.Any]] = {}
+_T = typing.TypeVar("_T")
 
 _PARSED_TYPES = frozenset(
     {PSRPMessageType.SessionCapability, PSRPMessageType.InitRunspacePool, PSRPMessageType.CreatePipeline}
@@ -129,6 +133,19 @@ class CachingServerRunspacePool(psrpcore.ServerRunspacePool):
         pipeline_id: uuid.UUID | None = None,
         stream_type: psrpcore.StreamType = psrpcore.StreamType.default,
     ) -> None:
+        if message_type == PSRPMessageType.PipelineOutput:
+            shared = _shared.get(id(message))
+            if shared is not None and shared[0] is message:
+                if shared[1] is None:
+                    element = serialize(
+                        message,
+                        self._cipher,
+                        our_capability=self.our_capability,
+                        their_capability=self.their_capability,
+                    )
+                    shared[1] = ElementTree.tostring(element, encoding="utf-8", method="xml")
+                self._queue(PSRPMessageType.PipelineOutput, shared[1], pipeline_id, stream_type)
+                return
         key = self._build_key(message) if message_type is None else None
         if key is None:
             super().prepare_message(message, message_type, pipeline_id, stream_type)
@@ -145,13 +162,30 @@ class CachingServerRunspacePool(psrpcore.ServerRunspacePool):
                 _windows_member_order(element, ("protocolversion", "PSVersion", "SerializationVersion"))
             data = ElementTree.tostring(element, encoding="utf-8", method="xml")
             _remember(_built, key, data)
-        mtype = PSRPMessageType.get_message_id(type(message))
+        self._queue(PSRPMessageType.get_message_id(type(message)), data, pipeline_id, stream_type)
+
+    def _queue(
+        self,
+        mtype: PSRPMessageType,
+        data: bytes,
+        pipeline_id: uuid.UUID | None,
+        stream_type: psrpcore.StreamType,
+    ) -> None:
         raw = create_message(self._is_client, mtype, data, self.runspace_pool_id, pipeline_id)
         self._send_buffer.append(
             PSRPMessage(
                 mtype, bytearray(raw), self.runspace_pool_id, pipeline_id, self._fragment_counter, stream_type
             )
         )
+
+
+def share_output(obj: _T) -> _T:
+    """Mark ``obj`` as a read-only output object that many pipelines write (the lab's registry
+    property objects, one per distinct key content): its PipelineOutput XML is built once.
+    The caller must not change ``obj`` afterwards."""
+    if id(obj) not in _shared:
+        _remember(_shared, id(obj), [obj, None])
+    return obj
 
 
 def _windows_member_order(element: ElementTree.Element, order: tuple[str, ...]) -> None:

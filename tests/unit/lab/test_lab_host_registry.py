@@ -516,3 +516,16 @@ def test_a_long_error_target_is_shortened_in_the_category_message(host: SimHost)
     short = "HKLM:\\SOFTWARE\\psfleet\\Nope"  # 40 characters or fewer: as is
     [error] = errors(run(host, cmd("Get-ItemProperty", Path=short)))
     assert str(error.category_info).startswith(f"ObjectNotFound: ({short}:String)")
+
+
+def test_reads_are_shared_between_hosts_but_never_stale() -> None:
+    first, second = SimHost("web-01", "win81"), SimHost("web-02", "win81")
+    [a] = outputs(run(first, cmd("Get-ItemProperty", Path=WS)))
+    [b] = outputs(run(second, cmd("Get-ItemProperty", Path=WS)))
+    assert a is b  # same content: one object, serialized once
+    assert run(second, cmd("Set-ItemProperty", Path=WS, Name="RequireSecuritySignature", Value=1)) == []
+    [after] = outputs(run(second, cmd("Get-ItemProperty", Path=WS)))
+    assert after.RequireSecuritySignature == 1
+    [again] = outputs(run(first, cmd("Get-ItemProperty", Path=WS)))
+    assert again is a and again.RequireSecuritySignature == 0
+    assert clixml(after) != clixml(again)
