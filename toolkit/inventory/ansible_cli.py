@@ -69,7 +69,13 @@ def _run(cmd: Sequence[str], *, stdin: str | None, what: str, source: str) -> st
                 stderr=err,
                 timeout=TIMEOUT,
                 check=False,
-                env={**os.environ, "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0"},
+                # An inventory source Ansible cannot parse is an error, not an empty inventory.
+                env={
+                    **os.environ,
+                    "ANSIBLE_NOCOLOR": "1",
+                    "ANSIBLE_FORCE_COLOR": "0",
+                    "ANSIBLE_INVENTORY_UNPARSED_FAILED": "True",
+                },
             )
         except subprocess.TimeoutExpired:
             raise InventoryError(f"{what} did not answer within {TIMEOUT:g} s", file=source) from None
@@ -80,7 +86,13 @@ def _run(cmd: Sequence[str], *, stdin: str | None, what: str, source: str) -> st
         err.seek(max(0, err.tell() - 8192))
         messages = [line.strip() for line in err.read().decode(errors="replace").splitlines() if line.strip()]
         if proc.returncode != 0:
-            last = next((m for m in reversed(messages) if "ERROR" in m), messages[-1] if messages else "")
+            # The plugin's own words ("Failed to parse ... with 'ini' plugin: ...") say more
+            # than the closing "[ERROR]: No inventory was parsed".
+            cause = next((m for m in messages if "Failed to parse" in m), None)
+            last = cause or next(
+                (m for m in reversed(messages) if "ERROR" in m), messages[-1] if messages else ""
+            )
+            last = last.removeprefix("[WARNING]: ").removeprefix("[ERROR]: ").removeprefix("ERROR! ")
             raise InventoryError(f"{what} failed (exit {proc.returncode}): {last}", file=source)
         out.seek(0)
         return out.read().decode("utf-8", errors="replace")

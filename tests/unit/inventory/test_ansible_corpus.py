@@ -175,3 +175,28 @@ def test_ansible_backend_reads_the_constructed_plugin(monkeypatch: pytest.Monkey
     inventory = read_inventory(source, options=InventoryOptions(backend="auto")).inventory
     assert inventory.groups["role_fs"] == ("fs01", "fs02")
     assert [h.name for h in inventory.hosts] == ["dc01", "fs01", "fs02"]
+
+
+@needs_ansible
+def test_ansible_backend_says_why_ansible_could_not_parse(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.ini"
+    bad.write_text("[web\nh1\n", encoding="utf-8")
+    with pytest.raises(InventoryError) as caught:
+        read_with_ansible(bad, executable=ANSIBLE_INVENTORY)
+    assert str(caught.value).startswith(
+        f"{bad}: ansible-inventory failed (exit 1): Failed to parse inventory"
+    )
+    assert "\n" not in str(caught.value)
+
+
+def test_ansible_backend_without_ansible_says_what_to_do(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # no ansible-inventory there
+    _spec, _recorded, source = _case("gv_files")
+    with pytest.raises(InventoryError) as caught:
+        read_inventory(source, options=InventoryOptions(backend="ansible"))
+    assert str(caught.value) == (
+        f"{source}: ansible-inventory is not on PATH; install ansible-core or use --inventory-backend builtin"
+    )
+    assert read_inventory(source, options=InventoryOptions(backend="auto")).backend == "builtin"
