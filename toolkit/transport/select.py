@@ -126,7 +126,8 @@ def _pypsrp(host: Host, credential: CredentialLike | None, deadline: float | Non
 def _lean(host: Host, credential: CredentialLike | None, deadline: float | None) -> Session:
     from toolkit.transport.lean import LeanSession
 
-    return cast(Session, LeanSession(host, credential, deadline=deadline))
+    session: Session = LeanSession(host, credential, deadline=deadline)
+    return session
 
 
 class AutoSession:
@@ -208,8 +209,6 @@ class AutoSession:
 
     def run_script(self, text: str) -> InvocationResult:
         """Script text may write: it is never sent twice (no fallback once it was sent)."""
-        if not callable(getattr(self._active, "run_script", None)):  # a lean client without scripts
-            self._fall_back(HostError(ErrorKind.PROTOCOL_ERROR, "it does not run script text", False))
         try:
             return self._active.run_script(text)
         except TransportError as exc:
