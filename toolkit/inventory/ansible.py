@@ -17,9 +17,10 @@ comment stripping, and every value goes through Python's ``ast.literal_eval`` (`
 number, ``'LAB\\\\admin'`` a string with one backslash, anything else stays text).
 
 What it cannot evaluate it does not guess: inventory plugins (a YAML file with ``plugin:``),
-scripts, Jinja templates and Ansible Vault values in the variables psfleet uses are refused
-with one line naming file:line and ``--inventory-backend ansible``, which reads them through
-ansible-core. :mod:`toolkit.inventory.ansible_hosts` turns the result into psfleet hosts.
+scripts and Ansible Vault values in the variables psfleet uses are refused with one line naming
+file:line and ``--inventory-backend ansible``, which reads them through ansible-core. Jinja
+templates in those variables are refused by both backends (``ansible-inventory --list`` does
+not render them either). :mod:`toolkit.inventory.ansible_hosts` turns the result into hosts.
 """
 
 from __future__ import annotations

@@ -175,14 +175,11 @@ def map_host(
         elif _is_template(var.value) and not (
             key == "password" and _ENV_LOOKUP.fullmatch(str(var.value).strip())
         ):
-            hint = (
-                USE_ANSIBLE if backend == "builtin" else "ansible-inventory --list does not render templates"
-            )
+            # Ansible renders templates only when it connects: ansible-inventory --list (the
+            # ansible backend) shows them as written, so no backend can read this value.
             problems.add(
-                f"Jinja template {describe(var.value)}: psfleet does not evaluate templates; write the value "
-                f"itself ({hint})"
-                if backend == "builtin"
-                else f"Jinja template: {hint}; write the value itself",
+                f"Jinja template {describe(var.value)}: neither psfleet's readers nor ansible-inventory "
+                "evaluate templates (Ansible renders them when it connects); write the value itself",
                 var.line,
                 var.field,
                 file=var.file,

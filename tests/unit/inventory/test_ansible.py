@@ -171,8 +171,8 @@ INI_ERRORS = [
     ),
     (
         '[web]\nh1 ansible_connection=psrp ansible_user="{{ user }}"\n',
-        "{f}:2: h1.ansible_user: Jinja template the string '{{ user }}': psfleet does not evaluate "
-        "templates; write the value itself (read it with --inventory-backend ansible (needs ansible-core))",
+        "{f}:2: h1.ansible_user: Jinja template the string '{{ user }}': neither psfleet's readers nor "
+        "ansible-inventory evaluate templates (Ansible renders them when it connects); write the value itself",
     ),
     (
         "[web]\nh1 psfleet_smb_prot=1 ansible_connection=psrp\n",

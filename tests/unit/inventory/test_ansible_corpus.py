@@ -31,7 +31,7 @@ CASES = sorted(p.name for p in CORPUS.iterdir() if (p / "recorded.json").exists(
 REFUSED = {
     "constructed": "does not run plugins; read it with --inventory-backend ansible",
     "vault": "Ansible Vault value: the builtin reader cannot use it; read it with --inventory-backend ansible",
-    "jinja": "psfleet does not evaluate templates",
+    "jinja": "neither psfleet's readers nor ansible-inventory evaluate templates",
 }
 
 
