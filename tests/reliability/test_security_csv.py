@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.support.cli import run_cli
+from tests.support.labfleet import lab_fleet_fixtures
 from toolkit.lab.fleet import Fleet
-from toolkit.lab.spec import loads_spec
 from toolkit.report import csvsafe
 
 WS = r"HKLM:\SYSTEM\CurrentControlSet\Services\LanmanWorkstation\Parameters"
@@ -33,17 +32,7 @@ SPEC = (
 )
 
 
-@pytest.fixture(scope="module")
-def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
-    with Fleet(loads_spec(SPEC, "csv.yml"), addressing="port", workdir=tmp_path_factory.mktemp("csv")) as f:
-        yield f
-
-
-@pytest.fixture(scope="module")
-def inventory(fleet: Fleet, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("csv-inv") / "lab.yml"
-    fleet.write_inventory(path)
-    return path
+fleet, inventory = lab_fleet_fixtures(SPEC, "security-csv")
 
 
 def cells(text: str) -> list[str]:

@@ -4,15 +4,14 @@ that without --yes nothing reaches a host."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.support.cli import run_cli
+from tests.support.labfleet import lab_fleet_fixtures
 from toolkit.adhoc.writes import classify_script
 from toolkit.lab.fleet import Fleet
-from toolkit.lab.spec import loads_spec
 
 SPEC = "users:\n  - {name: admin, password: 'Adm1n-Lab!', admin: true}\nhosts:\n  - {name: fs01, profile: server2019}\n"
 
@@ -51,17 +50,7 @@ def test_reads_stay_reads(text: str) -> None:
     assert not classify_script(text).write
 
 
-@pytest.fixture(scope="module")
-def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
-    with Fleet(loads_spec(SPEC, "writes.yml"), addressing="port", workdir=tmp_path_factory.mktemp("w")) as f:
-        yield f
-
-
-@pytest.fixture(scope="module")
-def inventory(fleet: Fleet, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("w-inv") / "lab.yml"
-    fleet.write_inventory(path)
-    return path
+fleet, inventory = lab_fleet_fixtures(SPEC, "security-writes")
 
 
 @pytest.mark.parametrize("text", ["Get-Process | % Kill", "& $c", "Get-Item x | % DeleteValue"])
