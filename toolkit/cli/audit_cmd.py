@@ -18,11 +18,13 @@ from toolkit.cli.common import (
     warn_insecure_transport,
 )
 from toolkit.cli.options import (
+    BACKEND_HELP,
     LIMIT_HELP,
     complete_format,
     complete_limit,
     complete_table_format,
     reject_table_format,
+    use_backend,
 )
 from toolkit.config import apply_to_command, require_inventory
 from toolkit.report.formats import FORMATS
@@ -94,6 +96,9 @@ def audit(
     transport: str | None = typer.Option(
         None, "--transport", envvar="PSFLEET_TRANSPORT", help=TRANSPORT_HELP
     ),
+    inventory_backend: str | None = typer.Option(
+        None, "--inventory-backend", metavar="auto|ansible|builtin", help=BACKEND_HELP
+    ),
     verbose: int = typer.Option(0, "-v", "--verbose", count=True, help="-v, -vv, -vvv (wire)."),
 ) -> None:
     """Audit SMB signing and secure-negotiate settings (read-only). Exit 0/4/8/12."""
@@ -103,6 +108,7 @@ def audit(
         typer.echo(legend())
         raise typer.Exit(0)
     setup_logging(verbose)
+    use_backend(inventory_backend)
     # Defaults from the config file where neither option nor environment gave one.
     settings = apply_to_command(
         ctx,

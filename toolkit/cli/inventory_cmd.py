@@ -9,7 +9,14 @@ from typing import Any
 
 import typer
 
-from toolkit.cli.options import LIMIT_HELP, complete_limit, no_effect, skipped_lines
+from toolkit.cli.options import (
+    BACKEND_HELP,
+    LIMIT_HELP,
+    complete_limit,
+    no_effect,
+    skipped_lines,
+    use_backend,
+)
 
 app = typer.Typer(
     help="Inspect inventories (native YAML, Ansible INI, YAML, folders).",
@@ -27,6 +34,7 @@ InventoryOpt = typer.Option(
 ShowSkippedOpt = typer.Option(
     False, "--show-skipped", help="List each host skipped because it is not on WinRM, with the reason."
 )
+BackendOpt = typer.Option(None, "--inventory-backend", metavar="auto|ansible|builtin", help=BACKEND_HELP)
 LIST_FORMATS = ("table", "json")
 
 
@@ -65,6 +73,7 @@ def list_hosts(
         autocompletion=lambda incomplete: [f for f in LIST_FORMATS if f.startswith(incomplete)],
     ),
     show_skipped: bool = ShowSkippedOpt,
+    inventory_backend: str | None = BackendOpt,
 ) -> None:
     """List hosts with their effective connection settings, password source and policy."""
     from tabulate import tabulate
@@ -72,6 +81,7 @@ def list_hosts(
     from toolkit.inventory.limit import apply_limit
     from toolkit.inventory.loader import read_inventory
 
+    use_backend(inventory_backend)
     if fmt not in LIST_FORMATS:  # not silently a table
         raise no_effect(f"--format {fmt}", "on inventory list; choose table or json")
     loaded = read_inventory(inventory, report=False)
@@ -95,10 +105,15 @@ def list_hosts(
 
 
 @app.command("check")
-def check(inventory: Path = InventoryOpt, show_skipped: bool = ShowSkippedOpt) -> None:
+def check(
+    inventory: Path = InventoryOpt,
+    show_skipped: bool = ShowSkippedOpt,
+    inventory_backend: str | None = BackendOpt,
+) -> None:
     """Validate an inventory; print every error as FILE:LINE: FIELD: MESSAGE. Exit 2 on errors."""
     from toolkit.inventory.loader import check_inventory, read_inventory
 
+    use_backend(inventory_backend)
     errors = check_inventory(inventory)
     for e in errors:
         typer.echo(str(e), err=True)

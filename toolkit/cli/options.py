@@ -128,6 +128,24 @@ def set_global_options(
     )
 
 
+BACKEND_HELP = (
+    "How to read Ansible inventories: 'ansible' runs ansible-inventory --list (group_vars, plugins, "
+    "vault); 'builtin' reads them without Ansible and refuses what it cannot evaluate; 'auto' uses "
+    "ansible-inventory when it is on PATH. Also a global option (psfleet --inventory-backend ...)."
+)
+
+
+def use_backend(backend: str | None) -> None:
+    """A command's own ``--inventory-backend`` (None: keep the global option's)."""
+    if backend is None:
+        return
+    from dataclasses import replace
+
+    from toolkit.inventory.loader import inventory_options, set_inventory_options
+
+    set_inventory_options(replace(inventory_options(), backend=backend), reporter=report_loaded)
+
+
 def skipped_lines(loaded: LoadedInventory, *, show_all: bool | None = None) -> list[str]:
     """stderr lines for an inventory's warnings and skipped hosts: a count with the reasons,
     and each host when ``--show-skipped`` was given."""

@@ -32,11 +32,13 @@ from toolkit.cli.common import (
     warn_insecure_transport,
 )
 from toolkit.cli.options import (
+    BACKEND_HELP,
     LIMIT_HELP,
     complete_format,
     complete_limit,
     complete_table_format,
     reject_table_format,
+    use_backend,
 )
 from toolkit.config import apply_to_command, require_inventory
 from toolkit.errors import Aborted, UsageError
@@ -117,10 +119,14 @@ def run_command(
     transport: str | None = typer.Option(
         None, "--transport", envvar="PSFLEET_TRANSPORT", help=TRANSPORT_HELP
     ),
+    inventory_backend: str | None = typer.Option(
+        None, "--inventory-backend", metavar="auto|ansible|builtin", help=BACKEND_HELP
+    ),
     verbose: int = typer.Option(0, "-v", "--verbose", count=True, help="-v, -vv, -vvv (wire)."),
 ) -> None:
     """Run one command on every host and tabulate what comes back. Exit 0/4/8/12."""
     setup_logging(verbose)
+    use_backend(inventory_backend)
     settings = apply_to_command(
         ctx,
         {"inventory": inventory, "forks": forks, "timeout": timeout, "retries": retries, "fmt": fmt,

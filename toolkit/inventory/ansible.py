@@ -648,5 +648,5 @@ def read_ansible(
             read_yaml(data, str(source), collected)
         else:
             _read_source_file(source, collected)
-        vars_folders = [source.resolve().parent]
+        vars_folders = [source.parent]  # as given, so errors name group_vars/ as the user knows it
     return build_view(source, collected, vars_folders)

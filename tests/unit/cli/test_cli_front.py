@@ -248,3 +248,25 @@ def test_yaml_errors_name_line_and_column_in_words(
     code, _out, err = run_cli(["inventory", "check", "-i", str(path)], capsys)
     assert code == 2
     assert err.startswith(expected.replace("{f}", str(path))), err
+
+
+@pytest.mark.parametrize("command", ["audit", "run", "inventory list", "inventory check"])
+def test_inventory_backend_is_also_a_command_option(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run_cli([*command.split(), "--inventory-backend", "nope", "-i", str(DATA)], capsys)
+    assert code == 2
+    assert (
+        "--inventory-backend: unknown inventory backend 'nope'; choose one of: auto, ansible, builtin" in err
+    )
+    code, out, _err = run_cli([*command.split(), "--help"], capsys)
+    assert "--inventory-backend auto|ansible|builtin" in out
+
+
+def test_builtin_refusal_names_the_group_vars_file_as_given(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(DATA / "vault")
+    code, _out, err = run_cli(
+        ["inventory", "check", "--inventory-backend", "builtin", "-i", "hosts.ini"], capsys
+    )
+    assert code == 2
+    assert err.startswith("group_vars/windows.yml:3: ansible_password: Ansible Vault value")
