@@ -31,6 +31,10 @@ Deliberate differences, each asserted where it applies (``DELIBERATE`` lists the
   (JEA, a reconnected pool); the lab always answers over two, as on a ready host;
 * two recordings come from older Windows PowerShell (2.0 and 3.0/4.0: protocol 2.1 and 2.2);
   every lab host runs 5.1, so their Create and pool opening are not compared;
+* error records: the flattened ``InvocationInfo_*`` members and the nested InvocationInfo are
+  compared for presence only (Windows' records come from scripts, the lab's from cmdlets, and
+  the lab serializes BoundParameters/UnboundArguments as Hashtable/ArrayList where Windows
+  names Dictionary`2/List`1); the exception's ``Data`` is null in the lab;
 * a Get's MemoryUsed is a fixed 58MB, and the shell's Owner is the name the client logged on
   with (Windows writes COMPUTER\\user in CreateResponse);
 * not served at all (no exchange compared): disconnected sessions (Disconnect, Reconnect,
