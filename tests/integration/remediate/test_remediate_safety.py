@@ -45,6 +45,13 @@ def test_rollback_refuses_hosts_the_inventory_places_elsewhere_unless_force(
             ["remediate", "-i", str(first.inventory_path), "--yes", "--journal", str(journal)], capsys
         )
         assert code == 0, err
+        for name in (
+            "h0",
+            "h1",
+            "h2",
+        ):  # the other fleet holds what remediation wrote: a rollback would "restore" it
+            second.fleet.sim(name).registry.set(WS, "RequireSecuritySignature", "DWord", 1)
+            second.fleet.sim(name).registry.set(SRV, "RequireSecuritySignature", "DWord", 1)
         untouched = second.state()
 
         code, out, err = run_cli(
