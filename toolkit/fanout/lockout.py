@@ -101,8 +101,8 @@ class CredentialGate:
         return HostError(
             ErrorKind.NOT_ATTEMPTED,
             f"not attempted: the credential {_describe(host)} failed to log on to {shown}; "
-            f"psfleet stopped using it after {len(state.failures)} failed logons so that the "
-            "account is not locked out. Fix the credential and run again",
+            "psfleet stopped using it so that the account is not locked out (failed logons "
+            "count per account). Fix the credential and run again",
             sent=False,
         )
 
