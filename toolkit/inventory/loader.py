@@ -6,7 +6,13 @@ mapping is native if it has any of ``psfleet``, ``hosts``, ``groups`` or ``defau
 so that its errors suggest native keys.
 Text that is not YAML, or is YAML but not a mapping (an INI file often parses as a plain string),
 is read as Ansible INI when it looks like INI (a ``[section]`` line or ``key=value``) or is
-plain text (a list of host names).
+plain text (a list of host names). A folder is an Ansible inventory folder; a mapping with
+``plugin:`` is an Ansible inventory plugin's configuration.
+
+Ansible inventories are read by a backend (:class:`InventoryOptions`, ``--inventory-backend``):
+``ansible`` runs ansible-core (:mod:`toolkit.inventory.ansible_cli`), ``builtin`` reads them
+itself (:mod:`toolkit.inventory.ansible`), ``auto`` picks ``ansible`` when
+``ansible-inventory`` is on PATH. Both end in :mod:`toolkit.inventory.ansible_hosts`.
 """
 
 from __future__ import annotations
