@@ -22,7 +22,7 @@ from unittest import mock
 
 import pytest
 
-from tests.support.hostile import Capture, Endless, Redirect
+from tests.support.hostile import Capture, Endless, EndlessLine, Redirect, TrickleInChunk
 from toolkit.checks.probe import AUDIT_STATEMENTS
 from toolkit.cli import main
 from toolkit.inventory.model import Host, Transport
@@ -274,6 +274,30 @@ def test_trickling_body_ends_at_the_deadline(transport: str) -> None:
         assert hostile.closed.wait(5), "the client kept reading past the deadline"
     assert error.kind is ErrorKind.TIMEOUT, error
     assert hostile.sent < 2 * 1024 * 1024
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_endless_chunk_size_line_is_refused(transport: str) -> None:
+    """A chunk-size line that never ends (hex digits, no CRLF): read line by line, it would
+    grow without bound; the client refuses it after a bounded line and closes the socket."""
+    with EndlessLine() as hostile:
+        error = _audit_once(_hostile_host(hostile.port), transport).error
+        assert hostile.closed.wait(10), "the client kept the connection open"
+    assert error.kind is ErrorKind.PROTOCOL_ERROR, error
+    assert hostile.sent < 48 * 1024 * 1024, hostile.sent
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_body_trickled_inside_one_chunk_ends_at_the_deadline(transport: str) -> None:
+    """One announced 32 KiB chunk whose bytes trickle in (16 bytes every 50 ms): each socket
+    read returns at once, so only a deadline checked between reads ends it. Read in 10 kB
+    pieces with the deadline checked between pieces, the client would stay ~30 s."""
+    with TrickleInChunk(size=16) as hostile:
+        error = _audit_once(_hostile_host(hostile.port), transport, timeout=2.0).error
+        assert hostile.closed.wait(5), "the client kept reading past the deadline"
+    assert error.kind is ErrorKind.TIMEOUT, error
+    # ~320 bytes a second: the 2 s deadline plus slack for a loaded machine, far below 10 kB.
+    assert hostile.sent < 2048, f"the client read {hostile.sent} bytes, past its deadline"
 
 
 def test_vvv_logs_carry_no_authentication_token(fleet: Fleet, tmp_path: Path) -> None:

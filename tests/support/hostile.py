@@ -129,3 +129,56 @@ class Endless(Endpoint):
         except OSError:
             self.closed.set()
             handler.close_connection = True
+
+
+class EndlessLine(Endpoint):
+    """A chunked 200 whose first chunk-size line never ends (hex digits, no CRLF)."""
+
+    def __init__(self, *, limit: int = 256 * 1024 * 1024) -> None:
+        super().__init__(None)
+        self.limit = limit
+        self.sent = 0
+        self.closed = threading.Event()
+
+    def answer(self, handler: BaseHTTPRequestHandler) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Type", "application/soap+xml;charset=UTF-8")
+        handler.send_header("Transfer-Encoding", "chunked")
+        handler.end_headers()
+        piece = b"f" * 65536
+        try:
+            while self.sent < self.limit:
+                handler.wfile.write(piece)
+                self.sent += len(piece)
+        except OSError:
+            self.closed.set()
+            handler.close_connection = True
+
+
+class TrickleInChunk(Endpoint):
+    """A chunked 200 announcing one ``limit``-byte chunk, then trickling ``size`` bytes every
+    ``delay`` seconds: every socket read returns well within any read timeout."""
+
+    def __init__(self, *, size: int = 64, delay: float = 0.05, limit: int = 32 * 1024) -> None:
+        super().__init__(None)
+        self.size = size
+        self.delay = delay
+        self.limit = limit
+        self.sent = 0
+        self.closed = threading.Event()
+
+    def answer(self, handler: BaseHTTPRequestHandler) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Type", "application/soap+xml;charset=UTF-8")
+        handler.send_header("Transfer-Encoding", "chunked")
+        handler.end_headers()
+        try:
+            handler.wfile.write(f"{self.limit:x}\r\n".encode())
+            while self.sent < self.limit:
+                handler.wfile.write(b"<" * self.size)
+                handler.wfile.flush()
+                self.sent += self.size
+                time.sleep(self.delay)
+        except OSError:
+            self.closed.set()
+            handler.close_connection = True

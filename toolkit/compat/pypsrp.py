@@ -12,8 +12,10 @@ it would build:
   read through a counter; past ``max_bytes`` the connection is closed and
   :class:`ResponseTooLarge` raised (an endless chunked body costs at most the cap);
 - **the deadline**: each request's connect and read timeouts are capped by the time left to
-  the host, the body is read in pieces with the deadline checked between them, and the
-  socket is closed when it passes.
+  the host, the body is read in pieces with the deadline checked between them (down to the
+  socket file under urllib3's response, so a body trickled a byte at a time ends at the
+  deadline too; a chunk-size line is at most :data:`LINE_LIMIT` bytes), and the socket is
+  closed when it passes. The socket file is urllib3's (bounded <3 in pyproject.toml).
 
 It also swaps a runspace pool's serializer (``RunspacePool._serializer`` and its fragmenter's)
 for psfleet's typed one, which keeps Int32 apart from Int64 in output.
@@ -31,7 +33,10 @@ from pypsrp.serializer import Serializer
 from pypsrp.wsman import WSMan
 from requests.adapters import BaseAdapter
 
-from toolkit.transport.classify import DeadlineExceeded, RedirectRefused, ResponseTooLarge
+from toolkit.transport.classify import DeadlineExceeded, ProtocolViolation, RedirectRefused, ResponseTooLarge
+
+#: The longest line of a body (a chunk-size line) read before the answer is refused.
+LINE_LIMIT = 65536
 
 
 class _BodyBound:
@@ -58,6 +63,56 @@ class _BodyBound:
                 self._raw.close()
                 raise DeadlineExceeded("the host's deadline passed while reading a response")
             yield chunk
+
+
+class _DeadlineReader:
+    """The socket file under one response (urllib3's ``HTTPResponse._fp.fp``), read in pieces
+    with the deadline checked between them: ``read``/``readinto`` wait for at most one
+    socket read (``read1``) at a time, ``readline`` reads 16 bytes at a time and refuses a
+    line longer than :data:`LINE_LIMIT`. A body trickled a byte at a time, or a chunk-size
+    line that never ends, then costs neither time past the deadline nor memory; urllib3
+    closes the connection when a read raises."""
+
+    def __init__(self, fp: Any, deadline: float) -> None:
+        self._fp = fp
+        self._deadline = deadline
+
+    def _check(self) -> None:
+        if time.monotonic() >= self._deadline:
+            raise DeadlineExceeded("the host's deadline passed while reading a response")
+
+    def read(self, n: int | None = -1) -> bytes:
+        out = bytearray()
+        while n is None or n < 0 or len(out) < n:
+            self._check()
+            want = 65536 if n is None or n < 0 else min(n - len(out), 65536)
+            piece = self._fp.read1(want)
+            if not piece:
+                break
+            out += piece
+        return bytes(out)
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        data = self.read(len(view))
+        view[: len(data)] = data
+        return len(data)
+
+    def readline(self, limit: int | None = -1) -> bytes:
+        cap = LINE_LIMIT + 1 if limit is None or limit < 0 else min(limit, LINE_LIMIT + 1)
+        out = bytearray()
+        while len(out) < cap and not out.endswith(b"\n"):
+            self._check()
+            piece = self._fp.readline(min(16, cap - len(out)))
+            if not piece:
+                break
+            out += piece
+        if len(out) > LINE_LIMIT:
+            raise ProtocolViolation(f"a line longer than {LINE_LIMIT} bytes in its body")
+        return bytes(out)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._fp, name)
 
 
 class _BoundedSession(requests.Session):
@@ -105,6 +160,9 @@ def _bound_adapter(adapter: BaseAdapter, session: _BoundedSession) -> None:
         response: requests.Response = build(req, resp)
         bound = _BodyBound(response.raw, session.psfleet_max_bytes, session.psfleet_deadline)
         response.raw.stream = bound.stream
+        underneath = getattr(response.raw, "_fp", None)  # http.client's response (urllib3 <3)
+        if underneath is not None and getattr(underneath, "fp", None) is not None:
+            underneath.fp = _DeadlineReader(underneath.fp, session.psfleet_deadline)
         return response
 
     adapter.build_response = build_response  # type: ignore[attr-defined]
