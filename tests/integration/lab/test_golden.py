@@ -46,18 +46,13 @@ from __future__ import annotations
 
 import base64
 import re
-import subprocess
-import sys
-import tarfile
 import uuid
 import xml.etree.ElementTree as ET
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
-import yaml
 from psrpcore._payload import unpack_fragment, unpack_message
 from pypsrp.complex_objects import PSInvocationState
 from pypsrp.exceptions import WSManFaultError
@@ -65,6 +60,7 @@ from pypsrp.powershell import PowerShell, RunspacePool
 from pypsrp.wsman import SelectorSet
 
 from tests.integration.lab.conftest import WS, host_of, wsman_for
+from tests.support import pypsrp_sdist
 from toolkit.lab.emit import ellipsize
 from toolkit.lab.fleet import Fleet
 
@@ -253,44 +249,12 @@ def fault_content(envelope: ET.Element) -> tuple[object, ...]:
 def windows(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, list[Exchange]]:
-    cache = getattr(request.config, "cache", None)  # absent with -p no:cacheprovider
-    where = Path(cache.mkdir("pypsrp-0.9.1-sdist")) if cache else tmp_path_factory.mktemp("pypsrp-sdist")
-    try:
-        if not list(where.glob("pypsrp-*.tar.gz")):
-            subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "pip",
-                    "download",
-                    "--no-deps",
-                    "--no-binary",
-                    ":all:",
-                    "pypsrp==0.9.1",
-                    "-d",
-                    str(where),
-                ],
-                check=True,
-                capture_output=True,
-                timeout=120,
-            )
-    except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as exc:
-        pytest.skip(
-            f"cannot download the pypsrp 0.9.1 sdist with its recorded Windows traffic (offline?): {exc}"
-        )
-    (sdist,) = where.glob("pypsrp-*.tar.gz")
-    recordings: dict[str, list[Exchange]] = {}
-    with tarfile.open(sdist) as tar:
-        for member in tar.getmembers():
-            m = re.search(r"tests/tests_pypsrp/responses/(test_psrp_[\w.]+)\.yml$", member.name)
-            if not m or m.group(1) in DELIBERATE:
-                continue
-            handle = tar.extractfile(member)
-            assert handle is not None
-            messages = yaml.safe_load(handle.read())["messages"]
-            recordings[m.group(1)] = [
-                Exchange(ET.fromstring(x["request"]), ET.fromstring(x["response"])) for x in messages
-            ]
+    sdist = pypsrp_sdist.sdist(request.config, tmp_path_factory)  # downloaded once, shared with tests/replay
+    recordings = {
+        name: [Exchange(ET.fromstring(x["request"]), ET.fromstring(x["response"])) for x in messages]
+        for name, messages in pypsrp_sdist.recordings(sdist).items()
+        if name.startswith("test_psrp_") and name not in DELIBERATE
+    }
     assert len(recordings) >= 25, sorted(recordings)
     return recordings
 
