@@ -92,6 +92,8 @@ class Host:
     groups: tuple[str, ...] = ()
     smb_port: int = 445
     source: SourceRef | None = None
+    #: The site whose engine worker runs this host (``--engine celery``); None: the controller.
+    site: str | None = None
     #: Any other variables, kept for Ansible round trips and --retry-file.
     vars: Mapping[str, object] = field(default_factory=dict)
 

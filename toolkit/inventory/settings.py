@@ -266,6 +266,8 @@ _PLAIN_KEYS: dict[str, Callable[[object, bool], object]] = {
     "negotiate_hostname_override": as_text,
     "transport": lambda v, _lenient: as_choice(v, TRANSPORT_KINDS),
     "max_response": as_size,
+    # The engine's site queue (toolkit/engine): a name, as for groups.
+    "site": lambda v, _lenient: as_name(v, "site"),
 }
 _PATH_KEYS: tuple[str, ...] = ("ca_file", "certificate_pem", "certificate_key_pem")
 
@@ -442,7 +444,7 @@ def build_host(
         groups=groups,
         source=source,
         vars=dict(host_vars or {}),
-        **{key: given[key] for key in ("username", "password", "smb_port") if key in given},
+        **{key: given[key] for key in ("username", "password", "smb_port", "site") if key in given},
     )
 
 

@@ -46,6 +46,8 @@ def host_entry(host: Host) -> dict[str, Any]:
         entry["password_prompt"] = True
     if host.smb_port != 445:
         entry["smb_port"] = host.smb_port
+    if host.site is not None:
+        entry["site"] = host.site
     policy = {
         item.name: getattr(host.policy, item.name)
         for item in fields(Policy)
