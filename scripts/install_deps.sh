@@ -8,23 +8,23 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PYTHON=${PYTHON:-python3}
-APT_PACKAGES=(samba krb5-kdc krb5-admin-server krb5-user libkrb5-dev gcc libfaketime nmap)
+APT_PACKAGES=(samba krb5-kdc krb5-admin-server krb5-user libkrb5-dev gcc libfaketime nmap redis-server)
 
 if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${APT_PACKAGES[@]}" >/dev/null
     # The Debian samba package starts its daemons; the tests run their own on loopback.
-    for svc in smbd nmbd samba-ad-dc krb5-kdc krb5-admin-server; do
+    for svc in smbd nmbd samba-ad-dc krb5-kdc krb5-admin-server redis-server; do
         (command -v service >/dev/null 2>&1 && service "$svc" stop >/dev/null 2>&1) || true
     done
 else
     echo "install_deps: not root or no apt-get; Samba/Kerberos tests will skip" >&2
 fi
 
-extras="dev"
+extras="dev,engine"
 if command -v krb5-config >/dev/null 2>&1; then
-    extras="dev,kerberos"
+    extras="dev,engine,kerberos"
 fi
 "$PYTHON" -m pip install -q --disable-pip-version-check -e ".[${extras}]"
 
