@@ -22,7 +22,7 @@ from unittest import mock
 
 import pytest
 
-from tests.support.hostile import Capture, Endless, EndlessLine, Redirect, TrickleInChunk
+from tests.support.hostile import Capture, Endless, EndlessLine, Redirect, TrickleHeaders, TrickleInChunk
 from toolkit.checks.probe import AUDIT_STATEMENTS
 from toolkit.cli import main
 from toolkit.inventory.model import Host, Transport
@@ -298,6 +298,17 @@ def test_body_trickled_inside_one_chunk_ends_at_the_deadline(transport: str) -> 
     assert error.kind is ErrorKind.TIMEOUT, error
     # ~320 bytes a second: the 2 s deadline plus slack for a loaded machine, far below 10 kB.
     assert hostile.sent < 2048, f"the client read {hostile.sent} bytes, past its deadline"
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_headers_trickled_forever_end_at_the_deadline(transport: str) -> None:
+    """A header line trickled a byte every 50 ms (30 s to reach its 600 bytes): no read ever
+    times out, so only closing the socket at the deadline ends it."""
+    with TrickleHeaders() as hostile:
+        error = _audit_once(_hostile_host(hostile.port), transport, timeout=2.0).error
+        assert hostile.closed.wait(5), "the client kept the connection past the deadline"
+    assert error.kind is ErrorKind.TIMEOUT, error
+    assert hostile.sent < 200, f"the client read {hostile.sent} header bytes, past its deadline"
 
 
 def test_vvv_logs_carry_no_authentication_token(fleet: Fleet, tmp_path: Path) -> None:

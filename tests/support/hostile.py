@@ -182,3 +182,28 @@ class TrickleInChunk(Endpoint):
         except OSError:
             self.closed.set()
             handler.close_connection = True
+
+
+class TrickleHeaders(Endpoint):
+    """A 200 whose header block never ends: one byte of a header line every ``delay``
+    seconds, up to ``limit`` bytes."""
+
+    def __init__(self, *, delay: float = 0.05, limit: int = 600) -> None:
+        super().__init__(None)
+        self.delay = delay
+        self.limit = limit
+        self.sent = 0
+        self.closed = threading.Event()
+
+    def answer(self, handler: BaseHTTPRequestHandler) -> None:
+        try:
+            handler.wfile.write(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+            handler.wfile.flush()
+            while self.sent < self.limit:
+                handler.wfile.write(b"a")
+                handler.wfile.flush()
+                self.sent += 1
+                time.sleep(self.delay)
+        except OSError:
+            self.closed.set()
+        handler.close_connection = True

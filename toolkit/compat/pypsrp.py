@@ -14,8 +14,10 @@ it would build:
 - **the deadline**: each request's connect and read timeouts are capped by the time left to
   the host, the body is read in pieces with the deadline checked between them (down to the
   socket file under urllib3's response, so a body trickled a byte at a time ends at the
-  deadline too; a chunk-size line is at most :data:`LINE_LIMIT` bytes), and the socket is
-  closed when it passes. The socket file is urllib3's (bounded <3 in pyproject.toml).
+  deadline too; a chunk-size line is at most :data:`LINE_LIMIT` bytes), and every socket is
+  shut down when the deadline passes, whatever reads it (:class:`_Reaper`: a status line or
+  headers trickled a byte at a time). The socket file and the pool classes are urllib3's
+  (bounded <3 in pyproject.toml).
 
 It also swaps a runspace pool's serializer (``RunspacePool._serializer`` and its fragmenter's)
 for psfleet's typed one, which keeps Int32 apart from Int64 in output.
@@ -23,8 +25,13 @@ for psfleet's typed one, which keeps Int32 apart from Int64 in output.
 
 from __future__ import annotations
 
+import contextlib
+import heapq
+import socket
+import threading
 import time
-from collections.abc import Iterator, Mapping
+import weakref
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import requests
@@ -115,6 +122,79 @@ class _DeadlineReader:
         return getattr(self._fp, name)
 
 
+class _Reaper:
+    """One daemon thread that shuts down each watched socket when its host's deadline passes,
+    whatever the thread using it is blocked in (a status line or headers trickled a byte at a
+    time, a TLS handshake): the blocked read returns at once and the request fails."""
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, weakref.ref[socket.socket]]] = []
+        self._cond = threading.Condition()
+        self._count = 0
+        self._thread: threading.Thread | None = None
+
+    def watch(self, sock: socket.socket, deadline: float) -> None:
+        with self._cond:
+            heapq.heappush(self._heap, (deadline, self._count, weakref.ref(sock)))
+            self._count += 1
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="psfleet-deadline-reaper", daemon=True)
+                self._thread.start()
+            self._cond.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._heap:
+                    self._cond.wait()
+                deadline, _, ref = self._heap[0]
+                wait = deadline - time.monotonic()
+                if wait > 0:
+                    self._cond.wait(wait)
+                    continue
+                heapq.heappop(self._heap)
+            sock = ref()
+            if sock is not None:
+                with contextlib.suppress(OSError):  # already closed: the host finished in time
+                    sock.shutdown(socket.SHUT_RDWR)
+
+
+_REAPER = _Reaper()
+
+
+def _after(factory: Callable[..., Any], then: Callable[[Any], None]) -> Callable[..., Any]:
+    def make(*args: Any, **kwargs: Any) -> Any:
+        made = factory(*args, **kwargs)
+        then(made)
+        return made
+
+    return make
+
+
+def _watch_connections(adapter: BaseAdapter, session: _BoundedSession) -> None:
+    """Every connection ``adapter`` opens is watched by the reaper with ``session``'s deadline
+    (urllib3's pool classes and their ``ConnectionCls``, as pypsrp's own _pool_manager does)."""
+
+    def watch_connection(conn: Any) -> None:
+        connect = conn.connect
+
+        def watched_connect() -> None:
+            connect()
+            if conn.sock is not None:
+                _REAPER.watch(conn.sock, session.psfleet_deadline)
+
+        conn.connect = watched_connect
+
+    def watch_pool(pool: Any) -> None:
+        pool.ConnectionCls = _after(pool.ConnectionCls, watch_connection)
+
+    manager = adapter.poolmanager  # type: ignore[attr-defined]
+    classes = dict(manager.pool_classes_by_scheme)
+    for scheme, pool_cls in list(classes.items()):
+        classes[scheme] = _after(pool_cls, watch_pool)
+    manager.pool_classes_by_scheme = classes
+
+
 class _BoundedSession(requests.Session):
     """A requests session that follows no redirect and bounds every read (see the module
     docstring). Set :attr:`psfleet_deadline` and :attr:`psfleet_max_bytes` before use."""
@@ -178,6 +258,8 @@ def bound_session(session: requests.Session, *, deadline: float, max_bytes: int)
     adapters: Mapping[str, BaseAdapter] = session.adapters
     for adapter in adapters.values():
         _bound_adapter(adapter, session)
+        if hasattr(adapter, "poolmanager"):
+            _watch_connections(adapter, session)
     return session
 
 
