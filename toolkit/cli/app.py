@@ -119,7 +119,9 @@ class LazyGroup(TyperGroup):
 
     # Typer 0.29 vendors its own click: context and formatter types are left as Any.
     def list_commands(self, ctx: Any) -> list[str]:
-        return list(COMMANDS)
+        # Commands registered on ``app`` directly (not lazily) are listed after the table's.
+        extra = [name for name in self.__dict__.get("_loaded", {}) if name not in COMMANDS]
+        return [*COMMANDS, *extra]
 
     def get_command(self, ctx: Any, cmd_name: str) -> Any:
         if self._listing and cmd_name in COMMANDS and cmd_name not in self.__dict__.get("_loaded", {}):
