@@ -195,12 +195,19 @@ class LocalLock:
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         handle = os.fdopen(fd, "r+", encoding="utf-8")
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            other = handle.read(200).strip() or "unknown"
-            handle.close()
-            raise Busy(_printable(other), "lock on this box") from None
+        # The holder writes its run id just after locking and clears it just before unlocking:
+        # an empty file under a held lock is one of those moments, so look again.
+        for attempt in range(50):
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                handle.seek(0)
+                other = handle.read(200).strip()
+                if other or attempt == 49:
+                    handle.close()
+                    raise Busy(_printable(other or "unknown"), "lock on this box") from None
+                time.sleep(0.01)
         handle.seek(0)
         handle.truncate()
         handle.write(self.run_id)
