@@ -15,6 +15,8 @@ ANCHOR = re.compile(r'<a id="([a-z0-9-]+)"></a>')
 #: A rule id or a link into the facts doc, wherever it is written.
 REFERENCE = re.compile(r"(?:windows-facts#|windows-facts\.md#)([A-Za-z0-9_-]+)")
 URL = re.compile(r"https://[^\s)>\]]+")
+#: Words that stand for "some anchor" in prose (``windows-facts#anchor``), not references.
+PLACEHOLDERS = frozenset({"anchor", "id"})
 
 
 def _github_slug(heading: str) -> str:
@@ -58,7 +60,8 @@ def references() -> list[tuple[str, str]]:
     found = []
     for path in files:
         for anchor in REFERENCE.findall(path.read_text(encoding="utf-8")):
-            found.append((str(path.relative_to(ROOT)), anchor))
+            if anchor not in PLACEHOLDERS:
+                found.append((str(path.relative_to(ROOT)), anchor))
     return found
 
 
