@@ -48,6 +48,9 @@ KEYS: Mapping[str, tuple[type, ...]] = {
     "format": (str,),
     "table_format": (str,),
     "transport": (str,),
+    # The scale-out engine (toolkit/engine): local or celery, and the Redis broker URL.
+    "engine": (str,),
+    "broker": (str,),
 }
 #: Tables for one command.
 COMMANDS = ("audit", "run")

@@ -52,6 +52,11 @@ COMMANDS: dict[str, LazyCommand] = {
     "run": LazyCommand(
         "toolkit.cli.run_cmd", "run_command", "Run one command on every host and tabulate what comes back."
     ),
+    "worker": LazyCommand(
+        "toolkit.cli.worker_cmd",
+        "worker",
+        "Run a site worker: consume the site's queue on the broker and run its hosts.",
+    ),
     "inventory": LazyCommand(
         "toolkit.cli.inventory_cmd", "app", "Inspect inventories (native YAML, Ansible INI, YAML, folders)."
     ),

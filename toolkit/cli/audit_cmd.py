@@ -27,6 +27,7 @@ from toolkit.cli.options import (
     use_backend,
 )
 from toolkit.config import apply_to_command, require_inventory
+from toolkit.engine.options import BROKER_HELP, ENGINE_HELP, engine_for
 from toolkit.report.formats import FORMATS
 from toolkit.transport.select import TRANSPORT_HELP, with_transport
 
@@ -99,6 +100,8 @@ def audit(
     inventory_backend: str | None = typer.Option(
         None, "--inventory-backend", metavar="auto|ansible|builtin", help=BACKEND_HELP
     ),
+    engine: str = typer.Option("local", "--engine", envvar="PSFLEET_ENGINE", help=ENGINE_HELP),
+    broker: str | None = typer.Option(None, "--broker", metavar="URL", help=BROKER_HELP),
     verbose: int = typer.Option(0, "-v", "--verbose", count=True, help="-v, -vv, -vvv (wire)."),
 ) -> None:
     """Audit SMB signing and secure-negotiate settings (read-only). Exit 0/4/8/12."""
@@ -120,6 +123,7 @@ def audit(
             "fmt": fmt,
             "table_format": table_format,
             "transport": transport,
+            "engine": engine,
         },
         command="audit",
         keys={"fmt": "format"},
@@ -144,7 +148,10 @@ def audit(
     inv = with_transport(inv, settings["transport"])
     interactive = can_prompt(fmt, no_input)
     warn_insecure_transport(inv.hosts)
-    credentials = resolve_credentials(inv.hosts, interactive=interactive)
+    engine_options = engine_for(settings["engine"], broker)
+    # Through the engine, sited hosts' credentials are resolved by their site's worker.
+    here = [h for h in inv.hosts if engine_options is None or h.site is None]
+    credentials = resolve_credentials(here, interactive=interactive)
     options = FanoutOptions(forks=forks, timeout=timeout, retries=retries)
     streaming = fmt == "ndjson" and output is None
 
@@ -156,14 +163,29 @@ def audit(
                 sys.stdout.flush()
 
             hooks = FanoutHooks(on_start=hooks.on_start, on_result=on_result)
-        run = run_audit(
-            inv,
-            credentials=credentials,
-            options=options,
-            hooks=hooks,
-            workarounds=workarounds_from_journals(),
-            extensions=smb_extensions(with_probe=with_probe, events_days=events),
-        )
+        if engine_options is not None:
+            from toolkit.engine.commands import audit as engine_audit
+
+            lookup = workarounds_from_journals()
+            run = engine_audit(
+                inv,
+                credentials=credentials,
+                options=options,
+                engine=engine_options,
+                hooks=hooks,
+                workarounds={h.name: lookup(h) for h in inv.hosts},
+                with_probe=with_probe,
+                events_days=events,
+            )
+        else:
+            run = run_audit(
+                inv,
+                credentials=credentials,
+                options=options,
+                hooks=hooks,
+                workarounds=workarounds_from_journals(),
+                extensions=smb_extensions(with_probe=with_probe, events_days=events),
+            )
 
     if not streaming:
         emit_report(render(run, fmt, table_format=table_format), summary_line(run), output)

@@ -1,0 +1,292 @@
+"""The controller's side: split hosts by site, send each live site its batches, run the hosts
+without a site here, and gather every host's result in inventory order as they arrive.
+
+A site with no live worker (no consumer of its queue answers Celery's ``inspect`` within
+``EngineOptions.wait`` seconds) has each of its hosts reported ``unreachable`` with "no worker
+for site X". While a run goes on, a site whose results stall is inspected again; if its
+queue has lost every consumer for longer than the wait, its missing hosts are reported the
+same way, so a run never hangs on a dead site. Redis going away mid-run is waited out (each
+call retried) up to the run's bound.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import os
+import queue
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from toolkit.engine.app import BATCH_TASK, make_app, queue_name, redact, redis_client
+from toolkit.engine.tasks import results_key
+from toolkit.engine.wire import NotPortable, host_to_wire, result_from_wire
+from toolkit.fanout.runner import FanoutHooks, FanoutOptions, failed_result
+from toolkit.inventory.model import Host
+from toolkit.results import ErrorKind, HostError, HostResult
+
+log = logging.getLogger(__name__)
+
+ENGINES = ("local", "celery")
+#: Runs the hosts that have no site, on this machine: (hosts, hooks, stop) -> results, interrupted.
+LocalRun = Callable[[list[Host], FanoutHooks, threading.Event], tuple[list[HostResult], bool]]
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    broker: str
+    #: Seconds to wait for a site's worker to answer before its hosts are unreachable.
+    wait: float = 5.0
+    #: Hosts per task (a unit of redelivery when a worker dies).
+    batch_size: int = 250
+
+    @classmethod
+    def from_env(cls, broker: str) -> EngineOptions:
+        wait = float(os.environ.get("PSFLEET_ENGINE_WAIT") or 5.0)
+        batch = int(os.environ.get("PSFLEET_ENGINE_BATCH") or 250)
+        return cls(broker=broker, wait=max(0.5, wait), batch_size=max(1, batch))
+
+
+def live_sites(app: Any, sites: Sequence[str], wait: float) -> set[str]:
+    """The sites among ``sites`` whose queue has a consumer answering within ``wait`` s."""
+    wanted = {queue_name(s): s for s in sites}
+    found: set[str] = set()
+    give_up = time.monotonic() + wait
+    while True:
+        left = give_up - time.monotonic()
+        try:
+            replies = app.control.inspect(timeout=max(0.2, min(1.0, left))).active_queues() or {}
+        except Exception as exc:  # broker away: the wait is the bound
+            log.debug("inspect failed: %s", type(exc).__name__)
+            replies = {}
+        for queues in replies.values():
+            for q in queues or ():
+                name = q.get("name") if isinstance(q, Mapping) else None
+                if name in wanted:
+                    found.add(wanted[name])
+        if found >= set(sites) or time.monotonic() >= give_up:
+            return found
+        time.sleep(0.2)
+
+
+def _no_worker(host: Host, site: str, wait: float) -> HostResult:
+    message = f"no worker for site {site} (none consumed queue {queue_name(site)} within {wait:g}s)"
+    return failed_result(host, HostError(ErrorKind.UNREACHABLE, message, sent=False), extra={"site": site})
+
+
+def run_engine(
+    hosts: Sequence[Host],
+    *,
+    kind: str,
+    params: Mapping[str, Any],
+    options: FanoutOptions,
+    engine: EngineOptions,
+    local: LocalRun,
+    hooks: FanoutHooks | None = None,
+    stop: threading.Event | None = None,
+    now: datetime | None = None,
+) -> tuple[list[HostResult], bool]:
+    """Run ``hosts`` (results in their order, interrupted): sited hosts on their site's
+    workers (``kind`` names the batch body, ``params`` its parameters), the rest with
+    ``local``. ``hooks`` fire in this thread as results arrive, from any site."""
+    import redis
+
+    hooks = hooks or FanoutHooks()
+    stop = stop or threading.Event()
+    results: list[HostResult | None] = [None] * len(hosts)
+    local_idx = [i for i, h in enumerate(hosts) if h.site is None]
+    by_site: dict[str, list[int]] = {}
+    for i, h in enumerate(hosts):
+        if h.site is not None:
+            by_site.setdefault(h.site, []).append(i)
+
+    def complete(index: int, result: HostResult) -> None:
+        if results[index] is None:  # the first result per host (a redelivered batch resends)
+            results[index] = result
+            if hooks.on_result is not None:
+                hooks.on_result(result)
+
+    app: Any = None
+    client: Any = None
+    run_id = uuid.uuid4().hex
+    key = results_key(run_id)
+    site_of: dict[int, str] = {}
+    sent_ids: list[str] = []
+    deadline = time.monotonic()
+    if by_site:
+        app = make_app(engine.broker)
+        client = redis_client(engine.broker)
+        live = live_sites(app, sorted(by_site), engine.wait)
+        for site, indices in sorted(by_site.items()):
+            if site not in live:
+                for i in indices:
+                    complete(i, _no_worker(hosts[i], site, engine.wait))
+                continue
+            wire: list[dict[str, Any]] = []
+            for i in indices:
+                try:
+                    wire.append({"index": i, "host": host_to_wire(hosts[i])})
+                    site_of[i] = site
+                except NotPortable as exc:
+                    err = HostError(ErrorKind.ERROR, f"not sent to site {site}: {exc}", sent=False)
+                    complete(i, failed_result(hosts[i], err))
+            for start in range(0, len(wire), engine.batch_size):
+                batch = wire[start : start + engine.batch_size]
+                payload = {
+                    "run_id": run_id,
+                    "site": site,
+                    "kind": kind,
+                    "now": (now or datetime.now().astimezone()).isoformat(),
+                    "options": {
+                        "forks": options.forks,
+                        "timeout": options.timeout,
+                        "retries": options.retries,
+                        "backoff": options.backoff,
+                        "processes": options.processes,
+                    },
+                    kind: {**params, **_per_host(params, [hosts[b["index"]] for b in batch])},
+                    "hosts": batch,
+                }
+                sent_ids.append(app.send_task(BATCH_TASK, args=[payload]).id)
+                if hooks.on_start is not None:
+                    for b in batch:
+                        hooks.on_start(hosts[b["index"]])
+            # Bounded: every wave of forks hosts may take each attempt's full deadline.
+            waves = math.ceil(len(indices) / max(1, options.forks))
+            bound = waves * options.timeout * (options.retries + 1) + 30.0
+            deadline = max(deadline, time.monotonic() + bound)
+
+    local_results: queue.SimpleQueue[HostResult | None] = queue.SimpleQueue()
+    local_hosts = [hosts[i] for i in local_idx]
+    local_interrupted = [False]
+    by_name = {hosts[i].name: i for i in local_idx}
+
+    def run_local() -> None:
+        try:
+            _, interrupted = local(local_hosts, FanoutHooks(on_result=local_results.put), stop)
+            local_interrupted[0] = interrupted
+        finally:
+            local_results.put(None)
+
+    worker = threading.Thread(target=run_local, name="psfleet-local", daemon=True)
+    if local_hosts:
+        worker.start()
+    local_done = not local_hosts
+    interrupted = False
+    last_seen: dict[str, float] = {s: time.monotonic() for s in by_site}
+    broker_down_since: float | None = None
+    try:
+        while True:
+            while not local_done:
+                try:
+                    item = local_results.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    local_done = True
+                else:
+                    complete(by_name[item.name], item)
+            missing = [i for i in site_of if results[i] is None]
+            if not missing and local_done:
+                break
+            if stop.is_set():
+                interrupted = True
+                break
+            if not missing:
+                time.sleep(0.02)
+                continue
+            try:
+                got = _read(client, key, block=local_done)
+                broker_down_since = None
+            except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
+                if broker_down_since is None:
+                    broker_down_since = time.monotonic()
+                    print(f"psfleet: broker {redact(engine.broker)} unreachable; retrying", file=sys.stderr)
+                got = []
+                time.sleep(0.5)
+            for record in got:
+                index = int(record["index"])
+                if index in site_of and results[index] is None:
+                    last_seen[site_of[index]] = time.monotonic()
+                    complete(index, result_from_wire(record["result"]))
+            now_m = time.monotonic()
+            if now_m >= deadline:
+                for i in missing:
+                    if results[i] is None:
+                        err = HostError(
+                            ErrorKind.TIMEOUT, f"no result from site {site_of[i]} within the run's bound"
+                        )
+                        complete(i, failed_result(hosts[i], err, extra={"site": site_of[i]}))
+                continue
+            stalled = [s for s in {site_of[i] for i in missing} if now_m - last_seen[s] > engine.wait * 2]
+            if stalled and broker_down_since is None:
+                alive = live_sites(app, stalled, engine.wait)
+                for site in stalled:
+                    if site in alive:
+                        last_seen[site] = time.monotonic()
+                        continue
+                    for i in missing:
+                        if site_of[i] == site and results[i] is None:
+                            complete(i, _no_worker(hosts[i], site, engine.wait))
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        if interrupted:
+            stop.set()
+            if app is not None and sent_ids:
+                with contextlib.suppress(Exception):
+                    app.control.revoke(sent_ids)
+        if local_hosts:
+            worker.join(timeout=None if not interrupted else 5.0)
+            while True:
+                try:
+                    item = local_results.get_nowait()
+                except queue.Empty:
+                    break
+                if item is not None:
+                    complete(by_name[item.name], item)
+        if client is not None:
+            try:
+                client.delete(key)
+                for task_id in sent_ids:
+                    app.AsyncResult(task_id).forget()
+            except Exception:
+                pass
+            client.close()
+        if app is not None:
+            app.close()
+    for i, r in enumerate(results):
+        if r is None:
+            results[i] = failed_result(hosts[i], HostError(ErrorKind.ERROR, "not run: interrupted", False))
+    return [r for r in results if r is not None], interrupted or local_interrupted[0]
+
+
+def _read(client: Any, key: str, *, block: bool) -> list[dict[str, Any]]:
+    """The records waiting in ``key`` (up to 500), after at most 0.2 s for the first."""
+    pipe = client.pipeline(transaction=True)
+    pipe.lrange(key, 0, 499)
+    pipe.ltrim(key, 500, -1)
+    raw, _ = pipe.execute()
+    if not raw and block:
+        popped = client.blpop([key], timeout=0.2)
+        raw = [popped[1]] if popped else []
+    elif not raw:
+        time.sleep(0.02)
+    return [json.loads(r) for r in raw]
+
+
+def _per_host(params: Mapping[str, Any], hosts: Sequence[Host]) -> dict[str, Any]:
+    """Per-host parameters, cut down to the batch's hosts (workarounds of an audit)."""
+    table = params.get("workarounds")
+    if not isinstance(table, Mapping):
+        return {}
+    names = {h.name for h in hosts}
+    return {"workarounds": {n: v for n, v in table.items() if n in names}}

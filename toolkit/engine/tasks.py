@@ -1,0 +1,137 @@
+"""The worker's side: run one batch of a site's hosts with psfleet's own fan-out and stream
+each host's result back through Redis as soon as it is known.
+
+A batch is acknowledged after it ran (``acks_late``) and handed back if the worker process
+dies (``reject_on_worker_lost``, and Redis' visibility timeout when the whole worker is
+killed), so another worker of the site runs it again; the controller keeps the first result
+per host. On SIGTERM Celery stops taking batches and finishes the ones in flight.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from datetime import datetime
+from typing import Any
+
+from toolkit.engine.wire import host_from_wire, result_to_wire, worker_credential
+from toolkit.inventory.credentials import Credential
+from toolkit.inventory.model import Host
+from toolkit.results import HostError, HostResult
+
+log = logging.getLogger(__name__)
+
+#: How long a worker keeps trying to hand a result to Redis (a restart, a network blip).
+PUSH_PATIENCE = 60.0
+#: Results of a run stay this long in Redis if the controller never collects them.
+RESULTS_TTL = 86400
+
+_clients: dict[str, Any] = {}
+_clients_lock = threading.Lock()
+
+
+def results_key(run_id: str) -> str:
+    return f"psfleet:run:{run_id}:results"
+
+
+def _client(broker: str) -> Any:
+    with _clients_lock:
+        if broker not in _clients:
+            from toolkit.engine.app import redis_client
+
+            _clients[broker] = redis_client(broker)
+        return _clients[broker]
+
+
+def push(client: Any, key: str, records: list[dict[str, Any]]) -> None:
+    """RPUSH ``records`` (JSON) to ``key``, retried while Redis is away (up to PUSH_PATIENCE)."""
+    import redis
+
+    payload = [json.dumps(r, separators=(",", ":"), default=str) for r in records]
+    give_up = time.monotonic() + PUSH_PATIENCE
+    while True:
+        try:
+            pipe = client.pipeline(transaction=False)
+            pipe.rpush(key, *payload)
+            pipe.expire(key, RESULTS_TTL)
+            pipe.execute()
+            return
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
+            if time.monotonic() >= give_up:
+                raise
+            time.sleep(0.5)
+
+
+def run_batch(task: Any, payload: dict[str, Any]) -> dict[str, Any]:
+    """Celery task body (bound): ``payload`` is what :mod:`toolkit.engine.controller` sends."""
+    from toolkit.fanout.runner import FanoutHooks, FanoutOptions, failed_result, run_hosts
+
+    site = str(payload["site"])
+    kind = str(payload["kind"])
+    key = results_key(str(payload["run_id"]))
+    client = _client(task.app.conf.broker_url)
+    redelivered = bool((task.request.delivery_info or {}).get("redelivered"))
+    indices: dict[str, int] = {}
+    hosts: list[Host] = []
+    credentials: dict[str, Credential] = {}
+    early: list[dict[str, Any]] = []
+    for item in payload["hosts"]:
+        host = host_from_wire(item["host"])
+        indices[host.name] = int(item["index"])
+        credential = worker_credential(host, site, os.environ)
+        if isinstance(credential, HostError):
+            early.append(_record(indices[host.name], site, failed_result(host, credential)))
+            continue
+        credentials[host.name] = credential
+        hosts.append(host)
+    if early:
+        push(client, key, early)
+    pending: list[dict[str, Any]] = []
+    last_push = [time.monotonic()]
+
+    def on_result(result: HostResult) -> None:
+        # Results go out in small bursts (one round trip per burst, at most 50 ms late), so a
+        # batch costs Redis few calls without holding progress back.
+        pending.append(_record(indices[result.name], site, result))
+        now = time.monotonic()
+        if len(pending) >= 32 or now - last_push[0] >= 0.05:
+            push(client, key, pending[:])
+            pending.clear()
+            last_push[0] = now
+
+    options = FanoutOptions(**payload["options"])
+    body = _body(kind, payload, credentials)
+    run_hosts(hosts, body, options=options, hooks=FanoutHooks(on_result=on_result))
+    if pending:
+        push(client, key, pending)
+    log.info("site %s: batch of %d hosts done (redelivered: %s)", site, len(payload["hosts"]), redelivered)
+    return {"site": site, "hosts": len(payload["hosts"]), "redelivered": redelivered}
+
+
+def _record(index: int, site: str, result: HostResult) -> dict[str, Any]:
+    return {"index": index, "site": site, "result": result_to_wire(result)}
+
+
+def _body(kind: str, payload: dict[str, Any], credentials: dict[str, Credential]) -> Any:
+    """The per-host task of the command (the same objects a local run uses)."""
+    if kind == "audit":
+        from toolkit.api import AuditTask
+        from toolkit.smb.audit_sections import smb_extensions
+
+        params = payload.get("audit") or {}
+        workarounds = {
+            name: {k: datetime.fromisoformat(v) for k, v in table.items()} if table else None
+            for name, table in (params.get("workarounds") or {}).items()
+        }
+        return AuditTask(
+            credentials=credentials,
+            now=datetime.fromisoformat(str(payload["now"])),
+            workarounds=workarounds,
+            extensions=smb_extensions(
+                with_probe=bool(params.get("with_probe")), events_days=params.get("events_days")
+            ),
+        )
+    raise ValueError(f"unknown batch kind {kind!r}")
