@@ -156,9 +156,10 @@ def _typed(name: str, kind: str, text: str) -> Param:
     if kind == "bool":
         return Param(name, _boolean(text))
     if kind == "strs":
-        return Param(name, [s.strip() for s in text.split(",")] if text else [])
+        return Param(name, PSValue("String[]", [s.strip() for s in text.split(",")] if text else []))
     if kind == "ints":
-        return Param(name, [_integer(s, *_INT32, "Int32") for s in text.split(",")] if text else [])
+        items = [_integer(s, *_INT32, "Int32") for s in text.split(",")] if text else []
+        return Param(name, PSValue("Int32[]", items))
     # switch:true / switch:false
     if _boolean(text or "true"):
         return Param(name, None, switch=True)
@@ -209,6 +210,8 @@ def render_command(command: Command) -> str:
 
 
 def _display(value: Any) -> str:
+    if isinstance(value, PSValue) and isinstance(value.value, list):
+        return f"([{value.type.lower()}]@(" + ",".join(_display(v) for v in value.value) + "))"
     if isinstance(value, PSValue):
         return f"([{value.type.lower()}]{render_value(value.value)})"
     if isinstance(value, list | tuple):

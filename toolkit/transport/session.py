@@ -36,7 +36,7 @@ from toolkit.transport.protocol import (
     session_timeouts,
     spn_of,
 )
-from toolkit.transport.values import TypedSerializer, convert, error_from_pypsrp
+from toolkit.transport.values import TypedArray, TypedSerializer, convert, error_from_pypsrp
 
 __all__ = [
     "CredentialLike",
@@ -106,8 +106,13 @@ _WIRE_TAGS = {"Int32": "I32", "Int64": "I64", "UInt32": "U32", "UInt64": "U64", 
 def wire_value(value: Any) -> Any:
     """A parameter value as pypsrp should serialize it. Plain Python values pass unchanged
     (int -> Int32, str -> String, list -> array); a :class:`PSValue` is sent as its .NET type
-    (``PSValue("Int64", 0)`` -> ``<I64>``), so a caller can ask for a QWORD (DOMAIN 4.1)."""
+    (``PSValue("Int64", 0)`` -> ``<I64>``), so a caller can ask for a QWORD (DOMAIN 4.1); an
+    array type (``PSValue("String[]", [...])``) as that typed array, not ``Object[]``."""
     if isinstance(value, PSValue):
+        element = value.type.removesuffix("[]")
+        if element != value.type and element in _WIRE_TAGS:  # String[]: as PowerShell sends one
+            items = [wire_value(PSValue(element, v)) for v in value.value]
+            return TypedArray(f"System.{value.type}", items)
         tag = _WIRE_TAGS.get(value.type)
         if tag is None:
             raise ValueError(f"cannot send a {value.type} parameter value")

@@ -7,10 +7,12 @@ keeps the serialized type of every primitive.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 from xml.etree import ElementTree as ET
 
 import psrpcore.types as pt
+from pypsrp.complex_objects import ListMeta
 from pypsrp.serializer import Serializer
 
 from toolkit.transport.model import ErrorRecordData, PSObj, PSValue
@@ -47,8 +49,28 @@ class _NoCipher:
         raise ValueError("secure strings are not supported in output")
 
 
+class TypedArray:
+    """A list pypsrp is to send as a typed .NET array (``System.String[]``), as PowerShell
+    serializes one. A plain list goes as ``System.Object[]``, which RegistryKey.SetValue
+    refuses (it writes REG_MULTI_SZ only from a String[])."""
+
+    def __init__(self, type_name: str, items: Sequence[Any]) -> None:
+        self.type_name = type_name  # e.g. "System.String[]"
+        self.items = list(items)
+
+
 class TypedSerializer(Serializer):
-    """pypsrp serializer that deserializes pipeline output with psrpcore (types preserved)."""
+    """pypsrp serializer that deserializes pipeline output with psrpcore (types preserved)
+    and sends a :class:`TypedArray` with its array type names."""
+
+    def serialize(self, value: Any, metadata: Any = None, parent: Any = None, clear: bool = True) -> Any:
+        if isinstance(value, TypedArray):
+            meta = ListMeta(
+                name=getattr(metadata, "name", None),
+                list_types=[value.type_name, "System.Array", "System.Object"],
+            )
+            return super().serialize(value.items, meta, parent, clear)
+        return super().serialize(value, metadata, parent, clear)
 
     def deserialize(self, element: Any, metadata: Any = None, clear: bool = True) -> Any:
         if metadata is None and isinstance(element, str):

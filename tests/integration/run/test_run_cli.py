@@ -128,10 +128,11 @@ def test_cmdlet_form_sends_structured_parameters(inventory: Path, capsys: pytest
     assert out["properties"]["RequireSecureNegotiate"] == "0"
 
 
+@pytest.mark.parametrize("transport", ["lean", "pypsrp"])
 def test_cmdlet_form_typed_values_make_dword_and_qword(
-    fleet: Fleet, inventory: Path, capsys: pytest.CaptureFixture[str]
+    fleet: Fleet, inventory: Path, capsys: pytest.CaptureFixture[str], transport: str
 ) -> None:
-    key = r"HKLM:\SOFTWARE\psfleet\RunTyped"
+    key = rf"HKLM:\SOFTWARE\psfleet\RunTyped-{transport}"
     fleet.sim("srv2019").registry.create_key(key)
     for name, value in (
         ("AsInt", "int:0"),
@@ -141,7 +142,8 @@ def test_cmdlet_form_typed_values_make_dword_and_qword(
     ):
         code, _, err = run_cli(
             [
-                "-i", str(inventory), "--limit", "srv2019", "--yes", "--cmdlet", "New-ItemProperty",
+                "-i", str(inventory), "--limit", "srv2019", "--yes", "--transport", transport,
+                "--cmdlet", "New-ItemProperty",
                 "-p", f"Path={key}", "-p", f"Name={name}", "-p", f"Value={value}", "-p", "Force",
             ],
             capsys,

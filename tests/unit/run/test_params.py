@@ -26,9 +26,9 @@ GOOD: list[tuple[str, Param]] = [
     ("Enabled=bool:0", Param("Enabled", False)),
     ("Value=str:int:3", Param("Value", "int:3")),
     ("Value=str:", Param("Value", "")),
-    ("Value=strs:a,b", Param("Value", ["a", "b"])),
-    ("Value=strs:", Param("Value", [])),
-    ("Value=ints:1,2", Param("Value", [1, 2])),
+    ("Value=strs:a,b", Param("Value", PSValue("String[]", ["a", "b"]))),  # REG_MULTI_SZ, not Object[]
+    ("Value=strs:", Param("Value", PSValue("String[]", []))),
+    ("Value=ints:1,2", Param("Value", PSValue("Int32[]", [1, 2]))),
     ("Force", Param("Force", None, switch=True)),
     ("-Force", Param("Force", None, switch=True)),
     ("Force=switch", Param("Force", None, switch=True)),

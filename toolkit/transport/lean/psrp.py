@@ -112,9 +112,14 @@ _WIRE_TYPES: dict[str, Any] = {
 
 def wire_value(value: Any) -> Any:
     """A parameter value as psrpcore should serialize it: plain values unchanged, a
-    :class:`PSValue` as its .NET type (``PSValue("Int64", 0)`` -> ``<I64>``), as the pypsrp
-    client sends it."""
+    :class:`PSValue` as its .NET type (``PSValue("Int64", 0)`` -> ``<I64>``, ``String[]`` as a
+    typed array, not ``Object[]``), as the pypsrp client sends it."""
     if isinstance(value, PSValue):
+        element = value.type.removesuffix("[]")
+        if element != value.type and element in _WIRE_TYPES:  # String[]: as PowerShell sends one
+            items = pt.PSList(wire_value(PSValue(element, v)) for v in value.value)
+            items.PSObject.type_names = [f"System.{value.type}", "System.Array", "System.Object"]
+            return items
         kind = _WIRE_TYPES.get(value.type)
         if kind is None:
             raise ValueError(f"cannot send a {value.type} parameter value")
