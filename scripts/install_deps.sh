@@ -8,14 +8,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PYTHON=${PYTHON:-python3}
-APT_PACKAGES=(samba krb5-kdc krb5-admin-server krb5-user libkrb5-dev gcc libfaketime nmap redis-server)
+APT_PACKAGES=(samba krb5-kdc krb5-admin-server krb5-user libkrb5-dev gcc libfaketime nmap redis-server postgresql chromium chromium-driver)
 
 if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${APT_PACKAGES[@]}" >/dev/null
     # The Debian samba package starts its daemons; the tests run their own on loopback.
-    for svc in smbd nmbd samba-ad-dc krb5-kdc krb5-admin-server redis-server; do
+    for svc in smbd nmbd samba-ad-dc krb5-kdc krb5-admin-server redis-server postgresql; do
         (command -v service >/dev/null 2>&1 && service "$svc" stop >/dev/null 2>&1) || true
     done
 else

@@ -26,3 +26,18 @@ def _quiet_kerberos_defaults() -> Iterator[None]:
     finally:
         os.environ.pop("KRB5_CONFIG", None)
         os.unlink(f.name)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Runs the tests make are recorded in a database of the test session, never in the
+    user's compliance store (~/.local/state/psfleet/psfleet.db). Tests of the store set their
+    own ``PSFLEET_DB``."""
+    if "PSFLEET_DB" in os.environ:
+        yield
+        return
+    os.environ["PSFLEET_DB"] = str(tmp_path_factory.mktemp("store") / "psfleet.db")
+    try:
+        yield
+    finally:
+        os.environ.pop("PSFLEET_DB", None)

@@ -14,6 +14,7 @@ What (top level for both commands that read it, ``audit`` and ``run``; a ``[run]
     format = "table"
     table_format = "simple"
     transport = "auto"
+    db = "postgresql://psfleet@db.example.org/psfleet"  # the compliance store (--db)
 
     [run]
     format = "ndjson"
@@ -51,6 +52,7 @@ KEYS: Mapping[str, tuple[type, ...]] = {
     # The scale-out engine (toolkit/engine): local or celery, and the Redis broker URL.
     "engine": (str,),
     "broker": (str,),
+    "db": (str,),
 }
 #: Tables for one command.
 COMMANDS = ("audit", "run")

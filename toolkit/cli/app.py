@@ -64,6 +64,21 @@ COMMANDS: dict[str, LazyCommand] = {
         "toolkit.cli.smb_cmd", "probe_app", "Look at what hosts answer on the wire (no WinRM)."
     ),
     "diagnose": LazyCommand("toolkit.cli.smb_cmd", "diagnose_app", "Diagnose one path to one server."),
+    "history": LazyCommand(
+        "toolkit.cli.store_cmd",
+        "history_command",
+        "Recorded runs with their counts (oldest first), or one host's timeline (--host).",
+    ),
+    "diff": LazyCommand(
+        "toolkit.cli.store_cmd",
+        "diff_command",
+        "What changed between two runs (newly drifted, fixed, unreachable, back). Exit 4 if worse.",
+    ),
+    "report": LazyCommand(
+        "toolkit.cli.store_cmd",
+        "report_command",
+        "An HTML page of the fleet's compliance over time (self-contained).",
+    ),
     "lab": LazyCommand(
         "toolkit.cli.lab_cmd", "app", "The lab: an emulated Windows fleet speaking real WinRM on loopback."
     ),

@@ -26,6 +26,7 @@ from toolkit.cli.options import (
     reject_table_format,
     use_backend,
 )
+from toolkit.cli.record import db_option, no_record_option, record
 from toolkit.config import apply_to_command, require_inventory
 from toolkit.engine.options import BROKER_HELP, ENGINE_HELP, engine_for
 from toolkit.report.formats import FORMATS
@@ -62,7 +63,7 @@ def audit(
         "-f",
         "--format",
         envvar="PSFLEET_FORMAT",
-        help="table, json, ndjson, csv, markdown or junit.",
+        help="table, json, ndjson, csv, markdown, junit or prometheus (node_exporter textfile).",
         autocompletion=complete_format,
     ),
     table_format: str = typer.Option(
@@ -100,6 +101,8 @@ def audit(
     inventory_backend: str | None = typer.Option(
         None, "--inventory-backend", metavar="auto|ansible|builtin", help=BACKEND_HELP
     ),
+    db: str | None = db_option(),
+    no_record: bool = no_record_option(),
     engine: str = typer.Option("local", "--engine", envvar="PSFLEET_ENGINE", help=ENGINE_HELP),
     broker: str | None = typer.Option(None, "--broker", metavar="URL", help=BROKER_HELP),
     verbose: int = typer.Option(0, "-v", "--verbose", count=True, help="-v, -vv, -vvv (wire)."),
@@ -130,7 +133,7 @@ def audit(
     )
     forks, timeout, retries = settings["forks"], settings["timeout"], settings["retries"]
     fmt, table_format = settings["fmt"], settings["table_format"]
-    check_format(fmt, FORMATS, table_format=table_format)
+    check_format(fmt, (*FORMATS, "prometheus"), table_format=table_format)
     reject_table_format(ctx, fmt)
     from toolkit.api import audit as run_audit
     from toolkit.fanout.runner import FanoutHooks, FanoutOptions
@@ -187,10 +190,17 @@ def audit(
                 extensions=smb_extensions(with_probe=with_probe, events_days=events),
             )
 
-    if not streaming:
+    if fmt == "prometheus":
+        from toolkit.report.prometheus import render_prometheus
+
+        emit_report(render_prometheus(run.to_dict()), summary_line(run), output)
+    elif not streaming:
         emit_report(render(run, fmt, table_format=table_format), summary_line(run), output)
     if retry_file is not None:
         failed = {h.name for h in run.hosts if not h.status.assessed}
         write_inventory([h for h in inv.hosts if h.name in failed], retry_file)
         say(f"retry file: {retry_file} ({len(failed)} hosts)")
+    record(
+        run.to_dict, kind="audit", db=db, no_record=no_record, groups={h.name: h.groups for h in inv.hosts}
+    )
     raise typer.Exit(130 if run.interrupted else run.exit_code)

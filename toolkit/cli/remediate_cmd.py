@@ -29,6 +29,7 @@ from toolkit.cli.common import (
     warn_insecure_transport,
 )
 from toolkit.cli.options import LIMIT_HELP
+from toolkit.cli.record import db_option, no_record_option, record
 from toolkit.errors import Aborted, JournalError, UsageError
 from toolkit.fanout.runner import FanoutOptions
 from toolkit.inventory.credentials import resolve_credentials
@@ -134,6 +135,8 @@ def remediate_command(
     transport: str | None = typer.Option(
         None, "--transport", envvar="PSFLEET_TRANSPORT", help=TRANSPORT_HELP
     ),
+    db: str | None = db_option(),
+    no_record: bool = no_record_option(),
     verbose: int = typer.Option(0, "-v", "--verbose", count=True, help="-v, -vv, -vvv (wire)."),
 ) -> None:
     """Bring drifted hosts to the inventory's desired state: plan, confirm, journal, write,
@@ -172,6 +175,7 @@ def remediate_command(
             _report(preview, fmt, table_format, output)
             say_blocked(preview)
             say(summary_text(preview))
+            record(preview.to_dict, kind="remediate", db=db, no_record=no_record, groups=_groups(inv))
             raise typer.Exit(preview.exit_code)
         pending = [c for h in preview.hosts for c in h.changes if c.outcome is Outcome.PENDING]
         say(changes_table(preview))
@@ -223,6 +227,7 @@ def remediate_command(
             if run.change_counts.get("changed"):
                 say(f"effect: {EFFECT_NOTE}")
             say(f"undo: psfleet rollback --journal {target} -i {inventory}")
+    record(run.to_dict, kind="remediate", db=db, no_record=no_record, groups=_groups(inv))
     raise typer.Exit(run.exit_code)
 
 
@@ -272,6 +277,8 @@ def rollback_command(
     transport: str | None = typer.Option(
         None, "--transport", envvar="PSFLEET_TRANSPORT", help=TRANSPORT_HELP
     ),
+    db: str | None = db_option(),
+    no_record: bool = no_record_option(),
     verbose: int = typer.Option(0, "-v", "--verbose", count=True, help="-v, -vv, -vvv (wire)."),
 ) -> None:
     """Restore every value a remediation journal changed (deleting values that were absent),
@@ -333,6 +340,7 @@ def rollback_command(
                 )
         finally:
             say(summary_text(run))
+    record(run.to_dict, kind="rollback", db=db, no_record=no_record, groups=_groups(inv))
     raise typer.Exit(run.exit_code)
 
 
@@ -365,6 +373,11 @@ def restores_table(rows: list[tuple[str, str, str, str]]) -> str:
 
 
 # -- helpers -----------------------------------------------------------------------------
+
+
+def _groups(inv: Inventory) -> dict[str, tuple[str, ...]]:
+    """Each host's groups, for the compliance store (run documents do not carry them)."""
+    return {h.name: h.groups for h in inv.hosts}
 
 
 def _require_confirmation_possible(yes: bool, fmt: str) -> None:

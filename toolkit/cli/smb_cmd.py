@@ -29,6 +29,7 @@ from toolkit.cli.common import (
     show_progress,
     status_progress,
 )
+from toolkit.cli.record import db_option, no_record_option, record
 from toolkit.errors import UsageError
 from toolkit.fanout.runner import FanoutOptions
 from toolkit.inventory.credentials import ENV_PASSWORD, ENV_USERNAME
@@ -120,6 +121,8 @@ def probe_smb_command(
         help="table, json, ndjson, csv, markdown or relay-list (hosts not requiring signing, one per line).",
     ),
     output: Path | None = typer.Option(None, "-o", "--output", help="Write the report here (atomically)."),
+    db: str | None = db_option(),
+    no_record: bool = no_record_option(),
     verbose: int = typer.Option(0, "-v", "--verbose", count=True, help="-v, -vv, -vvv."),
 ) -> None:
     """Probe each host's SMB port without credentials: dialect, signing, SMB1, who answered.
@@ -150,6 +153,9 @@ def probe_smb_command(
         )
     if not streaming:
         emit(render_probe_run(run, fmt), output)
+    record(
+        run.to_dict, kind="probe", db=db, no_record=no_record, groups={h.name: h.groups for h in inv.hosts}
+    )
     raise typer.Exit(130 if run.interrupted else run.exit_code)
 
 
