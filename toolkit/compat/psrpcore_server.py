@@ -1,4 +1,13 @@
-"""A psrpcore server runspace pool that parses and builds repeated messages once per process.
+"""psrpcore's server side as the lab uses it, private pieces included (psrpcore is bounded <0.4
+in pyproject.toml): a caching runspace pool, and two calls psrpcore keeps private.
+
+- :class:`CachingServerRunspacePool` overrides psrpcore's private message dispatch
+  (``_process_message``) and queues prebuilt XML on its private send buffer;
+- :func:`drop_received`: forget a bad payload's unparsed bytes (psrpcore has no public reset);
+- :func:`set_pipeline_state`: a server pipeline's state without psrpcore's message
+  (Windows sends no PipelineState(Running)) or with a terminating error record.
+
+The caching pool parses and builds repeated messages once per process.
 
 A thousand clients send the lab the same SessionCapability, InitRunspacePool and (for an
 audit) the same CreatePipeline XML, and the lab answers each with the same
@@ -23,7 +32,9 @@ from psrpcore._payload import PSRPMessage, create_message
 from psrpcore._pipeline import PowerShell
 from psrpcore.types import (
     ApplicationPrivateData,
+    ErrorRecord,
     PipelineState,
+    PSInvocationState,
     PSRPMessageType,
     RunspacePoolStateMsg,
     SessionCapability,
@@ -200,3 +211,20 @@ def _windows_member_order(element: ElementTree.Element, order: tuple[str, ...]) 
     for child in list(bag):
         bag.remove(child)
     bag.extend(children)
+
+
+def drop_received(pool: psrpcore.ServerRunspacePool) -> None:
+    """Forget the bytes ``pool`` received and has not parsed, so the next request starts clean."""
+    pool._receive_buffer = bytearray()
+
+
+def set_pipeline_state(
+    pipeline: psrpcore.ServerPipeline,
+    state: PSInvocationState,
+    error_record: ErrorRecord | None = None,
+    *,
+    emit: bool = True,
+) -> None:
+    """Put ``pipeline`` in ``state``; ``emit=False`` sends no PipelineState message, an
+    ``error_record`` goes in the message as the pipeline's terminating error."""
+    pipeline._change_state(state, error_record, emit=emit)

@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import spnego
-from spnego._ntlm_raw.crypto import lmowfv1, ntowfv1
 
+from toolkit.compat.spnego import lm_nt_hashes
 from toolkit.lab.host import LabUser
 from toolkit.lab.kerberos import AcceptorProtocol, KerberosAcceptor, encryption_protocol
 
@@ -52,7 +52,7 @@ def _hash_line(domain: str, user: str, password: str) -> str:
     """An smbpasswd-format line (``DOMAIN\\USER:UID:LM:NT:FLAGS:LCT``): pyspnego reads the file
     on every handshake and would otherwise derive both hashes (DES and MD4 in Python) each
     time, a tenth of the lab's CPU under a 1,000-host audit."""
-    lm, nt = (base64.b16encode(h(password)).decode() for h in (lmowfv1, ntowfv1))
+    lm, nt = (base64.b16encode(h).decode() for h in lm_nt_hashes(password))
     return (
         f"{domain}\\{user}:0:{lm}:{nt}:[U]:LCT-00000000" if domain else f"{user}:0:{lm}:{nt}:[U]:LCT-00000000"
     )

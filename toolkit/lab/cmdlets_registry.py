@@ -21,6 +21,7 @@ from typing import Any
 
 from psrpcore.types import ErrorCategory, PSCustomObject, PSInt, PSInt64, PSList, PSNoteProperty, PSString
 
+from toolkit.compat.psrpcore_server import share_output
 from toolkit.lab.cmdlets import (
     INT32_MAX,
     INT32_MIN,
@@ -43,7 +44,6 @@ from toolkit.lab.cmdlets import (
     wildcard_match,
 )
 from toolkit.lab.emit import Emission, ErrorOut, Output
-from toolkit.lab.poolcache import share_output
 from toolkit.lab.registry import HIVES, RegPath, RegValue, ValueKind, parse_path
 
 _COMMANDS_NS = "Microsoft.PowerShell.Commands."
@@ -112,7 +112,7 @@ def property_object(
     One shared, read-only object per distinct content (path, names, kinds, data as read): a
     fleet's hosts mostly hold the same values, and building and serializing these objects
     was the largest part of the lab's CPU per audited host (cProfile of a 100-session audit);
-    the serialized XML is kept with it (:func:`toolkit.lab.poolcache.share_output`).
+    the serialized XML is kept with it (:func:`toolkit.compat.psrpcore_server.share_output`).
     """
     env = environment or {}
     content = (

@@ -15,10 +15,9 @@ krb5 configuration (``KRB5_CONFIG``, ``KRB5RCACHEDIR``).
 Needs ``pyspnego[kerberos]`` (python-gssapi and pykrb5, built against MIT krb5); without it
 :func:`kerberos_unavailable_reason` says why and the lab can still offer NTLM.
 
-Caveat: pyspnego has no public way to hand an acceptor a credential, so this module passes it
-through pyspnego's private ``_gssapi_credential`` / ``_negotiate_contexts`` keyword arguments
-(stable from 0.1 through 0.12). The integration tests in ``tests/integration/kerberos`` fail
-loudly if a pyspnego upgrade changes that.
+Caveat: pyspnego has no public way to hand an acceptor a credential; :mod:`toolkit.compat.spnego`
+passes it through pyspnego's private keyword arguments (stable from 0.1 through 0.12). The
+integration tests in ``tests/integration/kerberos`` fail loudly if a pyspnego upgrade changes that.
 """
 
 from __future__ import annotations
@@ -30,9 +29,8 @@ from typing import Any, Final, Literal
 
 import spnego
 from spnego import ContextProxy
-from spnego._context import GSSMech
-from spnego._gss import GSSAPIProxy
 
+from toolkit.compat.spnego import gssapi_protocols, kerberos_acceptor, negotiate_acceptor
 from toolkit.errors import PsfleetError
 
 AcceptorProtocol = Literal["negotiate", "kerberos"]
@@ -62,7 +60,7 @@ def kerberos_unavailable_reason() -> str | None:
         import krb5  # noqa: F401
     except ImportError as exc:
         return f"pyspnego[kerberos] is not installed ({exc}): pip install 'pyspnego[kerberos]'"
-    if "kerberos" not in GSSAPIProxy.available_protocols(spnego.NegotiateOptions.wrapping_winrm):
+    if "kerberos" not in gssapi_protocols(spnego.NegotiateOptions.wrapping_winrm):
         return "this GSSAPI library has no IOV wrapping, so WinRM message encryption is impossible"
     return None
 
@@ -115,18 +113,11 @@ class KerberosAcceptor:
         """
         options = spnego.NegotiateOptions.wrapping_winrm
         common: dict[str, Any] = {"hostname": self.config.hostname, "service": self.config.services[0]}
-        kerberos_context = spnego.server(
-            protocol="kerberos", options=options, _gssapi_credential=self._credential, **common
-        )
+        kerberos_context = kerberos_acceptor(self._credential, options=options, **common)
         if protocol == "kerberos":
             return kerberos_context
-        kerberos_context._is_wrapped = True  # as pyspnego's own SPNEGO wrapper marks its inner contexts
-        inner: dict[GSSMech, ContextProxy] = {GSSMech.kerberos: kerberos_context}
-        if allow_ntlm:
-            ntlm_context = spnego.server(protocol="ntlm", options=options, **common)
-            ntlm_context._is_wrapped = True
-            inner[GSSMech.ntlm] = ntlm_context
-        return spnego.server(protocol="negotiate", options=options, _negotiate_contexts=inner, **common)
+        ntlm_context = spnego.server(protocol="ntlm", options=options, **common) if allow_ntlm else None
+        return negotiate_acceptor(kerberos_context, ntlm_context, options=options, **common)
 
 
 @dataclass(frozen=True)

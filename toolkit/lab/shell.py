@@ -31,9 +31,9 @@ from psrpcore.types import (
     add_note_property,
 )
 
+from toolkit.compat.psrpcore_server import CachingServerRunspacePool, drop_received, set_pipeline_state
 from toolkit.lab import wsman
 from toolkit.lab.emit import ErrorOut, Output, Terminate
-from toolkit.lab.poolcache import CachingServerRunspacePool
 
 
 class HostLike(Protocol):
@@ -105,7 +105,7 @@ class LabShell:
     _pipes: dict[uuid.UUID, _Pipe] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
-        # Parses and builds the messages every client repeats once per process (poolcache).
+        # Parses and builds the messages every client repeats once per process.
         self.pool = CachingServerRunspacePool(
             cache_tag=(self.build, self.revision),
             application_private_data=windows_private_data(self.build, self.revision),
@@ -127,7 +127,7 @@ class LabShell:
                     self._answer_pool_request(event)
         except Exception:
             # Drop what is left of a bad payload so the next request starts clean.
-            self.pool._receive_buffer = bytearray()
+            drop_received(self.pool)
             raise
 
     def _answer_pool_request(self, event: Any) -> None:
@@ -165,7 +165,7 @@ class LabShell:
         pipe = entry.pipeline
         # Windows sends no PipelineState(Running) message (recorded Server 2016 traffic, see
         # tests/integration/lab/test_golden.py); psrpcore's start() would emit one.
-        pipe._change_state(PSInvocationState.Running, emit=False)
+        set_pipeline_state(pipe, PSInvocationState.Running, emit=False)
         metadata = pipe.metadata
         commands = list(metadata.commands) if metadata is not None else []
         if commands and not commands[0].is_script and commands[0].command_text.lower() == "start-sleep":
@@ -185,7 +185,7 @@ class LabShell:
                 )
             elif isinstance(emission, Terminate):
                 record = _error_record(emission, ScriptStackTrace=_SCRIPT_STACK_TRACE)
-                pipe._change_state(PSInvocationState.Failed, record)
+                set_pipeline_state(pipe, PSInvocationState.Failed, record)
                 entry.done = True
                 return
         pipe.complete()
@@ -218,7 +218,7 @@ class LabShell:
             ),
             FullyQualifiedErrorId="PipelineStopped",
         )
-        entry.pipeline._change_state(PSInvocationState.Stopped, record)
+        set_pipeline_state(entry.pipeline, PSInvocationState.Stopped, record)
         entry.done = True
 
     def close_pipeline(self, command_id: uuid.UUID) -> None:

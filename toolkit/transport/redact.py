@@ -16,18 +16,12 @@ from __future__ import annotations
 import logging
 import re
 
+from toolkit.compat import spnego as spnego_compat
+
 #: Loggers that log tokens or headers (pyspnego's per-protocol modules, pypsrp, requests and
 #: urllib3, requests-credssp, and psfleet's own transport).
 LOGGERS: tuple[str, ...] = (
-    "spnego",
-    "spnego._ntlm",
-    "spnego._negotiate",
-    "spnego._gss",
-    "spnego._sspi",
-    "spnego._credssp",
-    "spnego._kerberos",
-    "spnego._context",
-    "spnego.auth",
+    *spnego_compat.LOGGERS,
     "pypsrp",
     "pypsrp.negotiate",
     "pypsrp.wsman",
