@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 #: Registry value kinds as PowerShell's -Type names them. Over PSRP String and ExpandString
@@ -50,8 +50,54 @@ class KeyFacts:
         return ABSENT
 
 
+def normalize_key(path: str) -> str:
+    """``Microsoft.PowerShell.Core\\Registry::HKEY_LOCAL_MACHINE\\X``, ``HKLM:\\X`` and
+    ``HKEY_LOCAL_MACHINE\\X`` all become ``hklm\\x`` (registry paths are case-insensitive)."""
+    text = path.strip().split("::", 1)[-1].replace("/", "\\").rstrip("\\").lower()
+    for prefix in ("hkey_local_machine", "hklm:", "hklm"):
+        if text.startswith(prefix):
+            return "hklm" + text[len(prefix) :]
+    return text
+
+
 @dataclass(frozen=True)
 class HostFacts:
+    """The keys the probe read. ``workstation`` and ``server`` are the LanmanWorkstation and
+    LanmanServer parameters; ``keys`` holds any other key a baseline reads, by path."""
+
     current_version: KeyFacts
     workstation: KeyFacts
     server: KeyFacts
+    keys: Mapping[str, KeyFacts] = field(default_factory=dict)
+
+    def key(self, path: str) -> KeyFacts:
+        """The facts of the key at ``path`` (missing when it was not read)."""
+        wanted = normalize_key(path)
+        if wanted == _WORKSTATION:
+            return self.workstation
+        if wanted == _SERVER:
+            return self.server
+        if wanted == _CURRENT_VERSION:
+            return self.current_version
+        for key, facts in self.keys.items():
+            if normalize_key(key) == wanted:
+                return facts
+        return KeyFacts(exists=False)
+
+    def with_key(self, path: str, facts: KeyFacts) -> HostFacts:
+        """These facts with the key at ``path`` replaced."""
+        wanted = normalize_key(path)
+        if wanted == _WORKSTATION:
+            return replace(self, workstation=facts)
+        if wanted == _SERVER:
+            return replace(self, server=facts)
+        if wanted == _CURRENT_VERSION:
+            return replace(self, current_version=facts)
+        keys = {k: v for k, v in self.keys.items() if normalize_key(k) != wanted}
+        keys[path] = facts
+        return replace(self, keys=keys)
+
+
+_WORKSTATION = normalize_key(WORKSTATION_KEY)
+_SERVER = normalize_key(SERVER_KEY)
+_CURRENT_VERSION = normalize_key(CURRENT_VERSION_KEY)
