@@ -1,0 +1,166 @@
+"""Rollback restores the *first* prior value of each (host, setting) in the journal (later
+intents hold values psfleet itself wrote), never writes into a key that is gone, and a restored
+secure-negotiate ends its workaround record. Run in-process against fake hosts."""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from tests.unit.checks.helpers import dword, facts
+from tests.unit.remediate.fakehost import FakeFleet, FakeWindows
+from toolkit.checks.facts import WORKSTATION_KEY, RegValue
+from toolkit.fanout.runner import FanoutOptions
+from toolkit.inventory.model import Host, Inventory, Policy
+from toolkit.remediate import RemediateOptions, read_journal, remediate
+from toolkit.remediate import apply as apply_module
+from toolkit.remediate.journal import JournalWriter, intent_record
+from toolkit.remediate.model import SETTINGS, Outcome
+from toolkit.remediate.rollback import intents_by_host, rollback
+from toolkit.remediate.truekind import TrueFacts
+from toolkit.remediate.workarounds import load_workarounds
+
+HOST = Host(name="fs01", address="192.0.2.5")
+#: The module (toolkit.remediate exports a function of the same name).
+rollback_module = sys.modules["toolkit.remediate.rollback"]
+
+
+@pytest.fixture(autouse=True)
+def _state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PSFLEET_STATE_DIR", str(tmp_path / "state"))
+
+
+def intent(
+    host: str, setting: str, before: RegValue, after: RegValue, run_id: str = "r1"
+) -> dict[str, object]:
+    s = SETTINGS[setting]
+    return intent_record(
+        run_id=run_id,
+        host=host,
+        address="192.0.2.5",
+        endpoint="192.0.2.5:5985",
+        setting=setting,
+        path=s.path,
+        name=s.name,
+        before=before,
+        after=after,
+        command="Set-ItemProperty ...",
+    )
+
+
+def journal_of(path: Path, *records: dict[str, object]) -> Path:
+    writer = JournalWriter.create(path, {"run_id": "r1", "command": "remediate"})
+    writer.append(*records)
+    writer.close()
+    return path
+
+
+def test_the_first_intent_per_host_and_setting_is_the_prior(tmp_path: Path) -> None:
+    path = journal_of(
+        tmp_path / "j.jsonl",
+        intent("fs01", "client_signing", dword(0), dword(1)),
+        intent("fs02", "client_signing", dword(5), dword(1)),
+        intent("fs01", "server_signing", RegValue(None), dword(1)),
+        # a second write of the same setting (another batch, a retry by hand): its "before"
+        # is what psfleet wrote, not the original
+        intent("fs01", "client_signing", dword(1), dword(1)),
+        intent("fs02", "client_signing", dword(1), dword(1)),
+    )
+    per_host = intents_by_host(read_journal(path))
+    priors = {(h, i.setting): i.before for h, intents in per_host.items() for i in intents}
+    assert priors == {
+        ("fs01", "client_signing"): dword(0),
+        ("fs01", "server_signing"): RegValue(None),
+        ("fs02", "client_signing"): dword(5),
+    }
+
+
+def run_rollback(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, box: FakeWindows, journal: Path, **kw: object
+):  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(rollback_module, "open_session", FakeFleet(fs01=box))
+    return rollback(
+        journal,
+        inventory=Inventory((HOST,), {}, "inline"),
+        credentials={"fs01": None},
+        rollback_journal=tmp_path / "rollback.jsonl",
+        options=FanoutOptions(forks=1, timeout=30, retries=0),
+        lock_dir=tmp_path / "locks",
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def test_rollback_restores_the_original_value_not_psfleets_own(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    path = journal_of(
+        tmp_path / "j.jsonl",
+        intent("fs01", "client_signing", dword(0), dword(1)),
+        intent("fs01", "client_signing", dword(1), dword(1), run_id="r1"),
+    )
+    box = FakeWindows("17763", client_signing=("DWord", 1))
+    run = run_rollback(monkeypatch, tmp_path, box, path)
+    (host,) = run.hosts
+    assert box.value(WORKSTATION_KEY, "RequireSecuritySignature") == ("DWord", 0)
+    assert next(c for c in host.checks if c.id == "client_signing").outcome is Outcome.RESTORED
+
+
+def test_no_restore_into_a_key_that_is_gone() -> None:
+    read = TrueFacts(facts("2019", workstation_exists=False), frozenset())
+    per_host = {
+        "fs01": (
+            rollback_module.Intent(
+                line=2,
+                run_id="r1",
+                host="fs01",
+                address="192.0.2.5",
+                setting="client_signing",
+                path=SETTINGS["client_signing"].path,
+                name="RequireSecuritySignature",
+                before=dword(0),
+                after=dword(1),
+                command="",
+                workaround_expires=None,
+            ),
+        )
+    }
+    items, writes = rollback_module._plan(read, per_host["fs01"], force=True)
+    assert writes == []
+    assert items["client_signing"].outcome is Outcome.BLOCKED
+    assert "does not exist" in items["client_signing"].reason
+
+
+def test_a_restored_secure_negotiate_ends_its_workaround(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    box = FakeWindows(
+        "9600", secure_negotiate=("DWord", 1), client_signing=("DWord", 1), server_signing=("DWord", 1)
+    )
+    monkeypatch.setattr(apply_module, "open_session", FakeFleet(fs01=box))
+    workarounds = tmp_path / "workarounds.json"
+    journal = tmp_path / "j.jsonl"
+    run = remediate(
+        Inventory(
+            (Host(name="fs01", address="192.0.2.5", policy=Policy(secure_negotiate="disabled")),),
+            {},
+            "inline",
+        ),
+        credentials={"fs01": None},
+        journal=journal,
+        options=RemediateOptions(fanout=FanoutOptions(forks=1, timeout=30, retries=0)),
+        allow_insecure=True,
+        expires=datetime.now(UTC) + timedelta(hours=12),
+        workaround_file=workarounds,
+        lock_dir=tmp_path / "locks",
+    )
+    assert run.hosts[0].status.value == "compliant", run.hosts[0]
+    assert box.value(WORKSTATION_KEY, "RequireSecureNegotiate") == ("DWord", 0)
+    assert "secure_negotiate" in load_workarounds(workarounds)["fs01"]
+
+    back = run_rollback(monkeypatch, tmp_path, box, journal, workaround_file=workarounds)
+    assert back.hosts[0].status.value == "compliant", back.hosts[0]
+    assert box.value(WORKSTATION_KEY, "RequireSecureNegotiate") == ("DWord", 1)
+    assert "fs01" not in load_workarounds(workarounds)
