@@ -10,12 +10,15 @@ Each :class:`SettingResult` is also a check view: its ``status`` is ``compliant`
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
-from toolkit.checks.facts import SERVER_KEY, WORKSTATION_KEY, HostFacts, KeyFacts, RegValue
+from toolkit.baselines.loader import DEFAULT_BASELINE, resolve
+from toolkit.baselines.model import Baseline
+from toolkit.checks.facts import HostFacts, KeyFacts, RegValue
 from toolkit.results import ErrorKind, ErrorStatus, HostError, OsInfo, run_document
 from toolkit.results import exit_code as results_exit_code
 
@@ -29,23 +32,40 @@ EFFECT_NOTE = (
 
 @dataclass(frozen=True)
 class Setting:
-    """A registry value psfleet manages: check id -> key and value name
-    (docs/windows-facts.md#rsn-value, docs/windows-facts.md#signing-client-value, docs/windows-facts.md#signing-server-value)."""
+    """A registry value psfleet manages: a baseline check's id, key and value name, the kind
+    it writes and the prior kinds rollback may restore, and the baseline it belongs to
+    (name and SHA-256, recorded with every journaled write). Built from the baselines'
+    checks (:func:`settings_of`; docs/windows-facts.md#rsn-value, #signing-client-value,
+    #signing-server-value for the shipped ones)."""
 
     id: str
     path: str
     name: str
+    kind: str = "DWord"
+    prior_kinds: tuple[str, ...] = ("DWord", "String", "ExpandString")
+    baseline: str = DEFAULT_BASELINE
+    digest: str = ""
 
     def key_in(self, facts: HostFacts) -> KeyFacts:
         """The probed key this setting's value lives in."""
-        return facts.server if self.path == SERVER_KEY else facts.workstation
+        return facts.key(self.path)
 
 
-SETTINGS: dict[str, Setting] = {
-    "secure_negotiate": Setting("secure_negotiate", WORKSTATION_KEY, "RequireSecureNegotiate"),
-    "client_signing": Setting("client_signing", WORKSTATION_KEY, "RequireSecuritySignature"),
-    "server_signing": Setting("server_signing", SERVER_KEY, "RequireSecuritySignature"),
-}
+def settings_of(baselines: Iterable[Baseline]) -> dict[str, Setting]:
+    """Every check of ``baselines`` as a :class:`Setting`, by check id, in baseline order.
+    A shipped baseline is recorded by name, a file by its absolute path."""
+    out: dict[str, Setting] = {}
+    for baseline in baselines:
+        recorded = baseline.name if baseline.shipped else str(Path(baseline.source).resolve())
+        for check in baseline.checks:
+            out[check.id] = Setting(
+                check.id, check.path, check.name, check.kind, check.prior_kinds, recorded, baseline.digest
+            )
+    return out
+
+
+#: The settings of the default baseline (smb-validate-negotiate).
+SETTINGS: dict[str, Setting] = settings_of((resolve(DEFAULT_BASELINE),))
 
 
 class Outcome(StrEnum):

@@ -1,34 +1,38 @@
 """Plan: the audit's verdicts turned into writes. Pure: facts + policy in, writes out.
 
-The same probe and the same verdicts as ``psfleet audit`` (:func:`toolkit.checks.verdicts.evaluate`)
-decide what drifts; this module only decides how to fix it, and where not to:
+The same probe and the same verdicts as ``psfleet audit`` (:func:`toolkit.checks.verdicts.evaluate`
+over the selected baselines) decide what drifts; this module only decides how to fix it, and
+where not to, from each check's data (docs/baselines.md):
 
-* secure negotiate ``disabled`` is planned only on builds 9200 and 9600 (docs/windows-facts.md#rsn-enforced-since-10240): elsewhere
-  it is ``not_applicable`` with the advice to require SMB signing instead; even there it needs
-  ``allow_insecure`` (it is a temporary workaround with an expiry, docs/windows-facts.md#rsn-workaround).
-* Every registry write sends ``-Type DWord -Force`` (docs/windows-facts.md#smbshare-set-force, docs/windows-facts.md#registry-write-kind). ``-Type`` also replaces
-  a value of the wrong kind (a REG_SZ "0" trap becomes a DWORD): only a write *without*
-  ``-Type`` keeps the existing kind.
-* Signing goes through ``Set-SmbClientConfiguration`` / ``Set-SmbServerConfiguration
-  -RequireSecuritySignature $true -Force`` from build 9200 (docs/windows-facts.md#smbshare-configuration-cmdlets), through the registry
-  before (docs/windows-facts.md#smbshare-availability) or when the build is unknown.
-* A key that does not exist is not created (the LanmanWorkstation/LanmanServer service is
-  missing or broken): the setting is ``blocked``.
+* A desired state that weakens security (secure negotiate ``disabled``) is planned only on
+  the builds of the check's guardrail (9200 and 9600, docs/windows-facts.md#rsn-enforced-since-10240):
+  elsewhere it is ``not_applicable`` with the guardrail's advice; even there it needs
+  ``allow_insecure`` (a temporary workaround with an expiry, docs/windows-facts.md#rsn-workaround).
+* Every registry write sends ``-Type <the check's kind> -Force`` (docs/windows-facts.md#smbshare-set-force,
+  docs/windows-facts.md#registry-write-kind). ``-Type`` also replaces a value of the wrong kind
+  (a REG_SZ "0" trap becomes a DWORD): only a write *without* ``-Type`` keeps the existing kind.
+* A check's ``remediate.cmdlets`` entry for the build and target value is used instead
+  (``Set-SmbClientConfiguration -RequireSecuritySignature $true -Force`` from build 9200,
+  docs/windows-facts.md#smbshare-configuration-cmdlets); the registry before
+  (docs/windows-facts.md#smbshare-availability) or when the build is unknown.
+* A key that does not exist is not created (the service is missing or broken): the setting
+  is ``blocked``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime
 
+from toolkit.baselines.engine import desired_state, effective_state
+from toolkit.baselines.model import Baseline, Check
 from toolkit.checks.facts import HostFacts, KeyFacts, RegValue
 from toolkit.checks.osinfo import BUILD_WIN8, BUILD_WIN81, os_info
-from toolkit.checks.rules import RSN_ENFORCED_SINCE_10240, RSN_WORKAROUND
-from toolkit.checks.verdicts import CHECK_IDS, evaluate
+from toolkit.checks.verdicts import default_baselines, evaluate
 from toolkit.errors import UsageError
 from toolkit.inventory.model import Host
-from toolkit.remediate.model import SETTINGS, Outcome, Setting, SettingResult
+from toolkit.remediate.model import SETTINGS, Outcome, Setting, SettingResult, settings_of
 from toolkit.results import CheckResult, CheckStatus, OsInfo
 from toolkit.transport.model import Command
 
@@ -42,11 +46,6 @@ AMBIGUOUS_REASON = (
 DISABLED = RegValue("DWord", 0)
 
 INSECURE_BUILDS = (BUILD_WIN8, BUILD_WIN81)
-
-_SMB_CMDLETS = {
-    "client_signing": "Set-SmbClientConfiguration",
-    "server_signing": "Set-SmbServerConfiguration",
-}
 
 
 @dataclass(frozen=True)
@@ -77,16 +76,18 @@ class HostPlan:
     writes: tuple[PlannedWrite, ...]
 
 
-def validate_only(only: Iterable[str] | None) -> tuple[str, ...] | None:
-    """Check ``--only`` ids; raises :class:`UsageError` for an unknown one."""
+def validate_only(
+    only: Iterable[str] | None, settings: Mapping[str, Setting] | None = None
+) -> tuple[str, ...] | None:
+    """Check ``--only`` ids against ``settings`` (default: the default baseline's); raises
+    :class:`UsageError` for an unknown one."""
     if not only:
         return None
+    known = SETTINGS if settings is None else settings
     ids = tuple(dict.fromkeys(only))
     for check_id in ids:
-        if check_id not in SETTINGS:
-            raise UsageError(
-                f"unknown check {check_id!r}; choose from: {', '.join(CHECK_IDS)}", field="--only"
-            )
+        if check_id not in known:
+            raise UsageError(f"unknown check {check_id!r}; choose from: {', '.join(known)}", field="--only")
     return ids
 
 
@@ -109,12 +110,14 @@ def registry_write(path: str, name: str, value: RegValue) -> Command:
     return Command.of("Set-ItemProperty", Path=path, Name=name, Value=data, Type=kind, switches=["Force"])
 
 
-def write_commands(setting: Setting, after: RegValue, build: int | None) -> tuple[Command, ...]:
-    """How to reach ``after`` for ``setting`` on ``build``."""
-    cmdlet = _SMB_CMDLETS.get(setting.id)
-    if cmdlet is not None and build is not None and build >= BUILD_WIN8 and after == REQUIRED:
-        return (Command.of(cmdlet, RequireSecuritySignature=True, switches=["Force"]),)
-    return (registry_write(setting.path, setting.name, after),)
+def write_commands(check: Check, after: RegValue, os: OsInfo) -> tuple[Command, ...]:
+    """How to reach ``after`` for ``check`` on ``os``: the check's SMB cmdlet for that build
+    and value (always ``-Force``), else the registry."""
+    if after.kind == check.kind:
+        for entry in check.cmdlets:
+            if entry.value == after.value and os.build is not None and entry.when.matches(os):
+                return (Command.of(entry.cmdlet, **{entry.parameter: entry.argument}, switches=["Force"]),)
+    return (registry_write(check.path, check.name, after),)
 
 
 def plan_host(
@@ -127,29 +130,49 @@ def plan_host(
     now: datetime | None = None,
     workarounds: Mapping[str, datetime] | None = None,
     ambiguous: Iterable[str] = (),
+    baselines: Sequence[Baseline] | None = None,
 ) -> HostPlan:
     """Judge ``facts`` like the audit does and plan a write for every drifted setting.
 
+    ``baselines``: the checks to judge and fix (default: ``smb-validate-negotiate``).
     ``ambiguous``: settings whose value reads as a String of unknown true kind (REG_SZ or
     REG_EXPAND_SZ, see :mod:`toolkit.remediate.truekind`): never written, ``blocked``.
 
-    ``expires`` is the expiry recorded for a secure-negotiate workaround planned here;
+    ``expires`` is the expiry recorded for a weakening workaround planned here;
     ``workarounds`` are the host's recorded ones (an expired one makes the audit, and thus
-    the plan, go back to ``required``).
+    the plan, go back to the check's default state).
     """
+    chosen = tuple(baselines) if baselines is not None else default_baselines()
+    settings = settings_of(chosen)
+    checks_by_id = {c.id: c for b in chosen for c in b.checks}
     os = os_info(facts.current_version)
-    checks = evaluate(facts, host.policy, os=os, now=now, workarounds=workarounds)
-    selected = validate_only(only) or CHECK_IDS
+    moment = now or datetime.now(UTC)
+    results = evaluate(facts, host.policy, os=os, now=moment, workarounds=workarounds, baselines=chosen)
+    selected = validate_only(only, settings) or tuple(settings)
+    blocked = set(ambiguous)
     items: list[SettingResult] = []
     writes: list[PlannedWrite] = []
-    for check in checks:
-        if check.id not in selected:
+    for result in results:
+        if result.id not in selected:
             continue
-        setting = SETTINGS[check.id]
+        setting, check = settings[result.id], checks_by_id[result.id]
+        state = effective_state(
+            check,
+            desired_state(host.policy, check),
+            expiry=(workarounds or {}).get(check.id),
+            now=moment,
+        ).state
         item, write = _plan_setting(
-            setting, check, setting.key_in(facts), os=os, allow_insecure=allow_insecure, expires=expires
+            setting,
+            check,
+            result,
+            setting.key_in(facts),
+            state=state,
+            os=os,
+            allow_insecure=allow_insecure,
+            expires=expires,
         )
-        if write is not None and setting.id in set(ambiguous):
+        if write is not None and setting.id in blocked:
             item, write = (
                 replace(item, outcome=Outcome.BLOCKED, reason=AMBIGUOUS_REASON, after=None, command=""),
                 None,
@@ -162,9 +185,11 @@ def plan_host(
 
 def _plan_setting(
     setting: Setting,
-    check: CheckResult,
+    check: Check,
+    result: CheckResult,
     key: KeyFacts,
     *,
+    state: str,
     os: OsInfo,
     allow_insecure: bool,
     expires: datetime | None,
@@ -174,7 +199,7 @@ def _plan_setting(
     def item(
         outcome: Outcome,
         reason: str,
-        rule: str = check.rule,
+        rule: str = result.rule,
         after: RegValue | None = None,
         command: str = "",
     ) -> SettingResult:
@@ -188,41 +213,37 @@ def _plan_setting(
             outcome=outcome,
             reason=reason,
             rule=rule,
-            expected=check.expected,
+            expected=result.expected,
         )
 
-    if check.status is CheckStatus.COMPLIANT:
-        return item(Outcome.COMPLIANT, check.reason), None
-    if check.status is CheckStatus.NOT_APPLICABLE:
-        return item(Outcome.NOT_APPLICABLE, check.reason), None
+    if result.status is CheckStatus.COMPLIANT:
+        return item(Outcome.COMPLIANT, result.reason), None
+    if result.status is CheckStatus.NOT_APPLICABLE:
+        return item(Outcome.NOT_APPLICABLE, result.reason), None
 
-    disable = setting.id == "secure_negotiate" and check.expected.startswith("disabled")
-    if disable:
-        if os.build not in INSECURE_BUILDS:
+    wanted = check.state(state)
+    guardrail = check.guardrail if wanted.weakens else None
+    if guardrail is not None:
+        if not guardrail.builds.covers(os.build):
             build = "unknown" if os.build is None else str(os.build)
             return item(
-                Outcome.NOT_APPLICABLE,
-                f"not planned: disabling validate negotiate is done only on builds 9200 and 9600 "
-                f"(this build: {build}); require SMB signing instead for WAN accelerators",
-                RSN_ENFORCED_SINCE_10240,
+                Outcome.NOT_APPLICABLE, guardrail.elsewhere.format(build=build), guardrail.elsewhere_rule
             ), None
         if not allow_insecure:
-            return item(
-                Outcome.BLOCKED,
-                "disabling validate negotiate weakens SMB security: pass --allow-insecure to apply it "
-                "as a temporary workaround (with --expires); safer: require SMB signing",
-                RSN_WORKAROUND,
-            ), None
+            return item(Outcome.BLOCKED, guardrail.blocked, guardrail.rule), None
     if not key.exists:
         return item(
             Outcome.BLOCKED,
             f"key {setting.path} does not exist: psfleet does not create service keys",
         ), None
+    if wanted.value is None:  # drift under a state that writes nothing cannot happen; be safe
+        return item(Outcome.BLOCKED, f"desired state {wanted.name!r} names no value to write"), None
 
-    after = DISABLED if disable else REQUIRED
-    commands = write_commands(setting, after, os.build)
-    write = PlannedWrite(setting, before, after, commands, expires if disable else None)
-    reason = f"{check.reason}; will write {after.describe()}"
-    if disable and expires is not None:
+    after = RegValue(check.kind, wanted.value)  # type: ignore[arg-type]
+    commands = write_commands(check, after, os)
+    weakening = guardrail is not None
+    write = PlannedWrite(setting, before, after, commands, expires if weakening else None)
+    reason = f"{result.reason}; will write {after.describe()}"
+    if weakening and expires is not None:
         reason += f" as a temporary workaround until {expires.isoformat(timespec='minutes')}"
     return item(Outcome.PENDING, reason, after=after, command=write.command_text), write
