@@ -241,17 +241,21 @@ SEEDS: tuple[Seed, ...] = (
     Seed(
         "V1",
         "a naive expiry read as local time",
-        "toolkit/checks/verdicts.py",
+        "toolkit/baselines/engine.py",
         "        return moment.replace(tzinfo=UTC)\n    return moment.astimezone(UTC)",
         "        return moment.astimezone(UTC)\n    return moment.astimezone(UTC)",
         V,
     ),
     Seed(
         "V2",
-        "absent signing on an unknown build taken as required",
-        "toolkit/checks/verdicts.py",
-        'return False, "unknown (build unknown), taken as not required"',
-        'return True, "unknown (build unknown), taken as not required"',
+        "absent signing on an unknown build taken as required (client side)",
+        "toolkit/baselines/data/smb-validate-negotiate.yaml",
+        "        means: not_required\n        text: unknown (build unknown), taken as not required\n"
+        '        rule: signing-defaults-legacy\n      - when: {builds: ">=26100", os: server}\n'
+        "        means: required\n",
+        "        means: required\n        text: unknown (build unknown), taken as not required\n"
+        '        rule: signing-defaults-legacy\n      - when: {builds: ">=26100", os: server}\n'
+        "        means: required\n",
         V,
     ),
     Seed(
@@ -325,7 +329,7 @@ def _make_tree(base: Path | None) -> tuple[Path, bool]:
 
 
 def _first_failure(output: str) -> str:
-    m = re.search(r"^FAILED (\S+)", output, re.M) or re.search(r"^ERROR (\S+)", output, re.M)
+    m = re.search(r"^(?:FAILED|ERROR) (.+?)(?: - .*)?$", output, re.M)
     return m.group(1) if m else "(tests did not pass)"
 
 
