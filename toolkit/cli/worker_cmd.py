@@ -8,6 +8,7 @@ import socket
 import typer
 
 from toolkit.cli.common import say, setup_logging
+from toolkit.errors import UsageError
 
 WORKER_HELP = """Run a site worker: consume the site's queue on the broker and run its hosts.
 
@@ -58,6 +59,13 @@ def worker(
     concurrency: int = typer.Option(
         1, "--concurrency", min=1, max=64, help="Batches run at once (each with its own fan-out)."
     ),
+    source_address: str | None = typer.Option(
+        None,
+        "--source-address",
+        metavar="IP",
+        help="Connect to hosts from this local address (the interface the site's firewall allows); "
+        "a host's own source_address setting wins.",
+    ),
     verbose: int = typer.Option(0, "-v", "--verbose", count=True, help="-v, -vv: Celery's log too."),
 ) -> None:
     setup_logging(verbose)
@@ -69,11 +77,16 @@ def worker(
     try:
         import celery  # noqa: F401
     except ImportError:
-        from toolkit.errors import UsageError
-
         raise UsageError("the engine needs Celery: pip install 'psfleet[engine]'", field="worker") from None
     app = make_app(url)
     app.conf.psfleet_site = site
+    if source_address:
+        import ipaddress
+
+        try:
+            app.conf.psfleet_source_address = str(ipaddress.ip_address(source_address))
+        except ValueError:
+            raise UsageError(f"{source_address!r} is not an IP address", field="--source-address") from None
     hostname = f"psfleet-{site}@{socket.gethostname()}.{os.getpid()}"
     say(
         f"psfleet worker: site {site}, queue {queue_name(site)}, broker {redact(url)}, concurrency {concurrency}"

@@ -263,13 +263,21 @@ def bound_session(session: requests.Session, *, deadline: float, max_bytes: int)
     return session
 
 
-def harden_wsman(wsman: WSMan, *, deadline: float, max_bytes: int) -> WSMan:
+def harden_wsman(
+    wsman: WSMan, *, deadline: float, max_bytes: int, source_address: str | None = None
+) -> WSMan:
     """Build the requests session of ``wsman``'s transport now (pypsrp builds it on the
-    first send) and harden it; call before the first request."""
+    first send) and harden it; call before the first request. ``source_address``: the local
+    address every connection is bound to (urllib3's pool keyword ``source_address``)."""
     transport = wsman.transport
     if transport.session is None:
         transport.session = transport._build_session()
     bound_session(transport.session, deadline=deadline, max_bytes=max_bytes)
+    if source_address:
+        for adapter in transport.session.adapters.values():
+            manager = getattr(adapter, "poolmanager", None)
+            if manager is not None:
+                manager.connection_pool_kw["source_address"] = (source_address, 0)
     return wsman
 
 

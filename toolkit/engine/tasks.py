@@ -14,6 +14,7 @@ import logging
 import os
 import threading
 import time
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -74,12 +75,15 @@ def run_batch(task: Any, payload: dict[str, Any]) -> dict[str, Any]:
     key = results_key(str(payload["run_id"]))
     client = _client(task.app.conf.broker_url)
     redelivered = bool((task.request.delivery_info or {}).get("redelivered"))
+    source_address = getattr(task.app.conf, "psfleet_source_address", None)
     indices: dict[str, int] = {}
     hosts: list[Host] = []
     credentials: dict[str, Credential] = {}
     early: list[dict[str, Any]] = []
     for item in payload["hosts"]:
         host = host_from_wire(item["host"])
+        if source_address and not host.transport.source_address:
+            host = replace(host, transport=replace(host.transport, source_address=source_address))
         indices[host.name] = int(item["index"])
         credential = worker_credential(host, site, os.environ)
         if isinstance(credential, HostError):

@@ -67,6 +67,9 @@ class Transport:
     transport: TransportKind = "auto"
     #: The largest HTTP response read from the host, in bytes (a longer one: protocol_error).
     max_response: int = 4 * 1024 * 1024
+    #: The local address connections to the host leave from (a site worker's own 127.x, a
+    #: multi-homed jump host's inside interface); None: the system's choice.
+    source_address: str | None = None
 
     @property
     def effective_port(self) -> int:

@@ -246,6 +246,15 @@ def as_address(value: object, lenient: bool) -> str:
     return text
 
 
+def as_ip(value: object, lenient: bool) -> str:
+    """An IPv4 or IPv6 address (``source_address``)."""
+    text = as_text(value, lenient)
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        raise BadValue(f"{text!r} is not an IP address") from None
+
+
 # --- reading one setting into a layer --------------------------------------------------------
 
 _PLAIN_KEYS: dict[str, Callable[[object, bool], object]] = {
@@ -268,6 +277,7 @@ _PLAIN_KEYS: dict[str, Callable[[object, bool], object]] = {
     "max_response": as_size,
     # The engine's site queue (toolkit/engine): a name, as for groups.
     "site": lambda v, _lenient: as_name(v, "site"),
+    "source_address": as_ip,
 }
 _PATH_KEYS: tuple[str, ...] = ("ca_file", "certificate_pem", "certificate_key_pem")
 

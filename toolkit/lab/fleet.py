@@ -135,6 +135,7 @@ def _endpoint(
         latency_ms=float(hs.latency_ms if hs.latency_ms is not None else spec.latency_ms),
         pool_open_ms=float(hs.pool_open_ms if hs.pool_open_ms is not None else spec.pool_open_ms),
         fault=fault,
+        allow_from=hs.allow_from,
         kerberos=KerberosAcceptor(kerberos.acceptor_config(hs.name))
         if kerberos is not None and _accepts_kerberos(hs, kerberos)
         else None,

@@ -70,6 +70,8 @@ class HostEndpoint:
     pools_opened: int = 0
     #: Accepts Kerberos (keytab-backed, see toolkit.lab.kerberos) when set; NTLM otherwise.
     kerberos: KerberosAcceptor | None = None
+    #: Client addresses accepted (empty: any); others are reset, as by a firewall.
+    allow_from: tuple[str, ...] = ()
 
     @property
     def url(self) -> str:
@@ -282,6 +284,11 @@ class LabServer:
             self._tasks.add(task)
         ep.connections += 1
         try:
+            if ep.allow_from:
+                peer_ip = (writer.get_extra_info("peername") or ("",))[0]
+                if peer_ip not in ep.allow_from:
+                    _rst(writer)  # a firewall that rejects: the client sees a reset
+                    return
             if ep.fault.kind == "flaky" and ep.connections <= ep.fault.count:
                 _rst(writer)
                 return

@@ -91,6 +91,9 @@ class HostSpec:
     scheme: str
     latency_ms: int
     pool_open_ms: int
+    #: Client addresses the host accepts connections from (empty: any), as a firewall allows
+    #: only a site's jump host; others are reset before any byte is read.
+    allow_from: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -227,6 +230,20 @@ class _Loader:
             )
         return value
 
+    def addresses(self, node: Any, key: str, field: str) -> tuple[str, ...]:
+        """One IP address or a list of them."""
+        import ipaddress
+
+        value = node[key]
+        items = value if isinstance(value, list) else [value]
+        out: list[str] = []
+        for item in items:
+            try:
+                out.append(str(ipaddress.ip_address(str(item).strip())))
+            except ValueError:
+                raise self.fail(f"{item!r} is not an IP address", node, key, field) from None
+        return tuple(out)
+
     # -- sections --------------------------------------------------------------------------
     def spec(self, root: Any) -> LabSpec:
         if root is None:
@@ -320,7 +337,7 @@ class _Loader:
         self, item: Any, parent: Any, index: int, field: str, defaults: dict[str, Any]
     ) -> list[HostSpec]:
         allowed = ("name", "profile", "count", "registry", "events", "fault", "auth", "scheme", "latency_ms")
-        self.mapping(item, parent, index, field, (*allowed, "pool_open_ms"))
+        self.mapping(item, parent, index, field, (*allowed, "pool_open_ms", "allow_from"))
         if "name" not in item:
             raise self.fail("is required", parent, index, f"{field}.name")
         name = self.string(item, "name", f"{field}.name")
@@ -341,6 +358,7 @@ class _Loader:
         registry = self.registry(item, f"{field}.registry") if "registry" in item else {}
         events = self.events(item, f"{field}.events") if "events" in item else ()
         fault = self.fault(item, f"{field}.fault") if "fault" in item else None
+        allow_from = self.addresses(item, "allow_from", f"{field}.allow_from") if "allow_from" in item else ()
         names = _expand_names(name, count)
         profiles = _profiles_for(settings["profile"], count)
         return [
@@ -354,6 +372,7 @@ class _Loader:
                 settings["scheme"],
                 settings["latency_ms"],
                 settings["pool_open_ms"],
+                allow_from,
             )
             for host_name, profile in zip(names, profiles, strict=True)
         ]

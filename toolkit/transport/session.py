@@ -145,7 +145,12 @@ class HostSession(SessionBase):
             )
         try:
             self._wsman = build_wsman(self.host, self.credential, remaining=self.remaining())
-            harden_wsman(self._wsman, deadline=self.deadline, max_bytes=max_response(self.host))
+            harden_wsman(
+                self._wsman,
+                deadline=self.deadline,
+                max_bytes=max_response(self.host),
+                source_address=self.host.transport.source_address,
+            )
             pool = RunspacePool(self._wsman)
             use_serializer(pool, TypedSerializer())
             self._pool = pool

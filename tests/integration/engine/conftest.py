@@ -28,19 +28,22 @@ SPEC = f"""
 users:
   - {{name: admin, password: '{PASSWORD}', admin: true}}
 hosts:
-  - {{name: a1, profile: server2019}}
+  - {{name: a1, profile: server2019, allow_from: 127.0.21.1}}
   - name: a2
     profile: server2022
+    allow_from: [127.0.21.1]
     registry:
       '{WS}': {{RequireSecuritySignature: {{kind: DWord, value: 1}}}}
       '{SRV}': {{RequireSecuritySignature: {{kind: DWord, value: 1}}}}
-  - {{name: b1, profile: win81}}
-  - {{name: b2, profile: server2016}}
+  - {{name: b1, profile: win81, allow_from: 127.0.21.2}}
+  - {{name: b2, profile: server2016, allow_from: 127.0.21.2}}
   - {{name: c1, profile: server2019}}
   - {{name: here1, profile: server2022}}
 """
 #: host -> site (None: the controller)
 SITES = {"a1": "a", "a2": "a", "b1": "b", "b2": "b", "c1": "c", "here1": None}
+#: site -> the address its worker connects from (the lab's hosts of the site accept only it)
+SOURCES = {"a": "127.0.21.1", "b": "127.0.21.2"}
 
 fleet, _inventory = lab_fleet_fixtures(SPEC, "engine")
 
@@ -68,7 +71,14 @@ def inventories(fleet: Fleet, tmp_path_factory: pytest.TempPathFactory) -> dict[
     return {
         "live": write_inventory(fleet, d / "live.yml", hosts=live),
         "all": write_inventory(fleet, d / "all.yml", hosts=SITES),
-        "local": write_inventory(fleet, d / "local.yml", hosts={k: None for k in live}),
+        # The same fleet run from here, each host's connections leaving from its site's address.
+        "local": write_inventory(
+            fleet,
+            d / "local.yml",
+            hosts={k: None for k in live},
+            overrides={k: f"source_address: {SOURCES[v]}" for k, v in live.items() if v in SOURCES},
+        ),
+        "misrouted": write_inventory(fleet, d / "misrouted.yml", hosts={"a1": "a", "b1": "a"}),
         "wrong_source": write_inventory(
             fleet, d / "wrong.yml", hosts={"a1": "a"}, overrides={"a1": "password_env: NOT_ON_WORKER"}
         ),
@@ -79,8 +89,9 @@ class Worker:
     def __init__(self, site: str, env: dict[str, str], log: Path) -> None:
         self.site = site
         self.log = log
+        source = ["--source-address", SOURCES[site]] if site in SOURCES else []
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "toolkit.cli", "worker", "--site", site, "--concurrency", "2"],
+            [sys.executable, "-m", "toolkit.cli", "worker", "--site", site, "--concurrency", "2", *source],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=log.open("wb"),

@@ -70,6 +70,19 @@ def test_site_without_worker_is_unreachable_after_a_bounded_wait(
     assert took < 60
 
 
+def test_host_routed_to_the_wrong_site_fails_as_behind_a_firewall(
+    redis_server: RedisServer, workers: dict[str, Worker], inventories: dict[str, Path]
+) -> None:
+    out = psfleet(
+        ["audit", "-i", str(inventories["misrouted"]), "-f", "json", "--engine", "celery"],
+        controller_env(redis_server),
+    )
+    hosts = {h["name"]: h for h in json.loads(out.stdout)["hosts"]}
+    assert hosts["a1"]["status"] == "drift"
+    assert hosts["b1"]["status"] == "unreachable", hosts["b1"]
+    assert out.returncode == 12
+
+
 def test_ndjson_streams_one_line_per_host(
     redis_server: RedisServer, workers: dict[str, Worker], inventories: dict[str, Path]
 ) -> None:
@@ -140,3 +153,24 @@ def test_worker_stops_cleanly_on_sigterm(start_worker: Any) -> None:
     worker = start_worker("sigterm-site")
     assert worker.stop() == 0
     assert os.path.getsize(worker.log) < 100_000
+
+
+def test_source_address_is_honoured_by_both_clients(fleet: Any, tmp_path: Path) -> None:
+    """The lab's a1 accepts 127.0.21.1 only: from there both clients audit it; from the
+    default address both see a firewall's reset."""
+    from tests.integration.engine.conftest import write_inventory
+
+    bound = write_inventory(
+        fleet, tmp_path / "bound.yml", hosts={"a1": None}, overrides={"a1": "source_address: 127.0.21.1"}
+    )
+    unbound = write_inventory(fleet, tmp_path / "unbound.yml", hosts={"a1": None})
+    env = dict(os.environ, LAB_PASSWORD=PASSWORD, PSFLEET_CONFIG="")
+    for transport in ("lean", "pypsrp"):
+        ok = psfleet(
+            ["audit", "-i", str(bound), "-f", "json", "--transport", transport, "--retries", "0"], env
+        )
+        assert json.loads(ok.stdout)["hosts"][0]["status"] == "drift", (transport, ok.stdout)
+        refused = psfleet(
+            ["audit", "-i", str(unbound), "-f", "json", "--transport", transport, "--retries", "0"], env
+        )
+        assert json.loads(refused.stdout)["hosts"][0]["status"] == "unreachable", (transport, refused.stdout)

@@ -90,7 +90,7 @@ def test_load_spec_reads_a_file(tmp_path: Path) -> None:
         ("hosts:\n  - 5", "lab.yml:2: hosts[0]: must be a mapping, got an integer"),
         ("hosts:\n  - {profile: win81}", "lab.yml:2: hosts[0].name: is required"),
         ("hosts:\n  - {name: 'a b'}", "lab.yml:2: hosts[0].name: 'a b' is not a valid host name (letters, digits and '-', up to 63)"),
-        ("hosts:\n  - name: a\n    colour: red", "lab.yml:3: hosts[0].colour: unknown key 'colour'; expected one of name, profile, count, registry, events, fault, auth, scheme, latency_ms, pool_open_ms"),
+        ("hosts:\n  - name: a\n    colour: red", "lab.yml:3: hosts[0].colour: unknown key 'colour'; expected one of name, profile, count, registry, events, fault, auth, scheme, latency_ms, pool_open_ms, allow_from"),
         ("hosts:\n  - name: a\n    profile: win95", "lab.yml:3: hosts[0].profile: unknown profile 'win95'; expected one of " + ", ".join(PROFILE_NAMES) + " or mixed"),
         ("hosts:\n  - name: a\n    count: 0", "lab.yml:3: hosts[0].count: must be between 1 and 10000, got 0"),
         ("hosts:\n  - name: a\n    count: two", "lab.yml:3: hosts[0].count: must be an integer, got a string"),

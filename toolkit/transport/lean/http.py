@@ -85,6 +85,7 @@ class Target:
     cert_validation: bool = True
     ca_file: str | None = None
     max_response: int = MAX_RESPONSE
+    source_address: str | None = None  # bind connections to this local address
 
 
 def tls_channel_bindings(certificate: bytes) -> Any:
@@ -139,17 +140,19 @@ class WinRMConnection:
             return http, False
         t = self.target
         timeout = max(0.05, min(self._connect_timeout, remaining))
+        source = (t.source_address, 0) if t.source_address else None
         if t.scheme == "https":
             http = HTTPSConnection(
                 t.address,
                 t.port,
                 timeout=timeout,
+                source_address=source,
                 cert_reqs="CERT_REQUIRED" if t.cert_validation else "CERT_NONE",
                 ca_certs=t.ca_file,
                 assert_hostname=None if t.cert_validation else False,
             )
         else:
-            http = HTTPConnection(t.address, t.port, timeout=timeout)
+            http = HTTPConnection(t.address, t.port, timeout=timeout, source_address=source)
         try:
             http.connect()
         except BaseException:

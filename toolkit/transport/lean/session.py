@@ -65,6 +65,7 @@ def target_of(host: Host) -> Target:
         cert_validation=t.cert_validation,
         ca_file=t.ca_file,
         max_response=max_response(host),
+        source_address=t.source_address,
     )
 
 
