@@ -39,7 +39,11 @@ REPO = Path(__file__).resolve().parent.parent
 
 #: module -> (source files or folders, unit tests that guard them)
 MODULES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "checks": (("toolkit/checks",), ("tests/unit/checks",)),
+    # the verdict logic moved into the baseline engine (issue 17): mutated with checks/
+    "checks": (
+        ("toolkit/checks", "toolkit/baselines/engine.py"),
+        ("tests/unit/checks", "tests/unit/baselines"),
+    ),
     "remediate": (("toolkit/remediate",), ("tests/unit/remediate",)),
     "inventory": (("toolkit/inventory",), ("tests/unit/inventory",)),
     "classify": (
@@ -251,7 +255,8 @@ def mutants_of(module: str) -> list[Mutant]:
     return out
 
 
-def _run_tests(tree: Path, tests: tuple[str, ...], limit: float) -> tuple[bool, float]:
+def _run_tests(tree: Path, tests: tuple[str, ...], limit: float) -> tuple[str, float]:
+    """("passed" | "failed" | "timeout", seconds)."""
     env = dict(os.environ, PYTHONPATH=str(tree), PYTHONDONTWRITEBYTECODE="1", PSFLEET_NO_PROGRESS="1")
     cmd = [
         sys.executable,
@@ -270,10 +275,12 @@ def _run_tests(tree: Path, tests: tuple[str, ...], limit: float) -> tuple[bool, 
     start = time.monotonic()
     try:
         proc = subprocess.run(cmd, cwd=tree, env=env, capture_output=True, timeout=limit, check=False)
-        ok = proc.returncode == 0
+        outcome = "passed" if proc.returncode == 0 else "failed"
+        if proc.returncode != 0 and b"Timeout" in proc.stdout[-3000:]:
+            outcome = "timeout"
     except subprocess.TimeoutExpired:
-        ok = False  # a hang is a failing test suite
-    return ok, time.monotonic() - start
+        outcome = "timeout"  # a hang counts as killed, but is reported apart
+    return outcome, time.monotonic() - start
 
 
 def _make_tree(base: Path | None) -> tuple[Path, bool]:
@@ -305,15 +312,17 @@ def run_module(
     if sample is not None and sample < len(chosen):
         chosen = sorted(random.Random(seed).sample(chosen, sample), key=lambda m: (m.file, m.index, m.op))
     _clear_pycache(tree)
-    ok, baseline = _run_tests(tree, tests, limit=600)
-    if not ok:
+    outcome, baseline = _run_tests(tree, tests, limit=600)
+    if outcome != "passed":
         raise SystemExit(f"{module}: the unit tests fail without any mutant; fix them first")
-    per_mutant = max(30.0, baseline * 3) if limit <= 0 else limit
+    # generous: on a loaded machine a slow run must not pass for a killed mutant
+    per_mutant = max(120.0, baseline * 5) if limit <= 0 else limit
     print(
         f"[{module}] {len(everything)} mutants, running {len(chosen)}; baseline {baseline:.1f}s", flush=True
     )
     killed: list[Mutant] = []
     survived: list[Mutant] = []
+    timeouts: list[Mutant] = []
     skipped = 0
     started = time.monotonic()
     for n, m in enumerate(chosen, 1):
@@ -325,11 +334,13 @@ def run_module(
         original = path.read_text(encoding="utf-8")
         try:
             path.write_text(_mutated_source(original, m.index, m.op), encoding="utf-8")
-            passed, took = _run_tests(tree, tests, per_mutant)
+            outcome, took = _run_tests(tree, tests, per_mutant)
         finally:
             path.write_text(original, encoding="utf-8")
-        (survived if passed else killed).append(m)
-        status = "SURVIVED" if passed else "killed"
+        (survived if outcome == "passed" else killed).append(m)
+        if outcome == "timeout":
+            timeouts.append(m)
+        status = {"passed": "SURVIVED", "failed": "killed", "timeout": "timeout"}[outcome]
         print(
             f"[{module}] {n}/{len(chosen)} {status:8} {m.file}:{m.line} {m.description} ({took:.1f}s)",
             flush=True,
@@ -342,6 +353,7 @@ def run_module(
         "ran": ran,
         "not_run": skipped,
         "killed": len(killed),
+        "timeouts": [asdict(m) for m in timeouts],
         "survived": [asdict(m) for m in survived],
         "score": round(score, 1),
         "sample": sample,
@@ -368,10 +380,11 @@ def recheck(report_path: Path, tree: Path, limit: float) -> list[dict[str, objec
                 continue
             try:
                 path.write_text(_mutated_source(original, m.index, m.op), encoding="utf-8")
-                passed, _ = _run_tests(tree, tests, limit)
+                outcome, _ = _run_tests(tree, tests, limit)
             finally:
                 path.write_text(original, encoding="utf-8")
-            print(f"[{module}] {'SURVIVED' if passed else 'killed  '} {m.file}:{m.line} {m.description}")
+            passed = outcome == "passed"
+            print(f"[{module}] {'SURVIVED' if passed else outcome:8} {m.file}:{m.line} {m.description}")
             if passed:
                 still.append(raw)
         killed = int(entry["killed"]) + len(entry["survived"]) - len(still)
@@ -410,7 +423,7 @@ def main(argv: list[str] | None = None) -> int:
     tree, made = _make_tree(args.tree)
     try:
         if args.recheck:
-            reports = recheck(args.recheck, tree, args.limit or 120)
+            reports = recheck(args.recheck, tree, args.limit or 300)
         else:
             reports = [
                 run_module(
@@ -422,9 +435,12 @@ def main(argv: list[str] | None = None) -> int:
         if made:
             _drop_tree(tree)
     print()
-    print(f"{'module':10} {'mutants':>8} {'ran':>5} {'killed':>7} {'score':>7}")
+    print(f"{'module':10} {'mutants':>8} {'ran':>5} {'killed':>7} {'timeout':>8} {'score':>7}")
     for r in reports:
-        print(f"{r['module']:10} {r['mutants_total']:>8} {r['ran']:>5} {r['killed']:>7} {r['score']:>6}%")
+        hung = len(r.get("timeouts", ()))  # type: ignore[arg-type]
+        print(
+            f"{r['module']:10} {r['mutants_total']:>8} {r['ran']:>5} {r['killed']:>7} {hung:>8} {r['score']:>6}%"
+        )
     for r in reports:
         for s in r["survived"]:  # type: ignore[attr-defined]
             print(f"survivor [{r['module']}] {s['file']}:{s['line']} {s['op']}: {s['description']}")
