@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
@@ -50,6 +51,7 @@ class KeyFacts:
         return ABSENT
 
 
+@functools.lru_cache(maxsize=1024)
 def normalize_key(path: str) -> str:
     """``Microsoft.PowerShell.Core\\Registry::HKEY_LOCAL_MACHINE\\X``, ``HKLM:\\X`` and
     ``HKEY_LOCAL_MACHINE\\X`` all become ``hklm\\x`` (registry paths are case-insensitive)."""

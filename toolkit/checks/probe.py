@@ -10,6 +10,9 @@ PSParentPath + PSChildName), never by position: a missing key shifts the positio
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Iterable
+
 from toolkit.checks.facts import (
     CURRENT_VERSION_KEY,
     SERVER_KEY,
@@ -18,6 +21,7 @@ from toolkit.checks.facts import (
     KeyFacts,
     RegKind,
     RegValue,
+    normalize_key,
 )
 from toolkit.errors import PsfleetError
 from toolkit.results import ErrorKind
@@ -35,6 +39,27 @@ AUDIT_KEYS: tuple[str, ...] = (CURRENT_VERSION_KEY, WORKSTATION_KEY, SERVER_KEY)
 AUDIT_STATEMENTS: tuple[Statement, ...] = tuple(
     (Command.of("Get-ItemProperty", Path=key),) for key in AUDIT_KEYS
 )
+
+
+def probe_keys(paths: Iterable[str]) -> tuple[str, ...]:
+    """:data:`AUDIT_KEYS` and then each other key of ``paths`` once (registry paths are
+    case-insensitive): one ``Get-ItemProperty`` per key, however many checks read it."""
+    keys = list(AUDIT_KEYS)
+    seen = {normalize_key(k) for k in keys}
+    for path in paths:
+        if normalize_key(path) not in seen:
+            seen.add(normalize_key(path))
+            keys.append(path)
+    return tuple(keys)
+
+
+@functools.lru_cache(maxsize=64)
+def statements_for(keys: tuple[str, ...]) -> tuple[Statement, ...]:
+    """The probe's statements for ``keys`` (built once per key set, not per host)."""
+    if keys == AUDIT_KEYS:
+        return AUDIT_STATEMENTS
+    return tuple((Command.of("Get-ItemProperty", Path=key),) for key in keys)
+
 
 #: Properties the registry provider adds to every Get-ItemProperty object
 #: (docs/windows-facts.md#registry-read-kinds).
@@ -65,37 +90,40 @@ class ProbeError(PsfleetError):
         self.kind = kind
 
 
-def parse_facts(result: InvocationResult) -> HostFacts:
-    """Turn the answer to :data:`AUDIT_STATEMENTS` into :class:`HostFacts`.
+def parse_facts(result: InvocationResult, keys: tuple[str, ...] = AUDIT_KEYS) -> HostFacts:
+    """Turn the answer to :data:`AUDIT_STATEMENTS` (or :func:`statements_for` ``keys``) into
+    :class:`HostFacts`; keys beyond :data:`AUDIT_KEYS` go to ``HostFacts.keys``.
 
     Value kinds come from the serialized type alone, so a REG_SZ "0" stays a String and is
     never mistaken for DWORD 0 (docs/windows-facts.md#registry-read-kinds). DWORD and QWORD values are returned unsigned
     (PSRP sends DWORD 0xFFFFFFFF as Int32 -1). Unknown types become kind ``Unknown``.
 
     Raises :class:`ProbeError` when CurrentVersion is missing, when an object or error cannot
-    be matched to one of the three keys, when a key is answered twice, when a key gets
-    neither an object nor a PathNotFound error, or on any other error record.
+    be matched to one of the keys, when a key is answered twice, when a key gets neither an
+    object nor a PathNotFound error, or on any other error record.
     """
+    by_path = _KEYS_BY_NORMALIZED_PATH if keys == AUDIT_KEYS else _by_path(keys)
     found: dict[str, KeyFacts] = {}
     for item in result.output:
         if not isinstance(item, PSObj):
             raise ProbeError(f"unexpected output from Get-ItemProperty: {_short(item)}")
-        key = _key_of_object(item)
+        key = _key_of_object(item, by_path)
         _store(found, key, KeyFacts(exists=True, values=_values(item)))
     for error in result.errors:
-        key = _key_of_error(error)
+        key = _key_of_error(error, by_path)
         _store(found, key, KeyFacts(exists=False))
 
     current = found.get(CURRENT_VERSION_KEY)
     if current is None or not current.exists:
         raise ProbeError(f"no answer for {CURRENT_VERSION_KEY}: not a Windows registry?")
-    for key in AUDIT_KEYS:
+    for key in keys:
         if key not in found:
             raise ProbeError(f"neither values nor a PathNotFound error for {key}")
     return HostFacts(
         current_version=current,
         workstation=found[WORKSTATION_KEY],
         server=found[SERVER_KEY],
+        keys={key: found[key] for key in keys[len(AUDIT_KEYS) :]},
     )
 
 
@@ -129,7 +157,7 @@ def _reg_value(prop: PSValue | PSObj | None) -> RegValue:
     return RegValue(kind, value)
 
 
-def _key_of_object(obj: PSObj) -> str:
+def _key_of_object(obj: PSObj, by_path: dict[str, str]) -> str:
     path = _text(obj.get("PSPath"))
     if not path:
         parent, child = _text(obj.get("PSParentPath")), _text(obj.get("PSChildName"))
@@ -137,49 +165,39 @@ def _key_of_object(obj: PSObj) -> str:
             path = f"{parent}\\{child}"
     if not path:
         raise ProbeError("Get-ItemProperty object without PSPath or PSParentPath/PSChildName")
-    key = _match_key(path)
+    key = by_path.get(normalize_key(path))
     if key is None:
         raise ProbeError(f"object for an unexpected key: {path}")
     return key
 
 
-def _key_of_error(error: ErrorRecordData) -> str:
+def _key_of_error(error: ErrorRecordData, by_path: dict[str, str]) -> str:
     if error.fully_qualified_error_id.lower().split(",")[0] != _PATH_NOT_FOUND:
         kind = ErrorKind.ACCESS_DENIED if error.category == "PermissionDenied" else ErrorKind.PROTOCOL_ERROR
         raise ProbeError(f"Get-ItemProperty failed: {error.message}", kind=kind)
-    key = _match_key(error.target) if error.target else None
+    key = by_path.get(normalize_key(error.target)) if error.target else None
     if key is None:
-        key = _key_in_message(error.message)
+        key = _key_in_message(error.message, by_path)
     if key is None:
         raise ProbeError(f"PathNotFound for an unexpected path: {error.message}")
     return key
 
 
-def _match_key(path: str) -> str | None:
-    return _KEYS_BY_NORMALIZED_PATH.get(_normalize(path))
-
-
-def _key_in_message(message: str) -> str | None:
+def _key_in_message(message: str, by_path: dict[str, str]) -> str | None:
     # "Cannot find path 'HKLM:\...' because it does not exist." (docs/windows-facts.md#registry-errors)
     start = message.find("'")
     end = message.find("'", start + 1)
     if start < 0 or end < 0:
         return None
-    return _match_key(message[start + 1 : end])
+    return by_path.get(normalize_key(message[start + 1 : end]))
 
 
-def _normalize(path: str) -> str:
-    """``Microsoft.PowerShell.Core\\Registry::HKEY_LOCAL_MACHINE\\X``, ``HKLM:\\X`` and
-    ``HKEY_LOCAL_MACHINE\\X`` all become ``hklm\\x``."""
-    text = path.strip().split("::", 1)[-1].replace("/", "\\").rstrip("\\").lower()
-    for prefix in ("hkey_local_machine", "hklm:", "hklm"):
-        if text.startswith(prefix):
-            return "hklm" + text[len(prefix) :]
-    return text
+def _by_path(keys: tuple[str, ...]) -> dict[str, str]:
+    return {normalize_key(key): key for key in keys}
 
 
 #: :data:`AUDIT_KEYS` by their normalized path, built once rather than for every answer.
-_KEYS_BY_NORMALIZED_PATH: dict[str, str] = {_normalize(key): key for key in AUDIT_KEYS}
+_KEYS_BY_NORMALIZED_PATH: dict[str, str] = _by_path(AUDIT_KEYS)
 
 
 def _text(prop: PSValue | PSObj | None) -> str:

@@ -4,7 +4,8 @@ Over PSRP, ``Get-ItemProperty`` answers REG_SZ and REG_EXPAND_SZ alike as a Stri
 Windows expands REG_EXPAND_SZ's ``%vars%`` on the way: a prior REG_EXPAND_SZ read that way
 would be journaled, and restored, as a REG_SZ holding another text. So every read of the
 managed values also runs ``reg.exe query <key>`` for the two keys (a native command with
-arguments, no PowerShell text; the keys are psfleet's constants, never inventory data),
+arguments, no PowerShell text; the keys come from the baselines' checks, validated as
+``HKLM:\\`` paths by the baseline loader, never from inventory data),
 which lists each value as ``<name>  <REG_TYPE>  <data>`` with REG_EXPAND_SZ data as stored
 (docs/remediation.md#true-kind-reg_sz-or-reg_expand_sz cites the sources). StdRegProv's GetExpandedStringValue
 is no substitute: it returns the text expanded.
@@ -16,22 +17,50 @@ reg.exe does not list (no answer, unreadable) is *ambiguous* and is not written.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass, replace
+import functools
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 
-from toolkit.checks.facts import SERVER_KEY, WORKSTATION_KEY, HostFacts, KeyFacts, RegKind, RegValue
-from toolkit.checks.probe import AUDIT_STATEMENTS, parse_facts
-from toolkit.remediate.model import SETTINGS
+from toolkit.checks.facts import HostFacts, KeyFacts, RegKind, RegValue, normalize_key
+from toolkit.checks.probe import AUDIT_STATEMENTS, parse_facts, probe_keys, statements_for
+from toolkit.remediate.model import SETTINGS, Setting
 from toolkit.transport.model import Command, ErrorRecordData, InvocationResult, PSValue, Statement
 
-#: HKLM:\\SYSTEM\\... -> HKLM\\SYSTEM\\... as reg.exe takes it.
-_KEYS = {key: "HKLM\\" + key.split("\\", 1)[1] for key in (WORKSTATION_KEY, SERVER_KEY)}
-#: How reg.exe names the keys in its answer (long hive name).
-_ANSWER_KEYS = {("HKEY_LOCAL_MACHINE\\" + key.split("\\", 1)[1]).lower(): key for key in _KEYS}
 
-KIND_STATEMENTS: tuple[Statement, ...] = tuple(
-    (Command.of("reg.exe", "query", native),) for native in _KEYS.values()
-)
+def native_key(key: str) -> str:
+    """``HKLM:\\SYSTEM\\...`` as reg.exe takes it: ``HKLM\\SYSTEM\\...``."""
+    return "HKLM\\" + key.split("\\", 1)[1]
+
+
+@functools.lru_cache(maxsize=64)
+def kind_statements(keys: tuple[str, ...]) -> tuple[Statement, ...]:
+    """``reg.exe query <key>`` for each key (built once per key set)."""
+    return tuple((Command.of("reg.exe", "query", native_key(key)),) for key in keys)
+
+
+def managed_keys(settings: Iterable[Setting]) -> tuple[str, ...]:
+    """The keys ``settings`` live in, each once, in order."""
+    seen: dict[str, str] = {}
+    for setting in settings:
+        seen.setdefault(normalize_key(setting.path), setting.path)
+    return tuple(seen.values())
+
+
+def read_statements(settings: Mapping[str, Setting]) -> tuple[Statement, ...]:
+    """Every read of ``settings``' values: the audit's probe of their keys, then the true
+    kinds (one round trip whatever the number of settings)."""
+    if settings is SETTINGS:
+        return READ_STATEMENTS
+    return _read_statements(tuple(settings.values()))
+
+
+@functools.lru_cache(maxsize=64)
+def _read_statements(settings: tuple[Setting, ...]) -> tuple[Statement, ...]:
+    keys = managed_keys(settings)
+    return statements_for(probe_keys(keys)) + kind_statements(keys)
+
+
+KIND_STATEMENTS: tuple[Statement, ...] = kind_statements(managed_keys(SETTINGS.values()))
 
 #: Every read of the managed values: the audit's probe, then the true kinds.
 READ_STATEMENTS: tuple[Statement, ...] = AUDIT_STATEMENTS + KIND_STATEMENTS
@@ -63,18 +92,25 @@ def split_native(result: InvocationResult) -> tuple[list[str], InvocationResult]
     return lines, InvocationResult(output=rest, errors=errors, had_errors=bool(errors), extra=result.extra)
 
 
-def parse_kinds(lines: Iterable[str]) -> dict[tuple[str, str], RegValue]:
+def parse_kinds(
+    lines: Iterable[str], settings: Mapping[str, Setting] | None = None
+) -> dict[tuple[str, str], RegValue]:
     """``{(probe key, value name lower): RegValue}`` for the REG_SZ/REG_EXPAND_SZ values
     reg.exe listed (other kinds are read well enough by the probe)."""
+    managed = SETTINGS if settings is None else settings
+    answer_keys = {
+        ("HKEY_LOCAL_MACHINE\\" + key.split("\\", 1)[1]).lower(): key
+        for key in managed_keys(managed.values())
+    }
     out: dict[tuple[str, str], RegValue] = {}
     key: str | None = None
     for line in lines:
         if not line.startswith("    "):
-            key = _ANSWER_KEYS.get(line.strip().lower()) if line.strip() else key
+            key = answer_keys.get(line.strip().lower()) if line.strip() else key
             continue
         if key is None:
             continue
-        for setting in SETTINGS.values():
+        for setting in managed.values():
             if setting.path != key:
                 continue
             kinds: tuple[tuple[RegKind, str], ...] = (("String", "REG_SZ"), ("ExpandString", "REG_EXPAND_SZ"))
@@ -85,16 +121,17 @@ def parse_kinds(lines: Iterable[str]) -> dict[tuple[str, str], RegValue]:
     return out
 
 
-def parse_true_facts(result: InvocationResult) -> TrueFacts:
-    """Facts from an answer to :data:`READ_STATEMENTS` (or anything ending with them), true
-    kinds overlaid. Raises :class:`toolkit.checks.probe.ProbeError` like ``parse_facts``."""
+def parse_true_facts(result: InvocationResult, settings: Mapping[str, Setting] | None = None) -> TrueFacts:
+    """Facts from an answer to :func:`read_statements` ``settings`` (default: the default
+    baseline's, :data:`READ_STATEMENTS`), or anything ending with them, true kinds overlaid.
+    Raises :class:`toolkit.checks.probe.ProbeError` like ``parse_facts``."""
+    managed = SETTINGS if settings is None else settings
     lines, rest = split_native(result)
-    facts = parse_facts(rest)
-    kinds = parse_kinds(lines)
+    facts = parse_facts(rest, probe_keys(managed_keys(managed.values())))
+    kinds = parse_kinds(lines, managed)
     ambiguous: set[str] = set()
-    keys = {WORKSTATION_KEY: facts.workstation, SERVER_KEY: facts.server}
-    for setting in SETTINGS.values():
-        key = keys[setting.path]
+    for setting in managed.values():
+        key = setting.key_in(facts)
         value = key.value(setting.name)
         if value.kind != "String":
             continue
@@ -103,8 +140,7 @@ def parse_true_facts(result: InvocationResult) -> TrueFacts:
             ambiguous.add(setting.id)
             continue
         if true.kind == "ExpandString":
-            keys[setting.path] = _with_value(key, setting.name, true)
-    facts = replace(facts, workstation=keys[WORKSTATION_KEY], server=keys[SERVER_KEY])
+            facts = facts.with_key(setting.path, _with_value(key, setting.name, true))
     return TrueFacts(facts, frozenset(ambiguous))
 
 
