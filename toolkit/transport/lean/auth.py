@@ -124,7 +124,10 @@ def client_context(
             raise ValueError("NTLM needs a username and a password")
         credentials = _ntlm_credential(username, password)
     elif protocol == "negotiate" and username and password is not None:
-        credentials = [spnego.CredentialCache(username=username), _ntlm_credential(username, password)]
+        # NTLM's credential first: pyspnego drops a credential whose protocols an earlier one
+        # covers, and a CredentialCache covers NTLM too (from NTLM_USER_FILE), which left a host
+        # without Kerberos (no SPN in the KDC) with no NTLM fallback. Kerberos still goes first.
+        credentials = [_ntlm_credential(username, password), spnego.CredentialCache(username=username)]
     elif protocol in ("negotiate", "kerberos") and password is None:
         credentials = spnego.CredentialCache(username=username) if username else None
     else:
