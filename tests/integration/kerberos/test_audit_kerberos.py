@@ -3,7 +3,9 @@
 The lab serves in this process; psfleet runs as a subprocess with only the KDC's krb5.conf and
 a ticket cache (KRB5_CONFIG, KRB5CCNAME), as on a domain-joined Linux admin box. No password
 is in the inventory, its directory or the environment. Each Kerberos failure must give status
-``auth_failed``, the reason and fix documented in docs/kerberos.md, and exit code 8.
+``auth_failed``, the reason and fix documented in docs/kerberos.md, and exit code 8; when every
+host shares the failing credential, the lockout guard tries it on the first host(s) only and
+reports the rest ``not_attempted`` with the reason.
 """
 
 from __future__ import annotations
@@ -20,12 +22,14 @@ import pytest
 
 from tests.support.kdc import LAB_HOSTS, ExpiringTicket, Kdc, free_port
 from toolkit.api import audit as api_audit
+from toolkit.fanout.lockout import PROBE_HOSTS
 from toolkit.fanout.runner import FanoutOptions
 from toolkit.inventory.credentials import Credential, resolve_credentials
 from toolkit.inventory.loader import load_inventory
 from toolkit.lab.fleet import Fleet
 from toolkit.lab.kerberos import KerberosLabConfig
 from toolkit.lab.spec import loads_spec
+from toolkit.transport.select import with_transport
 
 pytestmark = pytest.mark.kerberos
 
@@ -139,6 +143,28 @@ def auth_failure(hosts: dict[str, dict[str, object]], name: str) -> str:
     return message.split(": ", 1)[1]
 
 
+def lockout_split(
+    statuses: dict[str, str], errors: dict[str, tuple[str, str]]
+) -> tuple[list[str], list[str]]:
+    """(hosts that tried the credential, hosts the lockout guard then kept from it). A credential
+    that fails to log on is tried on at most PROBE_HOSTS hosts; every other host of that
+    credential is ``not_attempted``, with a message naming where it failed and what to do.
+    ``errors``: host -> (error kind, message) for the not-tried hosts."""
+    tried = sorted(name for name, status in statuses.items() if status == "auth_failed")
+    held = sorted(name for name, status in statuses.items() if status == "not_attempted")
+    assert sorted(tried + held) == sorted(statuses), statuses
+    assert 1 <= len(tried) <= PROBE_HOSTS, statuses
+    for name in held:
+        kind, message = errors[name]
+        assert kind == "not_attempted"
+        assert message.startswith("not attempted: the credential "), message
+        assert "so that the account is not locked out" in message and message.endswith(
+            "Fix the credential and run again"
+        )
+        assert all(failed in message for failed in tried), message
+    return tried, held
+
+
 def test_fleet_inventory_names_spns_and_holds_no_password(lab: KerberosLab) -> None:
     text = lab.inventory.read_text()
 
@@ -168,9 +194,12 @@ def test_audit_with_a_ticket_and_no_password(lab: KerberosLab) -> None:
     assert all(lab.fleet.endpoint(name).kerberos is not None for name in HOSTNAMES)
 
 
-def test_ntlm_hosts_still_work_next_to_kerberos_hosts(krb_env: Kdc, tmp_path: Path) -> None:
-    # Only krb-compliant has keys; ntlm-only stays an NTLM host with a password file. In process
-    # (toolkit.api), with the admin's ticket from krb_env: the CLI path is covered above.
+@pytest.mark.parametrize("transport", ["lean", "pypsrp"])
+def test_ntlm_hosts_still_work_next_to_kerberos_hosts(krb_env: Kdc, tmp_path: Path, transport: str) -> None:
+    # Only krb-compliant has keys; ntlm-only (auth: negotiate, as lab inventories keep it) has no
+    # SPN in the KDC, so Negotiate must fall back to NTLM with its password file although the
+    # admin holds a ticket. In process (toolkit.api), with the admin's ticket from krb_env: the
+    # CLI path is covered above.
     config = KerberosLabConfig(
         realm=krb_env.realm,
         hostnames={"krb-compliant": HOSTNAMES["krb-compliant"]},
@@ -179,12 +208,15 @@ def test_ntlm_hosts_still_work_next_to_kerberos_hosts(krb_env: Kdc, tmp_path: Pa
     with Fleet(loads_spec(MIXED_SPEC, "mixed.yml"), workdir=tmp_path / "lab", kerberos=config) as fleet:
         inventory_path = tmp_path / "mixed.yml"
         fleet.write_inventory(inventory_path)
-        inventory = load_inventory(inventory_path)
+        inventory = with_transport(load_inventory(inventory_path), transport)
         credentials = resolve_credentials(inventory.hosts, interactive=False, env={})
         run = api_audit(inventory, credentials=credentials, options=FanoutOptions(timeout=10, retries=0))
 
-    assert {h.name: h.status.value for h in run.hosts} == {"krb-compliant": "drift", "ntlm-only": "drift"}
-    assert [h.auth for h in fleet.hosts] == ["kerberos", "ntlm"]
+    assert {h.name: h.status.value for h in run.hosts} == {"krb-compliant": "drift", "ntlm-only": "drift"}, [
+        h.error for h in run.hosts
+    ]
+    assert [h.auth for h in fleet.hosts] == ["kerberos", "negotiate"]
+    assert [h.transport.auth for h in inventory.hosts] == ["kerberos", "negotiate"]
     assert credentials["krb-compliant"] == Credential(None, None)
     assert credentials["ntlm-only"].password == LAB_PASSWORD
     assert inventory_path.read_text().count("password_file") == 1
@@ -232,11 +264,23 @@ def test_spn_mistakes(lab: KerberosLab, tmp_path: Path) -> None:
 def test_no_ticket(lab: KerberosLab, tmp_path: Path) -> None:
     missing = f"FILE:{tmp_path / 'never-kinit.ccache'}"
 
+    expected = f"no Kerberos ticket (run kinit); the cache {missing} has none"
+
     code, hosts, _ = audit(lab, lab.inventory, ccache=missing)
 
     assert code == 8
-    for name in HOSTNAMES:  # kerberos and negotiate alike
-        assert auth_failure(hosts, name) == f"no Kerberos ticket (run kinit); the cache {missing} has none"
+    statuses = {name: str(h["status"]) for name, h in hosts.items()}
+    errors = {}
+    for name, host in hosts.items():
+        error = host["error"]
+        assert isinstance(error, dict)
+        errors[name] = (str(error["kind"]), str(error["message"]))
+    tried, held = lockout_split(statuses, errors)
+    for name in tried:
+        assert auth_failure(hosts, name) == expected
+    for name in held:  # kerberos and negotiate alike: each host on its own says the same
+        code, alone, _ = audit(lab, lab.inventory, name, ccache=missing)
+        assert code == 8 and auth_failure(alone, name) == expected
 
 
 @pytest.mark.skipif(not LIBFAKETIME.exists(), reason="apt-get install -y libfaketime")
@@ -276,14 +320,21 @@ def test_kdc_unreachable(lab: KerberosLab, tmp_path: Path, monkeypatch: pytest.M
     inventory = replace(loaded, hosts=tuple(h for h in loaded.hosts if h.transport.auth == "kerberos"))
     credentials = resolve_credentials(inventory.hosts, interactive=False, env={})
 
-    run = api_audit(inventory, credentials=credentials, options=FanoutOptions(timeout=10, retries=0))
+    options = FanoutOptions(timeout=10, retries=0)
+    expected = ": cannot reach a KDC for realm PSFLEET.TEST; check krb5.conf ([realms], dns_lookup_kdc) and the network"
+
+    run = api_audit(inventory, credentials=credentials, options=options)
 
     assert run.exit_code == 8
     assert len(run.hosts) == 2
-    for host in run.hosts:
-        assert host.status.value == "auth_failed"
-        assert host.error is not None
-        assert host.error.message.endswith(
-            ": cannot reach a KDC for realm PSFLEET.TEST; check krb5.conf ([realms], dns_lookup_kdc) "
-            "and the network"
-        )
+    statuses = {h.name: h.status.value for h in run.hosts}
+    errors = {h.name: (h.error.kind.value, h.error.message) for h in run.hosts if h.error is not None}
+    tried, held = lockout_split(statuses, errors)
+    by_name = {h.name: h for h in run.hosts}
+    for name in tried:
+        assert errors[name][1].endswith(expected), errors[name]
+    for name in held:  # on its own, the host says the same
+        alone = replace(inventory, hosts=tuple(h for h in inventory.hosts if h.name == name))
+        host = api_audit(alone, credentials=credentials, options=options).hosts[0]
+        assert host.status.value == "auth_failed" and host.error is not None, by_name[name]
+        assert host.error.message.endswith(expected), host.error
