@@ -28,7 +28,7 @@ from toolkit.cli.common import (
     show_progress,
     warn_insecure_transport,
 )
-from toolkit.cli.options import LIMIT_HELP
+from toolkit.cli.options import LIMIT_HELP, complete_table_format, reject_table_format
 from toolkit.cli.record import db_option, no_record_option, record
 from toolkit.errors import Aborted, JournalError, UsageError
 from toolkit.fanout.runner import FanoutOptions
@@ -69,6 +69,7 @@ def register(app: typer.Typer) -> None:
 
 
 def remediate_command(
+    ctx: typer.Context,
     inventory: Path = typer.Option(
         ..., "-i", "--inventory", envvar="PSFLEET_INVENTORY", help="Inventory file."
     ),
@@ -128,7 +129,10 @@ def remediate_command(
         "table", "-f", "--format", envvar="PSFLEET_FORMAT", help="table, json, csv, markdown or junit."
     ),
     table_format: str = typer.Option(
-        "simple", "--table-format", help="Any tabulate format for --format table."
+        "simple",
+        "--table-format",
+        help="Any tabulate format for --format table.",
+        autocompletion=complete_table_format,
     ),
     output: Path | None = typer.Option(None, "-o", "--output", help="Write the report here (atomically)."),
     no_input: bool = typer.Option(False, "--no-input", help="Never prompt (fail if a password is missing)."),
@@ -144,6 +148,7 @@ def remediate_command(
     8 hosts not reached, 12 both, 2 input error."""
     setup_logging(verbose)
     check_format(fmt, FORMATS, table_format=table_format)
+    reject_table_format(ctx, fmt)
     expiry = parse_expires(expires) if allow_insecure else None
     if not check:
         _require_confirmation_possible(yes, fmt)
@@ -232,6 +237,7 @@ def remediate_command(
 
 
 def rollback_command(
+    ctx: typer.Context,
     journal: Path = typer.Option(..., "--journal", help="The remediation journal to undo."),
     inventory: Path = typer.Option(
         ...,
@@ -270,7 +276,10 @@ def rollback_command(
         "table", "-f", "--format", envvar="PSFLEET_FORMAT", help="table, json, csv, markdown or junit."
     ),
     table_format: str = typer.Option(
-        "simple", "--table-format", help="Any tabulate format for --format table."
+        "simple",
+        "--table-format",
+        help="Any tabulate format for --format table.",
+        autocompletion=complete_table_format,
     ),
     output: Path | None = typer.Option(None, "-o", "--output", help="Write the report here (atomically)."),
     no_input: bool = typer.Option(False, "--no-input", help="Never prompt (fail if a password is missing)."),
@@ -287,6 +296,7 @@ def rollback_command(
     lines, or the rollback journal could not be written), 130 interrupted."""
     setup_logging(verbose)
     check_format(fmt, FORMATS, table_format=table_format)
+    reject_table_format(ctx, fmt)
     parsed = read_journal(journal, salvage=salvage)  # a bad journal fails here, before anything else
     _require_confirmation_possible(yes, fmt)
     if rollback_journal is not None and rollback_journal.exists():

@@ -29,6 +29,7 @@ from toolkit.cli.common import (
     show_progress,
     status_progress,
 )
+from toolkit.cli.options import complete_table_format, reject_table_format
 from toolkit.cli.record import db_option, no_record_option, record
 from toolkit.errors import UsageError
 from toolkit.fanout.runner import FanoutOptions
@@ -93,6 +94,7 @@ def _probe_progress(total: int, *, enabled: bool) -> Iterator[ProbeHooks]:
 
 @probe_app.command("smb")
 def probe_smb_command(
+    ctx: typer.Context,
     inventory: Path = typer.Option(
         ..., "-i", "--inventory", envvar="PSFLEET_INVENTORY", help="Inventory file."
     ),
@@ -120,6 +122,12 @@ def probe_smb_command(
         "--format",
         help="table, json, ndjson, csv, markdown or relay-list (hosts not requiring signing, one per line).",
     ),
+    table_format: str = typer.Option(
+        "simple",
+        "--table-format",
+        help="Any tabulate format for --format table.",
+        autocompletion=complete_table_format,
+    ),
     output: Path | None = typer.Option(None, "-o", "--output", help="Write the report here (atomically)."),
     db: str | None = db_option(),
     no_record: bool = no_record_option(),
@@ -130,7 +138,8 @@ def probe_smb_command(
     The port is the inventory's smb_port (default 445); who answered is the NTLM challenge's
     names and OS version. Exit 0 all probed, 8 some host not probed."""
     setup_logging(verbose)
-    check_format(fmt, PROBE_RUN_FORMATS)
+    check_format(fmt, PROBE_RUN_FORMATS, table_format=table_format)
+    reject_table_format(ctx, fmt)
     inv = apply_limit(load_inventory(inventory), limit)
     # Nothing is sent before the TCP connect succeeds, so the probe itself has no retries.
     options = FanoutOptions(forks=forks, timeout=timeout, retries=0)
@@ -152,7 +161,7 @@ def probe_smb_command(
             identify=identify,
         )
     if not streaming:
-        emit(render_probe_run(run, fmt), output)
+        emit(render_probe_run(run, fmt, table_format=table_format), output)
     record(
         run.to_dict, kind="probe", db=db, no_record=no_record, groups={h.name: h.groups for h in inv.hosts}
     )

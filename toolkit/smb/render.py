@@ -162,13 +162,14 @@ def probe_run_summary(run: ProbeRun) -> str:
     return f"{total} host{'' if total == 1 else 's'}: " + (", ".join(parts) if parts else "none")
 
 
-def render_probe_run(run: ProbeRun, fmt: str) -> str:
+def render_probe_run(run: ProbeRun, fmt: str, *, table_format: str = "simple") -> str:
     """The run in one of :data:`PROBE_RUN_FORMATS` (ends with a newline unless it is an empty
-    relay list). Raises ValueError for an unknown format."""
+    relay list); ``table_format`` is the tabulate format of ``table``. Raises ValueError for an
+    unknown format."""
     from tabulate import tabulate
 
     if fmt == "table":
-        table = tabulate(probe_run_rows(run), PROBE_RUN_HEADERS, tablefmt="simple")
+        table = tabulate(probe_run_rows(run), PROBE_RUN_HEADERS, tablefmt=table_format)
         return f"{table}\n\n{probe_run_summary(run)}\n"
     if fmt == "markdown":
         rows = [tuple(c.replace("\\", "\\\\").replace("|", "\\|") for c in r) for r in probe_run_rows(run)]
