@@ -25,6 +25,8 @@ class Policy:
     client_signing: SigningPolicy = "required"
     server_signing: SigningPolicy = "required"
     secure_negotiate: NegotiatePolicy = "required"
+    #: Desired state of every other baseline check, by check id (docs/baselines.md).
+    checks: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,9 @@ class Host:
     source: SourceRef | None = None
     #: The site whose engine worker runs this host (``--engine celery``); None: the controller.
     site: str | None = None
+    #: Baselines judged on this host (shipped names or absolute file paths); () = the
+    #: default, smb-validate-negotiate (``--baseline`` overrides it).
+    baselines: tuple[str, ...] = ()
     #: Any other variables, kept for Ansible round trips and --retry-file.
     vars: Mapping[str, object] = field(default_factory=dict)
 

@@ -288,6 +288,7 @@ SETTING_KEYS: tuple[str, ...] = (
     "ssl",
     *PASSWORD_KEYS,
     "policy",
+    "baselines",
 )
 
 
@@ -325,6 +326,8 @@ def read_setting(
             raise BadValue(PASSWORD_ADVICE)
         elif key == "policy":
             _read_policy(layer, value, line, field, problems, lenient)
+        elif key == "baselines":
+            layer["baselines"] = Setting(_read_baselines(value, base_dir), line, field)
         else:
             return False
     except BadValue as exc:
@@ -361,9 +364,52 @@ def _read_policy(
         key_line = value.line_of(key) if hasattr(value, "line_of") else line
         sub = f"{field}.{key}"
         if key not in POLICY_KEYS:
-            problems.add(f"unknown policy key {key!r}{suggest(str(key), POLICY_KEYS)}", key_line, sub)
+            states = _baseline_states(str(key), layer)
+            if states is None:
+                problems.add(f"unknown policy key {key!r}{suggest(str(key), POLICY_KEYS)}", key_line, sub)
+                continue
+            try:
+                layer[f"policy.{key}"] = Setting(as_choice(item, states), key_line, sub)
+            except BadValue as exc:
+                problems.add(str(exc), key_line, sub)
             continue
         read_policy_value(layer, str(key), item, key_line, sub, problems)
+
+
+def _read_baselines(value: object, base_dir: Path) -> tuple[str, ...]:
+    """``baselines:``: shipped names or files (relative to the inventory), each loaded and
+    validated now (docs/baselines.md)."""
+    from toolkit.baselines.loader import resolve, shipped_names
+
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or not items:
+        raise BadValue(f"expected a list of baseline names or files, got {describe(value)}")
+    specs: list[str] = []
+    for item in items:
+        if not isinstance(item, str) or not item.strip():
+            raise BadValue(f"expected a baseline name or file, got {describe(item)}")
+        text = item.strip()
+        spec = text if text in shipped_names() else str(base_dir / Path(text).expanduser())
+        try:
+            resolve(spec)
+        except InputError as exc:
+            raise BadValue(f"baseline {text!r}: {exc.one_line()}") from None
+        specs.append(spec)
+    return tuple(specs)
+
+
+def _baseline_states(key: str, layer: Layer) -> tuple[str, ...] | None:
+    """The desired states of check ``key`` in a shipped baseline or one this mapping's
+    ``baselines:`` names; None when no such check is known."""
+    from toolkit.baselines.loader import resolve, shipped_names
+
+    chosen = layer.get("baselines")
+    specs = (*shipped_names(), *(chosen.value if chosen is not None else ()))  # type: ignore[misc]
+    for spec in specs:
+        check = resolve(str(spec)).check(key)
+        if check is not None:
+            return tuple(check.states)
+    return None
 
 
 def read_policy_value(
@@ -445,7 +491,14 @@ def build_host(
             problems.add(f"certificate authentication needs {' and '.join(missing)}", where.line, where.field)
     if len(problems.errors) != before:
         return None
-    policy = Policy(**{key: given[f"policy.{key}"] for key in POLICY_KEYS if f"policy.{key}" in given})
+    policy = Policy(
+        **{key: given[f"policy.{key}"] for key in POLICY_KEYS if f"policy.{key}" in given},
+        checks={
+            key.removeprefix("policy."): value
+            for key, value in given.items()
+            if key.startswith("policy.") and key.removeprefix("policy.") not in POLICY_KEYS
+        },
+    )
     return Host(
         name=name,
         address=given.get("address", _default_address(name)),
@@ -454,7 +507,11 @@ def build_host(
         groups=groups,
         source=source,
         vars=dict(host_vars or {}),
-        **{key: given[key] for key in ("username", "password", "smb_port", "site") if key in given},
+        **{
+            key: given[key]
+            for key in ("username", "password", "smb_port", "site", "baselines")
+            if key in given
+        },
     )
 
 
