@@ -13,9 +13,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from toolkit.baselines.model import Baseline
+from toolkit.baselines.select import baselines_for, probe_keys_for
 from toolkit.checks.facts import HostFacts
 from toolkit.checks.osinfo import os_info
-from toolkit.checks.probe import AUDIT_STATEMENTS, ProbeError, parse_facts
+from toolkit.checks.probe import ProbeError, parse_facts, statements_for
 from toolkit.checks.verdicts import evaluate, host_status
 from toolkit.inventory.model import Host
 from toolkit.results import HostError, HostResult, HostStatus
@@ -103,10 +105,13 @@ def judge(
     now: datetime | None = None,
     workarounds: Mapping[str, datetime] | None = None,
     duration: float = 0.0,
+    baselines: Sequence[Baseline] | None = None,
 ) -> HostResult:
-    """Pure: facts + policy -> HostResult."""
+    """Pure: facts + policy -> HostResult (``baselines``: the host's, by default)."""
+    if baselines is None:
+        baselines = baselines_for(host)
     os = os_info(facts.current_version)
-    checks = evaluate(facts, host.policy, os=os, now=now, workarounds=workarounds)
+    checks = evaluate(facts, host.policy, os=os, now=now, workarounds=workarounds, baselines=baselines)
     return HostResult(
         name=host.name,
         address=host.address,
@@ -143,23 +148,33 @@ def audit_host(
     workarounds: Mapping[str, datetime] | None = None,
     extensions: Sequence[AuditExtension] = (),
 ) -> HostResult:
-    """Read the three keys in one pipeline and judge them. Transport failures raise
+    """Read the keys of the host's baselines in one pipeline (one Get-ItemProperty per key,
+    whatever the number of checks) and judge them. Transport failures raise
     :class:`toolkit.transport.session.TransportError` (the fan-out turns them into results).
 
     ``extensions`` append their statements to the same pipeline (still one round trip) and
     add their sections after judging; without them the behaviour is unchanged.
     """
     started = time.monotonic()
-    statements = AUDIT_STATEMENTS + tuple(s for e in extensions for s in e.statements)
+    baselines = baselines_for(host)
+    keys = probe_keys_for(host)
+    statements = statements_for(keys) + tuple(s for e in extensions for s in e.statements)
     # The host's transport (auto: the lean client, pypsrp after a protocol failure): same facts.
     with open_session(host, credential, deadline=deadline) as session:
         result = session.run(statements)
     registry, parts = split_answer(result, extensions) if extensions else (result, {})
     try:
-        facts = parse_facts(registry)
+        facts = parse_facts(registry, keys)
     except ProbeError as exc:
         return served_by(session, probe_result_error(host, exc, time.monotonic() - started))
-    judged = judge(host, facts, now=now, workarounds=workarounds, duration=time.monotonic() - started)
+    judged = judge(
+        host,
+        facts,
+        now=now,
+        workarounds=workarounds,
+        duration=time.monotonic() - started,
+        baselines=baselines,
+    )
     judged = served_by(session, judged)
     if not extensions:
         return judged

@@ -1,0 +1,78 @@
+"""Which baselines a host is judged against: its inventory ``baselines:`` (host > group >
+defaults), ``--baseline`` over it, else ``smb-validate-negotiate``.
+
+Hosts carry baseline *specs* (shipped names, absolute file paths), so tasks stay small and
+picklable; :func:`baselines_for` turns them into parsed baselines through a per-process
+cache: a run parses each file once, not once per host.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+
+from toolkit.baselines.loader import DATA_DIR, resolve_all, shipped_names
+from toolkit.baselines.model import Baseline
+from toolkit.checks.probe import probe_keys
+from toolkit.inventory.model import Host, Inventory
+
+_resolved: dict[tuple[str, ...], tuple[Baseline, ...]] = {}
+_keys: dict[tuple[str, ...], tuple[str, ...]] = {}
+_lock = threading.Lock()
+
+
+def resolve_specs(specs: Sequence[str]) -> tuple[Baseline, ...]:
+    """The baselines ``specs`` name (default when empty), parsed once per process."""
+    key = tuple(specs)
+    with _lock:
+        found = _resolved.get(key)
+    if found is None:
+        found = resolve_all(key)
+        with _lock:
+            _resolved[key] = found
+    return found
+
+
+def baselines_for(host: Host) -> tuple[Baseline, ...]:
+    """The baselines ``host`` is judged against."""
+    return resolve_specs(host.baselines)
+
+
+def probe_keys_for(host: Host) -> tuple[str, ...]:
+    """The registry keys the audit reads on ``host`` (each once), computed once per baseline
+    selection."""
+    key = tuple(host.baselines)
+    with _lock:
+        found = _keys.get(key)
+    if found is None:
+        found = probe_keys(c.path for b in resolve_specs(key) for c in b.checks)
+        with _lock:
+            _keys[key] = found
+    return found
+
+
+def normalize_specs(specs: Sequence[str]) -> tuple[str, ...]:
+    """``--baseline`` values as hosts carry them: shipped names as they are, files as
+    absolute paths (validated: raises :class:`toolkit.baselines.loader.BaselineError`)."""
+    shipped = set(shipped_names())
+    out = tuple(s if s in shipped else str(Path(s).expanduser().resolve()) for s in specs)
+    resolve_specs(out)
+    return out
+
+
+def with_baselines(inventory: Inventory, specs: Sequence[str] | None) -> Inventory:
+    """``inventory`` with every host judged against ``specs`` (``--baseline``); unchanged
+    when ``specs`` is empty."""
+    if not specs:
+        return inventory
+    chosen = normalize_specs(specs)
+    return replace(inventory, hosts=tuple(replace(h, baselines=chosen) for h in inventory.hosts))
+
+
+def recorded_spec(baseline: Baseline) -> str:
+    """How journals name a baseline: its name when shipped, else its absolute path."""
+    if baseline.shipped and Path(baseline.source).parent == DATA_DIR:
+        return baseline.name
+    return str(Path(baseline.source).resolve())
