@@ -1,0 +1,99 @@
+"""``psfleet baseline list|show|check``: the shipped baselines, one baseline's checks, and
+validating baseline files (errors name file:line: field, exit 2)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from toolkit.cli.common import say
+
+BASELINE_HELP = (
+    "Judge the checks of this baseline (a shipped name, see `psfleet baseline list`, or a YAML "
+    "file, see docs/baselines.md); repeatable; overrides the inventory's baselines:."
+)
+
+app = typer.Typer(
+    help="Baselines: the checks psfleet judges and fixes, as data (docs/baselines.md).",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+
+FormatOpt = typer.Option("table", "-f", "--format", help="table or json.")
+
+
+def _check_format(fmt: str) -> None:
+    from toolkit.errors import UsageError
+
+    if fmt not in ("table", "json"):
+        raise UsageError(f"unknown format {fmt!r}; choose from: table, json", field="--format")
+
+
+@app.command("list")
+def list_command(fmt: str = FormatOpt) -> None:
+    """The baselines shipped with psfleet."""
+    from tabulate import tabulate
+
+    from toolkit.baselines.describe import baseline_summary
+    from toolkit.baselines.loader import resolve, shipped_names
+
+    _check_format(fmt)
+    rows = [baseline_summary(resolve(name)) for name in shipped_names()]
+    if fmt == "json":
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    table = [(r["name"], len(r["checks"]), r["description"], r["sha256"][:12]) for r in rows]
+    typer.echo(tabulate(table, headers=("name", "checks", "description", "sha256")))
+
+
+@app.command("show")
+def show_command(
+    baseline: str = typer.Argument(..., metavar="NAME|FILE", help="A shipped name or a baseline file."),
+    fmt: str = FormatOpt,
+) -> None:
+    """Every check of one baseline: where the value lives, the desired states, how it is
+    fixed, and its sources."""
+    from tabulate import tabulate
+
+    from toolkit.baselines.describe import baseline_dict
+    from toolkit.baselines.loader import resolve
+
+    _check_format(fmt)
+    data = baseline_dict(resolve(baseline))
+    if fmt == "json":
+        typer.echo(json.dumps(data, indent=2))
+        return
+    typer.echo(f"{data['name']}: {data['description']} (sha256 {data['sha256'][:12]}, {data['source']})")
+    rows = []
+    for check in data["checks"]:
+        reg = check["registry"]
+        fixes = [c["command"] + f" ({c['when']})" for c in check["remediation"]["cmdlets"]]
+        fixes.append(check["remediation"]["registry"])
+        rows.append(
+            (
+                check["id"],
+                f"{reg['path']}\\{reg['name']} ({reg['kind']})",
+                ", ".join(check["states"]),
+                check["default_state"],
+                "; ".join(fixes),
+                check["references"]["facts"],
+            )
+        )
+    typer.echo(tabulate(rows, headers=("check", "value", "states", "default", "fix", "fact")))
+
+
+@app.command("check")
+def check_command(
+    files: list[Path] = typer.Argument(..., metavar="FILE...", help="Baseline files to validate."),
+) -> None:
+    """Validate baseline files: one line per file; the first error names file:line: field
+    and exits 2."""
+    from toolkit.baselines.loader import load_file
+
+    for path in files:
+        baseline = load_file(path)
+        say(
+            f"ok: {path}: baseline {baseline.name}, {len(baseline.checks)} checks, sha256 {baseline.digest[:12]}"
+        )
