@@ -61,7 +61,9 @@ COMMANDS: dict[str, LazyCommand] = {
         "toolkit.cli.inventory_cmd", "app", "Inspect inventories (native YAML, Ansible INI, YAML, folders)."
     ),
     "baseline": LazyCommand(
-        "toolkit.cli.baseline_cmd", "app", "Baselines: the checks psfleet judges and fixes, as data (docs/baselines.md)."
+        "toolkit.cli.baseline_cmd",
+        "app",
+        "Baselines: the checks psfleet judges and fixes, as data (docs/baselines.md).",
     ),
     "probe": LazyCommand(
         "toolkit.cli.smb_cmd", "probe_app", "Look at what hosts answer on the wire (no WinRM)."
