@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from toolkit.cli.baseline_cmd import BASELINE_HELP
 from toolkit.cli.common import (
     can_prompt,
     check_format,
@@ -101,13 +102,17 @@ def audit(
     inventory_backend: str | None = typer.Option(
         None, "--inventory-backend", metavar="auto|ansible|builtin", help=BACKEND_HELP
     ),
+    baseline: list[str] = typer.Option([], "--baseline", metavar="NAME|FILE", help=BASELINE_HELP),
     db: str | None = db_option(),
     no_record: bool = no_record_option(),
     engine: str = typer.Option("local", "--engine", envvar="PSFLEET_ENGINE", help=ENGINE_HELP),
     broker: str | None = typer.Option(None, "--broker", metavar="URL", help=BROKER_HELP),
     verbose: int = typer.Option(0, "-v", "--verbose", count=True, help="-v, -vv, -vvv (wire)."),
 ) -> None:
-    """Audit SMB signing and secure-negotiate settings (read-only). Exit 0/4/8/12."""
+    """Audit SMB signing and secure-negotiate settings (read-only). Exit 0/4/8/12.
+
+    The checks come from baselines (--baseline, the inventory's baselines:, else
+    smb-validate-negotiate; `psfleet baseline list`)."""
     if explain:  # the legend is the same for every run: no inventory, no audit
         from toolkit.report.render import legend
 
@@ -136,6 +141,7 @@ def audit(
     check_format(fmt, (*FORMATS, "prometheus"), table_format=table_format)
     reject_table_format(ctx, fmt)
     from toolkit.api import audit as run_audit
+    from toolkit.baselines.select import with_baselines
     from toolkit.fanout.runner import FanoutHooks, FanoutOptions
     from toolkit.inventory.credentials import resolve_credentials
     from toolkit.inventory.limit import apply_limit
@@ -149,6 +155,7 @@ def audit(
 
     inv = apply_limit(load_inventory(require_inventory(settings["inventory"])), limit)
     inv = with_transport(inv, settings["transport"])
+    inv = with_baselines(inv, baseline)
     interactive = can_prompt(fmt, no_input)
     warn_insecure_transport(inv.hosts)
     engine_options = engine_for(settings["engine"], broker)
