@@ -149,6 +149,7 @@ def trend_svg(runs: Sequence[Mapping[str, Any]], trend: Mapping[str, Sequence[Ma
         parts.append(
             f'<text x="{x_at(i):.1f}" y="{height - bottom + 16}" text-anchor="middle">{_e(runs[i]["started"][5:10])}</text>'
         )
+    labels: list[tuple[float, float, str, str]] = []
     for k, (check_id, points) in enumerate(trend.items()):
         colour, shape, dash = palette[k % len(palette)], MARKERS[k % len(MARKERS)], DASHES[k % len(DASHES)]
         coords = []
@@ -171,9 +172,14 @@ def trend_svg(runs: Sequence[Mapping[str, Any]], trend: Mapping[str, Sequence[Ma
             if j % every == 0 or j == len(coords) - 1:
                 parts.append(f"<g><title>{_e(check_id)}: {pct_}%</title>{_marker(shape, x, y)}</g>")
         x, y, last = coords[-1]
-        parts.append(
-            f'<text x="{x + 10:.1f}" y="{y + 4:.1f}" stroke="none">{_e(check_id)} {last}%</text></g>'
-        )
+        parts.append("</g>")
+        labels.append((y, x, colour, f"{check_id} {last}%"))
+    # End labels, pushed apart where lines end close together (they often all end at 100%).
+    placed = -1e9
+    for y, x, colour, label in sorted(labels):
+        y = max(y, placed + 15)
+        placed = y
+        parts.append(f'<text x="{x + 10:.1f}" y="{y + 4:.1f}" fill="{colour}">{_e(label)}</text>')
     parts.append("</svg>")
     return "".join(parts)
 
@@ -199,7 +205,7 @@ def os_svg(rows: Sequence[Mapping[str, Any]]) -> str:
             n = counts.get(status, 0)
             if not n:
                 continue
-            w = (width - left - 60) * n / biggest
+            w = (width - left - 230) * n / biggest
             parts.append(
                 f'<rect x="{x:.1f}" y="{y}" width="{w:.1f}" height="{bar_h}" fill="{PATTERNS[status]}" '
                 f'stroke="#333" stroke-width="0.5"><title>{_e(label)}: {n} {status}</title></rect>'

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.postgres import postgres_server  # noqa: F401 - a fixture of this folder
 from toolkit.lab.fleet import Fleet
 from toolkit.lab.server import FaultConfig
 from toolkit.lab.spec import loads_spec
@@ -83,7 +84,7 @@ def psfleet_env(tmp: Path, db: Path) -> dict[str, str]:
     return env
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def story(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Story]:
     """audit -> remediate (apply) -> manual drift on hq-ok, br-ok taken down -> audit."""
     tmp = tmp_path_factory.mktemp("store-story")
