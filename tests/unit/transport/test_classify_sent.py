@@ -144,3 +144,34 @@ def test_http_403_names_the_fix_and_401_does_not() -> None:
     unauthorized = classify(WinRMTransportError("http", 401, ""), endpoint=EP, sent=False)
     assert ACCESS_DENIED_FIX in forbidden.message and "HTTP 403" in forbidden.message
     assert ACCESS_DENIED_FIX not in unauthorized.message and "HTTP 401" in unauthorized.message
+
+
+def test_a_bare_connection_reset_is_a_reset_whatever_its_text() -> None:
+    error = classify(ConnectionResetError(104, "x"), endpoint=EP, sent=True)
+    assert (error.kind, error.sent) == (UNREACHABLE, True) and "connection reset" in error.message
+
+
+class SpnegoError(Exception):
+    __module__ = "spnego.exceptions"
+
+
+def test_only_a_kerberos_minor_status_reads_as_kerberos_failed() -> None:
+    ntlm = classify(SpnegoError("SpnegoError (1): Minor (5): bad NTLM token"), endpoint=EP, sent=False)
+    assert ntlm.kind is AUTH and "Kerberos failed" not in ntlm.message and "bad NTLM token" in ntlm.message
+    words = classify(SpnegoError("Kerberos is unhappy"), endpoint=EP, sent=False)
+    assert words.kind is AUTH and "Kerberos failed" not in words.message and "unhappy" in words.message
+    krb = classify(SpnegoError("Minor (7): Kerberos thing odd"), endpoint=EP, sent=False)
+    assert krb.kind is AUTH and "Kerberos failed: Kerberos thing odd" in krb.message
+
+
+def test_the_cause_chain_is_followed_twelve_deep() -> None:
+    """The bound only stops cycles; twelve links are enough for every stack psfleet uses."""
+
+    def nest(depth: int) -> BaseException:
+        exc: BaseException = ConnectionRefusedError(111, "refused")
+        for _ in range(depth - 1):
+            exc = chained(RuntimeError("wrapper"), exc)
+        return exc
+
+    assert classify(nest(12), endpoint=EP, sent=True).kind is UNREACHABLE
+    assert classify(nest(13), endpoint=EP, sent=True).kind is ErrorKind.ERROR
