@@ -313,6 +313,8 @@ def run_module(
         chosen = sorted(random.Random(seed).sample(chosen, sample), key=lambda m: (m.file, m.index, m.op))
     _clear_pycache(tree)
     outcome, baseline = _run_tests(tree, tests, limit=600)
+    if outcome != "passed":  # once more: a timing test may lose a race on a loaded machine
+        outcome, baseline = _run_tests(tree, tests, limit=600)
     if outcome != "passed":
         raise SystemExit(f"{module}: the unit tests fail without any mutant; fix them first")
     # generous: on a loaded machine a slow run must not pass for a killed mutant
