@@ -59,6 +59,14 @@ def worker(
     concurrency: int = typer.Option(
         1, "--concurrency", min=1, max=64, help="Batches run at once (each with its own fan-out)."
     ),
+    processes: int | None = typer.Option(
+        None,
+        "--processes",
+        min=1,
+        max=256,
+        help="Worker processes per batch (1: threads only, for several workers sharing a machine); "
+        "default: one per core for batches of 200 hosts or more.",
+    ),
     source_address: str | None = typer.Option(
         None,
         "--source-address",
@@ -80,6 +88,7 @@ def worker(
         raise UsageError("the engine needs Celery: pip install 'psfleet[engine]'", field="worker") from None
     app = make_app(url)
     app.conf.psfleet_site = site
+    app.conf.psfleet_processes = processes
     if source_address:
         import ipaddress
 

@@ -36,6 +36,9 @@ from toolkit.results import ErrorKind, HostError, HostResult
 log = logging.getLogger(__name__)
 
 ENGINES = ("local", "celery")
+#: Seconds a site may be without any consumer mid-run (its worker restarting or reconnecting)
+#: before its missing hosts are reported "no worker".
+MID_RUN_GRACE = 15.0
 #: Runs the hosts that have no site, on this machine: (hosts, hooks, stop) -> results, interrupted.
 LocalRun = Callable[[list[Host], FanoutHooks, threading.Event], tuple[list[HostResult], bool]]
 
@@ -182,6 +185,9 @@ def run_engine(
     local_done = not local_hosts
     interrupted = False
     last_seen: dict[str, float] = {s: time.monotonic() for s in by_site}
+    #: When a stalled site was first found without a consumer (mid-run: a worker restarting,
+    #: reconnecting after a broker restart, gets MID_RUN_GRACE before its hosts are given up).
+    absent_since: dict[str, float] = {}
     broker_down_since: float | None = None
     try:
         while True:
@@ -205,6 +211,9 @@ def run_engine(
                 continue
             try:
                 got = _read(client, key, block=local_done)
+                if broker_down_since is not None:  # back: every site gets its time again
+                    last_seen = dict.fromkeys(last_seen, time.monotonic())
+                    absent_since.clear()
                 broker_down_since = None
             except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
                 if broker_down_since is None:
@@ -232,6 +241,10 @@ def run_engine(
                 for site in stalled:
                     if site in alive:
                         last_seen[site] = time.monotonic()
+                        absent_since.pop(site, None)
+                        continue
+                    first = absent_since.setdefault(site, now_m)
+                    if time.monotonic() - first < max(MID_RUN_GRACE, engine.wait):
                         continue
                     for i in missing:
                         if site_of[i] == site and results[i] is None:

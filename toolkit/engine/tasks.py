@@ -107,6 +107,9 @@ def run_batch(task: Any, payload: dict[str, Any]) -> dict[str, Any]:
             last_push[0] = now
 
     options = FanoutOptions(**payload["options"])
+    processes = getattr(task.app.conf, "psfleet_processes", None)
+    if processes:  # the worker's --processes wins over the controller's choice
+        options = replace(options, processes=int(processes))
     body = _body(kind, payload, credentials)
     run_hosts(hosts, body, options=options, hooks=FanoutHooks(on_result=on_result))
     if pending:

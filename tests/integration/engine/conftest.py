@@ -39,6 +39,7 @@ hosts:
   - {{name: b2, profile: server2016, allow_from: 127.0.21.2}}
   - {{name: c1, profile: server2019}}
   - {{name: here1, profile: server2022}}
+  - {{name: k, count: 4, profile: server2019, latency_ms: 250}}
 """
 #: host -> site (None: the controller)
 SITES = {"a1": "a", "a2": "a", "b1": "b", "b2": "b", "c1": "c", "here1": None}
@@ -138,8 +139,14 @@ def start_worker(
     started: list[Worker] = []
     logs = tmp_path_factory.mktemp("engine-workers")
 
-    def start(site: str, *, password: str | None = PASSWORD, wait: bool = True) -> Worker:
-        env = controller_env(redis_server)
+    def start(
+        site: str,
+        *,
+        password: str | None = PASSWORD,
+        wait: bool = True,
+        env_extra: dict[str, str] | None = None,
+    ) -> Worker:
+        env = dict(controller_env(redis_server), **(env_extra or {}))
         if password is not None:
             env["LAB_PASSWORD"] = password
         worker = Worker(site, env, logs / f"{site}-{len(started)}.log")
