@@ -46,7 +46,7 @@ A systemd unit (/etc/systemd/system/psfleet-worker@.service, one instance per si
 
 \b
   /etc/psfleet/worker-paris.env (mode 0600):
-  PSFLEET_BROKER=rediss://:PASSWORD@redis.example.org:6380/0
+  PSFLEET_BROKER=rediss://:PASSWORD@redis.example.org:6380/0?ssl_cert_reqs=required
   FLEET_PASSWORD=...    (what the inventory's password_env names)
 """
 
