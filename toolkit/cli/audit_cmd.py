@@ -27,7 +27,7 @@ from toolkit.cli.options import (
     reject_table_format,
     use_backend,
 )
-from toolkit.cli.record import db_option, no_record_option, record
+from toolkit.cli.record import db_option, no_record_option, open_early, record
 from toolkit.config import apply_to_command, require_inventory
 from toolkit.engine.options import BROKER_HELP, ENGINE_HELP, engine_for
 from toolkit.report.formats import FORMATS
@@ -164,6 +164,7 @@ def audit(
     credentials = resolve_credentials(here, interactive=interactive)
     options = FanoutOptions(forks=forks, timeout=timeout, retries=retries)
     streaming = fmt == "ndjson" and output is None
+    open_early(db, no_record=no_record)  # while the hosts answer
 
     with progress_hooks(len(inv.hosts), enabled=show_progress(fmt)) as hooks:
         if streaming:

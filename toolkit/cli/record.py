@@ -10,6 +10,7 @@ recorded.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -42,6 +43,37 @@ def chosen_db(db: str | None) -> str:
     return choose_db(db, config_value=config_value if isinstance(config_value, str) else None)
 
 
+class _EarlyOpen:
+    """The store imported and opened on a background thread while the run works: importing
+    SQLAlchemy and opening the database cost more than writing a thousand hosts, and a run
+    spends most of its time waiting on hosts."""
+
+    def __init__(self, db: str | None) -> None:
+        self.db = db
+        self.store: Any = None
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._open, name="psfleet-store-open", daemon=True)
+        self.thread.start()
+
+    def _open(self) -> None:
+        try:
+            from toolkit.store.db import open_store
+
+            self.store = open_store(chosen_db(self.db))
+        except BaseException as exc:  # reported by record(), on the main thread
+            self.error = exc
+
+
+_early: _EarlyOpen | None = None
+
+
+def open_early(db: str | None, *, no_record: bool) -> None:
+    """Start opening the store now (a background thread) for :func:`record` at the end."""
+    global _early
+    if not no_record:
+        _early = _EarlyOpen(db)
+
+
 def record(
     document: Callable[[], Mapping[str, Any]],
     *,
@@ -59,14 +91,23 @@ def record(
         from toolkit.cli.common import say
 
         warn = say
+    global _early
+    early, _early = _early, None
     target = db or ""
     try:
-        target = chosen_db(db)
+        real = target = chosen_db(db)
         from toolkit.store.db import open_store, redacted
         from toolkit.store.record import record_run
 
-        target = redacted(target)
-        with open_store(chosen_db(db)) as store:
+        target = redacted(real)
+        if early is not None and early.db == db:
+            early.thread.join()
+            if early.error is not None:
+                raise early.error
+            store = early.store
+        else:
+            store = open_store(real)
+        with store:
             return record_run(store, document(), kind=kind, groups=groups)
     except Exception as exc:  # any store failure: the run stands, one line says so
         why = _why(exc)
