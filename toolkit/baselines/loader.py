@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import re
 import threading
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -78,22 +79,34 @@ def resolve(spec: str) -> Baseline:
 def resolve_all(specs: list[str] | tuple[str, ...]) -> tuple[Baseline, ...]:
     """Each of ``specs`` (default: :data:`DEFAULT_BASELINE`); a check id twice is an error."""
     baselines = tuple(resolve(s) for s in (specs or [DEFAULT_BASELINE]))
-    seen: dict[str, str] = {}
+    seen: dict[str, tuple[str, Check]] = {}
     unique: list[Baseline] = []
     for baseline in baselines:
         if any(b.digest == baseline.digest and b.name == baseline.name for b in unique):
             continue
+        kept: list[Check] = []
         for check in baseline.checks:
             if check.id in seen:
+                first_name, first = seen[check.id]
+                if _same_value(first, check):
+                    continue  # the same check in two baselines (signing): judged once, by the first
                 raise BaselineError(
-                    f"check {check.id!r} is in both {seen[check.id]} and {baseline.name}",
+                    f"check {check.id!r} is in both {first_name} and {baseline.name}, for other values",
                     file=baseline.source,
                     line=check.line,
                     field="checks.id",
                 )
-            seen[check.id] = baseline.name
-        unique.append(baseline)
+            seen[check.id] = (baseline.name, check)
+            kept.append(check)
+        if kept:
+            unique.append(
+                baseline if len(kept) == len(baseline.checks) else replace(baseline, checks=tuple(kept))
+            )
     return tuple(unique)
+
+
+def _same_value(a: Check, b: Check) -> bool:
+    return (a.path.lower(), a.name.lower(), a.kind) == (b.path.lower(), b.name.lower(), b.kind)
 
 
 def load_file(path: str | Path, *, shipped: bool = False) -> Baseline:
@@ -274,11 +287,15 @@ class _Reader:
             raise self.fail("at least one public source URL", urls_list.line, f"{field}.references.urls")
         remediate = self.get(data, "remediate", field, required=False)
         cmdlets: tuple[CmdletWrite, ...] = ()
-        reconnect, reboot = True, False
+        reconnect, reboot, manual = True, False, ""
         if remediate is not None:
             rem = self.mapping(
-                remediate, data.line_of("remediate"), f"{field}.remediate", ("cmdlets", "reconnect", "reboot")
+                remediate,
+                data.line_of("remediate"),
+                f"{field}.remediate",
+                ("cmdlets", "reconnect", "reboot", "manual"),
             )
+            manual = self.text(rem, "manual", f"{field}.remediate", required=False)
             reconnect = self.boolean(rem, "reconnect", f"{field}.remediate", True)
             reboot = self.boolean(rem, "reboot", f"{field}.remediate", False)
             lst = self.listing(rem, "cmdlets", f"{field}.remediate")
@@ -342,6 +359,7 @@ class _Reader:
             guardrail=guardrail,
             reconnect=reconnect,
             reboot=reboot,
+            manual=manual,
             line=line,
         )
 
@@ -493,7 +511,7 @@ class _Reader:
         if raw is None:
             return When()
         where = f"{field}.when"
-        w = self.mapping(raw, data.line_of("when"), where, ("builds", "os"))
+        w = self.mapping(raw, data.line_of("when"), where, ("builds", "os", "editions"))
         builds = (
             self.builds(w.get("builds"), w.line_of("builds"), f"{where}.builds")
             if "builds" in w
@@ -504,7 +522,14 @@ class _Reader:
             raise self.fail(
                 f"unknown os {os!r}; choose from {', '.join(OS_KINDS)}", w.line_of("os"), f"{where}.os"
             )
-        return When(builds, os)
+        editions: list[str] = []
+        for i, edition in enumerate(self.listing(w, "editions", where)):
+            if not isinstance(edition, str) or not re.match(r"^[A-Za-z][A-Za-z0-9]*$", edition):
+                raise self.fail(
+                    "expected an EditionID (letters, digits)", w.line_of("editions"), f"{where}.editions[{i}]"
+                )
+            editions.append(edition.lower())
+        return When(builds, os, tuple(editions))
 
     def builds(self, raw: Any, line: int, field: str) -> BuildRange:
         if raw == "unknown":

@@ -50,9 +50,13 @@ class When:
 
     builds: BuildRange = ANY_BUILD
     os: str | None = None
+    #: EditionIDs (exact, case-insensitive: ``Professional``, ``Core``...); () = any edition.
+    editions: tuple[str, ...] = ()
 
     def matches(self, os: OsInfo) -> bool:
         if not self.builds.covers(os.build):
+            return False
+        if self.editions and os.edition.lower() not in self.editions:
             return False
         if self.os is None:
             return True
@@ -173,6 +177,8 @@ class Check:
     guardrail: Guardrail | None = None
     reconnect: bool = True
     reboot: bool = False
+    #: Set when psfleet must not write the value itself: what the admin does instead.
+    manual: str = ""
     #: Line of the check in its file, for messages.
     line: int = 0
 

@@ -17,6 +17,8 @@ from pathlib import Path
 import typer
 from tabulate import tabulate
 
+from toolkit.baselines.select import with_baselines
+from toolkit.cli.baseline_cmd import BASELINE_HELP
 from toolkit.cli.common import (
     MACHINE_FORMATS,
     can_prompt,
@@ -139,6 +141,7 @@ def remediate_command(
     transport: str | None = typer.Option(
         None, "--transport", envvar="PSFLEET_TRANSPORT", help=TRANSPORT_HELP
     ),
+    baseline: list[str] = typer.Option([], "--baseline", metavar="NAME|FILE", help=BASELINE_HELP),
     db: str | None = db_option(),
     no_record: bool = no_record_option(),
     verbose: int = typer.Option(0, "-v", "--verbose", count=True, help="-v, -vv, -vvv (wire)."),
@@ -157,6 +160,7 @@ def remediate_command(
             "journal already exists; refusing to overwrite it (choose another --journal)", file=journal
         )
     inv = with_transport(apply_limit(load_inventory(inventory), limit), transport)
+    inv = with_baselines(inv, baseline)
     parse_batch(batch, len(inv.hosts))  # reject a bad --batch before contacting anyone
     warn_insecure_transport(inv.hosts)
     credentials = resolve_credentials(inv.hosts, interactive=can_prompt(fmt, no_input))
@@ -366,7 +370,7 @@ def planned_restores(
         if name not in known or name in refused:
             continue
         for intent in intents:
-            setting = SETTINGS[intent.setting]
+            setting = intent.owner or SETTINGS[intent.setting]
             try:
                 command = registry_write(setting.path, setting.name, intent.before).render()
             except ValueError as exc:

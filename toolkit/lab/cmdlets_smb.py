@@ -26,7 +26,7 @@ from psrpcore.types import CommandTypes, ErrorCategory, PSNoteProperty, PSObject
 
 from toolkit.lab.cmdlets import CmdletDef, Context, Param, confirm_refused, wants_confirmation
 from toolkit.lab.emit import Emission, Output
-from toolkit.lab.profiles import SERVER_KEY, WORKSTATION_KEY
+from toolkit.lab.profiles import SERVER_KEY, WORKSTATION_KEY, Profile
 from toolkit.lab.registry import ValueKind
 
 _CIM_NS = "ROOT/Microsoft/Windows/SMB"
@@ -68,7 +68,7 @@ CLIENT_PROPS: tuple[CimProp, ...] = (
     _u("DormantFileLimit", 1023),
     _b("EnableBandwidthThrottling", True),
     _b("EnableByteRangeLockingOnReadOnlyFiles", True),
-    _b("EnableInsecureGuestLogons", False, 10240),
+    _b("EnableInsecureGuestLogons", False, 10240, reg="AllowInsecureGuestAuth"),
     _b("EnableLargeMtu", True),
     _b("EnableLoadBalanceScaleOut", True, 9600),
     _b("EnableMultiChannel", True),
@@ -171,9 +171,22 @@ CLIENT = _CimClass("MSFT_SmbClientConfiguration", WORKSTATION_KEY, CLIENT_PROPS,
 SERVER = _CimClass("MSFT_SmbServerConfiguration", SERVER_KEY, SERVER_PROPS, "SMB Service Configuration")
 
 
-def _default(prop: CimProp, build: int) -> Any:
+#: EditionIDs of Windows Home and Pro (insecure guest logons allowed by default before 24H2).
+_HOME = ("core", "coren", "coresinglelanguage", "corecountryspecific")
+_HOME_PRO = (*_HOME, "professional", "professionaln")
+
+
+def _default(prop: CimProp, build: int, profile: Profile | None = None) -> Any:
     if prop.name == "EnableSMB1Protocol":
         return build < 16299
+    if prop.name == "EnableInsecureGuestLogons" and profile is not None:
+        # docs/windows-facts.md#insecure-guest-defaults
+        edition = profile.edition_id.lower()
+        if profile.is_server:
+            return build < 17763
+        if build >= 26100:
+            return edition in _HOME
+        return build < 16299 or edition in _HOME_PRO
     return prop.default
 
 
@@ -186,7 +199,7 @@ def read_prop(ctx: Context, cim: _CimClass, prop: CimProp) -> Any:
             return PSString(stored.data)
         return PSString(_default(prop, build))
     if stored is None or stored.kind is not ValueKind.DWord:
-        raw = _default(prop, build)
+        raw = _default(prop, build, ctx.host.profile)
         return bool(raw) if prop.kind == "bool" else PSUInt(raw)
     return stored.data != 0 if prop.kind == "bool" else PSUInt(stored.data)
 

@@ -60,6 +60,12 @@ _EXCEPTION_CHAINS: dict[str, tuple[str, ...]] = {
         "System.Management.Automation.RuntimeException",
         "System.SystemException",
     ),
+    # A native command's stderr line (reg.exe query of a missing key: NativeCommandError).
+    "RemoteException": (
+        "System.Management.Automation.RemoteException",
+        "System.Management.Automation.RuntimeException",
+        "System.SystemException",
+    ),
     "PSInvalidCastException": (
         "System.Management.Automation.PSInvalidCastException",
         "System.InvalidCastException",
@@ -80,6 +86,7 @@ _HRESULTS: dict[str, int] = {
     "HostException": -2146233087,
     "ParameterBindingException": -2146233087,
     "ParseException": -2146233087,
+    "RemoteException": -2146233087,
     "PSInvalidCastException": -2147467262,
     "CimException": -2146233088,
     "Exception": -2146233088,

@@ -21,6 +21,7 @@ from toolkit.lab.registry import Registry, ValueKind
 CURRENT_VERSION_KEY = "HKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\Windows NT\\CurrentVersion"
 WORKSTATION_KEY = "HKEY_LOCAL_MACHINE\\SYSTEM\\CurrentControlSet\\Services\\LanmanWorkstation\\Parameters"
 SERVER_KEY = "HKEY_LOCAL_MACHINE\\SYSTEM\\CurrentControlSet\\Services\\LanmanServer\\Parameters"
+MRXSMB10_KEY = "HKEY_LOCAL_MACHINE\\SYSTEM\\CurrentControlSet\\Services\\mrxsmb10"
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,12 @@ class Profile:
             "ServiceDll": (ValueKind.ExpandString, "%SystemRoot%\\system32\\srvsvc.dll"),
             "Guid": (ValueKind.Binary, _guid_bytes(self.name)),
         }
-        return {CURRENT_VERSION_KEY: version, WORKSTATION_KEY: workstation, SERVER_KEY: server}
+        keys = {CURRENT_VERSION_KEY: version, WORKSTATION_KEY: workstation, SERVER_KEY: server}
+        if self.build < 16299:
+            # The SMB 1.0 client driver, installed and started automatically before 1709
+            # (docs/windows-facts.md#smb1-client-driver); later lab profiles do not have it.
+            keys[MRXSMB10_KEY] = {"Start": (ValueKind.DWord, 2)}
+        return keys
 
 
 def _guid_bytes(seed: str) -> bytes:

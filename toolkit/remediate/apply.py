@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from toolkit import __version__
+from toolkit.baselines.select import baselines_for
 from toolkit.checks.probe import ProbeError
 from toolkit.errors import JournalError
 from toolkit.fanout.lockout import CredentialGate
@@ -45,8 +46,8 @@ from toolkit.remediate.model import (
     host_status,
 )
 from toolkit.remediate.options import RemediateOptions, parse_batch, split_batches
-from toolkit.remediate.plan import REQUIRED, HostPlan, plan_host, validate_only
-from toolkit.remediate.truekind import READ_STATEMENTS, TrueFacts, parse_true_facts
+from toolkit.remediate.plan import REQUIRED, HostPlan, host_settings, plan_host, run_settings, validate_only
+from toolkit.remediate.truekind import TrueFacts, parse_true_facts, read_statements
 from toolkit.remediate.workarounds import (
     WorkaroundLookup,
     clear_workaround,
@@ -116,7 +117,7 @@ def plan(
     ctx = _Context(
         run_id=new_run_id(),
         credentials=credentials,
-        only=validate_only(only),
+        only=validate_only(only, run_settings(inventory.hosts)),
         allow_insecure=allow_insecure,
         expires=expires,
         now=datetime.now(UTC),
@@ -173,7 +174,7 @@ def remediate(
     starting hosts; hosts in flight finish.
     """
     options = options or RemediateOptions()
-    only_ids = validate_only(only)
+    only_ids = validate_only(only, run_settings(inventory.hosts))
     hosts = list(inventory.hosts)
     size = parse_batch(options.batch, len(hosts))
     run_id = new_run_id()
@@ -327,9 +328,10 @@ def _host_work(ctx: _Context, host: Host, progress: Progress, started: float) ->
     with open_session(host, ctx.credentials.get(host.name), deadline=guard.deadline) as session:
         progress.session = session
         guard.check()
-        answer = session.run(READ_STATEMENTS)
+        settings = host_settings(host)
+        answer = session.run(read_statements(settings))
         try:
-            facts = parse_true_facts(answer)
+            facts = parse_true_facts(answer, settings)
         except ProbeError as exc:
             error = HostError(exc.kind, f"unexpected answer: {exc.message}")
             progress.result = _failed(host, error, None)
@@ -343,7 +345,7 @@ def _host_work(ctx: _Context, host: Host, progress: Progress, started: float) ->
             return _stub(host, result.status, None)
         # Writes are due: take the host's lease, and plan again from the values read under it.
         try:
-            facts = take_lease(session, guard, ctx.run_id)
+            facts = take_lease(session, guard, ctx.run_id, settings)
         except LeaseDenied as exc:
             progress.result = _failed(host, exc.error, host_plan, time.monotonic() - started)
             return _stub(host, RemediateStatus.from_error(exc.error.kind), exc.error)
@@ -370,6 +372,7 @@ def _plan(ctx: _Context, host: Host, read: TrueFacts) -> HostPlan:
         expires=ctx.expires,
         now=ctx.now,
         workarounds=lookup,
+        baselines=baselines_for(host),
     )
 
 
@@ -385,7 +388,13 @@ def _write(
         return _stub(host, result.status, None)
     try:
         verified = write_and_verify(
-            session, host, writes, journal=ctx.journal, run_id=ctx.run_id, progress=progress
+            session,
+            host,
+            writes,
+            journal=ctx.journal,
+            run_id=ctx.run_id,
+            progress=progress,
+            settings=host_settings(host),
         )
     except TransportError as exc:
         message = f"{exc.error.message}; the writes were sent and may have happened (not retried)"

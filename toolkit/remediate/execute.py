@@ -27,9 +27,9 @@ from toolkit.remediate.lease import (
     release_statements,
     split_lease_answer,
 )
-from toolkit.remediate.model import Outcome, same_value
+from toolkit.remediate.model import SETTINGS, Outcome, Setting, same_value
 from toolkit.remediate.plan import HostPlan, PlannedWrite
-from toolkit.remediate.truekind import READ_STATEMENTS, TrueFacts, is_native_error, parse_true_facts
+from toolkit.remediate.truekind import TrueFacts, is_native_error, parse_true_facts, read_statements
 from toolkit.results import ErrorKind, HostError
 from toolkit.transport.model import ErrorRecordData, InvocationResult, Statement
 from toolkit.transport.protocol import Session, endpoint_of, transport_fields
@@ -80,14 +80,19 @@ class LeaseDenied(Exception):
         self.error = error
 
 
-def take_lease(session: Session, guard: HostGuard, run_id: str) -> TrueFacts:
+def take_lease(
+    session: Session, guard: HostGuard, run_id: str, settings: Mapping[str, Setting] | None = None
+) -> TrueFacts:
     """Take the host's lease (see :mod:`toolkit.remediate.lease`) and return the managed
-    values read under it. Raises :class:`Busy` when another run holds it,
+    values (``settings``, default: the default baseline's) read under it. Raises :class:`Busy` when another run holds it,
     :class:`LeaseDenied` when it cannot be created, :class:`ProbeError` for a bad read."""
     for take_over in (False, True):
         lease = new_lease(run_id, guard.remaining())
         guard.sending()
-        held, rest = split_lease_answer(session.run(acquire_statements(lease, take_over=take_over)))
+        reads = read_statements(settings or SETTINGS)
+        held, rest = split_lease_answer(
+            session.run(acquire_statements(lease, take_over=take_over, reads=reads))
+        )
         if held is None:
             denied = [e for e in rest.extra.get("lease_errors", ()) if e.category == "PermissionDenied"]
             kind = ErrorKind.ACCESS_DENIED if denied else ErrorKind.ERROR
@@ -98,7 +103,7 @@ def take_lease(session: Session, guard: HostGuard, run_id: str) -> TrueFacts:
                 )
             )
         if held.run_id == run_id:
-            return parse_true_facts(rest)
+            return parse_true_facts(rest, settings)
         if take_over or (held.expires > datetime.now(UTC) and not holder_dead(held)):
             raise Busy(held.run_id, "lease on the host", held.expires.isoformat())
     raise AssertionError("unreachable")
@@ -140,6 +145,7 @@ def write_and_verify(
     run_id: str,
     progress: Progress,
     ok: Outcome = Outcome.CHANGED,
+    settings: Mapping[str, Setting] | None = None,
 ) -> Verified:
     """Journal, write, read back, journal the outcomes. :class:`TransportError` propagates
     once ``progress.stage`` is ``sent``: the writes may have happened (never retried,
@@ -163,6 +169,8 @@ def write_and_verify(
                 command=w.command_text,
                 workaround_expires=w.workaround_expires,
                 endpoint=endpoint_of(host),
+                baseline=w.setting.baseline,
+                baseline_digest=w.setting.digest,
             )
             for w in writes
         )
@@ -170,11 +178,14 @@ def write_and_verify(
     progress.writes = tuple(writes)
     guard.sending()
     progress.stage = "sent"
-    statements: tuple[Statement, ...] = tuple((c,) for w in writes for c in w.commands) + READ_STATEMENTS
+    managed = settings or SETTINGS
+    statements: tuple[Statement, ...] = tuple((c,) for w in writes for c in w.commands) + read_statements(
+        managed
+    )
     answer = session.run(statements)
     read_part, write_errors = split_errors(answer)
     try:
-        facts: HostFacts | None = parse_true_facts(read_part).facts
+        facts: HostFacts | None = parse_true_facts(read_part, managed).facts
         read_error = None
     except ProbeError as exc:
         facts, read_error = None, f"read-back failed: {exc.message}"

@@ -30,7 +30,7 @@ from typing import IO, Any
 from toolkit.atomic import fsync_directory
 from toolkit.checks.facts import RegValue
 from toolkit.errors import JournalError
-from toolkit.remediate.model import SETTINGS, RemediateRun, value_dict, value_from_dict
+from toolkit.remediate.model import SETTINGS, RemediateRun, Setting, settings_of, value_dict, value_from_dict
 
 FORMAT = "journal/1"
 
@@ -168,7 +168,12 @@ def intent_record(
     command: str,
     workaround_expires: datetime | None = None,
     endpoint: str = "",
+    baseline: str = "",
+    baseline_digest: str = "",
 ) -> dict[str, Any]:
+    """An intent: written and fsynced before its write goes out. ``baseline`` (a shipped
+    name or a file's absolute path) and ``baseline_digest`` (its SHA-256) say which
+    baseline's check the write belongs to; rollback writes only what that check owns."""
     return {
         "type": "intent",
         "run_id": run_id,
@@ -183,6 +188,8 @@ def intent_record(
         "after": value_dict(after),
         "command": command,
         "workaround_expires": workaround_expires.isoformat() if workaround_expires else None,
+        "baseline": baseline or None,
+        "baseline_digest": baseline_digest or None,
     }
 
 
@@ -237,6 +244,12 @@ class Intent:
     #: ``address:port`` the write went to ("" in journals written before it was recorded).
     endpoint: str = ""
     time: str = ""
+    #: The baseline the check belongs to (shipped name or file path) and its SHA-256 when
+    #: the write was journaled ("" in journals written before baselines: the default one).
+    baseline: str = ""
+    baseline_digest: str = ""
+    #: The setting as that baseline defines it: what rollback may write.
+    owner: Setting | None = None
 
 
 @dataclass(frozen=True)
@@ -363,11 +376,30 @@ def read_journal(path: Path, *, salvage: bool = False) -> Journal:
     return Journal(path, header, tuple(intents), tuple(outcomes), ended, damaged, tuple(skipped))
 
 
+def _owner(setting_id: str, baseline: str) -> Setting:
+    """The setting ``setting_id`` of ``baseline`` (the default baseline for old journals)."""
+    if not baseline:
+        found = SETTINGS.get(setting_id)
+    else:
+        from toolkit.baselines.loader import resolve
+        from toolkit.errors import InputError
+
+        try:
+            found = settings_of((resolve(baseline),)).get(setting_id)
+        except InputError as exc:
+            raise ValueError(f"baseline {baseline!r} cannot be read: {exc.one_line()}") from None
+    if found is None:
+        where = f" in baseline {baseline}" if baseline else ""
+        raise ValueError(f"unknown setting {setting_id!r}{where}")
+    return found
+
+
 def _intent(number: int, record: dict[str, Any]) -> Intent:
     setting_id = _str(record, "setting")
-    setting = SETTINGS.get(setting_id)
-    if setting is None:
-        raise ValueError(f"unknown setting {setting_id!r}")
+    baseline = record.get("baseline") or ""
+    if not isinstance(baseline, str):
+        raise ValueError("'baseline' must be a string")
+    setting = _owner(setting_id, baseline)
     path, name = _str(record, "path"), _str(record, "name")
     if path.lower() != setting.path.lower() or name.lower() != setting.name.lower():
         raise ValueError(
@@ -376,14 +408,14 @@ def _intent(number: int, record: dict[str, Any]) -> Intent:
         )
     before = value_from_dict(record.get("before"))
     after = value_from_dict(record.get("after"))
-    if before.kind not in PRIOR_KINDS:
+    if before.kind is not None and before.kind not in setting.prior_kinds:
         raise ValueError(f"prior kind {before.kind} is not one {setting_id} can have; refusing to restore it")
     if isinstance(before.value, str) and len(before.value) > MAX_PRIOR_TEXT:
         raise ValueError(f"prior text longer than {MAX_PRIOR_TEXT} characters; refusing to restore it")
     if before.kind == "DWord" and not 0 <= before.value <= 0xFFFF_FFFF:
         raise ValueError("prior DWord out of range")
-    if after.kind != "DWord":
-        raise ValueError(f"psfleet only writes DWord values, not {after.kind}")
+    if after.kind != setting.kind:
+        raise ValueError(f"psfleet only writes {setting.kind} values for {setting_id}, not {after.kind}")
     expires_text = record.get("workaround_expires")
     expires = datetime.fromisoformat(expires_text) if isinstance(expires_text, str) else None
     return Intent(
@@ -400,6 +432,9 @@ def _intent(number: int, record: dict[str, Any]) -> Intent:
         workaround_expires=expires,
         endpoint=str(record.get("endpoint", "")),
         time=str(record.get("time", "")),
+        baseline=baseline,
+        baseline_digest=str(record.get("baseline_digest") or ""),
+        owner=setting,
     )
 
 

@@ -95,9 +95,11 @@ def new_lease(run_id: str, remaining_s: float) -> LeaseInfo:
     return LeaseInfo(run_id, expires.replace(microsecond=0), holder_id())
 
 
-def acquire_statements(lease: LeaseInfo, *, take_over: bool = False) -> tuple[Statement, ...]:
+def acquire_statements(
+    lease: LeaseInfo, *, take_over: bool = False, reads: tuple[Statement, ...] = READ_STATEMENTS
+) -> tuple[Statement, ...]:
     """Create the key (an error when it exists, ignored), create the lease value (an error
-    when it exists: someone holds it), read it back, then the managed values' reads."""
+    when it exists: someone holds it), read it back, then the managed values' ``reads``."""
     out: list[Statement] = [(Command.of("New-Item", Path=LEASE_KEY), Command.of("Out-Null"))]
     if take_over:
         out.append((Command.of("Remove-ItemProperty", Path=LEASE_KEY, Name=LEASE_NAME),))
@@ -114,7 +116,7 @@ def acquire_statements(lease: LeaseInfo, *, take_over: bool = False) -> tuple[St
         )
     )
     out.append((Command.of("Get-ItemProperty", Path=LEASE_KEY, Name=LEASE_NAME),))
-    return (*out, *READ_STATEMENTS)
+    return (*out, *reads)
 
 
 def release_statements() -> tuple[Statement, ...]:

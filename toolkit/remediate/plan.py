@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 
 from toolkit.baselines.engine import desired_state, effective_state
 from toolkit.baselines.model import Baseline, Check
+from toolkit.baselines.select import baselines_for
 from toolkit.checks.facts import HostFacts, KeyFacts, RegValue
 from toolkit.checks.osinfo import BUILD_WIN8, BUILD_WIN81, os_info
 from toolkit.checks.verdicts import default_baselines, evaluate
@@ -74,6 +75,25 @@ class HostPlan:
     os: OsInfo
     items: tuple[SettingResult, ...]
     writes: tuple[PlannedWrite, ...]
+
+
+_host_settings: dict[tuple[str, ...], dict[str, Setting]] = {}
+
+
+def host_settings(host: Host) -> dict[str, Setting]:
+    """The settings of the host's baselines (computed once per baseline selection)."""
+    found = _host_settings.get(host.baselines)
+    if found is None:
+        found = _host_settings.setdefault(host.baselines, settings_of(baselines_for(host)))
+    return found
+
+
+def run_settings(hosts: Iterable[Host]) -> dict[str, Setting]:
+    """The settings of every baseline these hosts are judged against (for ``--only``)."""
+    out: dict[str, Setting] = {}
+    for host in hosts:
+        out.update(host_settings(host))
+    return out or dict(SETTINGS)
 
 
 def validate_only(
@@ -231,6 +251,10 @@ def _plan_setting(
             ), None
         if not allow_insecure:
             return item(Outcome.BLOCKED, guardrail.blocked, guardrail.rule), None
+    if check.manual:
+        return item(
+            Outcome.BLOCKED, f"{result.reason}; psfleet does not write this value: {check.manual}"
+        ), None
     if not key.exists:
         return item(
             Outcome.BLOCKED,

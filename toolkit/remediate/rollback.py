@@ -64,12 +64,13 @@ from toolkit.remediate.model import (
     Outcome,
     RemediateRun,
     RemediateStatus,
+    Setting,
     SettingResult,
     host_status,
     same_value,
 )
 from toolkit.remediate.plan import AMBIGUOUS_REASON, PlannedWrite, registry_write
-from toolkit.remediate.truekind import READ_STATEMENTS, TrueFacts, parse_true_facts
+from toolkit.remediate.truekind import TrueFacts, parse_true_facts, read_statements
 from toolkit.remediate.workarounds import clear_workaround, workarounds_path
 from toolkit.results import ErrorKind, HostError, HostResult, HostStatus
 from toolkit.transport.protocol import CredentialLike, TransportError, endpoint_of
@@ -414,10 +415,11 @@ def _task(
             state.session = session
             try:
                 guard.check()
-                facts = parse_true_facts(session.run(READ_STATEMENTS))
+                owned = owned_settings(intents)
+                facts = parse_true_facts(session.run(read_statements(owned)), owned)
                 items, writes = _plan(facts, intents, force)
                 if writes:
-                    facts = take_lease(session, guard, run_id)
+                    facts = take_lease(session, guard, run_id, owned)
             except ProbeError as exc:
                 error = HostError(exc.kind, f"unexpected answer: {exc.message}")
                 state.result = _error_host(host, error)
@@ -439,6 +441,7 @@ def _task(
                             run_id=run_id,
                             progress=state,
                             ok=Outcome.RESTORED,
+                            settings=owned,
                         )
                     except TransportError as exc:
                         message = (
@@ -481,6 +484,12 @@ def _task(
     return task
 
 
+def owned_settings(intents: tuple[Intent, ...]) -> dict[str, Setting]:
+    """The settings the intents' baselines own, by id: the only values rollback reads and
+    writes (the default baseline's for journals written before baselines)."""
+    return {i.setting: i.owner or SETTINGS[i.setting] for i in intents}
+
+
 def _plan(
     read: TrueFacts, intents: tuple[Intent, ...], force: bool
 ) -> tuple[dict[str, SettingResult], list[PlannedWrite]]:
@@ -488,7 +497,7 @@ def _plan(
     items: dict[str, SettingResult] = {}
     writes: list[PlannedWrite] = []
     for intent in intents:
-        setting = SETTINGS[intent.setting]
+        setting = intent.owner or SETTINGS[intent.setting]
         key = setting.key_in(facts)
         current = key.value(setting.name)
         if same_value(current, intent.before):
