@@ -145,9 +145,12 @@ def trend_svg(runs: Sequence[Mapping[str, Any]], trend: Mapping[str, Sequence[Ma
         parts.append(f'<line x1="{left}" x2="{left + plot_w}" y1="{y:.1f}" y2="{y:.1f}" stroke="#dde"/>')
         parts.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{pct}%</text>')
     step = max(1, n // 8)
+    # Dates (MM-DD) when the runs span days, else times (HH:MM, UTC).
+    same_day = n > 0 and runs[0]["started"][:10] == runs[-1]["started"][:10]
     for i in range(0, n, step):
+        stamp = runs[i]["started"][11:16] if same_day else runs[i]["started"][5:10]
         parts.append(
-            f'<text x="{x_at(i):.1f}" y="{height - bottom + 16}" text-anchor="middle">{_e(runs[i]["started"][5:10])}</text>'
+            f'<text x="{x_at(i):.1f}" y="{height - bottom + 16}" text-anchor="middle">{_e(stamp)}</text>'
         )
     labels: list[tuple[float, float, str, str]] = []
     for k, (check_id, points) in enumerate(trend.items()):
