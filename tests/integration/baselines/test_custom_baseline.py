@@ -118,7 +118,9 @@ def test_a_custom_registry_check_is_audited_fixed_and_rolled_back(
         code, out, err = run_cli(["audit", "-i", inv, *sel, "-f", "json"], capsys)
         assert code == 0, err
 
-        code, out, err = run_cli(["rollback", "--journal", str(journal), "-i", inv, "--yes", "-f", "json"], capsys)
+        code, out, err = run_cli(
+            ["rollback", "--journal", str(journal), "-i", inv, "--yes", "-f", "json"], capsys
+        )
         assert code == 0, err
         assert {h.name: lsa(h.name) for h in env.fleet.hosts} == prior  # kinds and data, exactly
 
@@ -138,7 +140,9 @@ def test_rollback_refuses_a_journal_whose_value_the_baseline_does_not_own(
         # Someone edits the journal to point the check at another value.
         text = journal.read_text().replace('"name": "RestrictAnonymous"', '"name": "LimitBlankPasswordUse"')
         journal.write_text(text)
-        code, out, err = run_cli(["rollback", "--journal", str(journal), "-i", inv, "--yes", "-f", "json"], capsys)
+        code, out, err = run_cli(
+            ["rollback", "--journal", str(journal), "-i", inv, "--yes", "-f", "json"], capsys
+        )
         assert code == 2
         assert "is not a value psfleet manages" in err and "restrict_anonymous" in err
         assert env.fleet.sim("sz").registry.get_value(LSA, "RestrictAnonymous") == ("DWord", 1)
