@@ -36,6 +36,8 @@ class Seed:
     old: str
     new: str
     tests: tuple[str, ...]
+    #: further (old, new) changes in the same file, for a bug that needs two edits
+    more: tuple[tuple[str, str], ...] = ()
 
 
 J = ("tests/unit/remediate",)
@@ -301,11 +303,12 @@ SEEDS: tuple[Seed, ...] = (
     ),
     Seed(
         "I5",
-        "all:vars beat a top-level group (all ranked among the groups)",
+        "top-level groups not under all and all ranked among the groups: all:vars beat 'accounting'",
         "toolkit/inventory/ansible.py",
         '(g for g in member_of if g != "all"),',
         "(g for g in member_of),",
         I,
+        more=(('        if name != "all" and not ups:\n            ups.append("all")\n', ""),),
     ),
     Seed(
         "I6",
@@ -336,14 +339,19 @@ def _first_failure(output: str) -> str:
 def run(seed: Seed, tree: Path) -> tuple[bool, str]:
     path = tree / seed.file
     original = path.read_text(encoding="utf-8")
-    if original.count(seed.old) != 1:
-        return False, f"seed text found {original.count(seed.old)} times: update the seed"
+    changes = ((seed.old, seed.new), *seed.more)
+    for old, _new in changes:
+        if original.count(old) != 1:
+            return False, f"seed text found {original.count(old)} times: update the seed"
+    seeded = original
+    for old, new in changes:
+        seeded = seeded.replace(old, new)
     for cache in (tree / "toolkit").rglob("__pycache__"):
         shutil.rmtree(cache, ignore_errors=True)
     env = dict(os.environ, PYTHONPATH=str(tree), PYTHONDONTWRITEBYTECODE="1", PSFLEET_NO_PROGRESS="1")
     tests = [t for t in seed.tests if (tree / t).exists()]
     try:
-        path.write_text(original.replace(seed.old, seed.new), encoding="utf-8")
+        path.write_text(seeded, encoding="utf-8")
         proc = subprocess.run(
             [
                 sys.executable,
