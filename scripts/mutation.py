@@ -231,21 +231,23 @@ def _replace_child(tree: ast.AST, old: ast.AST, new: ast.AST) -> None:
     raise LookupError("node not found")
 
 
-def _files(paths: tuple[str, ...]) -> list[str]:
+def _files(paths: tuple[str, ...], root: Path) -> list[str]:
     out: list[str] = []
     for p in paths:
-        full = REPO / p
+        full = root / p
         if full.is_dir():
-            out += sorted(str(f.relative_to(REPO)) for f in full.rglob("*.py"))
-        else:
+            out += sorted(str(f.relative_to(root)) for f in full.rglob("*.py"))
+        elif full.exists():
             out.append(p)
     return out
 
 
-def mutants_of(module: str) -> list[Mutant]:
+def mutants_of(module: str, root: Path = REPO) -> list[Mutant]:
+    """The mutants of ``module`` as its files are in ``root`` (the tree that gets mutated:
+    node indexes are only valid for that exact text)."""
     out: list[Mutant] = []
-    for rel in _files(MODULES[module][0]):
-        tree = ast.parse((REPO / rel).read_text(encoding="utf-8"))
+    for rel in _files(MODULES[module][0], root):
+        tree = ast.parse((root / rel).read_text(encoding="utf-8"))
         skip = _skip_ids(tree)
         for index, node in enumerate(ast.walk(tree)):
             if id(node) in skip:
@@ -307,7 +309,7 @@ def run_module(
     module: str, tree: Path, *, sample: int | None, seed: int, limit: float, budget: float | None
 ) -> dict[str, object]:
     tests = MODULES[module][1]
-    everything = mutants_of(module)
+    everything = mutants_of(module, tree)
     chosen = list(everything)
     if sample is not None and sample < len(chosen):
         chosen = sorted(random.Random(seed).sample(chosen, sample), key=lambda m: (m.file, m.index, m.op))
@@ -376,7 +378,7 @@ def recheck(report_path: Path, tree: Path, limit: float) -> list[dict[str, objec
             m = Mutant(**raw)
             path = tree / m.file
             original = path.read_text(encoding="utf-8")
-            current = mutants_of(module)
+            current = mutants_of(module, tree)
             if not any(c.key == m.key for c in current):
                 print(f"[{module}] gone (source changed): {m.file}:{m.line} {m.description}")
                 continue
