@@ -1,5 +1,5 @@
 """Run one task per host on a bounded pool of worker threads, with a wall-clock deadline per
-host that the toolkit enforces itself (pypsrp has none, DOMAIN 9.3).
+host that the toolkit enforces itself (pypsrp has none, docs/windows-facts.md#pypsrp-timeouts).
 
 A host whose deadline passes is reported as ``timeout`` at once and its worker abandoned (the
 worker's own socket timeouts, capped by the same deadline, end it shortly after). Retries
