@@ -66,7 +66,7 @@ Statement = tuple[Command, ...]
 class PSValue:
     """A primitive with the .NET type it was serialized as (``Int32``, ``Int64``, ``String``,
     ``String[]``, ``Byte[]``, ``Boolean``, ``UInt32``...). The type is what tells a REG_SZ "0"
-    from a DWORD 0 (DOMAIN 4.4)."""
+    from a DWORD 0 (docs/windows-facts.md#registry-read-kinds)."""
 
     type: str
     value: Any

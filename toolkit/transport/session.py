@@ -1,7 +1,7 @@
 """One WinRM session to one host through pypsrp: the :class:`~toolkit.transport.protocol.Session`
 protocol's pypsrp implementation (``transport: pypsrp``, and where ``auto`` falls back).
 
-Caveats (DOMAIN 9): a pypsrp pool is not thread-safe, so a session belongs to one worker;
+Caveats (docs/windows-facts.md#pypsrp-thread-safety, pypsrp-timeouts): a pypsrp pool is not thread-safe, so a session belongs to one worker;
 pypsrp has no wall-clock limit per operation, so its HTTP session is hardened
 (:mod:`toolkit.compat.pypsrp`): every request's timeouts are capped by the host's deadline,
 a body is read at most :data:`~toolkit.transport.protocol.MAX_RESPONSE_BYTES` and never past
@@ -106,7 +106,8 @@ _WIRE_TAGS = {"Int32": "I32", "Int64": "I64", "UInt32": "U32", "UInt64": "U64", 
 def wire_value(value: Any) -> Any:
     """A parameter value as pypsrp should serialize it. Plain Python values pass unchanged
     (int -> Int32, str -> String, list -> array); a :class:`PSValue` is sent as its .NET type
-    (``PSValue("Int64", 0)`` -> ``<I64>``), so a caller can ask for a QWORD (DOMAIN 4.1); an
+    (``PSValue("Int64", 0)`` -> ``<I64>``), so a caller can ask for a QWORD
+    (docs/windows-facts.md#registry-write-kind); an
     array type (``PSValue("String[]", [...])``) as that typed array, not ``Object[]``."""
     if isinstance(value, PSValue):
         element = value.type.removesuffix("[]")

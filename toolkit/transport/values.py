@@ -1,8 +1,8 @@
 """Turn what pypsrp received into :mod:`toolkit.transport.model` data, keeping .NET types.
 
 pypsrp's own deserializer maps Int32 and Int64 alike to ``int``, which would hide a QWORD
-behind a DWORD (DOMAIN 4.4). Output objects are therefore deserialized with psrpcore, which
-keeps the serialized type of every primitive.
+behind a DWORD (docs/windows-facts.md#registry-read-kinds). Output objects are therefore deserialized
+with psrpcore, which keeps the serialized type of every primitive.
 """
 
 from __future__ import annotations
