@@ -1,7 +1,8 @@
 """One WinRM session to one host through pypsrp: the :class:`~toolkit.transport.protocol.Session`
 protocol's pypsrp implementation (``transport: pypsrp``, and where ``auto`` falls back).
 
-Caveats (docs/windows-facts.md#pypsrp-thread-safety, pypsrp-timeouts): a pypsrp pool is not thread-safe, so a session belongs to one worker;
+Caveats (docs/windows-facts.md#pypsrp-thread-safety, pypsrp-timeouts): a pypsrp pool is not
+thread-safe, so a session belongs to one worker;
 pypsrp has no wall-clock limit per operation, so its HTTP session is hardened
 (:mod:`toolkit.compat.pypsrp`): every request's timeouts are capped by the host's deadline,
 a body is read at most :data:`~toolkit.transport.protocol.MAX_RESPONSE_BYTES` and never past
