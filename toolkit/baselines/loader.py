@@ -50,6 +50,9 @@ _SMB_CMDLETS = ("Set-SmbClientConfiguration", "Set-SmbServerConfiguration")
 _HIVES = ("HKLM:\\",)
 
 
+_BOOL_HINT = " (YAML reads on, off, yes and no as true/false: quote them or use other words)"
+
+
 class BaselineError(InputError):
     """A baseline file is not valid (exit code 2)."""
 
@@ -409,7 +412,7 @@ class _Reader:
         out: dict[str, str] = {}
         for key in raw:
             if not isinstance(key, str) or not _ID.match(key):
-                raise self.fail(f"{key!r} is not a name", raw.line_of(key), where)
+                raise self.fail(f"{key!r} is not a name{_BOOL_HINT}", raw.line_of(key), where)
             out[key] = self.text(raw, key, where)
         return out
 
@@ -426,7 +429,7 @@ class _Reader:
         for key in raw:
             at = f"{where}.{key}"
             if not isinstance(key, str) or not _ID.match(key):
-                raise self.fail(f"{key!r} is not a state name", raw.line_of(key), where)
+                raise self.fail(f"{key!r} is not a state name{_BOOL_HINT}", raw.line_of(key), where)
             s = self.mapping(raw[key], raw.line_of(key), at, ("expected", "means", "value", "weakens"))
             means = self.get(s, "means", at, required=False)
             if means is not None and means not in meanings:
