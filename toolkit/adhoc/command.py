@@ -34,7 +34,7 @@ _FALSE = {"false", "0", "no", "off", "$false"}
 #: Type prefixes of ``--param Name=TYPE:VALUE`` and what each sends.
 TYPE_PREFIXES: Mapping[str, str] = {
     "str": "String (the default without a prefix; use it for text that starts with a prefix)",
-    "int": "Int32 (a new registry value becomes REG_DWORD, DOMAIN 4.1)",
+    "int": "Int32 (a new registry value becomes REG_DWORD)",
     "long": "Int64 (a new registry value becomes REG_QWORD)",
     "bool": "Boolean (true/false, 1/0, yes/no)",
     "strs": "String[] from comma-separated text (REG_MULTI_SZ)",
@@ -188,7 +188,8 @@ def _boolean(text: str) -> bool:
 
 def numeric_text_params(params: Iterable[Param]) -> list[str]:
     """Names of String parameters whose text looks like a number: ``Value=0`` sends the
-    String "0", which makes a new registry value REG_SZ (DOMAIN 4.1). Worth a warning."""
+    String "0", which makes a new registry value REG_SZ (docs/windows-facts.md#registry-write-kind).
+    Worth a warning."""
     return [
         p.name
         for p in params

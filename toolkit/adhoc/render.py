@@ -5,7 +5,7 @@ row, an error record gets its own row): HOST, the chosen properties, ERROR. Colu
 property seen, in first-seen order, without PowerShell's provider bookkeeping
 (:data:`NOISE`: PSPath, PSDrive...); ``--property`` chooses and orders them (``*``: all).
 Text that looks like a number is shown quoted (``'0'``) so a REG_SZ "0" is not mistaken for a
-DWORD 0 (DOMAIN 4.4); JSON keeps every property's .NET type. Renderers never print.
+DWORD 0 (docs/windows-facts.md#registry-read-kinds); JSON keeps every property's .NET type. Renderers never print.
 """
 
 from __future__ import annotations

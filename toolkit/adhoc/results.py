@@ -1,7 +1,7 @@
 """Results of ``psfleet run`` as plain data (schema ``psfleet.run/1``).
 
 One :class:`HostRunResult` per host: the output objects (each property keeps the .NET type it
-was serialized as, DOMAIN 4.4), the error records (message, FullyQualifiedErrorId, category)
+was serialized as, docs/windows-facts.md#registry-read-kinds), the error records (message, FullyQualifiedErrorId, category)
 and, when the command could not run at all, a classified :class:`toolkit.results.HostError`.
 :class:`AdhocRun` aggregates them; renderers (:mod:`toolkit.adhoc.render`) read only that.
 """
