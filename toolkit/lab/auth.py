@@ -48,14 +48,18 @@ def split_user(name: str) -> tuple[str, str]:
     return "", name
 
 
+#: smbpasswd account flags of a normal user account, padded as Samba writes them (pyspnego
+#: ignores the field).
+_NORMAL_ACCOUNT = "[U          ]"
+
+
 def _hash_line(domain: str, user: str, password: str) -> str:
     """An smbpasswd-format line (``DOMAIN\\USER:UID:LM:NT:FLAGS:LCT``): pyspnego reads the file
     on every handshake and would otherwise derive both hashes (DES and MD4 in Python) each
     time, a tenth of the lab's CPU under a 1,000-host audit."""
     lm, nt = (base64.b16encode(h).decode() for h in lm_nt_hashes(password))
-    return (
-        f"{domain}\\{user}:0:{lm}:{nt}:[U]:LCT-00000000" if domain else f"{user}:0:{lm}:{nt}:[U]:LCT-00000000"
-    )
+    name = f"{domain}\\{user}" if domain else user
+    return f"{name}:0:{lm}:{nt}:{_NORMAL_ACCOUNT}:LCT-00000000"
 
 
 def write_user_file(users: Iterable[LabUser]) -> Path:
