@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from toolkit.baselines.loader import DATA_DIR, resolve_all, shipped_names
+from toolkit.baselines.loader import DATA_DIR, resolve, resolve_all, shipped_names
 from toolkit.baselines.model import Baseline
 from toolkit.checks.probe import probe_keys
 from toolkit.inventory.model import Host, Inventory
@@ -57,6 +57,8 @@ def normalize_specs(specs: Sequence[str]) -> tuple[str, ...]:
     """``--baseline`` values as hosts carry them: shipped names as they are, files as
     absolute paths (validated: raises :class:`toolkit.baselines.loader.BaselineError`)."""
     shipped = set(shipped_names())
+    for spec in specs:
+        resolve(spec)  # a mistyped name is told apart from a missing file
     out = tuple(s if s in shipped else str(Path(s).expanduser().resolve()) for s in specs)
     resolve_specs(out)
     return out
