@@ -1,0 +1,59 @@
+"""Inventory ``baselines:`` (host > group > defaults) and policy keys for baseline checks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.unit.baselines.test_loader import GOOD
+from toolkit.baselines.select import baselines_for, with_baselines
+from toolkit.errors import InventoryError
+from toolkit.inventory.loader import load_inventory
+
+
+def _inventory(tmp_path: Path, text: str) -> Path:
+    (tmp_path / "tiny.yaml").write_text(GOOD, encoding="utf-8")
+    path = tmp_path / "inv.yml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_baselines_and_their_policies_merge_host_over_defaults(tmp_path: Path) -> None:
+    path = _inventory(
+        tmp_path,
+        "psfleet: 1\n"
+        "defaults:\n"
+        "  baselines: [smb-hardening, tiny.yaml]\n"
+        "  policy: {smb_encryption: required, one: any}\n"
+        "hosts:\n"
+        "  a: {}\n"
+        "  b: {baselines: smb-validate-negotiate, policy: {secure_negotiate: any}}\n",
+    )
+    inventory = load_inventory(path)
+    a, b = inventory.hosts
+    assert a.baselines == ("smb-hardening", str(tmp_path / "tiny.yaml"))
+    assert a.policy.checks == {"smb_encryption": "required", "one": "any"}
+    assert [x.name for x in baselines_for(a)] == ["smb-hardening", "tiny"]
+    assert b.baselines == ("smb-validate-negotiate",) and b.policy.secure_negotiate == "any"
+    # --baseline overrides the inventory's choice for every host.
+    forced = with_baselines(inventory, ["smb-validate-negotiate"])
+    assert {h.baselines for h in forced.hosts} == {("smb-validate-negotiate",)}
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        ("  baselines: [missing.yaml]\n", ":3: defaults.baselines: baseline 'missing.yaml':"),
+        (
+            "  policy: {smb_encryption: sometimes}\n",
+            ":3: defaults.policy.smb_encryption: must be one of required, any",
+        ),
+        ("  policy: {one: up}\n", ":3: defaults.policy.one: unknown policy key 'one'"),
+    ],
+)
+def test_bad_baselines_and_policies_name_the_inventory_line(tmp_path: Path, text: str, where: str) -> None:
+    path = _inventory(tmp_path, "psfleet: 1\ndefaults:\n" + text + "hosts:\n  a: {}\n")
+    with pytest.raises(InventoryError) as exc:
+        load_inventory(path)
+    assert f"{path}{where}" in str(exc.value)
