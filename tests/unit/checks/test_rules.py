@@ -15,6 +15,8 @@ ANCHOR = re.compile(r'<a id="([a-z0-9-]+)"></a>')
 #: A rule id or a link into the facts doc, wherever it is written.
 REFERENCE = re.compile(r"(?:windows-facts#|windows-facts\.md#)([A-Za-z0-9_-]+)")
 URL = re.compile(r"https://[^\s)>\]]+")
+#: A fact named in a baseline's YAML (``rule: <anchor>``, ``elsewhere_rule:``, ``facts:``).
+YAML_REFERENCE = re.compile(r"\b(?:rule|elsewhere_rule|facts):\s*([a-z0-9-]+)")
 #: Words that stand for "some anchor" in prose (``windows-facts#anchor``), not references.
 PLACEHOLDERS = frozenset({"anchor", "id"})
 
@@ -51,7 +53,8 @@ def facts() -> dict[str, str]:
 
 
 def references() -> list[tuple[str, str]]:
-    """(file, anchor) for every rule id or facts-doc link in toolkit/, docs/ and README.md."""
+    """(file, anchor) for every rule id or facts-doc link in toolkit/ (code and baseline YAML),
+    docs/ and README.md."""
     files = [
         *sorted((ROOT / "toolkit").rglob("*.py")),
         *sorted((ROOT / "docs").glob("*.md")),
@@ -62,6 +65,9 @@ def references() -> list[tuple[str, str]]:
         for anchor in REFERENCE.findall(path.read_text(encoding="utf-8")):
             if anchor not in PLACEHOLDERS:
                 found.append((str(path.relative_to(ROOT)), anchor))
+    for path in sorted((ROOT / "toolkit").rglob("*.yaml")):
+        for anchor in YAML_REFERENCE.findall(path.read_text(encoding="utf-8")):
+            found.append((str(path.relative_to(ROOT)), anchor))
     return found
 
 
@@ -84,6 +90,7 @@ def test_every_rule_constant_resolves_to_a_fact() -> None:
 def test_every_reference_in_the_code_and_docs_resolves() -> None:
     found = references()
     assert any(path.startswith("toolkit/") for path, _ in found)
+    assert any(path.endswith(".yaml") for path, _ in found)
     anchors = all_anchors()
     assert sorted({(path, a) for path, a in found if a not in anchors}) == []
 
