@@ -76,4 +76,5 @@ def explain_lines() -> list[str]:
     width = max(len(rule) for rule in AUDIT_RULES)
     lines = [f"Rules (the `rule` of each check; the facts and sources are in {FACTS_DOC}#<id>):"]
     lines.extend(f"  {rule:<{width}}  {text}" for rule, text in AUDIT_RULES.items())
+    lines.append("  (other baselines cite their facts the same way: psfleet baseline show NAME)")
     return lines
