@@ -122,7 +122,13 @@ def make_app(broker: str) -> Any:
         task_routes=(_route,),
         task_default_queue="psfleet.default",
         broker_connection_retry_on_startup=True,
-        broker_transport_options={"visibility_timeout": visibility},
+        # kombu scans for batches to hand back every interval x throttle seconds (10 x 10 by
+        # default: up to 100 s after the visibility timeout); every few seconds instead.
+        broker_transport_options={
+            "visibility_timeout": visibility,
+            "unacked_restore_interval": max(1.0, min(10.0, visibility / 4)),
+            "unacked_restore_throttle": 1,
+        },
         result_backend_transport_options={"visibility_timeout": visibility},
         result_expires=86400,
         worker_hijack_root_logger=False,
