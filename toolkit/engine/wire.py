@@ -48,6 +48,7 @@ def host_to_wire(host: Host) -> dict[str, Any]:
         "smb_port": host.smb_port,
         "source": {"file": host.source.file, "line": host.source.line} if host.source else None,
         "site": host.site,
+        "baselines": list(host.baselines),
     }
 
 
@@ -70,6 +71,7 @@ def host_from_wire(data: Mapping[str, Any]) -> Host:
         smb_port=int(data.get("smb_port", 445)),
         source=SourceRef(str(source["file"]), source.get("line")) if source else None,
         site=data.get("site"),
+        baselines=tuple(str(b) for b in data.get("baselines") or ()),
     )
 
 

@@ -51,8 +51,11 @@ def host_entry(host: Host) -> dict[str, Any]:
     policy = {
         item.name: getattr(host.policy, item.name)
         for item in fields(Policy)
-        if getattr(host.policy, item.name) != getattr(_DEFAULT_POLICY, item.name)
+        if item.name != "checks" and getattr(host.policy, item.name) != getattr(_DEFAULT_POLICY, item.name)
     }
+    policy.update(host.policy.checks)  # baseline checks' states, as the inventory wrote them
+    if host.baselines:
+        entry["baselines"] = list(host.baselines)
     if policy:
         entry["policy"] = policy
     if host.groups:

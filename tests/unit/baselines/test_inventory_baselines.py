@@ -57,3 +57,19 @@ def test_bad_baselines_and_policies_name_the_inventory_line(tmp_path: Path, text
     with pytest.raises(InventoryError) as exc:
         load_inventory(path)
     assert f"{path}{where}" in str(exc.value)
+
+
+def test_a_retry_file_keeps_baselines_and_their_policies(tmp_path: Path) -> None:
+    from toolkit.engine.wire import host_from_wire, host_to_wire
+    from toolkit.inventory.write import write_inventory
+
+    path = _inventory(
+        tmp_path,
+        "psfleet: 1\ndefaults:\n  baselines: [smb-hardening]\n  policy: {smb_encryption: required}\nhosts:\n  a: {}\n",
+    )
+    (host,) = load_inventory(path).hosts
+    retry = tmp_path / "retry.yml"
+    write_inventory([host], retry)
+    (again,) = load_inventory(retry).hosts
+    assert (again.baselines, again.policy) == (host.baselines, host.policy)
+    assert host_from_wire(host_to_wire(host)).baselines == ("smb-hardening",)  # to site workers
