@@ -148,43 +148,45 @@ def judge(
             expected, CheckStatus.NOT_APPLICABLE, f"{note}{ignored}{enforced.refuse}", enforced.rule
         )
 
-    reading, wrong = read_value(check, value, os)
+    means, text, rule, wrong = read_value(check, value, os)
     unknown = f"{check.unknown_build}; " if build is None and check.unknown_build else ""
-    effect = check.meanings[reading.means]
+    effect = check.meanings[means]
     if wanted.means is None:
         return result(
-            expected,
-            CheckStatus.COMPLIANT,
-            f"not enforced by policy; {unknown}{reading.text}: {effect}",
-            reading.rule,
+            expected, CheckStatus.COMPLIANT, f"not enforced by policy; {unknown}{text}: {effect}", rule
         )
     prefix = f"{note}{unknown}"
     if wrong:
         word = _KIND_WORDS.get(check.kind, check.kind)
         return result(
-            expected,
-            CheckStatus.DRIFT,
-            f"{prefix}{reading.text}: {effect}; replace it with a {word}",
-            reading.rule,
+            expected, CheckStatus.DRIFT, f"{prefix}{text}: {effect}; replace it with a {word}", rule
         )
-    status = CheckStatus.COMPLIANT if reading.means == wanted.means else CheckStatus.DRIFT
-    return result(expected, status, f"{prefix}{reading.text}: {effect}", reading.rule)
+    status = CheckStatus.COMPLIANT if means == wanted.means else CheckStatus.DRIFT
+    return result(expected, status, f"{prefix}{text}: {effect}", rule)
 
 
-def read_value(check: Check, value: RegValue, os: OsInfo) -> tuple[Reading, bool]:
-    """What ``value`` means on ``os`` (with the reason's words), and whether it is of the
-    wrong kind or an unlisted value (not honoured)."""
-    default = next(a for a in check.absent if a.when.matches(os))
-    if value.absent:
-        text = check.absent_text.format(text=default.text, default=default.default or default.text)
-        return Reading(default.means, text, default.rule), False
+def read_value(check: Check, value: RegValue, os: OsInfo) -> tuple[str, str, str, bool]:
+    """What ``value`` means on ``os``: (meaning, the reason's words, rule, whether it is of the
+    wrong kind or an unlisted value: not honoured). Plain tuples: this runs for every check of
+    every host."""
     if value.kind == check.kind:
         for entry in check.values:
             if entry.equals is None or entry.equals == value.value:
-                return Reading(entry.means, entry.text.format(value=value.value), entry.rule), False
+                return entry.means, entry.text.format(value=value.value), entry.rule, False
+    default = _absent_entry(check, os)
+    if value.kind is None:
+        text = check.absent_text.format(text=default.text, default=default.default or default.text)
+        return default.means, text, default.rule, False
     wrong = check.wrong_kind
     text = wrong.text.format(value=value.describe(), default=default.default or default.text)
-    return Reading(wrong.means or default.means, text, wrong.rule), True
+    return wrong.means or default.means, text, wrong.rule, True
+
+
+def _absent_entry(check: Check, os: OsInfo) -> Reading:
+    for entry in check.absent:
+        if entry.when.matches(os):
+            return entry
+    return check.absent[-1]  # the loader makes the last entry unconditional
 
 
 def _utc(moment: datetime) -> datetime:

@@ -27,8 +27,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
 from toolkit.baselines import engine
-from toolkit.baselines.loader import DEFAULT_BASELINE, resolve
 from toolkit.baselines.model import Baseline
+from toolkit.baselines.select import resolve_specs
 from toolkit.checks.facts import HostFacts
 from toolkit.inventory.model import Policy
 from toolkit.results import CheckResult, CheckStatus, HostStatus, OsInfo
@@ -41,8 +41,9 @@ ENABLE_SIGNING_VALUE = "EnableSecuritySignature"
 
 
 def default_baselines() -> tuple[Baseline, ...]:
-    """The baselines judged when none is selected: ``smb-validate-negotiate``."""
-    return (resolve(DEFAULT_BASELINE),)
+    """The baselines judged when none is selected: ``smb-validate-negotiate`` (parsed once
+    per process)."""
+    return resolve_specs(())
 
 
 def evaluate(
