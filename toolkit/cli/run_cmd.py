@@ -41,6 +41,7 @@ from toolkit.cli.options import (
     use_backend,
 )
 from toolkit.config import apply_to_command, require_inventory
+from toolkit.engine.options import BROKER_HELP, ENGINE_HELP, engine_for
 from toolkit.errors import Aborted, UsageError
 from toolkit.report.formats import FORMATS
 from toolkit.transport.select import TRANSPORT_HELP, with_transport
@@ -122,6 +123,8 @@ def run_command(
     inventory_backend: str | None = typer.Option(
         None, "--inventory-backend", metavar="auto|ansible|builtin", help=BACKEND_HELP
     ),
+    engine: str = typer.Option("local", "--engine", envvar="PSFLEET_ENGINE", help=ENGINE_HELP),
+    broker: str | None = typer.Option(None, "--broker", metavar="URL", help=BROKER_HELP),
     verbose: int = typer.Option(0, "-v", "--verbose", count=True, help="-v, -vv, -vvv (wire)."),
 ) -> None:
     """Run one command on every host and tabulate what comes back. Exit 0/4/8/12."""
@@ -130,7 +133,7 @@ def run_command(
     settings = apply_to_command(
         ctx,
         {"inventory": inventory, "forks": forks, "timeout": timeout, "retries": retries, "fmt": fmt,
-         "table_format": table_format, "transport": transport},
+         "table_format": table_format, "transport": transport, "engine": engine},
         command="run",
         keys={"fmt": "format"},
     )  # fmt: skip
@@ -151,7 +154,10 @@ def run_command(
     interactive = can_prompt(fmt, no_input)
     _confirm_write(command, inv, yes=yes, fmt=fmt, interactive=interactive)
     warn_insecure_transport(inv.hosts)
-    credentials = resolve_credentials(inv.hosts, interactive=interactive)
+    engine_options = engine_for(str(settings["engine"]), broker, command="run")
+    # Through the engine, sited hosts' credentials are resolved by their site's worker.
+    here = [h for h in inv.hosts if engine_options is None or h.site is None]
+    credentials = resolve_credentials(here, interactive=interactive)
     options = FanoutOptions(
         forks=int(settings["forks"]), timeout=float(settings["timeout"]), retries=int(settings["retries"])
     )
@@ -166,8 +172,22 @@ def run_command(
                 sys.stdout.flush()
             tick(result.status.value)
 
-        hooks = RunHooks(on_result=on_result)
-        run = run_adhoc(inv, command, credentials=credentials, options=options, hooks=hooks, allow_write=True)
+        if engine_options is not None:
+            from toolkit.engine.adhoc import run as engine_run
+
+            run = engine_run(
+                inv,
+                command,
+                credentials=credentials,
+                options=options,
+                engine=engine_options,
+                on_result=on_result,
+            )
+        else:
+            hooks = RunHooks(on_result=on_result)
+            run = run_adhoc(
+                inv, command, credentials=credentials, options=options, hooks=hooks, allow_write=True
+            )
     if selected:
         run = run.select(selected)
     if not streaming:

@@ -96,6 +96,7 @@ def run_engine(
     hooks: FanoutHooks | None = None,
     stop: threading.Event | None = None,
     now: datetime | None = None,
+    decode: Callable[[Mapping[str, Any]], HostResult] = result_from_wire,
 ) -> tuple[list[HostResult], bool]:
     """Run ``hosts`` (results in their order, interrupted): sited hosts on their site's
     workers (``kind`` names the batch body, ``params`` its parameters), the rest with
@@ -225,7 +226,7 @@ def run_engine(
                 index = int(record["index"])
                 if index in site_of and results[index] is None:
                     last_seen[site_of[index]] = time.monotonic()
-                    complete(index, result_from_wire(record["result"]))
+                    complete(index, decode(record["result"]))
             now_m = time.monotonic()
             if now_m >= deadline:
                 for i in missing:
@@ -268,7 +269,7 @@ def run_engine(
                     complete(by_name[item.name], item)
         if client is not None:
             try:
-                client.delete(key)
+                client.delete(key, f"psfleet:run:{run_id}:sent")
                 for task_id in sent_ids:
                     app.AsyncResult(task_id).forget()
             except Exception:

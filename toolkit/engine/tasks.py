@@ -87,7 +87,7 @@ def run_batch(task: Any, payload: dict[str, Any]) -> dict[str, Any]:
         indices[host.name] = int(item["index"])
         credential = worker_credential(host, site, os.environ)
         if isinstance(credential, HostError):
-            early.append(_record(indices[host.name], site, failed_result(host, credential)))
+            early.append(_record(indices[host.name], site, failed_result(host, credential), kind))
             continue
         credentials[host.name] = credential
         hosts.append(host)
@@ -99,7 +99,7 @@ def run_batch(task: Any, payload: dict[str, Any]) -> dict[str, Any]:
     def on_result(result: HostResult) -> None:
         # Results go out in small bursts (one round trip per burst, at most 50 ms late), so a
         # batch costs Redis few calls without holding progress back.
-        pending.append(_record(indices[result.name], site, result))
+        pending.append(_record(indices[result.name], site, result, kind))
         now = time.monotonic()
         if len(pending) >= 32 or now - last_push[0] >= 0.05:
             push(client, key, pending[:])
@@ -110,7 +110,7 @@ def run_batch(task: Any, payload: dict[str, Any]) -> dict[str, Any]:
     processes = getattr(task.app.conf, "psfleet_processes", None)
     if processes:  # the worker's --processes wins over the controller's choice
         options = replace(options, processes=int(processes))
-    body = _body(kind, payload, credentials)
+    body = _body(kind, payload, credentials, client)
     run_hosts(hosts, body, options=options, hooks=FanoutHooks(on_result=on_result))
     if pending:
         push(client, key, pending)
@@ -118,11 +118,15 @@ def run_batch(task: Any, payload: dict[str, Any]) -> dict[str, Any]:
     return {"site": site, "hosts": len(payload["hosts"]), "redelivered": redelivered}
 
 
-def _record(index: int, site: str, result: HostResult) -> dict[str, Any]:
+def _record(index: int, site: str, result: HostResult, kind: str = "audit") -> dict[str, Any]:
+    if kind == "run":
+        from toolkit.engine.adhoc import answer_to_wire, unwrap
+
+        return {"index": index, "site": site, "result": answer_to_wire(unwrap(result))}
     return {"index": index, "site": site, "result": result_to_wire(result)}
 
 
-def _body(kind: str, payload: dict[str, Any], credentials: dict[str, Credential]) -> Any:
+def _body(kind: str, payload: dict[str, Any], credentials: dict[str, Credential], client: Any) -> Any:
     """The per-host task of the command (the same objects a local run uses)."""
     if kind == "audit":
         from toolkit.api import AuditTask
@@ -141,4 +145,19 @@ def _body(kind: str, payload: dict[str, Any], credentials: dict[str, Credential]
                 with_probe=bool(params.get("with_probe")), events_days=params.get("events_days")
             ),
         )
+    if kind == "run":
+        from toolkit.engine.adhoc import RunTask, command_from_wire
+
+        sent_key = f"psfleet:run:{payload['run_id']}:sent"
+
+        def first_send(name: str) -> bool:
+            """SADD before the command goes out: False if a worker already started this host."""
+            pipe = client.pipeline(transaction=False)
+            pipe.sadd(sent_key, name)
+            pipe.expire(sent_key, RESULTS_TTL)
+            added, _ = pipe.execute()
+            return bool(added)
+
+        command = command_from_wire((payload.get("run") or {})["command"])
+        return RunTask(command, credentials, first_send)
     raise ValueError(f"unknown batch kind {kind!r}")

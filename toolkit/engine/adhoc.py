@@ -1,0 +1,219 @@
+"""``psfleet run`` through the engine: the command and each host's answer as JSON, with the
+.NET types of every value kept (tagged), so a site worker's answer renders exactly as a
+local one. A command is never sent twice to a host: a redelivered batch (its worker died)
+skips the hosts the dead worker had started (Redis set per run) and reports them as
+``error`` "not run again".
+"""
+
+from __future__ import annotations
+
+import base64
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from toolkit import __version__
+from toolkit.adhoc.command import AdhocCommand
+from toolkit.adhoc.results import AdhocRun, HostRunResult, OutputObject, RunStatus
+from toolkit.adhoc.runner import run_on_host
+from toolkit.engine.controller import EngineOptions, run_engine
+from toolkit.fanout.runner import FanoutHooks, FanoutOptions, run_hosts
+from toolkit.inventory.model import Host, Inventory
+from toolkit.results import ErrorKind, HostError, HostResult, HostStatus, utc_now
+from toolkit.transport.model import ErrorRecordData, Param, PSObj, PSValue
+from toolkit.transport.protocol import CredentialLike
+
+#: Where a fan-out result carries the host's answer (as toolkit.adhoc.runner does).
+ANSWER = "_engine_answer"
+
+
+def encode(value: Any) -> Any:
+    """Tagged JSON for PSValue/PSObj trees and parameter values."""
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, PSObj):
+        return {
+            "$o": list(value.type_names),
+            "p": [[k, encode(v)] for k, v in value.properties.items()],
+            "s": value.to_string,
+        }
+    if isinstance(value, PSValue):
+        return {"$v": value.type, "d": encode(value.value)}
+    if isinstance(value, bytes):
+        return {"$b": base64.b64encode(value).decode("ascii")}
+    if isinstance(value, list | tuple):
+        return {"$l": [encode(v) for v in value]}
+    if isinstance(value, dict):
+        return {"$d": [[encode(k), encode(v)] for k, v in value.items()]}
+    return {"$s": str(value)}  # dates, GUIDs...: rendered as their text either way
+
+
+def decode(data: Any) -> Any:
+    if not isinstance(data, dict):
+        return data
+    if "$o" in data:
+        props = {str(k): decode(v) for k, v in data["p"]}
+        return PSObj(tuple(data["$o"]), props, data.get("s"))
+    if "$v" in data:
+        return PSValue(str(data["$v"]), decode(data["d"]))
+    if "$b" in data:
+        return base64.b64decode(data["$b"])
+    if "$l" in data:
+        return [decode(v) for v in data["$l"]]
+    if "$d" in data:
+        return {decode(k): decode(v) for k, v in data["$d"]}
+    if "$s" in data:
+        return str(data["$s"])
+    raise ValueError("unknown tagged value")
+
+
+def command_to_wire(command: AdhocCommand) -> dict[str, Any]:
+    return {
+        "form": command.form,
+        "text": command.text,
+        "cmdlet": command.cmdlet_name,
+        "params": [[p.name, encode(p.value), p.switch] for p in command.params],
+    }
+
+
+def command_from_wire(data: Mapping[str, Any]) -> AdhocCommand:
+    if data["form"] == "script":
+        return AdhocCommand.script(str(data["text"]))
+    params = [Param(name, decode(value), bool(switch)) for name, value, switch in data["params"]]
+    return AdhocCommand.cmdlet(str(data["cmdlet"]), params)
+
+
+def answer_to_wire(result: HostRunResult) -> dict[str, Any]:
+    return {
+        "name": result.name,
+        "address": result.address,
+        "status": result.status.value,
+        "output": [
+            {"t": o.type_name, "p": [[n, encode(v)] for n, v in o.properties], "prim": o.primitive}
+            for o in result.output
+        ],
+        "errors": [
+            [e.message, e.fully_qualified_error_id, e.category, e.reason, e.target, e.activity]
+            for e in result.errors
+        ],
+        "error": result.error.to_dict() if result.error else None,
+        "duration_s": result.duration_s,
+        "groups": list(result.groups),
+        "transport": result.transport,
+        "transport_fallback": result.transport_fallback,
+    }
+
+
+def answer_from_wire(data: Mapping[str, Any]) -> HostRunResult:
+    error = data.get("error")
+    return HostRunResult(
+        name=str(data["name"]),
+        address=str(data["address"]),
+        status=RunStatus(data["status"]),
+        output=tuple(
+            OutputObject(str(o["t"]), tuple((str(n), decode(v)) for n, v in o["p"]), bool(o["prim"]))
+            for o in data.get("output") or ()
+        ),
+        errors=tuple(ErrorRecordData(*e) for e in data.get("errors") or ()),
+        error=HostError(ErrorKind(error["kind"]), str(error["message"])) if error else None,
+        duration_s=float(data.get("duration_s") or 0.0),
+        groups=tuple(data.get("groups") or ()),
+        transport=data.get("transport"),
+        transport_fallback=data.get("transport_fallback"),
+    )
+
+
+def wrap(answer: HostRunResult) -> HostResult:
+    """A host's answer as a fan-out result (status aside, the answer is what counts)."""
+    return HostResult(
+        name=answer.name,
+        address=answer.address,
+        status=HostStatus.COMPLIANT,
+        duration_s=answer.duration_s,
+        groups=answer.groups,
+        extra={ANSWER: answer},
+    )
+
+
+def unwrap(result: HostResult) -> HostRunResult:
+    answer = result.extra.get(ANSWER)
+    if isinstance(answer, HostRunResult):
+        return answer
+    error = result.error
+    return HostRunResult(
+        name=result.name,
+        address=result.address,
+        status=RunStatus.from_error(error.kind) if error else RunStatus.ERROR,
+        error=error,
+        duration_s=result.duration_s,
+        groups=result.groups,
+        transport=result.extra.get("transport"),
+        transport_fallback=result.extra.get("transport_fallback"),
+    )
+
+
+class RunTask:
+    """The per-host task of ``run`` (worker and controller alike). ``first_send`` (on a
+    worker: a Redis SADD per run) says whether this host was not started before."""
+
+    def __init__(
+        self,
+        command: AdhocCommand,
+        credentials: Mapping[str, CredentialLike | None],
+        first_send: Any = None,
+    ) -> None:
+        self.command = command
+        self.credentials = credentials
+        self.first_send = first_send
+
+    def __call__(self, host: Host, deadline: float) -> HostResult:
+        if self.first_send is not None and not self.first_send(host.name):
+            err = HostError(
+                ErrorKind.ERROR,
+                "not run again: the worker that started it died and a command is never sent twice",
+                sent=True,
+            )
+            return HostResult(host.name, host.address, HostStatus.ERROR, error=err, groups=host.groups)
+        return wrap(run_on_host(self.command, host, self.credentials.get(host.name), deadline))
+
+
+def run(
+    inventory: Inventory,
+    command: AdhocCommand,
+    *,
+    credentials: Mapping[str, CredentialLike | None],
+    options: FanoutOptions,
+    engine: EngineOptions,
+    on_result: Any = None,
+    stop: threading.Event | None = None,
+) -> AdhocRun:
+    """:func:`toolkit.adhoc.run` through the engine (writes already confirmed by the caller)."""
+    started = utc_now()
+    task = RunTask(command, dict(credentials))
+
+    def local(
+        hosts: list[Host], local_hooks: FanoutHooks, local_stop: threading.Event
+    ) -> tuple[list[HostResult], bool]:
+        return run_hosts(hosts, task, options=options, hooks=local_hooks, stop=local_stop)
+
+    hooks = FanoutHooks(on_result=(lambda r: on_result(unwrap(r))) if on_result is not None else None)
+    results, interrupted = run_engine(
+        list(inventory.hosts),
+        kind="run",
+        params={"command": command_to_wire(command)},
+        options=options,
+        engine=engine,
+        local=local,
+        hooks=hooks,
+        stop=stop,
+        decode=lambda data: wrap(answer_from_wire(data)),
+    )
+    return AdhocRun(
+        command=command,
+        hosts=tuple(unwrap(r) for r in results),
+        started=started,
+        finished=utc_now(),
+        inventory=inventory.source,
+        version=__version__,
+        interrupted=interrupted,
+    )
