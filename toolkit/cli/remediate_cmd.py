@@ -81,7 +81,8 @@ def remediate_command(
         [],
         "--only",
         metavar="CHECK_ID",
-        help="Only this setting (secure_negotiate, client_signing, server_signing); repeatable.",
+        help="Only this check of the selected baselines (secure_negotiate, client_signing, "
+        "server_signing, smb1_server...); repeatable.",
     ),
     allow_insecure: bool = typer.Option(
         False,

@@ -46,7 +46,7 @@ from toolkit.remediate.model import (
     host_status,
 )
 from toolkit.remediate.options import RemediateOptions, parse_batch, split_batches
-from toolkit.remediate.plan import REQUIRED, HostPlan, host_settings, plan_host, run_settings, validate_only
+from toolkit.remediate.plan import HostPlan, host_settings, plan_host, run_settings, validate_only
 from toolkit.remediate.truekind import TrueFacts, parse_true_facts, read_statements
 from toolkit.remediate.workarounds import (
     WorkaroundLookup,
@@ -463,23 +463,24 @@ def _merge(host_plan: HostPlan, results: Sequence[WriteResult]) -> tuple[Setting
 
 
 def _update_workarounds(ctx: _Context, host: Host, results: Sequence[WriteResult]) -> None:
-    """Record a verified disable as a temporary workaround; a verified ``required`` ends one."""
+    """Record a verified weakening write (secure negotiate disabled...) as a temporary
+    workaround; any other verified write of that check ends one."""
     assert ctx.journal is not None and ctx.workaround_file is not None
     for r in results:
-        if r.spec.setting.id != "secure_negotiate" or r.outcome is not Outcome.CHANGED:
+        if not r.spec.setting.weakenable or r.outcome is not Outcome.CHANGED:
             continue
         if r.spec.workaround_expires is not None:
             record_workaround(
                 host.name,
-                setting="secure_negotiate",
+                setting=r.spec.setting.id,
                 expires=r.spec.workaround_expires,
                 run_id=ctx.run_id,
                 journal=str(ctx.journal.path.resolve()),
                 address=host.address,
                 path=ctx.workaround_file,
             )
-        elif r.spec.after == REQUIRED:
-            clear_workaround(host.name, setting="secure_negotiate", path=ctx.workaround_file)
+        else:
+            clear_workaround(host.name, setting=r.spec.setting.id, path=ctx.workaround_file)
 
 
 # -- results -------------------------------------------------------------------------------

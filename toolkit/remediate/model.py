@@ -45,6 +45,8 @@ class Setting:
     prior_kinds: tuple[str, ...] = ("DWord", "String", "ExpandString")
     baseline: str = DEFAULT_BASELINE
     digest: str = ""
+    #: The check has a desired state that weakens security (a workaround with an expiry).
+    weakenable: bool = False
 
     def key_in(self, facts: HostFacts) -> KeyFacts:
         """The probed key this setting's value lives in."""
@@ -59,7 +61,14 @@ def settings_of(baselines: Iterable[Baseline]) -> dict[str, Setting]:
         recorded = baseline.name if baseline.shipped else str(Path(baseline.source).resolve())
         for check in baseline.checks:
             out[check.id] = Setting(
-                check.id, check.path, check.name, check.kind, check.prior_kinds, recorded, baseline.digest
+                check.id,
+                check.path,
+                check.name,
+                check.kind,
+                check.prior_kinds,
+                recorded,
+                baseline.digest,
+                weakenable=check.guardrail is not None,
             )
     return out
 

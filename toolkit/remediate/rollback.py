@@ -456,11 +456,11 @@ def _task(
                         items[r.spec.setting.id] = _restored_item(
                             items[r.spec.setting.id], r.outcome, r.error
                         )
-                        if r.spec.setting.id == "secure_negotiate" and r.outcome is Outcome.RESTORED:
+                        if r.spec.setting.weakenable and r.outcome is Outcome.RESTORED:
                             with contextlib.suppress(OSError, JournalError):
                                 clear_workaround(
                                     host.name,
-                                    setting="secure_negotiate",
+                                    setting=r.spec.setting.id,
                                     run_id=source_run_id,
                                     path=workaround_file,
                                 )

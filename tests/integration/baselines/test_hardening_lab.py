@@ -106,3 +106,35 @@ def test_every_profile_audits_remediates_and_rolls_back(tmp_path: Path) -> None:
         back = rollback(tmp_path / "j.jsonl", inventory=inventory, credentials=env.credentials)
         assert back.exit_code == 0, [(h.name, h.status, h.error) for h in back.hosts]
         assert state() == prior
+
+
+def test_a_weakening_state_is_a_guarded_workaround_that_expires(
+    tmp_path: Path, state_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+    from datetime import UTC, datetime, timedelta
+
+    from tests.support.cli import run_cli
+
+    hosts = "  - name: nas-gw\n    profile: server2019\n"
+    with lab(tmp_path, hosts, policies={"nas-gw": {"smb1_server": "enabled"}}) as env:
+        inv, sel = str(env.inventory_path), ["--baseline", "smb-hardening", "--only", "smb1_server"]
+        code, out, _ = run_cli(["remediate", "-i", inv, *sel, "--check", "-f", "json"], capsys)
+        check = json.loads(out)["hosts"][0]["checks"][0]
+        assert code == 4 and check["outcome"] == "blocked" and "--allow-insecure" in check["reason"]
+
+        args = ["remediate", "-i", inv, *sel, "--allow-insecure", "--expires", "12h", "--yes", "-f", "json"]
+        code, _, err = run_cli(args, capsys)
+        assert code == 0, err
+        assert env.fleet.sim("nas-gw").registry.get_value(SRV, "SMB1") == ("DWord", 1)
+        registry = json.loads((state_dir / "workarounds.json").read_text())
+        assert set(registry["hosts"]["nas-gw"]) == {"smb1_server"}
+
+        registry["hosts"]["nas-gw"]["smb1_server"]["expires"] = (
+            datetime.now(UTC) - timedelta(days=1)
+        ).isoformat()
+        (state_dir / "workarounds.json").write_text(json.dumps(registry))
+        code, out, _ = run_cli(["audit", "-i", inv, "--baseline", "smb-hardening", "-f", "json"], capsys)
+        smb1 = next(c for c in json.loads(out)["hosts"][0]["checks"] if c["id"] == "smb1_server")
+        assert code == 4 and smb1["status"] == "drift"
+        assert "temporary workaround expired on" in smb1["reason"]
