@@ -15,7 +15,7 @@ from toolkit.checks.facts import CURRENT_VERSION_KEY, SERVER_KEY, WORKSTATION_KE
 from toolkit.inventory.model import Host
 from toolkit.remediate.lease import LEASE_KEY
 from toolkit.results import ErrorKind, HostError
-from toolkit.transport.model import Command, InvocationResult, PSObj, PSValue
+from toolkit.transport.model import Command, ErrorRecordData, InvocationResult, PSObj, PSValue
 from toolkit.transport.protocol import TransportError
 
 _SMB_KEYS = {"Set-SmbClientConfiguration": WORKSTATION_KEY, "Set-SmbServerConfiguration": SERVER_KEY}
@@ -47,6 +47,10 @@ class FakeWindows:
         self.lease: str | None = None
         self.commands: list[str] = []
         self.fail_write: HostError | None = None
+        #: The account may not create the lease value (not an administrator).
+        self.deny_lease = False
+        #: Writes are accepted but change nothing (a policy puts the value back at once).
+        self.ignore_writes = False
         self.write_delay: Callable[[float], float] | None = None
 
     def value(self, key: str, name: str) -> tuple[str, Any] | None:
@@ -54,6 +58,7 @@ class FakeWindows:
 
     def run(self, statements: Any, deadline: float) -> InvocationResult:
         output: list[PSObj | PSValue] = []
+        errors: list[ErrorRecordData] = []
         writes = False
         for statement in statements:
             command: Command = statement[0]
@@ -63,6 +68,17 @@ class FakeWindows:
             if command.name == "New-Item":
                 continue
             if command.name == "New-ItemProperty" and path == LEASE_KEY:
+                if self.deny_lease:
+                    errors.append(
+                        ErrorRecordData(
+                            "Requested registry access is not allowed.",
+                            "System.Security.SecurityException,Microsoft.PowerShell.Commands.NewItemPropertyCommand",
+                            "PermissionDenied",
+                            target=LEASE_KEY,
+                            activity="New-ItemProperty",
+                        )
+                    )
+                    continue
                 if self.lease is None:
                     self.lease = str(params["Value"])
                 continue
@@ -70,6 +86,8 @@ class FakeWindows:
                 self.lease = None
                 continue
             if command.name == "Get-ItemProperty" and path == LEASE_KEY:
+                if self.deny_lease:
+                    continue
                 output.append(self._obj("HKLM:\\SOFTWARE\\psfleet", {"Lease": ("String", self.lease or "")}))
                 continue
             if command.name == "Get-ItemProperty":
@@ -79,6 +97,8 @@ class FakeWindows:
                 continue  # only DWORDs here: nothing reg.exe would add
             if command.name == "Set-ItemProperty":
                 writes = True
+                if self.ignore_writes:
+                    continue
                 self.registry[path][str(params["Name"])] = (
                     str(params["Type"]),
                     int(params["Value"]) & 0xFFFF_FFFF,
@@ -90,6 +110,8 @@ class FakeWindows:
                 continue
             if command.name in _SMB_KEYS:
                 writes = True
+                if self.ignore_writes:
+                    continue
                 self.registry[_SMB_KEYS[command.name]]["RequireSecuritySignature"] = ("DWord", 1)
                 continue
             raise AssertionError(f"the fake host does not know {command.name}")
@@ -97,7 +119,7 @@ class FakeWindows:
             time.sleep(self.write_delay(deadline))
         if writes and self.fail_write is not None:
             raise TransportError(self.fail_write)
-        return InvocationResult(output=tuple(output))
+        return InvocationResult(output=tuple(output), errors=tuple(errors), had_errors=bool(errors))
 
     @staticmethod
     def _obj(key: str, values: dict[str, tuple[str, Any]]) -> PSObj:

@@ -162,5 +162,6 @@ def test_a_restored_secure_negotiate_ends_its_workaround(
 
     back = run_rollback(monkeypatch, tmp_path, box, journal, workaround_file=workarounds)
     assert back.hosts[0].status.value == "compliant", back.hosts[0]
+    assert back.hosts[0].error is None  # a restore is a success, not "not verified"
     assert box.value(WORKSTATION_KEY, "RequireSecureNegotiate") == ("DWord", 1)
     assert "fs01" not in load_workarounds(workarounds)
