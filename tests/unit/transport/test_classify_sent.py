@@ -175,3 +175,43 @@ def test_the_cause_chain_is_followed_twelve_deep() -> None:
 
     assert classify(nest(12), endpoint=EP, sent=True).kind is UNREACHABLE
     assert classify(nest(13), endpoint=EP, sent=True).kind is ErrorKind.ERROR
+
+
+def test_another_wsman_fault_is_named_as_a_fault_with_its_code() -> None:
+    error = classify(fault(2150858843, "The request is not valid."), endpoint=EP, sent=True)
+    assert error.kind is PROTOCOL
+    assert error.message == f"WS-Man fault from {EP}: 2150858843: The request is not valid."
+
+
+def test_refusal_exceptions_say_what_was_refused() -> None:
+    assert str(ResponseTooLarge(4096)) == "response larger than 4096 bytes"
+    assert str(RedirectRefused(302, "")) == "HTTP 302 redirect to (no Location) refused"
+
+
+@pytest.mark.parametrize(
+    ("exc", "sent", "kind", "left_sent"),
+    [
+        (OSError("connect timeout"), True, UNREACHABLE, False),
+        (OSError("Connection to 10.0.0.5 timed out."), False, UNREACHABLE, False),
+        # the same text once a request went out is no proof that nothing was sent
+        (OSError("Connection to 10.0.0.5 timed out."), True, ErrorKind.ERROR, True),
+    ],
+)
+def test_a_connect_timeout_known_only_by_its_text(
+    exc: OSError, sent: bool, kind: ErrorKind, left_sent: bool
+) -> None:
+    error = classify(exc, endpoint=EP, sent=sent)
+    assert (error.kind, error.sent) == (kind, left_sent)
+
+
+def test_an_error_carried_as_the_second_argument_is_followed() -> None:
+    # urllib3 wraps the socket error as ProtocolError(message, error): no text says "refused"
+    exc = urllib3.exceptions.ProtocolError("x", ConnectionRefusedError(111, "y"))
+    error = classify(exc, endpoint=EP, sent=True)
+    assert (error.kind, error.sent) == (UNREACHABLE, False)
+
+
+def test_exception_texts_in_messages_are_capped() -> None:
+    error = classify(NTLMDowngradeRefused("x" * 1000), endpoint=EP, sent=False)
+    detail = error.message.split(": ", 1)[1].split(" (fix:", 1)[0]
+    assert detail == "x" * 300
