@@ -384,12 +384,14 @@ class Fleet:
         ports = [0] * len(self._plans)
         self._smb_ports = [0] * len(self._plans)
         for (proc, parent), idx in zip(self._procs, chunks, strict=True):
-            if not _wait_ready(proc, parent, 60.0):
+            # 60 s, plus 20 ms per host: a worker building 5,000 hosts on a busy machine needs more.
+            limit = 60.0 + 0.02 * len(idx)
+            if not _wait_ready(proc, parent, limit):
                 code = proc.exitcode
                 self.stop()
                 if code is not None:
                     raise RuntimeError(f"a lab worker exited with code {code} before it started serving")
-                raise RuntimeError("a lab worker did not start within 60 s")
+                raise RuntimeError(f"a lab worker did not start within {limit:.0f} s")
             msg = parent.recv()
             for i, port, smb_port in zip(idx, msg["ports"], msg["smb_ports"], strict=True):
                 ports[i], self._smb_ports[i] = port, smb_port
