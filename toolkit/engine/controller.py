@@ -53,8 +53,20 @@ class EngineOptions:
 
     @classmethod
     def from_env(cls, broker: str) -> EngineOptions:
-        wait = float(os.environ.get("PSFLEET_ENGINE_WAIT") or 5.0)
-        batch = int(os.environ.get("PSFLEET_ENGINE_BATCH") or 250)
+        from toolkit.errors import UsageError
+
+        try:
+            wait = float(os.environ.get("PSFLEET_ENGINE_WAIT") or 5.0)
+        except ValueError:
+            raise UsageError(
+                "PSFLEET_ENGINE_WAIT must be a number of seconds", field="PSFLEET_ENGINE_WAIT"
+            ) from None
+        try:
+            batch = int(os.environ.get("PSFLEET_ENGINE_BATCH") or 250)
+        except ValueError:
+            raise UsageError(
+                "PSFLEET_ENGINE_BATCH must be a number of hosts", field="PSFLEET_ENGINE_BATCH"
+            ) from None
         return cls(broker=broker, wait=max(0.5, wait), batch_size=max(1, batch))
 
 

@@ -81,7 +81,12 @@ def run_batch(task: Any, payload: dict[str, Any]) -> dict[str, Any]:
     credentials: dict[str, Credential] = {}
     early: list[dict[str, Any]] = []
     for item in payload["hosts"]:
-        host = host_from_wire(item["host"])
+        try:
+            host = host_from_wire(item["host"])
+        except (KeyError, TypeError, ValueError) as exc:
+            log.error("site %s: host %s refused: %s", site, item.get("index"), exc)
+            early.append(_refused(int(item["index"]), site, item.get("host") or {}, str(exc), kind))
+            continue
         if source_address and not host.transport.source_address:
             host = replace(host, transport=replace(host.transport, source_address=source_address))
         indices[host.name] = int(item["index"])
@@ -116,6 +121,14 @@ def run_batch(task: Any, payload: dict[str, Any]) -> dict[str, Any]:
         push(client, key, pending)
     log.info("site %s: batch of %d hosts done (redelivered: %s)", site, len(payload["hosts"]), redelivered)
     return {"site": site, "hosts": len(payload["hosts"]), "redelivered": redelivered}
+
+
+def _refused(index: int, site: str, data: dict[str, Any], why: str, kind: str) -> dict[str, Any]:
+    from toolkit.results import ErrorKind, HostStatus
+
+    error = HostError(ErrorKind.ERROR, f"site {site} worker refused the host: {why}", sent=False)
+    name, address = str(data.get("name", "?")), str(data.get("address", "?"))
+    return _record(index, site, HostResult(name, address, HostStatus.ERROR, error=error), kind)
 
 
 def _record(index: int, site: str, result: HostResult, kind: str = "audit") -> dict[str, Any]:

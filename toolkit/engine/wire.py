@@ -17,6 +17,9 @@ from toolkit.results import CheckResult, CheckStatus, ErrorKind, HostError, Host
 
 _TRANSPORT_FIELDS = tuple(f.name for f in fields(Transport))
 _POLICY_FIELDS = tuple(f.name for f in fields(Policy))
+#: Variables holding the broker's credentials: never sent to a host as a password, whatever a
+#: message on the broker asks.
+BROKER_SECRETS = frozenset({"PSFLEET_BROKER", "REDISCLI_AUTH"})
 #: HostResult.to_dict's own keys; any other key is an ``extra`` section.
 _RESULT_KEYS = frozenset({"name", "address", "status", "os", "checks", "error", "duration_s"})
 
@@ -60,6 +63,8 @@ def host_from_wire(data: Mapping[str, Any]) -> Host:
     kind = str(password.get("kind", "none"))
     if kind not in ("env", "keyring", "file", "none"):
         raise ValueError(f"password source {kind!r} is not accepted from the broker")
+    if kind == "env" and str(password.get("ref", "")) in BROKER_SECRETS:
+        raise ValueError("the broker's own credentials are never a host's password source")
     return Host(
         name=str(data["name"]),
         address=str(data["address"]),
