@@ -89,3 +89,16 @@ def test_redis_restarted_mid_run(
     assert [h["status"] for h in hosts] == ["drift"] * 4, err
     assert "unreachable; retrying" in err and redis_server.password not in err
     assert audit.returncode == 4
+
+
+def test_sigterm_mid_batch_finishes_the_hosts_in_flight(
+    redis_server: RedisServer, start_worker: Callable[..., Any], fleet: Any, tmp_path: Path
+) -> None:
+    worker = start_worker("k3site")
+    inv = write_inventory(fleet, tmp_path / "k.yml", hosts={name: "k3site" for name in SLOW})
+    audit = start_audit(inv, controller_env(redis_server))
+    wait_for_batch(redis_server)
+    assert worker.stop(signal.SIGTERM, timeout=60) == 0  # a warm shutdown: the batch first
+    out, err = audit.communicate(timeout=120)
+    assert [h["status"] for h in json.loads(out)["hosts"]] == ["drift"] * 4, err
+    assert audit.returncode == 4
