@@ -182,3 +182,15 @@ def test_a_process_killed_right_after_an_append_leaves_the_whole_line(tmp_path: 
     assert header["type"] == "run" and record["outcome"] == "changed" and len(record["note"]) == 3000
     journal = read_journal(path)
     assert journal.damaged_line is None and journal.outcome_of("fs01", "client_signing") == "changed"
+
+
+def test_a_closed_journal_takes_nothing_more(tmp_path: Path) -> None:
+    from toolkit.errors import JournalError
+
+    writer = JournalWriter.create(tmp_path / "j.jsonl", {"run_id": "r1", "command": "remediate"})
+    writer.close()
+    assert writer.closed
+    with pytest.raises(JournalError, match="journal is closed"):
+        writer.append({"type": "outcome"})
+    writer.close()  # twice is harmless
+    assert len((tmp_path / "j.jsonl").read_text().splitlines()) == 1

@@ -1,0 +1,78 @@
+"""The worker-process executor on its own: a host goes out and its result comes back, workers
+stop when told (not killed), a worker that died costs its hosts an error result (never the
+run), and only what pickles goes to worker processes. The task is ``dict`` (a builtin that
+pickles anywhere: called with (host, deadline) it raises TypeError, which the worker's retry
+loop turns into an "internal error" result), because worker processes run isolated
+(``python -I``) and cannot import the tests' modules."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from toolkit.fanout.executors import ProcessExecutor, picklable, warm_up
+from toolkit.fanout.runner import FanoutOptions
+from toolkit.inventory.model import Host
+from toolkit.results import HostResult, HostStatus
+
+HOSTS = [Host(name=f"fs0{i}", address=f"192.0.2.{i}") for i in range(1, 4)]
+
+
+def collect(ex: ProcessExecutor, count: int, within: float = 60.0) -> dict[int, HostResult]:
+    out: dict[int, HostResult] = {}
+    limit = time.monotonic() + within
+    while len(out) < count and time.monotonic() < limit:
+        out.update(ex.wait(0.5))
+    return out
+
+
+def test_a_host_result_comes_back_from_a_worker_process_and_workers_stop_when_told() -> None:
+    ex = ProcessExecutor(dict, FanoutOptions(retries=0), HOSTS, 2)
+    try:
+        for index, host in enumerate(HOSTS):
+            ex.submit(index, host, time.monotonic() + 60)
+        results = collect(ex, len(HOSTS))
+    finally:
+        ex.close()
+    assert sorted(results) == [0, 1, 2]
+    for index, result in results.items():
+        assert result.name == HOSTS[index].name and result.status is HostStatus.ERROR
+        assert result.error is not None and "internal error: TypeError" in result.error.message
+    # told to stop (None), they exit on their own: not killed after the grace period
+    assert [w.proc.returncode for w in ex._workers] == [0, 0]
+
+
+def test_a_dead_worker_costs_its_hosts_an_error_not_the_run() -> None:
+    ex = ProcessExecutor(dict, FanoutOptions(retries=0), HOSTS, 1)
+    try:
+        (worker,) = ex._workers
+        worker.proc.kill()
+        worker.proc.wait(10)
+        ex.submit(0, HOSTS[0], time.monotonic() + 60)
+        ex.submit(1, HOSTS[1], time.monotonic() + 60)  # no worker left at all
+        results = collect(ex, 2, within=10)
+    finally:
+        ex.close()
+    assert sorted(results) == [0, 1]
+    for result in results.values():
+        assert result.status is HostStatus.ERROR
+        assert (
+            result.error is not None and result.error.message == "internal error: the worker process exited"
+        )
+
+
+def module_level_task(host: Host, deadline: float) -> HostResult:
+    return HostResult(host.name, host.address, HostStatus.COMPLIANT)
+
+
+def test_only_what_pickles_and_is_not_from_main_goes_to_workers() -> None:
+    assert picklable(dict) and picklable(warm_up) and picklable(module_level_task)
+    assert not picklable(lambda host, deadline: None)
+    assert not picklable(threading.Lock())
+
+    class FromMain:
+        def __call__(self, host: Host, deadline: float) -> None:
+            return None
+
+    FromMain.__module__ = "__main__"
+    assert not picklable(FromMain())
