@@ -375,6 +375,7 @@ def recheck(report_path: Path, tree: Path, limit: float) -> list[dict[str, objec
         tests = MODULES[module][1]
         _clear_pycache(tree)
         still: list[dict[str, object]] = []
+        gone = 0
         for raw in entry["survived"]:
             m = Mutant(**raw)
             path = tree / m.file
@@ -382,6 +383,7 @@ def recheck(report_path: Path, tree: Path, limit: float) -> list[dict[str, objec
             current = mutants_of(module, tree)
             if not any(c.key == m.key for c in current):
                 print(f"[{module}] gone (source changed): {m.file}:{m.line} {m.description}")
+                gone += 1  # not run again: left out of the score, neither killed nor survived
                 continue
             try:
                 path.write_text(_mutated_source(original, m.index, m.op), encoding="utf-8")
@@ -392,8 +394,8 @@ def recheck(report_path: Path, tree: Path, limit: float) -> list[dict[str, objec
             print(f"[{module}] {'SURVIVED' if passed else outcome:8} {m.file}:{m.line} {m.description}")
             if passed:
                 still.append(raw)
-        killed = int(entry["killed"]) + len(entry["survived"]) - len(still)
-        ran = int(entry["ran"])
+        killed = int(entry["killed"]) + len(entry["survived"]) - len(still) - gone
+        ran = int(entry["ran"]) - gone
         out.append(
             {
                 **entry,
