@@ -99,111 +99,106 @@ class Redirect(Endpoint):
         handler.end_headers()
 
 
-class Endless(Endpoint):
+class _Stream(Endpoint):
+    """An endpoint that writes until ``limit`` (counted in ``sent``); ``closed`` is set when
+    the client closed the connection first."""
+
+    def __init__(self, *, limit: int) -> None:
+        super().__init__(None)
+        self.limit = limit
+        self.sent = 0
+        self.closed = threading.Event()
+
+    def answer(self, handler: BaseHTTPRequestHandler) -> None:
+        try:
+            self.stream(handler)
+        except OSError:
+            self.closed.set()
+            handler.close_connection = True
+
+    def stream(self, handler: BaseHTTPRequestHandler) -> None:
+        raise NotImplementedError
+
+
+def _chunked_ok(handler: BaseHTTPRequestHandler) -> None:
+    handler.send_response(200)
+    handler.send_header("Content-Type", "application/soap+xml;charset=UTF-8")
+    handler.send_header("Transfer-Encoding", "chunked")
+    handler.end_headers()
+
+
+class Endless(_Stream):
     """A 200 whose chunked body never ends: ``chunk`` bytes every ``delay`` seconds (0: as
     fast as the client reads); it stops by itself after ``limit`` bytes. ``closed`` is set
     when the client closed the connection."""
 
     def __init__(self, *, chunk: int = 64 * 1024, delay: float = 0.0, limit: int = 256 * 1024 * 1024) -> None:
-        super().__init__(None)
+        super().__init__(limit=limit)
         self.chunk = chunk
         self.delay = delay
-        self.limit = limit
-        self.sent = 0
-        self.closed = threading.Event()
 
-    def answer(self, handler: BaseHTTPRequestHandler) -> None:
-        handler.send_response(200)
-        handler.send_header("Content-Type", "application/soap+xml;charset=UTF-8")
-        handler.send_header("Transfer-Encoding", "chunked")
-        handler.end_headers()
+    def stream(self, handler: BaseHTTPRequestHandler) -> None:
+        _chunked_ok(handler)
         piece = b"<" * self.chunk
         frame = f"{len(piece):x}\r\n".encode() + piece + b"\r\n"
-        try:
-            while self.sent < self.limit:
-                handler.wfile.write(frame)
-                handler.wfile.flush()
-                self.sent += len(piece)
-                if self.delay:
-                    time.sleep(self.delay)
-        except OSError:
-            self.closed.set()
-            handler.close_connection = True
+        while self.sent < self.limit:
+            handler.wfile.write(frame)
+            handler.wfile.flush()
+            self.sent += len(piece)
+            if self.delay:
+                time.sleep(self.delay)
 
 
-class EndlessLine(Endpoint):
+class EndlessLine(_Stream):
     """A chunked 200 whose first chunk-size line never ends (hex digits, no CRLF)."""
 
     def __init__(self, *, limit: int = 256 * 1024 * 1024) -> None:
-        super().__init__(None)
-        self.limit = limit
-        self.sent = 0
-        self.closed = threading.Event()
+        super().__init__(limit=limit)
 
-    def answer(self, handler: BaseHTTPRequestHandler) -> None:
-        handler.send_response(200)
-        handler.send_header("Content-Type", "application/soap+xml;charset=UTF-8")
-        handler.send_header("Transfer-Encoding", "chunked")
-        handler.end_headers()
+    def stream(self, handler: BaseHTTPRequestHandler) -> None:
+        _chunked_ok(handler)
         piece = b"f" * 65536
-        try:
-            while self.sent < self.limit:
-                handler.wfile.write(piece)
-                self.sent += len(piece)
-        except OSError:
-            self.closed.set()
-            handler.close_connection = True
+        while self.sent < self.limit:
+            handler.wfile.write(piece)
+            self.sent += len(piece)
 
 
-class TrickleInChunk(Endpoint):
+class TrickleInChunk(_Stream):
     """A chunked 200 announcing one ``limit``-byte chunk, then trickling ``size`` bytes every
     ``delay`` seconds: every socket read returns well within any read timeout."""
 
     def __init__(self, *, size: int = 64, delay: float = 0.05, limit: int = 32 * 1024) -> None:
-        super().__init__(None)
+        super().__init__(limit=limit)
         self.size = size
         self.delay = delay
-        self.limit = limit
-        self.sent = 0
-        self.closed = threading.Event()
 
-    def answer(self, handler: BaseHTTPRequestHandler) -> None:
-        handler.send_response(200)
-        handler.send_header("Content-Type", "application/soap+xml;charset=UTF-8")
-        handler.send_header("Transfer-Encoding", "chunked")
-        handler.end_headers()
-        try:
-            handler.wfile.write(f"{self.limit:x}\r\n".encode())
-            while self.sent < self.limit:
-                handler.wfile.write(b"<" * self.size)
-                handler.wfile.flush()
-                self.sent += self.size
-                time.sleep(self.delay)
-        except OSError:
-            self.closed.set()
-            handler.close_connection = True
+    def stream(self, handler: BaseHTTPRequestHandler) -> None:
+        _chunked_ok(handler)
+        handler.wfile.write(f"{self.limit:x}\r\n".encode())
+        while self.sent < self.limit:
+            handler.wfile.write(b"<" * self.size)
+            handler.wfile.flush()
+            self.sent += self.size
+            time.sleep(self.delay)
 
 
-class TrickleHeaders(Endpoint):
+class TrickleHeaders(_Stream):
     """A 200 whose header block never ends: one byte of a header line every ``delay``
     seconds, up to ``limit`` bytes."""
 
     def __init__(self, *, delay: float = 0.05, limit: int = 600) -> None:
-        super().__init__(None)
+        super().__init__(limit=limit)
         self.delay = delay
-        self.limit = limit
-        self.sent = 0
-        self.closed = threading.Event()
 
     def answer(self, handler: BaseHTTPRequestHandler) -> None:
-        try:
-            handler.wfile.write(b"HTTP/1.1 200 OK\r\nX-Slow: ")
-            handler.wfile.flush()
-            while self.sent < self.limit:
-                handler.wfile.write(b"a")
-                handler.wfile.flush()
-                self.sent += 1
-                time.sleep(self.delay)
-        except OSError:
-            self.closed.set()
+        super().answer(handler)
         handler.close_connection = True
+
+    def stream(self, handler: BaseHTTPRequestHandler) -> None:
+        handler.wfile.write(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+        handler.wfile.flush()
+        while self.sent < self.limit:
+            handler.wfile.write(b"a")
+            handler.wfile.flush()
+            self.sent += 1
+            time.sleep(self.delay)
