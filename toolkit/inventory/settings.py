@@ -246,6 +246,17 @@ def as_address(value: object, lenient: bool) -> str:
     return text
 
 
+_SITE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
+
+
+def as_site(value: object, lenient: bool) -> str:
+    """A site name (the engine's queue ``psfleet.site.<name>``): letters, digits, '.', '_', '-'."""
+    text = as_text(value, lenient)
+    if not _SITE.fullmatch(text):
+        raise BadValue(f"site {text!r}: letters, digits, '.', '_' and '-' only, at most 63")
+    return text
+
+
 def as_ip(value: object, lenient: bool) -> str:
     """An IPv4 or IPv6 address (``source_address``)."""
     text = as_text(value, lenient)
@@ -276,7 +287,7 @@ _PLAIN_KEYS: dict[str, Callable[[object, bool], object]] = {
     "transport": lambda v, _lenient: as_choice(v, TRANSPORT_KINDS),
     "max_response": as_size,
     # The engine's site queue (toolkit/engine): a name, as for groups.
-    "site": lambda v, _lenient: as_name(v, "site"),
+    "site": lambda v, lenient: as_site(v, lenient),
     "source_address": as_ip,
 }
 _PATH_KEYS: tuple[str, ...] = ("ca_file", "certificate_pem", "certificate_key_pem")
