@@ -88,6 +88,18 @@ class Trial:
                 f"{self.changed_values} values changed; {rb}: {verdict}")  # fmt: skip
 
 
+def _fleet_state(fleet: Fleet) -> dict[str, Snapshot]:
+    """Every lab host's registry values, to compare before and after a run."""
+    return {h.name: snapshot(fleet.sim(h.name).registry.get_value) for h in fleet.hosts}
+
+
+def _remediate_argv(inventory: Path, journal: Path, *, forks: int, timeout_s: int) -> list[str]:
+    return [
+        sys.executable, "-m", "toolkit.cli", "remediate", "-i", str(inventory), "--yes", "--journal", str(journal),
+        "--format", "json", "--forks", str(forks), "--timeout", str(timeout_s),
+    ]  # fmt: skip
+
+
 def _psfleet(*argv: str, env: dict[str, str], timeout: float) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "toolkit.cli", *argv], capture_output=True, text=True, env=env, timeout=timeout
@@ -128,14 +140,10 @@ def run_trial(
             inventory = work / "lab.yml"
             fleet.write_inventory(inventory)
 
-            def state() -> dict[str, Snapshot]:
-                return {h.name: snapshot(fleet.sim(h.name).registry.get_value) for h in fleet.hosts}
-
-            before = state()
+            before = _fleet_state(fleet)
             journal = work / "remediate.jsonl"
             proc = subprocess.Popen(
-                [sys.executable, "-m", "toolkit.cli", "remediate", "-i", str(inventory), "--yes", "--journal",
-                 str(journal), "--format", "json", "--forks", str(forks), "--timeout", "30"],
+                _remediate_argv(inventory, journal, forks=forks, timeout_s=30),
                 env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
             )  # fmt: skip
             started = time.monotonic()
@@ -154,7 +162,7 @@ def run_trial(
             if has_traceback(err):
                 trial.problems.append(f"traceback from remediate: {err[:1000]}")
             time.sleep(1.0)  # writes already on the wire when the client died still land
-            after = state()
+            after = _fleet_state(fleet)
             trial.journal_exists = journal.exists()
             trial.changed_values = sum(1 for h in before for s in before[h] if before[h][s] != after[h][s])
             trial.problems += verify_journal(journal, before, after, complete=not trial.killed)
@@ -166,7 +174,7 @@ def run_trial(
             trial.rollback_exit = rollback.returncode
             if has_traceback(rollback.stdout + rollback.stderr):
                 trial.problems.append(f"traceback from rollback: {rollback.stderr[:1000]}")
-            restored = state()
+            restored = _fleet_state(fleet)
             wrong = sorted(h for h in before if restored[h] != before[h])
             if wrong:
                 trial.problems.append(
@@ -226,8 +234,7 @@ def _start_remediate(
     inventory: Path, journal: Path, forks: int, env: dict[str, str]
 ) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "toolkit.cli", "remediate", "-i", str(inventory), "--yes", "--journal",
-         str(journal), "--format", "json", "--forks", str(forks), "--timeout", "60"],
+        _remediate_argv(inventory, journal, forks=forks, timeout_s=60),
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
 
@@ -247,14 +254,11 @@ def run_concurrent_trial(
             inventory = work / "lab.yml"
             fleet.write_inventory(inventory)
 
-            def state() -> dict[str, Snapshot]:
-                return {h.name: snapshot(fleet.sim(h.name).registry.get_value) for h in fleet.hosts}
-
             def env_of(run: str) -> dict[str, str]:
                 folder = "state" if same_box else f"state-{run}"
                 return {**os.environ, "PSFLEET_STATE_DIR": str(work / folder), "PSFLEET_NO_PROGRESS": "1"}
 
-            before = state()
+            before = _fleet_state(fleet)
             procs = {
                 run: _start_remediate(inventory, work / f"{run}.jsonl", forks, env_of(run))
                 for run in ("a", "b")
@@ -269,7 +273,7 @@ def run_concurrent_trial(
                 except ValueError:
                     trial.problems.append(f"remediate {run} printed no JSON (exit {proc.returncode})")
                     return trial
-            after = state()
+            after = _fleet_state(fleet)
             keys = {run: _intent_keys(work / f"{run}.jsonl") for run in ("a", "b")}
             trial.journaled = {run: len(k) for run, k in keys.items()}
             trial.overlap = len(keys["a"] & keys["b"])
@@ -299,7 +303,7 @@ def run_concurrent_trial(
                               "--format", "json", "--forks", str(forks), env=env_of(run), timeout=600)  # fmt: skip
                 if rb.returncode not in (0, 4) or has_traceback(rb.stderr):
                     trial.problems.append(f"rollback {run} exit {rb.returncode}: {rb.stderr.strip()[-300:]}")
-                now = state()
+                now = _fleet_state(fleet)
                 if order == 0:
                     other = keys[second]
                     undone = sorted((h, s) for h, s in other if now[h][s] != after[h][s])
@@ -307,7 +311,7 @@ def run_concurrent_trial(
                         trial.problems.append(
                             f"rollback of {run} undid {len(undone)} changes of {second}, e.g. {undone[0]}"
                         )
-            wrong = sorted(h for h in before if state()[h] != before[h])
+            wrong = sorted(h for h in before if _fleet_state(fleet)[h] != before[h])
             if wrong:
                 trial.problems.append(
                     f"after both rollbacks {len(wrong)} hosts differ from before, e.g. {wrong[0]}"
@@ -380,14 +384,10 @@ def run_full_disk_trial(number: int, *, hosts: int, forks: int = 16, free_bytes:
                 inventory = work / "lab.yml"
                 fleet.write_inventory(inventory)
 
-                def state() -> dict[str, Snapshot]:
-                    return {h.name: snapshot(fleet.sim(h.name).registry.get_value) for h in fleet.hosts}
-
-                before = state()
+                before = _fleet_state(fleet)
                 journal = disk / "remediate.jsonl"
                 run = subprocess.run(
-                    [sys.executable, "-m", "toolkit.cli", "remediate", "-i", str(inventory), "--yes", "--journal",
-                     str(journal), "--format", "json", "--forks", str(forks), "--timeout", "60"],
+                    _remediate_argv(inventory, journal, forks=forks, timeout_s=60),
                     env=env, capture_output=True, text=True, timeout=600, preexec_fn=preexec,
                 )  # fmt: skip
                 trial.exit_code = run.returncode
@@ -398,7 +398,7 @@ def run_full_disk_trial(number: int, *, hosts: int, forks: int = 16, free_bytes:
                         f"remediate exit {run.returncode}, expected 2: {run.stderr.strip()[-300:]}"
                     )
                 if not journal.exists():  # not even the header fitted: nothing may have been sent
-                    if "nothing was sent to any host" not in run.stderr or state() != before:
+                    if "nothing was sent to any host" not in run.stderr or _fleet_state(fleet) != before:
                         trial.problems.append(f"journal never created, yet: {run.stderr.strip()[-300:]}")
                     return trial
                 if f"undo: psfleet rollback --journal {journal}" not in run.stderr:
@@ -415,7 +415,7 @@ def run_full_disk_trial(number: int, *, hosts: int, forks: int = 16, free_bytes:
                 except (ValueError, KeyError):
                     trial.problems.append(f"no JSON report: {run.stdout[:200]!r}")
                 time.sleep(0.5)
-                after = state()
+                after = _fleet_state(fleet)
                 trial.changed_values = sum(
                     1 for h in before for s in before[h] if before[h][s] != after[h][s]
                 )
@@ -425,7 +425,7 @@ def run_full_disk_trial(number: int, *, hosts: int, forks: int = 16, free_bytes:
                               "--rollback-journal", str(work / "rollback.jsonl"), env=env, timeout=600)  # fmt: skip
                 if rb.returncode not in (0, 4) or has_traceback(rb.stderr):
                     trial.problems.append(f"rollback exit {rb.returncode}: {rb.stderr.strip()[-300:]}")
-                wrong = sorted(h for h in before if state()[h] != before[h])
+                wrong = sorted(h for h in before if _fleet_state(fleet)[h] != before[h])
                 if wrong:
                     trial.problems.append(f"rollback left {len(wrong)} hosts different, e.g. {wrong[0]}")
         finally:
