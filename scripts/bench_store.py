@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -40,13 +41,28 @@ if str(ROOT) not in sys.path:
 from tests.integration.store.writers import audit_document  # noqa: E402 (needs ROOT)
 from toolkit.store import open_store, record_run  # noqa: E402
 
+#: CPU seconds (user + system) of the last :func:`psfleet` process and its children.
+last_cpu = 0.0
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
 
 def psfleet(args: Sequence[str], env: dict[str, str]) -> tuple[float, subprocess.CompletedProcess[str]]:
+    """Run psfleet as a user does; (wall seconds, the finished process). Its CPU seconds
+    (user + system, worker processes included) are left in :data:`last_cpu`: on a shared
+    machine wall time measures the neighbours too, CPU time measures psfleet."""
+    global last_cpu
+    cpu = _children_cpu()
     started = time.perf_counter()
     done = subprocess.run(
         [sys.executable, "-m", "toolkit.cli", *args], env=env, capture_output=True, text=True
     )
-    return time.perf_counter() - started, done
+    wall = time.perf_counter() - started
+    last_cpu = _children_cpu() - cpu
+    return wall, done
 
 
 def base_env(db: Path) -> dict[str, str]:
@@ -72,6 +88,7 @@ def bench_record(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     open_store(str(db)).close()  # an existing store, as on every run after the first
     env = base_env(db)
     walls: dict[str, list[float]] = {"no-record": [], "record": []}
+    cpus: dict[str, list[float]] = {"no-record": [], "record": []}
     with Fleet(spec, addressing="port", workers=args.workers, workdir=tmp / "lab") as lab:
         inventory = tmp / "lab.yml"
         lab.write_inventory(inventory)
@@ -86,7 +103,8 @@ def bench_record(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
                 if "not recorded" in done.stderr or done.returncode not in (0, 4, 8, 12):
                     raise SystemExit(f"audit failed: {done.returncode} {done.stderr[-500:]}")
                 walls[mode].append(wall)
-                print(f"  audit {mode}: {wall:.2f} s", file=sys.stderr, flush=True)
+                cpus[mode].append(last_cpu)
+                print(f"  audit {mode}: {wall:.2f} s wall, {last_cpu:.2f} s CPU", file=sys.stderr, flush=True)
     document = json.loads(out.read_text())
     writes = []
     for _ in range(5):
@@ -96,10 +114,13 @@ def bench_record(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         writes.append(time.perf_counter() - started)
     no_record, recorded = statistics.median(walls["no-record"]), statistics.median(walls["record"])
     write = statistics.median(writes)
+    cpu_no, cpu_rec = statistics.median(cpus["no-record"]), statistics.median(cpus["record"])
     return {
         "hosts": len(document["hosts"]),
         "audit_wall_s": {"no_record": round(no_record, 3), "record": round(recorded, 3), "runs": walls},
         "overhead_wall_pct": round(100 * (recorded - no_record) / no_record, 2),
+        "audit_cpu_s": {"no_record": round(cpu_no, 3), "record": round(cpu_rec, 3), "runs": cpus},
+        "overhead_cpu_s": round(cpu_rec - cpu_no, 3),
         "record_in_process_s": round(write, 4),
         "record_in_process_pct": round(100 * write / no_record, 2),
     }
@@ -162,8 +183,9 @@ def bench_history(args: argparse.Namespace, db: Path) -> dict[str, Any]:
             wall, done = psfleet(cli, env)
             if done.returncode != 0:
                 raise SystemExit(f"{cli} failed: {done.stderr[-500:]}")
-            walls.append(wall)
-        out[name]["cli_wall_s"] = round(min(walls), 3)
+            walls.append((wall, last_cpu))
+        out[name]["cli_wall_s"] = round(min(w for w, _ in walls), 3)
+        out[name]["cli_cpu_s"] = round(min(c for _, c in walls), 3)
     started = time.perf_counter()
     subprocess.run([sys.executable, "-c", "import toolkit.cli"], check=True)
     out["python_start_s"] = round(time.perf_counter() - started, 3)
@@ -258,10 +280,12 @@ def targets(f: dict[str, Any]) -> list[dict[str, Any]]:
     if "history" in f:
         worst = max(v["in_process_s"] for k, v in f["history"].items() if isinstance(v, dict))
         worst_cli = max(v["cli_wall_s"] for k, v in f["history"].items() if isinstance(v, dict))
+        worst_cpu = max(v["cli_cpu_s"] for k, v in f["history"].items() if isinstance(v, dict))
         out.append(
             {
                 "target": "history over a year of daily audits answers in < 1 s",
-                "figure": f"query <= {worst} s; whole command (new process) <= {worst_cli} s",
+                "figure": f"query <= {worst} s; whole command (new process) <= {worst_cli} s wall, "
+                f"<= {worst_cpu} s CPU",
                 "met": worst < 1,
             }
         )
@@ -285,7 +309,9 @@ def render(f: dict[str, Any]) -> str:
         r = f["record"]
         lines.append(
             f"record: audit wall median {r['audit_wall_s']['no_record']} s without, {r['audit_wall_s']['record']} s with "
-            f"recording ({r['overhead_wall_pct']:+}%); open + write {r['hosts']} hosts in-process {r['record_in_process_s']} s"
+            f"recording ({r['overhead_wall_pct']:+}%); CPU {r['audit_cpu_s']['no_record']} s without, "
+            f"{r['audit_cpu_s']['record']} s with ({r['overhead_cpu_s']:+} s); open + write {r['hosts']} hosts "
+            f"in-process {r['record_in_process_s']} s"
         )
     if "generated" in f:
         g = f["generated"]
@@ -294,7 +320,9 @@ def render(f: dict[str, Any]) -> str:
         )
     for name, v in f.get("history", {}).items():
         if isinstance(v, dict):
-            lines.append(f"{name}: query {v['in_process_s']} s, command {v['cli_wall_s']} s")
+            lines.append(
+                f"{name}: query {v['in_process_s']} s, command {v['cli_wall_s']} s wall, {v['cli_cpu_s']} s CPU"
+            )
     if "history" in f:
         lines.append(f"(python start + import toolkit.cli alone: {f['history']['python_start_s']} s)")
     if "report" in f:

@@ -157,19 +157,23 @@ def render_timeline(host: str, entries: Sequence[Any], fmt: str, *, table_format
                 cells.append("")
             elif check.get("actual"):
                 cells.append(f"{check['status']}: {short_actual(check['actual'])}")
-            else:
-                cells.append(
-                    f"{check['status']}{' (' + check['outcome'] + ')' if check.get('outcome') else ''}"
-                )
-        made = "; ".join(
-            f"{c['setting']} {c['before'] or 'absent'} -> {c['after'] or '?'} {c['outcome']} "
-            f"(journal run {c['journal_run_id']})"
-            for c in e.changes
-        )
+            else:  # remediation rows: what happened to the setting
+                cells.append(check.get("outcome") or check["status"])
         status = e.status if not e.error else f"{e.status}: {e.error}"
         kind = e.kind if not e.mode or e.mode == e.kind else f"{e.kind} {e.mode}"
-        rows.append([e.run, when(e.started), kind, e.operator, status, *cells, made])
+        rows.append([e.run, when(e.started), kind, e.operator, status, *cells, _changes_cell(e.changes)])
     return _tabular(headers, rows, fmt, table_format=table_format)
+
+
+def _changes_cell(changes: Sequence[dict[str, Any]]) -> str:
+    """``client_signing 0 (DWord) -> 1 (DWord) changed; ... [journal run ID]``."""
+    if not changes:
+        return ""
+    parts = [
+        f"{c['setting']} {c['before'] or 'absent'} -> {c['after'] or '?'} {c['outcome']}" for c in changes
+    ]
+    runs = sorted({str(c["journal_run_id"]) for c in changes if c.get("journal_run_id")})
+    return "; ".join(parts) + (f" [journal run {', '.join(runs)}]" if runs else "")
 
 
 # --- diff -------------------------------------------------------------------------------------

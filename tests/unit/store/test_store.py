@@ -127,3 +127,18 @@ def test_html_escapes_what_hosts_report_and_links_rules(tmp_path: Path) -> None:
     assert 'href="https://docs.example/windows-facts.md#signing-client-value"' in html
     assert '<b id="count-drift">1</b>' in html
     assert json.dumps(data)  # plain data
+
+
+def test_the_config_file_names_the_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from toolkit.cli.record import chosen_db
+
+    config = tmp_path / "config.toml"
+    config.write_text('db = "postgresql://psfleet@db.example.org/psfleet"\n')
+    monkeypatch.setenv("PSFLEET_CONFIG", str(config))
+    monkeypatch.delenv("PSFLEET_DB", raising=False)
+    assert chosen_db(None) == "postgresql://psfleet@db.example.org/psfleet"
+    monkeypatch.setenv("PSFLEET_DB", "/env.db")
+    assert chosen_db(None) == "/env.db"
+    assert chosen_db("/opt.db") == "/opt.db"
+    config.write_text("db = 5\n")
+    assert chosen_db(None) == "/env.db"  # a bad file was reported by the command; not fatal here
