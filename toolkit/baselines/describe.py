@@ -27,7 +27,12 @@ def check_dict(check: Check) -> dict[str, Any]:
     return {
         "id": check.id,
         "title": check.title,
-        "registry": {"path": check.path, "name": check.name, "kind": check.kind},
+        "registry": None
+        if check.smb_getter
+        else {"path": check.path, "name": check.name, "kind": check.kind},
+        "smb": {"cmdlet": check.smb_getter, "property": check.name, "type": check.smb_type}
+        if check.smb_getter
+        else None,
         "states": {
             s.name: {"expected": s.expected, "means": s.means, "value": s.value, "weakens": s.weakens}
             for s in check.states.values()
@@ -36,7 +41,7 @@ def check_dict(check: Check) -> dict[str, Any]:
         "not_applicable": [{"when": when_text(n.when), "reason": n.reason} for n in check.not_applicable],
         "enforced": [{"when": when_text(e.when), "means": e.means} for e in check.enforced],
         "remediation": {
-            "registry": f"Set-ItemProperty -Type {check.kind} -Force",
+            "registry": None if check.smb_getter else f"Set-ItemProperty -Type {check.kind} -Force",
             "cmdlets": [
                 {
                     "when": when_text(c.when),

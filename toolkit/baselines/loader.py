@@ -47,6 +47,8 @@ _NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 _ANCHOR = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 _RANGE = re.compile(r"^\s*(?:(>=|<=|>|<)\s*(\d+)|(\d+)\s*-\s*(\d+)|(\d+))\s*$")
 _SMB_CMDLETS = ("Set-SmbClientConfiguration", "Set-SmbServerConfiguration")
+#: Where an ``smb:`` check reads its property (one statement per cmdlet, whatever the checks).
+SMB_GETTERS = ("Get-SmbServerConfiguration", "Get-SmbClientConfiguration")
 _HIVES = ("HKLM:\\",)
 
 
@@ -251,7 +253,12 @@ class _Reader:
                 data.line_of("id"),
                 f"{field}.id",
             )
-        path, name, kind, prior = self.registry(data, field)
+        if "smb" in data and "registry" in data:
+            raise self.fail(
+                "a check reads either 'registry' or 'smb', not both", data.line_of("smb"), f"{field}.smb"
+            )
+        path, name, kind, prior = self.smb(data, field) if "smb" in data else self.registry(data, field)
+        kind, _, smb_type = kind.partition(":")
         meanings = self.meanings(data, field)
         states, default_state = self.states(data, field, meanings, kind)
         values = tuple(
@@ -363,8 +370,31 @@ class _Reader:
             reconnect=reconnect,
             reboot=reboot,
             manual=manual,
+            smb_type=smb_type,
             line=line,
         )
+
+    def smb(self, data: SrcDict, field: str) -> tuple[str, str, str, tuple[str, ...]]:
+        """``smb: {cmdlet: Get-SmbServerConfiguration, property: EncryptData}``: a Boolean or
+        UInt32 property, judged as a DWORD (true = 1)."""
+        where = f"{field}.smb"
+        smb = self.mapping(
+            self.get(data, "smb", field), data.line_of("smb"), where, ("cmdlet", "property", "type")
+        )
+        cmdlet = self.text(smb, "cmdlet", where)
+        if cmdlet not in SMB_GETTERS:
+            raise self.fail(
+                f"unknown cmdlet {cmdlet!r}; choose from {', '.join(SMB_GETTERS)}",
+                smb.line_of("cmdlet"),
+                f"{where}.cmdlet",
+            )
+        prop = self.text(smb, "property", where)
+        if not re.match(r"^[A-Za-z][A-Za-z0-9]*$", prop):
+            raise self.fail("expected a property name", smb.line_of("property"), f"{where}.property")
+        kind = self.text(smb, "type", where)
+        if kind not in ("bool", "uint32"):
+            raise self.fail(f"type {kind!r}: choose bool or uint32", smb.line_of("type"), f"{where}.type")
+        return cmdlet, prop, f"DWord:{kind}", ("DWord",)
 
     def registry(self, data: SrcDict, field: str) -> tuple[str, str, str, tuple[str, ...]]:
         where = f"{field}.registry"
@@ -625,6 +655,7 @@ _CHECK_KEYS = (
     "id",
     "title",
     "registry",
+    "smb",
     "meanings",
     "states",
     "default_state",

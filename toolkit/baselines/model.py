@@ -179,8 +179,15 @@ class Check:
     reboot: bool = False
     #: Set when psfleet must not write the value itself: what the admin does instead.
     manual: str = ""
+    #: ``smb:`` checks: the property's type (bool or uint32), read and judged as a DWORD.
+    smb_type: str = ""
     #: Line of the check in its file, for messages.
     line: int = 0
+
+    @property
+    def smb_getter(self) -> str | None:
+        """The Get-Smb*Configuration cmdlet an ``smb:`` check reads (its ``path``), else None."""
+        return self.path if self.path.startswith("Get-Smb") else None
 
     def state(self, name: str | None) -> State:
         return self.states.get(name or self.default_state) or self.states[self.default_state]

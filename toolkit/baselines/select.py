@@ -16,6 +16,7 @@ from pathlib import Path
 from toolkit.baselines.loader import DATA_DIR, resolve, resolve_all, shipped_names
 from toolkit.baselines.model import Baseline
 from toolkit.checks.probe import probe_keys
+from toolkit.checks.smbconfig import getters_of
 from toolkit.inventory.model import Host, Inventory
 
 _resolved: dict[tuple[str, ...], tuple[Baseline, ...]] = {}
@@ -51,6 +52,11 @@ def probe_keys_for(host: Host) -> tuple[str, ...]:
         with _lock:
             _keys[key] = found
     return found
+
+
+def smb_getters_for(host: Host) -> tuple[str, ...]:
+    """The Get-Smb*Configuration cmdlets the host's ``smb:`` checks read (each once)."""
+    return getters_of(c.path for b in baselines_for(host) for c in b.checks)
 
 
 def normalize_specs(specs: Sequence[str]) -> tuple[str, ...]:

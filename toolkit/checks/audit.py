@@ -14,10 +14,11 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from toolkit.baselines.model import Baseline
-from toolkit.baselines.select import baselines_for, probe_keys_for
+from toolkit.baselines.select import baselines_for, probe_keys_for, smb_getters_for
 from toolkit.checks.facts import HostFacts
 from toolkit.checks.osinfo import os_info
 from toolkit.checks.probe import ProbeError, parse_facts, statements_for
+from toolkit.checks.smbconfig import smb_statements, split_smb, with_smb
 from toolkit.checks.verdicts import evaluate, host_status
 from toolkit.inventory.model import Host
 from toolkit.results import HostError, HostResult, HostStatus
@@ -157,14 +158,18 @@ def audit_host(
     """
     started = time.monotonic()
     baselines = baselines_for(host)
-    keys = probe_keys_for(host)
-    statements = statements_for(keys) + tuple(s for e in extensions for s in e.statements)
+    keys, getters = probe_keys_for(host), smb_getters_for(host)
+    # The SMB configuration cmdlets go last: before 9200 they do not exist.
+    statements = (
+        statements_for(keys) + tuple(s for e in extensions for s in e.statements) + smb_statements(getters)
+    )
     # The host's transport (auto: the lean client, pypsrp after a protocol failure): same facts.
     with open_session(host, credential, deadline=deadline) as session:
         result = session.run(statements)
     registry, parts = split_answer(result, extensions) if extensions else (result, {})
+    registry, smb = split_smb(registry, getters)
     try:
-        facts = parse_facts(registry, keys)
+        facts = with_smb(parse_facts(registry, keys), getters, smb)
     except ProbeError as exc:
         return served_by(session, probe_result_error(host, exc, time.monotonic() - started))
     judged = judge(

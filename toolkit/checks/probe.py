@@ -23,6 +23,7 @@ from toolkit.checks.facts import (
     RegValue,
     normalize_key,
 )
+from toolkit.checks.smbconfig import is_getter
 from toolkit.errors import PsfleetError
 from toolkit.results import ErrorKind
 from toolkit.transport.model import (
@@ -47,6 +48,8 @@ def probe_keys(paths: Iterable[str]) -> tuple[str, ...]:
     keys = list(AUDIT_KEYS)
     seen = {normalize_key(k) for k in keys}
     for path in paths:
+        if is_getter(path):  # an smb: check's cmdlet (toolkit.checks.smbconfig), not a key
+            continue
         if normalize_key(path) not in seen:
             seen.add(normalize_key(path))
             keys.append(path)

@@ -68,13 +68,16 @@ def show_command(
     typer.echo(f"{data['name']}: {data['description']} (sha256 {data['sha256'][:12]}, {data['source']})")
     rows = []
     for check in data["checks"]:
-        reg = check["registry"]
+        reg, smb = check["registry"], check["smb"]
         fixes = [c["command"] + f" ({c['when']})" for c in check["remediation"]["cmdlets"]]
-        fixes.append(check["remediation"]["registry"])
+        fixes.append(check["remediation"]["registry"] or f"Set-{smb['cmdlet'][4:]} -{smb['property']} -Force")
+        where = (
+            f"{reg['path']}\\{reg['name']} ({reg['kind']})" if reg else f"({smb['cmdlet']}).{smb['property']}"
+        )
         rows.append(
             (
                 check["id"],
-                f"{reg['path']}\\{reg['name']} ({reg['kind']})",
+                where,
                 ", ".join(check["states"]),
                 check["default_state"],
                 "; ".join(fixes),

@@ -16,6 +16,7 @@ from typing import Any
 
 from toolkit.checks.facts import HostFacts, RegValue
 from toolkit.checks.probe import ProbeError
+from toolkit.checks.smbconfig import is_smb_read_error
 from toolkit.inventory.model import Host
 from toolkit.remediate.journal import JournalWriter, intent_record, outcome_record
 from toolkit.remediate.lease import (
@@ -120,7 +121,8 @@ def release_lease(session: Session, guard: HostGuard) -> None:
 
 def is_read_error(error: ErrorRecordData) -> bool:
     return (
-        error.activity == "Get-ItemProperty"
+        is_smb_read_error(error)
+        or error.activity == "Get-ItemProperty"
         or is_native_error(error)
         or error.fully_qualified_error_id.lower().endswith("getitempropertycommand")
     )

@@ -47,6 +47,8 @@ class Setting:
     digest: str = ""
     #: The check has a desired state that weakens security (a workaround with an expiry).
     weakenable: bool = False
+    #: ``smb:`` checks: the property's type (bool, uint32); ``path`` is then the Get- cmdlet.
+    smb_type: str = ""
 
     def key_in(self, facts: HostFacts) -> KeyFacts:
         """The probed key this setting's value lives in."""
@@ -69,6 +71,7 @@ def settings_of(baselines: Iterable[Baseline]) -> dict[str, Setting]:
                 recorded,
                 baseline.digest,
                 weakenable=check.guardrail is not None,
+                smb_type=check.smb_type,
             )
     return out
 

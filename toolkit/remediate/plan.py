@@ -30,6 +30,7 @@ from toolkit.baselines.model import Baseline, Check
 from toolkit.baselines.select import baselines_for
 from toolkit.checks.facts import HostFacts, KeyFacts, RegValue
 from toolkit.checks.osinfo import BUILD_WIN8, BUILD_WIN81, os_info
+from toolkit.checks.smbconfig import smb_write
 from toolkit.checks.verdicts import default_baselines, evaluate
 from toolkit.errors import UsageError
 from toolkit.inventory.model import Host
@@ -132,7 +133,10 @@ def registry_write(path: str, name: str, value: RegValue) -> Command:
 
 def write_commands(check: Check, after: RegValue, os: OsInfo) -> tuple[Command, ...]:
     """How to reach ``after`` for ``check`` on ``os``: the check's SMB cmdlet for that build
-    and value (always ``-Force``), else the registry."""
+    and value (always ``-Force``), else the registry; an ``smb:`` check through its
+    Set-Smb*Configuration cmdlet."""
+    if check.smb_getter is not None and isinstance(after.value, int):
+        return (smb_write(check.smb_getter, check.name, check.smb_type, after.value),)
     if after.kind == check.kind:
         for entry in check.cmdlets:
             if entry.value == after.value and os.build is not None and entry.when.matches(os):

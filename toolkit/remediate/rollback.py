@@ -30,9 +30,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from toolkit import __version__
-from toolkit.checks.facts import HostFacts, KeyFacts
+from toolkit.checks.facts import HostFacts, KeyFacts, RegValue
 from toolkit.checks.osinfo import os_info
 from toolkit.checks.probe import ProbeError
+from toolkit.checks.smbconfig import smb_write
 from toolkit.errors import JournalError
 from toolkit.fanout.runner import FanoutHooks, FanoutOptions, run_hosts
 from toolkit.inventory.model import Host, Inventory
@@ -73,6 +74,7 @@ from toolkit.remediate.plan import AMBIGUOUS_REASON, PlannedWrite, registry_writ
 from toolkit.remediate.truekind import TrueFacts, parse_true_facts, read_statements
 from toolkit.remediate.workarounds import clear_workaround, workarounds_path
 from toolkit.results import ErrorKind, HostError, HostResult, HostStatus
+from toolkit.transport.model import Command
 from toolkit.transport.protocol import CredentialLike, TransportError, endpoint_of
 from toolkit.transport.select import open_session
 
@@ -484,6 +486,15 @@ def _task(
     return task
 
 
+def restore_command(setting: Setting, prior: RegValue) -> Command:
+    """The write that puts ``prior`` back: the registry, or the ``smb:`` check's Set cmdlet."""
+    if setting.smb_type:
+        if prior.kind != "DWord" or not isinstance(prior.value, int):
+            raise ValueError(f"cannot restore {prior.describe()} through {setting.path}")
+        return smb_write(setting.path, setting.name, setting.smb_type, prior.value)
+    return registry_write(setting.path, setting.name, prior)
+
+
 def owned_settings(intents: tuple[Intent, ...]) -> dict[str, Setting]:
     """The settings the intents' baselines own, by id: the only values rollback reads and
     writes (the default baseline's for journals written before baselines)."""
@@ -521,7 +532,7 @@ def _plan(
             )
             continue
         try:
-            command = registry_write(setting.path, setting.name, intent.before)
+            command = restore_command(setting, intent.before)
         except ValueError as exc:
             items[intent.setting] = _item(intent, key, Outcome.BLOCKED, str(exc))
             continue

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 from toolkit.checks.facts import HostFacts, KeyFacts, RegKind, RegValue, normalize_key
 from toolkit.checks.probe import AUDIT_STATEMENTS, parse_facts, probe_keys, statements_for
+from toolkit.checks.smbconfig import getters_of, is_getter, smb_statements, split_smb, with_smb
 from toolkit.remediate.model import SETTINGS, Setting
 from toolkit.transport.model import Command, ErrorRecordData, InvocationResult, PSValue, Statement
 
@@ -39,10 +40,12 @@ def kind_statements(keys: tuple[str, ...]) -> tuple[Statement, ...]:
 
 
 def managed_keys(settings: Iterable[Setting]) -> tuple[str, ...]:
-    """The keys ``settings`` live in, each once, in order."""
+    """The registry keys ``settings`` live in, each once, in order (``smb:`` settings, read
+    through their cmdlet, are not keys)."""
     seen: dict[str, str] = {}
     for setting in settings:
-        seen.setdefault(normalize_key(setting.path), setting.path)
+        if not is_getter(setting.path):
+            seen.setdefault(normalize_key(setting.path), setting.path)
     return tuple(seen.values())
 
 
@@ -57,7 +60,8 @@ def read_statements(settings: Mapping[str, Setting]) -> tuple[Statement, ...]:
 @functools.lru_cache(maxsize=64)
 def _read_statements(settings: tuple[Setting, ...]) -> tuple[Statement, ...]:
     keys = managed_keys(settings)
-    return statements_for(probe_keys(keys)) + kind_statements(keys)
+    getters = getters_of(s.path for s in settings)
+    return statements_for(probe_keys(keys)) + kind_statements(keys) + smb_statements(getters)
 
 
 KIND_STATEMENTS: tuple[Statement, ...] = kind_statements(managed_keys(SETTINGS.values()))
@@ -127,7 +131,9 @@ def parse_true_facts(result: InvocationResult, settings: Mapping[str, Setting] |
     Raises :class:`toolkit.checks.probe.ProbeError` like ``parse_facts``."""
     managed = SETTINGS if settings is None else settings
     lines, rest = split_native(result)
-    facts = parse_facts(rest, probe_keys(managed_keys(managed.values())))
+    getters = getters_of(s.path for s in managed.values())
+    rest, smb = split_smb(rest, getters)
+    facts = with_smb(parse_facts(rest, probe_keys(managed_keys(managed.values()))), getters, smb)
     kinds = parse_kinds(lines, managed)
     ambiguous: set[str] = set()
     for setting in managed.values():
