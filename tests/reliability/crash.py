@@ -311,7 +311,8 @@ def run_concurrent_trial(
                         trial.problems.append(
                             f"rollback of {run} undid {len(undone)} changes of {second}, e.g. {undone[0]}"
                         )
-            wrong = sorted(h for h in before if _fleet_state(fleet)[h] != before[h])
+            final = _fleet_state(fleet)
+            wrong = sorted(h for h in before if final[h] != before[h])
             if wrong:
                 trial.problems.append(
                     f"after both rollbacks {len(wrong)} hosts differ from before, e.g. {wrong[0]}"
@@ -425,7 +426,8 @@ def run_full_disk_trial(number: int, *, hosts: int, forks: int = 16, free_bytes:
                               "--rollback-journal", str(work / "rollback.jsonl"), env=env, timeout=600)  # fmt: skip
                 if rb.returncode not in (0, 4) or has_traceback(rb.stderr):
                     trial.problems.append(f"rollback exit {rb.returncode}: {rb.stderr.strip()[-300:]}")
-                wrong = sorted(h for h in before if _fleet_state(fleet)[h] != before[h])
+                final = _fleet_state(fleet)
+                wrong = sorted(h for h in before if final[h] != before[h])
                 if wrong:
                     trial.problems.append(f"rollback left {len(wrong)} hosts different, e.g. {wrong[0]}")
         finally:
