@@ -125,6 +125,13 @@ def _skip_ids(tree: ast.AST) -> set[int]:
             mark(node)
         if isinstance(node, ast.JoinedStr):  # message texts: too many, mostly cosmetic
             mark(node)
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr in _QUIET_CALLS
+            and ast.unparse(node.func.value) in ("log", "logger", "logging")
+        ):
+            mark(node)  # logging arguments (exc_info=...) change nothing a user sees
     return skip
 
 

@@ -40,6 +40,7 @@ def test_a_host_result_comes_back_from_a_worker_process_and_workers_stop_when_to
         assert result.error is not None and "internal error: TypeError" in result.error.message
     # told to stop (None), they exit on their own: not killed after the grace period
     assert [w.proc.returncode for w in ex._workers] == [0, 0]
+    assert all(w.jobs.closed and w.results.closed for w in ex._workers)  # no descriptor left open
 
 
 def test_a_dead_worker_costs_its_hosts_an_error_not_the_run() -> None:
@@ -49,6 +50,7 @@ def test_a_dead_worker_costs_its_hosts_an_error_not_the_run() -> None:
         worker.proc.kill()
         worker.proc.wait(10)
         ex.submit(0, HOSTS[0], time.monotonic() + 60)
+        assert not worker.alive  # buried: never given another host
         ex.submit(1, HOSTS[1], time.monotonic() + 60)  # no worker left at all
         results = collect(ex, 2, within=10)
     finally:
