@@ -59,7 +59,7 @@ def test_audit_csv(hostile_inventory: Path, capsys: pytest.CaptureFixture[str]) 
     code, out, err = run_cli(
         ["audit", "-i", str(hostile_inventory), "--format", "csv", "--timeout", "5"], capsys
     )
-    assert code in (8, 12), err
+    assert code == 12, err  # fs01 drifts, the formula-named host is not reached
     assert "'=cmd|calc!A0" in cells(out)
     assert any("=HYPERLINK(" in c for c in cells(out))
     assert_no_formula(out)
@@ -81,7 +81,7 @@ def test_remediate_check_csv(hostile_inventory: Path, capsys: pytest.CaptureFixt
     code, out, err = run_cli(
         ["remediate", "-i", str(hostile_inventory), "--check", "--format", "csv", "--timeout", "5"], capsys
     )
-    assert code in (8, 12), err
+    assert code == 12, err  # fs01 drifts, the formula-named host is not reached
     assert "'=cmd|calc!A0" in cells(out)
     assert_no_formula(out)
 
