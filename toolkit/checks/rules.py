@@ -49,6 +49,14 @@ SIGNING_NONBINARY_VALUES = rule_id("signing-nonbinary-values")
 SIGNING_EITHER_SIDE = rule_id("signing-either-side")
 SIGNING_SAFER_WORKAROUND = rule_id("signing-safer-workaround")
 
+# --- SMB hardening (the smb-hardening baseline) -----------------------------------------
+SMB1_SERVER_VALUE = rule_id("smb1-server-value")
+SMB1_NOT_INSTALLED_BY_DEFAULT = rule_id("smb1-not-installed-by-default")
+SMB1_CLIENT_DRIVER = rule_id("smb1-client-driver")
+INSECURE_GUEST_LOGONS = rule_id("insecure-guest-logons")
+INSECURE_GUEST_DEFAULTS = rule_id("insecure-guest-defaults")
+SMB_ENCRYPTION_VALUE = rule_id("smb-encryption-value")
+
 # --- workarounds, evidence ---------------------------------------------------------------
 RSN_WORKAROUND = rule_id("rsn-workaround")
 VALIDATE_NEGOTIATE_ABORT = rule_id("validate-negotiate-abort")
@@ -68,6 +76,12 @@ AUDIT_RULES: dict[str, str] = {
     SIGNING_NONBINARY_VALUES: "not DWORD 0 or 1: not counted, OS default applies (psfleet's assumption)",
     SIGNING_EITHER_SIDE: "SMB2/3 traffic is signed if either side requires it (wire probe)",
     SMBCLIENT_EVENTS: "SMB client events 31012/31013/30803/30804 (audit --events)",
+    SMB1_SERVER_VALUE: "LanmanServer SMB1 DWORD 0 disables the SMB1 server; absent = enabled where installed",
+    SMB1_NOT_INSTALLED_BY_DEFAULT: "no SMB 1.0 by default: Windows 11, Server 2019+, Windows 10 1709+ but Home/Pro",
+    SMB1_CLIENT_DRIVER: "mrxsmb10 Start 4 = SMB1 client off (psfleet says what to run; Workstation depends on it)",
+    INSECURE_GUEST_LOGONS: "LanmanWorkstation AllowInsecureGuestAuth 0 refuses insecure guest logons",
+    INSECURE_GUEST_DEFAULTS: "absent: refused from 1709 (not Home/Pro before 24H2) and Server 2019; allowed before",
+    SMB_ENCRYPTION_VALUE: "LanmanServer EncryptData 1 encrypts every SMB 3 session (policy smb_encryption)",
 }
 
 

@@ -161,3 +161,15 @@ def test_the_probe_reads_each_key_once_whatever_the_number_of_checks() -> None:
     statements = statements_for(keys)
     assert [s[0].name for s in statements] == ["Get-ItemProperty"] * 4
     assert statements_for(keys) is statements  # built once per key set
+
+
+def test_audit_explain_lists_every_rule_the_shipped_baselines_use() -> None:
+    from toolkit.checks.rules import AUDIT_RULES
+
+    used = {
+        r.rule
+        for name in shipped_names()
+        for c in resolve(name).checks
+        for r in (*c.values, *c.absent, c.wrong_kind, *c.not_applicable, *c.enforced)
+    }
+    assert sorted(used - set(AUDIT_RULES)) == []
