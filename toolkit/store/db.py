@@ -7,7 +7,8 @@ opening an up-to-date store costs one query.
 
 Concurrency: SQLite runs in WAL mode (readers never block the writer) with a busy timeout,
 and every write transaction starts ``BEGIN IMMEDIATE`` so two writers queue instead of
-failing on a lock upgrade. PostgreSQL writes are plain transactions. Two processes that find
+failing on a lock upgrade. PostgreSQL writes are plain transactions, with the busy timeout as
+``lock_timeout``. Two processes that find
 an empty database at once both try to create it; the loser re-reads the revision and goes on.
 
 Caveat: an :class:`Store` holds a connection pool; use one per process (threads may share
@@ -130,7 +131,12 @@ def _engine(url: str, wait: float) -> Engine:
         return engine
     connect_args: dict[str, Any] = {}
     if parsed.get_backend_name() == "postgresql":
-        connect_args = {"connect_timeout": max(1, int(wait)), "application_name": "psfleet"}
+        # A table another session holds locked fails after the busy timeout, as on SQLite.
+        connect_args = {
+            "connect_timeout": max(1, int(wait)),
+            "application_name": "psfleet",
+            "options": f"-c lock_timeout={int(wait * 1000)}",
+        }
     return create_engine(url, connect_args=connect_args, pool_pre_ping=False)
 
 

@@ -63,3 +63,30 @@ def test_an_unreachable_server_leaves_the_run_whole_with_one_warning(story: Stor
     assert len(warnings) == 1, result.err
     assert "psfleet: warning: run not recorded in postgresql://psfleet:***@127.0.0.1" in warnings[0]
     assert secret not in result.err
+
+
+def test_a_locked_or_read_only_postgresql_store_leaves_the_run_whole(
+    story: Story, postgres_server: PostgresServer
+) -> None:
+    import psycopg
+
+    url = postgres_server.database("locked")
+    open_store(url).close()
+    baseline = story.runs["audit2"]
+    env = {"PSFLEET_DB": url, "PSFLEET_DB_BUSY_TIMEOUT": "1"}
+    with psycopg.connect(url) as holder:  # another session holds the runs table
+        holder.execute("LOCK TABLE runs IN ACCESS EXCLUSIVE MODE")
+        locked = story.psfleet("audit", "-i", str(story.inventory), "-f", "json", env=env)
+    assert locked.code == baseline.code == 12
+    assert json.loads(locked.out)["summary"] == json.loads(baseline.out)["summary"]
+    (warning,) = [line for line in locked.err.splitlines() if "not recorded" in line]
+    assert "lock timeout" in warning and postgres_server.password not in locked.err
+
+    with psycopg.connect(postgres_server.url(), autocommit=True) as admin:
+        admin.execute("ALTER DATABASE locked SET default_transaction_read_only = on")
+    read_only = story.psfleet("audit", "-i", str(story.inventory), "-f", "json", env=env)
+    assert read_only.code == 12
+    (warning,) = [line for line in read_only.err.splitlines() if "not recorded" in line]
+    assert "read-only transaction" in warning
+    history = story.psfleet("history", "-f", "json", env=env)  # reading still works
+    assert history.code == 0 and json.loads(history.out)["runs"] == []
