@@ -53,11 +53,8 @@ __all__ = [
 ]
 
 
-# MS-PSRP 2.2.1: message types and destinations.
-SESSION_CAPABILITY = 0x00010002
-INIT_RUNSPACEPOOL = 0x00010004
+# MS-PSRP 2.2.1: the message types and destination this client reads or sends by hand.
 RUNSPACEPOOL_STATE = 0x00021005
-APPLICATION_PRIVATE_DATA = 0x00021009
 CREATE_PIPELINE = 0x00021006
 PIPELINE_OUTPUT = 0x00041004
 ERROR_RECORD = 0x00041005
