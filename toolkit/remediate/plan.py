@@ -274,4 +274,6 @@ def _plan_setting(
     reason = f"{result.reason}; will write {after.describe()}"
     if weakening and expires is not None:
         reason += f" as a temporary workaround until {expires.isoformat(timespec='minutes')}"
+    if check.reboot:
+        reason += "; takes effect after a restart"
     return item(Outcome.PENDING, reason, after=after, command=write.command_text), write
