@@ -424,9 +424,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tree", type=Path, help="a checkout to mutate (default: a new worktree of HEAD)")
     parser.add_argument("--json", type=Path, help="write the report here")
     parser.add_argument("--list", action="store_true", help="only count the mutants per module")
+    parser.add_argument(
+        "--files", nargs="+", help="mutate only these files (paths from the repository root) of --module"
+    )
+    parser.add_argument("--tests", nargs="+", help="run these test paths instead of the module's own")
     parser.add_argument("--recheck", type=Path, help="re-run the survivors of an earlier --json report")
     args = parser.parse_args(argv)
     modules = list(MODULES) if args.module == "all" else [args.module]
+    if args.files or args.tests:
+        if len(modules) != 1:
+            parser.error("--files and --tests need one --module")
+        sources, tests = MODULES[modules[0]]
+        MODULES[modules[0]] = (tuple(args.files or sources), tuple(args.tests or tests))
     for name in modules:
         if name not in MODULES:
             parser.error(f"unknown module {name!r}")
