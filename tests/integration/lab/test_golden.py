@@ -464,9 +464,9 @@ def test_command_replies_echo_the_command_id(
 def test_get_matches(windows: dict[str, list[Exchange]], lab: dict[str, list[Exchange]]) -> None:
     (ours,) = [x for x in _by_action(lab["idle60"], "Get") if x.reply_action == "GetResponse"]
     for name in ("test_psrp_is_alive_invalid_selectors", "test_psrp_is_alive_state_disconnected"):
-        for win in _by_action(windows[name], "Get"):
-            if win.reply_action != "GetResponse":
-                continue
+        wins = [x for x in _by_action(windows[name], "Get") if x.reply_action == "GetResponse"]
+        assert wins, f"{name} holds no GetResponse to compare with"
+        for win in wins:
             assert header_tags(ours.response) == header_tags(win.response), name
             assert body_shape(ours.response) == body_shape(win.response), name
             theirs = _shell_values(win.response)
