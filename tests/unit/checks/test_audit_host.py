@@ -117,3 +117,15 @@ def test_audit_host_without_extensions_reads_and_judges(monkeypatch: pytest.Monk
     assert result.status is HostStatus.COMPLIANT
     assert result.os is not None and result.os.build == 17763
     assert 0 <= result.duration_s < 30 and result.extra["transport"] == "lean"
+
+
+def test_an_answer_the_probe_cannot_read_is_one_host_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from toolkit.checks.facts import CURRENT_VERSION_KEY
+
+    box = FakeWindows("17763", client_signing=("DWord", 1), server_signing=("DWord", 1))
+    del box.registry[CURRENT_VERSION_KEY]  # neither values nor PathNotFound for that key
+    monkeypatch.setattr(audit_module, "open_session", FakeFleet(fs01=box))
+    result = audit_host(HOST, None, time.monotonic() + 30)
+    assert result.status is HostStatus.PROTOCOL_ERROR
+    assert result.error is not None and result.error.message.startswith("unexpected answer: ")
+    assert 0 <= result.duration_s < 30 and result.extra["transport"] == "lean"

@@ -91,7 +91,8 @@ class FakeWindows:
                 output.append(self._obj("HKLM:\\SOFTWARE\\psfleet", {"Lease": ("String", self.lease or "")}))
                 continue
             if command.name == "Get-ItemProperty":
-                output.append(self._obj(path, self.registry[path]))
+                if path in self.registry:  # a key the test removed answers nothing at all
+                    output.append(self._obj(path, self.registry[path]))
                 continue
             if command.name == "reg.exe":
                 continue  # only DWORDs here: nothing reg.exe would add
