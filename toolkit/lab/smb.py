@@ -116,10 +116,10 @@ class SmbStance:
     """What one host's SMB server does right now (read from its registry on each connection)."""
 
     dialects: tuple[int, ...]
+    #: RequireSecuritySignature: SMB2's SIGNING_REQUIRED and SMB1's SIGNATURES_REQUIRED alike.
     signing_required: bool
     smb1: bool
     smb1_signing_enabled: bool
-    smb1_signing_required: bool
 
 
 def smb_stance(sim: SimHost) -> SmbStance:
@@ -137,7 +137,6 @@ def smb_stance(sim: SimHost) -> SmbStance:
         signing_required=required,
         smb1=bool(smb1) if smb1 is not None else build < _SMB1_BUILD_LIMIT,
         smb1_signing_enabled=enabled or required,
-        smb1_signing_required=required,
     )
 
 
@@ -173,7 +172,7 @@ def answer(sim: SimHost, message: bytes) -> bytes:
         if stance.smb1 and SMB1_DIALECT in dialects:
             mode = 0x03
             mode |= SMB1_SIGNATURES_ENABLED if stance.smb1_signing_enabled else 0
-            mode |= SMB1_SIGNATURES_REQUIRED if stance.smb1_signing_required else 0
+            mode |= SMB1_SIGNATURES_REQUIRED if stance.signing_required else 0
             return smb1_negotiate_response(
                 dialect_index=dialects.index(SMB1_DIALECT), security_mode=mode, server_guid=guid
             )
