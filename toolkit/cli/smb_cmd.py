@@ -25,11 +25,12 @@ from toolkit.cli.common import (
     can_prompt,
     check_format,
     emit,
+    emit_report,
     setup_logging,
     show_progress,
     status_progress,
 )
-from toolkit.cli.options import complete_table_format, reject_table_format
+from toolkit.cli.options import LIMIT_HELP, complete_limit, complete_table_format, reject_table_format
 from toolkit.cli.record import db_option, no_record_option, record
 from toolkit.errors import UsageError
 from toolkit.fanout.runner import FanoutOptions
@@ -43,6 +44,7 @@ from toolkit.smb.render import (
     diagnosis_document,
     diagnosis_text,
     probe_host_line,
+    probe_run_summary,
     render_probe_run,
 )
 from toolkit.smb.wire import ALL_DIALECTS, DIALECTS
@@ -98,7 +100,7 @@ def probe_smb_command(
     inventory: Path = typer.Option(
         ..., "-i", "--inventory", envvar="PSFLEET_INVENTORY", help="Inventory file."
     ),
-    limit: list[str] = typer.Option([], "-l", "--limit", help="Host names, groups, globs, !exclusions."),
+    limit: list[str] = typer.Option([], "-l", "--limit", help=LIMIT_HELP, autocompletion=complete_limit),
     forks: int = typer.Option(
         64, "--forks", min=1, max=1024, envvar="PSFLEET_FORKS", help="Hosts probed at once."
     ),
@@ -161,7 +163,8 @@ def probe_smb_command(
             identify=identify,
         )
     if not streaming:
-        emit(render_probe_run(run, fmt, table_format=table_format), output)
+        # With -o the file holds the report and the terminal the summary and "wrote FILE".
+        emit_report(render_probe_run(run, fmt, table_format=table_format), probe_run_summary(run), output)
     record(
         run.to_dict, kind="probe", db=db, no_record=no_record, groups={h.name: h.groups for h in inv.hosts}
     )
