@@ -54,6 +54,7 @@ from toolkit.inventory.settings import (
     build_host,
     describe,
     plain,
+    read_check_policy,
     read_policy_value,
     read_setting,
     suggest,
@@ -302,6 +303,8 @@ def _map_psfleet(layer: Layer, name: str, var: Var, problems: Problems) -> None:
         read_setting(
             layer, key, var.value, var.line, var.field, problems, base_dir=_base_dir(var), lenient=True
         )
+    elif read_check_policy(layer, policy_key, var.value, var.line, var.field, problems):
+        pass  # psfleet_policy_<check id of a baseline>: its desired state
     else:
         known = [f"psfleet_{k}" for k in (*SETTING_KEYS, *POLICY_KEYS)]
         problems.add(

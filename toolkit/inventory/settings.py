@@ -375,16 +375,25 @@ def _read_policy(
         key_line = value.line_of(key) if hasattr(value, "line_of") else line
         sub = f"{field}.{key}"
         if key not in POLICY_KEYS:
-            states = _baseline_states(str(key), layer)
-            if states is None:
+            if not read_check_policy(layer, str(key), item, key_line, sub, problems):
                 problems.add(f"unknown policy key {key!r}{suggest(str(key), POLICY_KEYS)}", key_line, sub)
-                continue
-            try:
-                layer[f"policy.{key}"] = Setting(as_choice(item, states), key_line, sub)
-            except BadValue as exc:
-                problems.add(str(exc), key_line, sub)
             continue
         read_policy_value(layer, str(key), item, key_line, sub, problems)
+
+
+def read_check_policy(
+    layer: Layer, key: str, value: object, line: int | None, field: str, problems: Problems
+) -> bool:
+    """Store the desired state of baseline check ``key`` as ``policy.<key>``; False when no
+    shipped baseline, nor one this mapping's ``baselines:`` names, has that check."""
+    states = _baseline_states(key, layer)
+    if states is None:
+        return False
+    try:
+        layer[f"policy.{key}"] = Setting(as_choice(value, states), line, field)
+    except BadValue as exc:
+        problems.add(str(exc), line, field)
+    return True
 
 
 def _read_baselines(value: object, base_dir: Path) -> tuple[str, ...]:

@@ -73,3 +73,15 @@ def test_a_retry_file_keeps_baselines_and_their_policies(tmp_path: Path) -> None
     (again,) = load_inventory(retry).hosts
     assert (again.baselines, again.policy) == (host.baselines, host.policy)
     assert host_from_wire(host_to_wire(host)).baselines == ("smb-hardening",)  # to site workers
+
+
+def test_ansible_hosts_take_baselines_and_check_policies_from_psfleet_vars(tmp_path: Path) -> None:
+    path = tmp_path / "hosts.ini"
+    path.write_text(
+        "[fs]\nfs01 ansible_host=10.0.0.5 ansible_connection=winrm "
+        "psfleet_baselines=smb-hardening psfleet_policy_smb_encryption=required\n",
+        encoding="utf-8",
+    )
+    (host,) = load_inventory(path).hosts
+    assert host.baselines == ("smb-hardening",)
+    assert host.policy.checks == {"smb_encryption": "required"}
