@@ -11,7 +11,7 @@ import typer
 
 from toolkit.cli.common import say, setup_logging
 from toolkit.errors import UsageError
-from toolkit.lab.fleet import DEFAULT_BASE_ADDRESS, Fleet
+from toolkit.lab.fleet import DEFAULT_BASE_ADDRESS, Fleet, LabAddressInUse
 from toolkit.lab.spec import load_spec, spec_from_args
 
 app = typer.Typer(
@@ -100,7 +100,15 @@ def serve(
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    with fleet:
+    try:
+        fleet.start()
+    except LabAddressInUse as exc:
+        option = "--base-address" if base_address is not None else "--base-port"
+        hint = "pick a free block" if option == "--base-address" else "let the system pick free ports"
+        raise UsageError(
+            f"{exc.address}:{exc.port} is in use; omit {option} to {hint}", field=option
+        ) from None
+    try:
         if inventory_out is not None:
             fleet.write_inventory(inventory_out)
             say(f"inventory: {inventory_out}")
@@ -116,6 +124,8 @@ def serve(
         )
         while not stop.wait(0.5):
             pass
+    finally:
+        fleet.stop()
     say("lab stopped")
 
 

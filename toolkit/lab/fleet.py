@@ -81,6 +81,14 @@ def _bindable(address: str, port: int) -> bool:
     return True
 
 
+class LabAddressInUse(OSError):
+    """An address or port the user chose for the lab is held by another listener."""
+
+    def __init__(self, address: str, port: int) -> None:
+        super().__init__(f"{address}:{port} is in use")
+        self.address, self.port = address, port
+
+
 @dataclass
 class _Plan:
     spec: HostSpec
@@ -256,6 +264,9 @@ class Fleet:
     def _plan(self) -> None:
         self._plan_from(self.base_address, self.base_port)
         if not self.find_free:
+            taken = next((p for p in self._plans if not _bindable(p.address, p.port)), None)
+            if taken is not None:
+                raise LabAddressInUse(taken.address, taken.port)
             return
         for attempt in range(1, _FREE_BLOCK_ATTEMPTS + 1):
             if all(_bindable(p.address, p.port) for p in self._plans):

@@ -191,3 +191,36 @@ def test_an_alias_bomb_spec_is_refused_at_once(tmp_path: Path) -> None:
     assert proc.returncode == 2, proc.stderr
     (line,) = proc.stderr.decode().splitlines()
     assert line.startswith(f"psfleet: error: {spec}:6: YAML aliases expand to more than"), line
+
+
+def _listener(address: str, port: int) -> socket.socket:
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((address, port))
+    sock.listen()
+    return sock
+
+
+@pytest.mark.parametrize("mode", ["ip", "port"])
+def test_an_address_the_user_chose_that_is_in_use_is_a_usage_error(mode: str, tmp_path: Path) -> None:
+    """Another lab (here a plain listener) holds the endpoint named by --base-address or
+    --base-port: one line naming the option and the endpoint, exit 2, no traceback."""
+    if mode == "ip":
+        address = f"127.{random.randint(64, 250)}.0.1"
+        blocker = _listener(address, 5985)
+        args, option, endpoint = ["--base-address", address], "--base-address", f"{address}:5985"
+    else:
+        blocker = _listener("127.0.0.1", 0)
+        port = blocker.getsockname()[1]
+        args, option = ["--addressing", "port", "--base-port", str(port)], "--base-port"
+        endpoint = f"127.0.0.1:{port}"
+    with blocker:
+        proc = subprocess.run(
+            [*_psfleet(), "lab", "serve", "--hosts", "1", *args],
+            cwd=tmp_path,
+            capture_output=True,
+            timeout=60,
+        )
+    assert proc.returncode == 2, proc.stderr
+    (line,) = proc.stderr.decode().splitlines()
+    assert line.startswith(f"psfleet: error: {option}: {endpoint} is in use; omit {option}"), line
