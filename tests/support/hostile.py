@@ -12,7 +12,9 @@ test fail instead of hanging or exhausting the machine.
 
 from __future__ import annotations
 
+import base64
 import ssl
+import struct
 import threading
 import time
 from dataclasses import dataclass
@@ -26,6 +28,25 @@ class Seen:
     path: str
     headers: dict[str, str]
     body: bytes
+
+
+#: Where an NTLM message keeps its type (1 NEGOTIATE, 2 CHALLENGE, 3 AUTHENTICATE): after "NTLMSSP\0".
+NTLM_MESSAGE_TYPE_OFFSET = 8
+
+
+def ntlm_message_types(requests: list[bytes]) -> list[int]:
+    """The NTLM message type in each raw request's Authorization header (0: none/other)."""
+    found = []
+    for request in requests:
+        kind = 0
+        for line in request.split(b"\r\n\r\n")[0].split(b"\r\n"):
+            if line.lower().startswith(b"authorization:"):
+                token = base64.b64decode(line.split()[-1])
+                at = token.find(b"NTLMSSP\x00")
+                if at >= 0:
+                    kind = struct.unpack_from("<I", token, at + NTLM_MESSAGE_TYPE_OFFSET)[0]
+        found.append(kind)
+    return found
 
 
 class _Server(ThreadingHTTPServer):

@@ -11,7 +11,6 @@ import contextlib
 import logging
 import re
 import socket
-import struct
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.hostile import ntlm_message_types
 from toolkit.checks.probe import AUDIT_STATEMENTS
 from toolkit.inventory.model import Host, Transport
 from toolkit.lab.fleet import Fleet, FleetHost
@@ -250,16 +250,6 @@ def proxy(fleet: Fleet, request: pytest.FixtureRequest) -> Iterator[Proxy]:
     listener.close()
 
 
-def ntlm_types(requests: list[bytes]) -> list[int]:
-    found = []
-    for request in requests:
-        m = re.search(rb"(?im)^authorization:\s*negotiate\s+(\S+)", request.split(b"\r\n\r\n")[0])
-        token = base64.b64decode(m.group(1)) if m else b""
-        at = token.find(b"NTLMSSP\x00")
-        found.append(struct.unpack_from("<I", token, at + 8)[0] if at >= 0 else 0)
-    return found
-
-
 @pytest.mark.parametrize("proxy", ["close"], indirect=True)
 def test_connection_close_after_every_message_reconnects_and_authenticates_again(
     fleet: Fleet, proxy: Proxy
@@ -272,7 +262,7 @@ def test_connection_close_after_every_message_reconnects_and_authenticates_again
         expected = pypsrp.run(AUDIT_STATEMENTS)
     assert first == second == expected
     # every message on its own connection, each after a new NEGOTIATE (one per connection)
-    assert ntlm_types(proxy.requests).count(1) == proxy.connections
+    assert ntlm_message_types(proxy.requests).count(1) == proxy.connections
     assert proxy.connections == len(proxy.requests) // 2 >= 6
 
 
@@ -285,7 +275,7 @@ def test_a_401_on_the_first_encrypted_message_is_retried_once_after_a_new_handsh
         assert len(lean.run(AUDIT_STATEMENTS).output) == 3
     assert proxy.rejected == 1
     # NEGOTIATE, AUTHENTICATE riding on Create (401); then NEGOTIATE and AUTHENTICATE on an empty POST
-    assert ntlm_types(proxy.requests)[:4] == [1, 3, 1, 3]
+    assert ntlm_message_types(proxy.requests)[:4] == [1, 3, 1, 3]
     assert proxy.requests[3].endswith(b"\r\n\r\n")  # the retry authenticates before sending again
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from tests.support.hostile import ntlm_message_types
 from toolkit.results import ErrorKind
 from toolkit.transport.classify import (
     DeadlineExceeded,
@@ -29,8 +30,6 @@ from toolkit.transport.lean.auth import (
     check_ntlm_challenge,
 )
 from toolkit.transport.lean.http import Target, WinRMConnection
-
-NTLM_MESSAGE_TYPE_OFFSET = 8
 
 
 @dataclass
@@ -138,21 +137,6 @@ def spnego_response(ntlm: bytes) -> bytes:
     return der(0xA1, der(0x30, fields))
 
 
-def authorization_types(requests: list[bytes]) -> list[int]:
-    """The NTLM message type in each request's Authorization header (0: none/other)."""
-    found = []
-    for request in requests:
-        kind = 0
-        for line in request.split(b"\r\n\r\n")[0].split(b"\r\n"):
-            if line.lower().startswith(b"authorization:"):
-                token = base64.b64decode(line.split()[-1])
-                at = token.find(b"NTLMSSP\x00")
-                if at >= 0:
-                    kind = struct.unpack_from("<I", token, at + NTLM_MESSAGE_TYPE_OFFSET)[0]
-        found.append(kind)
-    return found
-
-
 # -- redirects --------------------------------------------------------------------------------
 def test_a_redirect_is_refused_and_nothing_reaches_its_location() -> None:
     with hostile(lambda conn, req: None) as elsewhere:
@@ -258,7 +242,7 @@ def test_a_downgraded_challenge_gets_no_authenticate(flags: int, missing: str, w
             conn.post(b"<s:Envelope/>", deadline=time.monotonic() + 10, read_timeout=5)
         conn.close()
         assert server.client_closed.wait(10)
-    assert authorization_types(server.requests) == [1]  # the NEGOTIATE only, never an AUTHENTICATE
+    assert ntlm_message_types(server.requests) == [1]  # the NEGOTIATE only, never an AUTHENTICATE
     error = classify(
         NTLMDowngradeRefused(f"the NTLM CHALLENGE lacks {missing}"), endpoint="h:5985", sent=False
     )
