@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from toolkit.baselines.loader import DATA_DIR, resolve, resolve_all, shipped_names
+from toolkit.baselines.loader import DATA_DIR, BaselineError, resolve, resolve_all, shipped_names
 from toolkit.baselines.model import Baseline
 from toolkit.checks.probe import probe_keys
 from toolkit.checks.smbconfig import getters_of
@@ -76,7 +76,19 @@ def with_baselines(inventory: Inventory, specs: Sequence[str] | None) -> Invento
     if not specs:
         return inventory
     chosen = normalize_specs(specs)
-    return replace(inventory, hosts=tuple(replace(h, baselines=chosen) for h in inventory.hosts))
+    hosts = tuple(replace(h, baselines=chosen) for h in inventory.hosts)
+    checks = {c.id: c for b in resolve_specs(chosen) for c in b.checks}
+    for host in hosts:
+        for check_id, state in host.policy.checks.items():
+            check = checks.get(check_id)
+            if check is not None and state not in check.states:
+                where = f"{host.source.file}:{host.source.line}: " if host.source and host.source.line else ""
+                raise BaselineError(
+                    f"{where}host {host.name}: policy {check_id}: {state!r} is not a state of that check in "
+                    f"the selected baselines ({', '.join(check.states)})",
+                    field="--baseline",
+                )
+    return replace(inventory, hosts=hosts)
 
 
 def recorded_spec(baseline: Baseline) -> str:

@@ -85,3 +85,18 @@ def test_ansible_hosts_take_baselines_and_check_policies_from_psfleet_vars(tmp_p
     (host,) = load_inventory(path).hosts
     assert host.baselines == ("smb-hardening",)
     assert host.policy.checks == {"smb_encryption": "required"}
+
+
+def test_baseline_option_refuses_a_policy_state_its_check_does_not_know(tmp_path: Path) -> None:
+    from toolkit.baselines.loader import BaselineError
+
+    other = GOOD.replace("up: {expected", "high: {expected").replace(
+        "default_state: up", "default_state: high"
+    )
+    (tmp_path / "other.yaml").write_text(other, encoding="utf-8")
+    path = _inventory(
+        tmp_path, "psfleet: 1\ndefaults:\n  baselines: [tiny.yaml]\n  policy: {one: up}\nhosts:\n  a: {}\n"
+    )
+    inventory = load_inventory(path)
+    with pytest.raises(BaselineError, match=r"host a: policy one: 'up' is not a state of that check"):
+        with_baselines(inventory, [str(tmp_path / "other.yaml")])
