@@ -55,7 +55,6 @@ class SmbStream:
         self.target = f"{address}:{port}"
         self.deadline = deadline
         self.max_message = max_message
-        self.bytes_received = 0
         self._sock: socket.socket | None = None
         self._budget = max(0.0, deadline - time.monotonic())
         self._connect(address, port)
@@ -129,7 +128,6 @@ class SmbStream:
                     HostError(ErrorKind.PROTOCOL_ERROR, f"{self.target}: the server closed the connection")
                 )
             got += count
-            self.bytes_received += count
         return bytes(buffer)
 
     def recv(self) -> bytes:
