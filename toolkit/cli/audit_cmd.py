@@ -150,6 +150,7 @@ def audit(
     from toolkit.remediate.workarounds import workarounds_from_journals
     from toolkit.report.model import summary_line
     from toolkit.report.render import ndjson_line, render
+    from toolkit.report.words import counted
     from toolkit.results import HostResult
     from toolkit.smb.audit_sections import smb_extensions
 
@@ -207,7 +208,7 @@ def audit(
     if retry_file is not None:
         failed = {h.name for h in run.hosts if not h.status.assessed}
         write_inventory([h for h in inv.hosts if h.name in failed], retry_file)
-        say(f"retry file: {retry_file} ({len(failed)} hosts)")
+        say(f"retry file: {retry_file} ({counted(len(failed), 'host')})")
     record(
         run.to_dict, kind="audit", db=db, no_record=no_record, groups={h.name: h.groups for h in inv.hosts}
     )

@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 
 from toolkit.cli.common import say
+from toolkit.report.words import counted
 
 BASELINE_HELP = (
     "Judge the checks of this baseline (a shipped name, see `psfleet baseline list`, or a YAML "
@@ -98,5 +99,5 @@ def check_command(
     for path in files:
         baseline = load_file(path)
         say(
-            f"ok: {path}: baseline {baseline.name}, {len(baseline.checks)} checks, sha256 {baseline.digest[:12]}"
+            f"ok: {path}: baseline {baseline.name}, {counted(len(baseline.checks), 'check')}, sha256 {baseline.digest[:12]}"
         )

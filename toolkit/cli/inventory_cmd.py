@@ -112,6 +112,7 @@ def check(
 ) -> None:
     """Validate an inventory; print every error as FILE:LINE: FIELD: MESSAGE. Exit 2 on errors."""
     from toolkit.inventory.loader import check_inventory, read_inventory
+    from toolkit.report.words import counted
 
     use_backend(inventory_backend)
     errors = check_inventory(inventory)
@@ -123,4 +124,6 @@ def check(
     for line in skipped_lines(loaded, show_all=show_skipped or None):
         typer.echo(line, err=True)
     inv = loaded.inventory
-    typer.echo(f"{inventory}: OK, {len(inv.hosts)} hosts in {len(inv.groups)} groups", err=True)
+    typer.echo(
+        f"{inventory}: OK, {counted(len(inv.hosts), 'host')} in {counted(len(inv.groups), 'group')}", err=True
+    )

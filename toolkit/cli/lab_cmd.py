@@ -13,6 +13,7 @@ from toolkit.cli.common import say, setup_logging
 from toolkit.errors import UsageError
 from toolkit.lab.fleet import DEFAULT_BASE_ADDRESS, Fleet, LabAddressInUse
 from toolkit.lab.spec import load_spec, spec_from_args
+from toolkit.report.words import counted
 
 app = typer.Typer(
     help="The lab: an emulated Windows fleet speaking real WinRM on loopback.", no_args_is_help=True
@@ -119,7 +120,7 @@ def serve(
         if base_address is None and addressing == "ip" and first.address != DEFAULT_BASE_ADDRESS:
             say(f"lab: {DEFAULT_BASE_ADDRESS} is taken (another lab?); serving from {first.address} instead")
         say(
-            f"lab: {len(fleet.hosts)} hosts on loopback (first: {first.name} {first.scheme}://{first.address}:{first.port}"
+            f"lab: {counted(len(fleet.hosts), 'host')} on loopback (first: {first.name} {first.scheme}://{first.address}:{first.port}"
             f"/wsman); users: {', '.join(u.name for u in lab_spec.users)}. Ctrl-C to stop."
         )
         while not stop.wait(0.5):

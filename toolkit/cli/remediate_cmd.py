@@ -60,6 +60,7 @@ from toolkit.remediate.plan import registry_write
 from toolkit.remediate.rollback import host_mismatches, intents_by_host
 from toolkit.report.model import one_line, printable, summary_line
 from toolkit.report.render import FORMATS, render
+from toolkit.report.words import counted
 from toolkit.transport.select import TRANSPORT_HELP, with_transport
 
 DEFAULT_FORKS = 64
@@ -193,7 +194,9 @@ def remediate_command(
             say(f"nothing to change. {summary_text(preview)}")
             raise typer.Exit(preview.exit_code)
         hosts = len({h.name for h in preview.hosts if any(c.outcome is Outcome.PENDING for c in h.changes)})
-        if not typer.confirm(f"Apply {len(pending)} changes to {hosts} hosts?", default=False, err=True):
+        if not typer.confirm(
+            f"Apply {counted(len(pending), 'change')} to {counted(hosts, 'host')}?", default=False, err=True
+        ):
             raise Aborted("nothing was changed")
 
     target = journal or default_journal_path()
@@ -316,7 +319,9 @@ def rollback_command(
     say(restores_table(writes))
     names = {name for name, *_ in writes}
     if not yes:
-        say(f"{journal}: run {parsed.run_id}: up to {len(writes)} restores on {len(names)} hosts (above)")
+        say(
+            f"{journal}: run {parsed.run_id}: up to {counted(len(writes), 'restore')} on {counted(len(names), 'host')} (above)"
+        )
         if not typer.confirm("Restore the prior values?", default=False, err=True):
             raise Aborted("nothing was changed")
     journal_hosts = Inventory(tuple(h for h in inv.hosts if h.name in names), inv.groups, inv.source)

@@ -54,6 +54,7 @@ from toolkit.remediate.workarounds import (
     record_workaround,
     workarounds_path,
 )
+from toolkit.report.words import counted
 from toolkit.results import ErrorKind, HostError, HostResult, HostStatus
 from toolkit.transport.protocol import CredentialLike, Session, TransportError
 from toolkit.transport.select import open_session
@@ -246,7 +247,7 @@ def remediate(
                     f"stopped after batch {number} of {len(batches)}"
                     f"{' (canary)' if number == 1 else ''}: {len(report.failed)} of {len(report.hosts)} hosts "
                     f"failed ({report.fail_percent:.0f}% > --max-fail-percent {options.max_fail_percent:g}); "
-                    f"{sum(len(b) for b in batches[number:])} hosts in later batches not touched"
+                    f"{counted(sum(len(b) for b in batches[number:]), 'host')} in later batches not touched"
                 )
         run = RemediateRun(
             hosts=tuple(done),

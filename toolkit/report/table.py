@@ -11,6 +11,7 @@ from toolkit.checks.rules import FACTS_DOC, explain_lines
 from toolkit.checks.verdicts import CHECK_IDS
 from toolkit.errors import UsageError
 from toolkit.report.model import HostView, Run, check_ids, one_line, printable, short_actual, summary_line
+from toolkit.report.words import counted
 
 TABLE_FORMATS: tuple[str, ...] = tuple(sorted(tabulate_formats))
 
@@ -80,7 +81,7 @@ def transport_footnote(run: Run, *, shown: int = 5) -> str:
     ]
     if not fallen:
         return ""
-    lines = [f"\ntransport: pypsrp served {len(fallen)} host(s) after the lean client failed:"]
+    lines = [f"\ntransport: pypsrp served {counted(len(fallen), 'host')} after the lean client failed:"]
     lines += [f"  {name}: {printable(one_line(why))}" for name, why in fallen[:shown]]
     if len(fallen) > shown:
         lines.append(f"  ... and {len(fallen) - shown} more (transport_fallback in --format json)")

@@ -63,7 +63,7 @@ def test_auto_falls_back_once_and_says_why(inventory: Path, capsys: Any) -> None
     assert (plain["transport"], plain["transport_fallback"]) == ("lean", None)
 
     _code, out, _ = run_cli(["audit", "-i", str(inventory), "--limit", "odd,plain"], capsys)
-    assert "pypsrp served 1 host(s) after the lean client failed" in out
+    assert "pypsrp served 1 host after the lean client failed" in out
     assert "  odd: lean client: " in out
 
 
