@@ -14,6 +14,7 @@ from toolkit.baselines.select import with_baselines
 from toolkit.lab.profiles import PROFILE_NAMES
 from toolkit.remediate import remediate, rollback
 from toolkit.remediate.model import Outcome
+from toolkit.smb.probe import probe_smb
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -61,6 +62,14 @@ def test_every_profile_audits_remediates_and_rolls_back(tmp_path: Path) -> None:
             }
 
         prior = state()
+        fs = next(h for h in env.fleet.hosts if h.name == "server2012r2")
+        assert fs.smb_port
+
+        def smb1_accepted() -> bool | None:  # the lab's SMB responder, over TCP
+            result = probe_smb(fs.address, fs.smb_port, timeout=10)  # type: ignore[arg-type]
+            return result.smb1.accepted if result.smb1 else None
+
+        assert smb1_accepted() is True
         before = audit(inventory, credentials=env.credentials)
         for host in before.hosts:
             statuses = {c.id: c.status.value for c in host.checks}
@@ -89,6 +98,7 @@ def test_every_profile_audits_remediates_and_rolls_back(tmp_path: Path) -> None:
         guest = next(c for c in by_name["server2016"].changes if c.id == "insecure_guest_logons")
         assert guest.command == "Set-SmbClientConfiguration -EnableInsecureGuestLogons $false -Force"
 
+        assert smb1_accepted() is False  # what the remediation wrote is what the server does
         after = state()
         for name, expected in EXPECTED.items():
             if expected[0] == D:
@@ -106,6 +116,7 @@ def test_every_profile_audits_remediates_and_rolls_back(tmp_path: Path) -> None:
         back = rollback(tmp_path / "j.jsonl", inventory=inventory, credentials=env.credentials)
         assert back.exit_code == 0, [(h.name, h.status, h.error) for h in back.hosts]
         assert state() == prior
+        assert smb1_accepted() is True
 
 
 def test_a_weakening_state_is_a_guarded_workaround_that_expires(
