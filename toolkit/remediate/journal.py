@@ -110,7 +110,7 @@ class JournalWriter:
             writer.append({"psfleet": FORMAT, "type": "run", **header})
             fsync_directory(path.parent)
         except (JournalError, OSError) as exc:
-            writer.abandon()
+            writer.close()
             path.unlink(missing_ok=True)  # an empty or partial header is no journal
             if isinstance(exc, JournalWriteError):
                 raise
@@ -138,10 +138,6 @@ class JournalWriter:
             except OSError as exc:
                 self.failed = exc.strerror or str(exc)
                 raise JournalWriteError(f"cannot write journal: {self.failed}", file=self.path) from None
-
-    def abandon(self) -> None:
-        """Close after a failure (what a failed write left buffered cannot be written)."""
-        self.close()
 
     def close(self) -> None:
         with self._lock:
