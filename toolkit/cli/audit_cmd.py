@@ -209,7 +209,5 @@ def audit(
         failed = {h.name for h in run.hosts if not h.status.assessed}
         write_inventory([h for h in inv.hosts if h.name in failed], retry_file)
         say(f"retry file: {retry_file} ({counted(len(failed), 'host')})")
-    record(
-        run.to_dict, kind="audit", db=db, no_record=no_record, groups={h.name: h.groups for h in inv.hosts}
-    )
+    record(run.to_dict, kind="audit", db=db, no_record=no_record, hosts=inv.hosts)
     raise typer.Exit(130 if run.interrupted else run.exit_code)

@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
+
+if TYPE_CHECKING:
+    from toolkit.inventory.model import Host
 
 DB_HELP = (
     "Compliance store: a SQLite file or a postgresql:// URL (default: $PSFLEET_DB, the config "
@@ -80,11 +83,12 @@ def record(
     kind: str,
     db: str | None,
     no_record: bool,
-    groups: Mapping[str, Sequence[str]] | None = None,
+    hosts: Sequence[Host] = (),
     warn: Callable[[str], None] | None = None,
 ) -> int | None:
     """Record the run whose document ``document()`` returns; the run's number, or None (not
-    recorded: ``--no-record``, or one warning said why). Never raises for a store failure."""
+    recorded: ``--no-record``, or one warning said why). ``hosts``: the inventory's, for
+    their groups and sites (documents do not carry them). Never raises for a store failure."""
     if no_record:
         return None
     if warn is None:
@@ -108,7 +112,13 @@ def record(
         else:
             store = open_store(real)
         with store:
-            return record_run(store, document(), kind=kind, groups=groups)
+            return record_run(
+                store,
+                document(),
+                kind=kind,
+                groups={h.name: h.groups for h in hosts},
+                sites={h.name: h.site for h in hosts if h.site},
+            )
     except Exception as exc:  # any store failure: the run stands, one line says so
         why = _why(exc)
         warn(f"psfleet: warning: run not recorded in {target or 'the store'}: {' '.join(why.split())}")

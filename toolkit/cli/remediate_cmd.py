@@ -186,7 +186,7 @@ def remediate_command(
             _report(preview, fmt, table_format, output)
             say_blocked(preview)
             say(summary_text(preview))
-            record(preview.to_dict, kind="remediate", db=db, no_record=no_record, groups=_groups(inv))
+            record(preview.to_dict, kind="remediate", db=db, no_record=no_record, hosts=inv.hosts)
             raise typer.Exit(preview.exit_code)
         pending = [c for h in preview.hosts for c in h.changes if c.outcome is Outcome.PENDING]
         say(changes_table(preview))
@@ -240,7 +240,7 @@ def remediate_command(
             if run.change_counts.get("changed"):
                 say(f"effect: {EFFECT_NOTE}")
             say(f"undo: psfleet rollback --journal {target} -i {inventory}")
-    record(run.to_dict, kind="remediate", db=db, no_record=no_record, groups=_groups(inv))
+    record(run.to_dict, kind="remediate", db=db, no_record=no_record, hosts=inv.hosts)
     raise typer.Exit(run.exit_code)
 
 
@@ -360,7 +360,7 @@ def rollback_command(
                 )
         finally:
             say(summary_text(run))
-    record(run.to_dict, kind="rollback", db=db, no_record=no_record, groups=_groups(inv))
+    record(run.to_dict, kind="rollback", db=db, no_record=no_record, hosts=inv.hosts)
     raise typer.Exit(run.exit_code)
 
 
@@ -393,11 +393,6 @@ def restores_table(rows: list[tuple[str, str, str, str]]) -> str:
 
 
 # -- helpers -----------------------------------------------------------------------------
-
-
-def _groups(inv: Inventory) -> dict[str, tuple[str, ...]]:
-    """Each host's groups, for the compliance store (run documents do not carry them)."""
-    return {h.name: h.groups for h in inv.hosts}
 
 
 def _require_confirmation_possible(yes: bool, fmt: str) -> None:

@@ -165,9 +165,7 @@ def probe_smb_command(
     if not streaming:
         # With -o the file holds the report and the terminal the summary and "wrote FILE".
         emit_report(render_probe_run(run, fmt, table_format=table_format), probe_run_summary(run), output)
-    record(
-        run.to_dict, kind="probe", db=db, no_record=no_record, groups={h.name: h.groups for h in inv.hosts}
-    )
+    record(run.to_dict, kind="probe", db=db, no_record=no_record, hosts=inv.hosts)
     raise typer.Exit(130 if run.interrupted else run.exit_code)
 
 

@@ -288,7 +288,7 @@ def render_html(data: Mapping[str, Any], *, facts_url: str = "docs/windows-facts
     )
     trend_head = "".join(f"<th>{_e(r['started'][:10])}</th>" for r in runs[-10:])
     groups = "".join(
-        f"<tr><td>{_e(g['group'])}</td><td>{g['hosts']}</td><td>{g['compliant']}</td><td>{g['drift']}</td>"
+        f"<tr><td>{_e(g.get('kind', 'group'))} {_e(g['group'])}</td><td>{g['hosts']}</td><td>{g['compliant']}</td><td>{g['drift']}</td>"
         f"<td>{g['unassessed']}</td><td>{round(100 * g['bad_share'])}% "
         f'<span class="bar" style="width:{round(100 * g["bad_share"])}px"></span></td></tr>'
         for g in data["groups"][:15]
@@ -313,8 +313,8 @@ generated {_e(data["generated"])}.</div></header>
 <details><summary>Data (compliant / assessed hosts, last 10 audits)</summary>
 <table><thead><tr><th>Check</th>{trend_head}</tr></thead><tbody>{trend_rows}</tbody></table></details></section>
 <section aria-labelledby="s-os"><h2 id="s-os">Fleet by OS build and status</h2>{os_svg(data["by_os"])}</section>
-<section aria-labelledby="s-groups"><h2 id="s-groups">Worst groups</h2>
-<table id="groups"><thead><tr><th>Group</th><th>Hosts</th><th>Compliant</th><th>Drift</th><th>Not assessed</th>
+<section aria-labelledby="s-groups"><h2 id="s-groups">Worst sites and groups</h2>
+<table id="groups"><thead><tr><th>Site or group</th><th>Hosts</th><th>Compliant</th><th>Drift</th><th>Not assessed</th>
 <th>Not compliant</th></tr></thead><tbody>{groups}</tbody></table></section>
 <section aria-labelledby="s-hosts"><h2 id="s-hosts">Hosts</h2>
 <div class="controls"><label>Filter <input type="search" id="host-filter" placeholder="host, OS, group, value..."></label>

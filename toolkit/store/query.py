@@ -228,6 +228,7 @@ class HostState:
     os: str
     os_build: int | None
     groups: tuple[str, ...]
+    site: str | None
     error: str
     checks: dict[str, dict[str, str]]  # check id -> {actual, status, expected, reason, rule}
 
@@ -254,6 +255,7 @@ def run_hosts(store: Store, run_id: int) -> dict[str, HostState]:
                 os=h.os_display or "",
                 os_build=h.os_build,
                 groups=tuple(json.loads(h.groups or "[]")),
+                site=json.loads(h.detail).get("site") if h.detail else None,
                 error=f"{h.error_kind}: {h.error_message}" if h.error_kind else "",
                 checks=checks.get(h.host, {}),
             )

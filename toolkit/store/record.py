@@ -57,6 +57,7 @@ def record_run(
     *,
     kind: str,
     groups: Mapping[str, Sequence[str]] | None = None,
+    sites: Mapping[str, str] | None = None,
     operator: str | None = None,
     workstation: str | None = None,
     recorded: str | None = None,
@@ -64,6 +65,7 @@ def record_run(
     """Store one run document; returns the run's number in the store (``history`` shows it).
 
     ``kind`` is one of :data:`KINDS`; ``groups`` maps host names to their inventory groups
+    and ``sites`` to their inventory site (kept in ``detail`` as ``site``)
     (documents do not carry them); ``operator``/``workstation`` default to this process's
     account and host name. Raises SQLAlchemy errors (the caller decides what a failure means).
     """
@@ -73,6 +75,7 @@ def record_run(
 
     run = document.get("run", {})
     groups = groups or {}
+    sites = sites or {}
     summary: dict[str, Any] = {"hosts": dict(document.get("summary", {}))}
     if document.get("changes") is not None:
         summary["changes"] = document["changes"]
@@ -103,6 +106,8 @@ def record_run(
         os_ = host.get("os") or {}
         error = host.get("error") or {}
         detail = {k: v for k, v in host.items() if k not in _HOST_COLUMNS}
+        if sites.get(name):
+            detail["site"] = sites[name]
         host_rows.append(
             {
                 "host": name,

@@ -3,7 +3,7 @@ numbers that :func:`toolkit.report.html.render_html` reads; JSON-serializable).
 
 One inventory's audits in a window: per run and check, the verdict counts (the trend); the
 newest audit's hosts with their verdicts, reasons and rules; the fleet by OS build and
-status; groups ranked by their share of hosts drifted or not assessed.
+status; sites and groups ranked by their share of hosts drifted or not assessed.
 """
 
 from __future__ import annotations
@@ -85,6 +85,7 @@ def report_data(store: Store, *, since: str | None, inventory: str | None = None
             "os": h.os,
             "os_build": h.os_build,
             "groups": list(h.groups),
+            "site": h.site,
             "error": h.error,
             "checks": [{"id": cid, **c} for cid, c in h.checks.items()],
         }
@@ -99,16 +100,19 @@ def report_data(store: Store, *, since: str | None, inventory: str | None = None
             by_os.items(), key=lambda kv: (kv[0][0] is None, kv[0][0] or 0, kv[0][1])
         )
     ]
-    groups: dict[str, Counter[str]] = defaultdict(Counter)
+    groups: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
     for h in hosts.values():
         for g in h.groups or ("(no group)",):
-            groups[g][h.status] += 1
+            groups[("group", g)][h.status] += 1
+        if h.site:
+            groups[("site", h.site)][h.status] += 1
     group_rows: list[dict[str, Any]] = []
-    for g, c in groups.items():
+    for (kind, g), c in groups.items():
         total = sum(c.values())
         bad = total - c.get("compliant", 0)
         group_rows.append(
             {
+                "kind": kind,
                 "group": g,
                 "hosts": total,
                 "compliant": c.get("compliant", 0),

@@ -120,12 +120,15 @@ def test_html_escapes_what_hosts_report_and_links_rules(tmp_path: Path) -> None:
     doc = audit_document(2, drifted={"host-0001"})
     doc["hosts"][1]["checks"][1]["reason"] = "<script>alert(1)</script>"
     with open_store(str(tmp_path / "s.db")) as store:
-        record_run(store, doc, kind="audit", groups={"host-0000": ["hq"]})
+        record_run(store, doc, kind="audit", groups={"host-0000": ["hq"]}, sites={"host-0001": "paris"})
         data = report_data(store, since=None)
+    worst = [(g["kind"], g["group"], g["drift"]) for g in data["groups"]]
+    assert worst.index(("site", "paris", 1)) < worst.index(("group", "hq", 0))  # worst first
     html = render_html(data, facts_url="https://docs.example/windows-facts.md")
     assert "<script>alert(1)</script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert 'href="https://docs.example/windows-facts.md#signing-client-value"' in html
     assert '<b id="count-drift">1</b>' in html
+    assert "<td>site paris</td>" in html
     assert json.dumps(data)  # plain data
 
 
