@@ -21,7 +21,7 @@ from toolkit.cli.common import (
 from toolkit.cli.options import (
     BACKEND_HELP,
     LIMIT_HELP,
-    complete_format,
+    complete_audit_format,
     complete_limit,
     complete_table_format,
     reject_table_format,
@@ -65,7 +65,7 @@ def audit(
         "--format",
         envvar="PSFLEET_FORMAT",
         help="table, json, ndjson, csv, markdown, junit or prometheus (node_exporter textfile).",
-        autocompletion=complete_format,
+        autocompletion=complete_audit_format,
     ),
     table_format: str = typer.Option(
         "simple",

@@ -74,6 +74,11 @@ def complete_format(incomplete: str) -> list[str]:
     return [f for f in FORMATS if f.startswith(incomplete)]
 
 
+def complete_audit_format(incomplete: str) -> list[str]:
+    """The report formats and ``prometheus`` (audit only)."""
+    return [f for f in (*complete_format(incomplete), "prometheus") if f.startswith(incomplete)]
+
+
 #: tabulate's formats, for completion without importing tabulate (a test keeps them equal).
 TABLE_FORMAT_NAMES: tuple[str, ...] = (
     "asciidoc", "colon_grid", "double_grid", "double_outline", "fancy_grid", "fancy_outline",

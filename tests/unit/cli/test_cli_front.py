@@ -123,7 +123,17 @@ def _complete(words: str, env: dict[str, str] | None = None) -> list[str]:
 
 
 def test_completion_offers_formats_table_formats_and_inventory_names() -> None:
-    assert _complete("psfleet audit --format ") == ["table", "json", "ndjson", "csv", "markdown", "junit"]
+    assert _complete("psfleet audit --format ") == [
+        "table",
+        "json",
+        "ndjson",
+        "csv",
+        "markdown",
+        "junit",
+        "prometheus",
+    ]
+    assert _complete("psfleet audit --format pro") == ["prometheus"]
+    assert "prometheus" not in _complete("psfleet run --format ")  # audit only
     assert "github" in _complete("psfleet run --table-format gi")
     inventory = str(EXAMPLES / "ansible-example.ini")
     assert _complete(f"psfleet audit -i {inventory} --limit fs") == [
