@@ -34,7 +34,7 @@ class StreamError(Exception):
 
 def describe_preamble(data: bytes) -> str:
     """What a non-SMB answer looks like, in a few printable words."""
-    if data.startswith((b"HTTP/", b"HTTP")):
+    if data.startswith(b"HTTP"):
         return "an HTTP server answered (not SMB)"
     if data.startswith(b"SSH-"):
         return "an SSH server answered (not SMB)"
