@@ -105,7 +105,7 @@ def test_default_installs_drift_on_signing_per_os_defaults(
     host = hosts_by_name(audit_json[1])[f"default-{profile}"]
     client = check(host, "client_signing")
     server = check(host, "server_signing")
-    # DOMAIN 2.4: 24H2 requires signing both ways, Server 2025 outbound only; others neither.
+    # docs/windows-facts.md#signing-defaults-24h2: 24H2 requires signing both ways, Server 2025 outbound only; others neither.
     if profile == "win11-24h2":
         assert (client["status"], server["status"]) == ("compliant", "compliant")
     elif profile == "server2025":

@@ -16,7 +16,7 @@ from toolkit.remediate.model import Outcome, RemediateStatus
 
 pytestmark = pytest.mark.timeout(60)
 
-#: One host per OS profile; the 9200/9600 ones carry the REG_SZ "0" trap (Ansible/DSC, DOMAIN 4.1).
+#: One host per OS profile; the 9200/9600 ones carry the REG_SZ "0" trap (Ansible/DSC, docs/windows-facts.md#string-default-trap).
 TRAPPED = ("win8", "server2012", "win81", "server2012r2")
 
 
@@ -42,7 +42,7 @@ def test_every_profile_reaches_the_desired_state_and_a_second_run_changes_nothin
             assert state["server_signing"] == ("DWord", 1), host.name
             if host.profile in TRAPPED:  # the REG_SZ trap ends as a DWORD
                 assert state["secure_negotiate"] == ("DWord", 1), host.name
-        # Windows 7 / 2008 R2 have no SmbShare module: the registry path is used (DOMAIN 3.4).
+        # Windows 7 / 2008 R2 have no SmbShare module: the registry path is used (docs/windows-facts.md#smbshare-availability).
         by_name = {h.name: h for h in run.hosts}
         assert "Set-ItemProperty" in by_name["win7"].changes[0].command
         assert "Set-SmbClientConfiguration" in by_name["win81"].changes[1].command
@@ -70,7 +70,8 @@ def test_missing_and_string_values_end_as_dwords(tmp_path: Path) -> None:
         run = remediate(env.inventory, credentials=env.credentials, journal=tmp_path / "j.jsonl")
         assert run.exit_code == 0
         assert env.state()["absent"] == {
-            "secure_negotiate": None,  # absent means required (DOMAIN 1.3): nothing to write
+            # absent means required (docs/windows-facts.md#rsn-absent-default): nothing to write
+            "secure_negotiate": None,
             "client_signing": ("DWord", 1),
             "server_signing": ("DWord", 1),
         }

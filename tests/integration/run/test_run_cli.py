@@ -54,7 +54,7 @@ def test_script_line_reads_every_host_and_keeps_value_types(
     assert hosts["gone"]["status"] == "unreachable" and hosts["gone"]["error"]["kind"] == "unreachable"
     assert all(hosts[n]["status"] == "ok" for n in REACHABLE)
     trap = hosts["trap-81"]["output"][0]
-    # DOMAIN 4.4: the REG_SZ "0" arrives as a String, not a DWORD.
+    # docs/windows-facts.md#registry-read-kinds: the REG_SZ "0" arrives as a String, not a DWORD.
     assert trap["properties"]["RequireSecureNegotiate"] == "0"
     assert trap["types"]["RequireSecureNegotiate"] == "String"
     assert trap["properties"]["PSDrive"] == "HKLM"  # JSON keeps everything; only tables hide noise
@@ -165,7 +165,7 @@ def test_microsoft_workaround_line_with_yes_writes_dword_zero(
     )
     assert code == 0, err
     assert "1 host: 1 ok (exit 0)" in out
-    # DOMAIN 4.1: -Value 0 (Int32) makes a new value REG_DWORD.
+    # docs/windows-facts.md#registry-write-kind: -Value 0 (Int32) makes a new value REG_DWORD.
     assert fleet.sim("win81").registry.get_value(WS, "RequireSecureNegotiate") == ("DWord", 0)
 
 
