@@ -114,3 +114,27 @@ def test_no_record_leaves_the_store_as_it_was(story: Story) -> None:
     assert result.code == 12
     after = json.loads(story.psfleet("history", "-f", "json").out)["runs"]
     assert after == before
+
+
+def test_audit_prometheus_textfile_for_node_exporter(story: Story) -> None:
+    target = story.tmp / "textfile" / "psfleet.prom"
+    target.parent.mkdir()
+    result = story.psfleet(
+        "audit", "-i", str(story.inventory), "-f", "prometheus", "-o", str(target), "--no-record"
+    )
+    assert result.code == 12, result.err  # the same exit code as any other format
+    text = target.read_text()
+    assert text.startswith("# HELP psfleet_audit_hosts ")
+    assert 'psfleet_audit_hosts{status="unreachable"} 1' in text
+    assert 'psfleet_audit_checks{check="client_signing",status="drift"} 1' in text
+    assert 'psfleet_audit_host_status{host="br-ok",status="unreachable"} 1' in text
+    assert "psfleet_audit_exit_code 12" in text
+    assert "4 hosts" in result.err and "wrote" in result.err  # the summary went to the terminal
+
+
+def test_bad_since_is_a_usage_error(story: Story) -> None:
+    result = story.psfleet("history", "--since", "last week")
+    assert result.code == 2
+    assert result.err.strip() == (
+        "psfleet: error: --since: 'last week' is not a duration (30d, 12h, 2w, 90m) or an ISO date"
+    )
