@@ -116,12 +116,8 @@ def history_command(
 
 
 def diff_command(
-    run_a: str | None = typer.Argument(
-        None, metavar="[RUN_A]", help="Older run: number (history) or run id."
-    ),
-    run_b: str | None = typer.Argument(
-        None, metavar="[RUN_B]", help="Newer run (default: the newest audit)."
-    ),
+    run_a: str | None = typer.Argument(None, metavar="RUN_A", help="Older run: number (history) or run id."),
+    run_b: str | None = typer.Argument(None, metavar="RUN_B", help="Newer run (default: the newest audit)."),
     inventory: Path | None = typer.Option(
         None, "-i", "--inventory", help="Without runs given: the last two audits of this inventory."
     ),
