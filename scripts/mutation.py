@@ -406,6 +406,7 @@ def recheck(report_path: Path, tree: Path, limit: float) -> list[dict[str, objec
         out.append(
             {
                 **entry,
+                "ran": ran,
                 "killed": killed,
                 "survived": still,
                 "score": round(100.0 * killed / ran, 1) if ran else 0.0,

@@ -306,9 +306,9 @@ SEEDS: tuple[Seed, ...] = (
         "top-level groups not under all and all ranked among the groups: all:vars beat 'accounting'",
         "toolkit/inventory/ansible.py",
         '(g for g in member_of if g != "all"),',
-        "(g for g in member_of),",
+        '(g for g in member_of | {"all"}),',
         I,
-        more=(('        if name != "all" and not ups:\n            ups.append("all")\n', ""),),
+        more=(('        if name != "all" and not ups:\n            ups.append("all")\n', "        pass\n"),),
     ),
     Seed(
         "I6",
@@ -379,6 +379,8 @@ def run(seed: Seed, tree: Path) -> tuple[bool, str]:
         path.write_text(original, encoding="utf-8")
     if proc.returncode == 0:
         return False, "no test failed"
+    if "error during collection" in proc.stdout or "errors during collection" in proc.stdout:
+        return False, "the seeded code does not import: fix the seed"
     return True, _first_failure(proc.stdout)
 
 
