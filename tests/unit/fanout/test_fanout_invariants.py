@@ -155,3 +155,40 @@ def test_an_internal_error_in_a_task_is_one_host_error_not_a_crash(clock: FakeCl
     result = run_one(task, retries=3)
     assert result.status is HostStatus.ERROR
     assert result.error is not None and "internal error: KeyError" in result.error.message
+
+
+def test_a_run_stopped_before_it_starts_reports_every_host_not_run_and_not_sent(clock: FakeClock) -> None:
+    calls: list[str] = []
+
+    def task(h: Host, deadline: float) -> HostResult:
+        calls.append(h.name)
+        return HostResult(h.name, h.address, HostStatus.COMPLIANT)
+
+    stop = threading.Event()
+    stop.set()
+    hosts = [host("fs01"), host("fs02")]
+    results, interrupted = run_hosts(hosts, task, options=FanoutOptions(), stop=stop)
+    assert interrupted and calls == []
+    assert [r.name for r in results] == ["fs01", "fs02"]
+    for r in results:
+        assert r.status is HostStatus.ERROR
+        assert r.error is not None and r.error.message == "not run: interrupted" and r.error.sent is False
+
+
+def test_hooks_see_each_host_start_once_and_finish_once(clock: FakeClock) -> None:
+    started: list[str] = []
+    finished: list[str] = []
+
+    def task(h: Host, deadline: float) -> HostResult:
+        return HostResult(h.name, h.address, HostStatus.COMPLIANT)
+
+    hosts = [host(f"fs0{i}") for i in range(1, 4)]
+    run_hosts(
+        hosts,
+        task,
+        options=FanoutOptions(forks=1),
+        hooks=runner.FanoutHooks(
+            on_start=lambda h: started.append(h.name), on_result=lambda r: finished.append(r.name)
+        ),
+    )
+    assert started == ["fs01", "fs02", "fs03"] and sorted(finished) == started

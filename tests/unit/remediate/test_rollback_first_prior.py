@@ -106,6 +106,17 @@ def test_rollback_restores_the_original_value_not_psfleets_own(
     (host,) = run.hosts
     assert box.value(WORKSTATION_KEY, "RequireSecuritySignature") == ("DWord", 0)
     assert next(c for c in host.checks if c.id == "client_signing").outcome is Outcome.RESTORED
+    # restored under the host's lease, released after
+    assert box.commands.index("New-ItemProperty") < box.commands.index("Set-ItemProperty")
+    assert box.lease is None
+
+
+def test_nothing_to_restore_takes_no_lease(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    path = journal_of(tmp_path / "j.jsonl", intent("fs01", "client_signing", dword(0), dword(1)))
+    box = FakeWindows("17763", client_signing=("DWord", 0))  # already at the prior value
+    run = run_rollback(monkeypatch, tmp_path, box, path)
+    assert next(c for c in run.hosts[0].checks if c.id == "client_signing").outcome is Outcome.COMPLIANT
+    assert "New-ItemProperty" not in box.commands and not [c for c in box.commands if c.startswith("Set-")]
 
 
 def test_no_restore_into_a_key_that_is_gone() -> None:
