@@ -140,3 +140,22 @@ def test_an_empty_group_alone_leaves_no_host_rather_than_matching_nothing(tmp_pa
     with pytest.raises(InventoryError) as unknown:
         apply_limit(_inv(tmp_path), ["nosuchgroup"])
     assert "matches no host or group" in str(unknown.value)
+
+
+def test_hosts_in_no_group_are_ungrouped(tmp_path: Path) -> None:
+    inv = load(
+        tmp_path, "loose ansible_connection=winrm\n[files]\nfs01 ansible_connection=winrm\n", "hosts.ini"
+    )
+    assert [h.name for h in apply_limit(inv, ["ungrouped"]).hosts] == ["loose"]
+
+
+def test_host_vars_files_are_read(tmp_path: Path) -> None:
+    (tmp_path / "host_vars").mkdir()
+    (tmp_path / "host_vars" / "fs01.yml").write_text("ansible_user: from_host_vars\n", encoding="utf-8")
+    inv = load(tmp_path, "[files]\nfs01 ansible_connection=winrm\n", "hosts.ini")
+    assert inv.hosts[0].username == "from_host_vars"
+
+
+def test_ini_values_that_python_would_read_as_bytes_or_complex_stay_text(tmp_path: Path) -> None:
+    inv = load(tmp_path, "[files]\nfs01 ansible_connection=winrm ansible_user=1j\n", "hosts.ini")
+    assert inv.hosts[0].username == "1j"
