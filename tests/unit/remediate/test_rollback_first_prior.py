@@ -176,3 +176,27 @@ def test_a_restored_secure_negotiate_ends_its_workaround(
     assert back.hosts[0].error is None  # a restore is a success, not "not verified"
     assert box.value(WORKSTATION_KEY, "RequireSecureNegotiate") == ("DWord", 1)
     assert "fs01" not in load_workarounds(workarounds)
+
+
+def test_a_host_abandoned_with_restores_in_flight_may_have_been_restored(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import time
+
+    path = journal_of(tmp_path / "j.jsonl", intent("fs01", "client_signing", dword(0), dword(1)))
+    box = FakeWindows("17763", client_signing=("DWord", 1))
+    box.write_delay = lambda deadline: max(0.0, deadline - time.monotonic()) + 0.6
+    monkeypatch.setattr(rollback_module, "open_session", FakeFleet(fs01=box))
+    run = rollback(
+        path,
+        inventory=Inventory((HOST,), {}, "inline"),
+        credentials={"fs01": None},
+        rollback_journal=tmp_path / "rollback.jsonl",
+        options=FanoutOptions(forks=1, timeout=1.5, retries=0),
+        lock_dir=tmp_path / "locks",
+    )
+    (host,) = run.hosts
+    assert host.status.value == "timeout"
+    assert host.error is not None and "the restores were sent and may have happened" in host.error.message
+    assert read_journal(tmp_path / "rollback.jsonl").outcome_of("fs01", "client_signing") == "unknown"
+    time.sleep(0.8)  # let the abandoned worker finish before the fixtures go
