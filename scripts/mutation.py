@@ -110,6 +110,9 @@ def _skip_ids(tree: ast.AST) -> set[int]:
             body = node.body
             if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
                 mark(body[0])
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            for decorator in node.decorator_list:  # lru_cache sizes, dataclass flags
+                mark(decorator)
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             mark(node.returns)
             for a in [*node.args.args, *node.args.kwonlyargs, *node.args.posonlyargs]:
