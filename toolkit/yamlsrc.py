@@ -9,6 +9,10 @@ multiplying the last) would otherwise expand into hundreds of millions of nodes.
 an alias adds the size of the node it names; past :data:`MAX_ALIAS_NODES` the file is refused
 at once, naming the line of that alias. Recursive aliases and nesting past
 :data:`MAX_DEPTH` are refused too.
+
+Where PyYAML was built with libyaml, libyaml's C parser reads the text into events (most of
+the time of a load) and the bounded composer above builds the nodes from them in Python, so
+the bounds hold on both paths.
 """
 
 from __future__ import annotations
@@ -17,8 +21,17 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from yaml.composer import Composer
+from yaml.constructor import SafeConstructor
+from yaml.resolver import Resolver
 
 from toolkit.errors import InputError
+
+CParser: Any = None  # libyaml's parser (events); PyYAML without libyaml parses in Python
+if getattr(yaml, "__with_libyaml__", False):
+    import yaml.cyaml
+
+    CParser = getattr(yaml.cyaml, "CParser", None)  # not re-exported for type checkers
 
 #: Nodes that aliases may add to a document in all (a merge key ``<<: *defaults`` on each of
 #: 10,000 hosts stays well below it; an alias bomb passes it within a few levels).
@@ -104,10 +117,32 @@ class _Bounds:
 _BOUNDED: dict[type[yaml.SafeLoader], type[yaml.SafeLoader]] = {}
 
 
+def _c_init(self: Any, stream: str) -> None:
+    """A loader whose events come from libyaml and whose nodes come from :class:`_Bounds`."""
+    CParser.__init__(self, stream)
+    SafeConstructor.__init__(self)
+    Resolver.__init__(self)
+    Composer.__init__(self)
+
+
+#: The composer's methods on a class of their own, placed ahead of libyaml's parser (which
+#: composes in C, without the bounds) in a loader's method order.
+_PyComposer: type = type(
+    "_PyComposer",
+    (),
+    {"__init__": _c_init} | {k: v for k, v in vars(Composer).items() if not k.startswith("__")},
+)
+
+
 def _bounded(loader_class: type[yaml.SafeLoader]) -> type[yaml.SafeLoader]:
-    """``loader_class`` with :class:`_Bounds` mixed in (one class per loader class)."""
+    """``loader_class`` with :class:`_Bounds` mixed in (one class per loader class); its
+    reader, scanner and parser are libyaml's where PyYAML has it."""
     if loader_class not in _BOUNDED:
-        _BOUNDED[loader_class] = type(f"Bounded{loader_class.__name__}", (_Bounds, loader_class), {})
+        name = f"Bounded{loader_class.__name__}"
+        if CParser is None:
+            _BOUNDED[loader_class] = type(name, (_Bounds, loader_class), {})
+        else:
+            _BOUNDED[loader_class] = type(name, (_Bounds, _PyComposer, CParser, loader_class), {})
     return _BOUNDED[loader_class]
 
 
