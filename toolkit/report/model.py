@@ -69,8 +69,10 @@ ASSESSED = frozenset({"compliant", "drift"})
 
 def check_ids(run: Run, preferred: Sequence[str] = ()) -> tuple[str, ...]:
     """Check ids in display order: ``preferred`` first, then any others in first-seen order.
-    ``preferred`` ids are kept even when no host has them (unassessed hosts only)."""
-    ids = list(preferred)
+    ``preferred`` ids are kept even when no host has them (unassessed hosts only), but not
+    when the hosts were judged against other checks only (another baseline)."""
+    seen = {check.id for host in run.hosts for check in host.checks}
+    ids = list(preferred) if not seen or seen & set(preferred) else []
     for host in run.hosts:
         for check in host.checks:
             if check.id not in ids:
