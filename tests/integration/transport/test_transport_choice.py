@@ -59,7 +59,12 @@ def test_auto_falls_back_once_and_says_why(inventory: Path, capsys: Any) -> None
     assert odd["status"] in ASSESSED, odd
     assert odd["transport"] == "pypsrp"
     assert odd["transport_fallback"].startswith("lean client: ")
-    assert "does not decrypt" in odd["transport_fallback"]
+    # The framing difference is named, not a decryption/MIC failure that reads like tampering.
+    assert (
+        'MIME boundary "psfleet-lab-0dd-b0undary", not Windows\' "Encrypted Boundary"'
+        in odd["transport_fallback"]
+    )
+    assert "decrypt" not in odd["transport_fallback"] and "MIC" not in odd["transport_fallback"]
     assert (plain["transport"], plain["transport_fallback"]) == ("lean", None)
 
     _code, out, _ = run_cli(["audit", "-i", str(inventory), "--limit", "odd,plain"], capsys)
@@ -70,6 +75,7 @@ def test_auto_falls_back_once_and_says_why(inventory: Path, capsys: Any) -> None
 def test_pinned_transports_do_not_fall_back(inventory: Path, capsys: Any) -> None:
     _, lean = audit(inventory, capsys, "--limit", "odd", "--transport", "lean")
     assert lean["odd"]["status"] == "protocol_error"
+    assert "MIME boundary" in lean["odd"]["error"]["message"]
     assert (lean["odd"]["transport"], lean["odd"]["transport_fallback"]) == ("lean", None)
     _, pypsrp = audit(inventory, capsys, "--limit", "odd", "--transport", "pypsrp")
     assert pypsrp["odd"]["status"] in ASSESSED

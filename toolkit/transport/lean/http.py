@@ -52,6 +52,7 @@ SOAP_TYPE = "application/soap+xml;charset=UTF-8"
 _OCTET = b"\tContent-Type: application/octet-stream\r\n"
 _PART_END = f"--{BOUNDARY}--\r\n".encode()
 _LENGTH = re.compile(rb"Length=(\d+)")
+_BOUNDARY_PARAM = re.compile(r'boundary\s*=\s*(?:"([^"]*)"|([^;\s]*))', re.IGNORECASE)
 #: Default cap on one response's body (the transport setting ``max_response`` overrides it).
 MAX_RESPONSE = MAX_RESPONSE_BYTES
 READ_CHUNK = 64 * 1024
@@ -366,6 +367,7 @@ class WinRMConnection:
         if ctype.startswith(("multipart/encrypted", "multipart/x-multi-encrypted")):
             if self._ctx is None:
                 raise HTTPProtocolError("an encrypted answer on a connection that is not authenticated")
+            _check_boundary(ctype)
             return response.status, self._unwrap(response.body)
         if self.encrypt and response.status == 200:
             raise HTTPProtocolError("the listener answered an encrypted message in clear text")
@@ -421,3 +423,17 @@ class WinRMConnection:
         if not out:
             raise HTTPProtocolError("malformed multipart/encrypted body")
         return out
+
+
+def _check_boundary(content_type: str) -> None:
+    """Refuse an encrypted answer framed with another MIME boundary than Windows' own, naming
+    it: a framing difference, said before any decryption is tried (a part cut at the wrong
+    boundary would otherwise fail its signature check and read like tampering)."""
+    match = _BOUNDARY_PARAM.search(content_type)
+    found = (match.group(1) if match.group(1) is not None else match.group(2)) if match else ""
+    if found != BOUNDARY:
+        shown = "".join(c if c.isprintable() else "?" for c in found[:60]) or "(none)"
+        raise HTTPProtocolError(
+            f'an encrypted answer framed with MIME boundary "{shown}", not Windows\' "{BOUNDARY}"; '
+            "the lean client reads only Windows' framing (pypsrp reads any boundary)"
+        )
