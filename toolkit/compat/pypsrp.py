@@ -180,6 +180,7 @@ def _watch_connections(adapter: BaseAdapter, session: _BoundedSession) -> None:
 
         def watched_connect() -> None:
             connect()
+            session.psfleet_connects += 1
             if conn.sock is not None:
                 _REAPER.watch(conn.sock, session.psfleet_deadline)
 
@@ -201,6 +202,10 @@ class _BoundedSession(requests.Session):
 
     psfleet_deadline: float
     psfleet_max_bytes: int
+    #: Connections opened, and how many were open when the last 2xx answer came (-1: none
+    #: yet): a 401 on a newer connection after a 2xx is a session pypsrp cannot re-establish.
+    psfleet_connects: int = 0
+    psfleet_connects_at_ok: int = -1
 
     def get_redirect_target(self, resp: requests.Response) -> str | None:
         return None  # requests never builds a follow-up request
@@ -220,6 +225,17 @@ class _BoundedSession(requests.Session):
         except BaseException:
             response.close()
             raise
+        if 200 <= response.status_code < 300:
+            self.psfleet_connects_at_ok = self.psfleet_connects
+        elif response.status_code == 401 and 0 <= self.psfleet_connects_at_ok < self.psfleet_connects:
+            # The credentials were accepted on an earlier connection; the host closed it and
+            # pypsrp sends the next message on a new one with the old session's encryption,
+            # which the host cannot accept. Not a wrong password (nor a reason to lock it out).
+            raise ProtocolViolation(
+                "HTTP 401 on a new connection after it had accepted the credentials on the "
+                "previous one (the host closed that connection; pypsrp cannot authenticate a new "
+                "connection within a session: use transport lean or auto)"
+            )
         return response
 
 

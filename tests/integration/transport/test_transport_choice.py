@@ -9,7 +9,9 @@ against lab hosts that misbehave at the HTTP level, on both clients.
 - an endless body (``endless_body``) stops at the size cap, a trickling one at the deadline;
 - a 401 on the first encrypted message (``reauth``) and ``Connection: close`` after every
   answer (``conn_close``) are survived by the lean client (pypsrp cannot authenticate a
-  second connection of the same session: ``--transport pypsrp`` fails such a host);
+  second connection of the same session: ``--transport pypsrp`` fails such a host as a
+  ``protocol_error`` saying so, not as ``auth_failed``: the credentials were accepted, and an
+  ``auth_failed`` would stop the lockout guard from using them on other hosts);
 - every auth kind the lab answers without a KDC (negotiate, ntlm, basic over https) on both
   clients; Kerberos is in tests/integration/kerberos.
 """
@@ -185,3 +187,33 @@ def test_run_results_say_which_client_served_them(inventory: Path, capsys: Any) 
     assert hosts["odd"]["status"] == "ok" and hosts["odd"]["output"]
     assert hosts["odd"]["transport"] == "pypsrp" and "lean client" in hosts["odd"]["transport_fallback"]
     assert (hosts["plain"]["transport"], hosts["plain"]["transport_fallback"]) == ("lean", None)
+
+
+def test_pypsrp_on_a_closing_host_is_a_protocol_error_not_a_rejected_password(
+    inventory: Path, capsys: Any
+) -> None:
+    _, hosts = audit(inventory, capsys, "--limit", "closing,plain", "--transport", "pypsrp")
+    closing = hosts["closing"]
+    assert closing["status"] == "protocol_error", closing
+    message = closing["error"]["message"]
+    assert "credentials rejected" not in message
+    assert "new connection" in message and "accepted" in message
+    # Not an auth failure, so the lockout guard keeps using the credential on other hosts.
+    assert hosts["plain"]["status"] in ASSESSED, hosts["plain"]
+
+
+def test_pypsrp_with_a_wrong_password_is_still_auth_failed(
+    inventory: Path, tmp_path: Path, capsys: Any
+) -> None:
+    text = inventory.read_text()
+    secrets = sorted(inventory.parent.glob("*.secrets/*"))
+    wrong = tmp_path / "wrong-password"
+    wrong.write_text("Not-The-Password1\n")
+    wrong.chmod(0o600)
+    for secret in secrets:
+        text = text.replace(str(secret), str(wrong))
+    bad = tmp_path / "bad.yml"
+    bad.write_text(text)
+    _, hosts = audit(bad, capsys, "--limit", "closing", "--transport", "pypsrp")
+    assert hosts["closing"]["status"] == "auth_failed", hosts["closing"]
+    assert "credentials rejected" in hosts["closing"]["error"]["message"]
