@@ -105,7 +105,7 @@ def serve(
         fleet.start()
     except LabAddressInUse as exc:
         option = "--base-address" if base_address is not None else "--base-port"
-        hint = "pick a free block" if option == "--base-address" else "let the system pick free ports"
+        hint = "pick a free block" if addressing == "ip" else "let the system pick free ports"
         raise UsageError(
             f"{exc.address}:{exc.port} is in use; omit {option} to {hint}", field=option
         ) from None
