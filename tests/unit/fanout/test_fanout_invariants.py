@@ -192,3 +192,29 @@ def test_hooks_see_each_host_start_once_and_finish_once(clock: FakeClock) -> Non
         ),
     )
     assert started == ["fs01", "fs02", "fs03"] and sorted(finished) == started
+
+
+def test_a_host_is_timed_out_at_its_deadline_not_after_it(clock: FakeClock) -> None:
+    release = threading.Event()
+
+    def task(h: Host, deadline: float) -> HostResult:
+        clock.advance(deadline - clock.monotonic())  # exactly at the deadline
+        release.wait(3)
+        return HostResult(h.name, h.address, HostStatus.COMPLIANT)
+
+    try:
+        result = run_one(task, timeout=5)
+    finally:
+        release.set()
+    assert result.status is HostStatus.TIMEOUT
+
+
+def test_documented_defaults() -> None:
+    """The library's defaults (--timeout 60 --retries 1 as in the README), one failed logon per
+    credential before its other hosts are not_attempted, at most two hosts tried at once with a
+    credential that has not logged on yet (docs/security.md)."""
+    from toolkit.fanout.lockout import AUTH_FAILURE_LIMIT, PROBE_HOSTS
+
+    options = FanoutOptions()
+    assert (options.forks, options.timeout, options.retries, options.backoff) == (64, 60.0, 1, 0.5)
+    assert (AUTH_FAILURE_LIMIT, PROBE_HOSTS) == (1, 2)

@@ -78,3 +78,18 @@ def test_only_what_pickles_and_is_not_from_main_goes_to_workers() -> None:
 
     FromMain.__module__ = "__main__"
     assert not picklable(FromMain())
+
+
+def test_workers_leave_ctrl_c_to_the_parent() -> None:
+    import os
+    import signal
+
+    ex = ProcessExecutor(dict, FanoutOptions(retries=0), HOSTS, 1)
+    try:
+        (worker,) = ex._workers
+        os.kill(worker.proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C sends the group
+        ex.submit(0, HOSTS[0], time.monotonic() + 60)
+        results = collect(ex, 1)
+    finally:
+        ex.close()
+    assert results[0].error is not None and "internal error: TypeError" in results[0].error.message
