@@ -132,3 +132,37 @@ def test_a_second_ctrl_c_outside_the_fanout_cancels_without_raising() -> None:
         handler(signal.SIGINT, None)
         handler(signal.SIGINT, None)  # not inside run_hosts: no KeyboardInterrupt
     assert cancelled == ["interrupted"]
+
+
+def test_the_state_directory_follows_psfleet_then_xdg_then_home(tmp_path: Path) -> None:
+    from toolkit.remediate.journal import state_dir
+
+    assert state_dir({"PSFLEET_STATE_DIR": "/p", "XDG_STATE_HOME": "/x"}) == Path("/p")
+    assert state_dir({"XDG_STATE_HOME": "/x"}) == Path("/x/psfleet")
+    assert state_dir({"PSFLEET_STATE_DIR": "", "XDG_STATE_HOME": ""}) == Path.home() / ".local/state/psfleet"
+
+
+def test_a_verified_required_ends_the_hosts_workaround(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from toolkit.remediate.workarounds import load_workarounds, record_workaround
+
+    workarounds = tmp_path / "workarounds.json"
+    record_workaround(
+        "fs01",
+        setting="secure_negotiate",
+        expires=datetime.now(UTC) - timedelta(days=1),  # expired: the audit wants required back
+        run_id="old",
+        journal="old.jsonl",
+        address="192.0.2.5",
+        path=workarounds,
+    )
+    box = FakeWindows(
+        "9600", secure_negotiate=("DWord", 0), client_signing=("DWord", 1), server_signing=("DWord", 1)
+    )
+    result, _ = run(monkeypatch, tmp_path, box, workaround_file=workarounds)
+    assert result.hosts[0].status.value == "compliant", result.hosts[0]
+    assert box.value(WORKSTATION_KEY, "RequireSecureNegotiate") == ("DWord", 1)
+    assert "fs01" not in load_workarounds(workarounds)
