@@ -161,3 +161,18 @@ def test_a_verified_workaround_is_recorded_and_only_it(
     assert intents["secure_negotiate"].workaround_expires is not None
     assert intents["client_signing"].workaround_expires is None
     assert set(load_workarounds(tmp_path / "workarounds.json")["fs01"]) == {"secure_negotiate"}
+
+
+def test_a_string_value_of_unknown_true_kind_is_never_written() -> None:
+    from tests.unit.checks.helpers import reg_sz
+    from toolkit.remediate.plan import AMBIGUOUS_REASON
+
+    hp = plan_host(
+        Host(name="h", address="a"),
+        facts("2019", workstation={"RequireSecuritySignature": reg_sz("0")}),
+        ambiguous=frozenset({"client_signing"}),
+        now=NOW,
+    )
+    item = next(i for i in hp.items if i.id == "client_signing")
+    assert item.outcome is Outcome.BLOCKED and item.reason == AMBIGUOUS_REASON
+    assert "client_signing" not in {w.setting.id for w in hp.writes}
