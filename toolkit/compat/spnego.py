@@ -14,7 +14,8 @@ they go through its private ``_gssapi_credential`` / ``_negotiate_contexts`` key
 from 0.1 through 0.12; tests/integration/kerberos fails loudly if an upgrade changes them).
 
 ``LOGGERS``: the names of pyspnego's per-protocol loggers (its private modules), on which
-:mod:`toolkit.transport.redact` puts its token filter.
+:mod:`toolkit.transport.redact` puts its token filter (kept in
+:mod:`toolkit.compat.spnego_loggers`, which does not import pyspnego).
 """
 
 from __future__ import annotations
@@ -30,18 +31,7 @@ from spnego._context import GSSMech  # private: see the module docstring
 from spnego._gss import GSSAPIProxy  # private: see the module docstring
 from spnego._ntlm_raw.crypto import lmowfv1, ntowfv1  # private: see the module docstring
 
-#: pyspnego's loggers: the package's and its per-protocol (private) modules'.
-LOGGERS: tuple[str, ...] = (
-    "spnego",
-    "spnego._ntlm",
-    "spnego._negotiate",
-    "spnego._gss",
-    "spnego._sspi",
-    "spnego._credssp",
-    "spnego._kerberos",
-    "spnego._context",
-    "spnego.auth",
-)
+from toolkit.compat.spnego_loggers import LOGGERS as LOGGERS  # re-exported (the names moved there)
 
 
 @functools.lru_cache(maxsize=256)

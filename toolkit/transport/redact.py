@@ -16,12 +16,12 @@ from __future__ import annotations
 import logging
 import re
 
-from toolkit.compat import spnego as spnego_compat
+from toolkit.compat.spnego_loggers import LOGGERS as SPNEGO_LOGGERS
 
 #: Loggers that log tokens or headers (pyspnego's per-protocol modules, pypsrp, requests and
 #: urllib3, requests-credssp, and psfleet's own transport).
 LOGGERS: tuple[str, ...] = (
-    *spnego_compat.LOGGERS,
+    *SPNEGO_LOGGERS,
     "pypsrp",
     "pypsrp.negotiate",
     "pypsrp.wsman",
