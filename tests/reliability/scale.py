@@ -34,6 +34,13 @@ FAULT_STATUS: dict[str, str | None] = {
     "auth_fail": "auth_failed",
     "flaky": None,
     "non_admin": None,
+    # Refusals every client makes: no redirect is followed, no answer may exceed the size cap.
+    "redirect": "protocol_error",
+    "endless_body": "protocol_error",
+    # Quirks the lean client survives (or, for odd_boundary, hands to pypsrp): audited as healthy.
+    "conn_close": None,
+    "reauth": None,
+    "odd_boundary": None,
 }
 assert set(FAULT_STATUS) == set(FAULT_KINDS), "a new fault kind needs an expected status here"
 
@@ -42,6 +49,9 @@ REMEDIATE_STATUS: dict[str, str] = {
     **{k: v for k, v in FAULT_STATUS.items() if v is not None},
     "flaky": "compliant",
     "non_admin": "access_denied",  # the read works, every write is refused
+    "conn_close": "compliant",
+    "reauth": "compliant",
+    "odd_boundary": "compliant",  # read and written through pypsrp after the lean client's refusal
 }
 
 #: registry states of healthy hosts: (client/server RequireSecuritySignature, RequireSecureNegotiate)
