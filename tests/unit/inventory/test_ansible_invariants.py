@@ -159,3 +159,21 @@ def test_host_vars_files_are_read(tmp_path: Path) -> None:
 def test_ini_values_that_python_would_read_as_bytes_or_complex_stay_text(tmp_path: Path) -> None:
     inv = load(tmp_path, "[files]\nfs01 ansible_connection=winrm ansible_user=1j\n", "hosts.ini")
     assert inv.hosts[0].username == "1j"
+
+
+def test_yaml_hosts_directly_under_all_are_ungrouped(tmp_path: Path) -> None:
+    inv = load(
+        tmp_path,
+        """\
+        all:
+          vars: {ansible_connection: winrm}
+          hosts:
+            loose:
+          children:
+            files:
+              hosts:
+                fs01:
+        """,
+        "hosts.yml",
+    )
+    assert [h.name for h in apply_limit(inv, ["ungrouped"]).hosts] == ["loose"]
