@@ -88,6 +88,8 @@ def test_workers_leave_ctrl_c_to_the_parent() -> None:
     try:
         (worker,) = ex._workers
         os.kill(worker.proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C sends the group
+        time.sleep(0.5)  # a worker that took it would be gone by now
+        assert worker.proc.poll() is None
         ex.submit(0, HOSTS[0], time.monotonic() + 60)
         results = collect(ex, 1)
     finally:
