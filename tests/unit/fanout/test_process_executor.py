@@ -84,7 +84,13 @@ def test_workers_leave_ctrl_c_to_the_parent() -> None:
     import os
     import signal
 
-    ex = ProcessExecutor(dict, FanoutOptions(retries=0), HOSTS, 1)
+    # A shell's background job starts with SIGINT ignored, and children inherit that: give
+    # the workers the terminal's default, as an operator's psfleet has.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        ex = ProcessExecutor(dict, FanoutOptions(retries=0), HOSTS, 1)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     try:
         (worker,) = ex._workers
         os.kill(worker.proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C sends the group
