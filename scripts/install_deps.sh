@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Install what psfleet's tests need, from the project's own files:
-#  - Debian packages for the real peers (Samba, MIT Kerberos KDC) when running as root with apt;
-#  - the package itself with its [dev] extra, and [kerberos] where the Kerberos headers exist.
+#  - Debian packages for the real peers (Samba, MIT Kerberos KDC, nmap, Redis, PostgreSQL,
+#    Chromium + chromedriver) when running as root with apt;
+#  - the package itself with its [dev,engine] extras, and [kerberos] where the Kerberos headers exist;
+#  - ansible-core in a virtual environment of its own (below).
 # Tests that need a missing peer skip with the reason; nothing else is downloaded at test time
 # except pypsrp's sdist for the golden-traffic comparison.
 set -euo pipefail
