@@ -72,7 +72,21 @@ def run_on_host(
     )
 
 
-def _from_fanout(result: HostResult) -> HostRunResult:
+def to_fanout(answer: HostRunResult) -> HostResult:
+    """A host's answer as a fan-out result (status aside, the answer is what counts); the
+    engine's site workers carry answers the same way."""
+    return HostResult(
+        name=answer.name,
+        address=answer.address,
+        status=HostStatus.COMPLIANT,
+        duration_s=answer.duration_s,
+        groups=answer.groups,
+        extra={_ANSWER: answer},
+    )
+
+
+def from_fanout(result: HostResult) -> HostRunResult:
+    """The answer back out of a fan-out result; a host the fan-out failed becomes one."""
     answer = result.extra.get(_ANSWER)
     if isinstance(answer, HostRunResult):
         return answer
@@ -120,27 +134,19 @@ def run(
     adhoc = command
 
     def task(host: Host, deadline: float) -> HostResult:
-        answer = run_on_host(adhoc, host, credentials.get(host.name), deadline)
-        return HostResult(
-            name=host.name,
-            address=host.address,
-            status=HostStatus.COMPLIANT,
-            duration_s=answer.duration_s,
-            groups=host.groups,
-            extra={_ANSWER: answer},
-        )
+        return to_fanout(run_on_host(adhoc, host, credentials.get(host.name), deadline))
 
     on_result = hooks.on_result
     fanout_hooks = FanoutHooks(
         on_start=hooks.on_start,
-        on_result=(lambda r: on_result(_from_fanout(r))) if on_result is not None else None,
+        on_result=(lambda r: on_result(from_fanout(r))) if on_result is not None else None,
     )
     results, interrupted = run_hosts(
         list(inventory.hosts), task, options=options, hooks=fanout_hooks, stop=stop
     )
     return AdhocRun(
         command=command,
-        hosts=tuple(_from_fanout(r) for r in results),
+        hosts=tuple(from_fanout(r) for r in results),
         started=started,
         finished=utc_now(),
         inventory=inventory.source,

@@ -15,16 +15,13 @@ from typing import Any
 from toolkit import __version__
 from toolkit.adhoc.command import AdhocCommand
 from toolkit.adhoc.results import AdhocRun, HostRunResult, OutputObject, RunStatus
-from toolkit.adhoc.runner import run_on_host
+from toolkit.adhoc.runner import from_fanout, run_on_host, to_fanout
 from toolkit.engine.controller import EngineOptions, run_engine
 from toolkit.fanout.runner import FanoutHooks, FanoutOptions, run_hosts
 from toolkit.inventory.model import Host, Inventory
 from toolkit.results import ErrorKind, HostError, HostResult, HostStatus, utc_now
 from toolkit.transport.model import ErrorRecordData, Param, PSObj, PSValue
 from toolkit.transport.protocol import CredentialLike
-
-#: Where a fan-out result carries the host's answer (as toolkit.adhoc.runner does).
-ANSWER = "_engine_answer"
 
 
 def encode(value: Any) -> Any:
@@ -123,33 +120,9 @@ def answer_from_wire(data: Mapping[str, Any]) -> HostRunResult:
     )
 
 
-def wrap(answer: HostRunResult) -> HostResult:
-    """A host's answer as a fan-out result (status aside, the answer is what counts)."""
-    return HostResult(
-        name=answer.name,
-        address=answer.address,
-        status=HostStatus.COMPLIANT,
-        duration_s=answer.duration_s,
-        groups=answer.groups,
-        extra={ANSWER: answer},
-    )
-
-
-def unwrap(result: HostResult) -> HostRunResult:
-    answer = result.extra.get(ANSWER)
-    if isinstance(answer, HostRunResult):
-        return answer
-    error = result.error
-    return HostRunResult(
-        name=result.name,
-        address=result.address,
-        status=RunStatus.from_error(error.kind) if error else RunStatus.ERROR,
-        error=error,
-        duration_s=result.duration_s,
-        groups=result.groups,
-        transport=result.extra.get("transport"),
-        transport_fallback=result.extra.get("transport_fallback"),
-    )
+#: A host's answer as a fan-out result and back: the same carriage as a local run's.
+wrap = to_fanout
+unwrap = from_fanout
 
 
 class RunTask:
