@@ -15,7 +15,8 @@ SPEC = f"""
 hosts:
   - name: slow-81
     profile: win81
-    latency_ms: 250
+    latency_ms: 600  # long enough that the others finish first even on a loaded machine, with the
+    # lockout guard holding them back until the first logon (or 1 s)
   - name: fast-2012r2
     profile: server2012r2
     registry:
