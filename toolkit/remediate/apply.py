@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from toolkit import __version__
 from toolkit.baselines.select import baselines_for
@@ -214,6 +215,22 @@ def remediate(
     stopped: str | None = None
     interrupted = False
     run: RemediateRun | None = None
+
+    def summary(**outcome: Any) -> RemediateRun:
+        """The run as it stands: the hosts done so far and the journal's state."""
+        return RemediateRun(
+            hosts=tuple(done),
+            mode="apply",
+            run_id=run_id,
+            started=started,
+            finished=now_iso(),
+            inventory=inventory.source,
+            version=__version__,
+            journal=str(journal),
+            journal_error=ctx.journal_error,
+            **outcome,
+        )
+
     registered = contextlib.ExitStack()
     registered.enter_context(cancellable(ctx.cancel_all))
     try:
@@ -249,42 +266,18 @@ def remediate(
                     f"failed ({report.fail_percent:.0f}% > --max-fail-percent {options.max_fail_percent:g}); "
                     f"{counted(sum(len(b) for b in batches[number:]), 'host')} in later batches not touched"
                 )
-        run = RemediateRun(
-            hosts=tuple(done),
-            mode="apply",
-            run_id=run_id,
-            started=started,
-            finished=now_iso(),
-            inventory=inventory.source,
-            version=__version__,
-            journal=str(journal),
-            batches=tuple(reports),
-            stopped=stopped,
-            interrupted=interrupted,
-            journal_error=ctx.journal_error,
-        )
+        run = summary(batches=tuple(reports), stopped=stopped, interrupted=interrupted)
         return run
     finally:
         registered.close()
         ctx.cancel_all("the run ended")
         if run is None:  # an exception (a second Ctrl-C...): still say how the run ended
-            run = RemediateRun(
-                hosts=tuple(done),
-                mode="apply",
-                run_id=run_id,
-                started=started,
-                finished=now_iso(),
-                inventory=inventory.source,
-                version=__version__,
-                journal=str(journal),
-                interrupted=True,
-                journal_error=ctx.journal_error,
-            )
-        _end(writer, run)
+            run = summary(interrupted=True)
+        end_journal(writer, run)
         writer.close()
 
 
-def _end(writer: JournalWriter, run: RemediateRun) -> None:
+def end_journal(writer: JournalWriter, run: RemediateRun) -> None:
     """The journal's end record (nothing when the journal already failed)."""
     if writer.failed is None:
         with contextlib.suppress(JournalError):  # the run then reports journal_error

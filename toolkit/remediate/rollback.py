@@ -28,6 +28,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from toolkit import __version__
 from toolkit.checks.facts import HostFacts, KeyFacts, RegValue
@@ -37,7 +38,7 @@ from toolkit.checks.smbconfig import smb_write
 from toolkit.errors import JournalError
 from toolkit.fanout.runner import FanoutHooks, FanoutOptions, run_hosts
 from toolkit.inventory.model import Host, Inventory
-from toolkit.remediate.apply import new_run_id
+from toolkit.remediate.apply import end_journal, new_run_id
 from toolkit.remediate.execute import (
     LeaseDenied,
     Progress,
@@ -52,7 +53,6 @@ from toolkit.remediate.journal import (
     Journal,
     JournalWriteError,
     JournalWriter,
-    end_record,
     free_journal_path,
     now_iso,
     read_journal,
@@ -169,6 +169,21 @@ def rollback(
     interrupted = True
     run: RemediateRun | None = None
 
+    def summary(**outcome: Any) -> RemediateRun:
+        """The rollback as it stands: the hosts done so far and the journal's state."""
+        return RemediateRun(
+            hosts=tuple(hosts),
+            mode="rollback",
+            run_id=run_id,
+            started=started,
+            finished=now_iso(),
+            inventory=inventory.source,
+            version=__version__,
+            journal=str(target),
+            journal_error=state.journal_error,
+            **outcome,
+        )
+
     def cancel_all(why: str) -> None:
         for item in list(progress.values()):
             item.guard.cancel(why)
@@ -198,40 +213,14 @@ def rollback(
             if name in known
         ]
         skipped = tuple(f"{journal_path}:{line}: {why}" for line, why in parsed.skipped)
-        run = RemediateRun(
-            hosts=tuple(hosts),
-            mode="rollback",
-            run_id=run_id,
-            started=started,
-            finished=now_iso(),
-            inventory=inventory.source,
-            version=__version__,
-            journal=str(target),
-            interrupted=interrupted,
-            notes=tuple(notes),
-            journal_error=state.journal_error,
-            skipped_lines=skipped,
-        )
+        run = summary(interrupted=interrupted, notes=tuple(notes), skipped_lines=skipped)
         return run
     finally:
         registered.close()
         cancel_all("the run ended")
-        if run is None:
-            run = RemediateRun(
-                hosts=tuple(hosts),
-                mode="rollback",
-                run_id=run_id,
-                started=started,
-                finished=now_iso(),
-                inventory=inventory.source,
-                version=__version__,
-                journal=str(target),
-                interrupted=True,
-                journal_error=state.journal_error,
-            )
-        if writer.failed is None:
-            with contextlib.suppress(JournalError):
-                writer.append(end_record(run))
+        if run is None:  # an exception (a second Ctrl-C...): still say how the run ended
+            run = summary(interrupted=True)
+        end_journal(writer, run)
         writer.close()
 
 
