@@ -295,17 +295,18 @@ def _run_tests(tree: Path, tests: tuple[str, ...], limit: float) -> tuple[str, f
     return outcome, time.monotonic() - start
 
 
-def _make_tree(base: Path | None) -> tuple[Path, bool]:
+def make_tree(base: Path | None, prefix: str = "psfleet-mut-") -> tuple[Path, bool]:
+    """``base``, or a new detached worktree of HEAD (and True: the caller drops it after)."""
     if base is not None:
         return base, False
-    path = Path(tempfile.mkdtemp(prefix="psfleet-mut-")) / "tree"
+    path = Path(tempfile.mkdtemp(prefix=prefix)) / "tree"
     subprocess.run(
         ["git", "-C", str(REPO), "worktree", "add", "--detach", "-q", str(path), "HEAD"], check=True
     )
     return path, True
 
 
-def _drop_tree(path: Path) -> None:
+def drop_tree(path: Path) -> None:
     subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(path)], check=False)
     shutil.rmtree(path.parent, ignore_errors=True)
 
@@ -447,7 +448,7 @@ def main(argv: list[str] | None = None) -> int:
         for name in modules:
             print(f"{name}: {len(mutants_of(name))} mutants")
         return 0
-    tree, made = _make_tree(args.tree)
+    tree, made = make_tree(args.tree)
     try:
         if args.recheck:
             reports = recheck(args.recheck, tree, args.limit or 300)
@@ -460,7 +461,7 @@ def main(argv: list[str] | None = None) -> int:
             ]
     finally:
         if made:
-            _drop_tree(tree)
+            drop_tree(tree)
     print()
     print(f"{'module':10} {'mutants':>8} {'ran':>5} {'killed':>7} {'timeout':>8} {'score':>7}")
     for r in reports:

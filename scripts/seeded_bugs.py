@@ -21,9 +21,10 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+
+from mutation import drop_tree, make_tree  # scripts/ is sys.path[0] when run as a script
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -321,16 +322,6 @@ SEEDS: tuple[Seed, ...] = (
 )
 
 
-def _make_tree(base: Path | None) -> tuple[Path, bool]:
-    if base is not None:
-        return base, False
-    path = Path(tempfile.mkdtemp(prefix="psfleet-seed-")) / "tree"
-    subprocess.run(
-        ["git", "-C", str(REPO), "worktree", "add", "--detach", "-q", str(path), "HEAD"], check=True
-    )
-    return path, True
-
-
 def _first_failure(output: str) -> str:
     m = re.search(r"^(?:FAILED|ERROR) (.+?)(?: - .*)?$", output, re.M)
     return m.group(1) if m else "(tests did not pass)"
@@ -390,7 +381,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tree", type=Path, help="a checkout to seed (default: a new worktree of HEAD)")
     args = parser.parse_args(argv)
     wanted = set(args.only.split(",")) if args.only else None
-    tree, made = _make_tree(args.tree)
+    tree, made = make_tree(args.tree, prefix="psfleet-seed-")
     missed = 0
     try:
         print("| id | seeded bug | file | caught by (first failing test) |")
@@ -404,8 +395,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"| {seed.id} | {seed.bug} | {seed.file} | {verdict} |", flush=True)
     finally:
         if made:
-            subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(tree)], check=False)
-            shutil.rmtree(tree.parent, ignore_errors=True)
+            drop_tree(tree)
     return 1 if missed else 0
 
 
