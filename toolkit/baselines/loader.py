@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import re
 import threading
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -190,6 +191,24 @@ class _Reader:
         if "\n" in value.strip():
             raise self.fail("expected one line of text", data.line_of(key), _f(field, key))
         return value.strip()
+
+    def cmdlet_name(self, data: SrcDict, field: str, choices: Sequence[str]) -> str:
+        """``cmdlet``: one of ``choices``, named in the error when it is not."""
+        cmdlet = self.text(data, "cmdlet", field)
+        if cmdlet not in choices:
+            raise self.fail(
+                f"unknown cmdlet {cmdlet!r}; choose from {', '.join(choices)}",
+                data.line_of("cmdlet"),
+                f"{field}.cmdlet",
+            )
+        return cmdlet
+
+    def identifier(self, data: SrcDict, key: str, field: str, what: str) -> str:
+        """A PowerShell property or parameter name (letters and digits)."""
+        name = self.text(data, key, field)
+        if not re.match(r"^[A-Za-z][A-Za-z0-9]*$", name):
+            raise self.fail(f"expected a {what} name", data.line_of(key), f"{field}.{key}")
+        return name
 
     def boolean(self, data: SrcDict, key: str, field: str, default: bool) -> bool:
         value = self.get(data, key, field, required=False)
@@ -381,16 +400,8 @@ class _Reader:
         smb = self.mapping(
             self.get(data, "smb", field), data.line_of("smb"), where, ("cmdlet", "property", "type")
         )
-        cmdlet = self.text(smb, "cmdlet", where)
-        if cmdlet not in SMB_GETTERS:
-            raise self.fail(
-                f"unknown cmdlet {cmdlet!r}; choose from {', '.join(SMB_GETTERS)}",
-                smb.line_of("cmdlet"),
-                f"{where}.cmdlet",
-            )
-        prop = self.text(smb, "property", where)
-        if not re.match(r"^[A-Za-z][A-Za-z0-9]*$", prop):
-            raise self.fail("expected a property name", smb.line_of("property"), f"{where}.property")
+        cmdlet = self.cmdlet_name(smb, where, SMB_GETTERS)
+        prop = self.identifier(smb, "property", where, "property")
         kind = self.text(smb, "type", where)
         if kind not in ("bool", "uint32"):
             raise self.fail(f"type {kind!r}: choose bool or uint32", smb.line_of("type"), f"{where}.type")
@@ -611,16 +622,8 @@ class _Reader:
 
     def cmdlet(self, item: Any, line: int, field: str, kind: str) -> CmdletWrite:
         data = self.mapping(item, line, field, ("when", "cmdlet", "parameter", "value", "argument"))
-        cmdlet = self.text(data, "cmdlet", field)
-        if cmdlet not in _SMB_CMDLETS:
-            raise self.fail(
-                f"unknown cmdlet {cmdlet!r}; choose from {', '.join(_SMB_CMDLETS)}",
-                data.line_of("cmdlet"),
-                f"{field}.cmdlet",
-            )
-        parameter = self.text(data, "parameter", field)
-        if not re.match(r"^[A-Za-z][A-Za-z0-9]*$", parameter):
-            raise self.fail("expected a parameter name", data.line_of("parameter"), f"{field}.parameter")
+        cmdlet = self.cmdlet_name(data, field, _SMB_CMDLETS)
+        parameter = self.identifier(data, "parameter", field, "parameter")
         value = self.get(data, "value", field)
         self.check_value(value, kind, data.line_of("value"), f"{field}.value")
         argument = self.get(data, "argument", field)
