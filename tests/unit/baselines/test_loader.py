@@ -4,6 +4,7 @@ line naming file:line: field; selection, caching and overlaps."""
 from __future__ import annotations
 
 import re
+from importlib.resources import files
 from pathlib import Path
 
 import pytest
@@ -173,3 +174,32 @@ def test_audit_explain_lists_every_rule_the_shipped_baselines_use() -> None:
         for r in (*c.values, *c.absent, c.wrong_kind, *c.not_applicable, *c.enforced)
     }
     assert sorted(used - set(AUDIT_RULES)) == []
+
+
+SHIPPED_HARDENING = files("toolkit.baselines").joinpath("data/smb-hardening.yaml").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "line", "words"),
+    [
+        (
+            "cmdlet: Set-SmbServerConfiguration\n          parameter: EnableSMB1Protocol",
+            "cmdlet: Set-SmbShare\n          parameter: EnableSMB1Protocol",
+            56,
+            "cmdlet: unknown cmdlet 'Set-SmbShare'; choose from Set-SmbClientConfiguration",
+        ),
+        (
+            "parameter: EnableSMB1Protocol",
+            "parameter: Enable-SMB1",
+            57,
+            "parameter: expected a parameter name",
+        ),
+    ],
+)
+def test_a_bad_cmdlet_write_names_its_line(old: str, new: str, line: int, words: str) -> None:
+    assert old in SHIPPED_HARDENING
+    with pytest.raises(BaselineError) as exc:
+        load_text(SHIPPED_HARDENING.replace(old, new, 1).encode(), "hardening.yaml")
+    message = str(exc.value)
+    assert message.startswith(f"hardening.yaml:{line}: "), message
+    assert words in message, message
