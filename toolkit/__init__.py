@@ -9,7 +9,7 @@ The public, typed API (everything the CLI does is one of these calls; see docs/a
     audit = toolkit.audit(inv, credentials=creds, options=toolkit.FanoutOptions(forks=32))
     print(toolkit.render(audit, "table"), audit.exit_code)
 
-    ran = toolkit.run(inv, toolkit.AdhocCommand.cmdlet("Get-ItemProperty", {"Path": KEY}),
+    ran = toolkit.run(inv, toolkit.RunCommand.cmdlet("Get-ItemProperty", {"Path": KEY}),
                       credentials=creds)
     ran.to_dict()  # the same JSON as ``psfleet run --format json`` (psfleet.run/1)
 
@@ -44,15 +44,17 @@ _EXPORTS: dict[str, str] = {
     "HostStatus": "toolkit.results",
     "CheckStatus": "toolkit.results",
     # ad-hoc commands
-    "run": "toolkit.adhoc.runner",
-    "RunHooks": "toolkit.adhoc.runner",
-    "WriteNotConfirmed": "toolkit.adhoc.runner",
-    "AdhocCommand": "toolkit.adhoc.command",
-    "parse_param": "toolkit.adhoc.command",
-    "AdhocRun": "toolkit.adhoc.results",
-    "HostRunResult": "toolkit.adhoc.results",
-    "OutputObject": "toolkit.adhoc.results",
-    "RunStatus": "toolkit.adhoc.results",
+    "run": "toolkit.run_command.runner",
+    "RunHooks": "toolkit.run_command.runner",
+    "WriteNotConfirmed": "toolkit.run_command.runner",
+    "RunCommand": "toolkit.run_command.command",
+    "parse_param": "toolkit.run_command.command",
+    "CommandRun": "toolkit.run_command.results",
+    "HostRunResult": "toolkit.run_command.results",
+    "OutputObject": "toolkit.run_command.results",
+    "RunStatus": "toolkit.run_command.results",
+    "AdhocCommand": "toolkit.run_command.command",  # former name of RunCommand
+    "AdhocRun": "toolkit.run_command.results",  # former name of CommandRun
     # remediation
     "plan": "toolkit.remediate.apply",
     "remediate": "toolkit.remediate.apply",
@@ -64,7 +66,7 @@ _EXPORTS: dict[str, str] = {
     # fan-out, output, configuration
     "FanoutOptions": "toolkit.fanout.runner",
     "FanoutHooks": "toolkit.fanout.runner",
-    "render": "toolkit.adhoc.render",
+    "render": "toolkit.run_command.render",
     "FORMATS": "toolkit.report.render",
     "write_atomic": "toolkit.atomic",
     "Config": "toolkit.config",
@@ -83,11 +85,10 @@ _EXPORTS: dict[str, str] = {
 __all__ = [
     "FORMATS",
     "Aborted",
-    "AdhocCommand",
-    "AdhocRun",
     "AuditRun",
     "CheckResult",
     "CheckStatus",
+    "CommandRun",
     "Config",
     "ConfigError",
     "Credential",
@@ -110,6 +111,7 @@ __all__ = [
     "PsfleetError",
     "RemediateOptions",
     "RemediateRun",
+    "RunCommand",
     "RunHooks",
     "RunStatus",
     "UsageError",
@@ -145,10 +147,6 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
-    from toolkit.adhoc.command import AdhocCommand, parse_param
-    from toolkit.adhoc.render import render
-    from toolkit.adhoc.results import AdhocRun, HostRunResult, OutputObject, RunStatus
-    from toolkit.adhoc.runner import RunHooks, WriteNotConfirmed, run
     from toolkit.api import audit
     from toolkit.atomic import write_atomic
     from toolkit.config import Config, ConfigError, load_config
@@ -180,3 +178,7 @@ if TYPE_CHECKING:
         HostStatus,
         OsInfo,
     )
+    from toolkit.run_command.command import RunCommand, parse_param
+    from toolkit.run_command.render import render
+    from toolkit.run_command.results import CommandRun, HostRunResult, OutputObject, RunStatus
+    from toolkit.run_command.runner import RunHooks, WriteNotConfirmed, run

@@ -10,8 +10,8 @@ import pytest
 
 from tests.support.cli import run_cli
 from tests.support.labfleet import lab_fleet_fixtures
-from toolkit.adhoc.writes import classify_script
 from toolkit.lab.fleet import Fleet
+from toolkit.run_command.writes import classify_script
 
 SPEC = "users:\n  - {name: admin, password: 'Adm1n-Lab!', admin: true}\nhosts:\n  - {name: fs01, profile: server2019}\n"
 

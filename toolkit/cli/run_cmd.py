@@ -5,7 +5,7 @@ is sent as PowerShell script text: the one deliberate place where psfleet sends 
 PowerShell, because the person at the keyboard wrote it. ``--cmdlet NAME --param K=V`` sends a
 cmdlet with typed parameters as structured data, needing no quoting.
 
-A command that writes (decided by its verbs, :mod:`toolkit.adhoc.writes`) asks first; with
+A command that writes (decided by its verbs, :mod:`toolkit.run_command.writes`) asks first; with
 ``--yes`` it does not; without a terminal, with ``--no-input`` or with ``--format
 json|ndjson`` it refuses at once (exit 2) unless ``--yes``. Exit 0 every host ran cleanly,
 4 some host returned error records, 8 some host did not run, 12 both, 2 usage, 130
@@ -47,8 +47,8 @@ from toolkit.report.formats import FORMATS
 from toolkit.transport.select import TRANSPORT_HELP, with_transport
 
 if TYPE_CHECKING:  # the client side (pypsrp, fan-out) is imported when a run starts
-    from toolkit.adhoc import AdhocCommand, HostRunResult
     from toolkit.inventory.model import Inventory
+    from toolkit.run_command import HostRunResult, RunCommand
 
 DEFAULT_FORKS = 64
 DEFAULT_TIMEOUT = 60.0
@@ -140,13 +140,13 @@ def run_command(
     fmt = str(settings["fmt"])
     check_format(fmt, FORMATS, table_format=str(settings["table_format"]))
     reject_table_format(ctx, fmt)
-    from toolkit.adhoc import RunHooks, ndjson_line, render_run
-    from toolkit.adhoc import run as run_adhoc
-    from toolkit.adhoc.render import summary_line
     from toolkit.fanout.runner import FanoutOptions
     from toolkit.inventory.credentials import resolve_credentials
     from toolkit.inventory.limit import apply_limit
     from toolkit.inventory.loader import load_inventory
+    from toolkit.run_command import RunHooks, ndjson_line, render_run
+    from toolkit.run_command import run as run_on_fleet
+    from toolkit.run_command.render import summary_line
 
     command = build_command(script, cmdlet, params)
     inv = apply_limit(load_inventory(require_inventory(settings["inventory"])), limit)
@@ -173,7 +173,7 @@ def run_command(
             tick(result.status.value)
 
         if engine_options is not None:
-            from toolkit.engine.adhoc import run as engine_run
+            from toolkit.engine.run_command import run as engine_run
 
             run = engine_run(
                 inv,
@@ -185,7 +185,7 @@ def run_command(
             )
         else:
             hooks = RunHooks(on_result=on_result)
-            run = run_adhoc(
+            run = run_on_fleet(
                 inv, command, credentials=credentials, options=options, hooks=hooks, allow_write=True
             )
     if selected:
@@ -197,10 +197,10 @@ def run_command(
     raise typer.Exit(130 if run.interrupted else run.exit_code)
 
 
-def build_command(script: str | None, cmdlet: str | None, params: list[str]) -> AdhocCommand:
+def build_command(script: str | None, cmdlet: str | None, params: list[str]) -> RunCommand:
     """The command from the arguments: exactly one of a command line or ``--cmdlet``."""
-    from toolkit.adhoc import AdhocCommand, parse_param
-    from toolkit.adhoc.command import numeric_text_params
+    from toolkit.run_command import RunCommand, parse_param
+    from toolkit.run_command.command import numeric_text_params
 
     if script is not None and cmdlet is not None:
         raise UsageError("give a command line or --cmdlet, not both", field="--cmdlet")
@@ -211,21 +211,21 @@ def build_command(script: str | None, cmdlet: str | None, params: list[str]) -> 
                 f"psfleet: note: --param {name} is sent as text; a new registry value would be REG_SZ "
                 f"(use {name}=int:N for a DWORD; a value's kind is what Windows reads)"
             )
-        return AdhocCommand.cmdlet(cmdlet, parsed)
+        return RunCommand.cmdlet(cmdlet, parsed)
     if params:
         raise UsageError(
             "--param needs --cmdlet (a command line carries its own parameters)", field="--param"
         )
     if script is None:
         raise UsageError("give a command line to run, or --cmdlet NAME [--param ...]", field="COMMAND")
-    return AdhocCommand.script(script)
+    return RunCommand.script(script)
 
 
 def split_properties(values: list[str]) -> list[str]:
     return [p.strip() for v in values for p in v.split(",") if p.strip()]
 
 
-def _confirm_write(command: AdhocCommand, inv: Inventory, *, yes: bool, fmt: str, interactive: bool) -> None:
+def _confirm_write(command: RunCommand, inv: Inventory, *, yes: bool, fmt: str, interactive: bool) -> None:
     check = command.write
     if not check.write or yes:
         return

@@ -133,7 +133,7 @@ def _refused(index: int, site: str, data: dict[str, Any], why: str, kind: str) -
 
 def _record(index: int, site: str, result: HostResult, kind: str = "audit") -> dict[str, Any]:
     if kind == "run":
-        from toolkit.engine.adhoc import answer_to_wire, unwrap
+        from toolkit.engine.run_command import answer_to_wire, unwrap
 
         return {"index": index, "site": site, "result": answer_to_wire(unwrap(result))}
     return {"index": index, "site": site, "result": result_to_wire(result)}
@@ -159,7 +159,7 @@ def _body(kind: str, payload: dict[str, Any], credentials: dict[str, Credential]
             ),
         )
     if kind == "run":
-        from toolkit.engine.adhoc import RunTask, command_from_wire
+        from toolkit.engine.run_command import RunTask, command_from_wire
 
         sent_key = f"psfleet:run:{payload['run_id']}:sent"
 

@@ -17,11 +17,11 @@ import pytest
 
 import toolkit
 from toolkit import (
-    AdhocCommand,
-    AdhocRun,
     AuditRun,
+    CommandRun,
     FanoutOptions,
     HostRunResult,
+    RunCommand,
     RunHooks,
     RunStatus,
     UsageError,
@@ -64,9 +64,9 @@ def test_run_streams_per_host_results_through_hooks(inventory: Path) -> None:
         on_start=lambda host: started.append(host.name),
         on_result=lambda r: finished.append((time.monotonic(), r.name, r.status.value)),
     )
-    command = AdhocCommand.cmdlet("Get-ItemProperty", {"Path": WS})
+    command = RunCommand.cmdlet("Get-ItemProperty", {"Path": WS})
     result = run(inv, command, credentials=creds, options=FanoutOptions(forks=8, timeout=10), hooks=hooks)
-    assert isinstance(result, AdhocRun)
+    assert isinstance(result, CommandRun)
     assert started == ["slow-81", "fast-2012r2", "fast-2019", "down"]
     names = [n for _, n, _ in finished]
     assert sorted(names) == sorted(started)
@@ -85,7 +85,7 @@ def test_run_result_serializes_like_the_cli(inventory: Path) -> None:
     inv = apply_limit(load_inventory(inventory), ["fast-2012r2,down"])
     creds = resolve_credentials(inv.hosts, interactive=False)
     params = [parse_param(f"Path={WS}"), parse_param("Name=RequireSecureNegotiate")]
-    result = run(inv, AdhocCommand.cmdlet("Get-ItemProperty", params), credentials=creds,
+    result = run(inv, RunCommand.cmdlet("Get-ItemProperty", params), credentials=creds,
                  options=FanoutOptions(timeout=10))  # fmt: skip
     proc = subprocess.run(
         [sys.executable, "-m", "toolkit.cli", "run", "-i", str(inventory), "--limit", "fast-2012r2,down",

@@ -8,14 +8,14 @@ from datetime import UTC, datetime
 
 import pytest
 
-from toolkit.adhoc.command import AdhocCommand
-from toolkit.adhoc.results import HostRunResult, OutputObject, RunStatus
-from toolkit.engine.adhoc import answer_from_wire, answer_to_wire, command_from_wire, command_to_wire
 from toolkit.engine.app import redact, resolve_broker
+from toolkit.engine.run_command import answer_from_wire, answer_to_wire, command_from_wire, command_to_wire
 from toolkit.engine.wire import NotPortable, host_from_wire, host_to_wire, result_from_wire, result_to_wire
 from toolkit.errors import UsageError
 from toolkit.inventory.model import Host, PasswordSource, Policy, SourceRef, Transport
 from toolkit.results import CheckResult, CheckStatus, ErrorKind, HostError, HostResult, HostStatus, OsInfo
+from toolkit.run_command.command import RunCommand
+from toolkit.run_command.results import HostRunResult, OutputObject, RunStatus
 from toolkit.transport.model import ErrorRecordData, Param, PSObj, PSValue
 
 HOST = Host(
@@ -116,13 +116,13 @@ def test_a_run_answer_keeps_every_dotnet_type() -> None:
 
 
 def test_a_typed_cmdlet_travels_as_typed() -> None:
-    command = AdhocCommand.cmdlet(
+    command = RunCommand.cmdlet(
         "Set-ItemProperty",
         [Param("Path", "HKLM:\\X"), Param("Value", PSValue("Int64", 7)), Param("Force", None, switch=True)],
     )
     back = command_from_wire(command_to_wire(command))
     assert back == command and back.write.write
-    script = AdhocCommand.script("Get-Date")
+    script = RunCommand.script("Get-Date")
     assert command_from_wire(command_to_wire(script)) == script
 
 

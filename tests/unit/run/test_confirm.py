@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from toolkit.adhoc.command import AdhocCommand
 from toolkit.cli import run_cmd
 from toolkit.errors import Aborted, UsageError
 from toolkit.inventory.model import Inventory
+from toolkit.run_command.command import RunCommand
 
-WRITE = AdhocCommand.script("Set-ItemProperty -Path HKLM:\\X -Name Y -Value 0")
-READ = AdhocCommand.script("Get-ItemProperty -Path HKLM:\\X")
+WRITE = RunCommand.script("Set-ItemProperty -Path HKLM:\\X -Name Y -Value 0")
+READ = RunCommand.script("Get-ItemProperty -Path HKLM:\\X")
 
 
 def inventory() -> Inventory:

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from toolkit.adhoc.command import AdhocCommand, numeric_text_params, parse_param
 from toolkit.errors import UsageError
+from toolkit.run_command.command import RunCommand, numeric_text_params, parse_param
 from toolkit.transport.model import Param, PSValue
 
 KEY = r"HKLM:\SYSTEM\CurrentControlSet\Services\LanmanWorkstation\Parameters"
@@ -72,7 +72,7 @@ def test_numeric_text_is_flagged() -> None:
 
 
 def test_cmdlet_display_and_dict() -> None:
-    cmd = AdhocCommand.cmdlet(
+    cmd = RunCommand.cmdlet(
         "Set-ItemProperty",
         [parse_param(f"Path={KEY}"), parse_param("Name=RequireSecureNegotiate"), parse_param("Value=int:0"),
          parse_param("Force")],
@@ -85,12 +85,12 @@ def test_cmdlet_display_and_dict() -> None:
 
 
 def test_cmdlet_from_mapping_and_duplicates() -> None:
-    cmd = AdhocCommand.cmdlet("Get-ItemProperty", {"Path": KEY, "Name": ["A", "B"]})
+    cmd = RunCommand.cmdlet("Get-ItemProperty", {"Path": KEY, "Name": ["A", "B"]})
     assert cmd.as_command().params == (Param("Path", KEY), Param("Name", ["A", "B"]))
-    assert AdhocCommand.cmdlet("Remove-Item", {"Path": "x", "Force": True}).params[1].switch
+    assert RunCommand.cmdlet("Remove-Item", {"Path": "x", "Force": True}).params[1].switch
     with pytest.raises(UsageError, match="given twice"):
-        AdhocCommand.cmdlet("Get-Item", [Param("Path", "a"), Param("path", "b")])
+        RunCommand.cmdlet("Get-Item", [Param("Path", "a"), Param("path", "b")])
     with pytest.raises(UsageError, match="not a cmdlet name"):
-        AdhocCommand.cmdlet("Get-Item; Remove-Item x")
+        RunCommand.cmdlet("Get-Item; Remove-Item x")
     with pytest.raises(UsageError, match="empty"):
-        AdhocCommand.script("   ")
+        RunCommand.script("   ")

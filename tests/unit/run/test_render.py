@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 
-from toolkit.adhoc.command import AdhocCommand
-from toolkit.adhoc.render import columns, render, render_run
-from toolkit.adhoc.results import AdhocRun, HostRunResult, OutputObject, RunStatus
 from toolkit.results import ErrorKind, HostError
+from toolkit.run_command.command import RunCommand
+from toolkit.run_command.render import columns, render, render_run
+from toolkit.run_command.results import CommandRun, HostRunResult, OutputObject, RunStatus
 from toolkit.transport.model import ErrorRecordData, PSObj, PSValue
 
 
@@ -18,7 +18,7 @@ def registry_object(**values: PSValue) -> OutputObject:
     return OutputObject.of(PSObj(("System.Management.Automation.PSCustomObject",), props))
 
 
-def sample() -> AdhocRun:
+def sample() -> CommandRun:
     hosts = (
         HostRunResult("a", "10.0.0.1", RunStatus.OK,
                       output=(registry_object(Dword=PSValue("Int32", 0), Text=PSValue("String", "0")),)),
@@ -28,7 +28,7 @@ def sample() -> AdhocRun:
                       error=HostError(ErrorKind.UNREACHABLE, "connection refused")),
         HostRunResult("d", "10.0.0.4", RunStatus.OK, output=(OutputObject.of(PSValue("String[]", ["x", "y"])),)),
     )  # fmt: skip
-    return AdhocRun(AdhocCommand.script("Get-ItemProperty X"), hosts, "s", "f", "inv.yml", "0.1.0")
+    return CommandRun(RunCommand.script("Get-ItemProperty X"), hosts, "s", "f", "inv.yml", "0.1.0")
 
 
 def test_columns_drop_provider_noise_and_keep_order() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from toolkit.adhoc.writes import classify_cmdlet, classify_script
+from toolkit.run_command.writes import classify_cmdlet, classify_script
 
 KEY = r"HKLM:\SYSTEM\CurrentControlSet\Services\LanmanWorkstation\Parameters"
 

@@ -3,7 +3,7 @@
 One :class:`HostRunResult` per host: the output objects (each property keeps the .NET type it
 was serialized as, docs/windows-facts.md#registry-read-kinds), the error records (message, FullyQualifiedErrorId, category)
 and, when the command could not run at all, a classified :class:`toolkit.results.HostError`.
-:class:`AdhocRun` aggregates them; renderers (:mod:`toolkit.adhoc.render`) read only that.
+:class:`CommandRun` aggregates them; renderers (:mod:`toolkit.run_command.render`) read only that.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from toolkit.adhoc.command import AdhocCommand
 from toolkit.results import ErrorStatus, HostError, exit_code, run_document
+from toolkit.run_command.command import RunCommand
 from toolkit.transport.model import ErrorRecordData, PSObj, PSValue
 
 SCHEMA = "psfleet.run/1"
@@ -149,7 +149,7 @@ class HostRunResult:
     transport_fallback: str | None = None
 
     def select(self, properties: Sequence[str]) -> HostRunResult:
-        """The same result showing only ``properties`` (see :meth:`AdhocRun.select`)."""
+        """The same result showing only ``properties`` (see :meth:`CommandRun.select`)."""
         if list(properties) == ["*"]:
             return self
         return replace(self, output=tuple(o.select(properties) for o in self.output))
@@ -178,10 +178,10 @@ def exit_code_for(statuses: Sequence[RunStatus]) -> int:
 
 
 @dataclass(frozen=True)
-class AdhocRun:
+class CommandRun:
     """The aggregate of one ``run``: what every renderer reads."""
 
-    command: AdhocCommand
+    command: RunCommand
     hosts: tuple[HostRunResult, ...]
     started: str
     finished: str
@@ -204,7 +204,7 @@ class AdhocRun:
     def exit_code(self) -> int:
         return exit_code_for([h.status for h in self.hosts])
 
-    def select(self, properties: Sequence[str]) -> AdhocRun:
+    def select(self, properties: Sequence[str]) -> CommandRun:
         """The same run showing only ``properties`` (case-insensitive, in that order) in every
         format, JSON included. ``*`` keeps every property."""
         if list(properties) == ["*"]:
@@ -214,3 +214,7 @@ class AdhocRun:
 
     def to_dict(self) -> dict[str, Any]:
         return run_document(self, command=self.command.to_dict())
+
+
+#: The name this class had before 0.2 (``toolkit.AdhocRun``), kept for existing scripts.
+AdhocRun = CommandRun

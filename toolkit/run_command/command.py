@@ -2,14 +2,14 @@
 
 Two forms:
 
-* :meth:`AdhocCommand.script`: the user's command line, sent as PowerShell script text
+* :meth:`RunCommand.script`: the user's command line, sent as PowerShell script text
   (pypsrp ``add_script``). This is the one deliberate place where text becomes PowerShell
   (STYLE 5): the text comes from the person at the keyboard, never from inventory data.
-* :meth:`AdhocCommand.cmdlet`: a cmdlet name and parameters sent as structured PSRP data,
+* :meth:`RunCommand.cmdlet`: a cmdlet name and parameters sent as structured PSRP data,
   needing no quoting. ``--param`` strings are read by :func:`parse_param`
   (``Name=value``, ``Name=int:0``, ``Name=strs:a,b``, ``Force`` for a switch).
 
-Whether a command writes (and so needs confirmation) is decided by :mod:`toolkit.adhoc.writes`.
+Whether a command writes (and so needs confirmation) is decided by :mod:`toolkit.run_command.writes`.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from toolkit.adhoc.writes import WriteCheck, classify_cmdlet, classify_script
 from toolkit.errors import UsageError
+from toolkit.run_command.writes import WriteCheck, classify_cmdlet, classify_script
 from toolkit.transport.model import Command, Param, PSValue, render_value
 
 _PARAM_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -48,7 +48,7 @@ _KIND_HINTS = {"dword": "int", "qword": "long", "reg_dword": "int", "reg_qword":
 
 
 @dataclass(frozen=True)
-class AdhocCommand:
+class RunCommand:
     """One command for every host: ``script`` text, or a ``cmdlet`` with ``params``.
 
     Build it with :meth:`script` or :meth:`cmdlet`; ``write`` says whether it changes state
@@ -61,14 +61,14 @@ class AdhocCommand:
     params: tuple[Param, ...] = ()
 
     @classmethod
-    def script(cls, text: str) -> AdhocCommand:
+    def script(cls, text: str) -> RunCommand:
         """PowerShell script text, sent as is. Raises :class:`UsageError` when empty."""
         if not text.strip():
             raise UsageError("the command line is empty", field="COMMAND")
         return cls(form="script", text=text)
 
     @classmethod
-    def cmdlet(cls, name: str, params: Iterable[Param] | Mapping[str, Any] = ()) -> AdhocCommand:
+    def cmdlet(cls, name: str, params: Iterable[Param] | Mapping[str, Any] = ()) -> RunCommand:
         """A cmdlet with named parameters (a mapping of name -> value, ``True`` for a switch,
         or :class:`toolkit.transport.model.Param` objects). Values are sent typed: ``int`` as
         Int32, ``str`` as String, lists as arrays, ``PSValue("Int64", n)`` as Int64."""
@@ -237,3 +237,7 @@ def _type_of(value: Any) -> str:
     if isinstance(value, list):
         return "Int32[]" if value and all(isinstance(v, int) for v in value) else "String[]"
     return "String"
+
+
+#: The name this class had before 0.2 (``toolkit.AdhocCommand``), kept for existing scripts.
+AdhocCommand = RunCommand

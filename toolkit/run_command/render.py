@@ -19,13 +19,13 @@ from typing import Any
 
 from tabulate import tabulate, tabulate_formats
 
-from toolkit.adhoc.results import AdhocRun, HostRunResult, OutputObject
 from toolkit.errors import UsageError
 from toolkit.report import csvsafe
 from toolkit.report.model import Run, one_line, printable
 from toolkit.report.render import FORMATS, TABLE_FORMATS
 from toolkit.report.render import render as render_report
 from toolkit.report.table import grid
+from toolkit.run_command.results import CommandRun, HostRunResult, OutputObject
 from toolkit.transport.model import ErrorRecordData, PSObj, PSValue
 
 __all__ = ["FORMATS", "NOISE", "columns", "ndjson_line", "render", "render_run"]
@@ -47,16 +47,16 @@ CSV_BASE = ("host", "address", "status", "object_type")
 CSV_ERRORS = ("error_kind", "error_id", "error_category", "error_message")
 
 
-def render(run: AdhocRun | Run, fmt: str, *, table_format: str = "simple") -> str:
+def render(run: CommandRun | Run, fmt: str, *, table_format: str = "simple") -> str:
     """Any run (audit, remediation or ad-hoc) as text in ``fmt``, exactly as the CLI prints
     it: ``table``, ``json``, ``ndjson``, ``csv``, ``markdown`` or ``junit``. Raises
     :class:`toolkit.errors.UsageError` for an unknown format."""
-    if isinstance(run, AdhocRun):
+    if isinstance(run, CommandRun):
         return render_run(run, fmt, table_format=table_format)
     return render_report(run, fmt, table_format=table_format)
 
 
-def render_run(run: AdhocRun, fmt: str, *, table_format: str = "simple") -> str:
+def render_run(run: CommandRun, fmt: str, *, table_format: str = "simple") -> str:
     """``run`` as text in ``fmt`` (one of :data:`toolkit.report.render.FORMATS`)."""
     if fmt == "table":
         if table_format not in tabulate_formats:
@@ -87,7 +87,7 @@ def ndjson_line(host: HostRunResult) -> str:
     return _dumps(host.to_dict(), indent=None)
 
 
-def summary_line(run: AdhocRun) -> str:
+def summary_line(run: CommandRun) -> str:
     """``3 hosts: 2 ok, 1 command_errors (exit 4)``."""
     counts = dict(run.summary)
     total = counts.pop("total", len(run.hosts))
@@ -96,7 +96,7 @@ def summary_line(run: AdhocRun) -> str:
     return f"{total} {noun}: " + (", ".join(parts) if parts else "none") + f" (exit {run.exit_code})"
 
 
-def columns(run: AdhocRun) -> tuple[str, ...]:
+def columns(run: CommandRun) -> tuple[str, ...]:
     """Property columns: ``run.properties`` when chosen (``*``: all), else every property in
     first-seen order without :data:`NOISE` (all of them if nothing else is left)."""
     seen: list[str] = []
@@ -145,7 +145,7 @@ def cell(value: PSValue | PSObj | None) -> str:
 
 
 def _rows(
-    run: AdhocRun, cols: Sequence[str]
+    run: CommandRun, cols: Sequence[str]
 ) -> list[tuple[HostRunResult, OutputObject | None, ErrorRecordData | None]]:
     rows: list[tuple[HostRunResult, OutputObject | None, ErrorRecordData | None]] = []
     for host in run.hosts:
@@ -173,7 +173,7 @@ def _error_text(host: HostRunResult, err: ErrorRecordData | None) -> str:
     return ""
 
 
-def _table(run: AdhocRun, *, escape: Callable[[str], str]) -> tuple[list[str], list[list[str]]]:
+def _table(run: CommandRun, *, escape: Callable[[str], str]) -> tuple[list[str], list[list[str]]]:
     cols = columns(run)
     headers = ["HOST", *cols, "ERROR"]
     out: list[list[str]] = []
@@ -197,7 +197,7 @@ def _csv_value(value: PSValue | PSObj | None) -> str:
     return cell(value)
 
 
-def _csv(run: AdhocRun) -> str:
+def _csv(run: CommandRun) -> str:
     cols = columns(run)
     buffer = io.StringIO()
     writer = csvsafe.writer(buffer)
@@ -215,7 +215,7 @@ def _csv(run: AdhocRun) -> str:
     return buffer.getvalue()
 
 
-def _junit(run: AdhocRun) -> str:
+def _junit(run: CommandRun) -> str:
     """One testcase per host: error records -> ``<failure>`` (type = FullyQualifiedErrorId),
     a host that did not run -> ``<error>`` (type = error kind)."""
     suites = ET.Element("testsuites", name="psfleet.run")

@@ -14,18 +14,18 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from toolkit import __version__
-from toolkit.adhoc.command import AdhocCommand
-from toolkit.adhoc.results import AdhocRun, HostRunResult, OutputObject, RunStatus
 from toolkit.errors import UsageError
 from toolkit.fanout.runner import FanoutHooks, FanoutOptions, run_hosts
 from toolkit.inventory.model import Host, Inventory
 from toolkit.results import HostResult, HostStatus, utc_now
+from toolkit.run_command.command import RunCommand
+from toolkit.run_command.results import CommandRun, HostRunResult, OutputObject, RunStatus
 from toolkit.transport.model import ErrorRecordData
 from toolkit.transport.protocol import CredentialLike
 from toolkit.transport.select import open_session
 
 #: Where the task leaves each host's answer for :func:`run` (internal, never rendered).
-_ANSWER = "_adhoc_answer"
+_ANSWER = "_run_answer"
 
 
 class WriteNotConfirmed(UsageError):
@@ -44,7 +44,7 @@ class RunHooks:
 
 
 def run_on_host(
-    command: AdhocCommand, host: Host, credential: CredentialLike | None, deadline: float
+    command: RunCommand, host: Host, credential: CredentialLike | None, deadline: float
 ) -> HostRunResult:
     """Run ``command`` on one host within ``deadline`` (``time.monotonic()`` based). Transport
     failures raise :class:`toolkit.transport.session.TransportError` (already classified)."""
@@ -105,36 +105,36 @@ def from_fanout(result: HostResult) -> HostRunResult:
 
 def run(
     inventory: Inventory,
-    command: AdhocCommand | str,
+    command: RunCommand | str,
     *,
     credentials: Mapping[str, CredentialLike | None],
     options: FanoutOptions | None = None,
     hooks: RunHooks | None = None,
     stop: threading.Event | None = None,
     allow_write: bool = False,
-) -> AdhocRun:
+) -> CommandRun:
     """Run ``command`` on every host of ``inventory`` and return the aggregate.
 
-    ``command`` is an :class:`AdhocCommand` (``AdhocCommand.cmdlet(...)`` sends structured
+    ``command`` is an :class:`RunCommand` (``RunCommand.cmdlet(...)`` sends structured
     parameters; prefer it) or script text (``str``, sent as PowerShell: never build it from
     inventory or other untrusted data). ``credentials`` maps host names to credentials (see
     :func:`toolkit.inventory.credentials.resolve_credentials`). A command that writes (see
-    :mod:`toolkit.adhoc.writes`) raises :class:`WriteNotConfirmed` unless ``allow_write``.
+    :mod:`toolkit.run_command.writes`) raises :class:`WriteNotConfirmed` unless ``allow_write``.
     ``stop`` (or Ctrl-C) stops dispatching; every host still appears once in the result.
 
     Thread safety: call from one thread; hooks run in that thread.
     """
     if isinstance(command, str):
-        command = AdhocCommand.script(command)
+        command = RunCommand.script(command)
     check = command.write
     if check.write and not allow_write:
         raise WriteNotConfirmed(f"this command writes ({check.describe()}); pass allow_write=True to run it")
     hooks = hooks or RunHooks()
     started = utc_now()
-    adhoc = command
+    cmd = command
 
     def task(host: Host, deadline: float) -> HostResult:
-        return to_fanout(run_on_host(adhoc, host, credentials.get(host.name), deadline))
+        return to_fanout(run_on_host(cmd, host, credentials.get(host.name), deadline))
 
     on_result = hooks.on_result
     fanout_hooks = FanoutHooks(
@@ -144,7 +144,7 @@ def run(
     results, interrupted = run_hosts(
         list(inventory.hosts), task, options=options, hooks=fanout_hooks, stop=stop
     )
-    return AdhocRun(
+    return CommandRun(
         command=command,
         hosts=tuple(from_fanout(r) for r in results),
         started=started,

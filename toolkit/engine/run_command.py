@@ -13,13 +13,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from toolkit import __version__
-from toolkit.adhoc.command import AdhocCommand
-from toolkit.adhoc.results import AdhocRun, HostRunResult, OutputObject, RunStatus
-from toolkit.adhoc.runner import from_fanout, run_on_host, to_fanout
 from toolkit.engine.controller import EngineOptions, run_engine
 from toolkit.fanout.runner import FanoutHooks, FanoutOptions, run_hosts
 from toolkit.inventory.model import Host, Inventory
 from toolkit.results import ErrorKind, HostError, HostResult, HostStatus, utc_now
+from toolkit.run_command.command import RunCommand
+from toolkit.run_command.results import CommandRun, HostRunResult, OutputObject, RunStatus
+from toolkit.run_command.runner import from_fanout, run_on_host, to_fanout
 from toolkit.transport.model import ErrorRecordData, Param, PSObj, PSValue
 from toolkit.transport.protocol import CredentialLike
 
@@ -64,7 +64,7 @@ def decode(data: Any) -> Any:
     raise ValueError("unknown tagged value")
 
 
-def command_to_wire(command: AdhocCommand) -> dict[str, Any]:
+def command_to_wire(command: RunCommand) -> dict[str, Any]:
     return {
         "form": command.form,
         "text": command.text,
@@ -73,11 +73,11 @@ def command_to_wire(command: AdhocCommand) -> dict[str, Any]:
     }
 
 
-def command_from_wire(data: Mapping[str, Any]) -> AdhocCommand:
+def command_from_wire(data: Mapping[str, Any]) -> RunCommand:
     if data["form"] == "script":
-        return AdhocCommand.script(str(data["text"]))
+        return RunCommand.script(str(data["text"]))
     params = [Param(name, decode(value), bool(switch)) for name, value, switch in data["params"]]
-    return AdhocCommand.cmdlet(str(data["cmdlet"]), params)
+    return RunCommand.cmdlet(str(data["cmdlet"]), params)
 
 
 def answer_to_wire(result: HostRunResult) -> dict[str, Any]:
@@ -131,7 +131,7 @@ class RunTask:
 
     def __init__(
         self,
-        command: AdhocCommand,
+        command: RunCommand,
         credentials: Mapping[str, CredentialLike | None],
         first_send: Any = None,
     ) -> None:
@@ -152,15 +152,15 @@ class RunTask:
 
 def run(
     inventory: Inventory,
-    command: AdhocCommand,
+    command: RunCommand,
     *,
     credentials: Mapping[str, CredentialLike | None],
     options: FanoutOptions,
     engine: EngineOptions,
     on_result: Any = None,
     stop: threading.Event | None = None,
-) -> AdhocRun:
-    """:func:`toolkit.adhoc.run` through the engine (writes already confirmed by the caller)."""
+) -> CommandRun:
+    """:func:`toolkit.run_command.run` through the engine (writes already confirmed by the caller)."""
     started = utc_now()
     task = RunTask(command, dict(credentials))
 
@@ -181,7 +181,7 @@ def run(
         stop=stop,
         decode=lambda data: wrap(answer_from_wire(data)),
     )
-    return AdhocRun(
+    return CommandRun(
         command=command,
         hosts=tuple(unwrap(r) for r in results),
         started=started,
