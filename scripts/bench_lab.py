@@ -85,7 +85,7 @@ def _sessions_client(
     from toolkit.checks.probe import AUDIT_STATEMENTS
     from toolkit.inventory.credentials import Credential
     from toolkit.inventory.model import Host, Transport
-    from toolkit.transport.session import HostSession
+    from toolkit.transport.pypsrp_session import HostSession
 
     targets = [
         (

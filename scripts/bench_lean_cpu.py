@@ -61,7 +61,7 @@ def hosts_of(fleet: Fleet, auth: str) -> list[Host]:
 
 def measure(hosts: list[Host], cred: Cred, client: str) -> dict[str, Any]:
     from toolkit.transport.lean import LeanSession
-    from toolkit.transport.session import HostSession
+    from toolkit.transport.pypsrp_session import HostSession
 
     def one(host: Host) -> int:
         if client == "lean":

@@ -151,7 +151,7 @@ def audit_host(
 ) -> HostResult:
     """Read the keys of the host's baselines in one pipeline (one Get-ItemProperty per key,
     whatever the number of checks) and judge them. Transport failures raise
-    :class:`toolkit.transport.session.TransportError` (the fan-out turns them into results).
+    :class:`toolkit.transport.pypsrp_session.TransportError` (the fan-out turns them into results).
 
     ``extensions`` append their statements to the same pipeline (still one round trip) and
     add their sections after judging; without them the behaviour is unchanged.

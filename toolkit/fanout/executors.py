@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 WORKER_START_TIMEOUT = 60.0
 #: Imported before the first host starts (a second or more on a cold, busy machine), so that
 #: no host's deadline, nor the lockout guard's patience, is spent importing the transports.
-WARM_MODULES = ("toolkit.transport.lean", "toolkit.transport.session")
+WARM_MODULES = ("toolkit.transport.lean", "toolkit.transport.pypsrp_session")
 
 
 def warm_up() -> None:

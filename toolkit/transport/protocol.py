@@ -7,7 +7,7 @@ and a context manager. Results are :mod:`toolkit.transport.model` data; every fa
 :class:`TransportError` carrying a classified :class:`~toolkit.results.HostError` (the same
 :class:`~toolkit.results.ErrorKind` whichever client served the host).
 
-Two clients implement it: pypsrp's (:class:`toolkit.transport.session.HostSession`) and the
+Two clients implement it: pypsrp's (:class:`toolkit.transport.pypsrp_session.HostSession`) and the
 lean client (:mod:`toolkit.transport.lean`). :func:`toolkit.transport.select.open_session`
 picks one per host (``transport: auto | lean | pypsrp``).
 
@@ -180,7 +180,7 @@ class SessionBase:
     and one way to turn an exception into a :class:`TransportError`. Subclasses implement
     ``open``, ``run``, ``run_script`` and ``close`` and set :attr:`transport`."""
 
-    #: The client's name; :class:`~toolkit.transport.session.HostSession` says ``pypsrp``.
+    #: The client's name; :class:`~toolkit.transport.pypsrp_session.HostSession` says ``pypsrp``.
     transport: TransportName = "lean"
     fallback: str | None = None
 

@@ -5,7 +5,7 @@ defaults); the default is ``auto``:
 
 - ``lean``: the lean client (:mod:`toolkit.transport.lean`), refused for a host whose
   settings it does not speak;
-- ``pypsrp``: pypsrp (:class:`toolkit.transport.session.HostSession`);
+- ``pypsrp``: pypsrp (:class:`toolkit.transport.pypsrp_session.HostSession`);
 - ``auto``: the lean client where it speaks the host's settings, else pypsrp. When the lean
   client fails for a protocol reason (``protocol_error``: an answer it cannot parse, a fault
   it does not expect), the host is served by pypsrp instead, once, and the result says why
@@ -118,7 +118,7 @@ def open_session(
 
 
 def _pypsrp(host: Host, credential: CredentialLike | None, deadline: float | None) -> Session:
-    from toolkit.transport.session import HostSession
+    from toolkit.transport.pypsrp_session import HostSession
 
     return HostSession(host, credential, deadline=deadline)
 

@@ -12,7 +12,7 @@ from toolkit.lab.fleet import Fleet
 from toolkit.lab.profiles import SERVER_KEY
 from toolkit.lab.registry import ValueKind
 from toolkit.transport.model import Command, PSObj, PSValue
-from toolkit.transport.session import HostSession
+from toolkit.transport.pypsrp_session import HostSession
 
 TYPES_KEY = r"HKLM:\SOFTWARE\psfleet\Types"
 

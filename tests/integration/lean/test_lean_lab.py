@@ -26,7 +26,7 @@ from toolkit.lab.spec import loads_spec
 from toolkit.results import ErrorKind
 from toolkit.transport.lean import auth as lean_auth
 from toolkit.transport.lean.session import LeanSession
-from toolkit.transport.session import HostSession, TransportError
+from toolkit.transport.pypsrp_session import HostSession, TransportError
 
 ADMIN_PASSWORD = "Adm1n-Lab!"
 PLAIN_PASSWORD = "Pl41n-Lab!"

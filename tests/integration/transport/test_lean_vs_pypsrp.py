@@ -20,8 +20,8 @@ from toolkit.lab.spec import loads_spec
 from toolkit.results import HostResult
 from toolkit.transport.lean import LeanSession, supports
 from toolkit.transport.model import Command
+from toolkit.transport.pypsrp_session import HostSession, TransportError
 from toolkit.transport.select import AutoSession, open_session
-from toolkit.transport.session import HostSession, TransportError
 
 WS = r"HKLM:\SYSTEM\CurrentControlSet\Services\LanmanWorkstation\Parameters"
 

@@ -10,7 +10,7 @@ from toolkit.fanout.lockout import AUTH_FAILURE_LIMIT, CredentialGate
 from toolkit.fanout.runner import FanoutOptions, run_hosts
 from toolkit.inventory.model import Host, PasswordSource
 from toolkit.results import ErrorKind, HostError, HostResult, HostStatus
-from toolkit.transport.session import TransportError
+from toolkit.transport.pypsrp_session import TransportError
 
 
 class FakeFleet:

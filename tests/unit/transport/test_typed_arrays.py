@@ -14,7 +14,7 @@ import psrpcore.types as pt
 import pytest
 from pypsrp.complex_objects import CommandParameter
 
-from toolkit.transport import session
+from toolkit.transport import pypsrp_session as session
 from toolkit.transport.lean import psrp
 from toolkit.transport.model import Command, PSValue
 from toolkit.transport.values import TypedSerializer

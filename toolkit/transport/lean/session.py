@@ -1,4 +1,4 @@
-"""A lean WinRM/PSRP session: the same contract as :class:`toolkit.transport.session.HostSession`
+"""A lean WinRM/PSRP session: the same contract as :class:`toolkit.transport.pypsrp_session.HostSession`
 in six HTTP requests for open + one pipeline + close, with little client CPU.
 
     NEGOTIATE (empty POST, 401 + challenge)
