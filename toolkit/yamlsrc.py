@@ -38,6 +38,31 @@ if getattr(yaml, "__with_libyaml__", False):
 MAX_ALIAS_NODES = 200_000
 #: Nested collections deeper than this are refused (the composer and the constructor recurse).
 MAX_DEPTH = 200
+#: Input files (inventories, lab specs, config) larger than this are refused before parsing:
+#: 16 MiB holds far more than 10,000 hosts, and a wrong path (a log, /dev/zero) costs no memory.
+MAX_FILE_BYTES = 16 * 1024 * 1024
+
+
+def read_bounded(path: Path, error: type[InputError] = InputError) -> str:
+    """A UTF-8 text file read with :data:`MAX_FILE_BYTES` as the bound; problems raise ``error``
+    naming the file (missing, a directory, unreadable, too large, not UTF-8)."""
+    try:
+        with path.open("rb") as f:
+            data = f.read(MAX_FILE_BYTES + 1)
+    except FileNotFoundError:
+        raise error("file not found", file=str(path)) from None
+    except IsADirectoryError:
+        raise error("is a directory, not a file", file=str(path)) from None
+    except PermissionError:
+        raise error("cannot read: permission denied", file=str(path)) from None
+    except OSError as exc:
+        raise error(f"cannot read: {exc.strerror}", file=str(path)) from None
+    if len(data) > MAX_FILE_BYTES:
+        raise error(f"larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB", file=str(path))
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise error(f"not UTF-8 text (byte {exc.start})", file=str(path)) from None
 
 
 class SrcDict(dict[Any, Any]):
@@ -231,12 +256,4 @@ def loads(text: str, file: str, *, loader_class: type[yaml.SafeLoader] = yaml.Sa
 def load(path: str | Path) -> Any:
     """Read and parse a YAML file; unreadable or non-UTF-8 files raise InputError."""
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError("file not found", file=str(p)) from None
-    except UnicodeDecodeError as exc:
-        raise InputError(f"not UTF-8 text (byte {exc.start})", file=str(p)) from None
-    except OSError as exc:
-        raise InputError(f"cannot read: {exc.strerror}", file=str(p)) from None
-    return loads(text, str(p))
+    return loads(read_bounded(p), str(p))

@@ -29,7 +29,7 @@ from toolkit.inventory.ansible_hosts import Decrypt, SkippedHost, to_inventory
 from toolkit.inventory.model import Inventory
 from toolkit.inventory.native import TOP_KEYS, parse_native
 from toolkit.inventory.settings import Problems
-from toolkit.yamlsrc import SrcDict
+from toolkit.yamlsrc import SrcDict, read_bounded
 
 __all__ = [
     "BACKENDS",
@@ -93,18 +93,7 @@ def inventory_options() -> InventoryOptions:
 
 
 def _read_text(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InventoryError("file not found", file=path) from None
-    except IsADirectoryError:
-        raise InventoryError("is a directory, not an inventory file", file=path) from None
-    except PermissionError:
-        raise InventoryError("cannot read: permission denied", file=path) from None
-    except UnicodeDecodeError as exc:
-        raise InventoryError(f"not UTF-8 text (byte {exc.start})", file=path) from None
-    except OSError as exc:
-        raise InventoryError(f"cannot read: {exc.strerror}", file=path) from None
+    return read_bounded(path, InventoryError)
 
 
 def detect_format(path: str | Path, text: str) -> str:

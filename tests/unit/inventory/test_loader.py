@@ -69,6 +69,21 @@ def test_not_utf8(tmp_path: Path) -> None:
         load_inventory(path)
 
 
+def test_a_file_past_the_size_bound_is_refused_before_parsing(tmp_path: Path) -> None:
+    # A wrong path (a log, a core dump) must cost neither memory nor a parse: one line naming it.
+    path = tmp_path / "huge.yml"
+    with path.open("wb") as f:
+        f.write(b"hosts:\n")
+        f.truncate(16 * 1024 * 1024 + 1)
+    with pytest.raises(InventoryError, match=r"huge\.yml: larger than 16 MiB$"):
+        load_inventory(path)
+
+
+def test_an_endless_stream_is_refused_at_the_bound() -> None:
+    with pytest.raises(InventoryError, match=r"/dev/zero: larger than 16 MiB$"):
+        load_inventory(Path("/dev/zero"))
+
+
 def test_yaml_syntax_error_has_a_line(tmp_path: Path) -> None:
     path = write(tmp_path, "hosts:\n  h: {port: 1\n")
     (error,) = check_inventory(path)
