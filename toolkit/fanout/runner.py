@@ -21,6 +21,7 @@ from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from toolkit.fanout.hooks import Hooks
 from toolkit.fanout.lockout import CredentialGate, credential_key
 from toolkit.inventory.model import Host
 from toolkit.results import ErrorKind, HostError, HostResult, HostStatus
@@ -46,12 +47,9 @@ class FanoutOptions:
     processes: int | None = None
 
 
-@dataclass
-class FanoutHooks:
-    """Callbacks for progress; called from the dispatching thread, never from workers."""
-
-    on_start: Callable[[Host], None] | None = None
-    on_result: Callable[[HostResult], None] | None = None
+#: The hooks of the audit and remediation (former class, kept for runbooks): the one
+#: protocol, :class:`toolkit.fanout.hooks.Hooks`, with audit results.
+FanoutHooks = Hooks[HostResult]
 
 
 def failed_result(
@@ -188,13 +186,11 @@ def run_hosts(
     def complete(slot: _Slot, result: HostResult) -> None:
         results[slot.index] = result
         gate.finished(slot.host, result)
-        if hooks.on_result is not None:
-            hooks.on_result(result)
+        hooks.finished(result)
 
     def not_attempted(index: int, error: HostError) -> None:
         result = results[index] = failed_result(hosts[index], error)
-        if hooks.on_result is not None:
-            hooks.on_result(result)
+        hooks.finished(result)
 
     def dispatch() -> int:
         """Start (or refuse) hosts while there is room; how many it took."""
@@ -213,8 +209,7 @@ def run_hosts(
             slot = _Slot(host, index, now + options.timeout, now)
             running[index] = slot
             gate.started(host)
-            if hooks.on_start is not None:
-                hooks.on_start(host)
+            hooks.started(host)
             executor.submit(index, host, slot.deadline)
         return taken
 
@@ -257,4 +252,6 @@ def run_hosts(
     for i, r in enumerate(results):
         if r is None:
             results[i] = failed_result(hosts[i], HostError(ErrorKind.ERROR, "not run: interrupted", False))
-    return [r for r in results if r is not None], interrupted
+    done = [r for r in results if r is not None]
+    hooks.done(done, interrupted)
+    return done, interrupted

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 
 from toolkit import __version__
 from toolkit.errors import UsageError
+from toolkit.fanout.hooks import Hooks
 from toolkit.fanout.runner import FanoutHooks, FanoutOptions, run_hosts
 from toolkit.inventory.model import Host, Inventory
 from toolkit.results import HostResult, HostStatus, utc_now
@@ -32,22 +32,18 @@ class WriteNotConfirmed(UsageError):
     """A command that writes was given to :func:`run` without ``allow_write=True``."""
 
 
-@dataclass
-class RunHooks:
-    """Callbacks while :func:`run` works: ``on_start(host)`` as a host is dispatched and
-    ``on_result(result)`` as each host finishes (stream them: NDJSON, progress, a queue).
-    Called from the dispatching thread (the caller's), never from workers, in completion
-    order. The same shape as :class:`toolkit.fanout.runner.FanoutHooks`, with run results."""
-
-    on_start: Callable[[Host], None] | None = None
-    on_result: Callable[[HostRunResult], None] | None = None
+#: The hooks of :func:`run` (former class, kept for runbooks): the one protocol,
+#: :class:`toolkit.fanout.hooks.Hooks`, with run results. ``on_start(host)`` as a host is
+#: dispatched, ``on_result(result)`` as each host finishes (stream them: NDJSON, progress, a
+#: queue), ``on_done(results, interrupted)`` at the end; all in the caller's thread.
+RunHooks = Hooks[HostRunResult]
 
 
 def run_on_host(
     command: RunCommand, host: Host, credential: CredentialLike | None, deadline: float
 ) -> HostRunResult:
     """Run ``command`` on one host within ``deadline`` (``time.monotonic()`` based). Transport
-    failures raise :class:`toolkit.transport.session.TransportError` (already classified)."""
+    failures raise :class:`toolkit.transport.pypsrp_session.TransportError` (already classified)."""
     started = time.monotonic()
     with open_session(host, credential, deadline=deadline) as session:
         if command.form == "script":
