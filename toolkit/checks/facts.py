@@ -7,6 +7,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
+from toolkit.errors import PsfleetError
+from toolkit.results import ErrorKind
+
 #: Registry value kinds as PowerShell's -Type names them. Over PSRP String and ExpandString
 #: both arrive as String, so the probe reports them as "String".
 RegKind = Literal["DWord", "QWord", "String", "ExpandString", "MultiString", "Binary", "Unknown"]
@@ -103,3 +106,15 @@ class HostFacts:
 _WORKSTATION = normalize_key(WORKSTATION_KEY)
 _SERVER = normalize_key(SERVER_KEY)
 _CURRENT_VERSION = normalize_key(CURRENT_VERSION_KEY)
+
+
+class ProbeError(PsfleetError):
+    """The probe's answer cannot be turned into facts (no CurrentVersion, objects that do not
+    belong to any key, unexpected errors). The caller reports the host as ``kind``:
+    ``protocol_error`` for garbage, ``access_denied`` when a key could not be read for lack
+    of rights."""
+
+    def __init__(self, message: str, *, kind: ErrorKind = ErrorKind.PROTOCOL_ERROR) -> None:
+        super().__init__(message)
+        self.message = message
+        self.kind = kind

@@ -23,8 +23,8 @@ from toolkit.checks.facts import (
     RegValue,
     normalize_key,
 )
+from toolkit.checks.facts import ProbeError as ProbeError  # re-exported: callers import it from here
 from toolkit.checks.smbconfig import is_getter
-from toolkit.errors import PsfleetError
 from toolkit.results import ErrorKind
 from toolkit.transport.model import (
     Command,
@@ -79,18 +79,6 @@ _KINDS: dict[str, RegKind] = {
 }
 
 _PATH_NOT_FOUND = "pathnotfound"
-
-
-class ProbeError(PsfleetError):
-    """The probe's answer cannot be turned into facts (no CurrentVersion, objects that do not
-    belong to any key, unexpected errors). The caller reports the host as ``kind``:
-    ``protocol_error`` for garbage, ``access_denied`` when a key could not be read for lack
-    of rights."""
-
-    def __init__(self, message: str, *, kind: ErrorKind = ErrorKind.PROTOCOL_ERROR) -> None:
-        super().__init__(message)
-        self.message = message
-        self.kind = kind
 
 
 def parse_facts(result: InvocationResult, keys: tuple[str, ...] = AUDIT_KEYS) -> HostFacts:
