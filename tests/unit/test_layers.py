@@ -1,0 +1,364 @@
+"""The package's layers, read from the source: who may import whom (docs/architecture.md).
+
+Every module of ``toolkit/`` is parsed with :mod:`ast`; an import counts wherever it is written
+(module level or inside a function: a deferred import still ties the two modules together),
+except under ``if TYPE_CHECKING:``, which never runs. ``importlib.import_module("toolkit...")``
+with a literal name counts too. The rules:
+
+- the CLI (``toolkit.cli``) is above everything: nothing outside it imports it, and the
+  command-line toolkits (typer, click) are imported only there;
+- the lab (``toolkit.lab``) stands beside the product: only the ``lab`` and ``demo`` commands
+  import it;
+- no import cycle between modules, and none between packages beyond the few back edges listed
+  in :data:`KNOWN_PACKAGE_BACK_EDGES` with their reason (the list must shrink, never go stale).
+
+A rule broken by code that its owner is changing this session is marked ``xfail(strict=True)``
+with the owner's name, so the mark fails (and must go) as soon as the fix lands.
+"""
+
+from __future__ import annotations
+
+import ast
+import itertools
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGE = ROOT / "toolkit"
+
+#: Modules outside the lab that may import it, and why.
+LAB_IMPORTERS = {
+    "toolkit.cli.lab_cmd": "`psfleet lab` starts and serves the emulated fleet",
+    "toolkit.cli.demo": "`psfleet demo` runs a whole audit against a lab it starts",
+}
+
+#: Third-party command-line toolkits: only the CLI may import them (a library call must not
+#: pull in typer, and ``toolkit.Config`` is used by runbooks that never parse a command line).
+CLI_TOOLKITS = frozenset({"typer", "click"})
+
+#: Package edges that close a cycle between packages today, each accepted for a reason. The
+#: rest of the package graph is acyclic; an edge here that no longer exists fails the test.
+KNOWN_PACKAGE_BACK_EDGES = {
+    ("toolkit.compat", "toolkit.transport"): (
+        "the compat shims raise transport's own exceptions (classify's ProtocolViolation, "
+        "DeadlineExceeded...) and build transport.model values: compat is transport's private "
+        "half, kept apart only so that private imports of dependencies live in one package"
+    ),
+    ("toolkit.checks", "toolkit.baselines"): (
+        "checks.audit and checks.verdicts run the baselines, which themselves read the facts, "
+        "rules and probes of checks: two layers (facts/probe below baselines, audit/verdicts "
+        "above) in one package"
+    ),
+    ("toolkit.inventory", "toolkit.baselines"): (
+        "inventory.settings checks a policy's check ids against the baselines' loader while "
+        "it reads the inventory (deferred import), so a typo fails with its file and line"
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Import:
+    source: str  # the importing module
+    target: str  # the imported toolkit module (the deepest one that exists)
+    line: int
+
+    def __str__(self) -> str:
+        return f"{self.source} (line {self.line}) imports {self.target}"
+
+
+def _modules() -> dict[str, Path]:
+    found: dict[str, Path] = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        parts = list(path.relative_to(ROOT).with_suffix("").parts)
+        if "migrations" in parts:  # loaded by Alembic from their files, never imported
+            continue
+        if parts[-1] == "__init__":
+            parts.pop()
+        found[".".join(parts)] = path
+    return found
+
+
+MODULES = _modules()
+
+
+def _existing(name: str) -> str | None:
+    """The deepest toolkit module ``name`` refers to (``toolkit.results.ErrorKind`` is
+    ``toolkit.results``)."""
+    while name and name not in MODULES:
+        name = name.rpartition(".")[0]
+    return name or None
+
+
+def _is_type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def _nodes(tree: ast.AST) -> Iterator[ast.AST]:
+    """Every node, skipping the bodies of ``if TYPE_CHECKING:`` (their ``else`` runs)."""
+    for node in ast.iter_child_nodes(tree):
+        if isinstance(node, ast.If) and _is_type_checking(node.test):
+            for other in node.orelse:
+                yield other
+                yield from _nodes(other)
+            continue
+        yield node
+        yield from _nodes(node)
+
+
+def _imported_names(module: str, node: ast.AST) -> Iterator[str]:
+    """Fully qualified names an import statement (or a literal import_module call) names."""
+    if isinstance(node, ast.Import):
+        yield from (alias.name for alias in node.names)
+    elif isinstance(node, ast.ImportFrom):
+        base = node.module or ""
+        if node.level:
+            package = module if MODULES[module].name == "__init__.py" else module.rpartition(".")[0]
+            for _ in range(node.level - 1):
+                package = package.rpartition(".")[0]
+            base = f"{package}.{base}" if base else package
+        for alias in node.names:
+            # ``from toolkit.x import y``: y is a module when toolkit.x.y exists, else a name.
+            yield f"{base}.{alias.name}" if f"{base}.{alias.name}" in MODULES else base
+    elif isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant):
+        func = node.func
+        name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+        if name == "import_module" and isinstance(node.args[0].value, str):
+            yield node.args[0].value
+
+
+def _third_party(module: str) -> Iterator[tuple[str, int]]:
+    tree = ast.parse(MODULES[module].read_text(encoding="utf-8"))
+    for node in _nodes(tree):
+        for name in _imported_names(module, node):
+            if not name.startswith("toolkit"):
+                yield name.split(".")[0], getattr(node, "lineno", 0)
+
+
+def _imports(module: str) -> list[Import]:
+    tree = ast.parse(MODULES[module].read_text(encoding="utf-8"))
+    found = []
+    for node in _nodes(tree):
+        for name in _imported_names(module, node):
+            if name.split(".")[0] != "toolkit":
+                continue
+            target = _existing(name)
+            if target is not None and target != module:
+                found.append(Import(module, target, getattr(node, "lineno", 0)))
+    return found
+
+
+IMPORTS = {module: _imports(module) for module in MODULES}
+
+
+def _inside(module: str, package: str) -> bool:
+    return module == package or module.startswith(package + ".")
+
+
+def _package_of(module: str) -> str:
+    """``toolkit.checks.audit`` -> ``toolkit.checks``; top-level modules are their own."""
+    return ".".join(module.split(".")[:2])
+
+
+def _cycles(edges: dict[str, set[str]]) -> list[list[str]]:
+    """One cycle path (first node repeated at the end) per strongly connected component."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    components: list[list[str]] = []
+
+    def connect(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for nxt in sorted(edges.get(node, ())):
+            if nxt not in index:
+                connect(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in on_stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                top = stack.pop()
+                on_stack.discard(top)
+                component.append(top)
+                if top == node:
+                    break
+            if len(component) > 1:
+                components.append(sorted(component))
+
+    for node in sorted(edges):
+        if node not in index:
+            connect(node)
+    return [_path_in(component, edges) for component in components]
+
+
+def _path_in(component: list[str], edges: dict[str, set[str]]) -> list[str]:
+    """A shortest cycle through the component's first node (breadth-first, inside it)."""
+    start = component[0]
+    members = set(component)
+    came_from: dict[str, str] = {}
+    frontier = [start]
+    while frontier:
+        following = []
+        for node in frontier:
+            for nxt in sorted(edges.get(node, ())):
+                if nxt == start:
+                    path = [node]
+                    while path[-1] != start:
+                        path.append(came_from[path[-1]])
+                    return [start, *reversed(path[:-1]), start]
+                if nxt in members and nxt not in came_from:
+                    came_from[nxt] = node
+                    following.append(nxt)
+        frontier = following
+    raise AssertionError(f"no cycle through {start} in {component}")
+
+
+def _describe(path: list[str]) -> str:
+    steps = [path[0]]
+    for source, target in itertools.pairwise(path):
+        lines = sorted({i.line for i in IMPORTS.get(source, []) if i.target == target})
+        steps.append(
+            f"-> {target} (line {', '.join(map(str, lines))} of {source})" if lines else f"-> {target}"
+        )
+    return " ".join(steps)
+
+
+MODULE_EDGES = {module: {i.target for i in found} for module, found in IMPORTS.items()}
+MODULE_CYCLES = _cycles(MODULE_EDGES)
+
+
+def _knot_of(module: str) -> list[str]:
+    """The modules that import ``module`` and are imported by it, directly or not."""
+    return sorted(m for m in _reachable(module) if module in _reachable(m)) or [module]
+
+
+def _reachable(start: str) -> set[str]:
+    seen: set[str] = set()
+    todo = [start]
+    while todo:
+        for nxt in MODULE_EDGES.get(todo.pop(), ()):
+            if nxt not in seen:
+                seen.add(nxt)
+                todo.append(nxt)
+    return seen
+
+
+#: Packages whose module cycles their owner removes this session (the mark must go then).
+KNOWN_MODULE_CYCLES = {
+    "toolkit.engine": "engineer G (issue 21): engine.app <-> engine.tasks (and controller, run_command)",
+}
+
+
+def _cycle_packages() -> list[object]:
+    packages = sorted({_package_of(m) for m in MODULES if m != "toolkit"} | {"across packages"})
+    params: list[object] = []
+    for package in packages:
+        marks = []
+        if package in KNOWN_MODULE_CYCLES:
+            marks.append(pytest.mark.xfail(strict=True, reason=KNOWN_MODULE_CYCLES[package]))
+        params.append(pytest.param(package, marks=marks, id=package))
+    return params
+
+
+def test_the_parser_sees_the_package() -> None:
+    # A walk that found nothing would pass every rule below.
+    assert len(MODULES) > 100
+    assert Import("toolkit.cli.lab_cmd", "toolkit.lab.fleet", 0) in [
+        Import(i.source, i.target, 0) for i in IMPORTS["toolkit.cli.lab_cmd"]
+    ]
+    assert "toolkit.results" in MODULE_EDGES["toolkit.checks.audit"]
+
+
+def test_nothing_outside_the_cli_imports_it() -> None:
+    upward = [
+        str(i)
+        for module, found in IMPORTS.items()
+        if not _inside(module, "toolkit.cli")
+        for i in found
+        if _inside(i.target, "toolkit.cli")
+    ]
+    assert upward == [], "modules below the CLI import it:\n" + "\n".join(upward)
+
+
+@pytest.mark.xfail(strict=True, reason="engineer B (issue 16): toolkit/config.py imports typer")
+def test_command_line_toolkits_only_in_the_cli() -> None:
+    found = [
+        f"{module} (line {line}) imports {name}"
+        for module in MODULES
+        if not _inside(module, "toolkit.cli")
+        for name, line in _third_party(module)
+        if name in CLI_TOOLKITS
+    ]
+    assert found == [], "typer/click outside toolkit.cli:\n" + "\n".join(found)
+
+
+def test_the_lab_is_imported_only_by_the_lab_and_demo_commands() -> None:
+    found = [
+        str(i)
+        for module, imports in IMPORTS.items()
+        if not _inside(module, "toolkit.lab") and module not in LAB_IMPORTERS
+        for i in imports
+        if _inside(i.target, "toolkit.lab")
+    ]
+    assert found == [], "product modules import the lab:\n" + "\n".join(found)
+
+
+def test_the_allowed_lab_importers_exist_and_do_import_it() -> None:
+    for module in LAB_IMPORTERS:
+        assert any(_inside(i.target, "toolkit.lab") for i in IMPORTS.get(module, [])), module
+
+
+@pytest.mark.parametrize("package", _cycle_packages())
+def test_no_import_cycle_between_modules(package: str) -> None:
+    mine = [
+        path
+        for path in MODULE_CYCLES
+        if (
+            {_package_of(m) for m in path} == {package}
+            if package != "across packages"
+            else len({_package_of(m) for m in path}) > 1
+        )
+    ]
+    assert mine == [], "import cycles:\n" + "\n".join(
+        f"{_describe(path)}\n  (all the modules of this knot: {', '.join(_knot_of(path[0]))})"
+        for path in mine
+    )
+
+
+def _package_edges() -> dict[str, set[str]]:
+    edges: dict[str, set[str]] = {}
+    for module, targets in MODULE_EDGES.items():
+        for target in targets:
+            source, dest = _package_of(module), _package_of(target)
+            if source != dest and "toolkit" not in (source, dest):
+                edges.setdefault(source, set()).add(dest)
+    return edges
+
+
+def test_no_import_cycle_between_packages() -> None:
+    edges = _package_edges()
+    for source, dest in KNOWN_PACKAGE_BACK_EDGES:
+        edges.get(source, set()).discard(dest)
+    cycles = _cycles(edges)
+    assert cycles == [], "package import cycles:\n" + "\n".join(" -> ".join(c) for c in cycles)
+
+
+def test_the_known_package_back_edges_still_exist() -> None:
+    edges = _package_edges()
+    gone = [f"{a} -> {b}" for a, b in KNOWN_PACKAGE_BACK_EDGES if b not in edges.get(a, set())]
+    assert gone == [], "fixed, remove from KNOWN_PACKAGE_BACK_EDGES: " + ", ".join(gone)
+
+
+def test_cycle_finder_reports_the_path() -> None:
+    # The finder itself, on a graph with a known cycle and a dead end.
+    edges = {"a": {"b"}, "b": {"c", "d"}, "c": {"a"}, "d": set()}
+    assert _cycles(edges) == [["a", "b", "c", "a"]]
+    assert _cycles({"a": {"b"}, "b": set()}) == []
