@@ -20,6 +20,8 @@ shell completion).
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
@@ -44,7 +46,7 @@ _EXPORTS: dict[str, str] = {
     "HostStatus": "toolkit.results",
     "CheckStatus": "toolkit.results",
     # ad-hoc commands
-    "run": "toolkit.run_command.runner",
+    "run": "toolkit.api",
     "RunHooks": "toolkit.run_command.runner",
     "WriteNotConfirmed": "toolkit.run_command.runner",
     "RunCommand": "toolkit.run_command.command",
@@ -56,9 +58,9 @@ _EXPORTS: dict[str, str] = {
     "AdhocCommand": "toolkit.run_command.command",  # former name of RunCommand
     "AdhocRun": "toolkit.run_command.results",  # former name of CommandRun
     # remediation
-    "plan": "toolkit.remediate.apply",
-    "remediate": "toolkit.remediate.apply",
-    "rollback": "toolkit.remediate.rollback",
+    "plan": "toolkit.api",
+    "remediate": "toolkit.api",
+    "rollback": "toolkit.api",
     "RemediateOptions": "toolkit.remediate",
     "RemediateRun": "toolkit.remediate",
     "HostRemediation": "toolkit.remediate",
@@ -67,6 +69,8 @@ _EXPORTS: dict[str, str] = {
     "FanoutOptions": "toolkit.fanout.runner",
     "FanoutHooks": "toolkit.fanout.runner",
     "render": "toolkit.run_command.render",
+    # SMB probe (no WinRM)
+    "probe": "toolkit.api",
     "FORMATS": "toolkit.report.render",
     "write_atomic": "toolkit.atomic",
     "Config": "toolkit.config",
@@ -123,6 +127,7 @@ __all__ = [
     "load_inventory",
     "parse_param",
     "plan",
+    "probe",
     "remediate",
     "render",
     "resolve_credentials",
@@ -146,8 +151,23 @@ def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_EXPORTS))
 
 
+class _Package(types.ModuleType):
+    """``toolkit.remediate`` is the public function, yet also names the subpackage
+    ``toolkit.remediate``: importing that subpackage binds it here, and ``toolkit.remediate(...)``
+    would call a module. Exported functions keep their name; the subpackage stays in
+    ``sys.modules`` (``from toolkit.remediate import X`` is unaffected)."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if isinstance(value, types.ModuleType) and _EXPORTS.get(name, "").startswith("toolkit.api"):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
+
+
 if TYPE_CHECKING:
-    from toolkit.api import audit
+    from toolkit.api import audit, plan, probe, remediate, rollback, run
     from toolkit.atomic import write_atomic
     from toolkit.config import Config, ConfigError, load_config
     from toolkit.errors import (
@@ -165,8 +185,6 @@ if TYPE_CHECKING:
     from toolkit.inventory.loader import load_inventory
     from toolkit.inventory.model import Host, Inventory
     from toolkit.remediate import HostRemediation, RemediateOptions, RemediateRun, workarounds_from_journals
-    from toolkit.remediate.apply import plan, remediate
-    from toolkit.remediate.rollback import rollback
     from toolkit.report.render import FORMATS
     from toolkit.results import (
         AuditRun,
@@ -181,4 +199,4 @@ if TYPE_CHECKING:
     from toolkit.run_command.command import RunCommand, parse_param
     from toolkit.run_command.render import render
     from toolkit.run_command.results import CommandRun, HostRunResult, OutputObject, RunStatus
-    from toolkit.run_command.runner import RunHooks, WriteNotConfirmed, run
+    from toolkit.run_command.runner import RunHooks, WriteNotConfirmed

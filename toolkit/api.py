@@ -1,7 +1,19 @@
 """The public, typed API behind every CLI command (re-exported from :mod:`toolkit`).
 
-Results are plain data (:mod:`toolkit.results`) that serialize to the same JSON as the CLI.
-Progress and per-host results stream through :class:`toolkit.fanout.runner.FanoutHooks`.
+One call per command, composing the same state as the command by default:
+
+* :func:`audit` (``psfleet audit``): workarounds recorded by remediation runs (an expired one
+  is drift), and the SMB extensions of ``--with-probe`` / ``--events``;
+* :func:`plan` (``psfleet remediate --check``) and :func:`remediate`: the same workarounds,
+  and for ``remediate`` a new journal in the state directory unless one is named;
+* :func:`rollback` (``psfleet rollback``): a rollback journal next to the one undone;
+* :func:`run` (``psfleet run``) and :func:`probe` (``psfleet probe smb``).
+
+Results are plain data (:mod:`toolkit.results`, :mod:`toolkit.remediate`,
+:mod:`toolkit.run_command.results`, :mod:`toolkit.smb.fleet`) whose ``to_dict()`` is the
+JSON the command prints with ``--format json``; :func:`toolkit.report.render.render` turns
+any of them into the command's other formats. ``tests/integration/api/test_parity.py`` runs
+each command and its call on the same lab fleet and compares the two documents.
 """
 
 from __future__ import annotations
@@ -10,18 +22,52 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from toolkit import __version__
 from toolkit.checks.audit import AuditExtension, audit_host
 from toolkit.fanout.runner import FanoutHooks, FanoutOptions, run_hosts
 from toolkit.inventory.model import Host, Inventory
+from toolkit.remediate.apply import plan as plan_run
+from toolkit.remediate.apply import remediate as remediate_run
+from toolkit.remediate.journal import Journal, default_journal_path
+from toolkit.remediate.model import RemediateRun
+from toolkit.remediate.options import RemediateOptions
+from toolkit.remediate.rollback import rollback as rollback_run
+from toolkit.remediate.workarounds import workarounds_from_journals
 from toolkit.results import AuditRun, HostResult, utc_now
+from toolkit.smb.audit_sections import smb_extensions
 from toolkit.transport.protocol import CredentialLike
 from toolkit.transport.select import with_transport
+
+if TYPE_CHECKING:  # run and probe import their client side when called
+    from toolkit.remediate.apply import BatchHook
+    from toolkit.run_command.command import RunCommand
+    from toolkit.run_command.results import CommandRun
+    from toolkit.run_command.runner import RunHooks
+    from toolkit.smb.fleet import ProbeHooks, ProbeRun
+
+__all__ = [
+    "AUDIT_DEFAULT_FORKS",
+    "PROBE_DEFAULT_OPTIONS",
+    "AuditTask",
+    "WorkaroundLookup",
+    "audit",
+    "plan",
+    "probe",
+    "remediate",
+    "rollback",
+    "run",
+]
 
 #: Default concurrency of an audit: the latency floor drops below the CPU floor at 256 without
 #: the contention measured at 512 (README "Performance").
 AUDIT_DEFAULT_FORKS = 256
+
+#: ``psfleet probe smb``'s defaults: 64 hosts at once, 10 s each, no retries (nothing is sent
+#: before the TCP connect succeeds, so there is nothing to retry safely after it).
+PROBE_DEFAULT_OPTIONS = FanoutOptions(forks=64, timeout=10.0, retries=0)
 
 #: Per host: the expiry of a temporary secure-negotiate workaround (from remediation journals).
 WorkaroundLookup = Callable[[Host], Mapping[str, datetime] | None]
@@ -58,39 +104,45 @@ def audit(
     hooks: FanoutHooks | None = None,
     stop: threading.Event | None = None,
     workarounds: WorkaroundLookup | None = None,
-    extra: Callable[[Host, HostResult], HostResult] | None = None,
+    with_probe: bool = False,
+    events_days: float | None = None,
     extensions: Sequence[AuditExtension] = (),
+    extra: Callable[[Host, HostResult], HostResult] | None = None,
     transport: str | None = None,
 ) -> AuditRun:
-    """Audit every host of ``inventory`` (read-only) and return the aggregate.
+    """Audit every host of ``inventory`` (read-only) and return the aggregate, as
+    ``psfleet audit`` does.
 
-    ``transport`` (``auto``, ``lean`` or ``pypsrp``) overrides each host's ``transport``
-    setting, as ``--transport`` does; each host result says which client served it.
+    ``workarounds`` (host -> ``{check id: expiry}``) defaults to the workarounds remediation
+    runs recorded in the state directory (:func:`toolkit.remediate.workarounds_from_journals`),
+    so an expired ``--allow-insecure`` workaround is drift here as in the CLI; pass
+    ``workarounds_from_journals(directory)`` for another directory or ``lambda host: None``
+    to judge without any. ``with_probe`` and ``events_days`` are ``--with-probe`` and
+    ``--events DAYS``; ``extensions`` (:class:`toolkit.checks.audit.AuditExtension`) add
+    further statements to each host's single round trip. ``transport`` (``auto``, ``lean`` or
+    ``pypsrp``) overrides each host's setting, as ``--transport`` does. ``extra`` may enrich
+    each host result after its audit, in the worker thread.
 
     ``credentials`` maps host names to credentials (see
-    :func:`toolkit.inventory.credentials.resolve_credentials`). ``extra`` may enrich each host
-    result (wire probe, events) after the registry audit, in the worker thread.
-    ``extensions`` (:class:`toolkit.checks.audit.AuditExtension`) add statements to each
-    host's single audit round trip and sections to its result (see
-    :func:`toolkit.smb.audit_sections.smb_events_extension`,
-    :func:`toolkit.smb.audit_sections.wire_signing_extension`); none by default.
+    :func:`toolkit.inventory.credentials.resolve_credentials`). ``options=None`` means 256
+    hosts at once (:data:`AUDIT_DEFAULT_FORKS`, as ``--forks``). Never raises for a host's
+    trouble: each host gets a classified status.
     """
     started = utc_now()
     now = datetime.now(UTC)
     inventory = with_transport(inventory, transport)
-
+    lookup = workarounds if workarounds is not None else workarounds_from_journals()
     # A plain, picklable task (workarounds looked up here), so that large runs can spread
     # hosts over worker processes (toolkit.fanout.executors); closures in ``extra`` or
     # ``extensions`` keep it on threads of this process.
     task = AuditTask(
         credentials=dict(credentials),
         now=now,
-        workarounds={h.name: workarounds(h) for h in inventory.hosts} if workarounds else {},
-        extensions=tuple(extensions),
+        workarounds={h.name: lookup(h) for h in inventory.hosts},
+        extensions=(*smb_extensions(with_probe=with_probe, events_days=events_days), *extensions),
         extra=extra,
     )
     if options is None:
-        # Same default as `psfleet audit --forks` (measured; see README "Performance").
         options = FanoutOptions(forks=AUDIT_DEFAULT_FORKS)
     results, interrupted = run_hosts(list(inventory.hosts), task, options=options, hooks=hooks, stop=stop)
     return AuditRun(
@@ -100,4 +152,169 @@ def audit(
         inventory=inventory.source,
         version=__version__,
         interrupted=interrupted,
+    )
+
+
+def plan(
+    inventory: Inventory,
+    *,
+    credentials: Mapping[str, CredentialLike | None],
+    options: RemediateOptions | None = None,
+    only: Sequence[str] | None = None,
+    allow_insecure: bool = False,
+    expires: datetime | None = None,
+    workarounds: WorkaroundLookup | None = None,
+    hooks: FanoutHooks | None = None,
+    stop: threading.Event | None = None,
+) -> RemediateRun:
+    """The remediation dry run (``psfleet remediate --check``): read every host and plan,
+    writing and journaling nothing; changes are ``pending`` (exit code 4 when any are).
+    ``workarounds`` defaults to the state directory's, as in :func:`audit`; the other
+    options are :func:`remediate`'s."""
+    return plan_run(
+        inventory,
+        credentials=credentials,
+        options=options,
+        only=only,
+        allow_insecure=allow_insecure,
+        expires=expires,
+        workarounds=workarounds if workarounds is not None else workarounds_from_journals(),
+        hooks=hooks,
+        stop=stop,
+    )
+
+
+def remediate(
+    inventory: Inventory,
+    *,
+    credentials: Mapping[str, CredentialLike | None],
+    journal: Path | None = None,
+    options: RemediateOptions | None = None,
+    only: Sequence[str] | None = None,
+    allow_insecure: bool = False,
+    expires: datetime | None = None,
+    workarounds: WorkaroundLookup | None = None,
+    workaround_file: Path | None = None,
+    hooks: FanoutHooks | None = None,
+    on_batch: BatchHook | None = None,
+    stop: threading.Event | None = None,
+    lock_dir: Path | None = None,
+) -> RemediateRun:
+    """Bring drifted hosts to the inventory's desired state (``psfleet remediate --yes``):
+    plan, journal, write, verify by read-back, batch by batch.
+
+    ``journal`` must not exist; by default a new one in the state directory
+    (``<state dir>/journals/remediate-<UTC>.jsonl``; ``RemediateRun.journal`` names it, for
+    :func:`rollback`). ``workarounds`` defaults to the state directory's, as in
+    :func:`audit`. See :func:`toolkit.remediate.apply.remediate` for batches, leases and
+    what happens when the journal cannot be written. Asks nothing: confirming is the caller's
+    business (the CLI prompts or takes ``--yes``).
+    """
+    return remediate_run(
+        inventory,
+        credentials=credentials,
+        journal=journal if journal is not None else default_journal_path(),
+        options=options,
+        only=only,
+        allow_insecure=allow_insecure,
+        expires=expires,
+        workarounds=workarounds if workarounds is not None else workarounds_from_journals(),
+        workaround_file=workaround_file,
+        hooks=hooks,
+        on_batch=on_batch,
+        stop=stop,
+        lock_dir=lock_dir,
+    )
+
+
+def rollback(
+    journal_path: Path,
+    *,
+    inventory: Inventory,
+    credentials: Mapping[str, CredentialLike | None],
+    rollback_journal: Path | None = None,
+    options: FanoutOptions | None = None,
+    force: bool = False,
+    salvage: bool = False,
+    workaround_file: Path | None = None,
+    hooks: FanoutHooks | None = None,
+    stop: threading.Event | None = None,
+    lock_dir: Path | None = None,
+    journal: Journal | None = None,
+) -> RemediateRun:
+    """Restore every value the remediation journal ``journal_path`` changed, verified by
+    read-back (``psfleet rollback --yes``). ``rollback_journal`` defaults to a new file next
+    to ``journal_path``; ``journal`` is that file already read (``read_journal``), to avoid
+    reading it twice. See :func:`toolkit.remediate.rollback.rollback` for ``force`` and
+    ``salvage``."""
+    return rollback_run(
+        journal_path,
+        inventory=inventory,
+        credentials=credentials,
+        rollback_journal=rollback_journal,
+        options=options,
+        force=force,
+        salvage=salvage,
+        workaround_file=workaround_file,
+        hooks=hooks,
+        stop=stop,
+        lock_dir=lock_dir,
+        journal=journal,
+    )
+
+
+def run(
+    inventory: Inventory,
+    command: RunCommand | str,
+    *,
+    credentials: Mapping[str, CredentialLike | None],
+    options: FanoutOptions | None = None,
+    hooks: RunHooks | None = None,
+    stop: threading.Event | None = None,
+    allow_write: bool = False,
+    transport: str | None = None,
+) -> CommandRun:
+    """One ad-hoc command on every host (``psfleet run``); see
+    :func:`toolkit.run_command.runner.run`. ``transport`` overrides each host's setting, as
+    ``--transport`` does. A command that writes raises
+    :class:`toolkit.run_command.runner.WriteNotConfirmed` unless ``allow_write``."""
+    from toolkit.run_command.runner import run as run_command
+
+    return run_command(
+        with_transport(inventory, transport),
+        command,
+        credentials=credentials,
+        options=options,
+        hooks=hooks,
+        stop=stop,
+        allow_write=allow_write,
+    )
+
+
+def probe(
+    inventory: Inventory,
+    *,
+    options: FanoutOptions | None = None,
+    hooks: ProbeHooks | None = None,
+    stop: threading.Event | None = None,
+    per_dialect: bool = True,
+    smb1: bool = True,
+    identify: bool = True,
+) -> ProbeRun:
+    """Probe each host's SMB port without credentials (``psfleet probe smb``): dialect,
+    signing, SMB1, and who answered (the NTLM challenge's names). ``per_dialect``, ``smb1``
+    and ``identify`` are ``--per-dialect``, ``--smb1`` and ``--identify`` (all on, as in the
+    CLI); ``options=None`` means :data:`PROBE_DEFAULT_OPTIONS`. Never raises for network
+    trouble: every host appears exactly once."""
+    from toolkit.smb.fleet import probe_fleet
+    from toolkit.smb.wire import ALL_DIALECTS
+
+    return probe_fleet(
+        inventory,
+        options=options if options is not None else PROBE_DEFAULT_OPTIONS,
+        hooks=hooks,
+        stop=stop,
+        per_dialect=ALL_DIALECTS if per_dialect else (),
+        smb1=smb1,
+        identify=identify,
     )

@@ -152,7 +152,6 @@ def audit(
     from toolkit.report.render import ndjson_line, render
     from toolkit.report.words import counted
     from toolkit.results import HostResult
-    from toolkit.smb.audit_sections import smb_extensions
 
     inv = apply_limit(load_inventory(require_inventory(settings["inventory"])), limit)
     inv = with_transport(inv, settings["transport"])
@@ -195,8 +194,8 @@ def audit(
                 credentials=credentials,
                 options=options,
                 hooks=hooks,
-                workarounds=workarounds_from_journals(),
-                extensions=smb_extensions(with_probe=with_probe, events_days=events),
+                with_probe=with_probe,
+                events_days=events,
             )
 
     if fmt == "prometheus":
