@@ -70,7 +70,7 @@ SEEDS: tuple[Seed, ...] = (
     Seed(
         "F1",
         "a retry after a pipeline was already sent",
-        "toolkit/fanout/runner.py",
+        "toolkit/fanout/task.py",
         "retryable = not err.sent and err.kind",
         "retryable = err.kind",
         F,
@@ -78,7 +78,7 @@ SEEDS: tuple[Seed, ...] = (
     Seed(
         "F2",
         "authentication failures retried",
-        "toolkit/fanout/runner.py",
+        "toolkit/fanout/task.py",
         "err.kind in (ErrorKind.UNREACHABLE, ErrorKind.TIMEOUT)",
         "err.kind in (ErrorKind.UNREACHABLE, ErrorKind.TIMEOUT, ErrorKind.AUTH_FAILED)",
         F,
@@ -86,7 +86,7 @@ SEEDS: tuple[Seed, ...] = (
     Seed(
         "F3",
         "one retry too many",
-        "toolkit/fanout/runner.py",
+        "toolkit/fanout/task.py",
         "attempt >= options.retries",
         "attempt > options.retries",
         F,
@@ -94,7 +94,7 @@ SEEDS: tuple[Seed, ...] = (
     Seed(
         "F4",
         "a backoff that runs past the host's deadline",
-        "toolkit/fanout/runner.py",
+        "toolkit/fanout/task.py",
         " or time.monotonic() + wait >= deadline:",
         ":",
         F,
@@ -103,16 +103,16 @@ SEEDS: tuple[Seed, ...] = (
         "F5",
         "the per-host deadline enforced at twice --timeout",
         "toolkit/fanout/runner.py",
-        "slot = _Slot(host, index, now + options.timeout, now)",
-        "slot = _Slot(host, index, now + 2 * options.timeout, now)",
+        "slot = _Slot(host, index, now + self.options.timeout, now)",
+        "slot = _Slot(host, index, now + 2 * self.options.timeout, now)",
         F,
     ),
     Seed(
         "F6",
         "a deadline marked as 'nothing sent'",
         "toolkit/fanout/runner.py",
-        'f"no result within the {options.timeout:g}s deadline", True)',
-        'f"no result within the {options.timeout:g}s deadline", False)',
+        "err = HostError(ErrorKind.TIMEOUT, message, True)",
+        "err = HostError(ErrorKind.TIMEOUT, message, False)",
         F,
     ),
     # --- classification

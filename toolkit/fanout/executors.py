@@ -4,14 +4,15 @@ One Python process uses one core, and a WinRM audit costs the client a few milli
 CPU per host (NTLM, message encryption, XML): at a thousand hosts the client, not the
 network, becomes the bound. :class:`ProcessExecutor` spreads hosts over worker processes
 (started as ``python -I`` running :mod:`toolkit.fanout.worker`, so the caller's ``__main__``
-is never re-imported), each running its hosts on threads, and streams every HostResult back as it
+is never re-imported), each running its hosts on threads, and streams every result back as it
 finishes. The dispatcher in :func:`toolkit.fanout.runner.run_hosts` stays in the calling
 process: hooks fire there, deadlines are enforced there. Hosts are handed out only once every
 worker has imported psfleet and its transports and said it is ready, so starting Python never
 eats into a host's deadline.
 
-A task can only go to worker processes when it pickles (a module-level callable with
-picklable state); anything else runs on threads, as before.
+A task (and the caller's failure function) can only go to worker processes when it pickles
+(a module-level callable with picklable state); anything else runs on threads, as before.
+Results are whatever the task returns (they pickle back); this module knows no result type.
 
 Workers receive every host's password, so they import only the psfleet this process runs:
 isolated mode (``-I``: no current directory or script directory on ``sys.path``, no
@@ -34,10 +35,11 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
+from toolkit.fanout.task import Failure, FailureFn, FanoutOptions, Task
 from toolkit.inventory.model import Host
-from toolkit.results import ErrorKind, HostError, HostResult
+from toolkit.results import ErrorKind, HostError
 
 log = logging.getLogger(__name__)
 
@@ -59,26 +61,31 @@ def warm_up() -> None:
             log.debug("could not import %s ahead of the hosts", name, exc_info=True)
 
 
-#: Runs one host with its retries: (host, deadline) -> HostResult (never raises).
-HostRunner = Callable[[Host, float], HostResult]
+#: Sent by a worker process once the task is loaded, before any result.
+READY = b"ready"
+
+T = TypeVar("T")
+
+#: Runs one host with its retries: (host, deadline) -> result (never raises).
+HostRunner = Callable[[Host, float], T]
 
 
-class Executor(Protocol):
+class Executor(Protocol[T]):
     def submit(self, index: int, host: Host, deadline: float) -> None: ...
 
-    def wait(self, timeout: float) -> list[tuple[int, HostResult]]:
+    def wait(self, timeout: float) -> list[tuple[int, T]]:
         """Results that finished, waiting up to ``timeout`` for the first one."""
         ...
 
     def close(self) -> None: ...
 
 
-class ThreadExecutor:
+class ThreadExecutor(Generic[T]):
     """One daemon thread per host in flight (the fan-out bounds how many)."""
 
-    def __init__(self, run: HostRunner) -> None:
+    def __init__(self, run: HostRunner[T]) -> None:
         self._run = run
-        self._done: queue.SimpleQueue[tuple[int, HostResult]] = queue.SimpleQueue()
+        self._done: queue.SimpleQueue[tuple[int, T]] = queue.SimpleQueue()
 
     def submit(self, index: int, host: Host, deadline: float) -> None:
         def work() -> None:
@@ -86,7 +93,7 @@ class ThreadExecutor:
 
         threading.Thread(target=work, daemon=True, name=f"psfleet-{host.name}").start()
 
-    def wait(self, timeout: float) -> list[tuple[int, HostResult]]:
+    def wait(self, timeout: float) -> list[tuple[int, T]]:
         try:
             items = [self._done.get(timeout=max(0.0, timeout))]
         except queue.Empty:
@@ -158,21 +165,30 @@ class _Worker:
         self.alive = True
 
 
-class ProcessExecutor:
-    """``processes`` worker processes; each host goes to the least busy one."""
+class ProcessExecutor(Generic[T]):
+    """``processes`` worker processes; each host goes to the least busy one. ``fail`` turns
+    the hosts of a worker that died into results (as the task's own failures are, in the
+    worker)."""
 
-    def __init__(self, task: object, options: object, hosts: list[Host], processes: int) -> None:
+    def __init__(
+        self,
+        task: Task[Any],
+        options: FanoutOptions,
+        hosts: list[Host],
+        processes: int,
+        *,
+        fail: FailureFn[Any],
+    ) -> None:
         self._hosts = hosts
-        payload = pickle.dumps((task, options))
+        self._fail = fail
+        payload = pickle.dumps((task, fail, options))
         self._workers = [_Worker(payload) for _ in range(max(1, processes))]
-        self._lost: list[tuple[int, HostResult]] = []
+        self._lost: list[tuple[int, T]] = []
         self._await_ready()
 
     def _await_ready(self) -> None:
         """Wait until every worker has imported psfleet and loaded the task, so that no
         host's deadline (nor the lockout guard's patience) is spent starting Python."""
-        from toolkit.fanout.worker import READY
-
         limit = time.monotonic() + WORKER_START_TIMEOUT
         for worker in self._workers:
             try:
@@ -187,14 +203,14 @@ class ProcessExecutor:
     def submit(self, index: int, host: Host, deadline: float) -> None:
         alive = [w for w in self._workers if w.alive]
         if not alive:
-            self._lost.append((index, _worker_lost(host)))
+            self._lost.append((index, self._worker_lost(host)))
             return
         worker = min(alive, key=lambda w: len(w.in_flight))
         try:
             worker.jobs.send((index, host, deadline))
         except OSError:
             self._bury(worker)
-            self._lost.append((index, _worker_lost(host)))
+            self._lost.append((index, self._worker_lost(host)))
             return
         worker.in_flight.add(index)
 
@@ -202,10 +218,15 @@ class ProcessExecutor:
         """A worker that exited: its hosts in flight are reported as errors."""
         worker.alive = False
         for index in sorted(worker.in_flight):
-            self._lost.append((index, _worker_lost(self._hosts[index])))
+            self._lost.append((index, self._worker_lost(self._hosts[index])))
         worker.in_flight.clear()
 
-    def wait(self, timeout: float) -> list[tuple[int, HostResult]]:
+    def _worker_lost(self, host: Host) -> T:
+        error = HostError(ErrorKind.ERROR, "internal error: the worker process exited", True)
+        result: T = self._fail(Failure(host, error))
+        return result
+
+    def wait(self, timeout: float) -> list[tuple[int, T]]:
         out, self._lost = self._lost, []
         if out:
             timeout = 0.0
@@ -237,9 +258,3 @@ class ProcessExecutor:
                 worker.proc.wait(timeout=5)
             worker.jobs.close()
             worker.results.close()
-
-
-def _worker_lost(host: Host) -> HostResult:
-    from toolkit.fanout.runner import failed_result
-
-    return failed_result(host, HostError(ErrorKind.ERROR, "internal error: the worker process exited", True))

@@ -27,8 +27,9 @@ import time
 from collections.abc import Hashable
 from dataclasses import dataclass, field
 
+from toolkit.fanout.task import Outcome
 from toolkit.inventory.model import Host
-from toolkit.results import ErrorKind, HostError, HostResult
+from toolkit.results import ErrorKind, HostError
 
 #: Hosts that may refuse one credential's logon before its other hosts are not attempted.
 #: Windows' lockout thresholds are typically 5 to 10 failed logons per account (CIS: 5 or
@@ -122,7 +123,7 @@ class CredentialGate:
             state.in_flight += 1
             state.last_start = time.monotonic()
 
-    def finished(self, host: Host, result: HostResult) -> None:
+    def finished(self, host: Host, result: Outcome) -> None:
         state = self._state(host)
         if state is None:
             return

@@ -1,13 +1,20 @@
-"""Run one task per host on a bounded pool of worker threads, with a wall-clock deadline per
-host that the toolkit enforces itself (pypsrp has none, docs/windows-facts.md#pypsrp-timeouts).
+"""Run one task per host on a bounded pool of workers, with a wall-clock deadline per host
+that the toolkit enforces itself (pypsrp has none, docs/windows-facts.md#pypsrp-timeouts).
+
+Generic over the command's result: a task returns any result type ``R`` (an audit's
+:class:`~toolkit.results.HostResult`, ``run``'s answer, the SMB probe's, a remediation), and
+the caller's ``fail`` function turns every failure the fan-out sees (a classified transport
+error, a task bug, a deadline, an interruption, a refused credential, a dead worker process)
+into that same type. Nothing travels beside the results.
 
 A host whose deadline passes is reported as ``timeout`` at once and its worker abandoned (the
 worker's own socket timeouts, capped by the same deadline, end it shortly after). Retries
 happen only for ``unreachable`` and ``timeout`` failures before any request was sent, never
-for an authentication failure. A credential that has not logged on anywhere yet goes to few
-hosts at a time, and after its first failed logons its other hosts are ``not_attempted``
-(:mod:`toolkit.fanout.lockout`). Workers never print: results flow to the caller through
-``on_result`` and the returned list (inventory order).
+for an authentication failure (:mod:`toolkit.fanout.task`). A credential that has not logged
+on anywhere yet goes to few hosts at a time, and after its first failed logons its other
+hosts are ``not_attempted`` (:mod:`toolkit.fanout.lockout`). Workers never print: results
+flow to the caller through the hooks (:mod:`toolkit.fanout.hooks`) and the returned list
+(inventory order).
 """
 
 from __future__ import annotations
@@ -17,35 +24,33 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, overload
 
 from toolkit.fanout.hooks import Hooks
 from toolkit.fanout.lockout import CredentialGate, credential_key
+from toolkit.fanout.task import Failure, FailureFn, FanoutOptions, Outcome, R, Task
 from toolkit.inventory.model import Host
 from toolkit.results import ErrorKind, HostError, HostResult, HostStatus
-from toolkit.transport.protocol import TransportError
+
+__all__ = [
+    "PROCESS_THRESHOLD",
+    "Failure",
+    "FailureFn",
+    "FanoutHooks",
+    "FanoutOptions",
+    "Outcome",
+    "Task",
+    "audit_failure",
+    "failed_result",
+    "run_hosts",
+]
 
 log = logging.getLogger(__name__)
 
 #: Below this many hosts, starting worker processes costs more than it saves.
 PROCESS_THRESHOLD = 200
-
-#: A task gets the host and its absolute deadline (time.monotonic() based).
-Task = Callable[[Host, float], HostResult]
-
-
-@dataclass(frozen=True)
-class FanoutOptions:
-    forks: int = 64
-    timeout: float = 60.0
-    retries: int = 1
-    backoff: float = 0.5
-    #: Worker processes: None = one per core for runs of PROCESS_THRESHOLD hosts or more
-    #: (when the task pickles), 1 = threads of this process only.
-    processes: int | None = None
-
 
 #: The hooks of the audit and remediation (former class, kept for runbooks): the one
 #: protocol, :class:`toolkit.fanout.hooks.Hooks`, with audit results.
@@ -55,7 +60,8 @@ FanoutHooks = Hooks[HostResult]
 def failed_result(
     host: Host, error: HostError, *, duration: float = 0.0, extra: Mapping[str, Any] | None = None
 ) -> HostResult:
-    """``extra``: e.g. the client that failed (``transport``, ``transport_fallback``)."""
+    """An audit result for a host that failed. ``extra``: e.g. the client that failed
+    (``transport``, ``transport_fallback``)."""
     return HostResult(
         name=host.name,
         address=host.address,
@@ -67,24 +73,9 @@ def failed_result(
     )
 
 
-def _attempts(task: Task, host: Host, deadline: float, options: FanoutOptions) -> HostResult:
-    attempt = 0
-    started = time.monotonic()
-    while True:
-        try:
-            return task(host, deadline)
-        except TransportError as exc:
-            err = exc.error
-            # Never auth_failed: each retry would be one more failed logon towards a lockout.
-            retryable = not err.sent and err.kind in (ErrorKind.UNREACHABLE, ErrorKind.TIMEOUT)
-            wait = options.backoff * (2**attempt)
-            if not retryable or attempt >= options.retries or time.monotonic() + wait >= deadline:
-                return failed_result(host, err, duration=time.monotonic() - started, extra=exc.details())
-            attempt += 1
-            time.sleep(wait)
-        except Exception as exc:  # a bug in a check must not take the run down
-            err = HostError(ErrorKind.ERROR, f"internal error: {type(exc).__name__}: {exc}"[:300], True)
-            return failed_result(host, err, duration=time.monotonic() - started)
+def audit_failure(failure: Failure) -> HostResult:
+    """The audit's ``fail`` function (the default of :func:`run_hosts`)."""
+    return failed_result(failure.host, failure.error, duration=failure.duration_s, extra=failure.details)
 
 
 @dataclass
@@ -125,7 +116,7 @@ class _Waiting:
         return heapq.heappop(best) if best is not None else None
 
 
-def _processes_for(hosts: Sequence[Host], task: Task, options: FanoutOptions) -> int:
+def _processes_for(hosts: Sequence[Host], task: Task[R], fail: FailureFn[R], options: FanoutOptions) -> int:
     """How many worker processes to use: ``options.processes``, or (None) one per core when
     the run is large enough to pay for starting them and the task can travel to them."""
     from toolkit.fanout.executors import picklable
@@ -135,123 +126,183 @@ def _processes_for(hosts: Sequence[Host], task: Task, options: FanoutOptions) ->
         cores = os.cpu_count() or 1
         wanted = cores if len(hosts) >= PROCESS_THRESHOLD and cores > 1 else 1
     wanted = min(wanted, max(1, len(hosts)), options.forks)
-    if wanted > 1 and not picklable(task):
-        log.debug("task %r does not pickle: running hosts on threads of this process", task)
+    if wanted > 1 and not (picklable(task) and picklable(fail)):
+        log.debug("task %r or %r does not pickle: running hosts on threads of this process", task, fail)
         return 1
     return wanted
 
 
+@overload
 def run_hosts(
     hosts: Sequence[Host],
-    task: Task,
+    task: Task[HostResult],
     *,
     options: FanoutOptions | None = None,
-    hooks: FanoutHooks | None = None,
+    hooks: Hooks[HostResult] | None = None,
     stop: threading.Event | None = None,
     gate: CredentialGate | None = None,
-) -> tuple[list[HostResult], bool]:
+) -> tuple[list[HostResult], bool]: ...
+
+
+@overload
+def run_hosts(
+    hosts: Sequence[Host],
+    task: Task[R],
+    *,
+    fail: FailureFn[R],
+    options: FanoutOptions | None = None,
+    hooks: Hooks[R] | None = None,
+    stop: threading.Event | None = None,
+    gate: CredentialGate | None = None,
+) -> tuple[list[R], bool]: ...
+
+
+def run_hosts(
+    hosts: Sequence[Host],
+    task: Task[Any],
+    *,
+    fail: FailureFn[Any] | None = None,
+    options: FanoutOptions | None = None,
+    hooks: Hooks[Any] | None = None,
+    stop: threading.Event | None = None,
+    gate: CredentialGate | None = None,
+) -> tuple[list[Any], bool]:
     """Run ``task`` for every host. Returns (results in inventory order, interrupted).
+
+    ``fail`` turns a :class:`~toolkit.fanout.task.Failure` into the task's result type
+    (default: :func:`audit_failure`, for tasks returning :class:`~toolkit.results.HostResult`);
+    every host appears exactly once, as the task's result or as ``fail``'s. Both ``task`` and
+    ``fail`` must be module-level (picklable) for hosts to go to worker processes.
 
     At most ``options.forks`` hosts run at once, on threads of this process or spread over
     worker processes (see :mod:`toolkit.fanout.executors`); either way ``hooks`` fire in
     this thread and each host's deadline is enforced here. ``stop`` (or KeyboardInterrupt
     in the calling thread) stops dispatching; hosts already running finish or hit their
-    deadline, hosts never started are reported as ``error`` "not run: interrupted", so
-    every host appears exactly once.
+    deadline (Ctrl-C: a grace of 2 s, then "interrupted while running"), hosts never started
+    are reported as ``error`` "not run: interrupted".
 
     ``gate`` (a new :class:`toolkit.fanout.lockout.CredentialGate` by default; pass one
     to share it between batches) holds back the hosts of a credential that has not logged
-    on yet and reports them ``not_attempted`` once it failed: a task's ``auth_failed``
-    result or error counts. Hosts may therefore start out of inventory order.
+    on yet and reports them ``not_attempted`` once it failed: a result whose ``error`` is
+    ``auth_failed`` counts. Hosts may therefore start out of inventory order.
     """
-    from toolkit.fanout.executors import Executor, ProcessExecutor, ThreadExecutor, warm_up
+    return _Fanout(
+        hosts,
+        task,
+        fail or audit_failure,
+        options or FanoutOptions(),
+        hooks or Hooks(),
+        gate if gate is not None else CredentialGate(),
+    ).run(stop or threading.Event())
 
-    options = options or FanoutOptions()
-    hooks = hooks or FanoutHooks()
-    stop = stop or threading.Event()
-    gate = gate if gate is not None else CredentialGate()
-    results: list[HostResult | None] = [None] * len(hosts)
-    running: dict[int, _Slot] = {}
-    waiting = _Waiting(hosts)
-    interrupted = False
-    processes = _processes_for(hosts, task, options)
-    executor: Executor
-    if processes > 1:
-        executor = ProcessExecutor(task, options, list(hosts), processes)
-    else:
-        if hosts and gate.enabled:  # the task logs on to hosts: it needs a transport
-            warm_up()
-        executor = ThreadExecutor(lambda host, deadline: _attempts(task, host, deadline, options))
 
-    def complete(slot: _Slot, result: HostResult) -> None:
-        results[slot.index] = result
-        gate.finished(slot.host, result)
-        hooks.finished(result)
+class _Fanout(Generic[R]):
+    """One :func:`run_hosts` call: the dispatcher's state, in the calling thread only."""
 
-    def not_attempted(index: int, error: HostError) -> None:
-        result = results[index] = failed_result(hosts[index], error)
-        hooks.finished(result)
+    def __init__(
+        self,
+        hosts: Sequence[Host],
+        task: Task[R],
+        fail: FailureFn[R],
+        options: FanoutOptions,
+        hooks: Hooks[R],
+        gate: CredentialGate,
+    ) -> None:
+        from toolkit.fanout.executors import Executor, ProcessExecutor, ThreadExecutor, warm_up
+        from toolkit.fanout.task import attempts
 
-    def dispatch() -> int:
+        self.hosts = hosts
+        self.fail = fail
+        self.options = options
+        self.hooks = hooks
+        self.gate = gate
+        self.results: list[R | None] = [None] * len(hosts)
+        self.running: dict[int, _Slot] = {}
+        self.waiting = _Waiting(hosts)
+        processes = _processes_for(hosts, task, fail, options)
+        self.executor: Executor[R]
+        if processes > 1:
+            self.executor = ProcessExecutor(task, options, list(hosts), processes, fail=fail)
+        else:
+            if hosts and gate.enabled:  # the task logs on to hosts: it needs a transport
+                warm_up()
+            self.executor = ThreadExecutor(
+                lambda host, deadline: attempts(task, host, deadline, options, fail)
+            )
+
+    def run(self, stop: threading.Event) -> tuple[list[R], bool]:
+        interrupted = False
+        try:
+            while self.waiting or self.running:
+                if stop.is_set():
+                    interrupted = True
+                taken = self.dispatch() if not interrupted else 0
+                if not self.running:
+                    if interrupted or not self.waiting or not taken:
+                        break
+                    continue  # only refusals so far: look at the rest
+                wake = min(s.deadline for s in self.running.values()) - time.monotonic()
+                self.harvest(max(0.005, min(wake, 0.25)))
+        except KeyboardInterrupt:
+            interrupted = True
+            self.wind_down(grace=2.0)
+        finally:
+            self.executor.close()
+        done: list[R] = []
+        for index, result in enumerate(self.results):
+            if result is None:  # never dispatched: interrupted (or stopped) first
+                error = HostError(ErrorKind.ERROR, "not run: interrupted", False)
+                result = self.fail(Failure(self.hosts[index], error))
+            done.append(result)
+        self.hooks.done(done, interrupted)
+        return done, interrupted
+
+    def complete(self, slot: _Slot, result: R) -> None:
+        self.results[slot.index] = result
+        self.gate.finished(slot.host, result)
+        self.hooks.finished(result)
+
+    def dispatch(self) -> int:
         """Start (or refuse) hosts while there is room; how many it took."""
         taken = 0
-        while len(running) < options.forks:
-            index = waiting.pop_next(gate)
+        while len(self.running) < self.options.forks:
+            index = self.waiting.pop_next(self.gate)
             if index is None:
                 return taken
             taken += 1
-            host = hosts[index]
-            refusal = gate.refusal(host)
+            host = self.hosts[index]
+            refusal = self.gate.refusal(host)
             if refusal is not None:
-                not_attempted(index, refusal)
+                result = self.results[index] = self.fail(Failure(host, refusal))
+                self.hooks.finished(result)
                 continue
             now = time.monotonic()
-            slot = _Slot(host, index, now + options.timeout, now)
-            running[index] = slot
-            gate.started(host)
-            hooks.started(host)
-            executor.submit(index, host, slot.deadline)
+            slot = _Slot(host, index, now + self.options.timeout, now)
+            self.running[index] = slot
+            self.gate.started(host)
+            self.hooks.started(host)
+            self.executor.submit(index, host, slot.deadline)
         return taken
 
-    def harvest(timeout: float) -> None:
-        for index, result in executor.wait(timeout):
-            if index in running:  # else its deadline already reported it
-                complete(running.pop(index), result)
+    def harvest(self, timeout: float) -> None:
+        for index, result in self.executor.wait(timeout):
+            if index in self.running:  # else its deadline already reported it
+                self.complete(self.running.pop(index), result)
         now = time.monotonic()
-        for slot in [s for s in running.values() if now >= s.deadline]:
-            del running[slot.index]
-            err = HostError(ErrorKind.TIMEOUT, f"no result within the {options.timeout:g}s deadline", True)
-            complete(slot, failed_result(slot.host, err, duration=now - slot.started))
+        for slot in [s for s in self.running.values() if now >= s.deadline]:
+            del self.running[slot.index]
+            message = f"no result within the {self.options.timeout:g}s deadline"
+            err = HostError(ErrorKind.TIMEOUT, message, True)
+            self.complete(slot, self.fail(Failure(slot.host, err, now - slot.started)))
 
-    try:
-        while waiting or running:
-            if stop.is_set():
-                interrupted = True
-            taken = dispatch() if not interrupted else 0
-            if not running:
-                if interrupted or not waiting or not taken:
-                    break
-                continue  # only refusals so far: look at the rest
-            wake = min(s.deadline for s in running.values()) - time.monotonic()
-            harvest(max(0.005, min(wake, 0.25)))
-    except KeyboardInterrupt:
-        interrupted = True
-        # Give running hosts a moment to finish; report the rest.
-        grace = time.monotonic() + 2.0
-        while running and time.monotonic() < grace:
-            for index, result in executor.wait(max(0.0, grace - time.monotonic())):
-                if index in running:
-                    complete(running.pop(index), result)
-        for slot in list(running.values()):
-            complete(
-                slot, failed_result(slot.host, HostError(ErrorKind.ERROR, "interrupted while running", True))
-            )
-        running.clear()
-    finally:
-        executor.close()
-    for i, r in enumerate(results):
-        if r is None:
-            results[i] = failed_result(hosts[i], HostError(ErrorKind.ERROR, "not run: interrupted", False))
-    done = [r for r in results if r is not None]
-    hooks.done(done, interrupted)
-    return done, interrupted
+    def wind_down(self, *, grace: float) -> None:
+        """Ctrl-C: give running hosts ``grace`` seconds to finish; report the rest."""
+        limit = time.monotonic() + grace
+        while self.running and time.monotonic() < limit:
+            for index, result in self.executor.wait(max(0.0, limit - time.monotonic())):
+                if index in self.running:
+                    self.complete(self.running.pop(index), result)
+        for slot in list(self.running.values()):
+            err = HostError(ErrorKind.ERROR, "interrupted while running", True)
+            self.complete(slot, self.fail(Failure(slot.host, err)))
+        self.running.clear()

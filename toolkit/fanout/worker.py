@@ -2,10 +2,11 @@
 started by :mod:`toolkit.fanout.executors` in isolated mode (``python -I``, never ``-m`` from
 the operator's directory).
 
-Reads the pickled (task, options) first, then ``(index, host, deadline)`` jobs until None;
-runs each host on a thread (with the fan-out's retries) and sends ``(index, HostResult)``
-back as soon as it is done. Ctrl-C is left to the parent, which decides what an interrupted
-host becomes; a worker whose parent goes away exits.
+Reads the pickled (task, fail, options) first, then ``(index, host, deadline)`` jobs until
+None; runs each host on a thread (with the fan-out's retries, failures turned into results by
+the caller's ``fail``) and sends ``(index, result)`` back as soon as it is done. Ctrl-C is
+left to the parent, which decides what an interrupted host becomes; a worker whose parent
+goes away exits.
 """
 
 from __future__ import annotations
@@ -17,25 +18,22 @@ import signal
 import sys
 import threading
 
-from toolkit.fanout.executors import warm_up
-from toolkit.fanout.runner import FanoutOptions, Task, _attempts
+from toolkit.fanout.executors import READY, warm_up
+from toolkit.fanout.task import FanoutOptions, attempts
 from toolkit.inventory.model import Host
-
-#: Sent once the task is loaded, before any result.
-READY = b"ready"
 
 
 def serve(
     jobs: multiprocessing.connection.Connection, results: multiprocessing.connection.Connection
 ) -> None:
-    task, options = pickle.loads(jobs.recv_bytes())
+    task, fail, options = pickle.loads(jobs.recv_bytes())
     assert isinstance(options, FanoutOptions)
     warm_up()
     results.send_bytes(READY)  # the parent dispatches (and starts deadlines) only from here
     send_lock = threading.Lock()
 
-    def work(index: int, host: Host, deadline: float, run: Task = task) -> None:
-        result = _attempts(run, host, deadline, options)
+    def work(index: int, host: Host, deadline: float) -> None:
+        result = attempts(task, host, deadline, options, fail)
         # OSError: the parent went away (interrupted), nothing left to tell.
         with send_lock, contextlib.suppress(OSError):
             results.send((index, result))

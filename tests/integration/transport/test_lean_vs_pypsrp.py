@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import replace
+from typing import Any
 
 import pytest
 
@@ -141,9 +142,9 @@ def test_worker_processes_give_the_same_audit_and_fire_hooks_here(
     spawned: list[int] = []
 
     class CountingProcessExecutor(executors.ProcessExecutor):
-        def __init__(self, task: object, options: object, hosts: list[Host], processes: int) -> None:
+        def __init__(self, task: Any, options: Any, hosts: list[Host], processes: int, **kw: Any) -> None:
             spawned.append(processes)
-            super().__init__(task, options, hosts, processes)
+            super().__init__(task, options, hosts, processes, **kw)
 
     monkeypatch.setattr(executors, "ProcessExecutor", CountingProcessExecutor)
     started: list[str] = []

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from toolkit.fanout import runner
+from toolkit.fanout import runner, task
 from toolkit.fanout.runner import FanoutOptions, run_hosts
 from toolkit.inventory.model import Host, PasswordSource
 from toolkit.results import ErrorKind, HostError, HostResult, HostStatus
@@ -41,7 +41,9 @@ class FakeClock:
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
     fake = FakeClock()
-    monkeypatch.setattr(runner, "time", SimpleNamespace(monotonic=fake.monotonic, sleep=fake.sleep))
+    fake_time = SimpleNamespace(monotonic=fake.monotonic, sleep=fake.sleep)
+    monkeypatch.setattr(runner, "time", fake_time)  # deadlines (the dispatcher)
+    monkeypatch.setattr(task, "time", fake_time)  # retries and backoff (each host's attempts)
     return fake
 
 

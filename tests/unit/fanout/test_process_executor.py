@@ -11,7 +11,7 @@ import threading
 import time
 
 from toolkit.fanout.executors import ProcessExecutor, picklable, warm_up
-from toolkit.fanout.runner import FanoutOptions
+from toolkit.fanout.runner import FanoutOptions, audit_failure
 from toolkit.inventory.model import Host
 from toolkit.results import HostResult, HostStatus
 
@@ -27,7 +27,7 @@ def collect(ex: ProcessExecutor, count: int, within: float = 60.0) -> dict[int, 
 
 
 def test_a_host_result_comes_back_from_a_worker_process_and_workers_stop_when_told() -> None:
-    ex = ProcessExecutor(dict, FanoutOptions(retries=0), HOSTS, 2)
+    ex = ProcessExecutor(dict, FanoutOptions(retries=0), HOSTS, 2, fail=audit_failure)
     try:
         for index, host in enumerate(HOSTS):
             ex.submit(index, host, time.monotonic() + 60)
@@ -44,7 +44,7 @@ def test_a_host_result_comes_back_from_a_worker_process_and_workers_stop_when_to
 
 
 def test_a_dead_worker_costs_its_hosts_an_error_not_the_run() -> None:
-    ex = ProcessExecutor(dict, FanoutOptions(retries=0), HOSTS, 1)
+    ex = ProcessExecutor(dict, FanoutOptions(retries=0), HOSTS, 1, fail=audit_failure)
     try:
         (worker,) = ex._workers
         worker.proc.kill()
@@ -88,7 +88,7 @@ def test_workers_leave_ctrl_c_to_the_parent() -> None:
     # the workers the terminal's default, as an operator's psfleet has.
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
-        ex = ProcessExecutor(dict, FanoutOptions(retries=0), HOSTS, 1)
+        ex = ProcessExecutor(dict, FanoutOptions(retries=0), HOSTS, 1, fail=audit_failure)
     finally:
         signal.signal(signal.SIGINT, previous)
     try:
