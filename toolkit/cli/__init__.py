@@ -11,11 +11,21 @@ import os
 import sys
 from typing import Any
 
-import click
-import typer
+# Nothing heavy at import: ``psfleet`` starts here, and a shell asking for completions is
+# answered before Typer (or click, rich, pydantic) is imported (toolkit.cli.completion).
 
-from toolkit.cli.app import COMPLETE_VAR, app, humanize_types, raw_values
-from toolkit.errors import PsfleetError
+#: The environment variable through which shells ask for completions (Typer's name for it).
+COMPLETE_VAR = "_PSFLEET_COMPLETE"
+
+__all__ = ["COMPLETE_VAR", "app", "command", "main"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "app":  # the Typer application, imported on first use
+        from toolkit.cli.app import app
+
+        return app
+    raise AttributeError(f"module 'toolkit.cli' has no attribute {name!r}")
 
 
 def say(message: str) -> None:
@@ -24,12 +34,13 @@ def say(message: str) -> None:
     to_stderr(message)
 
 
-__all__ = ["app", "main"]
-
-
 def command() -> Any:
     """The root click command (what ``app`` runs), with help types humanized; while a shell
     asks for completions, option values stay raw text (see :func:`toolkit.cli.app.raw_values`)."""
+    import typer
+
+    from toolkit.cli.app import app, humanize_types, raw_values
+
     root = typer.main.get_command(app)
     humanize_types(root)
     if os.environ.get(COMPLETE_VAR):
@@ -39,18 +50,70 @@ def command() -> Any:
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: every error is one line on stderr and a documented code."""
+    instruction = os.environ.get(COMPLETE_VAR)
+    if instruction:
+        complete(instruction, argv)
+    run(argv)
+
+
+def complete(instruction: str, argv: list[str] | None = None) -> None:
+    """Answer a shell's completion request: from the cached table when it covers the request
+    (no Typer import), else through Typer, after which a missing or stale table is rebuilt
+    (once per install or change of psfleet). Always exits."""
+    from toolkit.cli import completion
+
+    text = completion.answer(instruction)
+    if text is not None:
+        sys.stdout.write(text + "\n")
+        sys.stdout.flush()
+        sys.exit(0)
+    try:
+        run(argv)
+    finally:
+        completion.refresh_if_stale(_tree)
+
+
+def _tree() -> dict[str, Any]:
+    """The completion table of the whole command tree (every command imported)."""
+    import typer
+
+    from toolkit.cli.app import app
+    from toolkit.cli.completion import build_table
+    from toolkit.cli.options import FIXED_COMPLETIONS, fast_completers
+
+    root: Any = typer.main.get_command(app)
+    root.commands  # noqa: B018 - imports every command, registering the completers they make
+    return build_table(root, fast_completers(), FIXED_COMPLETIONS)
+
+
+def _kinds(name: str) -> tuple[type[BaseException], ...]:
+    """Typer's exception class ``name`` and, when click is loaded, click's: Typer 0.29 vendors
+    click and raises its own copies (typer.Exit...); older Typer raises click's. click is only
+    looked up, never imported: if it is not loaded, nothing raised one of its exceptions."""
+    import typer
+
+    ours = {"Exit": "Exit", "Abort": "Abort", "ClickException": "TyperException"}[name]
+    found: list[type[BaseException]] = [getattr(typer, ours)]
+    click = sys.modules.get("click")
+    if click is not None:
+        found.append(getattr(click.exceptions, name))
+    return tuple(found)
+
+
+def run(argv: list[str] | None = None) -> None:
+    """Run the command line ``argv`` (default: ``sys.argv``) and exit with its code."""
+    from toolkit.errors import PsfleetError
+
     try:
         code = command().main(args=argv, standalone_mode=False, prog_name="psfleet")
-    # Typer 0.29 vendors click and raises its own copies of click's exceptions (typer.Exit,
-    # typer.Abort, typer.TyperException); older Typer (0.12 to at least 0.23) raises click's.
-    # Catch both.
-    except (click.exceptions.Exit, typer.Exit) as exc:
-        sys.exit(exc.exit_code)
-    except (click.exceptions.Abort, typer.Abort):
+    except _kinds("Exit") as exc:
+        sys.exit(getattr(exc, "exit_code", 0))
+    except _kinds("Abort"):
         say("psfleet: aborted")
         sys.exit(130)
-    except (click.ClickException, typer.TyperException) as exc:
-        say(f"psfleet: error: {' '.join(exc.format_message().split())}")
+    except _kinds("ClickException") as exc:
+        message = exc.format_message()  # type: ignore[attr-defined]
+        say(f"psfleet: error: {' '.join(message.split())}")
         sys.exit(2)
     except PsfleetError as exc:
         say(f"psfleet: error: {exc}")

@@ -16,13 +16,10 @@ from typing import Any
 import typer
 from typer.core import TyperCommand, TyperGroup
 
+from toolkit.cli import COMPLETE_VAR
 from toolkit.cli.options import humanize_types
 
 __all__ = ["COMMANDS", "COMPLETE_VAR", "LazyGroup", "app", "humanize_types", "load_command", "raw_values"]
-
-
-#: The environment variable through which shells ask for completions.
-COMPLETE_VAR = "_PSFLEET_COMPLETE"
 
 
 @dataclass(frozen=True)

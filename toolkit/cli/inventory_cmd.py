@@ -12,6 +12,7 @@ import typer
 from toolkit.cli.options import (
     BACKEND_HELP,
     LIMIT_HELP,
+    complete_choices,
     complete_limit,
     no_effect,
     skipped_lines,
@@ -70,7 +71,7 @@ def list_hosts(
         "-f",
         "--format",
         help="table or json.",
-        autocompletion=lambda incomplete: [f for f in LIST_FORMATS if f.startswith(incomplete)],
+        autocompletion=complete_choices(*LIST_FORMATS),
     ),
     show_skipped: bool = ShowSkippedOpt,
     inventory_backend: str | None = BackendOpt,

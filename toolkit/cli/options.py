@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, get_args, get_origin
 
@@ -66,17 +66,28 @@ def humanize_types(command: Any) -> None:
 
 
 # --- completion ---------------------------------------------------------------------------
+# The fast path (toolkit/cli/completion.py) answers these completers from a cached table
+# without importing Typer: :data:`FAST_COMPLETERS` says how, by function. A completer missing
+# from it makes that option's values go through Typer.
+
+
+def _format_names() -> tuple[str, ...]:
+    from toolkit.report.formats import FORMATS
+
+    return tuple(FORMATS)
 
 
 def complete_format(incomplete: str) -> list[str]:
-    from toolkit.report.formats import FORMATS
+    return [f for f in _format_names() if f.startswith(incomplete)]
 
-    return [f for f in FORMATS if f.startswith(incomplete)]
+
+def _audit_format_names() -> tuple[str, ...]:
+    return (*_format_names(), "prometheus")
 
 
 def complete_audit_format(incomplete: str) -> list[str]:
     """The report formats and ``prometheus`` (audit only)."""
-    return [f for f in (*complete_format(incomplete), "prometheus") if f.startswith(incomplete)]
+    return [f for f in _audit_format_names() if f.startswith(incomplete)]
 
 
 #: tabulate's formats, for completion without importing tabulate (a test keeps them equal).
@@ -94,10 +105,34 @@ def complete_table_format(incomplete: str) -> list[str]:
     return [f for f in TABLE_FORMAT_NAMES if f.startswith(incomplete)]
 
 
+#: Fixed-list completers -> their whole list (the completer filters it by the typed prefix).
+FIXED_COMPLETIONS: dict[Callable[..., list[str]], Callable[[], tuple[str, ...]]] = {
+    complete_format: _format_names,
+    complete_audit_format: _audit_format_names,
+    complete_table_format: lambda: TABLE_FORMAT_NAMES,
+}
+
+
+def complete_choices(*values: str) -> Callable[[str], list[str]]:
+    """A completer offering ``values`` (a command's own short list, e.g. ``table``/``json``)."""
+
+    def complete(incomplete: str) -> list[str]:
+        return [v for v in values if v.startswith(incomplete)]
+
+    FIXED_COMPLETIONS[complete] = lambda: values
+    return complete
+
+
 def complete_limit(ctx: Any, incomplete: str) -> list[str]:
     """Host and group names of the inventory given so far (``-i`` or ``PSFLEET_INVENTORY``),
     read by the built-in reader (no subprocess while the user types); none on any error."""
-    source = ctx.params.get("inventory") or os.environ.get("PSFLEET_INVENTORY")
+    return limit_candidates(ctx.params.get("inventory"), incomplete)
+
+
+def limit_candidates(source: object, incomplete: str) -> list[str]:
+    """:func:`complete_limit` for the inventory ``source`` as the command's context holds it
+    (raw text or a path; None: ``$PSFLEET_INVENTORY``)."""
+    source = source or os.environ.get("PSFLEET_INVENTORY")
     if not source:
         return []
     prefix, _, word = incomplete.rpartition(",")
@@ -112,6 +147,13 @@ def complete_limit(ctx: Any, incomplete: str) -> list[str]:
     names: Iterable[str] = [*inventory.groups, *(h.name for h in inventory.hosts)]
     head = f"{prefix}," if prefix else ""
     return [f"{head}{lead}{n}" for n in dict.fromkeys(names) if n.startswith(word[len(lead) :])]
+
+
+def fast_completers() -> dict[Callable[..., Any], str]:
+    """How the completion fast path answers each known completer: "fixed" or "limit"."""
+    kinds: dict[Callable[..., Any], str] = dict.fromkeys(FIXED_COMPLETIONS, "fixed")
+    kinds[complete_limit] = "limit"
+    return kinds
 
 
 # --- global inventory options -------------------------------------------------------------

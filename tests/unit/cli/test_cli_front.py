@@ -21,6 +21,7 @@ EXAMPLES = Path(__file__).resolve().parents[3] / "inventory"
 def _env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PSFLEET_", "_PSFLEET"))}
     env["PSFLEET_CONFIG"] = ""
+    env["PSFLEET_COMPLETION_CACHE"] = ""  # Typer answers (test_completion covers the fast path)
     env.update(extra)
     return env
 
