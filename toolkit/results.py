@@ -10,8 +10,8 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from enum import StrEnum
-from typing import Any, Protocol, Self
+from enum import EnumType, StrEnum
+from typing import TYPE_CHECKING, Any, Protocol, Self, TypeVar
 
 
 class ErrorKind(StrEnum):
@@ -28,16 +28,30 @@ class ErrorKind(StrEnum):
     NOT_ATTEMPTED = "not_attempted"
 
 
-class ErrorStatus(StrEnum):
-    """Base of per-host status enums that carry every :class:`ErrorKind` as a member of the
-    same value, so a host that failed is reported by its error's kind (:meth:`from_error`).
-    Members cannot be inherited: a subclass lists the kinds again, checked when it is defined."""
+_Status = TypeVar("_Status")
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        missing = sorted({k.value for k in ErrorKind} - {m.value for m in cls})
-        if missing:
-            raise TypeError(f"{cls.__name__} lacks the error kinds {', '.join(missing)}")
+
+class _WithErrorKinds(EnumType):
+    """Metaclass of :class:`ErrorStatus`: each subclass gets every :class:`ErrorKind` as a
+    member of the same name and value, after its own members (the order of a run's summary).
+    A subclass that names a kind itself is refused when it is defined."""
+
+    def __new__(metacls, cls: str, bases: tuple[type, ...], classdict: Any, **kwargs: Any) -> _WithErrorKinds:
+        if any(isinstance(base, _WithErrorKinds) for base in bases):
+            for kind in ErrorKind:
+                classdict[kind.name] = kind.value  # the enum's namespace refuses a name twice
+        return super().__new__(metacls, cls, bases, classdict, **kwargs)
+
+    if TYPE_CHECKING:
+        # The kinds are added at run time, so mypy cannot list them: ``HostStatus.TIMEOUT`` is
+        # typed as a HostStatus (a misspelt kind fails only when that line runs).
+        def __getattr__(cls: type[_Status], name: str) -> _Status: ...
+
+
+class ErrorStatus(StrEnum, metaclass=_WithErrorKinds):
+    """Base of per-host status enums: a subclass lists only its own statuses (``compliant``,
+    ``drift``...) and carries every :class:`ErrorKind` as well, defined there once, so a host
+    that failed is reported by its error's kind (:meth:`from_error`)."""
 
     @classmethod
     def from_error(cls, kind: ErrorKind) -> Self:
@@ -45,15 +59,11 @@ class ErrorStatus(StrEnum):
 
 
 class HostStatus(ErrorStatus):
+    """An audited host: ``compliant``, ``drift``, or the kind of error that kept it from
+    being assessed."""
+
     COMPLIANT = "compliant"
     DRIFT = "drift"
-    UNREACHABLE = "unreachable"
-    AUTH_FAILED = "auth_failed"
-    TIMEOUT = "timeout"
-    ACCESS_DENIED = "access_denied"
-    PROTOCOL_ERROR = "protocol_error"
-    ERROR = "error"
-    NOT_ATTEMPTED = "not_attempted"
 
     @property
     def assessed(self) -> bool:

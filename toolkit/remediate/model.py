@@ -124,13 +124,6 @@ class RemediateStatus(ErrorStatus):
     DRIFT = "drift"
     SKIPPED = "skipped"
     BUSY = "busy"  # another run holds the host's lease: nothing was written
-    UNREACHABLE = "unreachable"
-    AUTH_FAILED = "auth_failed"
-    TIMEOUT = "timeout"
-    ACCESS_DENIED = "access_denied"
-    PROTOCOL_ERROR = "protocol_error"
-    ERROR = "error"
-    NOT_ATTEMPTED = "not_attempted"
 
     @property
     def reached(self) -> bool:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from tabulate import tabulate, tabulate_formats
@@ -12,6 +12,7 @@ from toolkit.checks.verdicts import CHECK_IDS
 from toolkit.errors import UsageError
 from toolkit.report.model import HostView, Run, check_ids, one_line, printable, short_actual, summary_line
 from toolkit.report.words import counted
+from toolkit.results import ErrorKind
 
 TABLE_FORMATS: tuple[str, ...] = tuple(sorted(tabulate_formats))
 
@@ -52,7 +53,7 @@ def render_table(run: Run, *, table_format: str = "simple") -> str:
             field="--table-format",
         )
     headers, rows = _rows(run, escape=lambda s: s)
-    return f"{grid(rows, headers, table_format)}\n{transport_footnote(run)}\n{summary_line(run)}\n"
+    return f"{grid(rows, headers, table_format)}\n{_footnote(run)}\n{summary_line(run)}\n"
 
 
 def grid(rows: list[list[str]], headers: list[str], table_format: str) -> str:
@@ -68,17 +69,14 @@ def render_markdown(run: Run) -> str:
     headers, rows = _rows(run, escape=_md_escape)
     title = run.schema.split("/", 1)[0].replace(".", " ")
     table = tabulate(rows, headers, tablefmt="github")
-    return f"# {title}\n\n{table}\n{transport_footnote(run)}\n{summary_line(run)}\n"
+    return f"# {title}\n\n{table}\n{_footnote(run)}\n{summary_line(run)}\n"
 
 
-def transport_footnote(run: Run, *, shown: int = 5) -> str:
-    """Lines under the table naming the hosts pypsrp served after the lean client failed
-    (``transport_fallback`` in JSON) and why; empty when there were none."""
-    fallen = [
-        (h.name, str(why))
-        for h in run.hosts
-        if (why := (getattr(h, "extra", None) or {}).get("transport_fallback"))
-    ]
+def transport_footnote(fallbacks: Iterable[tuple[str, str | None]], *, shown: int = 5) -> str:
+    """Lines under a table naming the hosts pypsrp served after the lean client failed and
+    why (``transport_fallback`` in JSON), from (host, why or None) pairs; empty when there
+    were none. Every command's table ends with it (audit, remediate, rollback, run)."""
+    fallen = [(name, why) for name, why in fallbacks if why]
     if not fallen:
         return ""
     lines = [f"\ntransport: pypsrp served {counted(len(fallen), 'host')} after the lean client failed:"]
@@ -86,6 +84,20 @@ def transport_footnote(run: Run, *, shown: int = 5) -> str:
     if len(fallen) > shown:
         lines.append(f"  ... and {len(fallen) - shown} more (transport_fallback in --format json)")
     return "\n".join(lines) + "\n"
+
+
+def fallback_of(host: HostView) -> str | None:
+    """Why pypsrp served ``host``: an audit result keeps it in ``extra``, a remediation
+    result as a field."""
+    why = getattr(host, "transport_fallback", None)
+    if why is None:
+        extra = getattr(host, "extra", None)
+        why = extra.get("transport_fallback") if isinstance(extra, Mapping) else None
+    return str(why) if why else None
+
+
+def _footnote(run: Run) -> str:
+    return transport_footnote((h.name, fallback_of(h)) for h in run.hosts)
 
 
 def legend() -> str:
@@ -108,7 +120,7 @@ def legend() -> str:
             "Host statuses:",
             "  compliant        every check matches the policy (or does not apply)",
             "  drift            at least one check differs from the policy",
-            "  unreachable, auth_failed, timeout, access_denied, protocol_error, error",
+            "  " + ", ".join(k.value for k in ErrorKind if k is not ErrorKind.NOT_ATTEMPTED),
             "                   not assessed; the ERROR column says why",
             "  not_attempted    never contacted: its credential failed to log on elsewhere",
             "Check statuses:",

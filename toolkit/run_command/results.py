@@ -31,13 +31,6 @@ class RunStatus(ErrorStatus):
 
     OK = "ok"
     COMMAND_ERRORS = "command_errors"
-    UNREACHABLE = "unreachable"
-    AUTH_FAILED = "auth_failed"
-    TIMEOUT = "timeout"
-    ACCESS_DENIED = "access_denied"
-    PROTOCOL_ERROR = "protocol_error"
-    ERROR = "error"
-    NOT_ATTEMPTED = "not_attempted"
 
     @property
     def ran(self) -> bool:
