@@ -231,7 +231,11 @@ def _describe(path: list[str]) -> str:
     return " ".join(steps)
 
 
-MODULE_EDGES = {module: {i.target for i in found} for module, found in IMPORTS.items()}
+#: Module graph for cycles. A module importing its own package (``from toolkit.cli import X`` in
+#: ``toolkit.cli.app``) adds nothing: Python runs a package's ``__init__`` before any module in it.
+MODULE_EDGES = {
+    module: {i.target for i in found if not _inside(module, i.target)} for module, found in IMPORTS.items()
+}
 MODULE_CYCLES = _cycles(MODULE_EDGES)
 
 
