@@ -96,3 +96,17 @@ def test_the_documented_json_summary_has_every_status(doc: str, schema: str, sta
     assert blocks, f"no {schema} example in {doc}"
     summary = json.loads(blocks[0])["summary"]
     assert list(summary) == [s.value for s in status] + ["total"]
+
+
+@pytest.mark.parametrize(
+    ("doc", "row"),
+    [
+        ("docs/runbooks.md", "| 8 | some host not assessed ("),
+        ("docs/remediation.md", "| 8 | some hosts not reached ("),
+    ],
+    ids=["runbooks", "remediation"],
+)
+def test_the_exit_code_8_rows_name_every_error_kind(doc: str, row: str) -> None:
+    line = _section(ROOT / doc, row).split("\n", 1)[0]
+    words = set(re.findall(r"[a-z_]+", line))
+    assert [k for k in KINDS if k not in words] == []
