@@ -9,6 +9,8 @@ with a literal name counts too. The rules:
   command-line toolkits (typer, click) are imported only there;
 - the lab (``toolkit.lab``) stands beside the product: only the ``lab`` and ``demo`` commands
   import it;
+- the foundation (errors, results, atomic, yamlsrc, config) imports only itself, and the
+  renderers (``toolkit.report``) read a run's data, not the code that produced it;
 - no import cycle between modules, and none between packages beyond the few back edges listed
   in :data:`KNOWN_PACKAGE_BACK_EDGES` with their reason (the list must shrink, never go stale).
 
@@ -313,6 +315,54 @@ def test_the_lab_is_imported_only_by_the_lab_and_demo_commands() -> None:
         if _inside(i.target, "toolkit.lab")
     ]
     assert found == [], "product modules import the lab:\n" + "\n".join(found)
+
+
+#: The bottom of the package: plain data, errors, file and YAML helpers, configuration. They
+#: import only each other, so anything may import them without pulling in the rest.
+FOUNDATION = ("toolkit.errors", "toolkit.results", "toolkit.atomic", "toolkit.yamlsrc", "toolkit.config")
+
+#: What renderers must not reach into: they read a run's plain data (check ids come with the
+#: run), never the code that produced it.
+NOT_FOR_RENDERERS = {
+    "toolkit.api": "the library calls",
+    "toolkit.fanout": "the fan-out",
+    "toolkit.engine": "the scale-out engine",
+    "toolkit.inventory.credentials": "credentials",
+    "toolkit.checks.verdicts": "the checks (check ids come with the run)",
+    "toolkit.checks.audit": "the audit",
+    "toolkit.checks.probe": "the probe",
+    "toolkit.transport.select": "sessions",
+    "toolkit.transport.lean": "sessions",
+    "toolkit.transport.pypsrp_session": "sessions",
+    "toolkit.remediate.apply": "remediation",
+    "toolkit.remediate.rollback": "rollback",
+}
+
+
+def test_the_foundation_imports_nothing_above_it() -> None:
+    upward = [
+        str(i)
+        for module in FOUNDATION
+        for i in IMPORTS[module]
+        if not any(_inside(i.target, base) for base in FOUNDATION)
+    ]
+    assert upward == [], "foundation modules import upward:\n" + "\n".join(upward)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="engineer D (issue 16 point 2): report/table.py and junit.py read checks.verdicts.CHECK_IDS",
+)
+def test_renderers_read_only_plain_data() -> None:
+    found = [
+        f"{i} ({why})"
+        for module, imports in IMPORTS.items()
+        if _inside(module, "toolkit.report")
+        for i in imports
+        for banned, why in NOT_FOR_RENDERERS.items()
+        if _inside(i.target, banned)
+    ]
+    assert found == [], "renderers reach past the run's data:\n" + "\n".join(found)
 
 
 def test_the_allowed_lab_importers_exist_and_do_import_it() -> None:
