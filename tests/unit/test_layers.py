@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import ast
 import itertools
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -416,3 +417,18 @@ def test_cycle_finder_reports_the_path() -> None:
     edges = {"a": {"b"}, "b": {"c", "d"}, "c": {"a"}, "d": set()}
     assert _cycles(edges) == [["a", "b", "c", "a"]]
     assert _cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_the_architecture_page_names_every_package() -> None:
+    # docs/architecture.md's package table is the map a newcomer reads: a new package or
+    # top-level module must appear there (as `name/` or `name.py`).
+    text = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    table = text.split("## Packages", 1)[1].split("\n## ", 1)[0]
+    named = set(re.findall(r"`([a-z_]+)(?:/|\.py)`", table))
+    tops = {
+        path.relative_to(PACKAGE).parts[0].removesuffix(".py")
+        for path in PACKAGE.glob("*")
+        if (path.is_dir() and (path / "__init__.py").exists())
+        or (path.suffix == ".py" and path.name != "__init__.py")
+    }
+    assert sorted(tops - named) == []
