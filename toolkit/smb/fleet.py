@@ -1,6 +1,6 @@
 """``psfleet probe smb`` as a library: one unauthenticated SMB probe per inventory
-host (its ``address`` and ``smb_port``), through the audit's fan-out (bounded workers, a
-wall-clock deadline per host, inventory order).
+host (its ``address`` and ``smb_port``), all on one event loop (at most ``forks`` hosts at
+once, a wall-clock deadline per host, inventory order).
 
 No credentials and no WinRM: only the SMB port is touched. Exit codes follow the audit's
 scheme: 0 every host probed, 8 some host not probed (unreachable, timeout, protocol_error,
@@ -9,21 +9,21 @@ error), 130 interrupted.
 
 from __future__ import annotations
 
+import asyncio
 import threading
-import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 from toolkit import __version__
-from toolkit.fanout.lockout import CredentialGate
-from toolkit.fanout.runner import FanoutHooks, FanoutOptions, run_hosts
+from toolkit.fanout.hooks import Hooks
+from toolkit.fanout.task import FanoutOptions
 from toolkit.inventory.model import Host, Inventory
-from toolkit.results import ErrorKind, HostError, HostResult, HostStatus, run_document, utc_now
-from toolkit.smb.probe import DEADLINE_MARGIN, SmbProbeResult, probe_smb
-from toolkit.smb.wire import ALL_DIALECTS
+from toolkit.results import ErrorKind, HostError, run_document, utc_now
+from toolkit.smb.probe import DEADLINE_MARGIN, SmbProbeResult
+from toolkit.smb.wire import ALL_DIALECTS, dialect_value
 
 PROBE_RUN_SCHEMA = "psfleet.probe/2"
 
@@ -104,25 +104,113 @@ class ProbeRun:
         return run_document(self)
 
 
-@dataclass
-class ProbeHooks:
-    """Progress callbacks; called from the dispatching thread, never from workers."""
-
-    on_start: Callable[[Host], None] | None = None
-    on_result: Callable[[ProbeHost], None] | None = None
+#: The probe's progress callbacks: the fan-out's one hooks protocol with probe results
+#: (``on_start(host)``, ``on_result(probe_host)``, ``on_done(probe_hosts, interrupted)``),
+#: called from the thread that runs :func:`probe_fleet`, never concurrently.
+ProbeHooks = Hooks[ProbeHost]
 
 
-def _as_host_result(host: Host, probe: SmbProbeResult) -> HostResult:
-    # run_hosts speaks HostResult; the status only has to tell probed from failed here.
-    if probe.error is None:
-        return HostResult(host.name, host.address, HostStatus.COMPLIANT, duration_s=probe.duration_s)
-    return HostResult(
-        host.name,
-        host.address,
-        HostStatus.from_error(probe.error.kind),
-        error=probe.error,
-        duration_s=probe.duration_s,
+def _probed(host: Host, probe: SmbProbeResult) -> ProbeHost:
+    status = ProbeStatus.PROBED if probe.error is None else ProbeStatus.from_error(probe.error.kind)
+    return ProbeHost(host.name, host.address, host.smb_port, status, probe, probe.error, host.groups)
+
+
+def _failed(host: Host, error: HostError) -> ProbeHost:
+    return ProbeHost(
+        host.name, host.address, host.smb_port, ProbeStatus.from_error(error.kind), None, error, host.groups
     )
+
+
+class _Fleet:
+    """One run's state on the loop: ``forks`` workers take the hosts in inventory order."""
+
+    def __init__(
+        self,
+        hosts: Sequence[Host],
+        options: FanoutOptions,
+        hooks: ProbeHooks,
+        stop: threading.Event | None,
+        per_dialect: tuple[str, ...],
+        smb1: bool,
+        identify: bool,
+    ) -> None:
+        self.hosts = hosts
+        self.hooks = hooks
+        self.stop = stop
+        self.per_dialect = per_dialect
+        self.smb1 = smb1
+        self.identify = identify
+        self.forks = max(1, min(options.forks, len(hosts)))
+        # The probe's own budget, as the threaded fan-out gives it (the host's deadline less
+        # the margin), so both paths report the same ``no answer within ...`` seconds.
+        self.budget = max(0.1, options.timeout - DEADLINE_MARGIN)
+        self.results: list[ProbeHost | None] = [None] * len(hosts)
+        self.running: set[int] = set()
+        self.interrupted = False
+        self._next = iter(range(len(hosts)))
+
+    async def _worker(self) -> None:
+        from toolkit.smb.aio import probe_smb_async
+
+        hosts, results, running, hooks = self.hosts, self.results, self.running, self.hooks
+        for index in self._next:
+            if self.stop is not None and self.stop.is_set():
+                self.interrupted = True
+                return
+            host = hosts[index]
+            running.add(index)
+            hooks.started(host)
+            probe = await probe_smb_async(
+                host.address,
+                host.smb_port,
+                timeout=self.budget,
+                per_dialect=self.per_dialect,
+                smb1=self.smb1,
+                identify=self.identify,
+            )
+            running.discard(index)
+            result = results[index] = _probed(host, probe)
+            hooks.finished(result)
+
+    async def run(self) -> None:
+        workers = [asyncio.ensure_future(self._worker()) for _ in range(self.forks)]
+        try:
+            await asyncio.gather(*workers)
+        except asyncio.CancelledError:
+            # Ctrl-C (asyncio.run cancels this task): stop every host now, report the rest.
+            for worker in workers:
+                worker.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+            self.interrupt()
+
+    def interrupt(self) -> None:
+        """Hosts still running are ``interrupted while running``; the rest are reported by
+        :meth:`finish`."""
+        self.interrupted = True
+        for index in sorted(self.running):
+            result = self.results[index] = _failed(
+                self.hosts[index], HostError(ErrorKind.ERROR, "interrupted while running", True)
+            )
+            self.hooks.finished(result)
+        self.running.clear()
+
+    def finish(self) -> list[ProbeHost]:
+        return [
+            r if r is not None else _failed(h, HostError(ErrorKind.ERROR, "not run: interrupted", False))
+            for h, r in zip(self.hosts, self.results, strict=True)
+        ]
+
+
+def _run_loop(fleet: _Fleet) -> None:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        asyncio.run(fleet.run())
+        return
+    # Called from a thread that already runs a loop (a notebook): ours runs on a thread.
+    worker = threading.Thread(target=asyncio.run, args=(fleet.run(),), name="psfleet-probe")
+    worker.start()
+    worker.join()
 
 
 def probe_fleet(
@@ -137,64 +225,37 @@ def probe_fleet(
 ) -> ProbeRun:
     """Probe every host of ``inventory`` on its ``smb_port`` and return the aggregate.
 
-    Each probe is bounded by the host's deadline (``options.timeout``); ``per_dialect`` as in
-    :func:`toolkit.smb.probe.probe_smb`, and so are ``smb1`` and ``identify``. Retries do not apply (the probe never raises a
-    transport error). Never raises for network trouble: every host appears exactly once.
+    All hosts are probed on one event loop (:mod:`toolkit.smb.aio`), at most
+    ``options.forks`` at once, in inventory order; each probe is bounded by the host's
+    deadline (``options.timeout``, less :data:`~toolkit.smb.probe.DEADLINE_MARGIN` as the
+    probe's own budget). ``per_dialect``, ``smb1`` and ``identify`` as in
+    :func:`toolkit.smb.probe.probe_smb` (unknown dialect names raise ValueError before any
+    traffic). Retries do not apply (the probe never raises a transport error). ``stop`` set
+    stops starting hosts (running ones finish); Ctrl-C stops the running ones too (``error``
+    "interrupted while running"); hosts never started are ``error`` "not run: interrupted",
+    so every host appears exactly once. Never raises for network trouble.
     """
+    wanted = tuple(per_dialect or ())
+    for name in wanted:
+        dialect_value(name)
     options = options or FanoutOptions()
     hooks = hooks or ProbeHooks()
-    probes: dict[str, SmbProbeResult] = {}
-    lock = threading.Lock()
-    by_name = {h.name: h for h in inventory.hosts}
     started = utc_now()
-
-    def task(host: Host, deadline: float) -> HostResult:
-        budget = max(0.1, deadline - time.monotonic() - DEADLINE_MARGIN)
-        probe = probe_smb(
-            host.address, host.smb_port, timeout=budget, per_dialect=per_dialect, smb1=smb1, identify=identify
-        )
-        with lock:
-            probes[host.name] = probe
-        return _as_host_result(host, probe)
-
-    def to_probe_host(result: HostResult) -> ProbeHost:
-        host = by_name[result.name]
-        with lock:
-            probe = probes.get(result.name)
-        # A probe that ended after the fan-out gave up on the host does not count.
-        if probe is not None and probe.error == result.error:
-            status = ProbeStatus.PROBED if probe.error is None else ProbeStatus.from_error(probe.error.kind)
-            return ProbeHost(host.name, host.address, host.smb_port, status, probe, probe.error, host.groups)
-        error = result.error or HostError(ErrorKind.ERROR, "no result")
-        return ProbeHost(
-            host.name,
-            host.address,
-            host.smb_port,
-            ProbeStatus.from_error(error.kind),
-            None,
-            error,
-            host.groups,
-        )
-
-    def on_result(result: HostResult) -> None:
-        if hooks.on_result is not None:
-            hooks.on_result(to_probe_host(result))
-
-    fanout_hooks = FanoutHooks(on_start=hooks.on_start, on_result=on_result)
-    # The probe sends no credentials: no lockout to guard against, nothing held back.
-    results, interrupted = run_hosts(
-        list(inventory.hosts),
-        task,
-        options=options,
-        hooks=fanout_hooks,
-        stop=stop,
-        gate=CredentialGate(enabled=False),
-    )
+    fleet = _Fleet(tuple(inventory.hosts), options, hooks, stop, wanted, smb1, identify)
+    if fleet.hosts:
+        try:
+            _run_loop(fleet)
+        except KeyboardInterrupt:
+            # Ctrl-C where asyncio cannot turn it into a cancellation (SIGINT not Python's
+            # default handler): the loop is gone, its hosts are interrupted.
+            fleet.interrupt()
+    hosts = fleet.finish()
+    hooks.done(hosts, fleet.interrupted)
     return ProbeRun(
-        hosts=tuple(to_probe_host(r) for r in results),
+        hosts=tuple(hosts),
         started=started,
         finished=utc_now(),
         inventory=inventory.source,
         version=__version__,
-        interrupted=interrupted,
+        interrupted=fleet.interrupted,
     )

@@ -238,15 +238,13 @@ class SmbProbeResult:
         }
 
 
-def _identify(stream: SmbStream, dialect: int) -> tuple[ServerIdentity | None, str]:
-    """Send the first SESSION_SETUP of an anonymous NTLM logon and read the CHALLENGE."""
-    blob = spnego_init(ntlm_negotiate())
+IDENTIFY_BLOB = spnego_init(ntlm_negotiate())
+
+
+def identity_from(message: bytes) -> tuple[ServerIdentity | None, str]:
+    """Who answered, from the SESSION_SETUP answer to the anonymous NTLM NEGOTIATE."""
     try:
-        status, answer = parse_session_setup_response(
-            stream.exchange(session_setup_request(blob, dialect=dialect))
-        )
-    except StreamError as exc:
-        return None, f"session setup: {exc.error.kind.value}: {exc.error.message}"
+        status, answer = parse_session_setup_response(message)
     except FrameError as exc:
         return None, f"session setup: {exc}"
     if status != STATUS_MORE_PROCESSING_REQUIRED:
@@ -255,6 +253,74 @@ def _identify(stream: SmbStream, dialect: int) -> tuple[ServerIdentity | None, s
         return parse_challenge(answer), ""
     except ChallengeError as exc:
         return None, f"session setup: {exc}"
+
+
+def identity_failure(exc: StreamError) -> tuple[ServerIdentity | None, str]:
+    return None, f"session setup: {exc.error.kind.value}: {exc.error.message}"
+
+
+def identify_deadline(deadline: float, now: float) -> float:
+    """A server that answers the NEGOTIATE but stalls the session setup may use half of what
+    is left, so the per-dialect and SMB1 NEGOTIATEs still get their turn."""
+    return min(deadline, now + (deadline - now) / 2)
+
+
+def _identify(stream: SmbStream, dialect: int) -> tuple[ServerIdentity | None, str]:
+    """Send the first SESSION_SETUP of an anonymous NTLM logon and read the CHALLENGE."""
+    try:
+        message = stream.exchange(session_setup_request(IDENTIFY_BLOB, dialect=dialect))
+    except StreamError as exc:
+        return identity_failure(exc)
+    return identity_from(message)
+
+
+def first_failure(target: str, exc: StreamError | FrameError) -> HostError:
+    """Why the first NEGOTIATE (every dialect offered) got no usable answer: the host's error."""
+    if isinstance(exc, StreamError):
+        return exc.error
+    return HostError(ErrorKind.PROTOCOL_ERROR, f"{target}: {exc}")
+
+
+def not_probed(timeout: float) -> str:
+    return f"not probed: {timeout:g}s budget used"
+
+
+def dialect_answer(name: str, response: Smb2Negotiate) -> DialectSigning:
+    """The answer to a NEGOTIATE offering only ``name``."""
+    info = NegotiateInfo.from_response(response)
+    if info.dialect != name:
+        return DialectSigning(name, supported=False, note=f"server answered with dialect {info.dialect}")
+    return DialectSigning(name, True, info.signing_enabled, info.signing_required)
+
+
+def dialect_failure(name: str, exc: StreamError | FrameError) -> DialectSigning:
+    """A NEGOTIATE offering only ``name`` that got no answer (refused, closed, garbage...)."""
+    if isinstance(exc, NegotiateRefused):
+        return DialectSigning(name, supported=False, note="not supported")
+    if isinstance(exc, FrameError):
+        return DialectSigning(name, supported=False, note=f"protocol_error: {exc}")
+    if exc.error.kind is ErrorKind.PROTOCOL_ERROR and "closed" in exc.error.message:
+        return DialectSigning(name, supported=False, note="not supported (connection closed)")
+    return DialectSigning(name, supported=False, note=f"{exc.error.kind.value}: {exc.error.message}")
+
+
+def smb1_answer(message: bytes) -> Smb1Support:
+    """The answer to the SMB1 NEGOTIATE offering only NT LM 0.12."""
+    try:
+        answer = parse_smb1_negotiate_response(message)
+    except FrameError as exc:
+        return Smb1Support(False, note=str(exc))
+    if answer.dialect_index != 0:
+        note = "no dialect chosen" if answer.status == 0 else f"status 0x{answer.status:08x}"
+        return Smb1Support(False, note=note)
+    return Smb1Support(True, answer.signing_enabled, answer.signing_required)
+
+
+def smb1_failure(exc: StreamError) -> Smb1Support:
+    if exc.error.kind in (ErrorKind.TIMEOUT, ErrorKind.UNREACHABLE):
+        return Smb1Support(None, note=f"{exc.error.kind.value}: {exc.error.message}")
+    # Windows with SMB1 off resets or closes the connection on an SMB1-only NEGOTIATE.
+    return Smb1Support(False, note=exc.error.message)
 
 
 def _negotiate(
@@ -266,10 +332,7 @@ def _negotiate(
         response = parse_negotiate_response(stream.exchange(negotiate_request(dialects)))
         if not identify:
             return response, None, ""
-        # A server that answers the NEGOTIATE but stalls the session setup may use half of
-        # what is left, so the per-dialect and SMB1 NEGOTIATEs still get their turn.
-        now = time.monotonic()
-        stream.deadline = min(deadline, now + (deadline - now) / 2)
+        stream.deadline = identify_deadline(deadline, time.monotonic())
         identity, note = _identify(stream, response.dialect)
         return response, identity, note
 
@@ -277,18 +340,10 @@ def _negotiate(
 def _probe_smb1(address: str, port: int, *, deadline: float) -> Smb1Support:
     try:
         with SmbStream(address, port, deadline=deadline) as stream:
-            answer = parse_smb1_negotiate_response(stream.exchange(smb1_negotiate_request()))
+            message = stream.exchange(smb1_negotiate_request())
     except StreamError as exc:
-        if exc.error.kind in (ErrorKind.TIMEOUT, ErrorKind.UNREACHABLE):
-            return Smb1Support(None, note=f"{exc.error.kind.value}: {exc.error.message}")
-        # Windows with SMB1 off resets or closes the connection on an SMB1-only NEGOTIATE.
-        return Smb1Support(False, note=exc.error.message)
-    except FrameError as exc:
-        return Smb1Support(False, note=str(exc))
-    if answer.dialect_index != 0:
-        note = "no dialect chosen" if answer.status == 0 else f"status 0x{answer.status:08x}"
-        return Smb1Support(False, note=note)
-    return Smb1Support(True, answer.signing_enabled, answer.signing_required)
+        return smb1_failure(exc)
+    return smb1_answer(message)
 
 
 def probe_smb(
@@ -331,49 +386,26 @@ def probe_smb(
         response, identity, identity_note = _negotiate(
             address, port, tuple(dialect_value(d) for d in offered), deadline=deadline, identify=identify
         )
-    except StreamError as exc:
-        return SmbProbeResult(address, port, offered, error=exc.error, duration_s=elapsed())
-    except FrameError as exc:
-        error = HostError(ErrorKind.PROTOCOL_ERROR, f"{target}: {exc}")
-        return SmbProbeResult(address, port, offered, error=error, duration_s=elapsed())
+    except (StreamError, FrameError) as exc:
+        return SmbProbeResult(address, port, offered, error=first_failure(target, exc), duration_s=elapsed())
     negotiated = NegotiateInfo.from_response(response)
 
     results: list[DialectSigning] = []
     for name in wanted:
         if time.monotonic() >= deadline:
-            results.append(
-                DialectSigning(name, supported=False, note=f"not probed: {timeout:g}s budget used")
-            )
+            results.append(DialectSigning(name, supported=False, note=not_probed(timeout)))
             continue
         try:
             alone, _, _ = _negotiate(address, port, (dialect_value(name),), deadline=deadline, identify=False)
-        except NegotiateRefused:
-            results.append(DialectSigning(name, supported=False, note="not supported"))
+        except (StreamError, FrameError) as exc:
+            results.append(dialect_failure(name, exc))
             continue
-        except StreamError as exc:
-            if exc.error.kind is ErrorKind.PROTOCOL_ERROR and "closed" in exc.error.message:
-                results.append(
-                    DialectSigning(name, supported=False, note="not supported (connection closed)")
-                )
-            else:
-                note = f"{exc.error.kind.value}: {exc.error.message}"
-                results.append(DialectSigning(name, supported=False, note=note))
-            continue
-        except FrameError as exc:
-            results.append(DialectSigning(name, supported=False, note=f"protocol_error: {exc}"))
-            continue
-        info = NegotiateInfo.from_response(alone)
-        if info.dialect != name:
-            results.append(
-                DialectSigning(name, supported=False, note=f"server answered with dialect {info.dialect}")
-            )
-            continue
-        results.append(DialectSigning(name, True, info.signing_enabled, info.signing_required))
+        results.append(dialect_answer(name, alone))
 
     smb1_support: Smb1Support | None = None
     if smb1:
         if time.monotonic() >= deadline:
-            smb1_support = Smb1Support(None, note=f"not probed: {timeout:g}s budget used")
+            smb1_support = Smb1Support(None, note=not_probed(timeout))
         else:
             smb1_support = _probe_smb1(address, port, deadline=deadline)
 
