@@ -14,12 +14,12 @@ from typing import Any
 
 from toolkit import __version__
 from toolkit.engine.controller import EngineOptions, run_engine
-from toolkit.fanout.runner import FanoutHooks, FanoutOptions, run_hosts
+from toolkit.fanout.runner import Failure, FanoutHooks, FanoutOptions, run_hosts
 from toolkit.inventory.model import Host, Inventory
 from toolkit.results import ErrorKind, HostError, HostResult, HostStatus, utc_now
 from toolkit.run_command.command import RunCommand
 from toolkit.run_command.results import CommandRun, HostRunResult, OutputObject, RunStatus
-from toolkit.run_command.runner import from_fanout, run_on_host, to_fanout
+from toolkit.run_command.runner import run_failure, run_on_host
 from toolkit.transport.model import ErrorRecordData, Param, PSObj, PSValue
 from toolkit.transport.protocol import CredentialLike
 
@@ -120,9 +120,31 @@ def answer_from_wire(data: Mapping[str, Any]) -> HostRunResult:
     )
 
 
-#: A host's answer as a fan-out result and back: the same carriage as a local run's.
-wrap = to_fanout
-unwrap = from_fanout
+#: Where a host's answer rides in a HostResult while the engine's controller speaks only
+#: audit results (the local fan-out is generic; see toolkit.fanout.runner.run_hosts).
+_ANSWER = "_run_answer"
+
+
+def wrap(answer: HostRunResult) -> HostResult:
+    """A host's answer as the engine's carriage (status aside, the answer is what counts)."""
+    return HostResult(
+        name=answer.name,
+        address=answer.address,
+        status=HostStatus.COMPLIANT,
+        duration_s=answer.duration_s,
+        groups=answer.groups,
+        extra={_ANSWER: answer},
+    )
+
+
+def unwrap(result: HostResult) -> HostRunResult:
+    """The answer back out of the carriage; a host the fan-out or the engine failed becomes one."""
+    answer = result.extra.get(_ANSWER)
+    if isinstance(answer, HostRunResult):
+        return answer
+    host = Host(name=result.name, address=result.address, groups=result.groups)
+    error = result.error or HostError(ErrorKind.ERROR, "no result")
+    return run_failure(Failure(host, error, result.duration_s, result.extra))
 
 
 class RunTask:

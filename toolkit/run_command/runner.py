@@ -15,17 +15,14 @@ from collections.abc import Mapping
 from toolkit import __version__
 from toolkit.errors import UsageError
 from toolkit.fanout.hooks import Hooks
-from toolkit.fanout.runner import FanoutHooks, FanoutOptions, run_hosts
+from toolkit.fanout.runner import Failure, FanoutOptions, run_hosts
 from toolkit.inventory.model import Host, Inventory
-from toolkit.results import HostResult, HostStatus, utc_now
+from toolkit.results import utc_now
 from toolkit.run_command.command import RunCommand
 from toolkit.run_command.results import CommandRun, HostRunResult, OutputObject, RunStatus
 from toolkit.transport.model import ErrorRecordData
 from toolkit.transport.protocol import CredentialLike
 from toolkit.transport.select import open_session
-
-#: Where the task leaves each host's answer for :func:`run` (internal, never rendered).
-_ANSWER = "_run_answer"
 
 
 class WriteNotConfirmed(UsageError):
@@ -68,34 +65,19 @@ def run_on_host(
     )
 
 
-def to_fanout(answer: HostRunResult) -> HostResult:
-    """A host's answer as a fan-out result (status aside, the answer is what counts); the
-    engine's site workers carry answers the same way."""
-    return HostResult(
-        name=answer.name,
-        address=answer.address,
-        status=HostStatus.COMPLIANT,
-        duration_s=answer.duration_s,
-        groups=answer.groups,
-        extra={_ANSWER: answer},
-    )
-
-
-def from_fanout(result: HostResult) -> HostRunResult:
-    """The answer back out of a fan-out result; a host the fan-out failed becomes one."""
-    answer = result.extra.get(_ANSWER)
-    if isinstance(answer, HostRunResult):
-        return answer
-    error = result.error
+def run_failure(failure: Failure) -> HostRunResult:
+    """A host the fan-out could not get an answer from (unreachable, deadline, interrupted,
+    credential given up...), as a run result: the fan-out's ``fail`` function for :func:`run`."""
+    error = failure.error
     return HostRunResult(
-        name=result.name,
-        address=result.address,
-        status=RunStatus.from_error(error.kind) if error else RunStatus.ERROR,
+        name=failure.host.name,
+        address=failure.host.address,
+        status=RunStatus.from_error(error.kind),
         error=error,
-        duration_s=result.duration_s,
-        groups=result.groups,
-        transport=result.extra.get("transport"),
-        transport_fallback=result.extra.get("transport_fallback"),
+        duration_s=failure.duration_s,
+        groups=failure.host.groups,
+        transport=failure.details.get("transport"),
+        transport_fallback=failure.details.get("transport_fallback"),
     )
 
 
@@ -125,24 +107,18 @@ def run(
     check = command.write
     if check.write and not allow_write:
         raise WriteNotConfirmed(f"this command writes ({check.describe()}); pass allow_write=True to run it")
-    hooks = hooks or RunHooks()
     started = utc_now()
     cmd = command
 
-    def task(host: Host, deadline: float) -> HostResult:
-        return to_fanout(run_on_host(cmd, host, credentials.get(host.name), deadline))
+    def task(host: Host, deadline: float) -> HostRunResult:
+        return run_on_host(cmd, host, credentials.get(host.name), deadline)
 
-    on_result = hooks.on_result
-    fanout_hooks = FanoutHooks(
-        on_start=hooks.on_start,
-        on_result=(lambda r: on_result(from_fanout(r))) if on_result is not None else None,
-    )
     results, interrupted = run_hosts(
-        list(inventory.hosts), task, options=options, hooks=fanout_hooks, stop=stop
+        list(inventory.hosts), task, fail=run_failure, options=options, hooks=hooks, stop=stop
     )
     return CommandRun(
         command=command,
-        hosts=tuple(from_fanout(r) for r in results),
+        hosts=tuple(results),
         started=started,
         finished=utc_now(),
         inventory=inventory.source,
