@@ -22,7 +22,8 @@ What (top level for both commands that read it, ``audit`` and ``run``; a ``[run]
 Precedence, strongest first: command-line option > environment variable
 (``PSFLEET_INVENTORY``, ``PSFLEET_FORKS``, ``PSFLEET_TIMEOUT``, ``PSFLEET_FORMAT``) > this
 file (command table > top level) > built-in default. :func:`effective` is that rule as a pure
-function; :func:`apply_to_command` applies it to a click context.
+function; the CLI applies it to a command's options (``toolkit.cli.options.apply_to_command``).
+This module is below the CLI: it imports no Typer or click.
 """
 
 from __future__ import annotations
@@ -33,8 +34,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import typer
 
 from toolkit.errors import InputError, UsageError
 
@@ -97,14 +96,13 @@ def load_config(path: str | Path | None = None, *, env: Mapping[str, str] | None
         found, required = config_path(env)
     if found is None:
         return Config()
-    try:
-        text = found.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    if not found.exists():
         if required:
-            raise ConfigError("config file not found", file=found) from None
+            raise ConfigError("config file not found", file=found)
         return Config()
-    except OSError as exc:
-        raise ConfigError(f"cannot read the config file: {exc.strerror}", file=found) from None
+    from toolkit.yamlsrc import read_bounded
+
+    text = read_bounded(found, ConfigError)  # a size bound: $PSFLEET_CONFIG=/dev/zero fails at once
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -142,46 +140,6 @@ def effective(option: Any, *, from_user: bool, config_value: Any) -> Any:
     if from_user or config_value is None:
         return option
     return config_value
-
-
-#: Parameter sources that mean "the user said so" (click's ParameterSource names).
-_USER_SOURCES = frozenset({"COMMANDLINE", "ENVIRONMENT"})
-
-
-def apply_to_command(
-    ctx: typer.Context,
-    values: Mapping[str, Any],
-    *,
-    command: str,
-    keys: Mapping[str, str] | None = None,
-    config: Config | None = None,
-) -> dict[str, Any]:
-    """``values`` (parameter name -> parsed value, as the command received them) with config
-    defaults applied where neither the command line nor the environment gave one. ``keys``
-    maps parameter names to config keys where they differ (``{"fmt": "format"}``). Config
-    values are converted and checked by the option's own type (``forks`` must be >= 1...)."""
-    config = config if config is not None else load_config()
-    keys = keys or {}
-    out = dict(values)
-    params = {p.name: p for p in ctx.command.params}
-    for name, value in values.items():
-        source = ctx.get_parameter_source(name)
-        from_user = source is not None and source.name in _USER_SOURCES
-        chosen = effective(value, from_user=from_user, config_value=config.get(keys.get(name, name), command))
-        if chosen is value:
-            continue
-        param = params.get(name)
-        if param is not None:
-            try:  # the option's own conversion and checks (forks >= 1...)
-                chosen = param.process_value(ctx, chosen)
-            except typer.BadParameter as exc:
-                raise ConfigError(
-                    f"{chosen!r} is not valid for {keys.get(name, name)}: {exc.format_message()}",
-                    file=config.path,
-                    field=keys.get(name, name),
-                ) from None
-        out[name] = chosen
-    return out
 
 
 def require_inventory(value: Any) -> Path:

@@ -21,6 +21,7 @@ from toolkit.cli.common import (
 from toolkit.cli.options import (
     BACKEND_HELP,
     LIMIT_HELP,
+    apply_to_command,
     complete_audit_format,
     complete_limit,
     complete_table_format,
@@ -28,7 +29,7 @@ from toolkit.cli.options import (
     use_backend,
 )
 from toolkit.cli.record import db_option, no_record_option, open_early, record
-from toolkit.config import apply_to_command, require_inventory
+from toolkit.config import require_inventory
 from toolkit.engine.options import BROKER_HELP, ENGINE_HELP, engine_for
 from toolkit.report.formats import FORMATS
 from toolkit.transport.select import TRANSPORT_HELP, with_transport

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, get_args, get_origin
 
 if TYPE_CHECKING:
+    from toolkit.config import Config
     from toolkit.inventory.loader import LoadedInventory
 
 LIMIT_HELP = (
@@ -237,3 +238,50 @@ def no_effect(option: str, reason: str) -> Any:
     from toolkit.errors import UsageError
 
     return UsageError(f"has no effect {reason}", field=option)
+
+
+# --- the config file --------------------------------------------------------------------------
+
+#: Parameter sources that mean "the user said so" (click's ParameterSource names).
+_USER_SOURCES = frozenset({"COMMANDLINE", "ENVIRONMENT"})
+
+
+def apply_to_command(
+    ctx: Any,
+    values: Mapping[str, Any],
+    *,
+    command: str,
+    keys: Mapping[str, str] | None = None,
+    config: Config | None = None,
+) -> dict[str, Any]:
+    """``values`` (parameter name -> parsed value, as the command received them) with the
+    config file's defaults (:mod:`toolkit.config`) applied where neither the command line nor
+    the environment gave one; ``ctx`` is the command's click context. ``keys`` maps parameter
+    names to config keys where they differ (``{"fmt": "format"}``). Config values are
+    converted and checked by the option's own type (``forks`` must be >= 1...)."""
+    import typer
+
+    from toolkit.config import ConfigError, effective, load_config
+
+    config = config if config is not None else load_config()
+    keys = keys or {}
+    out = dict(values)
+    params = {p.name: p for p in ctx.command.params}
+    for name, value in values.items():
+        source = ctx.get_parameter_source(name)
+        from_user = source is not None and source.name in _USER_SOURCES
+        chosen = effective(value, from_user=from_user, config_value=config.get(keys.get(name, name), command))
+        if chosen is value:
+            continue
+        param = params.get(name)
+        if param is not None:
+            try:  # the option's own conversion and checks (forks >= 1...)
+                chosen = param.process_value(ctx, chosen)
+            except typer.BadParameter as exc:
+                raise ConfigError(
+                    f"{chosen!r} is not valid for {keys.get(name, name)}: {exc.format_message()}",
+                    file=config.path,
+                    field=keys.get(name, name),
+                ) from None
+        out[name] = chosen
+    return out

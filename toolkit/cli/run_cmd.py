@@ -34,13 +34,14 @@ from toolkit.cli.common import (
 from toolkit.cli.options import (
     BACKEND_HELP,
     LIMIT_HELP,
+    apply_to_command,
     complete_format,
     complete_limit,
     complete_table_format,
     reject_table_format,
     use_backend,
 )
-from toolkit.config import apply_to_command, require_inventory
+from toolkit.config import require_inventory
 from toolkit.engine.options import BROKER_HELP, ENGINE_HELP, engine_for
 from toolkit.errors import Aborted, UsageError
 from toolkit.report.formats import FORMATS

@@ -9,7 +9,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from toolkit.config import Config, ConfigError, apply_to_command, config_path, effective, load_config
+from toolkit.cli.options import apply_to_command
+from toolkit.config import Config, ConfigError, config_path, effective, load_config
 
 
 def write(path: Path, text: str) -> Path:
