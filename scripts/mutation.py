@@ -3,37 +3,57 @@
 
 Each mutant changes one thing in one file (a comparison flipped, a boundary moved by one, a
 boolean negated, a constant changed, a call statement such as ``flush()`` or ``fsync()``
-deleted, a return value swapped), then the module's unit tests run (``pytest -x``) against
-it. A mutant is *killed* when the tests fail (or hang past the time limit), *survived* when
-they pass. Survivors are printed with their file, line and change: each one is either a
-missing test or an equivalent mutant (docs/testing.md records which).
+deleted, a return value swapped), then unit tests of the module run (``pytest -x``) against
+it. A mutant is *killed* when a test fails (a hang past the time limit is killed too, but
+listed apart), *survived* when the tests pass. Survivors are printed with their file, line and
+change: each one is either a missing test or an equivalent mutant (docs/testing.md records
+which).
+
+Fast enough for full runs on a shared machine:
+
+* one baseline run of the module's unit tests records which test executes which line of the
+  mutated files (a line tracer on every thread; ``functools.lru_cache`` caches of those files
+  are cleared before each test so a cached answer does not hide a line). A mutant then runs
+  only the tests that execute its lines, fastest first, stopping at the first failure; a
+  mutated line that runs at import time runs every test; tests that start a Python process
+  (whose lines the tracer cannot see) run for every mutant;
+* each run is a ``fork()`` of a process that already imported pytest and the third-party
+  packages, so it pays no interpreter start; the toolkit itself is imported afresh, mutated;
+* the mutant is spliced into the source text (the rest of the file keeps its comments and
+  line numbers);
+* ``--confirm`` runs each survivor once more against every unit test of the module.
 
 The shared working tree is never touched: mutants are written into a temporary git worktree
 of HEAD (``--tree`` to use another checkout), with ``PYTHONPATH`` pointing at it.
 
-    python3 scripts/mutation.py --module remediate --sample 60 --seed 1 --json /tmp/m.json
+    python3 scripts/mutation.py --module classify --confirm --json /tmp/m.json   # full run
     python3 scripts/mutation.py --module all --list          # count the mutants only
     python3 scripts/mutation.py --recheck /tmp/m.json        # re-run earlier survivors
 
-Not part of CI's test command (it runs the unit tests once per mutant); see README.md
-(Development) and docs/testing.md.
+Not part of CI's test command; see README.md (Development) and docs/testing.md.
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import json
 import os
 import random
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import traceback
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from types import FrameType
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -56,6 +76,9 @@ MODULES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     ),
     "fanout": (("toolkit/fanout",), ("tests/unit/fanout",)),
 }
+
+#: pytest options of every run: no random order, no cache written into the tree.
+PYTEST_ARGS = ["-q", "-p", "no:randomly", "-p", "no:cacheprovider", "-o", "addopts="]
 
 _CMP_SWAP: dict[type[ast.cmpop], type[ast.cmpop]] = {
     ast.Eq: ast.NotEq,
@@ -91,6 +114,7 @@ class Mutant:
     line: int
     op: str
     description: str
+    end_line: int = 0  # last line of the mutated code (the lines whose tests run)
 
     @property
     def key(self) -> str:
@@ -203,42 +227,48 @@ def _apply(node: ast.AST, op: str) -> None:
         raise ValueError(op)
 
 
+def _region(node: ast.AST, op: str) -> ast.AST:
+    """The part of the source a mutation rewrites (and whose lines select the tests)."""
+    if op == "if":
+        assert isinstance(node, ast.If)
+        return node.test
+    if op == "return":
+        assert isinstance(node, ast.Return) and node.value is not None
+        return node.value
+    return node
+
+
 def _mutated_source(source: str, index: int, op: str) -> str:
+    """``source`` with one mutation, spliced into the text: comments, formatting and the line
+    numbers of the rest of the file stay as they are."""
     tree = ast.parse(source)
-    nodes = list(ast.walk(tree))
-    target = nodes[index]
+    target = list(ast.walk(tree))[index]
+    region = _region(target, op)
     if op == "not":
-        # replace the UnaryOp by its operand in its parent
-        _replace_child(tree, target, target.operand)  # type: ignore[attr-defined]
+        assert isinstance(target, ast.UnaryOp)
+        text = f"({ast.unparse(target.operand)})"
     elif op == "delete":
-        _replace_child(tree, target, ast.Pass())
+        text = "pass"
     elif op == "return":
-        assert isinstance(target, ast.Return)
-        v = target.value
-        if isinstance(v, ast.Constant) and isinstance(v.value, bool):
-            target.value = ast.Constant(not v.value)
-        else:
-            target.value = ast.Constant(None)
+        value = region
+        keep = isinstance(value, ast.Constant) and isinstance(value.value, bool)
+        text = repr(not value.value) if keep else "None"  # type: ignore[attr-defined]
     elif op == "if":
-        assert isinstance(target, ast.If)
-        target.test = ast.UnaryOp(ast.Not(), target.test)
+        text = f"(not ({ast.unparse(region)}))"
     else:
         _apply(target, op)
-    return ast.unparse(ast.fix_missing_locations(tree)) + "\n"
+        text = f"({ast.unparse(target)})"
+    out = _splice(source, region, text)
+    compile(out, "<mutant>", "exec")  # a splice that does not parse is a bug of this script
+    return out
 
 
-def _replace_child(tree: ast.AST, old: ast.AST, new: ast.AST) -> None:
-    for parent in ast.walk(tree):
-        for field, value in ast.iter_fields(parent):
-            if value is old:
-                setattr(parent, field, new)
-                return
-            if isinstance(value, list):
-                for i, item in enumerate(value):
-                    if item is old:
-                        value[i] = new
-                        return
-    raise LookupError("node not found")
+def _splice(source: str, node: ast.AST, text: str) -> str:
+    lines = [line.encode("utf-8") for line in source.splitlines(keepends=True)]
+    first, last = node.lineno - 1, node.end_lineno - 1  # type: ignore[attr-defined]
+    head = b"".join(lines[:first]) + lines[first][: node.col_offset]  # type: ignore[attr-defined]
+    tail = lines[last][node.end_col_offset :] + b"".join(lines[last + 1 :])  # type: ignore[attr-defined]
+    return (head + text.encode("utf-8") + tail).decode("utf-8")
 
 
 def _files(paths: tuple[str, ...], root: Path) -> list[str]:
@@ -263,36 +293,11 @@ def mutants_of(module: str, root: Path = REPO) -> list[Mutant]:
             if id(node) in skip:
                 continue
             for op, desc in _mutations(node):
-                out.append(Mutant(module, rel, index, getattr(node, "lineno", 0), op, desc))
+                region = _region(node, op)
+                line = getattr(region, "lineno", 0)
+                end = getattr(region, "end_lineno", line) or line
+                out.append(Mutant(module, rel, index, getattr(node, "lineno", 0), op, desc, end))
     return out
-
-
-def _run_tests(tree: Path, tests: tuple[str, ...], limit: float) -> tuple[str, float]:
-    """("passed" | "failed" | "timeout", seconds)."""
-    env = dict(os.environ, PYTHONPATH=str(tree), PYTHONDONTWRITEBYTECODE="1", PSFLEET_NO_PROGRESS="1")
-    cmd = [
-        sys.executable,
-        "-m",
-        "pytest",
-        "-x",
-        "-q",
-        "-p",
-        "no:randomly",
-        "-p",
-        "no:cacheprovider",
-        "--timeout",
-        str(int(limit)),
-        *[t for t in tests if (tree / t).exists()],
-    ]
-    start = time.monotonic()
-    try:
-        proc = subprocess.run(cmd, cwd=tree, env=env, capture_output=True, timeout=limit, check=False)
-        outcome = "passed" if proc.returncode == 0 else "failed"
-        if proc.returncode != 0 and b"Timeout" in proc.stdout[-3000:]:
-            outcome = "timeout"
-    except subprocess.TimeoutExpired:
-        outcome = "timeout"  # a hang counts as killed, but is reported apart
-    return outcome, time.monotonic() - start
 
 
 def make_tree(base: Path | None, prefix: str = "psfleet-mut-") -> tuple[Path, bool]:
@@ -316,49 +321,326 @@ def _clear_pycache(tree: Path) -> None:
         shutil.rmtree(cache, ignore_errors=True)
 
 
+class _Recorder:
+    """pytest plugin of the baseline run: which test executes which line of the mutated files,
+    how long each test takes, which tests fail without a mutant, which start a Python process."""
+
+    def __init__(self, files: set[str], out: Path) -> None:
+        self.files = files
+        self.out = out
+        self.current: str | None = None  # None: outside any test (imports, collection)
+        self.hits: dict[str | None, set[tuple[str, int]]] = {}
+        self.durations: dict[str, float] = {}
+        self.failed: set[str] = set()
+        self.spawners: set[str] = set()
+        self.order: list[str] = []
+        self.toolkit_file = ""
+        self._wanted: dict[Any, bool] = {}
+
+    # the tracer: a call into a mutated file gets the line tracer, any other call none
+    def _call(self, frame: FrameType, event: str, arg: object) -> Any:
+        code = frame.f_code
+        wanted = self._wanted.get(code)
+        if wanted is None:
+            wanted = self._wanted[code] = code.co_filename in self.files
+        if not wanted:
+            return None
+        self._line(frame, "line", None)
+        return self._line
+
+    def _line(self, frame: FrameType, event: str, arg: object) -> Any:
+        if event == "line":
+            self.hits.setdefault(self.current, set()).add((frame.f_code.co_filename, frame.f_lineno))
+        return self._line
+
+    def start(self) -> None:
+        popen_init = subprocess.Popen.__init__
+
+        def init(popen: Any, args: Any, *rest: Any, **kw: Any) -> None:
+            argv = [args] if isinstance(args, (str, bytes, os.PathLike)) else list(args)
+            program = os.path.basename(str(argv[0])) if argv else ""
+            if self.current and (program.startswith("python") or "psfleet" in program):
+                self.spawners.add(self.current)
+            popen_init(popen, args, *rest, **kw)
+
+        subprocess.Popen.__init__ = init  # type: ignore[method-assign]
+        threading.settrace(self._call)
+        sys.settrace(self._call)
+
+    def pytest_runtest_logstart(self, nodeid: str, location: object) -> None:
+        for mod in list(sys.modules.values()):
+            if getattr(mod, "__file__", None) in self.files:
+                for value in list(vars(mod).values()):
+                    if callable(getattr(value, "cache_clear", None)):
+                        value.cache_clear()
+        self.current = nodeid
+        self.order.append(nodeid)
+
+    def pytest_runtest_logfinish(self, nodeid: str, location: object) -> None:
+        self.current = None
+
+    def pytest_runtest_logreport(self, report: Any) -> None:
+        self.durations[report.nodeid] = self.durations.get(report.nodeid, 0.0) + report.duration
+        if report.failed:
+            self.failed.add(report.nodeid)
+
+    def pytest_configure(self) -> None:
+        self.start()  # in the forked child, before the tests are collected (imported)
+
+    def pytest_sessionfinish(self) -> None:
+        sys.settrace(None)
+        threading.settrace(None)  # type: ignore[arg-type]
+        self.toolkit_file = str(getattr(sys.modules.get("toolkit"), "__file__", ""))
+        self.out.write_text(json.dumps(self.dump()), encoding="utf-8")
+
+    def dump(self) -> dict[str, Any]:
+        return {
+            "hits": [[k, sorted(v)] for k, v in self.hits.items()],
+            "durations": self.durations,
+            "failed": sorted(self.failed),
+            "spawners": sorted(self.spawners),
+            "order": self.order,
+            "toolkit_file": self.toolkit_file,
+        }
+
+
+class _Select:
+    """pytest plugin of a mutant's run: only the chosen tests, in the chosen order."""
+
+    def __init__(self, wanted: list[str]) -> None:
+        self.rank = {nodeid: n for n, nodeid in enumerate(wanted)}
+
+    def pytest_collection_modifyitems(self, session: Any, config: Any, items: list[Any]) -> None:
+        keep = sorted((i for i in items if i.nodeid in self.rank), key=lambda i: self.rank[i.nodeid])
+        dropped = [i for i in items if i.nodeid not in self.rank]
+        if dropped:
+            config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
+
+
+def _fork_pytest(args: list[str], plugins: list[object], limit: float, log: str = os.devnull) -> str:
+    """Run pytest in a forked child (its own process group); "passed", "failed", "timeout" or
+    "error" (pytest found no test or was called wrongly: a fault of this script, never a kill)."""
+    import pytest
+
+    pid = os.fork()
+    if pid == 0:  # the child: never returns
+        code = 70
+        try:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.setpgid(0, 0)
+            fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+            os.dup2(fd, 1)
+            os.dup2(fd, 2)
+            code = int(pytest.main(args, plugins=plugins))
+            sys.stdout.flush()
+            sys.stderr.flush()
+        except BaseException:
+            traceback.print_exc()
+        finally:
+            os._exit(code)
+    deadline = time.monotonic() + limit
+    status = 0
+    try:
+        while True:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                break
+            if time.monotonic() > deadline:
+                os.killpg(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+                return "timeout"
+            time.sleep(0.02)
+    finally:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)  # worker processes a test left behind
+    code = os.waitstatus_to_exitcode(status)
+    if code == 0:
+        return "passed"
+    if code in (4, 5, 70):
+        return "error"
+    return "failed"  # 1 tests failed, 2 collection error (the mutant does not import), a crash
+
+
+def _purge(tree: Path) -> None:
+    """Forget every module of the tree (toolkit, tests): each fork imports them afresh."""
+    root = str(tree)
+    for name, mod in list(sys.modules.items()):
+        top = name.split(".")[0]
+        where = str(getattr(mod, "__file__", None) or "")
+        if top in ("toolkit", "tests", "conftest") or where.startswith(root):
+            del sys.modules[name]
+
+
+def _prepare(tree: Path) -> None:
+    """This process becomes the fork server: environment for the tree, pytest and the
+    third-party packages imported once (by a collection of every module's tests)."""
+    import pytest
+
+    os.environ.update(PYTHONPATH=str(tree), PYTHONDONTWRITEBYTECODE="1", PSFLEET_NO_PROGRESS="1")
+    sys.dont_write_bytecode = True
+    os.chdir(tree)
+    sys.path[:] = [str(tree)] + [p for p in sys.path if Path(p or ".").resolve() != REPO / "scripts"]
+    _clear_pycache(tree)
+    tests = sorted({t for _, ts in MODULES.values() for t in ts if (tree / t).exists()})
+    saved = os.dup(1), os.dup(2)
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, 1)
+        os.dup2(null, 2)
+        pytest.main([*PYTEST_ARGS, "--collect-only", *tests])
+    finally:
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        os.close(null)
+    _purge(tree)
+
+
+@dataclass
+class Baseline:
+    hits: dict[str | None, set[tuple[str, int]]]
+    durations: dict[str, float]
+    failed: list[str]
+    spawners: list[str]
+    order: list[str]
+    seconds: float
+    by_line: dict[tuple[str, int], set[str]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for test, lines in self.hits.items():
+            for line in lines:
+                self.by_line.setdefault(line, set()).add(test or "")
+
+    @property
+    def passing(self) -> list[str]:
+        bad = set(self.failed)
+        return [t for t in self.order if t not in bad]
+
+    def cost(self, tests: list[str]) -> float:
+        return sum(self.durations.get(t, 1.0) for t in tests)
+
+    def select(self, path: str, first: int, last: int) -> list[str]:
+        """The tests a mutant of ``path`` lines first..last runs: those executing a line of
+        it (every test when a line runs at import), then the Python process starters."""
+        good = set(self.passing)
+        covering: set[str] = set()
+        for line in range(first, max(first, last) + 1):
+            covering |= self.by_line.get((path, line), set())
+        # "" stands for "outside any test": a line that runs at import runs every test
+        chosen = list(self.passing) if "" in covering else [t for t in covering if t in good]
+        chosen.sort(key=lambda t: self.durations.get(t, 1.0))
+        rest = sorted(set(self.spawners) & good - set(chosen), key=lambda t: self.durations.get(t, 1.0))
+        return chosen + rest
+
+
+def _record(tree: Path, module: str, tests: list[str]) -> Baseline:
+    files = {str(tree / f) for f in _files(MODULES[module][0], tree)}
+    files |= {os.path.realpath(f) for f in files}
+    out = Path(tempfile.mkstemp(prefix="psfleet-mut-baseline-", suffix=".json")[1])
+    recorder = _Recorder(files, out)
+    started = time.monotonic()
+    outcome = _fork_pytest([*PYTEST_ARGS, *tests], [recorder], limit=3600, log=str(out) + ".log")
+    seconds = time.monotonic() - started
+    raw = json.loads(out.read_text(encoding="utf-8") or "{}") if out.stat().st_size else {}
+    out.unlink()
+    if not raw:
+        raise SystemExit(f"{module}: the baseline run left no record ({outcome}): see {out}.log")
+    Path(str(out) + ".log").unlink()
+    if not str(raw["toolkit_file"]).startswith(str(tree)):
+        raise SystemExit(f"{module}: the tests imported {raw['toolkit_file']}, not the tree {tree}")
+    return Baseline(
+        hits={k: {(f, n) for f, n in v} for k, v in raw["hits"]},
+        durations=raw["durations"],
+        failed=raw["failed"],
+        spawners=raw["spawners"],
+        order=raw["order"],
+        seconds=seconds,
+    )
+
+
+def _files_of(nodeids: list[str]) -> list[str]:
+    return list(dict.fromkeys(t.split("::")[0] for t in nodeids))
+
+
 def run_module(
-    module: str, tree: Path, *, sample: int | None, seed: int, limit: float, budget: float | None
+    module: str,
+    tree: Path,
+    *,
+    sample: int | None,
+    seed: int,
+    limit: float,
+    budget: float | None,
+    confirm: bool = False,
+    only: set[str] | None = None,
 ) -> dict[str, object]:
-    tests = MODULES[module][1]
+    tests = [t for t in MODULES[module][1] if (tree / t).exists()]
     everything = mutants_of(module, tree)
     chosen = list(everything)
+    gone: list[str] = []
+    if only is not None:
+        have = {m.key for m in everything}
+        gone = sorted(only - have)
+        chosen = [m for m in everything if m.key in only]
     if sample is not None and sample < len(chosen):
         # kept in random order: a --budget that runs out must not leave whole files unsampled
         chosen = random.Random(seed).sample(chosen, sample)
-    _clear_pycache(tree)
-    outcome, baseline = _run_tests(tree, tests, limit=600)
-    if outcome != "passed":  # once more: a timing test may lose a race on a loaded machine
-        outcome, baseline = _run_tests(tree, tests, limit=600)
-    if outcome != "passed":
-        raise SystemExit(f"{module}: the unit tests fail without any mutant; fix them first")
-    # generous: on a loaded machine a slow run must not pass for a killed mutant
-    per_mutant = max(120.0, baseline * 5) if limit <= 0 else limit
+    base = _record(tree, module, tests)
+    overhead = max(1.0, base.seconds - base.cost(base.order)) / 2  # collection, fixtures
     print(
-        f"[{module}] {len(everything)} mutants, running {len(chosen)}; baseline {baseline:.1f}s", flush=True
+        f"[{module}] {len(everything)} mutants, running {len(chosen)}; baseline {base.seconds:.1f}s "
+        f"(traced), {len(base.order)} tests, {len(base.failed)} failing without a mutant "
+        f"(left out: {', '.join(base.failed) or 'none'}), {len(base.spawners)} start Python",
+        flush=True,
     )
+    if len(base.failed) > max(2, len(base.order) // 20):
+        raise SystemExit(f"{module}: too many tests fail without any mutant; fix them first")
     killed: list[Mutant] = []
     survived: list[Mutant] = []
     timeouts: list[Mutant] = []
+    uncovered: list[Mutant] = []
+    errors: list[Mutant] = []
+    confirmed = 0
     skipped = 0
     started = time.monotonic()
     for n, m in enumerate(chosen, 1):
         if budget is not None and time.monotonic() - started > budget:
-            skipped = len(chosen) - len(killed) - len(survived)
+            skipped = len(chosen) - n + 1
             print(f"[{module}] time budget spent: {skipped} mutants not run", flush=True)
             break
         path = tree / m.file
         original = path.read_text(encoding="utf-8")
+        selected = base.select(str(path), m.line, m.end_line or m.line)
+        t0 = time.monotonic()
         try:
             path.write_text(_mutated_source(original, m.index, m.op), encoding="utf-8")
-            outcome, took = _run_tests(tree, tests, per_mutant)
+            if not selected:
+                outcome = "uncovered"
+            else:
+                cap = limit or 3 * (base.cost(selected) + overhead) + 10
+                args = [*PYTEST_ARGS, "-x", *_files_of(selected)]
+                outcome = _fork_pytest(args, [_Select(selected)], cap)
+                if outcome == "passed" and confirm:
+                    everyone = base.passing
+                    cap = limit or 3 * (base.cost(everyone) + overhead) + 10
+                    args = [*PYTEST_ARGS, "-x", *_files_of(everyone)]
+                    outcome = _fork_pytest(args, [_Select(everyone)], cap)
+                    confirmed += 1
         finally:
             path.write_text(original, encoding="utf-8")
-        (survived if outcome == "passed" else killed).append(m)
+        if outcome in ("failed", "timeout"):
+            killed.append(m)
+        elif outcome == "error":
+            errors.append(m)
+        else:
+            survived.append(m)
         if outcome == "timeout":
             timeouts.append(m)
-        status = {"passed": "SURVIVED", "failed": "killed", "timeout": "timeout"}[outcome]
+        if outcome == "uncovered":
+            uncovered.append(m)
+        status = {"passed": "SURVIVED", "uncovered": "SURVIVED (no test runs it)"}.get(outcome, outcome)
         print(
-            f"[{module}] {n}/{len(chosen)} {status:8} {m.file}:{m.line} {m.description} ({took:.1f}s)",
+            f"[{module}] {n}/{len(chosen)} {status} {m.file}:{m.line} {m.description} "
+            f"({len(selected)} tests, {time.monotonic() - t0:.1f}s)",
             flush=True,
         )
     ran = len(killed) + len(survived)
@@ -371,60 +653,26 @@ def run_module(
         "killed": len(killed),
         "timeouts": [asdict(m) for m in timeouts],
         "survived": [asdict(m) for m in survived],
+        "uncovered": [m.key for m in uncovered],
+        "errors": [asdict(m) for m in errors],
+        "gone": gone,
+        "confirmed_with_all_tests": confirmed,
+        "baseline_failing_tests": base.failed,
         "score": round(score, 1),
         "sample": sample,
         "seed": seed,
+        "seconds": round(time.monotonic() - started),
     }
 
 
-def recheck(report_path: Path, tree: Path, limit: float) -> list[dict[str, object]]:
-    """Run the survivors of an earlier report again (after new tests were added)."""
-    data = json.loads(report_path.read_text(encoding="utf-8"))
-    out = []
-    for entry in data:
-        module = str(entry["module"])
-        tests = MODULES[module][1]
-        _clear_pycache(tree)
-        still: list[dict[str, object]] = []
-        gone = 0
-        for raw in entry["survived"]:
-            m = Mutant(**raw)
-            path = tree / m.file
-            original = path.read_text(encoding="utf-8")
-            current = mutants_of(module, tree)
-            if not any(c.key == m.key for c in current):
-                print(f"[{module}] gone (source changed): {m.file}:{m.line} {m.description}")
-                gone += 1  # not run again: left out of the score, neither killed nor survived
-                continue
-            try:
-                path.write_text(_mutated_source(original, m.index, m.op), encoding="utf-8")
-                outcome, _ = _run_tests(tree, tests, limit)
-            finally:
-                path.write_text(original, encoding="utf-8")
-            passed = outcome == "passed"
-            print(f"[{module}] {'SURVIVED' if passed else outcome:8} {m.file}:{m.line} {m.description}")
-            if passed:
-                still.append(raw)
-        killed = int(entry["killed"]) + len(entry["survived"]) - len(still) - gone
-        ran = int(entry["ran"]) - gone
-        out.append(
-            {
-                **entry,
-                "ran": ran,
-                "killed": killed,
-                "survived": still,
-                "score": round(100.0 * killed / ran, 1) if ran else 0.0,
-            }
-        )
-    return out
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--module", default="all", help=f"one of {', '.join(MODULES)} or all")
     parser.add_argument("--sample", type=int, help="run this many mutants per module (random, --seed)")
     parser.add_argument("--seed", type=int, default=22)
-    parser.add_argument("--limit", type=float, default=0, help="seconds per mutant (default 3x baseline)")
+    parser.add_argument(
+        "--limit", type=float, default=0, help="seconds per mutant (default 3x its tests' baseline)"
+    )
     parser.add_argument("--budget", type=float, help="seconds per module, then stop (the rest: not run)")
     parser.add_argument("--tree", type=Path, help="a checkout to mutate (default: a new worktree of HEAD)")
     parser.add_argument("--json", type=Path, help="write the report here")
@@ -433,6 +681,9 @@ def main(argv: list[str] | None = None) -> int:
         "--files", nargs="+", help="mutate only these files (paths from the repository root) of --module"
     )
     parser.add_argument("--tests", nargs="+", help="run these test paths instead of the module's own")
+    parser.add_argument(
+        "--confirm", action="store_true", help="run each survivor again against all the module's tests"
+    )
     parser.add_argument("--recheck", type=Path, help="re-run the survivors of an earlier --json report")
     args = parser.parse_args(argv)
     modules = list(MODULES) if args.module == "all" else [args.module]
@@ -448,30 +699,48 @@ def main(argv: list[str] | None = None) -> int:
         for name in modules:
             print(f"{name}: {len(mutants_of(name))} mutants")
         return 0
+    earlier: dict[str, set[str]] = {}
+    if args.recheck:
+        for entry in json.loads(args.recheck.read_text(encoding="utf-8")):
+            keys = {Mutant(**raw).key for raw in entry["survived"]}
+            earlier[str(entry["module"])] = keys
+        modules = [m for m in earlier if earlier[m]]
+    # a kill (the usual way to stop a background job) still restores the file and drops the tree
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     tree, made = make_tree(args.tree)
     try:
-        if args.recheck:
-            reports = recheck(args.recheck, tree, args.limit or 300)
-        else:
-            reports = [
-                run_module(
-                    name, tree, sample=args.sample, seed=args.seed, limit=args.limit, budget=args.budget
-                )
-                for name in modules
-            ]
+        _prepare(tree)
+        reports = [
+            run_module(
+                name,
+                tree,
+                sample=args.sample,
+                seed=args.seed,
+                limit=args.limit,
+                budget=args.budget,
+                confirm=args.confirm or bool(args.recheck),  # a survivor left: all tests
+                only=earlier.get(name),
+            )
+            for name in modules
+        ]
     finally:
+        os.chdir(REPO)
         if made:
             drop_tree(tree)
     print()
     print(f"{'module':10} {'mutants':>8} {'ran':>5} {'killed':>7} {'timeout':>8} {'score':>7}")
     for r in reports:
-        hung = len(r.get("timeouts", ()))  # type: ignore[arg-type]
+        hung = len(r["timeouts"])  # type: ignore[arg-type]
         print(
             f"{r['module']:10} {r['mutants_total']:>8} {r['ran']:>5} {r['killed']:>7} {hung:>8} {r['score']:>6}%"
         )
     for r in reports:
         for s in r["survived"]:  # type: ignore[attr-defined]
             print(f"survivor [{r['module']}] {s['file']}:{s['line']} {s['op']}: {s['description']}")
+        for s in r["errors"]:  # type: ignore[attr-defined]
+            print(f"error [{r['module']}] {s['file']}:{s['line']} {s['op']}: {s['description']}")
+        for key in r["gone"]:  # type: ignore[attr-defined]
+            print(f"gone (the source changed) [{r['module']}] {key}")
     if args.json:
         args.json.write_text(json.dumps(reports, indent=2) + "\n", encoding="utf-8")
     return 0
