@@ -21,7 +21,6 @@ from typing import Generic, TypeVar
 from toolkit.inventory.model import Host
 
 T = TypeVar("T")
-U = TypeVar("U")
 
 
 @dataclass
@@ -45,15 +44,3 @@ class Hooks(Generic[T]):
     def done(self, results: Sequence[T], interrupted: bool) -> None:
         if self.on_done is not None:
             self.on_done(results, interrupted)
-
-    def through(self, convert: Callable[[U], T]) -> Hooks[U]:
-        """These hooks for a fan-out whose results are ``U``: each result is converted first
-        (the engine's site workers, which carry results on the wire, use it)."""
-        on_result, on_done = self.on_result, self.on_done
-        return Hooks(
-            on_start=self.on_start,
-            on_result=(lambda r: on_result(convert(r))) if on_result is not None else None,
-            on_done=(lambda rs, stopped: on_done([convert(r) for r in rs], stopped))
-            if on_done is not None
-            else None,
-        )
