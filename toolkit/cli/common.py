@@ -45,9 +45,19 @@ def stderr_console() -> Console:
     return _console
 
 
+#: What rich drops from printed text (bell, backspace, VT, FF, CR), dropped here the same way.
+_CONTROL = dict.fromkeys((7, 8, 11, 12, 13))
+
+
 def say(message: str) -> None:
-    """A line for humans, on stderr."""
-    stderr_console().print(message, markup=False)
+    """A line for humans, on stderr. Through rich only while it draws on stderr (a progress
+    bar keeps the line above it); otherwise written directly: importing rich to print one
+    line cost more than the rest of a one-host run."""
+    if _console is not None:
+        _console.print(message, markup=False, emoji=False)
+        return
+    sys.stderr.write(f"{message.translate(_CONTROL)}\n")
+    sys.stderr.flush()
 
 
 class _OneLine(logging.Filter):
@@ -124,6 +134,16 @@ def show_progress(fmt: str) -> bool:
         return False
     if os.environ.get("PSFLEET_NO_PROGRESS"):
         return False
+    return stderr_is_terminal()
+
+
+def stderr_is_terminal() -> bool:
+    """rich's answer (``Console.is_terminal``), without importing rich when stderr is plainly
+    not a terminal and nothing in the environment forces one."""
+    forced = any(os.environ.get(v) for v in ("FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE"))
+    isatty = getattr(sys.stderr, "isatty", None)
+    if _console is None and not forced and not (isatty is not None and isatty()):
+        return False
     return stderr_console().is_terminal
 
 
@@ -174,11 +194,11 @@ def check_format(fmt: str, allowed: tuple[str, ...], *, table_format: str | None
     remediate, its writes) unreported."""
     if fmt not in allowed:
         raise UsageError(f"unknown format {fmt!r}; choose one of: {', '.join(allowed)}", field="--format")
-    from tabulate import tabulate_formats
+    from toolkit.cli.options import TABLE_FORMAT_NAMES  # tabulate's (a test keeps them equal)
 
-    if table_format is not None and table_format not in tabulate_formats:
+    if table_format is not None and table_format not in TABLE_FORMAT_NAMES:
         raise UsageError(
-            f"unknown table format {table_format!r}; choose one of: {', '.join(sorted(tabulate_formats))}",
+            f"unknown table format {table_format!r}; choose one of: {', '.join(TABLE_FORMAT_NAMES)}",
             field="--table-format",
         )
 

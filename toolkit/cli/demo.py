@@ -7,7 +7,7 @@ import tempfile
 from pathlib import Path
 
 from toolkit.api import audit
-from toolkit.cli.common import progress_hooks, say, stderr_console
+from toolkit.cli.common import progress_hooks, say, stderr_is_terminal
 from toolkit.fanout.runner import FanoutOptions
 from toolkit.inventory.credentials import resolve_credentials
 from toolkit.inventory.loader import load_inventory
@@ -67,7 +67,7 @@ def run_demo() -> None:
         say(
             f"psfleet demo: {len(inv.hosts)} emulated Windows hosts on 127.0.0.1 (real WinRM: NTLM + encryption)"
         )
-        with progress_hooks(len(inv.hosts), enabled=stderr_console().is_terminal) as hooks:
+        with progress_hooks(len(inv.hosts), enabled=stderr_is_terminal()) as hooks:
             run = audit(
                 inv,
                 credentials=credentials,
