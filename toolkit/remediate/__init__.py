@@ -10,19 +10,56 @@ The public API (keyword-only options, plain-data results that render like an aud
 
 from __future__ import annotations
 
-from toolkit.remediate.apply import plan, remediate
-from toolkit.remediate.journal import Journal, default_journal_path, read_journal, state_dir
-from toolkit.remediate.model import (
-    EFFECT_NOTE,
-    SCHEMA,
-    HostRemediation,
-    Outcome,
-    RemediateRun,
-    RemediateStatus,
-)
-from toolkit.remediate.options import RemediateOptions, parse_batch, parse_expires
-from toolkit.remediate.rollback import default_rollback_journal, rollback
-from toolkit.remediate.workarounds import workarounds_from_journals
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# Names are imported on first use: an audit reads the workaround journals
+# (toolkit.remediate.workarounds) and must not pay for planning, writing and rollback.
+_EXPORTS: dict[str, str] = {
+    "plan": "toolkit.remediate.apply",
+    "remediate": "toolkit.remediate.apply",
+    "Journal": "toolkit.remediate.journal",
+    "default_journal_path": "toolkit.remediate.journal",
+    "read_journal": "toolkit.remediate.journal",
+    "state_dir": "toolkit.remediate.journal",
+    "EFFECT_NOTE": "toolkit.remediate.model",
+    "SCHEMA": "toolkit.remediate.model",
+    "HostRemediation": "toolkit.remediate.model",
+    "Outcome": "toolkit.remediate.model",
+    "RemediateRun": "toolkit.remediate.model",
+    "RemediateStatus": "toolkit.remediate.model",
+    "RemediateOptions": "toolkit.remediate.options",
+    "parse_batch": "toolkit.remediate.options",
+    "parse_expires": "toolkit.remediate.options",
+    "default_rollback_journal": "toolkit.remediate.rollback",
+    "rollback": "toolkit.remediate.rollback",
+    "workarounds_from_journals": "toolkit.remediate.workarounds",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'toolkit.remediate' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+if TYPE_CHECKING:
+    from toolkit.remediate.apply import plan, remediate
+    from toolkit.remediate.journal import Journal, default_journal_path, read_journal, state_dir
+    from toolkit.remediate.model import (
+        EFFECT_NOTE,
+        SCHEMA,
+        HostRemediation,
+        Outcome,
+        RemediateRun,
+        RemediateStatus,
+    )
+    from toolkit.remediate.options import RemediateOptions, parse_batch, parse_expires
+    from toolkit.remediate.rollback import default_rollback_journal, rollback
+    from toolkit.remediate.workarounds import workarounds_from_journals
 
 __all__ = [
     "EFFECT_NOTE",
