@@ -18,8 +18,8 @@ registry say a Windows SMB server would.
 
 Anything else (an AUTHENTICATE, a TREE_CONNECT, garbage) ends the connection: the lab models
 what an unauthenticated probe sees, not a file server. Bounded like the probe: a message's
-4-byte header is checked before its body is read (at most 64 KiB), each read waits at most
-:data:`IDLE_TIMEOUT`, a connection carries at most :data:`MAX_MESSAGES` messages, and a host
+4-byte header is checked before its body is waited for (at most 64 KiB), a connection idle
+for :data:`IDLE_TIMEOUT` is closed, a connection carries at most :data:`MAX_MESSAGES` messages, and a host
 holds at most :data:`MAX_CONNECTIONS` connections at once. Listens on 127.x only.
 """
 
@@ -31,12 +31,12 @@ import ipaddress
 import os
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from toolkit.lab.host import SimHost
 from toolkit.lab.profiles import SERVER_KEY
-from toolkit.lab.registry import ValueKind
+from toolkit.lab.registry import ValueKind, parse_path
 from toolkit.smb.frames import (
     SMB1_DIALECT,
     SMB1_MAGIC,
@@ -104,11 +104,20 @@ def os_version(build: int) -> tuple[int, int]:
     return 6, 0
 
 
-def _dword(sim: SimHost, name: str) -> int | None:
-    value = sim.registry.get(SERVER_KEY, name)
-    if value is None or value.kind is not ValueKind.DWord or isinstance(value.data, bool):
-        return None
-    return int(value.data)
+#: LanmanServer\Parameters, parsed once (a registry path is parsed on every lookup by name).
+_SERVER_PATH = parse_path(SERVER_KEY)
+_WATCHED = ("smb2", "requiresecuritysignature", "enablesecuritysignature", "smb1")
+
+
+def _dwords(sim: SimHost) -> dict[str, int]:
+    """The DWORD values among SMB2, RequireSecuritySignature, EnableSecuritySignature and
+    SMB1 (lower-cased names), read live in one look at the key."""
+    out: dict[str, int] = {}
+    for value in sim.registry.values(_SERVER_PATH or SERVER_KEY):
+        name = value.name.lower()
+        if name in _WATCHED and value.kind is ValueKind.DWord and not isinstance(value.data, bool):
+            out[name] = int(value.data)
+    return out
 
 
 @dataclass(frozen=True)
@@ -125,13 +134,14 @@ class SmbStance:
 def smb_stance(sim: SimHost) -> SmbStance:
     build = sim.profile.build
     highest = max_dialect(build)
-    smb2 = _dword(sim, "SMB2")
+    dwords = _dwords(sim)
+    smb2 = dwords.get("smb2")
     dialects = () if smb2 == 0 else tuple(d for d in (0x0202, 0x0210, 0x0300, 0x0302, 0x0311) if d <= highest)
-    require = _dword(sim, "RequireSecuritySignature")
-    enable = _dword(sim, "EnableSecuritySignature")
+    require = dwords.get("requiresecuritysignature")
+    enable = dwords.get("enablesecuritysignature")
     required = bool(require) if require is not None else bool(sim.profile.server_signing[1])
     enabled = bool(enable) if enable is not None else bool(sim.profile.server_signing[0])
-    smb1 = _dword(sim, "SMB1")
+    smb1 = dwords.get("smb1")
     return SmbStance(
         dialects=dialects,
         signing_required=required,
@@ -163,9 +173,15 @@ class _Close(Exception):
     """End the connection (what Windows does for what the lab does not model)."""
 
 
-def answer(sim: SimHost, message: bytes) -> bytes:
-    """The lab host's answer to one SMB message; raises _Close to end the connection."""
-    guid = uuid.uuid5(uuid.NAMESPACE_DNS, f"{sim.name}.{LAB_DNS_DOMAIN}").bytes_le
+def server_guid(sim: SimHost) -> bytes:
+    """The host's SMB server GUID: the same on every answer (as a Windows server's)."""
+    return uuid.uuid5(uuid.NAMESPACE_DNS, f"{sim.name}.{LAB_DNS_DOMAIN}").bytes_le
+
+
+def answer(sim: SimHost, message: bytes, *, guid: bytes | None = None) -> bytes:
+    """The lab host's answer to one SMB message; raises _Close to end the connection.
+    ``guid``: :func:`server_guid`, when the caller keeps it."""
+    guid = guid or server_guid(sim)
     stance = smb_stance(sim)
     if message[:4] == SMB1_MAGIC:
         dialects = smb1_request_dialects(message)
@@ -246,17 +262,17 @@ class SmbResponder:
         self._servers: list[asyncio.Server] = []
 
     async def start(self) -> list[int]:
+        loop = asyncio.get_running_loop()
         for sim, address in self.hosts:
+            factory = self._factory(sim)
             try:
-                server = await asyncio.start_server(
-                    self._handler(sim), address, self.port, reuse_address=True
-                )
+                server = await loop.create_server(factory, address, self.port, reuse_address=True)
             except OSError:
                 if not self.port:
                     raise
                 # The fixed port is taken on this address (another fleet, a real smbd) or not
                 # ours to bind: an ephemeral one, which the inventory's smb_port carries.
-                server = await asyncio.start_server(self._handler(sim), address, 0, reuse_address=True)
+                server = await loop.create_server(factory, address, 0, reuse_address=True)
             self._servers.append(server)
             self.ports.append(int(server.sockets[0].getsockname()[1]))
         return self.ports
@@ -269,38 +285,107 @@ class SmbResponder:
                 await asyncio.wait_for(server.wait_closed(), 2)
         self._servers.clear()
 
-    def _handler(
-        self, sim: SimHost
-    ) -> Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]:
-        active = 0
+    def _factory(self, sim: SimHost) -> Callable[[], asyncio.Protocol]:
+        host = _HostState(sim, server_guid(sim))
 
-        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            nonlocal active
+        def factory() -> asyncio.Protocol:
             self.connections += 1
-            if active >= MAX_CONNECTIONS:
-                writer.close()
-                return
-            active += 1
-            try:
-                await _serve(sim, reader, writer)
-            except (_Close, FrameError, asyncio.IncompleteReadError, TimeoutError, OSError):
-                pass
-            finally:
-                active -= 1
-                writer.close()
-                with contextlib.suppress(Exception):
-                    await writer.wait_closed()
+            return _SmbConnection(host)
 
-        return handle
+        return factory
 
 
-async def _serve(sim: SimHost, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    for _ in range(MAX_MESSAGES):
-        header = await asyncio.wait_for(reader.readexactly(4), IDLE_TIMEOUT)
-        length = int.from_bytes(header[1:], "big")
-        if header[0] != 0 or not 4 <= length <= MAX_MESSAGE:
+class _HostState:
+    """What a host's connections share: the host, its server GUID, its open connections."""
+
+    __slots__ = ("active", "guid", "sim")
+
+    def __init__(self, sim: SimHost, guid: bytes) -> None:
+        self.sim = sim
+        self.guid = guid
+        self.active = 0
+
+
+class _SmbConnection(asyncio.Protocol):
+    """One client connection: whole messages answered in order (no task, no stream objects:
+    the lab serves a thousand probes a second on one core). Bounded as the module says: the
+    header is checked before a body is waited for, at most one message and one read are
+    buffered, the connection closes after :data:`MAX_MESSAGES` messages or
+    :data:`IDLE_TIMEOUT` seconds without one."""
+
+    __slots__ = ("buffer", "counted", "host", "idle", "last", "messages", "transport")
+
+    def __init__(self, host: _HostState) -> None:
+        self.host = host
+        self.transport: asyncio.Transport | None = None
+        self.buffer = bytearray()
+        self.messages = 0
+        self.counted = False
+        self.idle: asyncio.TimerHandle | None = None
+        self.last = 0.0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        if self.host.active >= MAX_CONNECTIONS:
+            transport.close()
             return
-        message = await asyncio.wait_for(reader.readexactly(length), IDLE_TIMEOUT)
-        reply = answer(sim, message)
-        writer.write(len(reply).to_bytes(4, "big") + reply)
-        await asyncio.wait_for(writer.drain(), IDLE_TIMEOUT)
+        self.host.active += 1
+        self.counted = True
+        loop = asyncio.get_running_loop()
+        self.last = loop.time()
+        self.idle = loop.call_at(self.last + IDLE_TIMEOUT, self._check_idle)
+
+    def _check_idle(self) -> None:
+        loop = asyncio.get_running_loop()
+        due = self.last + IDLE_TIMEOUT
+        if loop.time() >= due:
+            self.idle = None
+            self._close()
+        else:
+            self.idle = loop.call_at(due, self._check_idle)
+
+    def data_received(self, data: bytes) -> None:
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        buffer = self.buffer
+        buffer += data
+        while len(buffer) >= 4:
+            length = int.from_bytes(buffer[1:4], "big")
+            if buffer[0] != 0 or not 4 <= length <= MAX_MESSAGE:
+                self._close()
+                return
+            if len(buffer) < 4 + length:
+                break
+            message = bytes(buffer[4 : 4 + length])
+            del buffer[: 4 + length]
+            try:
+                reply = answer(self.host.sim, message, guid=self.host.guid)
+            except (_Close, FrameError):
+                self._close()
+                return
+            transport.write(len(reply).to_bytes(4, "big") + reply)
+            self.messages += 1
+            if self.messages >= MAX_MESSAGES:
+                self._close()
+                return
+            self.last = asyncio.get_running_loop().time()
+        if len(buffer) > 4 + MAX_MESSAGE:
+            self._close()
+
+    def eof_received(self) -> bool:
+        return False
+
+    def _close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.idle is not None:
+            self.idle.cancel()
+            self.idle = None
+        if self.counted:
+            self.counted = False
+            self.host.active -= 1
+        self.buffer = bytearray()
