@@ -72,6 +72,7 @@ MODULES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
             "tests/unit/transport/test_classify_table.py",
             "tests/unit/transport/test_classify_kerberos.py",
             "tests/unit/transport/test_classify_sent.py",
+            "tests/unit/transport/test_classify_edges.py",
         ),
     ),
     "fanout": (("toolkit/fanout",), ("tests/unit/fanout",)),
@@ -616,12 +617,12 @@ def run_module(
             if not selected:
                 outcome = "uncovered"
             else:
-                cap = limit or 3 * (base.cost(selected) + overhead) + 10
+                cap = limit or max(60.0, 3 * (base.cost(selected) + overhead) + 10)
                 args = [*PYTEST_ARGS, "-x", *_files_of(selected)]
                 outcome = _fork_pytest(args, [_Select(selected)], cap)
                 if outcome == "passed" and confirm:
                     everyone = base.passing
-                    cap = limit or 3 * (base.cost(everyone) + overhead) + 10
+                    cap = limit or max(120.0, 3 * (base.cost(everyone) + overhead) + 10)
                     args = [*PYTEST_ARGS, "-x", *_files_of(everyone)]
                     outcome = _fork_pytest(args, [_Select(everyone)], cap)
                     confirmed += 1

@@ -1,0 +1,33 @@
+"""Edges of classification that mutation testing found unpinned: access denied quotes the
+host's own reason (in its language), a WS-Man fault's reason is capped at 200 characters, and
+an untrusted certificate is recognised by its exception type even when its text says nothing
+of "certificate verify failed"."""
+
+from __future__ import annotations
+
+import ssl
+
+from tests.unit.transport.test_classify_sent import EP, fault
+from toolkit.results import ErrorKind
+from toolkit.transport.classify import classify
+
+
+def test_access_denied_quotes_the_hosts_own_reason() -> None:
+    error = classify(fault(5, "Zugriff verweigert"), endpoint=EP, sent=False)
+    assert error.kind is ErrorKind.ACCESS_DENIED
+    assert "Zugriff verweigert" in error.message and "Access is denied" not in error.message
+
+
+def test_a_faults_reason_is_capped_at_200_characters() -> None:
+    error = classify(fault(6, "y" * 500), endpoint=EP, sent=True)
+    assert error.kind is ErrorKind.PROTOCOL_ERROR
+    assert error.message.count("y") == 200 and error.message.endswith("y" * 200)
+
+
+def test_an_untrusted_certificate_is_known_by_its_type_whatever_its_text() -> None:
+    exc = ssl.SSLCertVerificationError(1, "hostname mismatch")
+    exc.verify_message = "Hostname mismatch, certificate is not valid for fs01"
+    error = classify(exc, endpoint=EP, sent=False)
+    assert error.message.startswith(f"TLS certificate of {EP.rsplit(':', 1)[0]}")
+    assert "Hostname mismatch, certificate is not valid for fs01" in error.message
+    assert error.sent is False
