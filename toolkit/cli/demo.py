@@ -54,7 +54,13 @@ def demo_spec_text() -> str:
     return "\n".join(lines) + "\n"
 
 
-def run_demo() -> None:
+def run_demo(*, transport: str | None = None) -> None:
+    """Serve the demo fleet, audit it (``transport``: ``--transport``, None: the inventory's
+    ``auto``), print the table and the legend."""
+    from toolkit.inventory.model import Inventory
+    from toolkit.transport.select import with_transport
+
+    with_transport(Inventory(hosts=(), groups={}, source=""), transport)  # a bad name: exit 2 now
     spec = loads_spec(demo_spec_text(), "<demo spec>")
     with (
         tempfile.TemporaryDirectory(prefix="psfleet-demo-") as tmp,
@@ -62,7 +68,7 @@ def run_demo() -> None:
     ):
         inv_path = Path(tmp) / "demo-inventory.yml"
         fleet.write_inventory(inv_path)
-        inv = load_inventory(inv_path)
+        inv = with_transport(load_inventory(inv_path), transport)
         credentials = resolve_credentials(inv.hosts, interactive=False)
         say(
             f"psfleet demo: {len(inv.hosts)} emulated Windows hosts on 127.0.0.1 (real WinRM: NTLM + encryption)"

@@ -14,6 +14,7 @@ from toolkit.errors import UsageError
 from toolkit.lab.fleet import DEFAULT_BASE_ADDRESS, Fleet, LabAddressInUse
 from toolkit.lab.spec import load_spec, spec_from_args
 from toolkit.report.words import counted
+from toolkit.transport.select import TRANSPORT_HELP
 
 app = typer.Typer(
     help="The lab: an emulated Windows fleet speaking real WinRM on loopback.", no_args_is_help=True
@@ -146,10 +147,13 @@ def _check_loopback(address: str | None) -> None:
 
 
 def demo(
+    transport: str | None = typer.Option(
+        None, "--transport", envvar="PSFLEET_TRANSPORT", help=TRANSPORT_HELP
+    ),
     verbose: int = typer.Option(0, "-v", "--verbose", count=True, help="-v, -vv, -vvv (wire)."),
 ) -> None:
     """Start an embedded mixed lab, audit it and explain the table. Exits 0."""
     from toolkit.cli.demo import run_demo
 
     setup_logging(verbose)
-    run_demo()
+    run_demo(transport=transport)
