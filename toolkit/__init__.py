@@ -68,7 +68,7 @@ _EXPORTS: dict[str, str] = {
     # fan-out, output, configuration
     "FanoutOptions": "toolkit.fanout.runner",
     "FanoutHooks": "toolkit.fanout.runner",
-    "render": "toolkit.run_command.render",
+    "render": "toolkit.report.render",
     # SMB probe (no WinRM)
     "probe": "toolkit.api",
     "FORMATS": "toolkit.report.render",
@@ -185,7 +185,7 @@ if TYPE_CHECKING:
     from toolkit.inventory.loader import load_inventory
     from toolkit.inventory.model import Host, Inventory
     from toolkit.remediate import HostRemediation, RemediateOptions, RemediateRun, workarounds_from_journals
-    from toolkit.report.render import FORMATS
+    from toolkit.report.render import FORMATS, render
     from toolkit.results import (
         AuditRun,
         CheckResult,
@@ -197,6 +197,5 @@ if TYPE_CHECKING:
         OsInfo,
     )
     from toolkit.run_command.command import RunCommand, parse_param
-    from toolkit.run_command.render import render
     from toolkit.run_command.results import CommandRun, HostRunResult, OutputObject, RunStatus
     from toolkit.run_command.runner import RunHooks, WriteNotConfirmed

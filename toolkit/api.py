@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from toolkit import __version__
+from toolkit.baselines.select import baselines_for
 from toolkit.checks.audit import AuditExtension, audit_host
 from toolkit.fanout.runner import FanoutHooks, FanoutOptions, run_hosts
 from toolkit.inventory.model import Host, Inventory
@@ -54,6 +55,7 @@ __all__ = [
     "AuditTask",
     "WorkaroundLookup",
     "audit",
+    "judged_check_ids",
     "plan",
     "probe",
     "remediate",
@@ -152,7 +154,14 @@ def audit(
         inventory=inventory.source,
         version=__version__,
         interrupted=interrupted,
+        check_ids=judged_check_ids(inventory.hosts),
     )
+
+
+def judged_check_ids(hosts: Sequence[Host]) -> tuple[str, ...]:
+    """The ids of the checks of every host's baselines, in first-seen order (an audit run's
+    :attr:`toolkit.results.AuditRun.check_ids`)."""
+    return tuple(dict.fromkeys(check.id for host in hosts for b in baselines_for(host) for check in b.checks))
 
 
 def plan(

@@ -186,6 +186,9 @@ class AuditRun:
     version: str
     schema: str = "psfleet.audit/1"
     interrupted: bool = False
+    #: The checks judged (the hosts' baselines), in display order: a report's columns even
+    #: when no host could be assessed. Not in the JSON document (each check is, per host).
+    check_ids: tuple[str, ...] = ()
 
     @property
     def summary(self) -> dict[str, int]:

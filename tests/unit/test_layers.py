@@ -350,10 +350,6 @@ def test_the_foundation_imports_nothing_above_it() -> None:
     assert upward == [], "foundation modules import upward:\n" + "\n".join(upward)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engineer D (issue 16 point 2): report/table.py and junit.py read checks.verdicts.CHECK_IDS",
-)
 def test_renderers_read_only_plain_data() -> None:
     found = [
         f"{i} ({why})"

@@ -21,10 +21,11 @@ from typing import TYPE_CHECKING
 import typer
 
 from toolkit.cli.common import (
-    MACHINE_FORMATS,
     can_prompt,
     check_format,
+    confirm,
     emit_report,
+    require_confirmation,
     say,
     setup_logging,
     show_progress,
@@ -43,7 +44,7 @@ from toolkit.cli.options import (
 )
 from toolkit.config import require_inventory
 from toolkit.engine.options import BROKER_HELP, ENGINE_HELP, engine_for
-from toolkit.errors import Aborted, UsageError
+from toolkit.errors import UsageError
 from toolkit.report.formats import FORMATS
 from toolkit.transport.select import TRANSPORT_HELP, with_transport
 
@@ -145,9 +146,9 @@ def run_command(
     from toolkit.inventory.credentials import resolve_credentials
     from toolkit.inventory.limit import apply_limit
     from toolkit.inventory.loader import load_inventory
-    from toolkit.run_command import RunHooks, ndjson_line, render_run
+    from toolkit.report.run import ndjson_line, render_run, summary_line
+    from toolkit.run_command import RunHooks
     from toolkit.run_command import run as run_on_fleet
-    from toolkit.run_command.render import summary_line
 
     command = build_command(script, cmdlet, params)
     inv = apply_limit(load_inventory(require_inventory(settings["inventory"])), limit)
@@ -232,17 +233,9 @@ def _confirm_write(command: RunCommand, inv: Inventory, *, yes: bool, fmt: str, 
         return
     count = len(inv.hosts)
     what = f"this command writes ({check.describe()})"
-    if fmt in MACHINE_FORMATS:
-        raise UsageError(
-            f"{what}; --format {fmt} cannot prompt: pass --yes to run it on {_hosts(count)}", field="--yes"
-        )
-    if not interactive:
-        raise UsageError(
-            f"{what}; no terminal to confirm on: pass --yes to run it on {_hosts(count)}", field="--yes"
-        )
-    say(f"{command.text}\n{what}")
-    if not typer.confirm(f"Run it on {_hosts(count)}?", default=False, err=True):
-        raise Aborted("nothing was run")
+    if require_confirmation(yes=yes, fmt=fmt, interactive=interactive, to=f"run it on {_hosts(count)}", what=what):
+        say(f"{command.text}\n{what}")
+        confirm(f"Run it on {_hosts(count)}?", declined="nothing was run")
 
 
 def _hosts(count: int) -> str:

@@ -12,7 +12,6 @@ Exit codes:
 
 from __future__ import annotations
 
-import getpass
 import os
 import sys
 from collections.abc import Iterator
@@ -37,16 +36,10 @@ from toolkit.fanout.runner import FanoutOptions
 from toolkit.inventory.credentials import ENV_PASSWORD, ENV_USERNAME
 from toolkit.inventory.limit import apply_limit
 from toolkit.inventory.loader import load_inventory
-from toolkit.smb.diagnose import DiagnosisResult, DiagnosisStatus, diagnose_validate_negotiate
+from toolkit.report.diagnose import render_diagnosis
+from toolkit.report.probe import PROBE_RUN_FORMATS, probe_host_line, probe_run_summary, render_probe_run
+from toolkit.smb.diagnose import DiagnosisStatus, diagnose_validate_negotiate
 from toolkit.smb.fleet import ProbeHooks, ProbeHost, probe_fleet
-from toolkit.smb.render import (
-    PROBE_RUN_FORMATS,
-    diagnosis_document,
-    diagnosis_text,
-    probe_host_line,
-    probe_run_summary,
-    render_probe_run,
-)
 from toolkit.smb.wire import ALL_DIALECTS, DIALECTS
 
 probe_app = typer.Typer(
@@ -211,7 +204,9 @@ def resolve_diagnose_credentials(
             f"no password: set {ENV_PASSWORD} (or name a variable with --password-env); no terminal to prompt",
             field="--password-env",
         )
-    return user, getpass.getpass(f"Password for {user}: ")
+    from toolkit.inventory.credentials import ask_password
+
+    return user, ask_password(user)
 
 
 @diagnose_app.command("validate-negotiate")
@@ -265,14 +260,5 @@ def validate_negotiate_command(
         client_build=client_build,
         timeout=timeout,
     )
-    emit(_render_diagnosis(result, fmt), None)
+    emit(render_diagnosis(result, fmt), None)
     raise typer.Exit(EXIT_BY_DIAGNOSIS[result.status])
-
-
-def _render_diagnosis(result: DiagnosisResult, fmt: str) -> str:
-    if fmt == "json":
-        import json
-
-        return json.dumps(diagnosis_document(result), indent=2, ensure_ascii=False) + "\n"
-    text = diagnosis_text(result)
-    return "".join(ch if ch.isprintable() or ch == "\n" else "?" for ch in text) + "\n"

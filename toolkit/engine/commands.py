@@ -28,7 +28,7 @@ def audit(
 ) -> AuditRun:
     """:func:`toolkit.api.audit` through the engine: hosts with a ``site`` on that site's
     worker, the others here (``credentials`` are needed for those only)."""
-    from toolkit.api import AuditTask
+    from toolkit.api import AuditTask, judged_check_ids
     from toolkit.smb.audit_sections import smb_extensions
 
     started = utc_now()
@@ -72,4 +72,5 @@ def audit(
         inventory=inventory.source,
         version=__version__,
         interrupted=interrupted,
+        check_ids=judged_check_ids(inventory.hosts),
     )

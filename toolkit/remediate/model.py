@@ -365,6 +365,12 @@ class RemediateRun:
         return out
 
     @property
+    def check_ids(self) -> tuple[str, ...]:
+        """The settings remediation knows by default, in display order: a report's columns
+        even when no host was reached (hosts judged against other checks show theirs)."""
+        return tuple(SETTINGS)
+
+    @property
     def change_counts(self) -> dict[str, int]:
         counts = Counter(c.outcome.value for h in self.hosts for c in h.changes)
         return dict(sorted(counts.items()))

@@ -12,7 +12,6 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 
-from toolkit.checks.verdicts import CHECK_IDS
 from toolkit.report.model import ASSESSED, CheckView, HostView, Run, check_ids, one_line
 from toolkit.report.table import extra_columns, extra_section
 
@@ -24,7 +23,7 @@ def render_junit(run: Run) -> str:
     name = run.schema.split("/", 1)[0]
     suites = ET.Element("testsuites", name=_clean(name))
     suite = ET.SubElement(suites, "testsuite", name=_clean(name))
-    ids = check_ids(run, CHECK_IDS)
+    ids = check_ids(run, run.check_ids)
     extras = extra_columns(run)
     counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
     for host in run.hosts:

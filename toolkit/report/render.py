@@ -1,17 +1,23 @@
-"""Render a run (audit or remediation) in one of :data:`FORMATS`.
+"""Render any run (audit, remediation, rollback, ``run``, probe) in one of its formats.
 
-Renderers read only the run aggregate (see :mod:`toolkit.report.model`); they never print.
-Every output ends with a newline: write it as is.
+Renderers read only the run's plain data (see :mod:`toolkit.report.model`); they never print.
+Every output ends with a newline: write it as is. :func:`render` picks the renderer by the
+run's ``schema``, so ``toolkit.render(run, fmt)`` is exactly what the command prints on stdout.
 """
 
 from __future__ import annotations
 
-from toolkit.errors import UsageError
+from typing import TYPE_CHECKING, cast
+
+from toolkit.report.audit import render_report
 from toolkit.report.formats import FORMATS
-from toolkit.report.junit import render_junit
-from toolkit.report.machine import CSV_COLUMNS, ndjson_line, render_csv, render_json, render_ndjson
+from toolkit.report.machine import CSV_COLUMNS, ndjson_line
 from toolkit.report.model import Run
-from toolkit.report.table import TABLE_FORMATS, legend, render_markdown, render_table
+from toolkit.report.table import TABLE_FORMATS, legend
+
+if TYPE_CHECKING:  # report/ reads these by attribute and imports none of their packages
+    from toolkit.run_command.results import CommandRun
+    from toolkit.smb.fleet import ProbeRun
 
 __all__ = [
     "CSV_COLUMNS",
@@ -20,22 +26,21 @@ __all__ = [
     "legend",
     "ndjson_line",
     "render",
+    "render_report",
 ]
 
 
-def render(run: Run, fmt: str, *, table_format: str = "simple") -> str:
-    """The run as text in ``fmt``. ``table_format`` (any tabulate format) applies to
-    ``table`` only. Raises :class:`UsageError` for an unknown format."""
-    if fmt == "table":
-        return render_table(run, table_format=table_format)
-    if fmt == "json":
-        return render_json(run)
-    if fmt == "ndjson":
-        return render_ndjson(run)
-    if fmt == "csv":
-        return render_csv(run)
-    if fmt == "markdown":
-        return render_markdown(run)
-    if fmt == "junit":
-        return render_junit(run)
-    raise UsageError(f"unknown format {fmt!r}; choose one of: {', '.join(FORMATS)}", field="--format")
+def render(run: Run | CommandRun | ProbeRun, fmt: str, *, table_format: str = "simple") -> str:
+    """``run`` (an audit, remediation, rollback, ``run`` or probe run) as text in ``fmt``,
+    exactly as its command prints it on stdout. ``table_format`` (any tabulate format)
+    applies to ``table`` only. Raises :class:`UsageError` for an unknown format."""
+    schema = str(getattr(run, "schema", ""))
+    if schema.startswith("psfleet.run/"):
+        from toolkit.report.run import render_run
+
+        return render_run(cast("CommandRun", run), fmt, table_format=table_format)
+    if schema.startswith("psfleet.probe/"):
+        from toolkit.report.probe import render_probe_run
+
+        return render_probe_run(cast("ProbeRun", run), fmt, table_format=table_format)
+    return render_report(cast(Run, run), fmt, table_format=table_format)

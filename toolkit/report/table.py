@@ -8,7 +8,6 @@ from typing import Any
 from tabulate import tabulate, tabulate_formats
 
 from toolkit.checks.rules import FACTS_DOC, explain_lines
-from toolkit.checks.verdicts import CHECK_IDS
 from toolkit.errors import UsageError
 from toolkit.report.model import HostView, Run, check_ids, one_line, printable, short_actual, summary_line
 from toolkit.report.words import counted
@@ -134,7 +133,7 @@ def legend() -> str:
 
 
 def _rows(run: Run, *, escape: Callable[[str], str]) -> tuple[list[str], list[list[str]]]:
-    ids = check_ids(run, CHECK_IDS)
+    ids = check_ids(run, run.check_ids)
     extras = extra_columns(run)
     headers = ["HOST", "ADDRESS", "OS", "STATUS", *ids, *(name for _, name in extras), "ERROR"]
     rows = [[escape(printable(one_line(cell))) for cell in _row(host, ids, extras)] for host in run.hosts]

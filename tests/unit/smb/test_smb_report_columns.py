@@ -17,11 +17,11 @@ from toolkit.checks.facts import HostFacts, KeyFacts
 from toolkit.cli.smb_cmd import parse_server
 from toolkit.errors import UsageError
 from toolkit.inventory.model import Host
+from toolkit.report.probe import render_probe_run
 from toolkit.report.render import render
 from toolkit.results import AuditRun, ErrorKind, HostError
 from toolkit.smb.fleet import ProbeHost, ProbeRun, ProbeStatus
 from toolkit.smb.probe import NegotiateInfo, SmbProbeResult
-from toolkit.smb.render import render_probe_run
 
 MISMATCH = {
     "status": "mismatch",

@@ -1,4 +1,4 @@
-"""Text and dicts for the diagnosis and the fleet probe run (``psfleet probe smb``).
+"""``psfleet probe smb`` output: table, json, ndjson, csv, markdown and relay-list.
 
 Nothing here prints: the CLI writes what these return.
 """
@@ -7,17 +7,17 @@ from __future__ import annotations
 
 import io
 import json
-from typing import Any
+from typing import TYPE_CHECKING
 
 from toolkit.report import csvsafe
 from toolkit.report.model import one_line, printable
-from toolkit.smb.diagnose import DiagnosisResult, DiagnosisStatus, Workaround
-from toolkit.smb.fleet import ProbeHost, ProbeRun
-from toolkit.smb.probe import SmbProbeResult
 
-DIAGNOSIS_SCHEMA = "psfleet.smb-diagnosis/1"
+if TYPE_CHECKING:  # plain data read by attribute; report/ does not import smb/ back
+    from toolkit.smb.fleet import ProbeHost, ProbeRun
+    from toolkit.smb.probe import SmbProbeResult
 
-Row = tuple[str, str]
+#: The schema of the runs this module renders (``ProbeRun.schema``).
+SCHEMA = "psfleet.probe/2"
 
 
 def _short_signing(required: bool | None, supported: bool) -> str:
@@ -25,55 +25,6 @@ def _short_signing(required: bool | None, supported: bool) -> str:
         return "n/a"
     return "required" if required else "not required"
 
-
-def workaround_line(w: Workaround) -> str:
-    applies = {True: "applies", False: "does not apply", None: "may apply"}[w.applies]
-    return f"{w.title} [{applies}: {w.reason}]: {w.command} -- {w.risk}"
-
-
-def diagnosis_rows(result: DiagnosisResult) -> list[Row]:
-    """One diagnosis as (field, value) rows; differences and workarounds one row each."""
-    rows: list[Row] = [
-        ("server", f"{result.server}:{result.port}"),
-        ("status", result.status.value),
-        ("message", result.message),
-    ]
-    if result.dialect:
-        rows.append(("dialect", result.dialect))
-    if result.dialect_requested and result.dialect_requested != result.dialect:
-        rows.append(("dialect requested", result.dialect_requested))
-    if result.stage is not None and result.status is not DiagnosisStatus.PASS:
-        rows.append(("stage", result.stage.value))
-    if result.error is not None:
-        rows.append(("error", f"{result.error.kind.value}: {result.error.message}"))
-    for d in result.differences:
-        rows.append((f"differs: {d.field}", f"client saw {d.client_saw}; server says {d.server_says}"))
-    if result.connection_dropped:
-        rows.append(("connection", "dropped during validate negotiate"))
-    if result.likely_cause:
-        rows.append(("likely cause", result.likely_cause))
-    for w in result.workarounds:
-        rows.append((f"workaround: {w.id}", workaround_line(w)))
-    recommended = result.recommended
-    if recommended is not None:
-        rows.append(("recommended", recommended.title))
-    elif result.workarounds:
-        rows.append(("recommended", "depends on the client's build (pass it to choose)"))
-    return rows
-
-
-def diagnosis_text(result: DiagnosisResult) -> str:
-    """A short human report (no trailing newline)."""
-    width = max(len(k) for k, _ in diagnosis_rows(result))
-    return "\n".join(f"{k.ljust(width)}  {v}" for k, v in diagnosis_rows(result))
-
-
-def diagnosis_document(result: DiagnosisResult) -> dict[str, Any]:
-    """The JSON document for ``--format json``."""
-    return {"schema": DIAGNOSIS_SCHEMA, **result.to_dict()}
-
-
-# -- a fleet probe run (psfleet probe smb) ----------------------------------------------------
 
 PROBE_RUN_FORMATS: tuple[str, ...] = ("table", "json", "ndjson", "csv", "markdown", "relay-list")
 PROBE_RUN_HEADERS = (

@@ -5,10 +5,10 @@ from __future__ import annotations
 import csv
 import io
 
+from toolkit.report.probe import PROBE_RUN_HEADERS, probe_run_rows, relay_list, render_probe_run
 from toolkit.smb.fleet import ProbeHost, ProbeRun, ProbeStatus
 from toolkit.smb.ntlm import ServerIdentity
 from toolkit.smb.probe import DialectSigning, NegotiateInfo, Smb1Support, SmbProbeResult
-from toolkit.smb.render import PROBE_RUN_HEADERS, probe_run_rows, relay_list, render_probe_run
 
 GUID = "766d0000-0000-0000-0000-000000000000"
 WHO = ServerIdentity("FS01", "CONTOSO", "fs01.contoso.com", "contoso.com", "contoso.com", 10, 0, 20348)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from toolkit.report.diagnose import diagnosis_document, diagnosis_rows, diagnosis_text
 from toolkit.smb.diagnose import (
     DiagnosisResult,
     DiagnosisStatus,
@@ -12,7 +13,6 @@ from toolkit.smb.diagnose import (
     workarounds_for,
 )
 from toolkit.smb.probe import NegotiateInfo
-from toolkit.smb.render import diagnosis_document, diagnosis_rows, diagnosis_text
 
 INFO = NegotiateInfo("3.0.2", 0x47, 0x3, "766d0000-0000-0000-0000-000000000000")
 

@@ -15,20 +15,25 @@ import json
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tabulate import tabulate, tabulate_formats
 
 from toolkit.errors import UsageError
 from toolkit.report import csvsafe
-from toolkit.report.model import Run, one_line, printable
-from toolkit.report.render import FORMATS, TABLE_FORMATS
-from toolkit.report.render import render as render_report
-from toolkit.report.table import grid
-from toolkit.run_command.results import CommandRun, HostRunResult, OutputObject
-from toolkit.transport.model import ErrorRecordData, PSObj, PSValue
+from toolkit.report.formats import FORMATS
+from toolkit.report.model import one_line, printable
+from toolkit.report.table import TABLE_FORMATS, grid, transport_footnote
+from toolkit.transport.model import PSObj, PSValue
 
-__all__ = ["FORMATS", "NOISE", "columns", "ndjson_line", "render", "render_run"]
+if TYPE_CHECKING:  # plain data read by attribute; report/ does not import run_command/ back
+    from toolkit.run_command.results import CommandRun, HostRunResult, OutputObject
+    from toolkit.transport.model import ErrorRecordData
+
+__all__ = ["NOISE", "SCHEMA", "columns", "ndjson_line", "render_run", "summary_line"]
+
+#: The schema of the runs this module renders (``CommandRun.schema``).
+SCHEMA = "psfleet.run/1"
 
 #: Properties PowerShell adds to provider and CIM output; left out unless asked for.
 NOISE = frozenset(
@@ -47,15 +52,6 @@ CSV_BASE = ("host", "address", "status", "object_type")
 CSV_ERRORS = ("error_kind", "error_id", "error_category", "error_message")
 
 
-def render(run: CommandRun | Run, fmt: str, *, table_format: str = "simple") -> str:
-    """Any run (audit, remediation or ad-hoc) as text in ``fmt``, exactly as the CLI prints
-    it: ``table``, ``json``, ``ndjson``, ``csv``, ``markdown`` or ``junit``. Raises
-    :class:`toolkit.errors.UsageError` for an unknown format."""
-    if isinstance(run, CommandRun):
-        return render_run(run, fmt, table_format=table_format)
-    return render_report(run, fmt, table_format=table_format)
-
-
 def render_run(run: CommandRun, fmt: str, *, table_format: str = "simple") -> str:
     """``run`` as text in ``fmt`` (one of :data:`toolkit.report.render.FORMATS`)."""
     if fmt == "table":
@@ -66,11 +62,12 @@ def render_run(run: CommandRun, fmt: str, *, table_format: str = "simple") -> st
             )
         headers, rows = _table(run, escape=lambda s: s)
         body = grid(rows, headers, table_format) if rows else "(no hosts)"
-        return f"{body}\n\n{summary_line(run)}\n"
+        return f"{body}\n{_footnote(run)}\n{summary_line(run)}\n"
     if fmt == "markdown":
         headers, rows = _table(run, escape=_md_escape)
         table = tabulate(rows, headers, tablefmt="github")
-        return f"# psfleet run\n\n`{_md_code(run.command.text)}`\n\n{table}\n\n{summary_line(run)}\n"
+        code = _md_code(run.command.text)
+        return f"# psfleet run\n\n`{code}`\n\n{table}\n{_footnote(run)}\n{summary_line(run)}\n"
     if fmt == "json":
         return _dumps(run.to_dict(), indent=2) + "\n"
     if fmt == "ndjson":
@@ -85,6 +82,10 @@ def render_run(run: CommandRun, fmt: str, *, table_format: str = "simple") -> st
 def ndjson_line(host: HostRunResult) -> str:
     """One host as one compact JSON line (no newline), for streaming as hosts finish."""
     return _dumps(host.to_dict(), indent=None)
+
+
+def _footnote(run: CommandRun) -> str:
+    return transport_footnote([(h.name, h.transport_fallback) for h in run.hosts])
 
 
 def summary_line(run: CommandRun) -> str:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 
+from toolkit.report.render import render
+from toolkit.report.run import columns, render_run
 from toolkit.results import ErrorKind, HostError
 from toolkit.run_command.command import RunCommand
-from toolkit.run_command.render import columns, render, render_run
 from toolkit.run_command.results import CommandRun, HostRunResult, OutputObject, RunStatus
 from toolkit.transport.model import ErrorRecordData, PSObj, PSValue
 
