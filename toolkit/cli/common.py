@@ -129,6 +129,35 @@ def can_prompt(fmt: str, no_input: bool) -> bool:
     return fmt not in MACHINE_FORMATS and not no_input and sys.stdin is not None and sys.stdin.isatty()
 
 
+def require_confirmation(*, yes: bool, fmt: str, interactive: bool, to: str, what: str = "") -> bool:
+    """The one confirmation policy of every command that changes hosts (remediate, rollback,
+    ``run`` of a command that writes): ``--yes`` skips the question; otherwise the question
+    needs a terminal to be asked on, which machine output (``--format json|ndjson``),
+    ``--no-input`` and a closed or redirected stdin all rule out (``interactive`` is
+    :func:`can_prompt`'s answer). Says so as a usage error on ``--yes`` (exit 2), before any
+    host is contacted. True when :func:`confirm` must then be asked. ``to``: what ``--yes``
+    would do ("change hosts"); ``what``: the reason, first ("this command writes (...)")."""
+    if yes:
+        return False
+    lead = f"{what}; " if what else ""
+    if fmt in MACHINE_FORMATS:
+        raise UsageError(f"{lead}--format {fmt} cannot prompt: pass --yes to {to}", field="--yes")
+    if not interactive:
+        raise UsageError(f"{lead}no terminal to confirm on: pass --yes to {to}", field="--yes")
+    return True
+
+
+def confirm(question: str, *, declined: str) -> None:
+    """Ask ``question`` on the terminal (default no); a "no" raises :class:`Aborted` with
+    ``declined`` (what was not done). Only after :func:`require_confirmation` said to ask."""
+    import typer
+
+    from toolkit.errors import Aborted
+
+    if not typer.confirm(question, default=False, err=True):
+        raise Aborted(declined)
+
+
 def show_progress(fmt: str) -> bool:
     if fmt in MACHINE_FORMATS:
         return False

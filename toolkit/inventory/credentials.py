@@ -159,8 +159,14 @@ class _Resolver:
                     "password_prompt",
                     f"no terminal to prompt for the password of {username}; set password_env",
                 )
-            self.prompted[username] = getpass.getpass(f"Password for {username}: ")
+            self.prompted[username] = ask_password(username)
         return self.prompted[username]
+
+
+def ask_password(username: str) -> str:
+    """The password of ``username``, typed on the terminal without echo: the one place psfleet
+    reads a password from a person (inventory prompts, ``diagnose --username``)."""
+    return getpass.getpass(f"Password for {username}: ")
 
 
 def resolve_credentials(
