@@ -1,11 +1,15 @@
 """Edges of classification that mutation testing found unpinned: access denied quotes the
 host's own reason (in its language), a WS-Man fault's reason is capped at 200 characters, and
 an untrusted certificate is recognised by its exception type even when its text says nothing
-of "certificate verify failed"."""
+of "certificate verify failed", an unresolved name is named without its port (IPv6 too), and a
+cause carried as an exception's first argument is followed."""
 
 from __future__ import annotations
 
+import socket
 import ssl
+
+import pytest
 
 from tests.unit.transport.test_classify_sent import EP, fault
 from toolkit.results import ErrorKind
@@ -31,3 +35,19 @@ def test_an_untrusted_certificate_is_known_by_its_type_whatever_its_text() -> No
     assert error.message.startswith(f"TLS certificate of {EP.rsplit(':', 1)[0]}")
     assert "Hostname mismatch, certificate is not valid for fs01" in error.message
     assert error.sent is False
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "host"),
+    [("fs01.corp.example:5986", "fs01.corp.example"), ("[fe80::1]:5985", "[fe80::1]")],
+)
+def test_an_unresolved_name_is_named_without_its_port(endpoint: str, host: str) -> None:
+    error = classify(socket.gaierror(-2, "Name or service not known"), endpoint=endpoint, sent=True)
+    assert error.kind is ErrorKind.UNREACHABLE and error.sent is False
+    assert error.message.startswith(f"cannot resolve {host}") and f"{host}:" not in error.message
+
+
+def test_a_cause_carried_as_the_first_argument_is_followed() -> None:
+    outer = OSError(ConnectionRefusedError(111, "Connection refused"))  # no __cause__ set
+    error = classify(outer, endpoint=EP, sent=True)
+    assert error.kind is ErrorKind.UNREACHABLE and error.sent is False
