@@ -1,0 +1,93 @@
+"""Edges of remediation that mutation testing found unpinned, against fake hosts
+(tests/unit/remediate/fakehost): a dry run returns its plan and writes nothing, an applied run
+ends its journal with the end record, journal names are free and land in the state directory,
+a lease outlives the host's deadline by its margin, and a lease text is read up to 1,024
+characters only."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from tests.unit.remediate.fakehost import FakeFleet, FakeWindows
+from toolkit.checks.facts import WORKSTATION_KEY
+from toolkit.fanout.runner import FanoutOptions
+from toolkit.inventory.model import Host, Inventory
+from toolkit.remediate import RemediateOptions, read_journal, remediate
+from toolkit.remediate import apply as apply_module
+from toolkit.remediate.apply import plan
+from toolkit.remediate.journal import default_journal_path, free_journal_path
+from toolkit.remediate.lease import new_lease, parse_lease
+
+INVENTORY = Inventory((Host(name="fs01", address="192.0.2.5"),), {}, "inline")
+OPTIONS = RemediateOptions(fanout=FanoutOptions(forks=1, timeout=30, retries=0))
+
+
+@pytest.fixture(autouse=True)
+def _state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PSFLEET_STATE_DIR", str(tmp_path / "state"))
+
+
+def drifted() -> FakeWindows:
+    return FakeWindows("17763", client_signing=("DWord", 0), server_signing=("DWord", 1))
+
+
+def test_a_dry_run_returns_its_plan_and_writes_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    box = drifted()
+    monkeypatch.setattr(apply_module, "open_session", FakeFleet(fs01=box))
+    run = plan(INVENTORY, credentials={"fs01": None}, options=OPTIONS)
+    assert run.mode == "check" and [h.name for h in run.hosts] == ["fs01"]
+    assert box.value(WORKSTATION_KEY, "RequireSecuritySignature") == ("DWord", 0)
+    assert "Set-ItemProperty" not in box.commands and box.lease is None
+
+
+def test_an_applied_run_ends_its_journal_with_the_end_record(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    box = drifted()
+    monkeypatch.setattr(apply_module, "open_session", FakeFleet(fs01=box))
+    journal = tmp_path / "j.jsonl"
+    run = remediate(
+        INVENTORY, credentials={"fs01": None}, journal=journal, options=OPTIONS, lock_dir=tmp_path / "locks"
+    )
+    assert run.journal_error is None and box.value(WORKSTATION_KEY, "RequireSecuritySignature") == (
+        "DWord",
+        1,
+    )
+    assert read_journal(journal).ended
+    last = json.loads(journal.read_text(encoding="utf-8").splitlines()[-1])
+    assert last["type"] == "end" and last["run_id"] == run.run_id
+
+
+def test_journal_names_are_free_and_land_in_the_state_directory(tmp_path: Path) -> None:
+    first = free_journal_path(tmp_path, "rollback")
+    assert first.parent == tmp_path and first.name.startswith("rollback-") and first.suffix == ".jsonl"
+    first.touch()
+    second = free_journal_path(tmp_path, "rollback")
+    assert second != first and second.name.startswith(first.stem) and second.stem.endswith("-2")
+    default = default_journal_path()
+    assert default.parent == tmp_path / "state" / "journals" and default.name.startswith("remediate-")
+    assert default_journal_path("rollback", directory=tmp_path).parent == tmp_path
+
+
+def test_a_lease_outlives_the_hosts_deadline_by_its_margin() -> None:
+    before = datetime.now(UTC)
+    lease = new_lease("run-1", 30.0)
+    after = datetime.now(UTC)
+    assert before + timedelta(seconds=89) <= lease.expires <= after + timedelta(seconds=90)
+    past = new_lease("run-2", -5.0)  # a deadline already gone: the margin only
+    assert past.expires <= datetime.now(UTC) + timedelta(seconds=60)
+
+
+def _lease_text(length: int) -> str:
+    text = json.dumps({"run_id": "run-1", "expires": "2030-01-01T00:00:00+00:00", "holder": "h"})
+    return text[:-1] + " " * (length - len(text)) + "}"
+
+
+def test_a_lease_text_is_read_up_to_1024_characters_only() -> None:
+    assert parse_lease(_lease_text(1024)).run_id == "run-1"
+    longer = parse_lease(_lease_text(1025))  # cut inside: unreadable, an expired lease
+    assert longer.run_id == "unknown" and longer.expires == datetime.fromtimestamp(0, UTC)
