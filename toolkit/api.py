@@ -30,20 +30,18 @@ from toolkit.baselines.select import baselines_for
 from toolkit.checks.audit import AuditExtension, audit_host
 from toolkit.fanout.runner import FanoutHooks, FanoutOptions, run_hosts
 from toolkit.inventory.model import Host, Inventory
-from toolkit.remediate.apply import plan as plan_run
-from toolkit.remediate.apply import remediate as remediate_run
-from toolkit.remediate.journal import Journal, default_journal_path
-from toolkit.remediate.model import RemediateRun
-from toolkit.remediate.options import RemediateOptions
-from toolkit.remediate.rollback import rollback as rollback_run
 from toolkit.remediate.workarounds import workarounds_from_journals
 from toolkit.results import AuditRun, HostResult, utc_now
-from toolkit.smb.audit_sections import smb_extensions
 from toolkit.transport.protocol import CredentialLike
-from toolkit.transport.select import with_transport
 
-if TYPE_CHECKING:  # run and probe import their client side when called
+# Each call imports what only it needs (planning and writing, the ad-hoc runner, the SMB
+# probe, the extensions of --with-probe/--events) when it runs: an audit's start-up must not
+# pay for the other commands (issue 12).
+if TYPE_CHECKING:
     from toolkit.remediate.apply import BatchHook
+    from toolkit.remediate.journal import Journal
+    from toolkit.remediate.model import RemediateRun
+    from toolkit.remediate.options import RemediateOptions
     from toolkit.run_command.command import RunCommand
     from toolkit.run_command.results import CommandRun
     from toolkit.run_command.runner import RunHooks
@@ -132,7 +130,12 @@ def audit(
     """
     started = utc_now()
     now = datetime.now(UTC)
-    inventory = with_transport(inventory, transport)
+    inventory = _with_transport(inventory, transport)
+    chosen = tuple(extensions)
+    if with_probe or events_days is not None:
+        from toolkit.smb.audit_sections import smb_extensions
+
+        chosen = (*smb_extensions(with_probe=with_probe, events_days=events_days), *chosen)
     lookup = workarounds if workarounds is not None else workarounds_from_journals()
     # A plain, picklable task (workarounds looked up here), so that large runs can spread
     # hosts over worker processes (toolkit.fanout.executors); closures in ``extra`` or
@@ -141,7 +144,7 @@ def audit(
         credentials=dict(credentials),
         now=now,
         workarounds={h.name: lookup(h) for h in inventory.hosts},
-        extensions=(*smb_extensions(with_probe=with_probe, events_days=events_days), *extensions),
+        extensions=chosen,
         extra=extra,
     )
     if options is None:
@@ -180,6 +183,8 @@ def plan(
     writing and journaling nothing; changes are ``pending`` (exit code 4 when any are).
     ``workarounds`` defaults to the state directory's, as in :func:`audit`; the other
     options are :func:`remediate`'s."""
+    from toolkit.remediate.apply import plan as plan_run
+
     return plan_run(
         inventory,
         credentials=credentials,
@@ -219,6 +224,9 @@ def remediate(
     what happens when the journal cannot be written. Asks nothing: confirming is the caller's
     business (the CLI prompts or takes ``--yes``).
     """
+    from toolkit.remediate.apply import remediate as remediate_run
+    from toolkit.remediate.journal import default_journal_path
+
     return remediate_run(
         inventory,
         credentials=credentials,
@@ -256,6 +264,8 @@ def rollback(
     to ``journal_path``; ``journal`` is that file already read (``read_journal``), to avoid
     reading it twice. See :func:`toolkit.remediate.rollback.rollback` for ``force`` and
     ``salvage``."""
+    from toolkit.remediate.rollback import rollback as rollback_run
+
     return rollback_run(
         journal_path,
         inventory=inventory,
@@ -290,7 +300,7 @@ def run(
     from toolkit.run_command.runner import run as run_command
 
     return run_command(
-        with_transport(inventory, transport),
+        _with_transport(inventory, transport),
         command,
         credentials=credentials,
         options=options,
@@ -327,3 +337,12 @@ def probe(
         smb1=smb1,
         identify=identify,
     )
+
+
+def _with_transport(inventory: Inventory, transport: str | None) -> Inventory:
+    """``inventory`` with every host's transport overridden (``--transport``), if asked."""
+    if transport is None:
+        return inventory
+    from toolkit.transport.select import with_transport
+
+    return with_transport(inventory, transport)
