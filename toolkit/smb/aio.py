@@ -58,6 +58,9 @@ from toolkit.smb.wire import ALL_DIALECTS, dialect_value
 
 _HEADER = 4
 _IN_PROGRESS = (errno.EINPROGRESS, errno.EAGAIN, errno.EWOULDBLOCK)
+#: Sockets are made non-blocking at creation where the OS can (Linux), saving two fcntl calls.
+_NONBLOCK = getattr(socket, "SOCK_NONBLOCK", 0)
+_STREAM = socket.SOCK_STREAM | _NONBLOCK
 
 
 def _framed(message: bytes) -> bytes:
@@ -268,6 +271,16 @@ async def _wait_connected(
     err = sock.connect_ex(sockaddr)
     if err not in _IN_PROGRESS:
         return err
+    # A peer on this machine has often answered before connect() returns: then the socket has
+    # a peer (or a pending error) at once, and the loop need not be asked to wait.
+    try:
+        sock.getpeername()
+    except OSError:
+        err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if err:
+            return err
+    else:
+        return 0
     fd = sock.fileno()
     waiter: asyncio.Future[None] = loop.create_future()
     loop.add_writer(fd, _connected, sock, waiter)
@@ -282,17 +295,20 @@ async def _wait_connected(
     return sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
 
 
-async def _addresses(
-    loop: asyncio.AbstractEventLoop, address: str, port: int, deadline: float
-) -> list[tuple[int, Any]]:
-    """(family, sockaddr) to try, as socket.create_connection tries them; numeric addresses
-    need no resolver."""
+def _numeric(address: str, port: int) -> list[tuple[int, Any]] | None:
     for family in (socket.AF_INET, socket.AF_INET6):
         try:
             socket.inet_pton(family, address)
         except OSError:
             continue
         return [(family, (address, port))]
+    return None
+
+
+async def _resolve(
+    loop: asyncio.AbstractEventLoop, address: str, port: int, deadline: float
+) -> list[tuple[int, Any]]:
+    """(family, sockaddr) to try in turn, as socket.create_connection tries them."""
     async with asyncio.timeout_at(deadline):
         infos = await loop.getaddrinfo(address, port, type=socket.SOCK_STREAM)
     return [(family, sockaddr) for family, _, _, _, sockaddr in infos]
@@ -308,10 +324,12 @@ async def connect(address: str, port: int, *, deadline: float) -> _Connection:
         raise StreamError(HostError(ErrorKind.TIMEOUT, f"{target}: no time left to connect", sent=False))
     reason = "no address"
     try:
-        for family, sockaddr in await _addresses(loop, address, port, deadline):
-            sock = socket.socket(family, socket.SOCK_STREAM)
+        # Numeric addresses (every lab host, most inventories) need no resolver.
+        for family, sockaddr in _numeric(address, port) or await _resolve(loop, address, port, deadline):
+            sock = socket.socket(family, _STREAM)
             try:
-                sock.setblocking(False)
+                if not _NONBLOCK:
+                    sock.setblocking(False)
                 err = await _wait_connected(loop, sock, sockaddr, deadline)
             except BaseException:
                 sock.close()
