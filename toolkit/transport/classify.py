@@ -15,10 +15,10 @@ from __future__ import annotations
 import re
 import socket
 import ssl
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import requests
 import urllib3.exceptions
 from pypsrp.exceptions import AuthenticationError, WinRMError, WinRMTransportError, WSManFaultError
 
@@ -77,6 +77,14 @@ def _chain(exc: BaseException) -> list[BaseException]:
             nxt = reason
         cur = nxt
     return seen
+
+
+def _requests_errors(*names: str) -> tuple[type[BaseException], ...]:
+    """requests' exception classes ``names``, when requests is loaded (only the pypsrp path
+    loads it; the lean client's worker processes never pay for importing it): an exception of
+    a module that was never imported cannot be in hand."""
+    module = sys.modules.get("requests.exceptions")
+    return tuple(getattr(module, name) for name in names) if module is not None else ()
 
 
 def _text(exc: BaseException) -> str:
@@ -262,7 +270,7 @@ def _tls_untrusted(f: Failure) -> str | None:
 
 def _connect_timeout(f: Failure) -> str | None:
     t = f.texts
-    connect_timeout = f.find((requests.exceptions.ConnectTimeout, urllib3.exceptions.ConnectTimeoutError))
+    connect_timeout = f.find((*_requests_errors("ConnectTimeout"), urllib3.exceptions.ConnectTimeoutError))
     if connect_timeout is not None and not isinstance(connect_timeout, urllib3.exceptions.NewConnectionError):
         return ""
     if "connect timeout" in t or ("connection to" in t and "timed out" in t and not f.sent):
@@ -272,7 +280,7 @@ def _connect_timeout(f: Failure) -> str | None:
 
 def _read_timeout(f: Failure) -> str | None:
     kinds = (
-        requests.exceptions.ReadTimeout,
+        *_requests_errors("ReadTimeout"),
         urllib3.exceptions.ReadTimeoutError,
         TimeoutError,
         socket.timeout,
@@ -311,7 +319,7 @@ def _no_route(f: Failure) -> str | None:
 
 
 def _connection_failed(f: Failure) -> str | None:
-    kinds = (requests.exceptions.ConnectionError, urllib3.exceptions.NewConnectionError)
+    kinds = (*_requests_errors("ConnectionError"), urllib3.exceptions.NewConnectionError)
     return _text(f.exc)[:120] if isinstance(f.exc, kinds) else None
 
 
