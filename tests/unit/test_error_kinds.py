@@ -7,6 +7,7 @@ so they are written out here, on purpose, to pin them; the code derives them fro
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 from enum import StrEnum
@@ -15,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from toolkit.remediate.model import RemediateStatus
-from toolkit.results import ErrorKind, ErrorStatus, HostStatus
+from toolkit.results import CheckStatus, ErrorKind, ErrorStatus, HostStatus
 from toolkit.run_command.results import RunStatus
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -110,3 +111,43 @@ def test_the_exit_code_8_rows_name_every_error_kind(doc: str, row: str) -> None:
     line = _section(ROOT / doc, row).split("\n", 1)[0]
     words = set(re.findall(r"[a-z_]+", line))
     assert [k for k in KINDS if k not in words] == []
+
+
+#: The enums whose members code names as ``Enum.MEMBER``. The ErrorStatus subclasses get their
+#: error-kind members at run time, so mypy accepts any name there: this test checks the names.
+NAMED_ENUMS: dict[str, type] = {
+    "HostStatus": HostStatus,
+    "RunStatus": RunStatus,
+    "RemediateStatus": RemediateStatus,
+    "ErrorKind": ErrorKind,
+    "CheckStatus": CheckStatus,
+}
+
+
+def _enum_attributes() -> list[tuple[str, int, str, str]]:
+    found = []
+    for folder in ("toolkit", "tests", "scripts"):
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            text = path.read_text(encoding="utf-8")
+            if not any(name in text for name in NAMED_ENUMS):
+                continue
+            tree = ast.parse(text)
+            for node in ast.walk(tree):
+                if not isinstance(node, ast.Attribute):
+                    continue
+                owner = node.value
+                name = owner.id if isinstance(owner, ast.Name) else getattr(owner, "attr", None)
+                if name in NAMED_ENUMS:
+                    found.append((str(path.relative_to(ROOT)), node.lineno, name, node.attr))
+    return found
+
+
+def test_every_status_member_named_in_the_code_exists() -> None:
+    uses = _enum_attributes()
+    assert len(uses) > 100  # the scan sees the code (HostStatus.COMPLIANT and friends)
+    wrong = [
+        f"{path}:{line}: {enum}.{attr}"
+        for path, line, enum, attr in uses
+        if not hasattr(NAMED_ENUMS[enum], attr)
+    ]
+    assert wrong == [], "no such member:\n" + "\n".join(wrong)
