@@ -8,7 +8,9 @@ without a terminal the command refuses at once, exit 2, and never waits for inpu
 from __future__ import annotations
 
 import contextlib
+import functools
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,12 +21,11 @@ from tabulate import tabulate
 from toolkit.baselines.select import with_baselines
 from toolkit.cli.baseline_cmd import BASELINE_HELP
 from toolkit.cli.common import (
+    MACHINE_FORMATS,
     can_prompt,
     check_format,
-    confirm,
     emit_report,
     progress_hooks,
-    require_confirmation,
     say,
     setup_logging,
     show_progress,
@@ -32,7 +33,8 @@ from toolkit.cli.common import (
 )
 from toolkit.cli.options import LIMIT_HELP, complete_table_format, reject_table_format
 from toolkit.cli.record import db_option, no_record_option, record
-from toolkit.errors import JournalError
+from toolkit.engine.options import BROKER_HELP, ENGINE_HELP, engine_for
+from toolkit.errors import Aborted, JournalError, UsageError
 from toolkit.fanout.runner import FanoutOptions
 from toolkit.inventory.credentials import resolve_credentials
 from toolkit.inventory.limit import apply_limit
@@ -46,18 +48,16 @@ from toolkit.remediate import (
     default_rollback_journal,
     parse_batch,
     parse_expires,
-    plan,
     read_journal,
-    remediate,
-    rollback,
     workarounds_from_journals,
 )
+from toolkit.remediate.apply import plan, remediate
 from toolkit.remediate.interrupt import interrupt_policy
 from toolkit.remediate.journal import Journal, JournalWriteError
 from toolkit.remediate.model import SETTINGS, Outcome, RemediateStatus
 from toolkit.remediate.options import DEFAULT_EXPIRY
 from toolkit.remediate.plan import registry_write
-from toolkit.remediate.rollback import host_mismatches, intents_by_host
+from toolkit.remediate.rollback import host_mismatches, intents_by_host, rollback
 from toolkit.report.model import one_line, printable, summary_line
 from toolkit.report.render import FORMATS, render
 from toolkit.report.words import counted
@@ -146,6 +146,8 @@ def remediate_command(
     baseline: list[str] = typer.Option([], "--baseline", metavar="NAME|FILE", help=BASELINE_HELP),
     db: str | None = db_option(),
     no_record: bool = no_record_option(),
+    engine: str = typer.Option("local", "--engine", envvar="PSFLEET_ENGINE", help=ENGINE_HELP),
+    broker: str | None = typer.Option(None, "--broker", metavar="URL", help=BROKER_HELP),
     verbose: int = typer.Option(0, "-v", "--verbose", count=True, help="-v, -vv, -vvv (wire)."),
 ) -> None:
     """Bring drifted hosts to the inventory's desired state: plan, confirm, journal, write,
@@ -156,12 +158,7 @@ def remediate_command(
     reject_table_format(ctx, fmt)
     expiry = parse_expires(expires) if allow_insecure else None
     if not check:
-        require_confirmation(
-            yes=yes,
-            fmt=fmt,
-            interactive=can_prompt(fmt, no_input),
-            to="change hosts (or --check for a dry run)",
-        )
+        _require_confirmation_possible(yes, fmt)
     if journal is not None and journal.exists() and not check:
         raise JournalError(
             "journal already exists; refusing to overwrite it (choose another --journal)", file=journal
@@ -170,14 +167,23 @@ def remediate_command(
     inv = with_baselines(inv, baseline)
     parse_batch(batch, len(inv.hosts))  # reject a bad --batch before contacting anyone
     warn_insecure_transport(inv.hosts)
-    credentials = resolve_credentials(inv.hosts, interactive=can_prompt(fmt, no_input))
+    engine_options = engine_for(engine, broker, command="remediate")
+    # Through the engine, sited hosts' credentials are resolved by their site's worker.
+    here = [h for h in inv.hosts if engine_options is None or h.site is None]
+    credentials = resolve_credentials(here, interactive=can_prompt(fmt, no_input))
+    plan_run, remediate_run = plan, remediate
+    if engine_options is not None:
+        from toolkit.engine import remediation as through
+
+        plan_run = functools.partial(through.plan, engine=engine_options)
+        remediate_run = functools.partial(through.remediate, engine=engine_options)
     fanout = FanoutOptions(forks=forks, timeout=timeout, retries=retries)
     options = RemediateOptions(fanout=fanout, batch=batch, max_fail_percent=max_fail_percent)
     lookup = workarounds_from_journals()
 
     if check or not yes:
         with progress_hooks(len(inv.hosts), enabled=show_progress(fmt), label="planning") as hooks:
-            preview = plan(
+            preview = plan_run(
                 inv,
                 credentials=credentials,
                 options=options,
@@ -199,10 +205,10 @@ def remediate_command(
             say(f"nothing to change. {summary_text(preview)}")
             raise typer.Exit(preview.exit_code)
         hosts = len({h.name for h in preview.hosts if any(c.outcome is Outcome.PENDING for c in h.changes)})
-        confirm(
-            f"Apply {counted(len(pending), 'change')} to {counted(hosts, 'host')}?",
-            declined="nothing was changed",
-        )
+        if not typer.confirm(
+            f"Apply {counted(len(pending), 'change')} to {counted(hosts, 'host')}?", default=False, err=True
+        ):
+            raise Aborted("nothing was changed")
 
     target = journal or default_journal_path()
     say(f"journal: {target}")
@@ -212,7 +218,7 @@ def remediate_command(
         interrupt_policy(stop, say),
         progress_hooks(len(inv.hosts), enabled=show_progress(fmt), label="remediating") as hooks,
     ):
-        run = remediate(
+        run = remediate_run(
             inv,
             journal=target,
             options=options,
@@ -244,7 +250,8 @@ def remediate_command(
             say(summary_text(run))
             if run.change_counts.get("changed"):
                 say(f"effect: {EFFECT_NOTE}")
-            say(f"undo: psfleet rollback --journal {target} -i {inventory}")
+            via = " --engine celery" if engine_options is not None else ""
+            say(f"undo: psfleet rollback --journal {target} -i {inventory}{via}")
     record(run.to_dict, kind="remediate", db=db, no_record=no_record, hosts=inv.hosts)
     raise typer.Exit(run.exit_code)
 
@@ -301,6 +308,8 @@ def rollback_command(
     ),
     db: str | None = db_option(),
     no_record: bool = no_record_option(),
+    engine: str = typer.Option("local", "--engine", envvar="PSFLEET_ENGINE", help=ENGINE_HELP),
+    broker: str | None = typer.Option(None, "--broker", metavar="URL", help=BROKER_HELP),
     verbose: int = typer.Option(0, "-v", "--verbose", count=True, help="-v, -vv, -vvv (wire)."),
 ) -> None:
     """Restore every value a remediation journal changed (deleting values that were absent),
@@ -311,9 +320,7 @@ def rollback_command(
     check_format(fmt, FORMATS, table_format=table_format)
     reject_table_format(ctx, fmt)
     parsed = read_journal(journal, salvage=salvage)  # a bad journal fails here, before anything else
-    require_confirmation(
-        yes=yes, fmt=fmt, interactive=can_prompt(fmt, no_input), to="restore the prior values"
-    )
+    _require_confirmation_possible(yes, fmt)
     if rollback_journal is not None and rollback_journal.exists():
         raise JournalError("rollback journal already exists; refusing to overwrite it", file=rollback_journal)
     inv = with_transport(load_inventory(inventory), transport)
@@ -329,10 +336,18 @@ def rollback_command(
         say(
             f"{journal}: run {parsed.run_id}: up to {counted(len(writes), 'restore')} on {counted(len(names), 'host')} (above)"
         )
-        confirm("Restore the prior values?", declined="nothing was changed")
+        if not typer.confirm("Restore the prior values?", default=False, err=True):
+            raise Aborted("nothing was changed")
     journal_hosts = Inventory(tuple(h for h in inv.hosts if h.name in names), inv.groups, inv.source)
     warn_insecure_transport(journal_hosts.hosts)
-    credentials = resolve_credentials(journal_hosts.hosts, interactive=can_prompt(fmt, no_input))
+    engine_options = engine_for(engine, broker, command="rollback")
+    here = [h for h in journal_hosts.hosts if engine_options is None or h.site is None]
+    credentials = resolve_credentials(here, interactive=can_prompt(fmt, no_input))
+    rollback_run = rollback
+    if engine_options is not None:
+        from toolkit.engine import remediation as through
+
+        rollback_run = functools.partial(through.rollback, engine=engine_options)
     target = rollback_journal or default_rollback_journal(journal)
     say(f"rollback journal: {target}")
     stop = threading.Event()
@@ -341,7 +356,7 @@ def rollback_command(
         interrupt_policy(stop, say),
         progress_hooks(len(journal_hosts.hosts), enabled=show_progress(fmt), label="rolling back") as hooks,
     ):
-        run = rollback(
+        run = rollback_run(
             journal,
             inventory=inv,
             credentials=credentials,
@@ -399,6 +414,19 @@ def restores_table(rows: list[tuple[str, str, str, str]]) -> str:
 
 
 # -- helpers -----------------------------------------------------------------------------
+
+
+def _require_confirmation_possible(yes: bool, fmt: str) -> None:
+    if yes:
+        return
+    if fmt in MACHINE_FORMATS:
+        raise UsageError(
+            f"--format {fmt} cannot prompt for confirmation: pass --yes to change hosts", field="--yes"
+        )
+    if not sys.stdin.isatty():
+        raise UsageError(
+            "no terminal to confirm on: pass --yes to change hosts (or --check for a dry run)", field="--yes"
+        )
 
 
 def _report(run: RemediateRun, fmt: str, table_format: str, output: Path | None) -> None:

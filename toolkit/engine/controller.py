@@ -109,10 +109,13 @@ def run_engine(
     stop: threading.Event | None = None,
     now: datetime | None = None,
     decode: Callable[[Mapping[str, Any]], HostResult] = result_from_wire,
+    on_journal: Callable[[list[dict[str, Any]]], None] | None = None,
 ) -> tuple[list[HostResult], bool]:
     """Run ``hosts`` (results in their order, interrupted): sited hosts on their site's
     workers (``kind`` names the batch body, ``params`` its parameters), the rest with
-    ``local``. ``hooks`` fire in this thread as results arrive, from any site."""
+    ``local``. ``hooks`` fire in this thread as results arrive, from any site;
+    ``on_journal`` gets the journal records a remediating worker streams back, in the order
+    it journaled them (before the host's result)."""
     import redis
 
     hooks = hooks or FanoutHooks()
@@ -235,6 +238,10 @@ def run_engine(
                 got = []
                 time.sleep(0.5)
             for record in got:
+                if "journal" in record:
+                    if on_journal is not None:
+                        on_journal(list(record["journal"]))
+                    continue
                 index = int(record["index"])
                 if index in site_of and results[index] is None:
                     last_seen[site_of[index]] = time.monotonic()
@@ -309,10 +316,17 @@ def _read(client: Any, key: str, *, block: bool) -> list[dict[str, Any]]:
     return [json.loads(r) for r in raw]
 
 
+#: Parameters given per host name, cut down to each batch's hosts.
+PER_HOST = ("workarounds", "intents")
+
+
 def _per_host(params: Mapping[str, Any], hosts: Sequence[Host]) -> dict[str, Any]:
-    """Per-host parameters, cut down to the batch's hosts (workarounds of an audit)."""
-    table = params.get("workarounds")
-    if not isinstance(table, Mapping):
-        return {}
+    """Per-host parameters, cut down to the batch's hosts (workarounds of an audit or a
+    remediation, a rollback's intents)."""
     names = {h.name for h in hosts}
-    return {"workarounds": {n: v for n, v in table.items() if n in names}}
+    out: dict[str, Any] = {}
+    for key in PER_HOST:
+        table = params.get(key)
+        if isinstance(table, Mapping):
+            out[key] = {n: v for n, v in table.items() if n in names}
+    return out

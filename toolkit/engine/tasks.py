@@ -100,25 +100,55 @@ def run_batch(task: Any, payload: dict[str, Any]) -> dict[str, Any]:
         push(client, key, early)
     pending: list[dict[str, Any]] = []
     last_push = [time.monotonic()]
+    pending_lock = threading.Lock()
 
-    def on_result(result: HostResult) -> None:
+    def send(record: dict[str, Any]) -> None:
         # Results go out in small bursts (one round trip per burst, at most 50 ms late), so a
         # batch costs Redis few calls without holding progress back.
-        pending.append(_record(indices[result.name], site, result, kind))
-        now = time.monotonic()
-        if len(pending) >= 32 or now - last_push[0] >= 0.05:
-            push(client, key, pending[:])
-            pending.clear()
-            last_push[0] = now
+        with pending_lock:
+            pending.append(record)
+            now = time.monotonic()
+            if len(pending) >= 32 or now - last_push[0] >= 0.05:
+                push(client, key, pending[:])
+                pending.clear()
+                last_push[0] = now
+
+    def on_result(result: HostResult) -> None:
+        send(_record(indices[result.name], site, result, kind))
 
     options = FanoutOptions(**payload["options"])
     processes = getattr(task.app.conf, "psfleet_processes", None)
     if processes:  # the worker's --processes wins over the controller's choice
         options = replace(options, processes=int(processes))
-    body = _body(kind, payload, credentials, client)
-    run_hosts(hosts, body, options=options, hooks=FanoutHooks(on_result=on_result))
-    if pending:
-        push(client, key, pending)
+    if kind in ("remediate", "rollback"):
+        from toolkit.engine.remediation import remediation_to_wire, run_writes
+
+        def send_journal(records: list[dict[str, Any]]) -> None:
+            # At once, not in a burst: the write waits for its intent to be in Redis.
+            push(client, key, [{"site": site, "journal": records}])
+
+        run_writes(
+            kind,
+            payload,
+            hosts,
+            credentials,
+            options,
+            site=site,
+            client=client,
+            # At once: a host's claim is dropped once its result is in Redis.
+            on_item=lambda item: push(
+                client,
+                key,
+                [{"index": indices[item.name], "site": site, "result": remediation_to_wire(item)}],
+            ),
+            send_journal=send_journal,
+        )
+    else:
+        body = _body(kind, payload, credentials, client)
+        run_hosts(hosts, body, options=options, hooks=FanoutHooks(on_result=on_result))
+    with pending_lock:
+        if pending:
+            push(client, key, pending)
     log.info("site %s: batch of %d hosts done (redelivered: %s)", site, len(payload["hosts"]), redelivered)
     return {"site": site, "hosts": len(payload["hosts"]), "redelivered": redelivered}
 

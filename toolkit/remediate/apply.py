@@ -23,7 +23,7 @@ from toolkit.baselines.select import baselines_for
 from toolkit.checks.probe import ProbeError
 from toolkit.errors import JournalError
 from toolkit.fanout.lockout import CredentialGate
-from toolkit.fanout.runner import FanoutHooks, run_hosts
+from toolkit.fanout.runner import FanoutHooks, FanoutOptions, run_hosts
 from toolkit.inventory.model import Host, Inventory
 from toolkit.remediate.execute import (
     LeaseDenied,
@@ -61,6 +61,9 @@ from toolkit.transport.protocol import CredentialLike, Session, TransportError
 from toolkit.transport.select import open_session
 
 BatchHook = Callable[[BatchReport, int], None]
+#: Runs one batch elsewhere (the engine's site workers): (the batch's hosts, the run's
+#: context) -> (their results in the hosts' order, interrupted). Default: this machine.
+BatchRunner = Callable[[Sequence[Host], "RunContext"], tuple[list[HostRemediation], bool]]
 
 
 def new_run_id() -> str:
@@ -112,6 +115,7 @@ def plan(
     workarounds: WorkaroundLookup | None = None,
     hooks: FanoutHooks | None = None,
     stop: threading.Event | None = None,
+    batch_runner: BatchRunner | None = None,
 ) -> RemediateRun:
     """Dry run (``--check``): probe every host and plan, writing nothing and journaling
     nothing. Changes are ``pending``; the run's exit code is 4 when any are."""
@@ -128,10 +132,14 @@ def plan(
         workaround_file=None,
     )
     started = now_iso()
-    results, interrupted = run_hosts(
-        list(inventory.hosts), _task(ctx), options=options.fanout, hooks=hooks, stop=stop
-    )
-    hosts = tuple(_collect(ctx, results, batch=None))
+    if batch_runner is not None:
+        ran, interrupted = batch_runner(list(inventory.hosts), ctx)
+        hosts = tuple(ran)
+    else:
+        results, interrupted = run_hosts(
+            list(inventory.hosts), _task(ctx), options=options.fanout, hooks=hooks, stop=stop
+        )
+        hosts = tuple(_collect(ctx, results, batch=None))
     return RemediateRun(
         hosts=hosts,
         mode="check",
@@ -159,6 +167,7 @@ def remediate(
     on_batch: BatchHook | None = None,
     stop: threading.Event | None = None,
     lock_dir: Path | None = None,
+    batch_runner: BatchRunner | None = None,
 ) -> RemediateRun:
     """Bring drifted hosts to the inventory's desired state, batch by batch.
 
@@ -245,13 +254,17 @@ def remediate(
                 )
                 done += [_skipped(h, number, why) for h in batch]
                 continue
-            with in_fanout():
-                results, interrupted = run_hosts(
-                    batch, _task(ctx), options=options.fanout, hooks=hooks, stop=ctx.stop, gate=gate
-                )
+            if batch_runner is not None:
+                ran, interrupted = batch_runner(batch, ctx)
+                outcome = [_with_batch(h, number) for h in ran]
+            else:
+                with in_fanout():
+                    results, interrupted = run_hosts(
+                        batch, _task(ctx), options=options.fanout, hooks=hooks, stop=ctx.stop, gate=gate
+                    )
+                outcome = _collect(ctx, results, batch=number)
             if ctx.journal_error:
                 interrupted = False  # stopped by the journal, not by the operator
-            outcome = _collect(ctx, results, batch=number)
             done += outcome
             report = BatchReport(
                 number, tuple(h.name for h in batch), tuple(h.name for h in outcome if h.failed)
@@ -282,6 +295,31 @@ def end_journal(writer: JournalWriter, run: RemediateRun) -> None:
     if writer.failed is None:
         with contextlib.suppress(JournalError):  # the run then reports journal_error
             writer.append(end_record(run))
+
+
+#: The context of a remediation run (what every host's task reads), for a batch runner.
+RunContext = _Context
+
+
+def work_here(
+    ctx: RunContext,
+    hosts: Sequence[Host],
+    *,
+    options: FanoutOptions,
+    on_item: Callable[[HostRemediation], None],
+    stop: threading.Event | None = None,
+) -> bool:
+    """Run ``hosts`` on this machine as a batch of ``ctx``'s run does, each host's result
+    to ``on_item`` as soon as it is known (the engine's controller and site workers); returns
+    whether the run was interrupted."""
+
+    def on_result(stub: HostResult) -> None:
+        on_item(_collect(ctx, [stub], batch=None)[0])
+
+    _, interrupted = run_hosts(
+        list(hosts), _task(ctx), options=options, hooks=FanoutHooks(on_result=on_result), stop=stop
+    )
+    return interrupted
 
 
 # -- one host ------------------------------------------------------------------------------

@@ -390,6 +390,12 @@ def _owner(setting_id: str, baseline: str) -> Setting:
     return found
 
 
+def parse_intent(line: int, record: dict[str, Any]) -> Intent:
+    """One intent record, checked as :func:`read_journal` checks every intent (ValueError:
+    an unmanaged value, a prior kind the setting cannot have...)."""
+    return _intent(line, record)
+
+
 def _intent(number: int, record: dict[str, Any]) -> Intent:
     setting_id = _str(record, "setting")
     baseline = record.get("baseline") or ""

@@ -25,7 +25,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -90,6 +90,10 @@ class _HostWork:
     intents: tuple[Intent, ...]
 
 
+#: One host to roll back and its journal's first intents (a runner's unit of work).
+HostWork = _HostWork
+
+
 def rollback(
     journal_path: Path,
     *,
@@ -104,6 +108,7 @@ def rollback(
     stop: threading.Event | None = None,
     lock_dir: Path | None = None,
     journal: Journal | None = None,
+    runner: RollbackRunner | None = None,
 ) -> RemediateRun:
     """Restore every prior value recorded in ``journal_path`` and verify it by read-back.
 
@@ -191,18 +196,24 @@ def rollback(
     registered = contextlib.ExitStack()
     registered.enter_context(cancellable(cancel_all))
     try:
-        with in_fanout():
-            results, interrupted = run_hosts(
-                [w.host for w in work], task, options=options, hooks=hooks, stop=state.stop
+        if runner is not None:
+            context = RollbackContext(
+                run_id, parsed.run_id, force, writer, credentials, options, workaround_file, state, progress
             )
+            hosts, interrupted = runner(work, context)
+        else:
+            with in_fanout():
+                results, interrupted = run_hosts(
+                    [w.host for w in work], task, options=options, hooks=hooks, stop=state.stop
+                )
+            hosts = [
+                _collect(r, by_name[r.name], progress.get(r.name), writer, run_id, state).served(
+                    p.transport(r.extra) if (p := progress.get(r.name)) is not None else r.extra
+                )
+                for r in results
+            ]
         if state.journal_error:
             interrupted = False
-        hosts = [
-            _collect(r, by_name[r.name], progress.get(r.name), writer, run_id, state).served(
-                p.transport(r.extra) if (p := progress.get(r.name)) is not None else r.extra
-            )
-            for r in results
-        ]
         hosts += [
             _refused(name, per_host[name][0], "not in the inventory: cannot connect to roll it back")
             for name in missing
@@ -222,6 +233,61 @@ def rollback(
             run = summary(interrupted=True)
         end_journal(writer, run)
         writer.close()
+
+
+@dataclass(frozen=True)
+class RollbackContext:
+    """What every host's restore reads (a runner's view of the rollback)."""
+
+    run_id: str
+    source_run_id: str
+    force: bool
+    journal: JournalWriter
+    credentials: Mapping[str, CredentialLike | None]
+    options: FanoutOptions | None
+    workaround_file: Path | None
+    state: _State
+    progress: dict[str, Progress]
+
+
+#: Runs the hosts elsewhere (the engine's site workers): (the hosts' work, the rollback's
+#: context) -> (their results in the work's order, interrupted). Default: this machine.
+RollbackRunner = Callable[[list[_HostWork], RollbackContext], tuple[list[HostRemediation], bool]]
+
+
+def rollback_here(
+    ctx: RollbackContext, work: Sequence[_HostWork], *, on_item: Callable[[HostRemediation], None]
+) -> bool:
+    """Restore ``work`` from this machine as :func:`rollback` does, each host's result to
+    ``on_item`` as soon as it is known (the engine's controller and site workers); returns
+    whether the run was interrupted."""
+    by_name = {w.host.name: w for w in work}
+    task = _task(
+        by_name,
+        ctx.credentials,
+        ctx.journal,
+        ctx.run_id,
+        ctx.source_run_id,
+        ctx.force,
+        ctx.progress,
+        threading.Lock(),
+        ctx.workaround_file or workarounds_path(),
+        ctx.state,
+    )
+
+    def on_result(r: HostResult) -> None:
+        p = ctx.progress.get(r.name)
+        item = _collect(r, by_name[r.name], p, ctx.journal, ctx.run_id, ctx.state)
+        on_item(item.served(p.transport(r.extra) if p is not None else r.extra))
+
+    _, interrupted = run_hosts(
+        [w.host for w in work],
+        task,
+        options=ctx.options,
+        hooks=FanoutHooks(on_result=on_result),
+        stop=ctx.state.stop,
+    )
+    return interrupted
 
 
 def intents_by_host(journal: Journal) -> dict[str, list[Intent]]:
@@ -338,6 +404,8 @@ def later_writes(journal: Journal, hosts: list[str], directories: list[Path] | N
 
 @dataclass
 class _State:
+    """The rollback's stop flag, this box's lock folder, and its journal's failure."""
+
     stop: threading.Event
     lock_dir: Path
     journal_error: str | None = None
@@ -346,6 +414,9 @@ class _State:
         if self.journal_error is None:
             self.journal_error = str(exc)
         self.stop.set()
+
+
+RollbackState = _State
 
 
 def _refused(name: str, intent: Intent, why: str) -> HostRemediation:

@@ -87,9 +87,13 @@ def inventories(fleet: Fleet, tmp_path_factory: pytest.TempPathFactory) -> dict[
 
 
 class Worker:
+    """A ``psfleet worker`` process; its own state dir (journals, locks) beside its log."""
+
     def __init__(self, site: str, env: dict[str, str], log: Path) -> None:
         self.site = site
         self.log = log
+        self.state_dir = log.with_suffix(".state")
+        env = dict(env, PSFLEET_STATE_DIR=str(self.state_dir))
         source = ["--source-address", SOURCES[site]] if site in SOURCES else []
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "toolkit.cli", "worker", "--site", site, "--concurrency", "2", *source],

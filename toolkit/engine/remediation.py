@@ -1,0 +1,668 @@
+"""Remediation and rollback through the engine: the writes on each site's worker, ONE journal.
+
+The controller runs :func:`toolkit.remediate.remediate` / :func:`toolkit.remediate.rollback`
+as a local run does (batches, canary, ``--max-fail-percent``, the report), with each batch
+handed to :func:`_through_engine`: it takes every host's engine lease in Redis
+(:mod:`toolkit.engine.lease`), sends the sited hosts to their site's workers and runs the
+others here, into the run's journal.
+
+A site worker journals its own writes as a local run does, each intent fsynced to its own
+journal (``<state dir>/journals/engine-<kind>-<site>-<run id>.jsonl`` on the worker) and
+pushed to Redis *before* the write it describes goes out; the controller appends every
+record it receives to the run's journal, so ``psfleet rollback --journal MERGED`` works
+with or without the engine. When a worker dies mid-batch, Redis hands the batch to another
+worker of the site (late acknowledgement): each host is planned again from what it holds
+now, so a write that happened is not made twice and the merged journal's *first* intent per
+(host, setting) still holds the value from before the run: the one rollback restores.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from toolkit import __version__
+from toolkit.engine.controller import EngineOptions, run_engine
+from toolkit.errors import JournalError
+from toolkit.fanout.runner import FanoutHooks, FanoutOptions
+from toolkit.inventory.credentials import Credential
+from toolkit.inventory.model import Host, Inventory
+from toolkit.remediate.journal import (
+    Intent,
+    JournalWriteError,
+    JournalWriter,
+    free_journal_path,
+    now_iso,
+    parse_intent,
+    state_dir,
+)
+from toolkit.remediate.lease import Busy
+from toolkit.remediate.model import (
+    HostRemediation,
+    Outcome,
+    RemediateRun,
+    RemediateStatus,
+    SettingResult,
+    value_dict,
+    value_from_dict,
+)
+from toolkit.remediate.options import RemediateOptions
+from toolkit.remediate.workarounds import WorkaroundLookup
+from toolkit.results import ErrorKind, HostError, HostResult, HostStatus, OsInfo
+from toolkit.transport.protocol import CredentialLike
+
+log = logging.getLogger(__name__)
+
+_ITEM = "psfleet.remediation"
+#: Runs hosts on this machine: (hosts, hooks, stop) -> (results, interrupted), as run_engine wants.
+_Here = Callable[[list[Host], FanoutHooks, threading.Event], tuple[list[HostResult], bool]]
+
+
+# -- controller -------------------------------------------------------------------------------
+
+
+def plan(
+    inventory: Inventory,
+    *,
+    credentials: Mapping[str, CredentialLike | None],
+    engine: EngineOptions,
+    options: RemediateOptions | None = None,
+    only: Sequence[str] | None = None,
+    allow_insecure: bool = False,
+    expires: datetime | None = None,
+    workarounds: WorkaroundLookup | None = None,
+    hooks: FanoutHooks | None = None,
+    stop: threading.Event | None = None,
+) -> RemediateRun:
+    """:func:`toolkit.remediate.plan` (``--check``) with sited hosts planned on their site."""
+    from toolkit.remediate.apply import plan as local_plan
+
+    options = options or RemediateOptions()
+    return local_plan(
+        inventory,
+        credentials=credentials,
+        options=options,
+        only=only,
+        allow_insecure=allow_insecure,
+        expires=expires,
+        workarounds=workarounds,
+        hooks=hooks,
+        stop=stop,
+        batch_runner=_remediate_batches(engine, options.fanout, hooks, check=True),
+    )
+
+
+def remediate(
+    inventory: Inventory,
+    *,
+    credentials: Mapping[str, CredentialLike | None],
+    journal: Path,
+    engine: EngineOptions,
+    options: RemediateOptions | None = None,
+    only: Sequence[str] | None = None,
+    allow_insecure: bool = False,
+    expires: datetime | None = None,
+    workarounds: WorkaroundLookup | None = None,
+    workaround_file: Path | None = None,
+    hooks: FanoutHooks | None = None,
+    on_batch: Any = None,
+    stop: threading.Event | None = None,
+    lock_dir: Path | None = None,
+) -> RemediateRun:
+    """:func:`toolkit.remediate.remediate` with sited hosts written by their site's worker;
+    ``journal`` is the run's one journal (the workers' records merged into it)."""
+    from toolkit.remediate.apply import remediate as local_remediate
+
+    options = options or RemediateOptions()
+    return local_remediate(
+        inventory,
+        credentials=credentials,
+        journal=journal,
+        options=options,
+        only=only,
+        allow_insecure=allow_insecure,
+        expires=expires,
+        workarounds=workarounds,
+        workaround_file=workaround_file,
+        hooks=hooks,
+        on_batch=on_batch,
+        stop=stop,
+        lock_dir=lock_dir,
+        batch_runner=_remediate_batches(engine, options.fanout, hooks, check=False),
+    )
+
+
+def rollback(
+    journal_path: Path,
+    *,
+    inventory: Inventory,
+    credentials: Mapping[str, CredentialLike | None],
+    engine: EngineOptions,
+    hooks: FanoutHooks | None = None,
+    **kwargs: Any,
+) -> RemediateRun:
+    """:func:`toolkit.remediate.rollback` with each host's undo sent to its site's worker
+    (the journal may be a merged engine journal or a local run's: the inventory says where
+    each host is); the rollback journal is written here, as locally."""
+    from toolkit.remediate.rollback import HostWork, RollbackContext, rollback_here
+    from toolkit.remediate.rollback import rollback as local_rollback
+
+    def runner(work: list[HostWork], ctx: RollbackContext) -> tuple[list[HostRemediation], bool]:
+        by_name = {w.host.name: w for w in work}
+
+        def here(
+            hosts: list[Host], local_hooks: FanoutHooks, _stop: threading.Event
+        ) -> tuple[list[HostResult], bool]:
+            chosen = [by_name[h.name] for h in hosts]
+            return [], rollback_here(ctx, chosen, on_item=_forward(local_hooks))
+
+        params = {
+            "run_id": ctx.run_id,
+            "source_run_id": ctx.source_run_id,
+            "force": ctx.force,
+            "intents": {w.host.name: [intent_to_wire(i) for i in w.intents] for w in work},
+        }
+        return _through_engine(
+            [w.host for w in work],
+            kind="rollback",
+            params=params,
+            run_id=ctx.run_id,
+            journal=ctx.journal,
+            journal_failed=ctx.state.journal_failed,
+            here=here,
+            engine=engine,
+            options=ctx.options or FanoutOptions(),
+            hooks=hooks,
+            stop=ctx.state.stop,
+        )
+
+    return local_rollback(
+        journal_path, inventory=inventory, credentials=credentials, hooks=hooks, runner=runner, **kwargs
+    )
+
+
+def _remediate_batches(
+    engine: EngineOptions, options: FanoutOptions, hooks: FanoutHooks | None, *, check: bool
+) -> Callable[[Sequence[Host], Any], tuple[list[HostRemediation], bool]]:
+    from toolkit.remediate.apply import RunContext, work_here
+
+    def batch_runner(batch: Sequence[Host], ctx: RunContext) -> tuple[list[HostRemediation], bool]:
+        def here(
+            hosts: list[Host], local_hooks: FanoutHooks, _stop: threading.Event
+        ) -> tuple[list[HostResult], bool]:
+            return [], work_here(ctx, hosts, options=options, on_item=_forward(local_hooks), stop=ctx.stop)
+
+        lookup = ctx.workarounds
+        params = {
+            "run_id": ctx.run_id,
+            "check": check,
+            "only": list(ctx.only) if ctx.only else None,
+            "allow_insecure": ctx.allow_insecure,
+            "expires": ctx.expires.isoformat() if ctx.expires else None,
+            "now": ctx.now.isoformat(),
+            "workarounds": {
+                h.name: {k: v.isoformat() for k, v in table.items()}
+                for h in batch
+                if lookup is not None and (table := lookup(h))
+            },
+        }
+        journal = ctx.journal
+        return _through_engine(
+            list(batch),
+            kind="remediate",
+            params=params,
+            run_id=ctx.run_id,
+            journal=journal,
+            journal_failed=ctx.journal_failed,
+            here=here,
+            engine=engine,
+            options=options,
+            hooks=hooks,
+            stop=ctx.stop,
+            leases=not check,
+        )
+
+    return batch_runner
+
+
+def _forward(hooks: FanoutHooks) -> Callable[[HostRemediation], None]:
+    on_result = hooks.on_result
+
+    def forward(item: HostRemediation) -> None:
+        if on_result is not None:
+            on_result(wrap(item))
+
+    return forward
+
+
+def _through_engine(
+    hosts: list[Host],
+    *,
+    kind: str,
+    params: Mapping[str, Any],
+    run_id: str,
+    journal: JournalWriter | None,
+    journal_failed: Callable[[JournalError], None],
+    here: _Here,
+    engine: EngineOptions,
+    options: FanoutOptions,
+    hooks: FanoutHooks | None,
+    stop: threading.Event,
+    leases: bool = True,
+) -> tuple[list[HostRemediation], bool]:
+    """Run ``hosts`` (one batch) through the engine under their engine leases; the workers'
+    journal records go to ``journal`` as they arrive. Results in the hosts' order."""
+    from toolkit.engine.app import redis_client
+    from toolkit.engine.lease import EngineLeases
+
+    client = redis_client(engine.broker) if hosts else None
+    held = EngineLeases(client, run_id) if client is not None and leases else None
+    call = uuid.uuid4().hex
+    params = {**params, "call": call}
+    try:
+        busy = held.take([h.name for h in hosts]) if held is not None else {}
+        todo = [h for h in hosts if h.name not in busy]
+
+        def on_journal(records: list[dict[str, Any]]) -> None:
+            if journal is None or journal.failed is not None:
+                return
+            try:
+                journal.append(*records)
+            except JournalError as exc:
+                journal_failed(exc)
+
+        results, interrupted = run_engine(
+            todo,
+            kind=kind,
+            params=params,
+            options=options,
+            engine=engine,
+            local=here,
+            hooks=hooks,
+            stop=stop,
+            decode=lambda data: wrap(remediation_from_wire(data)),
+            on_journal=on_journal,
+        )
+        done = {r.name: unwrap(r, writes=kind != "remediate" or not params.get("check")) for r in results}
+        out: list[HostRemediation] = []
+        for h in hosts:
+            if h.name in done:
+                out.append(done[h.name])
+                continue
+            item = busy_host(h, busy[h.name])
+            if hooks is not None and hooks.on_result is not None:
+                hooks.on_result(wrap(item))
+            out.append(item)
+        return out, interrupted
+    finally:
+        if held is not None:
+            held.release()
+        if client is not None:
+            with contextlib.suppress(Exception):  # Redis away: a late copy finds its hosts done
+                client.set(ended_key(call), "1", px=int(DONE_TTL * 1000))
+            client.close()
+
+
+def busy_host(host: Host, exc: Busy) -> HostRemediation:
+    return HostRemediation(
+        name=host.name,
+        address=host.address,
+        status=RemediateStatus.BUSY,
+        error=HostError(ErrorKind.ERROR, exc.message, sent=False),
+        groups=host.groups,
+    )
+
+
+def wrap(item: HostRemediation) -> HostResult:
+    """A host's remediation as a fan-out result (for progress hooks and the controller)."""
+    try:
+        status = HostStatus(item.status.value)
+    except ValueError:
+        status = HostStatus.ERROR
+    return HostResult(
+        name=item.name,
+        address=item.address,
+        status=status,
+        error=item.error,
+        duration_s=item.duration_s,
+        groups=item.groups,
+        extra={_ITEM: item},
+    )
+
+
+def unwrap(result: HostResult, *, writes: bool = True) -> HostRemediation:
+    """The remediation back out; a host the engine failed (no worker, no result in the run's
+    bound, not sendable) becomes one, saying whether its writes may have happened."""
+    item = result.extra.get(_ITEM)
+    if isinstance(item, HostRemediation):
+        return item
+    error = result.error or HostError(ErrorKind.ERROR, "no result")
+    if error.sent and writes:
+        error = HostError(
+            error.kind,
+            f"{error.message}; its writes may have happened (its site worker's journal and the "
+            "run's journal have every intent that went out)",
+        )
+    return HostRemediation(
+        name=result.name,
+        address=result.address,
+        status=RemediateStatus.from_error(error.kind),
+        error=error,
+        duration_s=result.duration_s,
+        groups=result.groups,
+    )
+
+
+# -- wire -------------------------------------------------------------------------------------
+
+
+def remediation_to_wire(item: HostRemediation) -> dict[str, Any]:
+    return {
+        "name": item.name,
+        "address": item.address,
+        "status": item.status.value,
+        "os": asdict(item.os) if item.os else None,
+        "checks": [_setting_to_wire(c) for c in item.checks],
+        "error": {"kind": item.error.kind.value, "message": item.error.message, "sent": item.error.sent}
+        if item.error
+        else None,
+        "batch": item.batch,
+        "duration_s": item.duration_s,
+        "groups": list(item.groups),
+        "transport": item.transport,
+        "transport_fallback": item.transport_fallback,
+    }
+
+
+def remediation_from_wire(data: Mapping[str, Any]) -> HostRemediation:
+    error = data.get("error")
+    os_info = data.get("os")
+    return HostRemediation(
+        name=str(data["name"]),
+        address=str(data["address"]),
+        status=RemediateStatus(data["status"]),
+        os=OsInfo(**os_info) if os_info else None,
+        checks=tuple(_setting_from_wire(c) for c in data.get("checks") or ()),
+        error=HostError(ErrorKind(error["kind"]), str(error["message"]), bool(error.get("sent", True)))
+        if error
+        else None,
+        batch=data.get("batch"),
+        duration_s=float(data.get("duration_s") or 0.0),
+        groups=tuple(str(g) for g in data.get("groups") or ()),
+        transport=data.get("transport"),
+        transport_fallback=data.get("transport_fallback"),
+    )
+
+
+def _setting_to_wire(c: SettingResult) -> dict[str, Any]:
+    return {
+        "id": c.id,
+        "path": c.path,
+        "name": c.name,
+        "before": value_dict(c.before),
+        "after": value_dict(c.after),
+        "command": c.command,
+        "outcome": c.outcome.value,
+        "reason": c.reason,
+        "rule": c.rule,
+        "expected": c.expected,
+        "observed": value_dict(c.observed),
+    }
+
+
+def _setting_from_wire(data: Mapping[str, Any]) -> SettingResult:
+    return SettingResult(
+        id=str(data["id"]),
+        path=str(data["path"]),
+        name=str(data["name"]),
+        before=value_from_dict(data["before"]),
+        after=value_from_dict(data["after"]) if data.get("after") else None,
+        command=str(data["command"]),
+        outcome=Outcome(data["outcome"]),
+        reason=str(data["reason"]),
+        rule=str(data["rule"]),
+        expected=str(data.get("expected") or ""),
+        observed=value_from_dict(data["observed"]) if data.get("observed") else None,
+    )
+
+
+def intent_to_wire(intent: Intent) -> dict[str, Any]:
+    """An intent as its journal record (plus its line): the worker checks it again."""
+    return {
+        "line": intent.line,
+        "type": "intent",
+        "run_id": intent.run_id,
+        "time": intent.time,
+        "host": intent.host,
+        "address": intent.address,
+        "endpoint": intent.endpoint,
+        "setting": intent.setting,
+        "path": intent.path,
+        "name": intent.name,
+        "before": value_dict(intent.before),
+        "after": value_dict(intent.after),
+        "command": intent.command,
+        "workaround_expires": intent.workaround_expires.isoformat() if intent.workaround_expires else None,
+        "baseline": intent.baseline or None,
+        "baseline_digest": intent.baseline_digest or None,
+    }
+
+
+# -- worker -----------------------------------------------------------------------------------
+
+
+class StreamedJournal(JournalWriter):
+    """A worker's own journal: every append is fsynced here, then pushed to the controller
+    (through Redis) before it returns, so no write goes out before both hold its intent."""
+
+    send: Callable[[list[dict[str, Any]]], None] | None = None
+
+    def append(self, *records: dict[str, Any]) -> None:
+        super().append(*records)
+        if self.send is None:
+            return
+        try:
+            self.send(list(records))
+        except Exception as exc:  # Redis away longer than a push waits
+            raise JournalWriteError(
+                f"cannot send the journal to the controller: {type(exc).__name__}", file=self.path
+            ) from None
+
+
+#: Seconds a worker's claim on a host of its batch outlives its last renewal.
+CLAIM_TTL = 15.0
+#: A claim's value once the host's result is in Redis: no copy of the batch works it again.
+DONE = '{"run_id":"done"}'
+#: Seconds a host's "done" claim, and a batch's "ended" mark, stay in Redis.
+DONE_TTL = 86400.0
+
+
+def ended_key(call: str) -> str:
+    """Set by the controller when it stops waiting for a batch: a copy of the batch still
+    queued or running starts no more hosts."""
+    return f"psfleet:call:{call}:ended"
+
+
+def claims_prefix(run_id: str) -> str:
+    return f"psfleet:run:{run_id}:claim:"
+
+
+def run_writes(
+    kind: str,
+    payload: Mapping[str, Any],
+    hosts: Sequence[Host],
+    credentials: Mapping[str, Credential],
+    options: FanoutOptions,
+    *,
+    site: str,
+    client: Any,
+    on_item: Callable[[HostRemediation], None],
+    send_journal: Callable[[list[dict[str, Any]]], None],
+) -> None:
+    """A site worker's batch of remediation (``kind`` remediate) or rollback: the same
+    per-host work as a local run, journaled here and streamed back.
+
+    A batch may run twice (Redis hands it to another worker when its worker died, or when
+    it ran longer than the visibility timeout): each host is claimed in Redis while it is
+    worked on, and marked done once ``on_item`` sent its result. A copy skips the hosts
+    marked done, waits for those another live copy holds, and takes over those whose claim
+    expired (a dead worker's, :data:`CLAIM_TTL`): planned again from what the host holds
+    now. Once the controller stopped waiting for the batch, no copy starts a host."""
+    from toolkit.engine.lease import EngineLeases
+
+    params = payload.get(kind) or {}
+    run_id = str(params["run_id"])
+    check = kind == "remediate" and bool(params.get("check"))
+    writer: StreamedJournal | None = None
+    if not check:
+        header: dict[str, Any] = {
+            "run_id": run_id,
+            "command": kind,
+            "started": now_iso(),
+            "psfleet_version": __version__,
+            "site": site,
+            "hosts": len(hosts),
+        }
+        if kind == "rollback":
+            header["source_run_id"] = str(params.get("source_run_id") or "")
+        folder = state_dir() / "journals"
+        created = StreamedJournal.create(free_journal_path(folder, f"engine-{kind}-{site}-{run_id}"), header)
+        assert isinstance(created, StreamedJournal)
+        writer = created
+        writer.send = send_journal
+    claims = EngineLeases(client, uuid.uuid4().hex, ttl=CLAIM_TTL, prefix=claims_prefix(run_id))
+
+    def done(item: HostRemediation) -> None:
+        on_item(item)
+        if not check:
+            claims.settle([item.name], DONE, DONE_TTL)
+
+    try:
+        if kind == "remediate":
+            run = _remediate_here(params, credentials, options, writer, done, check=check)
+        elif kind == "rollback":
+            assert writer is not None
+            run = _rollback_here(params, credentials, options, writer, done)
+        else:
+            raise ValueError(f"unknown batch kind {kind!r}")
+        if check:
+            run(list(hosts))
+            return
+        todo = list(hosts)
+        give_up = time.monotonic() + CLAIM_TTL + options.timeout * (options.retries + 1) * len(hosts)
+        call = str(params.get("call") or "")
+        while todo:
+            if call and client.exists(ended_key(call)):
+                log.warning(
+                    "site %s: the controller no longer waits for this batch: %d hosts left", site, len(todo)
+                )
+                return
+            held = claims.take([h.name for h in todo])
+            ready = [h for h in todo if h.name not in held]
+            todo = [h for h in todo if h.name in held and held[h.name].run_id != "done"]
+            if ready:
+                run(ready)
+            elif time.monotonic() >= give_up:
+                log.warning(
+                    "site %s: %d hosts held by another copy of the batch: left to it", site, len(todo)
+                )
+                return
+            else:
+                time.sleep(0.5)
+    finally:
+        claims.release()
+        if writer is not None:
+            writer.send = None
+            if writer.failed is None:
+                with contextlib.suppress(JournalError):
+                    writer.append({"type": "end", "run_id": run_id, "time": now_iso(), "hosts": len(hosts)})
+            writer.close()
+
+
+def _remediate_here(
+    params: Mapping[str, Any],
+    credentials: Mapping[str, Credential],
+    options: FanoutOptions,
+    writer: JournalWriter | None,
+    on_item: Callable[[HostRemediation], None],
+    *,
+    check: bool,
+) -> Callable[[list[Host]], None]:
+    from toolkit.remediate.apply import RunContext, work_here
+    from toolkit.remediate.workarounds import workarounds_path
+
+    table = {
+        name: {k: datetime.fromisoformat(v) for k, v in entry.items()}
+        for name, entry in (params.get("workarounds") or {}).items()
+        if entry
+    }
+    expires = params.get("expires")
+    only = params.get("only")
+    ctx = RunContext(
+        run_id=str(params["run_id"]),
+        credentials=credentials,
+        only=tuple(str(o) for o in only) if only else None,
+        allow_insecure=bool(params.get("allow_insecure")),
+        expires=datetime.fromisoformat(expires) if expires else None,
+        now=datetime.fromisoformat(str(params["now"])),
+        workarounds=lambda host: table.get(host.name),
+        journal=writer,
+        workaround_file=None if check else workarounds_path(),
+        lock_dir=None if check else state_dir() / "locks",
+    )
+
+    def run(hosts: list[Host]) -> None:
+        work_here(ctx, hosts, options=options, on_item=on_item, stop=ctx.stop)
+
+    return run
+
+
+def _rollback_here(
+    params: Mapping[str, Any],
+    credentials: Mapping[str, Credential],
+    options: FanoutOptions,
+    writer: JournalWriter,
+    on_item: Callable[[HostRemediation], None],
+) -> Callable[[list[Host]], None]:
+    from toolkit.remediate.rollback import HostWork, RollbackContext, RollbackState, rollback_here
+    from toolkit.remediate.workarounds import workarounds_path
+
+    intents = params.get("intents") or {}
+    ctx = RollbackContext(
+        run_id=str(params["run_id"]),
+        source_run_id=str(params.get("source_run_id") or ""),
+        force=bool(params.get("force")),
+        journal=writer,
+        credentials=credentials,
+        options=options,
+        workaround_file=workarounds_path(),
+        state=RollbackState(threading.Event(), state_dir() / "locks"),
+        progress={},
+    )
+
+    def run(hosts: list[Host]) -> None:
+        work: list[HostWork] = []
+        for host in hosts:
+            records = intents.get(host.name) or []
+            try:
+                parsed = tuple(parse_intent(int(r["line"]), dict(r)) for r in records)
+            except (KeyError, TypeError, ValueError) as exc:
+                error = HostError(ErrorKind.ERROR, f"intent refused by the site worker: {exc}", sent=False)
+                on_item(
+                    HostRemediation(
+                        host.name, host.address, RemediateStatus.ERROR, error=error, groups=host.groups
+                    )
+                )
+                continue
+            work.append(HostWork(host, parsed))
+        rollback_here(ctx, work, on_item=on_item)
+
+    return run
