@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import signal
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,11 +20,12 @@ from tabulate import tabulate
 from toolkit.baselines.select import with_baselines
 from toolkit.cli.baseline_cmd import BASELINE_HELP
 from toolkit.cli.common import (
-    MACHINE_FORMATS,
     can_prompt,
     check_format,
+    confirm,
     emit_report,
     progress_hooks,
+    require_confirmation,
     say,
     setup_logging,
     show_progress,
@@ -34,7 +34,7 @@ from toolkit.cli.common import (
 from toolkit.cli.options import LIMIT_HELP, complete_table_format, reject_table_format
 from toolkit.cli.record import db_option, no_record_option, record
 from toolkit.engine.options import BROKER_HELP, ENGINE_HELP, engine_for
-from toolkit.errors import Aborted, JournalError, UsageError
+from toolkit.errors import JournalError
 from toolkit.fanout.runner import FanoutOptions
 from toolkit.inventory.credentials import resolve_credentials
 from toolkit.inventory.limit import apply_limit
@@ -158,7 +158,12 @@ def remediate_command(
     reject_table_format(ctx, fmt)
     expiry = parse_expires(expires) if allow_insecure else None
     if not check:
-        _require_confirmation_possible(yes, fmt)
+        require_confirmation(
+            yes=yes,
+            fmt=fmt,
+            interactive=can_prompt(fmt, no_input),
+            to="change hosts (or --check for a dry run)",
+        )
     if journal is not None and journal.exists() and not check:
         raise JournalError(
             "journal already exists; refusing to overwrite it (choose another --journal)", file=journal
@@ -205,10 +210,10 @@ def remediate_command(
             say(f"nothing to change. {summary_text(preview)}")
             raise typer.Exit(preview.exit_code)
         hosts = len({h.name for h in preview.hosts if any(c.outcome is Outcome.PENDING for c in h.changes)})
-        if not typer.confirm(
-            f"Apply {counted(len(pending), 'change')} to {counted(hosts, 'host')}?", default=False, err=True
-        ):
-            raise Aborted("nothing was changed")
+        confirm(
+            f"Apply {counted(len(pending), 'change')} to {counted(hosts, 'host')}?",
+            declined="nothing was changed",
+        )
 
     target = journal or default_journal_path()
     say(f"journal: {target}")
@@ -320,7 +325,9 @@ def rollback_command(
     check_format(fmt, FORMATS, table_format=table_format)
     reject_table_format(ctx, fmt)
     parsed = read_journal(journal, salvage=salvage)  # a bad journal fails here, before anything else
-    _require_confirmation_possible(yes, fmt)
+    require_confirmation(
+        yes=yes, fmt=fmt, interactive=can_prompt(fmt, no_input), to="restore the prior values"
+    )
     if rollback_journal is not None and rollback_journal.exists():
         raise JournalError("rollback journal already exists; refusing to overwrite it", file=rollback_journal)
     inv = with_transport(load_inventory(inventory), transport)
@@ -336,8 +343,7 @@ def rollback_command(
         say(
             f"{journal}: run {parsed.run_id}: up to {counted(len(writes), 'restore')} on {counted(len(names), 'host')} (above)"
         )
-        if not typer.confirm("Restore the prior values?", default=False, err=True):
-            raise Aborted("nothing was changed")
+        confirm("Restore the prior values?", declined="nothing was changed")
     journal_hosts = Inventory(tuple(h for h in inv.hosts if h.name in names), inv.groups, inv.source)
     warn_insecure_transport(journal_hosts.hosts)
     engine_options = engine_for(engine, broker, command="rollback")
@@ -414,19 +420,6 @@ def restores_table(rows: list[tuple[str, str, str, str]]) -> str:
 
 
 # -- helpers -----------------------------------------------------------------------------
-
-
-def _require_confirmation_possible(yes: bool, fmt: str) -> None:
-    if yes:
-        return
-    if fmt in MACHINE_FORMATS:
-        raise UsageError(
-            f"--format {fmt} cannot prompt for confirmation: pass --yes to change hosts", field="--yes"
-        )
-    if not sys.stdin.isatty():
-        raise UsageError(
-            "no terminal to confirm on: pass --yes to change hosts (or --check for a dry run)", field="--yes"
-        )
 
 
 def _report(run: RemediateRun, fmt: str, table_format: str, output: Path | None) -> None:
