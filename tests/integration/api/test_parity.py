@@ -37,6 +37,9 @@ hosts:
     profile: server2019
   - name: down
     fault: refuse
+  - name: odd  # an answer only the lean client refuses: pypsrp serves it (transport_fallback)
+    profile: win81
+    fault: odd_boundary
 """
 #: Keys whose values differ between two runs of the same thing.
 VOLATILE = frozenset({"started", "finished", "since", "duration_s", "id", "run_id", "journal", "elapsed_s"})
@@ -82,14 +85,18 @@ def seed_expired_workaround(directory: Path) -> None:
     (directory / "workarounds.json").write_text(json.dumps(doc))
 
 
-def cli(*args: str) -> dict[str, Any]:
-    proc = subprocess.run(
-        [sys.executable, "-m", "toolkit.cli", *args, "--format", "json"],
+def psfleet(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "toolkit.cli", *args],
         capture_output=True,
         text=True,
         timeout=120,
         env=dict(os.environ),
     )
+
+
+def cli(*args: str) -> dict[str, Any]:
+    proc = psfleet(*args, "--format", "json")
     assert proc.stdout.startswith("{"), proc.stderr
     doc: dict[str, Any] = json.loads(proc.stdout)
     assert proc.returncode == doc["run"]["exit_code"], proc.stderr
@@ -105,9 +112,14 @@ def steady(doc: Any) -> Any:
     return doc
 
 
-def assert_same(library: Any, command: dict[str, Any]) -> None:
+def assert_same(library: Any, command: dict[str, Any], *, by_name: bool = False) -> None:
+    """Field by field; ``by_name``: hosts compared in name order (a rollback lists them in
+    its journal's order, which is the order the remediation's hosts finished in)."""
     lib = steady(json.loads(json.dumps(library.to_dict())))
     cmd = steady(command)
+    if by_name:
+        for doc in (lib, cmd):
+            doc["hosts"].sort(key=lambda h: h["name"])
     assert lib.keys() == cmd.keys()
     for key in lib:  # one field at a time, so a failure names the field
         if key == "hosts":
@@ -165,7 +177,7 @@ def test_remediate_and_rollback(inventory_path: Path, state: Path, tmp_path: Pat
     undone_by_cli = cli("rollback", "--yes", "-i", str(inventory_path), "--journal", by_library.journal)
 
     assert_same(by_library, by_cli)
-    assert_same(undone_by_library, undone_by_cli)
+    assert_same(undone_by_library, undone_by_cli, by_name=True)
     assert undone_by_cli["changes"].get("restored")
 
 
@@ -183,3 +195,20 @@ def test_probe(inventory_path: Path, state: Path) -> None:
     library = toolkit.probe(inv)
     assert_same(library, command)
     assert host_status(command, "fs-2019") == "probed"
+
+
+def test_every_table_names_the_transport_fallback(inventory_path: Path, state: Path) -> None:
+    """issue 12: the host pypsrp served after the lean client failed is named under every
+    command's table, with the reason (the JSON's transport_fallback)."""
+    limit = ("-i", str(inventory_path), "--limit", "odd,fs-2019")
+    run = ("run", *limit, "--cmdlet", "Get-ItemProperty", "--param", f"Path={WS}")
+    for args in (("audit", *limit), ("remediate", "--check", *limit), run):
+        proc = psfleet(*args)
+        assert (
+            "transport: pypsrp served 1 host after the lean client failed:\n  odd: lean client: "
+            in proc.stdout
+        ), args
+        assert "fs-2019:" not in proc.stdout.split("transport:", 1)[1], args
+    doc = cli(*run)
+    fallback = next(h["transport_fallback"] for h in doc["hosts"] if h["name"] == "odd")
+    assert fallback and fallback.startswith("lean client: ")
