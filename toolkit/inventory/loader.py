@@ -22,14 +22,27 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from toolkit.errors import InputError, InventoryError
-from toolkit.inventory.ansible import AnsibleView, load_yaml, read_ansible
-from toolkit.inventory.ansible_hosts import Decrypt, SkippedHost, to_inventory
 from toolkit.inventory.model import Inventory
-from toolkit.inventory.native import TOP_KEYS, parse_native
-from toolkit.inventory.settings import Problems
-from toolkit.yamlsrc import SrcDict, read_bounded
+
+# The readers (YAML, INI, Ansible's variables and connection plugins) are imported when an
+# inventory is read: every command sets the inventory options through this module at start
+# (``psfleet history`` reads no inventory and must not pay for them).
+if TYPE_CHECKING:
+    from toolkit.inventory.ansible import AnsibleView
+    from toolkit.inventory.ansible_hosts import Decrypt, SkippedHost
+    from toolkit.inventory.settings import Problems
+
+
+def __getattr__(name: str) -> Any:
+    if name == "SkippedHost":  # re-exported
+        from toolkit.inventory.ansible_hosts import SkippedHost
+
+        return SkippedHost
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "BACKENDS",
@@ -93,6 +106,8 @@ def inventory_options() -> InventoryOptions:
 
 
 def _read_text(path: Path) -> str:
+    from toolkit.yamlsrc import read_bounded
+
     return read_bounded(path, InventoryError)
 
 
@@ -105,6 +120,10 @@ def _detect(path: str | Path, text: str) -> tuple[str, object]:
     """The format and what the YAML parser made of ``text`` (the data, or the
     :class:`InputError` it raised; None for a ``.ini``/``.cfg`` file), so that the text is
     parsed once."""
+    from toolkit.inventory.ansible import load_yaml
+    from toolkit.inventory.native import TOP_KEYS
+    from toolkit.yamlsrc import SrcDict
+
     if Path(path).suffix.lower() in _INI_SUFFIXES:
         return "ansible-ini", None
     try:
@@ -146,6 +165,10 @@ def _backend(path: Path, options: InventoryOptions) -> str:
 
 
 def _parse(path: str | Path, problems: Problems, options: InventoryOptions) -> LoadedInventory | None:
+    from toolkit.inventory.ansible import read_ansible
+    from toolkit.inventory.ansible_hosts import to_inventory
+    from toolkit.inventory.native import parse_native
+
     file = str(path)
     source = Path(path)
     data: object = None
@@ -196,6 +219,8 @@ def read_inventory(
 
     Raises the first :class:`InventoryError` (in line order) if the file has any problem.
     """
+    from toolkit.inventory.settings import Problems
+
     problems = Problems(str(path))
     loaded = _parse(path, problems, options or _options)
     if problems or loaded is None:
@@ -217,6 +242,8 @@ def load_inventory(path: str | Path) -> Inventory:
 
 def check_inventory(path: str | Path, *, options: InventoryOptions | None = None) -> list[InventoryError]:
     """Every problem in the inventory, in line order; an empty list means it loads."""
+    from toolkit.inventory.settings import Problems
+
     problems = Problems(str(path))
     try:
         _parse(path, problems, options or _options)
