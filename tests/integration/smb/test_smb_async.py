@@ -18,6 +18,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.integration.smb.cli_helpers import write_probe_inventory
 from tests.integration.smb.listeners import listener
 from tests.integration.smb.test_smb_hostile import (
@@ -225,3 +227,25 @@ def test_ctrl_c_stops_the_running_hosts_and_reports_every_host(tmp_path: Path) -
     messages = [h["error"]["message"] for h in doc["hosts"]]
     assert messages == ["interrupted while running"] * 5 + ["not run: interrupted"] * 15
     assert [h["status"] for h in doc["hosts"]] == ["error"] * 20
+
+
+def test_probe_fleet_works_when_called_from_a_running_event_loop(fleet: Fleet, tmp_path: Path) -> None:
+    # A notebook or an async application calls the library from inside its own loop.
+    inventory = load_inventory(
+        write_probe_inventory(tmp_path / "inv.yml", {h.name: h.smb_port or 0 for h in fleet.hosts})
+    )
+
+    async def application() -> list[ProbeStatus]:
+        run = probe_fleet(inventory, options=FanoutOptions(forks=4, timeout=10), per_dialect=())
+        return [h.status for h in run.hosts]
+
+    assert asyncio.run(application()) == [ProbeStatus.PROBED] * len(fleet.hosts)
+
+
+def test_an_unknown_dialect_is_refused_before_any_host_is_probed(tmp_path: Path) -> None:
+    inventory = load_inventory(write_probe_inventory(tmp_path / "inv.yml", {"h": 9}))
+    started: list[str] = []
+
+    with pytest.raises(ValueError, match=re.escape("unknown SMB2 dialect '3.1'")):
+        probe_fleet(inventory, per_dialect=("3.1",), hooks=Hooks(on_start=lambda h: started.append(h.name)))
+    assert started == []
