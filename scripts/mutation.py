@@ -473,9 +473,9 @@ def _purge(tree: Path) -> None:
             del sys.modules[name]
 
 
-def _prepare(tree: Path) -> None:
+def _prepare(tree: Path, modules: list[str]) -> None:
     """This process becomes the fork server: environment for the tree, pytest and the
-    third-party packages imported once (by a collection of every module's tests)."""
+    third-party packages imported once (by a collection of the modules' tests)."""
     import pytest
 
     os.environ.update(PYTHONPATH=str(tree), PYTHONDONTWRITEBYTECODE="1", PSFLEET_NO_PROGRESS="1")
@@ -483,7 +483,7 @@ def _prepare(tree: Path) -> None:
     os.chdir(tree)
     sys.path[:] = [str(tree)] + [p for p in sys.path if Path(p or ".").resolve() != REPO / "scripts"]
     _clear_pycache(tree)
-    tests = sorted({t for _, ts in MODULES.values() for t in ts if (tree / t).exists()})
+    tests = sorted({t for m in modules for t in MODULES[m][1] if (tree / t).exists()})
     saved = os.dup(1), os.dup(2)
     null = os.open(os.devnull, os.O_WRONLY)
     try:
@@ -710,7 +710,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     tree, made = make_tree(args.tree)
     try:
-        _prepare(tree)
+        _prepare(tree, modules)
         reports = [
             run_module(
                 name,

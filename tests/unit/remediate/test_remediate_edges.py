@@ -1,26 +1,29 @@
 """Edges of remediation that mutation testing found unpinned, against fake hosts
 (tests/unit/remediate/fakehost): a dry run returns its plan and writes nothing, an applied run
 ends its journal with the end record, journal names are free and land in the state directory,
-a lease outlives the host's deadline by its margin, and a lease text is read up to 1,024
-characters only."""
+a lease outlives the host's deadline by its margin and names this process, a lease text is
+read up to 1,024 characters only, only a take-over removes the old lease, lease errors are
+told from the reads' errors, and a string prior is restorable up to 256 characters."""
 
 from __future__ import annotations
 
 import json
+import os
+import socket
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from tests.unit.remediate.fakehost import FakeFleet, FakeWindows
-from toolkit.checks.facts import WORKSTATION_KEY
+from toolkit.checks.facts import WORKSTATION_KEY, RegValue
 from toolkit.fanout.runner import FanoutOptions
 from toolkit.inventory.model import Host, Inventory
 from toolkit.remediate import RemediateOptions, read_journal, remediate
 from toolkit.remediate import apply as apply_module
 from toolkit.remediate.apply import plan
-from toolkit.remediate.journal import default_journal_path, free_journal_path
-from toolkit.remediate.lease import new_lease, parse_lease
+from toolkit.remediate.journal import default_journal_path, free_journal_path, intent_record, parse_intent
+from toolkit.remediate.lease import _is_lease_error, acquire_statements, holder_id, new_lease, parse_lease
 
 INVENTORY = Inventory((Host(name="fs01", address="192.0.2.5"),), {}, "inline")
 OPTIONS = RemediateOptions(fanout=FanoutOptions(forks=1, timeout=30, retries=0))
@@ -91,3 +94,57 @@ def test_a_lease_text_is_read_up_to_1024_characters_only() -> None:
     assert parse_lease(_lease_text(1024)).run_id == "run-1"
     longer = parse_lease(_lease_text(1025))  # cut inside: unreadable, an expired lease
     assert longer.run_id == "unknown" and longer.expires == datetime.fromtimestamp(0, UTC)
+
+
+def test_a_lease_names_this_process_as_its_holder() -> None:
+    holder = f"{socket.gethostname()[:64]}:{os.getpid()}"
+    assert holder_id() == holder and new_lease("run-1", 10.0).holder == holder
+
+
+def test_only_a_take_over_removes_the_old_lease_first() -> None:
+    lease = new_lease("run-1", 10.0)
+    names = [[c.name for c in statement] for statement in acquire_statements(lease)]
+    taken = [[c.name for c in statement] for statement in acquire_statements(lease, take_over=True)]
+    assert ["Remove-ItemProperty"] not in names and names[:2] == [
+        ["New-Item", "Out-Null"],
+        ["New-ItemProperty", "Out-Null"],
+    ]
+    assert taken[:3] == [["New-Item", "Out-Null"], ["Remove-ItemProperty"], ["New-ItemProperty", "Out-Null"]]
+
+
+@pytest.mark.parametrize(
+    ("activity", "target", "lease"),
+    [
+        ("New-Item", "", True),
+        ("new-itemproperty", "", True),
+        ("Remove-ItemProperty", "", True),
+        ("Get-ItemProperty", "HKLM:\\SOFTWARE\\psfleet", True),
+        ("Get-ItemProperty", "HKLM:\\SYSTEM\\CurrentControlSet\\Services\\LanmanServer\\Parameters", False),
+        ("Set-ItemProperty", "", False),
+    ],
+)
+def test_errors_about_the_lease_are_told_from_the_reads(activity: str, target: str, lease: bool) -> None:
+    assert _is_lease_error(activity, target) is lease
+
+
+WS = r"HKLM:\SYSTEM\CurrentControlSet\Services\LanmanWorkstation\Parameters"
+
+
+def _intent_with_prior(text: str) -> dict[str, object]:
+    return intent_record(
+        run_id="r1",
+        host="h1",
+        address="10.0.0.1",
+        setting="secure_negotiate",
+        path=WS,
+        name="RequireSecureNegotiate",
+        before=RegValue("String", text),
+        after=RegValue("DWord", 1),
+        command="Set-ItemProperty ...",
+    )
+
+
+def test_a_string_prior_is_restorable_up_to_256_characters() -> None:
+    assert parse_intent(1, _intent_with_prior("0" * 256)).before.value == "0" * 256
+    with pytest.raises(ValueError, match="longer than 256 characters"):
+        parse_intent(1, _intent_with_prior("0" * 257))
