@@ -30,15 +30,13 @@ from toolkit.cli.common import (
     status_progress,
 )
 from toolkit.cli.options import LIMIT_HELP, complete_limit, complete_table_format, reject_table_format
-from toolkit.cli.record import db_option, no_record_option, record
+from toolkit.cli.record import db_option, no_record_option, open_early, record
 from toolkit.errors import UsageError
-from toolkit.fanout.runner import FanoutOptions
+from toolkit.fanout.task import FanoutOptions
 from toolkit.inventory.credentials import ENV_PASSWORD, ENV_USERNAME
 from toolkit.inventory.limit import apply_limit
 from toolkit.inventory.loader import load_inventory
-from toolkit.report.diagnose import render_diagnosis
 from toolkit.report.probe import PROBE_RUN_FORMATS, probe_host_line, probe_run_summary, render_probe_run
-from toolkit.smb.diagnose import DiagnosisStatus, diagnose_validate_negotiate
 from toolkit.smb.fleet import ProbeHooks, ProbeHost, probe_fleet
 from toolkit.smb.wire import ALL_DIALECTS, DIALECTS
 
@@ -63,11 +61,13 @@ def diagnose_group() -> None:
 
 
 DIAGNOSE_FORMATS: tuple[str, ...] = ("table", "json")
-EXIT_BY_DIAGNOSIS: dict[DiagnosisStatus, int] = {
-    DiagnosisStatus.PASS: 0,
-    DiagnosisStatus.NOT_APPLICABLE: 0,
-    DiagnosisStatus.FAIL: 4,
-    DiagnosisStatus.ERROR: 8,
+#: By DiagnosisStatus (a StrEnum: its members are these strings). Keyed by value so that
+#: ``probe smb`` does not import the diagnosis (smbprotocol's side) to start.
+EXIT_BY_DIAGNOSIS: dict[str, int] = {
+    "pass": 0,
+    "not_applicable": 0,
+    "fail": 4,
+    "error": 8,
 }
 
 
@@ -139,6 +139,7 @@ def probe_smb_command(
     # Nothing is sent before the TCP connect succeeds, so the probe itself has no retries.
     options = FanoutOptions(forks=forks, timeout=timeout, retries=0)
     streaming = fmt == "ndjson" and output is None
+    open_early(db, no_record=no_record)  # the store opens while the hosts answer
     with _probe_progress(len(inv.hosts), enabled=show_progress(fmt)) as hooks:
         if streaming:
 
@@ -251,6 +252,9 @@ def validate_negotiate_command(
     user, password = resolve_diagnose_credentials(
         username, password_env, interactive=can_prompt(fmt, no_input)
     )
+    from toolkit.report.diagnose import render_diagnosis
+    from toolkit.smb.diagnose import diagnose_validate_negotiate
+
     result = diagnose_validate_negotiate(
         host,
         port,
