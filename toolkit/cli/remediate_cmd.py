@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import typer
-from tabulate import tabulate
 
 from toolkit.baselines.select import with_baselines
 from toolkit.cli.baseline_cmd import BASELINE_HELP
@@ -54,11 +53,20 @@ from toolkit.remediate import (
 from toolkit.remediate.apply import plan, remediate
 from toolkit.remediate.interrupt import interrupt_policy
 from toolkit.remediate.journal import Journal, JournalWriteError
-from toolkit.remediate.model import SETTINGS, Outcome, RemediateStatus
+from toolkit.remediate.model import SETTINGS
 from toolkit.remediate.options import DEFAULT_EXPIRY
 from toolkit.remediate.plan import registry_write
 from toolkit.remediate.rollback import host_mismatches, intents_by_host, rollback
-from toolkit.report.model import one_line, printable, summary_line
+from toolkit.report.model import summary_line
+from toolkit.report.remediate import (
+    Restore,
+    blocked_lines,
+    busy_lines,
+    changes_table,
+    confirm_question,
+    restores_table,
+    summary_text,
+)
 from toolkit.report.render import FORMATS, render
 from toolkit.report.words import counted
 from toolkit.transport.select import TRANSPORT_HELP, with_transport
@@ -204,16 +212,12 @@ def remediate_command(
             say(summary_text(preview))
             record(preview.to_dict, kind="remediate", db=db, no_record=no_record, hosts=inv.hosts)
             raise typer.Exit(preview.exit_code)
-        pending = [c for h in preview.hosts for c in h.changes if c.outcome is Outcome.PENDING]
         say(changes_table(preview))
-        if not pending:
+        question = confirm_question(preview)
+        if question is None:
             say(f"nothing to change. {summary_text(preview)}")
             raise typer.Exit(preview.exit_code)
-        hosts = len({h.name for h in preview.hosts if any(c.outcome is Outcome.PENDING for c in h.changes)})
-        confirm(
-            f"Apply {counted(len(pending), 'change')} to {counted(hosts, 'host')}?",
-            declined="nothing was changed",
-        )
+        confirm(question, declined="nothing was changed")
 
     target = journal or default_journal_path()
     say(f"journal: {target}")
@@ -391,9 +395,7 @@ def rollback_command(
     raise typer.Exit(run.exit_code)
 
 
-def planned_restores(
-    journal: Journal, inventory: Inventory, *, force: bool
-) -> list[tuple[str, str, str, str]]:
+def planned_restores(journal: Journal, inventory: Inventory, *, force: bool) -> list[Restore]:
     """(host, value, restore to, exact command) for every restore rollback may send (each is
     sent only if the host still holds what remediation wrote, or with --force)."""
     known = {h.name for h in inventory.hosts}
@@ -412,23 +414,12 @@ def planned_restores(
     return rows
 
 
-def restores_table(rows: list[tuple[str, str, str, str]]) -> str:
-    if not rows:
-        return "no restores planned"
-    clean = [[printable(one_line(cell)) for cell in row] for row in rows]
-    return tabulate(clean, ["HOST", "VALUE", "RESTORE TO", "COMMAND"], tablefmt="simple")
-
-
 # -- helpers -----------------------------------------------------------------------------
 
 
 def _report(run: RemediateRun, fmt: str, table_format: str, output: Path | None) -> None:
-    text = render(run, fmt, table_format=table_format)
-    if fmt == "table":
-        text = f"{changes_table(run, table_format=table_format)}\n\n{text}"
-    elif fmt == "markdown":
-        text = f"{text}\n## Changes\n\n{changes_table(run, table_format='github')}\n"
-    emit_report(text, summary_line(run), output)  # with -o: the summary goes to the terminal
+    # With -o the summary goes to the terminal.
+    emit_report(render(run, fmt, table_format=table_format), summary_line(run), output)
 
 
 @contextlib.contextmanager
@@ -459,49 +450,10 @@ def _ignore_interrupts() -> Iterator[None]:
 
 
 def say_busy(run: RemediateRun) -> None:
-    """Hosts another run holds (their lease or this box's lock), with that run's id."""
-    for host in run.hosts:
-        if host.status is RemediateStatus.BUSY and host.error is not None:
-            say(f"busy: {host.name}: {host.error.message}")
+    for line in busy_lines(run):
+        say(line)
 
 
 def say_blocked(run: RemediateRun) -> None:
-    """Settings a guardrail kept from being planned, with the reason (stderr)."""
-    for host in run.hosts:
-        for item in host.checks:
-            if item.outcome is Outcome.BLOCKED:
-                say(f"blocked: {host.name} {item.id}: {item.reason}")
-
-
-def changes_table(run: RemediateRun, *, table_format: str = "simple") -> str:
-    """One row per planned change: HOST, SETTING, BEFORE, AFTER, OUTCOME, COMMAND."""
-    rows = [
-        [h.name, c.id, c.before.describe(), c.after.describe() if c.after else "", c.outcome.value, c.command]
-        for h in run.hosts
-        for c in h.changes
-    ]
-    if not rows:
-        return "no changes planned"
-    clean = [[printable(one_line(cell)) for cell in row] for row in rows]
-    if table_format == "github":
-        clean = [[cell.replace("|", "\\|") for cell in row] for row in clean]
-    return tabulate(
-        clean, ["HOST", "SETTING", "BEFORE", "AFTER", "OUTCOME", "COMMAND"], tablefmt=table_format
-    )
-
-
-def summary_text(run: RemediateRun) -> str:
-    """``apply: 3 hosts: 2 changed, 3 compliant; settings: 5 changed (exit 0)``."""
-    changed_hosts = sum(
-        1 for h in run.hosts if any(c.outcome in (Outcome.CHANGED, Outcome.RESTORED) for c in h.checks)
-    )
-    parts = []
-    if changed_hosts:
-        verb = "restored" if run.mode == "rollback" else "changed"
-        parts.append(f"{changed_hosts} {verb}")
-    parts += [f"{n} {status}" for status, n in run.summary.items() if n and status != "total"]
-    counts = ", ".join(f"{n} {k}" for k, n in run.change_counts.items())
-    tail = f"; settings: {counts}" if counts else ""
-    total = run.summary["total"]
-    noun = "host" if total == 1 else "hosts"
-    return f"{run.mode}: {total} {noun}: {', '.join(parts) or 'none'}{tail} (exit {run.exit_code})"
+    for line in blocked_lines(run):
+        say(line)

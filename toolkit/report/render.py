@@ -16,6 +16,7 @@ from toolkit.report.model import Run
 from toolkit.report.table import TABLE_FORMATS, legend
 
 if TYPE_CHECKING:  # report/ reads these by attribute and imports none of their packages
+    from toolkit.remediate.model import RemediateRun
     from toolkit.run_command.results import CommandRun
     from toolkit.smb.fleet import ProbeRun
 
@@ -43,4 +44,8 @@ def render(run: Run | CommandRun | ProbeRun, fmt: str, *, table_format: str = "s
         from toolkit.report.probe import render_probe_run
 
         return render_probe_run(cast("ProbeRun", run), fmt, table_format=table_format)
+    if schema.startswith("psfleet.remediate/"):
+        from toolkit.report.remediate import render_remediation
+
+        return render_remediation(cast("RemediateRun", run), fmt, table_format=table_format)
     return render_report(cast(Run, run), fmt, table_format=table_format)

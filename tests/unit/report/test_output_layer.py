@@ -99,6 +99,8 @@ def test_render_takes_every_run_and_prints_what_its_command_prints() -> None:
     assert render_remediation(plan, "table") == f"{changes_table(plan)}\n\n{render_report(plan, 'table')}"
     assert render_remediation(plan, "table").startswith("HOST    SETTING")
     assert "## Changes" in render_remediation(plan, "markdown")
+    for fmt in ("table", "json", "csv", "markdown", "junit", "ndjson"):
+        assert render(plan, fmt) == render_remediation(plan, fmt)
     assert json.loads(render_remediation(plan, "json")) == plan.to_dict()  # json is the document alone
 
 
