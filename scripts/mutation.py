@@ -573,6 +573,7 @@ def run_module(
     budget: float | None,
     confirm: bool = False,
     only: set[str] | None = None,
+    shard: tuple[int, int] = (0, 1),
 ) -> dict[str, object]:
     tests = [t for t in MODULES[module][1] if (tree / t).exists()]
     everything = mutants_of(module, tree)
@@ -582,6 +583,8 @@ def run_module(
         have = {m.key for m in everything}
         gone = sorted(only - have)
         chosen = [m for m in everything if m.key in only]
+    part, parts = shard
+    chosen = [m for n, m in enumerate(chosen) if n % parts == part]  # one of several processes
     if sample is not None and sample < len(chosen):
         # kept in random order: a --budget that runs out must not leave whole files unsampled
         chosen = random.Random(seed).sample(chosen, sample)
@@ -662,6 +665,7 @@ def run_module(
         "score": round(score, 1),
         "sample": sample,
         "seed": seed,
+        "shard": f"{part + 1}/{parts}",
         "seconds": round(time.monotonic() - started),
     }
 
@@ -683,9 +687,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--tests", nargs="+", help="run these test paths instead of the module's own")
     parser.add_argument(
+        "--shard",
+        default="1/1",
+        help="K/N: run every N-th mutant from the K-th (N processes share a module's mutants)",
+    )
+    parser.add_argument(
         "--confirm", action="store_true", help="run each survivor again against all the module's tests"
     )
-    parser.add_argument("--recheck", type=Path, help="re-run the survivors of an earlier --json report")
+    parser.add_argument(
+        "--recheck", type=Path, help="re-run the survivors and timeouts of an earlier --json report"
+    )
     args = parser.parse_args(argv)
     modules = list(MODULES) if args.module == "all" else [args.module]
     if args.files or args.tests:
@@ -703,7 +714,8 @@ def main(argv: list[str] | None = None) -> int:
     earlier: dict[str, set[str]] = {}
     if args.recheck:
         for entry in json.loads(args.recheck.read_text(encoding="utf-8")):
-            keys = {Mutant(**raw).key for raw in entry["survived"]}
+            # survivors, and hung mutants: a loaded machine may have been the cause
+            keys = {Mutant(**raw).key for raw in [*entry["survived"], *entry.get("timeouts", [])]}
             earlier[str(entry["module"])] = keys
         modules = [m for m in earlier if earlier[m]]
     # a kill (the usual way to stop a background job) still restores the file and drops the tree
@@ -721,6 +733,7 @@ def main(argv: list[str] | None = None) -> int:
                 budget=args.budget,
                 confirm=args.confirm or bool(args.recheck),  # a survivor left: all tests
                 only=earlier.get(name),
+                shard=(int(args.shard.split("/")[0]) - 1, int(args.shard.split("/")[1])),
             )
             for name in modules
         ]

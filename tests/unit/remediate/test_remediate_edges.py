@@ -24,6 +24,7 @@ from toolkit.remediate import apply as apply_module
 from toolkit.remediate.apply import plan
 from toolkit.remediate.journal import default_journal_path, free_journal_path, intent_record, parse_intent
 from toolkit.remediate.lease import _is_lease_error, acquire_statements, holder_id, new_lease, parse_lease
+from toolkit.remediate.model import RemediateStatus
 
 INVENTORY = Inventory((Host(name="fs01", address="192.0.2.5"),), {}, "inline")
 OPTIONS = RemediateOptions(fanout=FanoutOptions(forks=1, timeout=30, retries=0))
@@ -148,3 +149,30 @@ def test_a_string_prior_is_restorable_up_to_256_characters() -> None:
     assert parse_intent(1, _intent_with_prior("0" * 256)).before.value == "0" * 256
     with pytest.raises(ValueError, match="longer than 256 characters"):
         parse_intent(1, _intent_with_prior("0" * 257))
+
+
+def test_hosts_of_later_batches_are_skipped_untouched_after_a_failed_canary(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    canary = drifted()
+    canary.ignore_writes = True  # the write is not confirmed by the read-back: a failed host
+    rest = {"fs02": drifted(), "fs03": drifted()}
+    monkeypatch.setattr(apply_module, "open_session", FakeFleet(fs01=canary, **rest))
+    hosts = tuple(Host(name=n, address=f"192.0.2.{i}") for i, n in enumerate(("fs01", "fs02", "fs03"), 5))
+    run = remediate(
+        Inventory(hosts, {}, "inline"),
+        credentials=dict.fromkeys(("fs01", "fs02", "fs03")),
+        journal=tmp_path / "j.jsonl",
+        options=RemediateOptions(fanout=FanoutOptions(forks=1, timeout=30, retries=0), batch="1"),
+        lock_dir=tmp_path / "locks",
+    )
+    assert run.stopped and run.stopped.startswith("stopped after batch 1 of 3 (canary)")
+    skipped = [h for h in run.hosts if h.name != "fs01"]
+    assert [h.name for h in skipped] == ["fs02", "fs03"]
+    for host in skipped:
+        assert host.status is RemediateStatus.SKIPPED and host.batch in (2, 3)
+        assert (
+            host.error is not None and host.error.message.startswith("not run: ") and host.error.sent is False
+        )
+    for box in rest.values():
+        assert box.commands == [] and box.value(WORKSTATION_KEY, "RequireSecuritySignature") == ("DWord", 0)
