@@ -170,6 +170,7 @@ def bench_history(args: argparse.Namespace, db: Path) -> dict[str, Any]:
                 times.append(time.perf_counter() - started)
             out[name] = {"in_process_s": round(min(times), 3)}
     env = base_env(db)
+    out["load"] = round(os.getloadavg()[0], 1)  # wall time on a shared machine measures the neighbours too
     argv = {
         "history": ["history"],
         "history --since 365d (all runs)": ["history", "--since", "366d", "--last", "0"],
@@ -240,6 +241,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--pool-open-ms", type=int, default=500)
     p.add_argument("--skip", default="", help="comma-separated: record, history, report")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
+    p.add_argument(
+        "--year-db",
+        type=Path,
+        help="the generated store for history/report: reused when it exists (generating a year "
+        "of 1,000-host audits takes minutes), else generated there and kept",
+    )
     args = p.parse_args(argv)
     skip = set(filter(None, args.skip.split(",")))
     figures: dict[str, Any] = {
@@ -253,11 +260,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             print("record: audits with and without recording ...", file=sys.stderr, flush=True)
             figures["record"] = bench_record(args, tmp)
         if not {"history", "report"} <= skip:
-            db = tmp / "year.db"
-            print(
-                f"generating {args.days} daily audits of {args.hosts} hosts ...", file=sys.stderr, flush=True
-            )
-            figures["generated"] = generate(db, hosts=args.hosts, days=args.days)
+            db = args.year_db or tmp / "year.db"
+            if db.exists():
+                print(f"reusing {db}", file=sys.stderr, flush=True)
+                figures["generated"] = {"reused": str(db), "db_mb": round(db.stat().st_size / 1e6, 1)}
+            else:
+                print(
+                    f"generating {args.days} daily audits of {args.hosts} hosts ...",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                figures["generated"] = generate(db, hosts=args.hosts, days=args.days)
             if "history" not in skip:
                 figures["history"] = bench_history(args, db)
             if "report" not in skip:
@@ -283,10 +296,11 @@ def targets(f: dict[str, Any]) -> list[dict[str, Any]]:
         worst_cpu = max(v["cli_cpu_s"] for k, v in f["history"].items() if isinstance(v, dict))
         out.append(
             {
-                "target": "history over a year of daily audits answers in < 1 s",
-                "figure": f"query <= {worst} s; whole command (new process) <= {worst_cli} s wall, "
-                f"<= {worst_cpu} s CPU",
-                "met": worst < 1,
+                # As a user runs it: `psfleet history ...` in a new process, start-up included.
+                "target": "psfleet history over a year of daily audits answers in < 1 s (the command)",
+                "figure": f"whole command (new process) <= {worst_cli} s wall, <= {worst_cpu} s CPU "
+                f"(load {f['history']['load']}); its query alone <= {worst} s",
+                "met": worst_cli < 1,
             }
         )
     if "report" in f:
@@ -315,16 +329,22 @@ def render(f: dict[str, Any]) -> str:
         )
     if "generated" in f:
         g = f["generated"]
-        lines.append(
-            f"generated {g['runs']} audits x {g['hosts']} hosts in {g['seconds']} s ({g['db_mb']} MB)"
-        )
+        if "reused" in g:
+            lines.append(f"reused {g['reused']} ({g['db_mb']} MB)")
+        else:
+            lines.append(
+                f"generated {g['runs']} audits x {g['hosts']} hosts in {g['seconds']} s ({g['db_mb']} MB)"
+            )
     for name, v in f.get("history", {}).items():
         if isinstance(v, dict):
             lines.append(
                 f"{name}: query {v['in_process_s']} s, command {v['cli_wall_s']} s wall, {v['cli_cpu_s']} s CPU"
             )
     if "history" in f:
-        lines.append(f"(python start + import toolkit.cli alone: {f['history']['python_start_s']} s)")
+        lines.append(
+            f"(python start + import toolkit.cli alone: {f['history']['python_start_s']} s; "
+            f"load average {f['history']['load']} when the commands ran)"
+        )
     if "report" in f:
         r = f["report"]
         lines.append(

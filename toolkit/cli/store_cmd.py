@@ -107,7 +107,10 @@ def history_command(
         hosts = match_hosts(store, limit) if limit else None
         found = []
         for name in _inventory_choices(inventory):
-            found += list_runs(store, since=cutoff, kinds=kind, inventory=name, hosts=hosts, check=check)
+            # Counted only for the runs shown: --check and --limit count host or check rows.
+            found += list_runs(
+                store, since=cutoff, kinds=kind, inventory=name, hosts=hosts, check=check, last=last or None
+            )
         found.sort(key=lambda r: (r.started, r.id))
         if last:
             found = found[-last:]
