@@ -201,14 +201,21 @@ class _Fleet:
         ]
 
 
+def _run_on_a_loop(fleet: _Fleet) -> None:
+    # A selector loop: the probe drives its sockets with add_reader/add_writer, which Windows'
+    # default (proactor) loop lacks. asyncio.Runner turns Ctrl-C into a cancellation of run().
+    with asyncio.Runner(loop_factory=asyncio.SelectorEventLoop) as runner:
+        runner.run(fleet.run())
+
+
 def _run_loop(fleet: _Fleet) -> None:
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        asyncio.run(fleet.run())
+        _run_on_a_loop(fleet)
         return
     # Called from a thread that already runs a loop (a notebook): ours runs on a thread.
-    worker = threading.Thread(target=asyncio.run, args=(fleet.run(),), name="psfleet-probe")
+    worker = threading.Thread(target=_run_on_a_loop, args=(fleet,), name="psfleet-probe")
     worker.start()
     worker.join()
 
