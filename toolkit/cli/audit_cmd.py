@@ -21,6 +21,7 @@ from toolkit.cli.common import (
 from toolkit.cli.options import (
     BACKEND_HELP,
     LIMIT_HELP,
+    TRANSPORT_HELP,
     apply_to_command,
     complete_audit_format,
     complete_limit,
@@ -32,7 +33,6 @@ from toolkit.cli.record import db_option, no_record_option, open_early, record
 from toolkit.config import require_inventory
 from toolkit.engine.options import BROKER_HELP, ENGINE_HELP, engine_for
 from toolkit.report.formats import FORMATS
-from toolkit.transport.select import TRANSPORT_HELP, with_transport
 
 # What an audit needs (pypsrp, the fan-out, renderers) is imported when one runs: help and
 # completion must not pay for it.
@@ -153,6 +153,7 @@ def audit(
     from toolkit.report.render import ndjson_line, render
     from toolkit.report.words import counted
     from toolkit.results import HostResult
+    from toolkit.transport.select import with_transport
 
     inv = apply_limit(load_inventory(require_inventory(settings["inventory"])), limit)
     inv = with_transport(inv, settings["transport"])

@@ -10,11 +10,11 @@ from pathlib import Path
 import typer
 
 from toolkit.cli.common import say, setup_logging
+from toolkit.cli.options import TRANSPORT_HELP
 from toolkit.errors import UsageError
 from toolkit.lab.fleet import DEFAULT_BASE_ADDRESS, Fleet, LabAddressInUse
 from toolkit.lab.spec import load_spec, spec_from_args
 from toolkit.report.words import counted
-from toolkit.transport.select import TRANSPORT_HELP
 
 app = typer.Typer(
     help="The lab: an emulated Windows fleet speaking real WinRM on loopback.", no_args_is_help=True

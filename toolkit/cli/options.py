@@ -176,6 +176,11 @@ def set_global_options(
     )
 
 
+TRANSPORT_HELP = (
+    "WinRM client: auto (the lean client, pypsrp where it does not apply or after a protocol "
+    "failure), lean or pypsrp. Overrides the inventory's transport."
+)
+
 BACKEND_HELP = (
     "How to read Ansible inventories: 'ansible' runs ansible-inventory --list (group_vars, plugins, "
     "vault); 'builtin' reads them without Ansible and refuses what it cannot evaluate; 'auto' uses "

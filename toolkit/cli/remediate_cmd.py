@@ -30,7 +30,13 @@ from toolkit.cli.common import (
     show_progress,
     warn_insecure_transport,
 )
-from toolkit.cli.options import LIMIT_HELP, complete_table_format, reject_table_format
+from toolkit.cli.options import (
+    LIMIT_HELP,
+    TRANSPORT_HELP,
+    complete_limit,
+    complete_table_format,
+    reject_table_format,
+)
 from toolkit.cli.record import db_option, no_record_option, record
 from toolkit.engine.options import BROKER_HELP, ENGINE_HELP, engine_for
 from toolkit.errors import JournalError
@@ -69,7 +75,7 @@ from toolkit.report.remediate import (
 )
 from toolkit.report.render import FORMATS, render
 from toolkit.report.words import counted
-from toolkit.transport.select import TRANSPORT_HELP, with_transport
+from toolkit.transport.select import with_transport
 
 DEFAULT_FORKS = 64
 
@@ -84,7 +90,7 @@ def remediate_command(
     inventory: Path = typer.Option(
         ..., "-i", "--inventory", envvar="PSFLEET_INVENTORY", help="Inventory file."
     ),
-    limit: list[str] = typer.Option([], "-l", "--limit", help=LIMIT_HELP),
+    limit: list[str] = typer.Option([], "-l", "--limit", help=LIMIT_HELP, autocompletion=complete_limit),
     check: bool = typer.Option(False, "--check", help="Dry run: show the plan, write nothing. Exit 0 or 4."),
     only: list[str] = typer.Option(
         [],

@@ -35,6 +35,7 @@ from toolkit.cli.common import (
 from toolkit.cli.options import (
     BACKEND_HELP,
     LIMIT_HELP,
+    TRANSPORT_HELP,
     apply_to_command,
     complete_format,
     complete_limit,
@@ -46,7 +47,6 @@ from toolkit.config import require_inventory
 from toolkit.engine.options import BROKER_HELP, ENGINE_HELP, engine_for
 from toolkit.errors import UsageError
 from toolkit.report.formats import FORMATS
-from toolkit.transport.select import TRANSPORT_HELP, with_transport
 
 if TYPE_CHECKING:  # the client side (pypsrp, fan-out) is imported when a run starts
     from toolkit.inventory.model import Inventory
@@ -149,6 +149,7 @@ def run_command(
     from toolkit.report.run import ndjson_line, render_run, summary_line
     from toolkit.run_command import RunHooks
     from toolkit.run_command import run as run_on_fleet
+    from toolkit.transport.select import with_transport
 
     command = build_command(script, cmdlet, params)
     inv = apply_limit(load_inventory(require_inventory(settings["inventory"])), limit)
@@ -233,7 +234,9 @@ def _confirm_write(command: RunCommand, inv: Inventory, *, yes: bool, fmt: str, 
         return
     count = len(inv.hosts)
     what = f"this command writes ({check.describe()})"
-    if require_confirmation(yes=yes, fmt=fmt, interactive=interactive, to=f"run it on {_hosts(count)}", what=what):
+    if require_confirmation(
+        yes=yes, fmt=fmt, interactive=interactive, to=f"run it on {_hosts(count)}", what=what
+    ):
         say(f"{command.text}\n{what}")
         confirm(f"Run it on {_hosts(count)}?", declined="nothing was run")
 

@@ -34,10 +34,6 @@ log = logging.getLogger(__name__)
 
 TransportChoice = Literal["auto", "lean", "pypsrp"]
 TRANSPORT_CHOICES: tuple[str, ...] = ("auto", "lean", "pypsrp")
-TRANSPORT_HELP = (
-    "WinRM client: auto (the lean client, pypsrp where it does not apply or after a protocol "
-    "failure), lean or pypsrp. Overrides the inventory's transport."
-)
 
 #: Cmdlet verbs that only read: a pipeline made of these alone may be sent again to pypsrp
 #: after the lean client failed on it.
