@@ -11,6 +11,8 @@ The public API (keyword-only options, plain-data results that render like an aud
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 from typing import TYPE_CHECKING, Any
 
 # Names are imported on first use: an audit reads the workaround journals
@@ -44,6 +46,21 @@ def __getattr__(name: str) -> Any:
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value
+
+
+class _Package(types.ModuleType):
+    """``plan`` and ``rollback`` name both exported functions and submodules
+    (remediate/plan.py, remediate/rollback.py). Importing a submodule binds it on the package;
+    here that binding is dropped for an exported name, so ``from toolkit.remediate import
+    plan`` is always the function (the submodule stays in ``sys.modules``)."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _EXPORTS and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
 
 
 if TYPE_CHECKING:
