@@ -38,7 +38,7 @@ from toolkit.transport.protocol import CredentialLike
 # probe, the extensions of --with-probe/--events) when it runs: an audit's start-up must not
 # pay for the other commands (issue 12).
 if TYPE_CHECKING:
-    from toolkit.remediate.apply import BatchHook
+    from toolkit.remediate.apply import BatchHook, RemediateHooks
     from toolkit.remediate.journal import Journal
     from toolkit.remediate.model import RemediateRun
     from toolkit.remediate.options import RemediateOptions
@@ -176,7 +176,7 @@ def plan(
     allow_insecure: bool = False,
     expires: datetime | None = None,
     workarounds: WorkaroundLookup | None = None,
-    hooks: FanoutHooks | None = None,
+    hooks: RemediateHooks | None = None,
     stop: threading.Event | None = None,
 ) -> RemediateRun:
     """The remediation dry run (``psfleet remediate --check``): read every host and plan,
@@ -209,7 +209,7 @@ def remediate(
     expires: datetime | None = None,
     workarounds: WorkaroundLookup | None = None,
     workaround_file: Path | None = None,
-    hooks: FanoutHooks | None = None,
+    hooks: RemediateHooks | None = None,
     on_batch: BatchHook | None = None,
     stop: threading.Event | None = None,
     lock_dir: Path | None = None,

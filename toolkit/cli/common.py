@@ -14,14 +14,14 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from toolkit.errors import UsageError
 
 if TYPE_CHECKING:  # imported where used: ``psfleet --help`` must stay fast
     from rich.console import Console
 
-    from toolkit.fanout.runner import FanoutHooks
+    from toolkit.fanout.hooks import Hooks
     from toolkit.inventory.model import Host
 
 MACHINE_FORMATS = ("json", "ndjson")
@@ -206,15 +206,16 @@ def status_progress(total: int, *, enabled: bool, label: str) -> Iterator[Callab
 
 
 @contextmanager
-def progress_hooks(total: int, *, enabled: bool, label: str = "auditing") -> Iterator[FanoutHooks]:
-    """Fan-out hooks driving :func:`status_progress`."""
-    from toolkit.fanout.runner import FanoutHooks
+def progress_hooks(total: int, *, enabled: bool, label: str = "auditing") -> Iterator[Hooks[Any]]:
+    """Fan-out hooks driving :func:`status_progress`, for any command's results (each has a
+    ``status``)."""
+    from toolkit.fanout.hooks import Hooks
 
     if not enabled:
-        yield FanoutHooks()
+        yield Hooks()
         return
     with status_progress(total, enabled=True, label=label) as tick:
-        yield FanoutHooks(on_result=lambda result: tick(result.status.value))
+        yield Hooks(on_result=lambda result: tick(result.status.value))
 
 
 def check_format(fmt: str, allowed: tuple[str, ...], *, table_format: str | None = None) -> None:
@@ -223,7 +224,7 @@ def check_format(fmt: str, allowed: tuple[str, ...], *, table_format: str | None
     remediate, its writes) unreported."""
     if fmt not in allowed:
         raise UsageError(f"unknown format {fmt!r}; choose one of: {', '.join(allowed)}", field="--format")
-    from toolkit.cli.options import TABLE_FORMAT_NAMES  # tabulate's (a test keeps them equal)
+    from toolkit.report.formats import TABLE_FORMAT_NAMES  # tabulate's (a test keeps them equal)
 
     if table_format is not None and table_format not in TABLE_FORMAT_NAMES:
         raise UsageError(

@@ -32,6 +32,7 @@ from typing import Any
 from toolkit import __version__
 from toolkit.engine.controller import EngineOptions, run_engine
 from toolkit.errors import JournalError
+from toolkit.fanout.hooks import Hooks
 from toolkit.fanout.runner import FanoutHooks, FanoutOptions
 from toolkit.inventory.credentials import Credential
 from toolkit.inventory.model import Host, Inventory
@@ -79,7 +80,7 @@ def plan(
     allow_insecure: bool = False,
     expires: datetime | None = None,
     workarounds: WorkaroundLookup | None = None,
-    hooks: FanoutHooks | None = None,
+    hooks: Hooks[Any] | None = None,
     stop: threading.Event | None = None,
 ) -> RemediateRun:
     """:func:`toolkit.remediate.plan` (``--check``) with sited hosts planned on their site."""
@@ -112,7 +113,7 @@ def remediate(
     expires: datetime | None = None,
     workarounds: WorkaroundLookup | None = None,
     workaround_file: Path | None = None,
-    hooks: FanoutHooks | None = None,
+    hooks: Hooks[Any] | None = None,
     on_batch: Any = None,
     stop: threading.Event | None = None,
     lock_dir: Path | None = None,

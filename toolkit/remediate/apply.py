@@ -22,8 +22,9 @@ from toolkit import __version__
 from toolkit.baselines.select import baselines_for
 from toolkit.checks.probe import ProbeError
 from toolkit.errors import JournalError
+from toolkit.fanout.hooks import Hooks
 from toolkit.fanout.lockout import CredentialGate
-from toolkit.fanout.runner import FanoutHooks, FanoutOptions, run_hosts
+from toolkit.fanout.runner import Failure, FailureFn, FanoutOptions, run_hosts
 from toolkit.inventory.model import Host, Inventory
 from toolkit.remediate.execute import (
     LeaseDenied,
@@ -56,11 +57,14 @@ from toolkit.remediate.workarounds import (
     workarounds_path,
 )
 from toolkit.report.words import counted
-from toolkit.results import ErrorKind, HostError, HostResult, HostStatus
+from toolkit.results import ErrorKind, HostError
 from toolkit.transport.protocol import CredentialLike, Session, TransportError
 from toolkit.transport.select import open_session
 
 BatchHook = Callable[[BatchReport, int], None]
+#: The hooks of plan and remediate: the fan-out's one protocol, with each host's remediation
+#: as it finishes (its own status: ``busy``, ``changed``, ...).
+RemediateHooks = Hooks[HostRemediation]
 #: Runs one batch elsewhere (the engine's site workers): (the batch's hosts, the run's
 #: context) -> (their results in the hosts' order, interrupted). Default: this machine.
 BatchRunner = Callable[[Sequence[Host], "RunContext"], tuple[list[HostRemediation], bool]]
@@ -113,7 +117,7 @@ def plan(
     allow_insecure: bool = False,
     expires: datetime | None = None,
     workarounds: WorkaroundLookup | None = None,
-    hooks: FanoutHooks | None = None,
+    hooks: RemediateHooks | None = None,
     stop: threading.Event | None = None,
     batch_runner: BatchRunner | None = None,
 ) -> RemediateRun:
@@ -137,9 +141,9 @@ def plan(
         hosts = tuple(ran)
     else:
         results, interrupted = run_hosts(
-            list(inventory.hosts), _task(ctx), options=options.fanout, hooks=hooks, stop=stop
+            list(inventory.hosts), _task(ctx), fail=_fail(ctx), options=options.fanout, hooks=hooks, stop=stop
         )
-        hosts = tuple(_collect(ctx, results, batch=None))
+        hosts = tuple(results)
     return RemediateRun(
         hosts=hosts,
         mode="check",
@@ -163,7 +167,7 @@ def remediate(
     expires: datetime | None = None,
     workarounds: WorkaroundLookup | None = None,
     workaround_file: Path | None = None,
-    hooks: FanoutHooks | None = None,
+    hooks: RemediateHooks | None = None,
     on_batch: BatchHook | None = None,
     stop: threading.Event | None = None,
     lock_dir: Path | None = None,
@@ -260,9 +264,15 @@ def remediate(
             else:
                 with in_fanout():
                     results, interrupted = run_hosts(
-                        batch, _task(ctx), options=options.fanout, hooks=hooks, stop=ctx.stop, gate=gate
+                        batch,
+                        _task(ctx),
+                        fail=_fail(ctx),
+                        options=options.fanout,
+                        hooks=hooks,
+                        stop=ctx.stop,
+                        gate=gate,
                     )
-                outcome = _collect(ctx, results, batch=number)
+                outcome = [_with_batch(h, number) for h in results]
             if ctx.journal_error:
                 interrupted = False  # stopped by the journal, not by the operator
             done += outcome
@@ -312,12 +322,13 @@ def work_here(
     """Run ``hosts`` on this machine as a batch of ``ctx``'s run does, each host's result
     to ``on_item`` as soon as it is known (the engine's controller and site workers); returns
     whether the run was interrupted."""
-
-    def on_result(stub: HostResult) -> None:
-        on_item(_collect(ctx, [stub], batch=None)[0])
-
     _, interrupted = run_hosts(
-        list(hosts), _task(ctx), options=options, hooks=FanoutHooks(on_result=on_result), stop=stop
+        list(hosts),
+        _task(ctx),
+        fail=_fail(ctx),
+        options=options,
+        hooks=RemediateHooks(on_result=on_item),
+        stop=stop,
     )
     return interrupted
 
@@ -325,8 +336,11 @@ def work_here(
 # -- one host ------------------------------------------------------------------------------
 
 
-def _task(ctx: _Context) -> Callable[[Host, float], HostResult]:
-    def task(host: Host, deadline: float) -> HostResult:
+def _task(ctx: _Context) -> Callable[[Host, float], HostRemediation]:
+    """One host's remediation as the fan-out's task: its :class:`HostRemediation` (what the
+    fan-out gives up on, :func:`_fail` judges)."""
+
+    def task(host: Host, deadline: float) -> HostRemediation:
         progress = Progress(guard=HostGuard(deadline))
         with ctx.lock:
             ctx.progress[host.name] = progress
@@ -338,23 +352,33 @@ def _task(ctx: _Context) -> Callable[[Host, float], HostResult]:
             if lock is not None:
                 lock.acquire()
             try:
-                return _host_work(ctx, host, progress, started)
+                result = _host_work(ctx, host, progress, started)
             finally:
                 if lock is not None:
                     lock.release()
         except Busy as exc:
-            progress.result = _busy(host, exc, time.monotonic() - started)
-            return _stub(host, RemediateStatus.BUSY, None)
-        except Cancelled:
-            return _stub(host, RemediateStatus.ERROR, None)  # the coordinator reports it
+            result = _busy(host, exc, time.monotonic() - started)
+        except Cancelled:  # stopped by the run (journal failure, Ctrl-C) or its deadline
+            return _settle(ctx, host, None, time.monotonic() - started, {})
         except JournalWriteError as exc:
             ctx.journal_failed(exc)
-            return _journal_failed(ctx, host, progress, exc, time.monotonic() - started)
+            result = _journal_failed(ctx, host, progress, exc, time.monotonic() - started)
+        return result.served(progress.transport({}))
 
     return task
 
 
-def _host_work(ctx: _Context, host: Host, progress: Progress, started: float) -> HostResult:
+def _fail(ctx: _Context) -> FailureFn[HostRemediation]:
+    """The fan-out's ``fail`` for a run: a host it gave up on (deadline, Ctrl-C, a transport
+    error, credential not attempted, not run), judged with what its worker got to."""
+
+    def fail(failure: Failure) -> HostRemediation:
+        return _settle(ctx, failure.host, failure.error, failure.duration_s, failure.details)
+
+    return fail
+
+
+def _host_work(ctx: _Context, host: Host, progress: Progress, started: float) -> HostRemediation:
     guard = progress.guard
     guard.check()
     with open_session(host, ctx.credentials.get(host.name), deadline=guard.deadline) as session:
@@ -366,26 +390,21 @@ def _host_work(ctx: _Context, host: Host, progress: Progress, started: float) ->
             facts = parse_true_facts(answer, settings)
         except ProbeError as exc:
             error = HostError(exc.kind, f"unexpected answer: {exc.message}")
-            progress.result = _failed(host, error, None)
-            return _stub(host, RemediateStatus.from_error(exc.kind), error)
+            return _failed(host, error, None)
         host_plan = _plan(ctx, host, facts)
         progress.plan = host_plan
         progress.stage = "planned"
         if ctx.journal is None or not host_plan.writes:
-            result = _host(host, host_plan, host_plan.items, None, time.monotonic() - started)
-            progress.result = result
-            return _stub(host, result.status, None)
+            return _host(host, host_plan, host_plan.items, None, time.monotonic() - started)
         # Writes are due: take the host's lease, and plan again from the values read under it.
         try:
             facts = take_lease(session, guard, ctx.run_id, settings)
         except LeaseDenied as exc:
-            progress.result = _failed(host, exc.error, host_plan, time.monotonic() - started)
-            return _stub(host, RemediateStatus.from_error(exc.error.kind), exc.error)
+            return _failed(host, exc.error, host_plan, time.monotonic() - started)
         except ProbeError as exc:
             release_lease(session, guard)
             error = HostError(exc.kind, f"unexpected answer: {exc.message}")
-            progress.result = _failed(host, error, host_plan)
-            return _stub(host, RemediateStatus.from_error(exc.kind), error)
+            return _failed(host, error, host_plan)
         try:
             return _write(ctx, session, host, _plan(ctx, host, facts), progress, started)
         finally:
@@ -410,14 +429,12 @@ def _plan(ctx: _Context, host: Host, read: TrueFacts) -> HostPlan:
 
 def _write(
     ctx: _Context, session: Session, host: Host, host_plan: HostPlan, progress: Progress, started: float
-) -> HostResult:
+) -> HostRemediation:
     assert ctx.journal is not None
     progress.plan = host_plan
     writes = host_plan.writes
     if not writes:  # another run fixed it meanwhile
-        result = _host(host, host_plan, host_plan.items, None, time.monotonic() - started)
-        progress.result = result
-        return _stub(host, result.status, None)
+        return _host(host, host_plan, host_plan.items, None, time.monotonic() - started)
     try:
         verified = write_and_verify(
             session,
@@ -433,9 +450,7 @@ def _write(
         progress.guard.check()
         unknown = journal_unknown(ctx.journal, run_id=ctx.run_id, host=host, writes=writes, error=message)
         error = HostError(exc.error.kind, message)
-        result = _host(host, host_plan, _merge(host_plan, unknown), error, time.monotonic() - started)
-        progress.result = result
-        return _stub(host, result.status, error)
+        return _host(host, host_plan, _merge(host_plan, unknown), error, time.monotonic() - started)
     try:
         _update_workarounds(ctx, host, verified.results)
     except (OSError, JournalError) as exc:
@@ -443,9 +458,7 @@ def _write(
             JournalWriteError(f"cannot record the workaround: {exc}", file=ctx.workaround_file)
         )
     items = _merge(host_plan, verified.results)
-    result = _host(host, host_plan, items, verified.host_error, time.monotonic() - started)
-    progress.result = result
-    return _stub(host, result.status, verified.host_error)
+    return _host(host, host_plan, items, verified.host_error, time.monotonic() - started)
 
 
 def _busy(host: Host, exc: Busy, duration: float) -> HostRemediation:
@@ -461,7 +474,7 @@ def _busy(host: Host, exc: Busy, duration: float) -> HostRemediation:
 
 def _journal_failed(
     ctx: _Context, host: Host, progress: Progress, exc: JournalError, duration: float
-) -> HostResult:
+) -> HostRemediation:
     """The journal failed while this host was worked on: written and read back (outcome not
     journaled), or nothing sent."""
     host_plan = progress.plan
@@ -472,8 +485,7 @@ def _journal_failed(
     else:
         error = HostError(ErrorKind.ERROR, f"{exc.message}; nothing was written to this host", sent=False)
         result = _failed(host, error, host_plan, duration)
-    progress.result = result
-    return _stub(host, result.status, error)
+    return result
 
 
 def _merge(host_plan: HostPlan, results: Sequence[WriteResult]) -> tuple[SettingResult, ...]:
@@ -568,73 +580,51 @@ def _skipped(host: Host, batch: int, why: str) -> HostRemediation:
     )
 
 
-def _stub(host: Host, status: RemediateStatus, error: HostError | None) -> HostResult:
-    """What the fan-out's progress hooks see (the real result lives in ``ctx.progress``)."""
-    try:
-        host_status = HostStatus(status.value)
-    except ValueError:
-        host_status = HostStatus.ERROR
-    return HostResult(
-        name=host.name, address=host.address, status=host_status, error=error, groups=host.groups
-    )
-
-
-def _collect(ctx: _Context, results: Sequence[HostResult], *, batch: int | None) -> list[HostRemediation]:
-    out: list[HostRemediation] = []
-    for r in results:
-        with ctx.lock:
-            progress = ctx.progress.get(r.name)
-        why = r.error.message if r.error else "no result"
-        # The fan-out gave up on this host (deadline, interrupt): nothing more may go out.
-        sent = progress.guard.cancel(why) if progress is not None else False
-        host_result = progress.result if progress is not None else None
-        if isinstance(host_result, HostRemediation):
-            item = host_result
-        elif progress is not None and sent and progress.plan is not None:
-            # Abandoned while its lease or writes were in flight.
-            if progress.writes:
-                message = f"{why}; the writes were sent and may have happened"
-            else:
-                message = f"{why}; its lease was being taken, no setting was written"
-            unknown: tuple[WriteResult, ...] = ()
-            if ctx.journal is not None and progress.writes and ctx.journal.failed is None:
-                try:
-                    unknown = journal_unknown(
-                        ctx.journal,
-                        run_id=ctx.run_id,
-                        host=_host_of(r),
-                        writes=progress.writes,
-                        error=message,
-                    )
-                except JournalError as exc:
-                    ctx.journal_failed(exc)
-            error = HostError(r.error.kind if r.error else ErrorKind.TIMEOUT, message)
-            item = HostRemediation(
-                name=r.name,
-                address=r.address,
-                status=RemediateStatus.from_error(error.kind),
-                os=progress.plan.os,
-                checks=_merge(progress.plan, unknown)
-                if unknown
-                else tuple(_not_run(i, message) for i in progress.plan.items),
-                error=error,
-                duration_s=r.duration_s,
-                groups=r.groups,
-            )
+def _settle(
+    ctx: _Context, host: Host, error: HostError | None, duration: float, details: Mapping[str, Any]
+) -> HostRemediation:
+    """A host the fan-out gave up on (``error``: why; None when the run cancelled its worker),
+    judged with what its worker got to: nothing more may go out for it, and writes that were
+    sent are journaled as unknown."""
+    with ctx.lock:
+        progress = ctx.progress.get(host.name)
+    why = error.message if error else "no result"
+    sent = progress.guard.cancel(why) if progress is not None else False
+    if progress is not None and sent and progress.plan is not None:
+        # Abandoned while its lease or writes were in flight.
+        if progress.writes:
+            message = f"{why}; the writes were sent and may have happened"
         else:
-            error = r.error or HostError(ErrorKind.ERROR, "no result")
-            if ctx.journal_error and error.message == "not run: interrupted":
-                error = HostError(ErrorKind.ERROR, "not run: the journal could not be written", sent=False)
-            elif error.kind is ErrorKind.TIMEOUT and progress is not None and not sent:
-                error = HostError(ErrorKind.TIMEOUT, f"{error.message}, no changes", sent=False)
-            item = _failed(_host_of(r), error, progress.plan if progress else None, r.duration_s)
-        served = progress.transport(r.extra) if progress is not None else r.extra
-        out.append(_with_batch(item.served(served), batch))
-    return out
-
-
-def _host_of(r: HostResult) -> Host:
-    return Host(name=r.name, address=r.address, groups=r.groups)
+            message = f"{why}; its lease was being taken, no setting was written"
+        unknown: tuple[WriteResult, ...] = ()
+        if ctx.journal is not None and progress.writes and ctx.journal.failed is None:
+            try:
+                unknown = journal_unknown(
+                    ctx.journal, run_id=ctx.run_id, host=host, writes=progress.writes, error=message
+                )
+            except JournalError as exc:
+                ctx.journal_failed(exc)
+        abandoned = HostError(error.kind if error else ErrorKind.TIMEOUT, message)
+        item = HostRemediation(
+            name=host.name,
+            address=host.address,
+            status=RemediateStatus.from_error(abandoned.kind),
+            os=progress.plan.os,
+            checks=_merge(progress.plan, unknown)
+            if unknown
+            else tuple(_not_run(i, message) for i in progress.plan.items),
+            error=abandoned,
+            duration_s=duration,
+            groups=host.groups,
+        )
+    else:
+        error = error or HostError(ErrorKind.ERROR, "no result")
+        if ctx.journal_error and error.message == "not run: interrupted":
+            error = HostError(ErrorKind.ERROR, "not run: the journal could not be written", sent=False)
+        elif error.kind is ErrorKind.TIMEOUT and progress is not None and not sent:
+            error = HostError(ErrorKind.TIMEOUT, f"{error.message}, no changes", sent=False)
+        item = _failed(host, error, progress.plan if progress else None, duration)
+    return item.served(progress.transport(details) if progress is not None else details)
 
 
 def _with_batch(item: HostRemediation, batch: int | None) -> HostRemediation:

@@ -12,14 +12,14 @@ import pytest
 
 from tests.unit.remediate.fakehost import FakeFleet, FakeWindows
 from toolkit.checks.facts import WORKSTATION_KEY
-from toolkit.fanout.runner import FanoutHooks, FanoutOptions
+from toolkit.fanout.runner import FanoutOptions
 from toolkit.inventory.model import Host, Inventory
 from toolkit.remediate import RemediateOptions, read_journal, remediate
 from toolkit.remediate import apply as apply_module
+from toolkit.remediate.apply import RemediateHooks
 from toolkit.remediate.interrupt import cancellable, in_fanout, interrupt_policy
 from toolkit.remediate.lease import LocalLock
-from toolkit.remediate.model import Outcome
-from toolkit.results import HostResult
+from toolkit.remediate.model import HostRemediation, Outcome
 
 
 @pytest.fixture(autouse=True)
@@ -53,16 +53,16 @@ def test_a_host_locked_by_another_run_of_this_box_is_busy_and_untouched(
     box = drifted()
     other = LocalLock(tmp_path / "locks", "fs01", "other-run")
     other.acquire()
-    seen: list[HostResult] = []
+    seen: list[HostRemediation] = []
     try:
-        result, journal = run(monkeypatch, tmp_path, box, hooks=FanoutHooks(on_result=seen.append))
+        result, journal = run(monkeypatch, tmp_path, box, hooks=RemediateHooks(on_result=seen.append))
     finally:
         other.release()
     (host,) = result.hosts
     assert host.status.value == "busy" and "other-run" in (host.error.message if host.error else "")
     assert journal.intents == () and not [c for c in box.commands if c.startswith("Set-")]
-    # progress hooks see a host result (HostStatus has no "busy": the report has it)
-    assert [(r.name, r.status.value) for r in seen] == [("fs01", "error")]
+    # progress hooks see the host's own status, as the report does ("busy", not "error")
+    assert [(r.name, r.status.value) for r in seen] == [("fs01", "busy")]
 
 
 def test_a_run_frees_its_lock_so_the_next_run_gets_the_host(
