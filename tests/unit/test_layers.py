@@ -260,7 +260,6 @@ def _reachable(start: str) -> set[str]:
 
 #: Packages whose module cycles their owner removes this session (the mark must go then).
 KNOWN_MODULE_CYCLES = {
-    "toolkit.cli": "engineer B (issue 18/16): cli.common <-> cli.options (check_format and report_loaded import each other)",
     "toolkit.engine": "engineer G (issue 21): engine.app <-> engine.tasks (and controller, run_command)",
 }
 

@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, get_args, get_origin
 
+from toolkit.report.formats import TABLE_FORMAT_NAMES
+
 if TYPE_CHECKING:
     from toolkit.config import Config
     from toolkit.inventory.loader import LoadedInventory
@@ -89,17 +91,6 @@ def _audit_format_names() -> tuple[str, ...]:
 def complete_audit_format(incomplete: str) -> list[str]:
     """The report formats and ``prometheus`` (audit only)."""
     return [f for f in _audit_format_names() if f.startswith(incomplete)]
-
-
-#: tabulate's formats, for completion without importing tabulate (a test keeps them equal).
-TABLE_FORMAT_NAMES: tuple[str, ...] = (
-    "asciidoc", "colon_grid", "double_grid", "double_outline", "fancy_grid", "fancy_outline",
-    "github", "grid", "heavy_grid", "heavy_outline", "html", "jira", "latex", "latex_booktabs",
-    "latex_longtable", "latex_raw", "mediawiki", "mixed_grid", "mixed_outline", "moinmoin",
-    "orgtbl", "outline", "pipe", "plain", "presto", "pretty", "psql", "rounded_grid",
-    "rounded_outline", "rst", "simple", "simple_grid", "simple_outline", "textile", "tsv",
-    "unsafehtml", "youtrack",
-)  # fmt: skip
 
 
 def complete_table_format(incomplete: str) -> list[str]:

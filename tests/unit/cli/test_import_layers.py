@@ -95,3 +95,17 @@ def test_commands_that_connect_never_import_the_lab(
     assert done.returncode == 8, done.stderr[-2000:]  # the host was tried and is unreachable
     assert json.loads(done.stdout)["hosts"][0]["status"] == "unreachable"
     assert _below(_imported(done.stderr), ("toolkit.lab",)) == set()
+
+
+def test_remediate_exports_stay_functions_after_their_namesake_submodules_load() -> None:
+    # toolkit.remediate is lazy; remediate/plan.py and remediate/rollback.py share the names
+    # of the exported functions, and importing them must not replace those.
+    code = (
+        "import toolkit.remediate.apply, toolkit.remediate.plan, toolkit.remediate.rollback\n"
+        "from toolkit.remediate import plan, remediate, rollback\n"
+        "print(all(callable(f) and type(f).__name__ == 'function' for f in (plan, remediate, rollback)))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.strip() == "True"
