@@ -3,7 +3,7 @@
 One :class:`HostRunResult` per host: the output objects (each property keeps the .NET type it
 was serialized as, docs/windows-facts.md#registry-read-kinds), the error records (message, FullyQualifiedErrorId, category)
 and, when the command could not run at all, a classified :class:`toolkit.results.HostError`.
-:class:`CommandRun` aggregates them; renderers (:mod:`toolkit.run_command.render`) read only that.
+:class:`CommandRun` aggregates them; renderers (:mod:`toolkit.report.run`) read only that.
 """
 
 from __future__ import annotations
