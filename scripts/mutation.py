@@ -38,9 +38,11 @@ from __future__ import annotations
 import argparse
 import ast
 import contextlib
+import gc
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -49,6 +51,7 @@ import tempfile
 import threading
 import time
 import traceback
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -424,6 +427,13 @@ def _fork_pytest(args: list[str], plugins: list[object], limit: float, log: str 
     "error" (pytest found no test or was called wrongly: a fault of this script, never a kill)."""
     import pytest
 
+    class _Exit:
+        @pytest.hookimpl(trylast=True)
+        def pytest_sessionfinish(self, session: Any) -> None:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(int(session.exitstatus))  # the verdict is in: skip pytest's teardown gc
+
     pid = os.fork()
     if pid == 0:  # the child: never returns
         code = 70
@@ -433,7 +443,7 @@ def _fork_pytest(args: list[str], plugins: list[object], limit: float, log: str 
             fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
             os.dup2(fd, 1)
             os.dup2(fd, 2)
-            code = int(pytest.main(args, plugins=plugins))
+            code = int(pytest.main(args, plugins=[*plugins, _Exit()]))
             sys.stdout.flush()
             sys.stderr.flush()
         except BaseException:
@@ -495,6 +505,10 @@ def _prepare(tree: Path, modules: list[str]) -> None:
         os.dup2(saved[1], 2)
         os.close(null)
     _purge(tree)
+    # the children share this heap: frozen, their gc.collect() (pytest runs it five times at
+    # exit) neither walks nor copies it
+    gc.collect()
+    gc.freeze()
 
 
 @dataclass
@@ -574,6 +588,8 @@ def run_module(
     confirm: bool = False,
     only: set[str] | None = None,
     shard: tuple[int, int] = (0, 1),
+    done: Counter[tuple[str, int, str]] | None = None,
+    pick: Counter[tuple[str, int, str]] | None = None,
 ) -> dict[str, object]:
     tests = [t for t in MODULES[module][1] if (tree / t).exists()]
     everything = mutants_of(module, tree)
@@ -585,6 +601,24 @@ def run_module(
         chosen = [m for m in everything if m.key in only]
     part, parts = shard
     chosen = [m for n, m in enumerate(chosen) if n % parts == part]  # one of several processes
+    if done:  # run already (--skip-done): the same file, line and change, as often as logged
+        left = Counter(done)
+        kept = []
+        for m in chosen:
+            if left[(m.file, m.line, m.description)] > 0:
+                left[(m.file, m.line, m.description)] -= 1
+            else:
+                kept.append(m)
+        print(f"[{module}] {len(chosen) - len(kept)} mutants already in the --skip-done logs", flush=True)
+        chosen = kept
+    if pick is not None:  # --recheck-logs: only the survivors and timeouts of those logs
+        left = Counter(pick)
+        kept = []
+        for m in chosen:
+            if left[(m.file, m.line, m.description)] > 0:
+                left[(m.file, m.line, m.description)] -= 1
+                kept.append(m)
+        chosen = kept
     if sample is not None and sample < len(chosen):
         # kept in random order: a --budget that runs out must not leave whole files unsampled
         chosen = random.Random(seed).sample(chosen, sample)
@@ -670,6 +704,13 @@ def run_module(
     }
 
 
+#: A mutant's line in the progress output (what --skip-done reads).
+_LOG_LINE = re.compile(
+    r"^\[\w+\] \d+/\d+ (?P<status>failed|timeout|error|SURVIVED(?: \(no test runs it\))?) "
+    r"(?P<file>\S+):(?P<line>\d+) (?P<description>.*) \(\d+ tests, [\d.]+s\)$"
+)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--module", default="all", help=f"one of {', '.join(MODULES)} or all")
@@ -686,6 +727,16 @@ def main(argv: list[str] | None = None) -> int:
         "--files", nargs="+", help="mutate only these files (paths from the repository root) of --module"
     )
     parser.add_argument("--tests", nargs="+", help="run these test paths instead of the module's own")
+    parser.add_argument(
+        "--recheck-logs",
+        nargs="+",
+        type=Path,
+        default=[],
+        help="re-run (with --confirm) the survivors and timeouts these logs show",
+    )
+    parser.add_argument(
+        "--skip-done", nargs="+", type=Path, default=[], help="skip the mutants these logs show run"
+    )
     parser.add_argument(
         "--shard",
         default="1/1",
@@ -720,6 +771,18 @@ def main(argv: list[str] | None = None) -> int:
         modules = [m for m in earlier if earlier[m]]
     # a kill (the usual way to stop a background job) still restores the file and drops the tree
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    done: Counter[tuple[str, int, str]] = Counter()
+    for log in args.skip_done:
+        for line in log.read_text(encoding="utf-8").splitlines():
+            found = _LOG_LINE.match(line)
+            if found and found["status"] != "error":
+                done[(found["file"], int(found["line"]), found["description"])] += 1
+    pick: Counter[tuple[str, int, str]] | None = Counter() if args.recheck_logs else None
+    for log in args.recheck_logs:
+        for line in log.read_text(encoding="utf-8").splitlines():
+            found = _LOG_LINE.match(line)
+            if found and found["status"] in ("timeout", "SURVIVED", "SURVIVED (no test runs it)"):
+                pick[(found["file"], int(found["line"]), found["description"])] += 1  # type: ignore[index]
     tree, made = make_tree(args.tree)
     try:
         _prepare(tree, modules)
@@ -731,9 +794,11 @@ def main(argv: list[str] | None = None) -> int:
                 seed=args.seed,
                 limit=args.limit,
                 budget=args.budget,
-                confirm=args.confirm or bool(args.recheck),  # a survivor left: all tests
+                confirm=args.confirm or bool(args.recheck or args.recheck_logs),  # all tests
                 only=earlier.get(name),
                 shard=(int(args.shard.split("/")[0]) - 1, int(args.shard.split("/")[1])),
+                done=done,
+                pick=pick,
             )
             for name in modules
         ]
@@ -761,4 +826,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        status = main()
+    except SystemExit as exc:  # SIGTERM included: the tree is already dropped
+        status = exc.code if isinstance(exc.code, int) else 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)  # threads started by the imported tests must not keep this process alive
