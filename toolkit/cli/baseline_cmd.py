@@ -3,7 +3,6 @@ validating baseline files (errors name file:line: field, exit 2)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import typer
@@ -35,18 +34,14 @@ def _check_format(fmt: str) -> None:
 @app.command("list")
 def list_command(fmt: str = FormatOpt) -> None:
     """The baselines shipped with psfleet."""
-    from tabulate import tabulate
-
     from toolkit.baselines.describe import baseline_summary
     from toolkit.baselines.loader import resolve, shipped_names
+    from toolkit.report.listing import render_baseline_list
 
     _check_format(fmt)
-    rows = [baseline_summary(resolve(name)) for name in shipped_names()]
-    if fmt == "json":
-        typer.echo(json.dumps(rows, indent=2))
-        return
-    table = [(r["name"], len(r["checks"]), r["description"], r["sha256"][:12]) for r in rows]
-    typer.echo(tabulate(table, headers=("name", "checks", "description", "sha256")))
+    typer.echo(
+        render_baseline_list([baseline_summary(resolve(name)) for name in shipped_names()], fmt), nl=False
+    )
 
 
 @app.command("show")
@@ -56,36 +51,12 @@ def show_command(
 ) -> None:
     """Every check of one baseline: where the value lives, the desired states, how it is
     fixed, and its sources."""
-    from tabulate import tabulate
-
     from toolkit.baselines.describe import baseline_dict
     from toolkit.baselines.loader import resolve
+    from toolkit.report.listing import render_baseline
 
     _check_format(fmt)
-    data = baseline_dict(resolve(baseline))
-    if fmt == "json":
-        typer.echo(json.dumps(data, indent=2))
-        return
-    typer.echo(f"{data['name']}: {data['description']} (sha256 {data['sha256'][:12]}, {data['source']})")
-    rows = []
-    for check in data["checks"]:
-        reg, smb = check["registry"], check["smb"]
-        fixes = [c["command"] + f" ({c['when']})" for c in check["remediation"]["cmdlets"]]
-        fixes.append(check["remediation"]["registry"] or f"Set-{smb['cmdlet'][4:]} -{smb['property']} -Force")
-        where = (
-            f"{reg['path']}\\{reg['name']} ({reg['kind']})" if reg else f"({smb['cmdlet']}).{smb['property']}"
-        )
-        rows.append(
-            (
-                check["id"],
-                where,
-                ", ".join(check["states"]),
-                check["default_state"],
-                "; ".join(fixes),
-                check["references"]["facts"],
-            )
-        )
-    typer.echo(tabulate(rows, headers=("check", "value", "states", "default", "fix", "fact")))
+    typer.echo(render_baseline(baseline_dict(resolve(baseline)), fmt), nl=False)
 
 
 @app.command("check")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -59,9 +58,6 @@ def host_row(host: Any) -> dict[str, Any]:
     }
 
 
-_TABLE_COLUMNS = ("name", "address", "port", "scheme", "auth", "cert_validation", "username", "password_from")
-
-
 @app.command("list")
 def list_hosts(
     inventory: Path = InventoryOpt,
@@ -77,10 +73,9 @@ def list_hosts(
     inventory_backend: str | None = BackendOpt,
 ) -> None:
     """List hosts with their effective connection settings, password source and policy."""
-    from tabulate import tabulate
-
     from toolkit.inventory.limit import apply_limit
     from toolkit.inventory.loader import read_inventory
+    from toolkit.report.listing import render_hosts
 
     use_backend(inventory_backend)
     if fmt not in LIST_FORMATS:  # not silently a table
@@ -90,18 +85,9 @@ def list_hosts(
         typer.echo(line, err=True)
     inv = apply_limit(loaded.inventory, limit)
     rows = [host_row(h) for h in inv.hosts]
+    typer.echo(render_hosts(rows, fmt), nl=False)
     if fmt == "json":
-        typer.echo(json.dumps(rows, indent=2, ensure_ascii=False))
         return
-    table = [
-        {
-            **{key: row[key] for key in _TABLE_COLUMNS},
-            "groups": ",".join(row["groups"]),
-            "policy": " ".join(f"{k}={v}" for k, v in row["policy"].items()),
-        }
-        for row in rows
-    ]
-    typer.echo(tabulate(table, headers="keys"))
     typer.echo(f"{len(rows)} host{'s' if len(rows) != 1 else ''}", err=True)
 
 
