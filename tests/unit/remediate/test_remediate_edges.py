@@ -3,7 +3,9 @@
 ends its journal with the end record, journal names are free and land in the state directory,
 a lease outlives the host's deadline by its margin and names this process, a lease text is
 read up to 1,024 characters only, only a take-over removes the old lease, lease errors are
-told from the reads' errors, and a string prior is restorable up to 256 characters."""
+told from the reads' errors, a string prior is restorable up to 256 characters, a rollback
+journal is named next to its journal, a workaround is recorded into a state directory not made
+yet (mode 0700), and rollback notes a cut journal and a missing end record."""
 
 from __future__ import annotations
 
@@ -22,9 +24,17 @@ from toolkit.inventory.model import Host, Inventory
 from toolkit.remediate import RemediateOptions, read_journal, remediate
 from toolkit.remediate import apply as apply_module
 from toolkit.remediate.apply import plan
-from toolkit.remediate.journal import default_journal_path, free_journal_path, intent_record, parse_intent
+from toolkit.remediate.journal import (
+    Journal,
+    default_journal_path,
+    free_journal_path,
+    intent_record,
+    parse_intent,
+)
 from toolkit.remediate.lease import _is_lease_error, acquire_statements, holder_id, new_lease, parse_lease
 from toolkit.remediate.model import RemediateStatus
+from toolkit.remediate.rollback import default_rollback_journal, journal_notes
+from toolkit.remediate.workarounds import load_workarounds, record_workaround
 
 INVENTORY = Inventory((Host(name="fs01", address="192.0.2.5"),), {}, "inline")
 OPTIONS = RemediateOptions(fanout=FanoutOptions(forks=1, timeout=30, retries=0))
@@ -176,3 +186,28 @@ def test_hosts_of_later_batches_are_skipped_untouched_after_a_failed_canary(
         )
     for box in rest.values():
         assert box.commands == [] and box.value(WORKSTATION_KEY, "RequireSecuritySignature") == ("DWord", 0)
+
+
+def test_a_rollback_journal_gets_a_free_name_next_to_its_journal(tmp_path: Path) -> None:
+    target = default_rollback_journal(tmp_path / "remediate-20260101T000000Z.jsonl")
+    assert target.parent == tmp_path and target.name.startswith("remediate-20260101T000000Z.rollback-")
+    assert target.suffix == ".jsonl" and not target.exists()
+
+
+def test_a_workaround_is_recorded_into_a_state_directory_not_made_yet(tmp_path: Path) -> None:
+    path = tmp_path / "new" / "state" / "workarounds.json"
+    expires = datetime(2030, 1, 1, tzinfo=UTC)
+    record_workaround(
+        "fs01", setting="secure_negotiate", expires=expires, run_id="r1", journal="j", address="a", path=path
+    )
+    assert (path.parent.stat().st_mode & 0o777) == 0o700
+    assert load_workarounds(path)["fs01"]["secure_negotiate"] == expires
+
+
+def test_rollback_notes_a_cut_journal_and_a_missing_end(tmp_path: Path) -> None:
+    whole = Journal(tmp_path / "j.jsonl", {}, (), (), ended=True)
+    assert journal_notes(whole) == []
+    cut = Journal(tmp_path / "j.jsonl", {}, (), (), ended=False, damaged_line=7)
+    notes = journal_notes(cut)
+    assert len(notes) == 2 and notes[0].startswith(f"{tmp_path / 'j.jsonl'}:7: the journal is cut short")
+    assert notes[1].startswith("the journal has no end record")
