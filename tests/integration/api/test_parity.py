@@ -148,12 +148,14 @@ def test_audit_with_an_expired_workaround(inventory_path: Path, state: Path) -> 
     assert library.exit_code == command["run"]["exit_code"] == 12
 
 
-def test_audit_events(inventory_path: Path, state: Path) -> None:
+def test_audit_events_and_wire_probe(inventory_path: Path, state: Path) -> None:
     inv, creds = load(inventory_path)
-    command = cli("audit", "-i", str(inventory_path), "--events", "7", "--limit", "ws-81,fs-2012r2")
-    library = toolkit.audit(toolkit.apply_limit(inv, ["ws-81,fs-2012r2"]), credentials=creds, events_days=7)
+    args = ("--events", "7", "--with-probe", "--limit", "ws-81,fs-2012r2")
+    command = cli("audit", "-i", str(inventory_path), *args)
+    chosen = toolkit.apply_limit(inv, ["ws-81,fs-2012r2"])
+    library = toolkit.audit(chosen, credentials=creds, events_days=7, with_probe=True)
     assert_same(library, command)
-    assert all("events" in h for h in command["hosts"])
+    assert all("events" in h and "probe" in h for h in command["hosts"]), command["hosts"][0].keys()
 
 
 def test_plan(inventory_path: Path, state: Path) -> None:
