@@ -22,10 +22,12 @@ dialect, one per dialect, the SMB1 NEGOTIATE and the anonymous SESSION_SETUP, ea
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import functools
 import os
 import socket
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -113,6 +115,7 @@ class _Connection:
         "got",
         "header",
         "loop",
+        "peer",
         "sock",
         "target",
         "timer",
@@ -126,8 +129,11 @@ class _Connection:
         target: str,
         deadline: float,
         budget: float,
+        peer: tuple[int, Any],
     ) -> None:
         self.loop = loop
+        #: (family, sockaddr) this connection reached: the host's later connections go there.
+        self.peer = peer
         self.sock: socket.socket | None = sock
         self.fd = sock.fileno()
         self.target = target
@@ -295,28 +301,53 @@ async def _wait_connected(
     return sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
 
 
-def _numeric(address: str, port: int) -> list[tuple[int, Any]] | None:
+def _lookup(
+    loop: asyncio.AbstractEventLoop, waiter: asyncio.Future[list[tuple[int, Any]]], address: str, port: int
+) -> None:
+    """socket.getaddrinfo on a daemon thread of its own, the answer handed back to the loop."""
+    try:
+        infos = socket.getaddrinfo(address, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        outcome: list[tuple[int, Any]] | OSError = exc
+    else:
+        outcome = [(family, sockaddr) for family, _, _, _, sockaddr in infos]
+
+    def deliver() -> None:
+        if waiter.done():
+            return
+        if isinstance(outcome, OSError):
+            waiter.set_exception(outcome)
+        else:
+            waiter.set_result(outcome)
+
+    with contextlib.suppress(RuntimeError):  # the loop is gone: nobody waits any more
+        loop.call_soon_threadsafe(deliver)
+
+
+async def resolve(address: str, port: int, *, deadline: float) -> list[tuple[int, Any]]:
+    """(family, sockaddr) to try in turn, as socket.create_connection tries them. Numeric
+    addresses need no resolver; a name is looked up on a daemon thread (not the loop's
+    executor, whose threads the loop waits for when it closes: a resolver that hangs must
+    not hold up the end of the run). Raises OSError (not found) or TimeoutError (deadline)."""
     for family in (socket.AF_INET, socket.AF_INET6):
         try:
             socket.inet_pton(family, address)
         except OSError:
             continue
         return [(family, (address, port))]
-    return None
-
-
-async def _resolve(
-    loop: asyncio.AbstractEventLoop, address: str, port: int, deadline: float
-) -> list[tuple[int, Any]]:
-    """(family, sockaddr) to try in turn, as socket.create_connection tries them."""
+    loop = asyncio.get_running_loop()
+    waiter: asyncio.Future[list[tuple[int, Any]]] = loop.create_future()
+    threading.Thread(target=_lookup, args=(loop, waiter, address, port), daemon=True).start()
     async with asyncio.timeout_at(deadline):
-        infos = await loop.getaddrinfo(address, port, type=socket.SOCK_STREAM)
-    return [(family, sockaddr) for family, _, _, _, sockaddr in infos]
+        return await waiter
 
 
-async def connect(address: str, port: int, *, deadline: float) -> _Connection:
+async def connect(
+    address: str, port: int, *, deadline: float, addresses: list[tuple[int, Any]] | None = None
+) -> _Connection:
     """A connected :class:`_Connection`; StreamError (``unreachable``, or ``timeout`` when
-    no time is left) as :class:`toolkit.smb.stream.SmbStream` raises it."""
+    no time is left) as :class:`toolkit.smb.stream.SmbStream` raises it. ``addresses``: what
+    :func:`resolve` gave for ``address`` (looked up here when None)."""
     loop = asyncio.get_running_loop()
     target = f"{address}:{port}"
     remaining = deadline - loop.time()
@@ -324,8 +355,7 @@ async def connect(address: str, port: int, *, deadline: float) -> _Connection:
         raise StreamError(HostError(ErrorKind.TIMEOUT, f"{target}: no time left to connect", sent=False))
     reason = "no address"
     try:
-        # Numeric addresses (every lab host, most inventories) need no resolver.
-        for family, sockaddr in _numeric(address, port) or await _resolve(loop, address, port, deadline):
+        for family, sockaddr in addresses or await resolve(address, port, deadline=deadline):
             sock = socket.socket(family, _STREAM)
             try:
                 if not _NONBLOCK:
@@ -336,7 +366,7 @@ async def connect(address: str, port: int, *, deadline: float) -> _Connection:
                 raise
             if err == 0:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                return _Connection(loop, sock, target, deadline, remaining)
+                return _Connection(loop, sock, target, deadline, remaining, (family, sockaddr))
             sock.close()
             reason = os.strerror(err)
     except TimeoutError:
@@ -350,9 +380,11 @@ async def connect(address: str, port: int, *, deadline: float) -> _Connection:
     raise StreamError(HostError(ErrorKind.UNREACHABLE, f"{target}: TCP connect failed: {reason}", sent=False))
 
 
-async def _ask(address: str, port: int, request: bytes, *, deadline: float) -> bytes:
+async def _ask(
+    address: str, port: int, request: bytes, *, deadline: float, peer: tuple[int, Any] | None
+) -> bytes:
     """One connection, one request, one answer."""
-    conn = await connect(address, port, deadline=deadline)
+    conn = await connect(address, port, deadline=deadline, addresses=[peer] if peer else None)
     try:
         return await conn.exchange(request)
     finally:
@@ -383,6 +415,9 @@ async def probe_smb_async(
     identity_note = ""
     try:
         conn = await connect(address, port, deadline=deadline)
+        # The host's later connections go to the address this one reached (a name is looked
+        # up once per host, not once per connection).
+        peer = conn.peer
         try:
             response = parse_negotiate_response(await conn.exchange(wire.negotiate_all))
             if identify:
@@ -407,7 +442,7 @@ async def probe_smb_async(
             continue
         try:
             alone = parse_negotiate_response(
-                await _ask(address, port, wire.negotiate_one[name], deadline=deadline)
+                await _ask(address, port, wire.negotiate_one[name], deadline=deadline, peer=peer)
             )
         except (StreamError, FrameError) as exc:
             results.append(dialect_failure(name, exc))
@@ -420,7 +455,7 @@ async def probe_smb_async(
             smb1_support = Smb1Support(None, note=not_probed(timeout))
         else:
             try:
-                smb1_support = smb1_answer(await _ask(address, port, wire.smb1, deadline=deadline))
+                smb1_support = smb1_answer(await _ask(address, port, wire.smb1, deadline=deadline, peer=peer))
             except StreamError as exc:
                 smb1_support = smb1_failure(exc)
 

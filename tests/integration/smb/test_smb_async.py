@@ -249,3 +249,22 @@ def test_an_unknown_dialect_is_refused_before_any_host_is_probed(tmp_path: Path)
     with pytest.raises(ValueError, match=re.escape("unknown SMB2 dialect '3.1'")):
         probe_fleet(inventory, per_dialect=("3.1",), hooks=Hooks(on_start=lambda h: started.append(h.name)))
     assert started == []
+
+
+def test_a_host_by_name_is_looked_up_once_and_answers_as_by_address(fleet: Fleet) -> None:
+    host = fleet.hosts[0]
+    by_name = asyncio.run(probe_smb_async("localhost", host.smb_port or 0, timeout=5))
+    by_address = asyncio.run(probe_smb_async(host.address, host.smb_port or 0, timeout=5))
+
+    assert by_name.ok and by_name.dialect == by_address.dialect
+    assert [d.to_dict() for d in by_name.per_dialect] == [d.to_dict() for d in by_address.per_dialect]
+    assert by_name.identity == by_address.identity
+    assert by_name.smb1 is not None and by_address.smb1 is not None
+    assert by_name.smb1.accepted == by_address.smb1.accepted  # the note names the target as given
+
+
+def test_a_name_that_does_not_resolve_is_unreachable_as_in_the_threaded_probe() -> None:
+    threaded, on_loop = _both("no-such-host.invalid", 445)
+
+    assert on_loop == threaded
+    assert on_loop["error"]["kind"] == "unreachable" and "TCP connect failed" in on_loop["error"]["message"]
