@@ -61,6 +61,8 @@ _BOUNDARY_PARAM = re.compile(r'boundary\s*=\s*(?:"([^"]*)"|([^;\s]*))', re.IGNOR
 MAX_RESPONSE = MAX_RESPONSE_BYTES
 READ_CHUNK = 64 * 1024
 MAX_HEAD = 64 * 1024  # the largest response head (status line and headers)
+#: Seconds after an answer before a kept-alive connection is checked for a close by the server.
+IDLE_CHECK_AFTER = 1.0
 USER_AGENT = "Python PSRP Client"
 
 
@@ -108,6 +110,16 @@ def request_head(path: str, fields: list[tuple[str, str]]) -> bytes:
         raise ValueError("refusing to send a control character or a space in the HTTP path")
     lines.append("\r\n")
     return "\r\n".join(lines).encode("latin-1")
+
+
+def _bound(sock: Any, seconds: float) -> None:
+    """Bound each send and receive on ``sock`` to ``seconds`` (the read timeout, or the time left
+    to the host's deadline when that is shorter). The socket keeps a timeout up to a second
+    shorter than asked: every ``settimeout`` is a system call that gives up the GIL, and with a
+    hundred hosts in flight per process each GIL hand-over is a thread switch."""
+    current = sock.gettimeout()
+    if current is None or current > seconds or current < seconds - 1.0:
+        sock.settimeout(seconds)
 
 
 class _Answer:
@@ -225,6 +237,7 @@ class WinRMConnection:
         self.encrypt = target.scheme == "http"
         self._http: HTTPConnection | None = None
         self._used = False  # the connection has carried a request
+        self._answered = 0.0  # when the last answer arrived (time.monotonic())
         self._ctx: Any = None
         self._stale = False  # the context's connection was closed: authenticate again
         self._scheme = "Negotiate"
@@ -237,8 +250,14 @@ class WinRMConnection:
         """The connection (True: new), made when there is none or the server dropped it."""
         http = self._http
         # A used connection the server closed while idle. (A fresh TLS connection may be
-        # readable with session tickets: that is not a close.)
-        if http is not None and self._used and not http.is_connected:
+        # readable with session tickets: that is not a close.) Within a second of its last
+        # answer a connection is not idle: no poll (each gives up the GIL; see _bound).
+        if (
+            http is not None
+            and self._used
+            and time.monotonic() - self._answered > IDLE_CHECK_AFTER
+            and not http.is_connected
+        ):
             self._drop_socket()
             http = None
         if http is not None:
@@ -304,10 +323,11 @@ class WinRMConnection:
             sock = http.sock
             if sock is None:
                 raise HTTPProtocolError("the connection has no socket")
-            sock.settimeout(max(0.05, min(read_timeout, remaining)))
+            _bound(sock, max(0.05, min(read_timeout, remaining)))
             sock.sendall(head + body)
             self._used = True
             answer = self._read_response(sock, deadline)
+            self._answered = time.monotonic()
         except BaseException:
             self.close()
             raise

@@ -17,7 +17,6 @@ timeout, a pipeline never re-sent.
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Sequence
 from xml.etree import ElementTree as ET
 
@@ -88,7 +87,7 @@ class LeanSession(SessionBase):
         self.credential = credential
         self._conn: WinRMConnection | None = None
         self._shell_id: str | None = None
-        self._rpid = uuid.uuid4()
+        self._rpid = soap.new_uuid()
         self._objects = 1
         self._ep: soap.Endpoint | None = None
 
@@ -125,7 +124,7 @@ class LeanSession(SessionBase):
         to = self.timeouts()
         self._ep = soap.Endpoint(
             url=f"{t.scheme}://{self.endpoint}/{t.path.lstrip('/')}",
-            session_id=str(uuid.uuid4()).upper(),
+            session_id=str(soap.new_uuid()).upper(),
             operation_timeout=to.operation,
         )
         username = self.credential.username if self.credential is not None else None
@@ -163,7 +162,7 @@ class LeanSession(SessionBase):
     def _invoke(self, create_pipeline: bytes) -> InvocationResult:
         if self._conn is None or self._ep is None or self._shell_id is None:
             raise RuntimeError("session is not open")
-        pid = uuid.uuid4()
+        pid = soap.new_uuid()
         command_id = str(pid).upper()
         arguments = psrp.frame(
             [(psrp.CREATE_PIPELINE, create_pipeline)],
