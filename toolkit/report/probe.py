@@ -9,6 +9,7 @@ import io
 import json
 from typing import TYPE_CHECKING
 
+from toolkit.errors import UsageError
 from toolkit.report import csvsafe
 from toolkit.report.model import one_line, printable
 
@@ -115,8 +116,8 @@ def probe_run_summary(run: ProbeRun) -> str:
 
 def render_probe_run(run: ProbeRun, fmt: str, *, table_format: str = "simple") -> str:
     """The run in one of :data:`PROBE_RUN_FORMATS` (ends with a newline unless it is an empty
-    relay list); ``table_format`` is the tabulate format of ``table``. Raises ValueError for an
-    unknown format."""
+    relay list); ``table_format`` is the tabulate format of ``table``. Raises
+    :class:`toolkit.errors.UsageError` (a ValueError) for an unknown format, as every renderer."""
     from tabulate import tabulate
 
     if fmt == "table":
@@ -157,7 +158,9 @@ def render_probe_run(run: ProbeRun, fmt: str, *, table_format: str = "simple") -
                 ]
             )
         return buffer.getvalue()
-    raise ValueError(f"unknown format {fmt!r}; choose one of: {', '.join(PROBE_RUN_FORMATS)}")
+    raise UsageError(
+        f"unknown format {fmt!r}; choose one of: {', '.join(PROBE_RUN_FORMATS)}", field="--format"
+    )
 
 
 _IDENTITY_COLUMNS = ("netbios_computer", "netbios_domain", "dns_computer", "dns_domain", "os_version")

@@ -17,6 +17,7 @@ from tests.unit.report.test_probe_render import host as probe_host
 from tests.unit.report.test_probe_render import run as probe_run
 from tests.unit.report.test_run_render import sample as command_run
 from toolkit.checks.facts import RegValue
+from toolkit.errors import UsageError
 from toolkit.remediate.model import HostRemediation, Outcome, RemediateRun, RemediateStatus, SettingResult
 from toolkit.report.audit import render_report
 from toolkit.report.probe import render_probe_run
@@ -147,3 +148,15 @@ def test_check_columns_come_with_the_run() -> None:
         "STATUS",
         "ERROR",
     ]
+
+
+def test_an_unknown_format_is_a_usage_error_for_every_run() -> None:
+    probed = probe_run(probe_host("fs", "10.0.0.9", 445, security_mode=0x01))
+    for run, fmt in (
+        (command_run(), "yaml"),
+        (probed, "junit"),
+        (remediation(), "relay-list"),
+        (sample_run(), "x"),
+    ):
+        with pytest.raises(UsageError, match="unknown format"):
+            render(run, fmt)
