@@ -21,6 +21,7 @@ the same statuses, otherwise the comparison is void (exit 1). Targets (issue 21)
 
     python scripts/bench_scaleout.py                    # 1,000 hosts, 4 sites
     python scripts/bench_scaleout.py --hosts 200 --json
+    python scripts/bench_scaleout.py --hosts 200 --remediate   # + remediate/rollback rows
 """
 
 from __future__ import annotations
@@ -67,30 +68,56 @@ def write_inventory(lab: Any, path: Path, sites: int | None) -> None:
 
 
 def audit(inventory: Path, out: Path, env: dict[str, str], extra: list[str]) -> dict[str, Any]:
+    return measure(["audit", "-i", str(inventory), *extra], out, env)
+
+
+def measure(command: list[str], out: Path, env: dict[str, str]) -> dict[str, Any]:
+    """``psfleet COMMAND -f json -o OUT`` in a child process: wall, CPU, statuses, report."""
     cpu0, t0 = children_cpu(), time.perf_counter()
     proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "toolkit.cli",
-            "audit",
-            "-i",
-            str(inventory),
-            "-f",
-            "json",
-            "-o",
-            str(out),
-            *extra,
-        ],
+        [sys.executable, "-m", "toolkit.cli", *command, "-f", "json", "-o", str(out)],
         env=env,
         capture_output=True,
         text=True,
     )
     wall, cpu = time.perf_counter() - t0, children_cpu() - cpu0
     if proc.returncode not in (0, 4, 8, 12):
-        raise SystemExit(f"audit failed ({proc.returncode}): {proc.stderr[-2000:]}")
+        raise SystemExit(f"{command[0]} failed ({proc.returncode}): {proc.stderr[-2000:]}")
     doc = json.loads(out.read_text())
     return {"wall": wall, "cpu": cpu, "statuses": {h["name"]: h["status"] for h in doc["hosts"]}, "doc": doc}
+
+
+def remediate_rows(
+    local_inv: Path, sited_inv: Path, tmp: Path, env: dict[str, str], workers: list[Any], args: Any
+) -> dict[str, Any]:
+    """Remediate locally, roll back locally, then the same through the engine (each
+    rollback puts the fleet back as it was): wall and CPU per host of each."""
+    n = args.hosts
+    forks = ["--forks", str(args.forks)]
+    site_forks = ["--forks", str(max(1, args.forks // args.sites)), "--engine", "celery"]
+    rows: dict[str, Any] = {}
+    statuses: dict[str, dict[str, str]] = {}
+    for name, inv, extra in (("local", local_inv, forks), ("celery", sited_inv, site_forks)):
+        journal = tmp / f"remediate-{name}.jsonl"
+        for verb, command in (
+            ("remediate", ["remediate", "-i", str(inv), "--yes", "--journal", str(journal), *extra]),
+            ("rollback", ["rollback", "--journal", str(journal), "-i", str(inv), "--yes", *extra]),
+        ):
+            print(f"running {verb} {name} ...", file=sys.stderr, flush=True)
+            w0 = sum(proc_cpu(w.pid) for w in workers)
+            run = measure(command, tmp / f"{verb}-{name}.json", env)
+            row = {"wall_s": round(run["wall"], 2), "cpu_ms_per_host": round(run["cpu"] * 1000 / n, 2)}
+            if name == "celery":
+                row["workers_cpu_ms_per_host"] = round(
+                    (sum(proc_cpu(w.pid) for w in workers) - w0) * 1000 / n, 2
+                )
+            rows[f"{verb}_{name}"] = row
+            statuses[f"{verb}_{name}"] = run["statuses"]
+    rows["same_statuses"] = (
+        statuses["remediate_local"] == statuses["remediate_celery"]
+        and statuses["rollback_local"] == statuses["rollback_celery"]
+    )
+    return rows
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -106,6 +133,11 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         default=1,
         help="psfleet worker --processes (default 1: the site workers share this machine's cores)",
+    )
+    p.add_argument(
+        "--remediate",
+        action="store_true",
+        help="also remediate (and roll back) the fleet locally and through the engine",
     )
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
@@ -134,7 +166,13 @@ def main(argv: list[str] | None = None) -> int:
                 local_inv, sited_inv = tmp / "local.yml", tmp / "sited.yml"
                 write_inventory(lab, local_inv, None)
                 write_inventory(lab, sited_inv, args.sites)
-                env = dict(os.environ, BENCH_PASSWORD=PASSWORD, PSFLEET_BROKER=server.url, PSFLEET_CONFIG="")
+                env = dict(
+                    os.environ,
+                    BENCH_PASSWORD=PASSWORD,
+                    PSFLEET_BROKER=server.url,
+                    PSFLEET_CONFIG="",
+                    PSFLEET_STATE_DIR=str(tmp / "state"),
+                )
                 for s in range(args.sites):
                     workers.append(
                         subprocess.Popen(
@@ -178,6 +216,8 @@ def main(argv: list[str] | None = None) -> int:
                 per_1000 = (server.used_memory() - before) * 1000 / len(records)
                 client.delete(key)
                 client.close()
+                if args.remediate:
+                    remediation = remediate_rows(local_inv, sited_inv, tmp, env, workers, args)
         finally:
             for w in workers:
                 w.send_signal(signal.SIGTERM)
@@ -189,6 +229,8 @@ def main(argv: list[str] | None = None) -> int:
             server.stop()
     n = args.hosts
     same = local["statuses"] == engine["statuses"]
+    if args.remediate:
+        same = same and remediation.pop("same_statuses")
     overhead_cpu_ms = (engine["cpu"] + workers_cpu - local["cpu"]) * 1000 / n
     overhead_wall = (engine["wall"] - local["wall"]) / local["wall"]
     figures = {
@@ -204,6 +246,7 @@ def main(argv: list[str] | None = None) -> int:
         "overhead": {"cpu_ms_per_host": round(overhead_cpu_ms, 2), "wall_pct": round(overhead_wall * 100, 1)},
         "redis_bytes_per_1000_results": int(per_1000),
         "redis_used_memory_delta_over_run": mem_after_run - mem0,
+        **({"remediate": remediation} if args.remediate else {}),
         "same_statuses": same,
         "targets": {
             "cpu_le_2ms": overhead_cpu_ms <= 2.0,
@@ -231,6 +274,16 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"  Redis memory per 1,000 host results: {figures['redis_bytes_per_1000_results'] / 1024:.0f} KiB"
         )
+        if args.remediate:
+            for row, r in remediation.items():
+                workers_text = (
+                    f", workers CPU {r['workers_cpu_ms_per_host']} ms/host"
+                    if "workers_cpu_ms_per_host" in r
+                    else ""
+                )
+                print(
+                    f"  {row}: wall {r['wall_s']} s, controller CPU {r['cpu_ms_per_host']} ms/host{workers_text}"
+                )
         print(f"  same statuses: {same}")
     return 0 if same else 1
 

@@ -147,7 +147,7 @@ def rollback(
     inventory: Inventory,
     credentials: Mapping[str, CredentialLike | None],
     engine: EngineOptions,
-    hooks: FanoutHooks | None = None,
+    hooks: Hooks[Any] | None = None,
     **kwargs: Any,
 ) -> RemediateRun:
     """:func:`toolkit.remediate.rollback` with each host's undo sent to its site's worker
@@ -155,6 +155,7 @@ def rollback(
     each host is); the rollback journal is written here, as locally."""
     from toolkit.remediate.rollback import HostWork, RollbackContext, rollback_here
     from toolkit.remediate.rollback import rollback as local_rollback
+    from toolkit.remediate.workarounds import workarounds_path
 
     def runner(work: list[HostWork], ctx: RollbackContext) -> tuple[list[HostRemediation], bool]:
         by_name = {w.host.name: w for w in work}
@@ -183,6 +184,12 @@ def rollback(
             options=ctx.options or FanoutOptions(),
             hooks=hooks,
             stop=ctx.state.stop,
+            book=WorkaroundBook(
+                ctx.workaround_file or workarounds_path(),
+                ctx.run_id,
+                str(ctx.journal.path),
+                rollback_of=ctx.source_run_id,
+            ),
         )
 
     return local_rollback(
@@ -191,7 +198,7 @@ def rollback(
 
 
 def _remediate_batches(
-    engine: EngineOptions, options: FanoutOptions, hooks: FanoutHooks | None, *, check: bool
+    engine: EngineOptions, options: FanoutOptions, hooks: Hooks[Any] | None, *, check: bool
 ) -> Callable[[Sequence[Host], Any], tuple[list[HostRemediation], bool]]:
     from toolkit.remediate.apply import RunContext, work_here
 
@@ -216,6 +223,9 @@ def _remediate_batches(
             },
         }
         journal = ctx.journal
+        book = None
+        if journal is not None and ctx.workaround_file is not None:
+            book = WorkaroundBook(ctx.workaround_file, ctx.run_id, str(journal.path.resolve()))
         return _through_engine(
             list(batch),
             kind="remediate",
@@ -229,6 +239,7 @@ def _remediate_batches(
             hooks=hooks,
             stop=ctx.stop,
             leases=not check,
+            book=book,
         )
 
     return batch_runner
@@ -255,19 +266,33 @@ def _through_engine(
     here: _Here,
     engine: EngineOptions,
     options: FanoutOptions,
-    hooks: FanoutHooks | None,
+    hooks: Hooks[Any] | None,
     stop: threading.Event,
     leases: bool = True,
+    book: WorkaroundBook | None = None,
 ) -> tuple[list[HostRemediation], bool]:
     """Run ``hosts`` (one batch) through the engine under their engine leases; the workers'
-    journal records go to ``journal`` as they arrive. Results in the hosts' order."""
+    journal records go to ``journal`` as they arrive. Results in the hosts' order.
+
+    ``hooks`` get what a local run's hooks get: a remediation's :class:`HostRemediation`,
+    a rollback's fan-out result (:func:`wrap`)."""
     from toolkit.engine.app import redis_client
     from toolkit.engine.lease import EngineLeases
 
+    book_path = book.path if book is not None else None
     client = redis_client(engine.broker) if hosts else None
     held = EngineLeases(client, run_id) if client is not None and leases else None
     call = uuid.uuid4().hex
     params = {**params, "call": call}
+    writes = kind != "remediate" or not params.get("check")
+    as_local: Callable[[HostResult], Any] = (
+        (lambda r: unwrap(r, writes=writes)) if kind == "remediate" else (lambda r: r)
+    )
+    on_result = hooks.on_result if hooks is not None else None
+    engine_hooks = FanoutHooks(
+        on_start=hooks.on_start if hooks is not None else None,
+        on_result=(lambda r: on_result(as_local(r))) if on_result is not None else None,
+    )
     try:
         busy = held.take([h.name for h in hosts]) if held is not None else {}
         todo = [h for h in hosts if h.name not in busy]
@@ -277,8 +302,12 @@ def _through_engine(
                 return
             try:
                 journal.append(*records)
+                if book is not None:
+                    book.see(records)
             except JournalError as exc:
                 journal_failed(exc)
+            except OSError as exc:
+                journal_failed(JournalWriteError(f"cannot record the workaround: {exc}", file=book_path))
 
         results, interrupted = run_engine(
             todo,
@@ -287,20 +316,20 @@ def _through_engine(
             options=options,
             engine=engine,
             local=here,
-            hooks=hooks,
+            hooks=engine_hooks,
             stop=stop,
             decode=lambda data: wrap(remediation_from_wire(data)),
             on_journal=on_journal,
         )
-        done = {r.name: unwrap(r, writes=kind != "remediate" or not params.get("check")) for r in results}
+        done = {r.name: unwrap(r, writes=writes) for r in results}
         out: list[HostRemediation] = []
         for h in hosts:
             if h.name in done:
                 out.append(done[h.name])
                 continue
             item = busy_host(h, busy[h.name])
-            if hooks is not None and hooks.on_result is not None:
-                hooks.on_result(wrap(item))
+            if on_result is not None:
+                on_result(as_local(wrap(item)))
             out.append(item)
         return out, interrupted
     finally:
@@ -310,6 +339,54 @@ def _through_engine(
             with contextlib.suppress(Exception):  # Redis away: a late copy finds its hosts done
                 client.set(ended_key(call), "1", px=int(DONE_TTL * 1000))
             client.close()
+
+
+class WorkaroundBook:
+    """The controller's ``workarounds.json`` for what its sites wrote: a verified weakening
+    write journaled with an expiry records a workaround, any other verified write of that
+    check ends it, a verified restore by a rollback ends the one its remediation recorded;
+    read from the records the workers stream back (hosts run here record their own)."""
+
+    def __init__(self, path: Path, run_id: str, journal: str, rollback_of: str | None = None) -> None:
+        self.path = path
+        self.run_id = run_id
+        self.journal = journal
+        self.rollback_of = rollback_of
+        self._intents: dict[tuple[str, str], Intent] = {}
+
+    def see(self, records: Sequence[Mapping[str, Any]]) -> None:
+        from toolkit.remediate.workarounds import clear_workaround, record_workaround
+
+        for record in records:
+            if record.get("type") == "intent":
+                with contextlib.suppress(KeyError, TypeError, ValueError):
+                    intent = parse_intent(0, dict(record))
+                    self._intents[(intent.host, intent.setting)] = intent
+                continue
+            if record.get("type") != "outcome":
+                continue
+            found = self._intents.get((str(record.get("host")), str(record.get("setting"))))
+            if found is None or found.owner is None or not found.owner.weakenable:
+                continue
+            outcome = record.get("outcome")
+            if self.rollback_of is not None:
+                if outcome == Outcome.RESTORED.value:
+                    clear_workaround(
+                        found.host, setting=found.setting, run_id=self.rollback_of, path=self.path
+                    )
+            elif outcome == Outcome.CHANGED.value:
+                if found.workaround_expires is not None:
+                    record_workaround(
+                        found.host,
+                        setting=found.setting,
+                        expires=found.workaround_expires,
+                        run_id=self.run_id,
+                        journal=self.journal,
+                        address=found.address,
+                        path=self.path,
+                    )
+                else:
+                    clear_workaround(found.host, setting=found.setting, path=self.path)
 
 
 def busy_host(host: Host, exc: Busy) -> HostRemediation:

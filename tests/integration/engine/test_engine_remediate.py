@@ -58,7 +58,11 @@ def journal_rules(doc: dict[str, Any], journal: Path) -> dict[str, Any]:
         for item in (*host["changes"], *host["checks"]):
             if item["rule"].startswith("journal line "):
                 record = json.loads(lines[int(item["rule"].rsplit(" ", 1)[1]) - 1])
-                assert (record["type"], record["host"], record["setting"]) == ("intent", host["name"], item["id"])
+                assert (record["type"], record["host"], record["setting"]) == (
+                    "intent",
+                    host["name"],
+                    item["id"],
+                )
                 item["rule"] = "journal line (checked)"
     return doc
 
@@ -67,15 +71,44 @@ def journal_rules(doc: dict[str, Any], journal: Path) -> dict[str, Any]:
 def env(redis_server: RedisServer, tmp_path: Path) -> dict[str, str]:
     """The controller's environment, with its own state dir and the password of the one
     host without a site (sited hosts log on with their worker's)."""
-    return dict(controller_env(redis_server), LAB_PASSWORD=PASSWORD, PSFLEET_STATE_DIR=str(tmp_path / "state"))
+    return dict(
+        controller_env(redis_server), LAB_PASSWORD=PASSWORD, PSFLEET_STATE_DIR=str(tmp_path / "state")
+    )
 
 
 def remediate(inv: Path, journal: Path, env: dict[str, str], *extra: str) -> subprocess.CompletedProcess[str]:
-    return psfleet(["remediate", "-i", str(inv), "-f", "json", "--yes", "--journal", str(journal), *extra], env)
+    return psfleet(
+        ["remediate", "-i", str(inv), "-f", "json", "--yes", "--journal", str(journal), *extra], env
+    )
+
+
+def start_remediate(inv: Path, journal: Path, env: dict[str, str]) -> subprocess.Popen[str]:
+    """``psfleet remediate --engine celery`` in the background."""
+    args = [
+        "remediate",
+        "-i",
+        str(inv),
+        "-f",
+        "json",
+        "--yes",
+        "--journal",
+        str(journal),
+        "--engine",
+        "celery",
+    ]
+    return subprocess.Popen(
+        [sys.executable, "-m", "toolkit.cli", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def rollback(journal: Path, inv: Path, env: dict[str, str], *extra: str) -> subprocess.CompletedProcess[str]:
-    return psfleet(["rollback", "--journal", str(journal), "-i", str(inv), "-f", "json", "--yes", *extra], env)
+    return psfleet(
+        ["rollback", "--journal", str(journal), "-i", str(inv), "-f", "json", "--yes", *extra], env
+    )
 
 
 def test_remediate_and_rollback_through_engine_equal_local_runs(
@@ -104,7 +137,9 @@ def test_remediate_and_rollback_through_engine_equal_local_runs(
     assert comparable(a) == comparable(b)
     assert [h["status"] for h in b["hosts"]] == ["compliant"] * 5
     assert lab_state(fleet, names) == changed
-    assert f"undo: psfleet rollback --journal {merged} -i {inventories['live']} --engine celery" in engine.stderr
+    assert (
+        f"undo: psfleet rollback --journal {merged} -i {inventories['live']} --engine celery" in engine.stderr
+    )
 
     # ONE journal for the run, in a local run's format: the sited hosts' intents are in it.
     journal = read_journal(merged)
@@ -170,14 +205,7 @@ def test_worker_killed_mid_remediation_hosts_finish_on_redelivery_and_rollback_r
     first = start_worker("k4site", env_extra=fast)
     inv = write_inventory(fleet, tmp_path / "k.yml", hosts={name: "k4site" for name in SLOW})
     merged = tmp_path / "merged.jsonl"
-    run = subprocess.Popen(
-        [sys.executable, "-m", "toolkit.cli", "remediate", "-i", str(inv), "-f", "json", "--yes"]
-        + ["--journal", str(merged), "--engine", "celery"],
-        env=dict(env, PSFLEET_ENGINE_WAIT="3"),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    run = start_remediate(inv, merged, dict(env, PSFLEET_ENGINE_WAIT="3"))
     try:
         first_intent_line(first.state_dir)
         first.stop(signal.SIGKILL)
@@ -232,14 +260,7 @@ def test_lease_holds_across_two_controllers(
     inv = write_inventory(fleet, tmp_path / "k.yml", hosts={name: "k5site" for name in SLOW})
     journal1 = tmp_path / "first.jsonl"
     # The first controller takes the hosts' leases, then waits (up to 60 s) for a worker.
-    first = subprocess.Popen(
-        [sys.executable, "-m", "toolkit.cli", "remediate", "-i", str(inv), "-f", "json", "--yes"]
-        + ["--journal", str(journal1), "--engine", "celery"],
-        env=dict(env, PSFLEET_ENGINE_WAIT="60"),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    first = start_remediate(inv, journal1, dict(env, PSFLEET_ENGINE_WAIT="60"))
     try:
         client = redis.Redis.from_url(redis_server.url)
         give_up = time.monotonic() + 60
@@ -252,7 +273,9 @@ def test_lease_holds_across_two_controllers(
         hosts = json.loads(second.stdout)["hosts"]
         assert [h["status"] for h in hosts] == ["busy"] * 4, second.stderr
         for h in hosts:
-            assert h["error"]["message"].startswith(f"busy: run {run_id} holds this host (engine lease in Redis")
+            assert h["error"]["message"].startswith(
+                f"busy: run {run_id} holds this host (engine lease in Redis"
+            )
         assert f"busy: k-01: busy: run {run_id}" in second.stderr
         assert second.returncode == 8
         assert not read_journal(tmp_path / "second.jsonl").intents
