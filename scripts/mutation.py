@@ -619,9 +619,10 @@ def run_module(
                 left[(m.file, m.line, m.description)] -= 1
                 kept.append(m)
         chosen = kept
-    if sample is not None and sample < len(chosen):
+    if sample is not None:
         # kept in random order: a --budget that runs out must not leave whole files unsampled
-        chosen = random.Random(seed).sample(chosen, sample)
+        # (--sample larger than the module: every mutant, in random order)
+        chosen = random.Random(seed).sample(chosen, min(sample, len(chosen)))
     base = _record(tree, module, tests)
     overhead = max(1.0, base.seconds - base.cost(base.order)) / 2  # collection, fixtures
     print(
