@@ -5,7 +5,8 @@ a lease outlives the host's deadline by its margin and names this process, a lea
 read up to 1,024 characters only, only a take-over removes the old lease, lease errors are
 told from the reads' errors, a string prior is restorable up to 256 characters, a rollback
 journal is named next to its journal, a workaround is recorded into a state directory not made
-yet (mode 0700), and rollback notes a cut journal and a missing end record."""
+yet (mode 0700), rollback notes a cut journal and a missing end record, read errors are told
+from write errors, and a dry run takes the default options."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from toolkit.inventory.model import Host, Inventory
 from toolkit.remediate import RemediateOptions, read_journal, remediate
 from toolkit.remediate import apply as apply_module
 from toolkit.remediate.apply import plan
+from toolkit.remediate.execute import is_read_error, split_errors
 from toolkit.remediate.journal import (
     Journal,
     default_journal_path,
@@ -35,6 +37,7 @@ from toolkit.remediate.lease import _is_lease_error, acquire_statements, holder_
 from toolkit.remediate.model import RemediateStatus
 from toolkit.remediate.rollback import default_rollback_journal, journal_notes
 from toolkit.remediate.workarounds import load_workarounds, record_workaround
+from toolkit.transport.model import ErrorRecordData, InvocationResult
 
 INVENTORY = Inventory((Host(name="fs01", address="192.0.2.5"),), {}, "inline")
 OPTIONS = RemediateOptions(fanout=FanoutOptions(forks=1, timeout=30, retries=0))
@@ -211,3 +214,39 @@ def test_rollback_notes_a_cut_journal_and_a_missing_end(tmp_path: Path) -> None:
     notes = journal_notes(cut)
     assert len(notes) == 2 and notes[0].startswith(f"{tmp_path / 'j.jsonl'}:7: the journal is cut short")
     assert notes[1].startswith("the journal has no end record")
+
+
+@pytest.mark.parametrize(
+    ("error", "read"),
+    [
+        (ErrorRecordData("gone", "PathNotFound,X", "ObjectNotFound", activity="Get-ItemProperty"), True),
+        (
+            ErrorRecordData("gone", "PathNotFound,Microsoft.PowerShell.Commands.GetItemPropertyCommand", "X"),
+            True,
+        ),
+        (ErrorRecordData("ERROR: not found", "NativeCommandError", "NotSpecified", activity="reg.exe"), True),
+        (
+            ErrorRecordData(
+                "The term 'Get-SmbServerConfiguration' is not recognized",
+                "CommandNotFoundException",
+                "ObjectNotFound",
+                target="Get-SmbServerConfiguration",
+            ),
+            True,
+        ),
+        (ErrorRecordData("denied", "UnauthorizedAccess,SetItemPropertyCommand", "PermissionDenied"), False),
+    ],
+)
+def test_read_errors_go_to_the_parser_and_write_errors_stay_write_errors(
+    error: ErrorRecordData, read: bool
+) -> None:
+    assert is_read_error(error) is read
+    reads, writes = split_errors(InvocationResult(errors=(error,), had_errors=True))
+    assert (reads.errors, writes) == (((error,), ()) if read else ((), (error,)))
+    assert reads.had_errors is read
+
+
+def test_a_dry_run_takes_the_default_options(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(apply_module, "open_session", FakeFleet(fs01=drifted()))
+    run = plan(INVENTORY, credentials={"fs01": None})
+    assert run.mode == "check" and [h.name for h in run.hosts] == ["fs01"]
