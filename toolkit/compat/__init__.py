@@ -12,6 +12,8 @@ pyproject.toml so a release that moves the private piece cannot break psfleet un
   and the pipeline-state and receive-buffer calls psrpcore keeps private.
 - :mod:`toolkit.compat.smbprotocol` (smbprotocol <1.18): its TCP transport with the message
   header checked and the size capped before a read (``diagnose validate-negotiate``).
+- :mod:`toolkit.compat.typer_values` (typer <0.30): option values converted without pydantic
+  where the answer is plain (Typer 0.29 imports pydantic for every command otherwise).
 
 Nothing outside this package imports an underscore-prefixed module or attribute of a
 dependency (tests/unit/test_no_private_imports.py scans toolkit/ for it).
