@@ -260,9 +260,7 @@ def _reachable(start: str) -> set[str]:
 
 
 #: Packages whose module cycles their owner removes this session (the mark must go then).
-KNOWN_MODULE_CYCLES = {
-    "toolkit.engine": "engineer G (issue 21): engine.app <-> engine.tasks (and controller, run_command)",
-}
+KNOWN_MODULE_CYCLES: dict[str, str] = {}
 
 
 def _cycle_packages() -> list[object]:

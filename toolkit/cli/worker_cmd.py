@@ -86,7 +86,10 @@ def worker(
         import celery  # noqa: F401
     except ImportError:
         raise UsageError("the engine needs Celery: pip install 'psfleet[engine]'", field="worker") from None
+    from toolkit.engine.tasks import register
+
     app = make_app(url)
+    register(app)
     app.conf.psfleet_site = site
     app.conf.psfleet_processes = processes
     if source_address:

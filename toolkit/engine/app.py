@@ -100,12 +100,18 @@ def _route(name: str, args: Any, kwargs: Any, options: Any, task: Any = None, **
     return None
 
 
+def results_key(run_id: str) -> str:
+    """The Redis list a run's per-host results (and journal records) are streamed through."""
+    return f"psfleet:run:{run_id}:results"
+
+
 def make_app(broker: str) -> Any:
     """A Celery app on ``broker`` (also the result backend), JSON only, batches acknowledged
-    after they ran and handed back if the worker process dies (redelivered by Redis)."""
-    from celery import Celery
+    after they ran and handed back if the worker process dies (redelivered by Redis).
 
-    from toolkit.engine import tasks
+    The controller sends batches by name (:data:`BATCH_TASK`); a site worker registers the
+    task's body on its app (:func:`toolkit.engine.tasks.register`)."""
+    from celery import Celery
 
     visibility = float(os.environ.get("PSFLEET_ENGINE_VISIBILITY") or DEFAULT_VISIBILITY)
     app = Celery("psfleet", broker=broker, backend=broker, set_as_current=False)
@@ -136,7 +142,6 @@ def make_app(broker: str) -> Any:
         worker_cancel_long_running_tasks_on_connection_loss=False,
         broker_pool_limit=4,
     )
-    app.task(name=BATCH_TASK, bind=True, acks_late=True, reject_on_worker_lost=True)(tasks.run_batch)
     return app
 
 

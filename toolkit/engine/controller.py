@@ -26,8 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from toolkit.engine.app import BATCH_TASK, make_app, queue_name, redact, redis_client
-from toolkit.engine.tasks import results_key
+from toolkit.engine.app import BATCH_TASK, make_app, queue_name, redact, redis_client, results_key
 from toolkit.engine.wire import NotPortable, host_to_wire, result_from_wire
 from toolkit.fanout.runner import FanoutHooks, FanoutOptions, failed_result
 from toolkit.inventory.model import Host

@@ -18,6 +18,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
+from toolkit.engine.app import results_key
 from toolkit.engine.wire import host_from_wire, result_to_wire, worker_credential
 from toolkit.inventory.credentials import Credential
 from toolkit.inventory.model import Host
@@ -34,8 +35,11 @@ _clients: dict[str, Any] = {}
 _clients_lock = threading.Lock()
 
 
-def results_key(run_id: str) -> str:
-    return f"psfleet:run:{run_id}:results"
+def register(app: Any) -> None:
+    """Give a site worker's Celery app the batch task's body (:func:`run_batch`)."""
+    from toolkit.engine.app import BATCH_TASK
+
+    app.task(name=BATCH_TASK, bind=True, acks_late=True, reject_on_worker_lost=True)(run_batch)
 
 
 def _client(broker: str) -> Any:
