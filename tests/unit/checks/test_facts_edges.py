@@ -1,13 +1,21 @@
 """Facts and OS names at their edges, found unpinned by mutation testing: each of the three
 fixed keys is read and replaced by any spelling of its path (CurrentVersion too), other keys
-through ``keys``, and client builds are named at the first build of each generation."""
+through ``keys``, client builds are named at the first build of each generation, the product name tells a
+server when the installation type is missing, and a key name holding "::" is kept."""
 
 from __future__ import annotations
 
 import pytest
 
 from tests.unit.checks.helpers import facts
-from toolkit.checks.facts import CURRENT_VERSION_KEY, SERVER_KEY, WORKSTATION_KEY, KeyFacts, RegValue
+from toolkit.checks.facts import (
+    CURRENT_VERSION_KEY,
+    SERVER_KEY,
+    WORKSTATION_KEY,
+    KeyFacts,
+    RegValue,
+    normalize_key,
+)
 from toolkit.checks.osinfo import os_info
 
 OTHER = "HKLM:\\SOFTWARE\\Policies\\Microsoft\\Windows\\LanmanWorkstation"
@@ -30,7 +38,16 @@ def test_each_key_is_read_and_replaced_by_any_spelling_of_its_path(path: str) ->
 
 @pytest.mark.parametrize(
     ("build", "product"),
-    [(9199, "Odd"), (9200, "Windows 8"), (9599, "Windows 8"), (9600, "Windows 8.1"), (10240, "Windows 10")],
+    [
+        (9199, "Odd"),
+        (9200, "Windows 8"),
+        (9599, "Windows 8"),
+        (9600, "Windows 8.1"),
+        (10239, "Windows 8.1"),
+        (10240, "Windows 10"),
+        (21999, "Windows 10"),
+        (22000, "Windows 11"),
+    ],
 )
 def test_client_builds_are_named_from_the_first_build_of_each_generation(build: int, product: str) -> None:
     key = KeyFacts(
@@ -42,3 +59,19 @@ def test_client_builds_are_named_from_the_first_build_of_each_generation(build: 
         },
     )
     assert os_info(key).product == product
+
+
+def test_without_an_installation_type_the_product_name_says_server() -> None:
+    def named(product: str) -> str:
+        key = KeyFacts(
+            True, {"CurrentBuild": RegValue("String", "9600"), "ProductName": RegValue("String", product)}
+        )
+        return os_info(key).product
+
+    assert named("Windows Server 2012 R2 Standard") == "Windows Server 2012 R2"
+    assert named("Windows 8.1 Pro") == "Windows 8.1"
+
+
+def test_a_key_name_holding_two_colons_is_kept() -> None:
+    provider = "Microsoft.PowerShell.Core\\Registry::HKEY_LOCAL_MACHINE\\SOFTWARE\\a::b"
+    assert normalize_key(provider) == "hklm\\software\\a::b"
