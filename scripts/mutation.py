@@ -733,7 +733,7 @@ def main(argv: list[str] | None = None) -> int:
         nargs="+",
         type=Path,
         default=[],
-        help="re-run (with --confirm) the survivors and timeouts these logs show",
+        help="re-run the survivors and timeouts these logs show (add --confirm for all tests)",
     )
     parser.add_argument(
         "--skip-done", nargs="+", type=Path, default=[], help="skip the mutants these logs show run"
@@ -795,7 +795,7 @@ def main(argv: list[str] | None = None) -> int:
                 seed=args.seed,
                 limit=args.limit,
                 budget=args.budget,
-                confirm=args.confirm or bool(args.recheck or args.recheck_logs),  # all tests
+                confirm=args.confirm or bool(args.recheck),  # a survivor left: all tests
                 only=earlier.get(name),
                 shard=(int(args.shard.split("/")[0]) - 1, int(args.shard.split("/")[1])),
                 done=done,
