@@ -6,7 +6,8 @@ read up to 1,024 characters only, only a take-over removes the old lease, lease 
 told from the reads' errors, a string prior is restorable up to 256 characters, a rollback
 journal is named next to its journal, a workaround is recorded into a state directory not made
 yet (mode 0700), rollback notes a cut journal and a missing end record, read errors are told
-from write errors, and a dry run takes the default options."""
+from write errors, a dry run takes the default options, and a journal that cannot take an
+intent stops the run before the next host."""
 
 from __future__ import annotations
 
@@ -28,6 +29,8 @@ from toolkit.remediate.apply import plan
 from toolkit.remediate.execute import is_read_error, split_errors
 from toolkit.remediate.journal import (
     Journal,
+    JournalWriteError,
+    JournalWriter,
     default_journal_path,
     free_journal_path,
     intent_record,
@@ -250,3 +253,32 @@ def test_a_dry_run_takes_the_default_options(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setattr(apply_module, "open_session", FakeFleet(fs01=drifted()))
     run = plan(INVENTORY, credentials={"fs01": None})
     assert run.mode == "check" and [h.name for h in run.hosts] == ["fs01"]
+
+
+def test_a_journal_that_cannot_take_an_intent_stops_the_run_before_the_next_host(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    boxes = {"fs01": drifted(), "fs02": drifted()}
+    monkeypatch.setattr(apply_module, "open_session", FakeFleet(**boxes))
+    append = JournalWriter.append
+
+    def full_disk(self: JournalWriter, *records: dict[str, object]) -> None:
+        if any(r.get("type") == "intent" for r in records):
+            self.failed = "No space left on device"
+            raise JournalWriteError("cannot write journal: No space left on device", file=self.path)
+        append(self, *records)
+
+    monkeypatch.setattr(JournalWriter, "append", full_disk)
+    hosts = (Host(name="fs01", address="192.0.2.5"), Host(name="fs02", address="192.0.2.6"))
+    run = remediate(
+        Inventory(hosts, {}, "inline"),
+        credentials=dict.fromkeys(boxes),
+        journal=tmp_path / "j.jsonl",
+        options=OPTIONS,
+        lock_dir=tmp_path / "locks",
+    )
+    assert run.journal_error and "No space left on device" in run.journal_error
+    for box in boxes.values():  # no write went out, and the second host was never started
+        assert box.value(WORKSTATION_KEY, "RequireSecuritySignature") == ("DWord", 0)
+        assert "Set-ItemProperty" not in box.commands
+    assert boxes["fs02"].commands == []
