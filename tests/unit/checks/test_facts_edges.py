@@ -75,3 +75,28 @@ def test_without_an_installation_type_the_product_name_says_server() -> None:
 def test_a_key_name_holding_two_colons_is_kept() -> None:
     provider = "Microsoft.PowerShell.Core\\Registry::HKEY_LOCAL_MACHINE\\SOFTWARE\\a::b"
     assert normalize_key(provider) == "hklm\\software\\a::b"
+
+
+@pytest.mark.parametrize(
+    ("itype", "build", "product"),
+    [
+        ("Server", 7600, "Windows Server 2008 R2"),
+        ("Server", 7601, "Windows Server 2008 R2"),
+        ("Client", 7600, "Windows 7"),
+        ("Client", 7601, "Windows 7"),
+        ("Client", 7599, "Odd"),
+        ("Server", 26100, "Windows Server 2025"),
+    ],
+)
+def test_windows_7_and_2008_r2_are_named_from_their_rtm_build_on(
+    itype: str, build: int, product: str
+) -> None:
+    key = KeyFacts(
+        True,
+        {
+            "CurrentBuild": RegValue("String", str(build)),
+            "InstallationType": RegValue("String", itype),
+            "ProductName": RegValue("String", "Odd"),
+        },
+    )
+    assert os_info(key).product == product
