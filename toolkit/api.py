@@ -109,6 +109,7 @@ def audit(
     extensions: Sequence[AuditExtension] = (),
     extra: Callable[[Host, HostResult], HostResult] | None = None,
     transport: str | None = None,
+    baselines: Sequence[str] = (),
 ) -> AuditRun:
     """Audit every host of ``inventory`` (read-only) and return the aggregate, as
     ``psfleet audit`` does.
@@ -120,7 +121,8 @@ def audit(
     to judge without any. ``with_probe`` and ``events_days`` are ``--with-probe`` and
     ``--events DAYS``; ``extensions`` (:class:`toolkit.checks.audit.AuditExtension`) add
     further statements to each host's single round trip. ``transport`` (``auto``, ``lean`` or
-    ``pypsrp``) overrides each host's setting, as ``--transport`` does. ``extra`` may enrich
+    ``pypsrp``) overrides each host's setting, as ``--transport`` does; ``baselines`` (names or
+    files) replace the hosts' baselines, as ``--baseline`` does. ``extra`` may enrich
     each host result after its audit, in the worker thread.
 
     ``credentials`` maps host names to credentials (see
@@ -130,7 +132,7 @@ def audit(
     """
     started = utc_now()
     now = datetime.now(UTC)
-    inventory = _with_transport(inventory, transport)
+    inventory = _prepared(inventory, transport, baselines)
     chosen = tuple(extensions)
     if with_probe or events_days is not None:
         from toolkit.smb.audit_sections import smb_extensions
@@ -178,15 +180,18 @@ def plan(
     workarounds: WorkaroundLookup | None = None,
     hooks: RemediateHooks | None = None,
     stop: threading.Event | None = None,
+    transport: str | None = None,
+    baselines: Sequence[str] = (),
 ) -> RemediateRun:
     """The remediation dry run (``psfleet remediate --check``): read every host and plan,
     writing and journaling nothing; changes are ``pending`` (exit code 4 when any are).
-    ``workarounds`` defaults to the state directory's, as in :func:`audit`; the other
-    options are :func:`remediate`'s."""
+    ``workarounds`` defaults to the state directory's, and ``transport`` and ``baselines`` are
+    ``--transport`` and ``--baseline``, as in :func:`audit`; the other options are
+    :func:`remediate`'s."""
     from toolkit.remediate.apply import plan as plan_run
 
     return plan_run(
-        inventory,
+        _prepared(inventory, transport, baselines),
         credentials=credentials,
         options=options,
         only=only,
@@ -213,22 +218,24 @@ def remediate(
     on_batch: BatchHook | None = None,
     stop: threading.Event | None = None,
     lock_dir: Path | None = None,
+    transport: str | None = None,
+    baselines: Sequence[str] = (),
 ) -> RemediateRun:
     """Bring drifted hosts to the inventory's desired state (``psfleet remediate --yes``):
     plan, journal, write, verify by read-back, batch by batch.
 
     ``journal`` must not exist; by default a new one in the state directory
     (``<state dir>/journals/remediate-<UTC>.jsonl``; ``RemediateRun.journal`` names it, for
-    :func:`rollback`). ``workarounds`` defaults to the state directory's, as in
-    :func:`audit`. See :func:`toolkit.remediate.apply.remediate` for batches, leases and
-    what happens when the journal cannot be written. Asks nothing: confirming is the caller's
-    business (the CLI prompts or takes ``--yes``).
+    :func:`rollback`). ``workarounds`` (the state directory's by default), ``transport`` and
+    ``baselines`` as in :func:`audit`. See :func:`toolkit.remediate.apply.remediate` for
+    batches, leases and what happens when the journal cannot be written. Asks nothing:
+    confirming is the caller's business (the CLI prompts or takes ``--yes``).
     """
     from toolkit.remediate.apply import remediate as remediate_run
     from toolkit.remediate.journal import default_journal_path
 
     return remediate_run(
-        inventory,
+        _prepared(inventory, transport, baselines),
         credentials=credentials,
         journal=journal if journal is not None else default_journal_path(),
         options=options,
@@ -254,10 +261,11 @@ def rollback(
     force: bool = False,
     salvage: bool = False,
     workaround_file: Path | None = None,
-    hooks: FanoutHooks | None = None,
+    hooks: RemediateHooks | None = None,
     stop: threading.Event | None = None,
     lock_dir: Path | None = None,
     journal: Journal | None = None,
+    transport: str | None = None,
 ) -> RemediateRun:
     """Restore every value the remediation journal ``journal_path`` changed, verified by
     read-back (``psfleet rollback --yes``). ``rollback_journal`` defaults to a new file next
@@ -268,7 +276,7 @@ def rollback(
 
     return rollback_run(
         journal_path,
-        inventory=inventory,
+        inventory=_with_transport(inventory, transport),
         credentials=credentials,
         rollback_journal=rollback_journal,
         options=options,
@@ -346,3 +354,13 @@ def _with_transport(inventory: Inventory, transport: str | None) -> Inventory:
     from toolkit.transport.select import with_transport
 
     return with_transport(inventory, transport)
+
+
+def _prepared(inventory: Inventory, transport: str | None, baselines: Sequence[str]) -> Inventory:
+    """``--transport`` then ``--baseline`` applied to ``inventory``, as the commands do."""
+    inventory = _with_transport(inventory, transport)
+    if not baselines:
+        return inventory
+    from toolkit.baselines.select import with_baselines
+
+    return with_baselines(inventory, baselines)

@@ -36,9 +36,9 @@ from toolkit.checks.osinfo import os_info
 from toolkit.checks.probe import ProbeError
 from toolkit.checks.smbconfig import smb_write
 from toolkit.errors import JournalError
-from toolkit.fanout.runner import FanoutHooks, FanoutOptions, run_hosts
+from toolkit.fanout.runner import Failure, FailureFn, FanoutOptions, run_hosts
 from toolkit.inventory.model import Host, Inventory
-from toolkit.remediate.apply import end_journal, new_run_id
+from toolkit.remediate.apply import RemediateHooks, end_journal, new_run_id
 from toolkit.remediate.execute import (
     LeaseDenied,
     Progress,
@@ -73,7 +73,7 @@ from toolkit.remediate.model import (
 from toolkit.remediate.plan import AMBIGUOUS_REASON, PlannedWrite, registry_write
 from toolkit.remediate.truekind import TrueFacts, parse_true_facts, read_statements
 from toolkit.remediate.workarounds import clear_workaround, workarounds_path
-from toolkit.results import ErrorKind, HostError, HostResult, HostStatus
+from toolkit.results import ErrorKind, HostError
 from toolkit.transport.model import Command
 from toolkit.transport.protocol import CredentialLike, TransportError, endpoint_of
 from toolkit.transport.select import open_session
@@ -104,7 +104,7 @@ def rollback(
     force: bool = False,
     salvage: bool = False,
     workaround_file: Path | None = None,
-    hooks: FanoutHooks | None = None,
+    hooks: RemediateHooks | None = None,
     stop: threading.Event | None = None,
     lock_dir: Path | None = None,
     journal: Journal | None = None,
@@ -203,15 +203,14 @@ def rollback(
             hosts, interrupted = runner(work, context)
         else:
             with in_fanout():
-                results, interrupted = run_hosts(
-                    [w.host for w in work], task, options=options, hooks=hooks, stop=state.stop
+                hosts, interrupted = run_hosts(
+                    [w.host for w in work],
+                    task,
+                    fail=_fail(by_name, progress, writer, run_id, state),
+                    options=options,
+                    hooks=hooks,
+                    stop=state.stop,
                 )
-            hosts = [
-                _collect(r, by_name[r.name], progress.get(r.name), writer, run_id, state).served(
-                    p.transport(r.extra) if (p := progress.get(r.name)) is not None else r.extra
-                )
-                for r in results
-            ]
         if state.journal_error:
             interrupted = False
         hosts += [
@@ -275,16 +274,12 @@ def rollback_here(
         ctx.state,
     )
 
-    def on_result(r: HostResult) -> None:
-        p = ctx.progress.get(r.name)
-        item = _collect(r, by_name[r.name], p, ctx.journal, ctx.run_id, ctx.state)
-        on_item(item.served(p.transport(r.extra) if p is not None else r.extra))
-
     _, interrupted = run_hosts(
         [w.host for w in work],
         task,
+        fail=_fail(by_name, ctx.progress, ctx.journal, ctx.run_id, ctx.state),
         options=ctx.options,
-        hooks=FanoutHooks(on_result=on_result),
+        hooks=RemediateHooks(on_result=on_item),
         stop=ctx.state.stop,
     )
     return interrupted
@@ -439,8 +434,11 @@ def _task(
     lock: threading.Lock,
     workaround_file: Path,
     run_state: _State,
-) -> Callable[[Host, float], HostResult]:
-    def task(host: Host, deadline: float) -> HostResult:
+) -> Callable[[Host, float], HostRemediation]:
+    """One host's restore as the fan-out's task: its :class:`HostRemediation` (what the
+    fan-out gives up on, :func:`_fail` judges)."""
+
+    def task(host: Host, deadline: float) -> HostRemediation:
         state = Progress(guard=HostGuard(deadline))
         with lock:
             progress[host.name] = state
@@ -451,25 +449,24 @@ def _task(
         try:
             local.acquire()
             try:
-                return _restore(host, state, started)
+                result = _restore(host, state, started)
             finally:
                 local.release()
         except Busy as exc:
             error = HostError(ErrorKind.ERROR, exc.message, sent=False)
-            state.result = replace(_error_host(host, error), status=RemediateStatus.BUSY)
-            return _stub(host, error)
-        except Cancelled:
-            return _stub(host, None)
+            result = replace(_error_host(host, error), status=RemediateStatus.BUSY)
+        except Cancelled:  # stopped by the run (journal failure, Ctrl-C) or its deadline
+            return _settle(work[host.name], state, None, writer, run_id, run_state, {})
         except JournalWriteError as exc:
             run_state.journal_failed(exc)
             for other in list(progress.values()):
                 other.guard.cancel("the journal could not be written")
             message = f"{exc.message}; {'the restores were sent, outcome not journaled' if state.verified is not None else 'nothing was written to this host'}"
             error = HostError(ErrorKind.ERROR, message, sent=state.verified is not None)
-            state.result = _error_host(host, error)
-            return _stub(host, error)
+            result = _error_host(host, error)
+        return result.served(state.transport({}))
 
-    def _restore(host: Host, state: Progress, started: float) -> HostResult:
+    def _restore(host: Host, state: Progress, started: float) -> HostRemediation:
         guard = state.guard
         intents = work[host.name].intents
         guard.check()
@@ -484,11 +481,9 @@ def _task(
                     facts = take_lease(session, guard, run_id, owned)
             except ProbeError as exc:
                 error = HostError(exc.kind, f"unexpected answer: {exc.message}")
-                state.result = _error_host(host, error)
-                return _stub(host, error)
+                return _error_host(host, error)
             except LeaseDenied as exc:
-                state.result = _error_host(host, exc.error, facts.facts)
-                return _stub(host, exc.error)
+                return _error_host(host, exc.error, facts.facts)
             try:
                 items, writes = _plan(facts, intents, force)  # as read under the lease
                 state.stage = "planned"
@@ -512,8 +507,7 @@ def _task(
                         guard.check()
                         journal_unknown(writer, run_id=run_id, host=host, writes=writes, error=message)
                         error = HostError(exc.error.kind, message)
-                        state.result = _error_host(host, error, facts.facts)
-                        return _stub(host, error)
+                        return _error_host(host, error, facts.facts)
                     for r in verified.results:
                         items[r.spec.setting.id] = _restored_item(
                             items[r.spec.setting.id], r.outcome, r.error
@@ -531,7 +525,7 @@ def _task(
                 if writes and not guard.cancelled:
                     release_lease(session, guard)
             checks = tuple(items.values())
-            state.result = HostRemediation(
+            return HostRemediation(
                 name=host.name,
                 address=host.address,
                 status=host_status(checks, host_error),
@@ -541,7 +535,6 @@ def _task(
                 duration_s=time.monotonic() - started,
                 groups=host.groups,
             )
-            return _stub(host, host_error)
 
     return task
 
@@ -639,27 +632,38 @@ def _error_host(host: Host, error: HostError, facts: HostFacts | None = None) ->
     )
 
 
-def _stub(host: Host, error: HostError | None) -> HostResult:
-    status = (
-        HostStatus.from_error(error.kind)
-        if error and error.kind is not ErrorKind.ERROR
-        else HostStatus.COMPLIANT
-    )
-    return HostResult(name=host.name, address=host.address, status=status, error=error)
-
-
-def _collect(
-    r: HostResult,
-    work: _HostWork,
-    state: Progress | None,
+def _fail(
+    work: Mapping[str, _HostWork],
+    progress: Mapping[str, Progress],
     writer: JournalWriter,
     run_id: str,
     run_state: _State,
+) -> FailureFn[HostRemediation]:
+    """The fan-out's ``fail`` for a rollback: a host it gave up on (deadline, Ctrl-C, a
+    transport error, not attempted, not run), judged with what its worker got to."""
+
+    def fail(failure: Failure) -> HostRemediation:
+        state = progress.get(failure.host.name)
+        return _settle(
+            work[failure.host.name], state, failure.error, writer, run_id, run_state, failure.details
+        )
+
+    return fail
+
+
+def _settle(
+    work: _HostWork,
+    state: Progress | None,
+    error: HostError | None,
+    writer: JournalWriter,
+    run_id: str,
+    run_state: _State,
+    details: Mapping[str, Any],
 ) -> HostRemediation:
-    sent = state.guard.cancel(r.error.message if r.error else "no result") if state is not None else False
-    if state is not None and isinstance(state.result, HostRemediation):
-        return state.result
-    error = r.error or HostError(ErrorKind.ERROR, "no result")
+    """A host the fan-out gave up on (``error``: why; None when the run cancelled its worker):
+    nothing more may go out for it, and restores that were sent are journaled as unknown."""
+    sent = state.guard.cancel(error.message if error else "no result") if state is not None else False
+    error = error or HostError(ErrorKind.ERROR, "no result")
     if state is not None and sent and state.writes:
         message = f"{error.message}; the restores were sent and may have happened"
         if writer.failed is None:
@@ -672,4 +676,4 @@ def _collect(
         error = HostError(ErrorKind.ERROR, "not run: the journal could not be written", sent=False)
     elif error.kind is ErrorKind.TIMEOUT and not sent:
         error = HostError(ErrorKind.TIMEOUT, f"{error.message}, nothing restored", sent=False)
-    return _error_host(work.host, error)
+    return _error_host(work.host, error).served(state.transport(details) if state is not None else details)
