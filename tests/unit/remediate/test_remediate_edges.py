@@ -7,7 +7,8 @@ told from the reads' errors, a string prior is restorable up to 256 characters, 
 journal is named next to its journal, a workaround is recorded into a state directory not made
 yet (mode 0700), rollback notes a cut journal and a missing end record, read errors are told
 from write errors, a dry run takes the default options, and a journal that cannot take an
-intent stops the run before the next host."""
+intent stops the run before the next host, and without --allow-insecure no run weakens
+secure negotiate."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ import pytest
 from tests.unit.remediate.fakehost import FakeFleet, FakeWindows
 from toolkit.checks.facts import WORKSTATION_KEY, RegValue
 from toolkit.fanout.runner import FanoutOptions
-from toolkit.inventory.model import Host, Inventory
+from toolkit.inventory.model import Host, Inventory, Policy
 from toolkit.remediate import RemediateOptions, read_journal, remediate
 from toolkit.remediate import apply as apply_module
 from toolkit.remediate.apply import plan
@@ -37,7 +38,7 @@ from toolkit.remediate.journal import (
     parse_intent,
 )
 from toolkit.remediate.lease import _is_lease_error, acquire_statements, holder_id, new_lease, parse_lease
-from toolkit.remediate.model import RemediateStatus
+from toolkit.remediate.model import Outcome, RemediateStatus
 from toolkit.remediate.rollback import default_rollback_journal, journal_notes
 from toolkit.remediate.workarounds import load_workarounds, record_workaround
 from toolkit.transport.model import ErrorRecordData, InvocationResult
@@ -282,3 +283,25 @@ def test_a_journal_that_cannot_take_an_intent_stops_the_run_before_the_next_host
         assert box.value(WORKSTATION_KEY, "RequireSecuritySignature") == ("DWord", 0)
         assert "Set-ItemProperty" not in box.commands
     assert boxes["fs02"].commands == []
+
+
+def test_without_allow_insecure_no_run_weakens_secure_negotiate(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    box = FakeWindows(
+        "9600", secure_negotiate=("DWord", 1), client_signing=("DWord", 0), server_signing=("DWord", 1)
+    )
+    monkeypatch.setattr(apply_module, "open_session", FakeFleet(fs01=box))
+    host = Host(name="fs01", address="192.0.2.5", policy=Policy(secure_negotiate="disabled"))
+    inventory = Inventory((host,), {}, "inline")
+    dry = plan(inventory, credentials={"fs01": None}, options=OPTIONS)
+    assert [s.outcome for h in dry.hosts for s in h.checks if s.id == "secure_negotiate"] == [Outcome.BLOCKED]
+    remediate(
+        inventory,
+        credentials={"fs01": None},
+        journal=tmp_path / "j.jsonl",
+        options=OPTIONS,
+        lock_dir=tmp_path / "l",
+    )
+    assert box.value(WORKSTATION_KEY, "RequireSecureNegotiate") == ("DWord", 1)  # not weakened
+    assert box.value(WORKSTATION_KEY, "RequireSecuritySignature") == ("DWord", 1)  # the safe fix is made
