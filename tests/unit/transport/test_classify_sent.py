@@ -1,6 +1,6 @@
 """Classification as one table of (exception or fault, kind, sent), with what each transport
 really raises: pypsrp/requests/urllib3 on the pypsrp path, the lean client's own exceptions
-(h11 framing, soap faults, its deadline) on the lean path. ``sent`` is what the fan-out and
+(HTTP framing, soap faults, its deadline) on the lean path. ``sent`` is what the fan-out and
 remediation act on: a failure that may have followed a pipeline keeps ``sent``; only a
 failure that proves nothing reached the host clears it. test_classify_table.py holds one
 example per case of the table; this file pins the kind *and* ``sent`` for both values of the
