@@ -189,6 +189,7 @@ def rollback(
                 ctx.run_id,
                 str(ctx.journal.path),
                 rollback_of=ctx.source_run_id,
+                restores=[i for w in work for i in w.intents],
             ),
         )
 
@@ -347,11 +348,21 @@ class WorkaroundBook:
     check ends it, a verified restore by a rollback ends the one its remediation recorded;
     read from the records the workers stream back (hosts run here record their own)."""
 
-    def __init__(self, path: Path, run_id: str, journal: str, rollback_of: str | None = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        run_id: str,
+        journal: str,
+        rollback_of: str | None = None,
+        restores: Sequence[Intent] = (),
+    ) -> None:
         self.path = path
         self.run_id = run_id
         self.journal = journal
+        #: A rollback's book: the run it undoes, and the remediation's intents it restores
+        #: (a restore's own intent may write an absent value, which no remediation does).
         self.rollback_of = rollback_of
+        self._weak = {(i.host, i.setting) for i in restores if i.owner is not None and i.owner.weakenable}
         self._intents: dict[tuple[str, str], Intent] = {}
 
     def see(self, records: Sequence[Mapping[str, Any]]) -> None:
@@ -365,16 +376,16 @@ class WorkaroundBook:
                 continue
             if record.get("type") != "outcome":
                 continue
-            found = self._intents.get((str(record.get("host")), str(record.get("setting"))))
-            if found is None or found.owner is None or not found.owner.weakenable:
-                continue
+            pair = (str(record.get("host")), str(record.get("setting")))
             outcome = record.get("outcome")
             if self.rollback_of is not None:
-                if outcome == Outcome.RESTORED.value:
-                    clear_workaround(
-                        found.host, setting=found.setting, run_id=self.rollback_of, path=self.path
-                    )
-            elif outcome == Outcome.CHANGED.value:
+                if outcome == Outcome.RESTORED.value and pair in self._weak:
+                    clear_workaround(pair[0], setting=pair[1], run_id=self.rollback_of, path=self.path)
+                continue
+            found = self._intents.get(pair)
+            if found is None or found.owner is None or not found.owner.weakenable:
+                continue
+            if outcome == Outcome.CHANGED.value:
                 if found.workaround_expires is not None:
                     record_workaround(
                         found.host,

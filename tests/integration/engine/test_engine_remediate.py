@@ -290,3 +290,33 @@ def test_lease_holds_across_two_controllers(
     undo = rollback(journal1, inv, env, "--engine", "celery")
     assert undo.returncode == 0, undo.stderr
     assert lab_state(fleet, SLOW) == before
+
+
+def test_a_sites_workaround_is_recorded_on_the_controller(
+    fleet: Fleet,
+    workers: dict[str, Worker],
+    env: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    before = lab_state(fleet, ["b1"])
+    inv = write_inventory(
+        fleet,
+        tmp_path / "b1.yml",
+        hosts={"b1": "b"},
+        overrides={"b1": 'policy: {"secure_negotiate": "disabled"}'},
+    )
+    journal = tmp_path / "weak.jsonl"
+    run = remediate(inv, journal, env, "--engine", "celery", "--allow-insecure", "--expires", "12h")
+    assert run.returncode == 0, run.stderr
+    assert fleet.sim("b1").registry.get_value(WS, "RequireSecureNegotiate") == ("DWord", 0)
+    book = Path(env["PSFLEET_STATE_DIR"]) / "workarounds.json"
+    entry = json.loads(book.read_text())["hosts"]["b1"]["secure_negotiate"]
+    assert entry["journal"] == str(journal.resolve()) and entry["run_id"] == read_journal(journal).run_id
+    # The controller's audit accepts the site's workaround until it expires.
+    audit = psfleet(["audit", "-i", str(inv), "-f", "json", "--engine", "celery"], env)
+    check = next(c for c in json.loads(audit.stdout)["hosts"][0]["checks"] if c["id"] == "secure_negotiate")
+    assert "temporary workaround until" in check["reason"], audit.stderr
+    undo = rollback(journal, inv, env, "--engine", "celery")
+    assert undo.returncode == 0, undo.stderr
+    assert json.loads(book.read_text())["hosts"] == {}
+    assert lab_state(fleet, ["b1"]) == before
