@@ -160,16 +160,22 @@ class _Fleet:
             host = hosts[index]
             running.add(index)
             hooks.started(host)
-            probe = await probe_smb_async(
-                host.address,
-                host.smb_port,
-                timeout=self.budget,
-                per_dialect=self.per_dialect,
-                smb1=self.smb1,
-                identify=self.identify,
-            )
+            try:
+                probe = await probe_smb_async(
+                    host.address,
+                    host.smb_port,
+                    timeout=self.budget,
+                    per_dialect=self.per_dialect,
+                    smb1=self.smb1,
+                    identify=self.identify,
+                )
+            except Exception as exc:  # a bug (or no thread to resolve a name) fails one host, not the run
+                error = HostError(ErrorKind.ERROR, f"internal error: {type(exc).__name__}: {exc}"[:300], True)
+                result = _failed(host, error)
+            else:
+                result = _probed(host, probe)
             running.discard(index)
-            result = results[index] = _probed(host, probe)
+            results[index] = result
             hooks.finished(result)
 
     async def run(self) -> None:
