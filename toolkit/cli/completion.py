@@ -200,7 +200,9 @@ def _values(
     if how == "limit":
         from toolkit.cli.options import limit_candidates
 
-        names = limit_candidates(_inventory(node, given, environ), incomplete)
+        names = limit_candidates(
+            _inventory(node, given, environ), incomplete, names=_remembered_names(environ)
+        )
         return [(v, False) for v in names if v.startswith(incomplete)]
     raise GiveUp(f"values of {spec['name']} complete in a way this table does not know")
 
@@ -217,6 +219,41 @@ def _inventory(node: Mapping[str, Any], given: Mapping[str, list[str]], environ:
                     return environ[var]
             return spec["default"]
     return None
+
+
+def _remembered_names(environ: Mapping[str, str]) -> Callable[[Path], list[str]]:
+    """:func:`toolkit.cli.options.inventory_names`, remembered beside the table per inventory
+    file (path, size, mtime): reading an inventory imports its whole reader, the slowest part
+    of completing ``--limit``. A folder (several files) is read every time."""
+
+    def names(path: Path) -> list[str]:
+        from toolkit.cli.options import inventory_names
+
+        where = cache_file(environ)
+        try:
+            st = os.stat(path)
+        except OSError:
+            return inventory_names(path)
+        if where is None or not os.path.isfile(path):
+            return inventory_names(path)
+        memo = where.with_name(f"{where.stem}.limit.json")
+        key = [os.path.abspath(path), st.st_size, st.st_mtime_ns]
+        try:
+            saved = json.loads(memo.read_text(encoding="utf-8"))
+            if saved.get("key") == key and isinstance(saved.get("names"), list):
+                return [str(n) for n in saved["names"]]
+        except (OSError, ValueError, AttributeError):
+            pass
+        found = inventory_names(path)
+        try:
+            temp = memo.with_name(f".{memo.name}.{os.getpid()}")
+            temp.write_text(json.dumps({"key": key, "names": found}), encoding="utf-8")
+            os.replace(temp, memo)
+        except OSError:
+            pass
+        return found
+
+    return names
 
 
 def _zsh_escape(text: str) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, get_args, get_origin
 
@@ -121,24 +121,33 @@ def complete_limit(ctx: Any, incomplete: str) -> list[str]:
     return limit_candidates(ctx.params.get("inventory"), incomplete)
 
 
-def limit_candidates(source: object, incomplete: str) -> list[str]:
+def limit_candidates(
+    source: object, incomplete: str, names: Callable[[Path], list[str]] | None = None
+) -> list[str]:
     """:func:`complete_limit` for the inventory ``source`` as the command's context holds it
-    (raw text or a path; None: ``$PSFLEET_INVENTORY``)."""
+    (raw text or a path; None: ``$PSFLEET_INVENTORY``). ``names``: where the inventory's
+    group and host names come from (default :func:`inventory_names`)."""
     source = source or os.environ.get("PSFLEET_INVENTORY")
     if not source:
         return []
     prefix, _, word = incomplete.rpartition(",")
     lead = word[:1] if word[:1] in "!&~" else ""
+    found = (names or inventory_names)(Path(str(source)))
+    head = f"{prefix}," if prefix else ""
+    return [f"{head}{lead}{n}" for n in found if n.startswith(word[len(lead) :])]
+
+
+def inventory_names(path: Path) -> list[str]:
+    """The inventory's group names, then its host names (once each), read by the built-in
+    reader (no subprocess while the user types); none on any error."""
     try:
         from toolkit.inventory.loader import InventoryOptions, read_inventory
 
-        loaded = read_inventory(Path(str(source)), options=InventoryOptions(backend="builtin"), report=False)
+        loaded = read_inventory(path, options=InventoryOptions(backend="builtin"), report=False)
     except Exception:  # completion never fails loudly
         return []
     inventory = loaded.inventory
-    names: Iterable[str] = [*inventory.groups, *(h.name for h in inventory.hosts)]
-    head = f"{prefix}," if prefix else ""
-    return [f"{head}{lead}{n}" for n in dict.fromkeys(names) if n.startswith(word[len(lead) :])]
+    return list(dict.fromkeys([*inventory.groups, *(h.name for h in inventory.hosts)]))
 
 
 def fast_completers() -> dict[Callable[..., Any], str]:

@@ -119,11 +119,21 @@ COMMON = {
 }
 
 
+#: The fast path's cache folder for the in-process answers (set per module run).
+CACHE_DIR: list[Path] = []
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _cache_dir(tmp_path_factory: pytest.TempPathFactory) -> None:
+    CACHE_DIR[:] = [tmp_path_factory.mktemp("completion-cache")]
+
+
 def _environ(shell: str, line: str, extra: dict[str, str]) -> dict[str, str]:
     env = {
         k: v for k, v in os.environ.items() if not k.startswith(("PSFLEET_", "_PSFLEET", "COMP_", "_TYPER"))
     }
-    env.update(PSFLEET_CONFIG="", **extra)
+    env.update(PSFLEET_CONFIG="", PSFLEET_COMPLETION_CACHE=str(CACHE_DIR[0] / "table.json"))
+    env.update(extra)
     if shell == "bash":
         words = line.split(" ")
         env.update(COMP_WORDS=line, COMP_CWORD=str(len(words) - 1))
@@ -264,3 +274,18 @@ def test_an_empty_cache_setting_turns_the_fast_path_off(tmp_path: Path) -> None:
     answer = _psfleet(env)
     assert (answer.returncode, answer.stdout) == (0, "ndjson\n")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_limit_names_are_remembered_until_the_inventory_changes(
+    table: dict[str, Any], tmp_path: Path
+) -> None:
+    inventory = tmp_path / "fleet.yml"
+    inventory.write_text("hosts:\n  fs01: {address: 10.0.0.1}\n")
+    line = f"psfleet audit -i {inventory} --limit fs"
+    (tmp_path / "c").mkdir()
+    env = _environ("bash", line, {"PSFLEET_COMPLETION_CACHE": str(tmp_path / "c" / "table.json")})
+    assert completion.respond(table, "bash", env) == "fs01"
+    assert (tmp_path / "c" / "table.limit.json").exists()
+    assert completion.respond(table, "bash", env) == "fs01"  # from the remembered names
+    inventory.write_text("hosts:\n  fs01: {address: 10.0.0.1}\n  fs02: {address: 10.0.0.2}\n")
+    assert completion.respond(table, "bash", env) == "fs01\nfs02"
