@@ -53,13 +53,13 @@ class Verified:
 
 @dataclass
 class Progress:
-    """How far a worker got on one host; read by the coordinator after the fan-out (and for
-    a host abandoned at its deadline, which may still be in flight)."""
+    """How far a worker got on one host (in-flight state, not its result: the task returns
+    that): read when the fan-out gives up on the host (deadline, interrupt), which may then
+    still be in flight, to cancel it and judge what may have been written."""
 
     stage: str = "new"  # new | planned | sent | done
     plan: HostPlan | None = None
     writes: tuple[PlannedWrite, ...] = ()
-    result: object | None = None
     #: Checked before every journal append and send; cancelled by the coordinator.
     guard: HostGuard = field(default_factory=lambda: HostGuard(float("inf")))
     #: The writes' verdicts, once read back (before their outcomes are journaled).
