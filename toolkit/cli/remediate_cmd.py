@@ -153,7 +153,11 @@ def remediate_command(
         autocompletion=complete_table_format,
     ),
     output: Path | None = typer.Option(None, "-o", "--output", help="Write the report here (atomically)."),
-    no_input: bool = typer.Option(False, "--no-input", help="Never prompt (fail if a password is missing)."),
+    no_input: bool = typer.Option(
+        False,
+        "--no-input",
+        help="Never prompt: fail if a password is missing, refuse to write without --yes.",
+    ),
     transport: str | None = typer.Option(
         None, "--transport", envvar="PSFLEET_TRANSPORT", help=TRANSPORT_HELP
     ),
@@ -317,7 +321,11 @@ def rollback_command(
         autocompletion=complete_table_format,
     ),
     output: Path | None = typer.Option(None, "-o", "--output", help="Write the report here (atomically)."),
-    no_input: bool = typer.Option(False, "--no-input", help="Never prompt (fail if a password is missing)."),
+    no_input: bool = typer.Option(
+        False,
+        "--no-input",
+        help="Never prompt: fail if a password is missing, refuse to write without --yes.",
+    ),
     transport: str | None = typer.Option(
         None, "--transport", envvar="PSFLEET_TRANSPORT", help=TRANSPORT_HELP
     ),
