@@ -236,15 +236,23 @@ class _Connection:
                 HostError(ErrorKind.PROTOCOL_ERROR, f"{self.target}: send failed: {exc.strerror or exc}")
             ) from None
         if sent < len(request):  # a full send buffer: not for a request of a few hundred bytes
+            # The loop's sock_sendall waits on the socket: the deadline is its timeout here, not
+            # the connection's timer, which would close the socket under it.
+            if self.timer is not None:
+                self.timer.cancel()
+                self.timer = None
             try:
                 async with asyncio.timeout_at(self.deadline):
                     await self.loop.sock_sendall(sock, request[sent:])
             except TimeoutError:
+                self.close()
                 raise StreamError(_timeout_error(self.target, self.budget)) from None
             except OSError as exc:
+                self.close()
                 raise StreamError(
                     HostError(ErrorKind.PROTOCOL_ERROR, f"{self.target}: send failed: {exc.strerror or exc}")
                 ) from None
+            self.timer = self.loop.call_at(self.deadline, self._expire)
         waiter: asyncio.Future[bytes] = self.loop.create_future()
         self.waiter = waiter
         self.loop.add_reader(self.fd, self._readable)

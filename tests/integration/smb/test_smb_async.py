@@ -268,3 +268,30 @@ def test_a_name_that_does_not_resolve_is_unreachable_as_in_the_threaded_probe() 
 
     assert on_loop == threaded
     assert on_loop["error"]["kind"] == "unreachable" and "TCP connect failed" in on_loop["error"]["message"]
+
+
+def test_a_peer_that_never_reads_times_out_a_send_at_the_deadline() -> None:
+    # A listener that accepts and never reads: once both buffers are full, a request can only
+    # be sent in part, and the rest waits on the loop until the connection's deadline.
+    with listener(lambda conn, stop: stop.wait()) as port:
+
+        async def stalled() -> str:
+            from toolkit.smb.aio import connect
+            from toolkit.smb.stream import StreamError
+
+            loop = asyncio.get_running_loop()
+            conn = await connect("127.0.0.1", port, deadline=loop.time() + 1.0)
+            assert conn.sock is not None
+            with contextlib.suppress(BlockingIOError):
+                while True:
+                    conn.sock.send(b"\0" * 65536)
+            try:
+                await conn.exchange(b"\0\0\0\x04abcd" * 1024)
+            except StreamError as exc:
+                assert conn.sock is None  # closed, nothing left registered on the loop
+                return f"{exc.error.kind.value}: {exc.error.message}"
+            return "answered"
+
+        outcome = asyncio.run(stalled())
+
+    assert outcome.startswith("timeout: 127.0.0.1:") and "no answer within" in outcome
