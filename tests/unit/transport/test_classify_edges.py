@@ -2,7 +2,7 @@
 host's own reason (in its language), a WS-Man fault's reason is capped at 200 characters, and
 an untrusted certificate is recognised by its exception type even when its text says nothing
 of "certificate verify failed", an unresolved name is named without its port (IPv6 too), and a
-cause carried as an exception's first argument is followed."""
+cause carried as an exception's first argument is followed (after a cause that is set)."""
 
 from __future__ import annotations
 
@@ -49,5 +49,12 @@ def test_an_unresolved_name_is_named_without_its_port(endpoint: str, host: str) 
 
 def test_a_cause_carried_as_the_first_argument_is_followed() -> None:
     outer = OSError(ConnectionRefusedError(111, "Connection refused"))  # no __cause__ set
+    error = classify(outer, endpoint=EP, sent=True)
+    assert error.kind is ErrorKind.UNREACHABLE and error.sent is False
+
+
+def test_a_set_cause_is_followed_before_an_exception_argument() -> None:
+    outer = RuntimeError(ValueError("x"))
+    outer.__cause__ = ConnectionRefusedError(111, "Connection refused")
     error = classify(outer, endpoint=EP, sent=True)
     assert error.kind is ErrorKind.UNREACHABLE and error.sent is False
