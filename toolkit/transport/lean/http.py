@@ -232,6 +232,8 @@ class WinRMConnection:
             raise ValueError("basic authentication is only sent over HTTPS")
         self.target = target
         self.path = "/" + target.path.lstrip("/")
+        address = f"[{target.address}]" if ":" in target.address else target.address
+        self._host = f"{address}:{target.port}"  # the Host header, built once
         self.username = username
         self._password = password
         self.encrypt = target.scheme == "http"
@@ -367,8 +369,7 @@ class WinRMConnection:
         return answer
 
     def _host_header(self) -> str:
-        t = self.target
-        return f"[{t.address}]:{t.port}" if ":" in t.address else f"{t.address}:{t.port}"
+        return self._host
 
     # -- authentication -----------------------------------------------------------------
     def _server_token(self, response: Response) -> bytes | None:
