@@ -275,8 +275,7 @@ def _through_engine(
     """Run ``hosts`` (one batch) through the engine under their engine leases; the workers'
     journal records go to ``journal`` as they arrive. Results in the hosts' order.
 
-    ``hooks`` get what a local run's hooks get: a remediation's :class:`HostRemediation`,
-    a rollback's fan-out result (:func:`wrap`)."""
+    ``hooks`` get what a local run's hooks get: each host's :class:`HostRemediation`."""
     from toolkit.engine.app import redis_client
     from toolkit.engine.lease import EngineLeases
 
@@ -286,9 +285,10 @@ def _through_engine(
     call = uuid.uuid4().hex
     params = {**params, "call": call}
     writes = kind != "remediate" or not params.get("check")
-    as_local: Callable[[HostResult], Any] = (
-        (lambda r: unwrap(r, writes=writes)) if kind == "remediate" else (lambda r: r)
-    )
+
+    def as_local(result: HostResult) -> HostRemediation:
+        return unwrap(result, writes=writes)
+
     on_result = hooks.on_result if hooks is not None else None
     engine_hooks = FanoutHooks(
         on_start=hooks.on_start if hooks is not None else None,
