@@ -9,20 +9,17 @@ carry at all (control characters from remote error messages) are replaced.
 
 from __future__ import annotations
 
-import re
 import xml.etree.ElementTree as ET
 
-from toolkit.report.model import ASSESSED, CheckView, HostView, Run, check_ids, one_line
+from toolkit.report.model import ASSESSED, CheckView, HostView, Run, check_ids, one_line, xml_text
 from toolkit.report.table import extra_columns, extra_section
-
-_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
 def render_junit(run: Run) -> str:
     """The run as ``<testsuites><testsuite>...`` with an XML declaration (UTF-8)."""
     name = run.schema.split("/", 1)[0]
-    suites = ET.Element("testsuites", name=_clean(name))
-    suite = ET.SubElement(suites, "testsuite", name=_clean(name))
+    suites = ET.Element("testsuites", name=xml_text(name))
+    suite = ET.SubElement(suites, "testsuite", name=xml_text(name))
     ids = check_ids(run, run.check_ids)
     extras = extra_columns(run)
     counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
@@ -46,7 +43,7 @@ def render_junit(run: Run) -> str:
 def _case(suite: ET.Element, host: HostView, check_id: str, counts: dict[str, int]) -> ET.Element:
     counts["tests"] += 1
     return ET.SubElement(
-        suite, "testcase", classname=_clean(host.name), name=_clean(f"{host.name}.{check_id}")
+        suite, "testcase", classname=xml_text(host.name), name=xml_text(f"{host.name}.{check_id}")
     )
 
 
@@ -56,14 +53,14 @@ def _check_case(suite: ET.Element, host: HostView, check: CheckView, counts: dic
     detail = f"expected: {check.expected}\nactual: {check.actual}\nreason: {check.reason}\nrule: {check.rule}"
     if status == "drift":
         counts["failures"] += 1
-        failure = ET.SubElement(case, "failure", message=_clean(one_line(check.reason)), type="drift")
-        failure.text = _clean(detail)
+        failure = ET.SubElement(case, "failure", message=xml_text(one_line(check.reason)), type="drift")
+        failure.text = xml_text(detail)
     elif status == "not_applicable":
         counts["skipped"] += 1
-        ET.SubElement(case, "skipped", message=_clean(one_line(check.reason)))
+        ET.SubElement(case, "skipped", message=xml_text(one_line(check.reason)))
     else:
         out = ET.SubElement(case, "system-out")
-        out.text = _clean(detail)
+        out.text = xml_text(detail)
 
 
 def _section_case(suite: ET.Element, host: HostView, key: str, name: str, counts: dict[str, int]) -> None:
@@ -76,18 +73,18 @@ def _section_case(suite: ET.Element, host: HostView, key: str, name: str, counts
     detail = str(section.get("text") or section.get("reason") or section.get("error") or summary)
     if section.get("flagged"):
         counts["failures"] += 1
-        failure = ET.SubElement(case, "failure", message=_clean(one_line(summary)), type=_clean(name))
-        failure.text = _clean(detail)
+        failure = ET.SubElement(case, "failure", message=xml_text(one_line(summary)), type=xml_text(name))
+        failure.text = xml_text(detail)
     elif status == "error":
         counts["errors"] += 1
-        error = ET.SubElement(case, "error", message=_clean(one_line(summary)), type=_clean(name))
-        error.text = _clean(detail)
+        error = ET.SubElement(case, "error", message=xml_text(one_line(summary)), type=xml_text(name))
+        error.text = xml_text(detail)
     elif status in ("not_applicable", "unknown"):
         counts["skipped"] += 1
-        ET.SubElement(case, "skipped", message=_clean(one_line(f"{summary}: {detail}")))
+        ET.SubElement(case, "skipped", message=xml_text(one_line(f"{summary}: {detail}")))
     else:
         out = ET.SubElement(case, "system-out")
-        out.text = _clean(f"{summary}\n{detail}" if detail != summary else summary)
+        out.text = xml_text(f"{summary}\n{detail}" if detail != summary else summary)
 
 
 def _error_case(suite: ET.Element, host: HostView, check_id: str, counts: dict[str, int]) -> None:
@@ -95,9 +92,5 @@ def _error_case(suite: ET.Element, host: HostView, check_id: str, counts: dict[s
     counts["errors"] += 1
     kind = str(host.error.kind) if host.error else str(host.status)
     message = host.error.message if host.error else f"host not assessed ({host.status})"
-    error = ET.SubElement(case, "error", message=_clean(one_line(message)), type=_clean(kind))
-    error.text = _clean(f"{kind}: {message}")
-
-
-def _clean(text: str) -> str:
-    return _NOT_XML.sub("\ufffd", text)
+    error = ET.SubElement(case, "error", message=xml_text(one_line(message)), type=xml_text(kind))
+    error.text = xml_text(f"{kind}: {message}")

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import io
-import json
-from typing import Any
 
 from toolkit.report import csvsafe
-from toolkit.report.model import ASSESSED, HostView, Run
+from toolkit.report.model import ASSESSED, HostView, Run, dumps
 from toolkit.report.table import extra_cell, extra_columns
 
 CSV_COLUMNS = (
@@ -29,13 +27,13 @@ CSV_COLUMNS = (
 def render_json(run: Run) -> str:
     """``run.to_dict()`` (schema ``psfleet.audit/1`` for audits), indented, one trailing
     newline. Non-ASCII text is kept as is (UTF-8)."""
-    return _dumps(run.to_dict(), indent=2) + "\n"
+    return dumps(run.to_dict(), indent=2) + "\n"
 
 
 def ndjson_line(host: HostView) -> str:
     """One host as one compact JSON line, without the newline (for streaming as hosts
     finish)."""
-    return _dumps(host.to_dict(), indent=None)
+    return dumps(host.to_dict(), indent=None)
 
 
 def render_ndjson(run: Run) -> str:
@@ -73,8 +71,3 @@ def render_csv(run: Run) -> str:
                 ]
             )
     return buffer.getvalue()
-
-
-def _dumps(data: Any, *, indent: int | None) -> str:
-    separators = (",", ": ") if indent else (",", ":")
-    return json.dumps(data, indent=indent, ensure_ascii=False, separators=separators, default=str)

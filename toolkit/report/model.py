@@ -7,6 +7,8 @@ remediation run renders through the same code as long as it has ``hosts``, ``sum
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
@@ -110,3 +112,24 @@ def summary_line(run: Run) -> str:
     parts = [f"{n} {status}" for status, n in counts.items() if n]
     noun = "host" if total == 1 else "hosts"
     return f"{total} {noun}: " + (", ".join(parts) if parts else "none")
+
+
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def xml_text(text: str) -> str:
+    """``text`` with the characters XML 1.0 cannot carry at all (control characters from
+    remote error messages) replaced by U+FFFD; ElementTree escapes the rest."""
+    return _NOT_XML.sub("\ufffd", text)
+
+
+def markdown_cell(text: str) -> str:
+    """``text`` safe in a Markdown table cell: backslashes and pipes escaped."""
+    return text.replace("\\", "\\\\").replace("|", "\\|")
+
+
+def dumps(data: Any, *, indent: int | None) -> str:
+    """JSON as every renderer writes it: UTF-8 text, compact separators without indent,
+    anything unknown as its string."""
+    separators = (",", ": ") if indent else (",", ":")
+    return json.dumps(data, indent=indent, ensure_ascii=False, separators=separators, default=str)

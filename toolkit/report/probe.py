@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from toolkit.errors import UsageError
 from toolkit.report import csvsafe
-from toolkit.report.model import one_line, printable
+from toolkit.report.model import markdown_cell, one_line, printable
 
 if TYPE_CHECKING:  # plain data read by attribute; report/ does not import smb/ back
     from toolkit.smb.fleet import ProbeHost, ProbeRun
@@ -124,7 +124,7 @@ def render_probe_run(run: ProbeRun, fmt: str, *, table_format: str = "simple") -
         table = tabulate(probe_run_rows(run), PROBE_RUN_HEADERS, tablefmt=table_format)
         return f"{table}\n\n{probe_run_summary(run)}\n"
     if fmt == "markdown":
-        rows = [tuple(c.replace("\\", "\\\\").replace("|", "\\|") for c in r) for r in probe_run_rows(run)]
+        rows = [tuple(markdown_cell(c) for c in r) for r in probe_run_rows(run)]
         table = tabulate(rows, PROBE_RUN_HEADERS, tablefmt="github")
         return f"# psfleet probe\n\n{table}\n\n{probe_run_summary(run)}\n"
     if fmt == "json":

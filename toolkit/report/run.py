@@ -11,18 +11,17 @@ DWORD 0 (docs/windows-facts.md#registry-read-kinds); JSON keeps every property's
 from __future__ import annotations
 
 import io
-import json
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from tabulate import tabulate, tabulate_formats
 
 from toolkit.errors import UsageError
 from toolkit.report import csvsafe
 from toolkit.report.formats import FORMATS
-from toolkit.report.model import one_line, printable
+from toolkit.report.model import dumps, markdown_cell, one_line, printable, xml_text
 from toolkit.report.table import TABLE_FORMATS, grid, transport_footnote
 from toolkit.transport.model import PSObj, PSValue
 
@@ -47,7 +46,6 @@ NOISE = frozenset(
 _NUMBERLIKE = re.compile(
     r"^\s*([+-]?(0x[0-9a-fA-F]+|\d+(\.\d+)?)|true|false|\$true|\$false|\$null)\s*$", re.I
 )
-_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 CSV_BASE = ("host", "address", "status", "object_type")
 CSV_ERRORS = ("error_kind", "error_id", "error_category", "error_message")
 
@@ -64,12 +62,12 @@ def render_run(run: CommandRun, fmt: str, *, table_format: str = "simple") -> st
         body = grid(rows, headers, table_format) if rows else "(no hosts)"
         return f"{body}\n{_footnote(run)}\n{summary_line(run)}\n"
     if fmt == "markdown":
-        headers, rows = _table(run, escape=_md_escape)
+        headers, rows = _table(run, escape=markdown_cell)
         table = tabulate(rows, headers, tablefmt="github")
         code = _md_code(run.command.text)
         return f"# psfleet run\n\n`{code}`\n\n{table}\n{_footnote(run)}\n{summary_line(run)}\n"
     if fmt == "json":
-        return _dumps(run.to_dict(), indent=2) + "\n"
+        return dumps(run.to_dict(), indent=2) + "\n"
     if fmt == "ndjson":
         return "".join(ndjson_line(h) + "\n" for h in run.hosts)
     if fmt == "csv":
@@ -81,7 +79,7 @@ def render_run(run: CommandRun, fmt: str, *, table_format: str = "simple") -> st
 
 def ndjson_line(host: HostRunResult) -> str:
     """One host as one compact JSON line (no newline), for streaming as hosts finish."""
-    return _dumps(host.to_dict(), indent=None)
+    return dumps(host.to_dict(), indent=None)
 
 
 def _footnote(run: CommandRun) -> str:
@@ -225,27 +223,29 @@ def _junit(run: CommandRun) -> str:
     cols = columns(run)
     for host in run.hosts:
         counts["tests"] += 1
-        case = ET.SubElement(suite, "testcase", classname=_clean(host.name), name=_clean(f"{host.name}.run"))
+        case = ET.SubElement(
+            suite, "testcase", classname=xml_text(host.name), name=xml_text(f"{host.name}.run")
+        )
         case.set("time", f"{host.duration_s:.3f}")
         if host.error is not None:
             counts["errors"] += 1
             node = ET.SubElement(
-                case, "error", message=_clean(one_line(host.error.message)), type=host.error.kind.value
+                case, "error", message=xml_text(one_line(host.error.message)), type=host.error.kind.value
             )
-            node.text = _clean(f"{host.error.kind.value}: {host.error.message}")
+            node.text = xml_text(f"{host.error.kind.value}: {host.error.message}")
         elif host.errors:
             counts["failures"] += 1
             first = host.errors[0]
             node = ET.SubElement(
                 case,
                 "failure",
-                message=_clean(one_line(first.message)),
-                type=_clean(first.fully_qualified_error_id),
+                message=xml_text(one_line(first.message)),
+                type=xml_text(first.fully_qualified_error_id),
             )
-            node.text = _clean("\n".join(f"{e.fully_qualified_error_id}: {e.message}" for e in host.errors))
+            node.text = xml_text("\n".join(f"{e.fully_qualified_error_id}: {e.message}" for e in host.errors))
         if host.output:
             out = ET.SubElement(case, "system-out")
-            out.text = _clean(
+            out.text = xml_text(
                 "\n".join("; ".join(f"{c}={cell(o.get(c))}" for c in cols if o.has(c)) for o in host.output)
             )
     for key, value in counts.items():
@@ -256,18 +256,5 @@ def _junit(run: CommandRun) -> str:
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"
 
 
-def _clean(text: str) -> str:
-    return _NOT_XML.sub("\ufffd", text)
-
-
-def _md_escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("|", "\\|")
-
-
 def _md_code(text: str) -> str:
     return one_line(printable(text)).replace("`", "'")
-
-
-def _dumps(data: Any, *, indent: int | None) -> str:
-    separators = (",", ": ") if indent else (",", ":")
-    return json.dumps(data, indent=indent, ensure_ascii=False, separators=separators, default=str)

@@ -9,7 +9,16 @@ from tabulate import tabulate, tabulate_formats
 
 from toolkit.checks.rules import FACTS_DOC, explain_lines
 from toolkit.errors import UsageError
-from toolkit.report.model import HostView, Run, check_ids, one_line, printable, short_actual, summary_line
+from toolkit.report.model import (
+    HostView,
+    Run,
+    check_ids,
+    markdown_cell,
+    one_line,
+    printable,
+    short_actual,
+    summary_line,
+)
 from toolkit.report.words import counted
 from toolkit.results import ErrorKind
 
@@ -65,7 +74,7 @@ def grid(rows: list[list[str]], headers: list[str], table_format: str) -> str:
 
 def render_markdown(run: Run) -> str:
     """GitHub-flavoured Markdown: a heading, the host table, the summary."""
-    headers, rows = _rows(run, escape=_md_escape)
+    headers, rows = _rows(run, escape=markdown_cell)
     title = run.schema.split("/", 1)[0].replace(".", " ")
     table = tabulate(rows, headers, tablefmt="github")
     return f"# {title}\n\n{table}\n{_footnote(run)}\n{summary_line(run)}\n"
@@ -149,7 +158,3 @@ def _row(host: HostView, ids: tuple[str, ...], extras: tuple[tuple[str, str], ..
     cells.extend(extra_cell(host, key) for key, _ in extras)
     cells.append(f"{host.error.kind}: {host.error.message}" if host.error else "")
     return cells
-
-
-def _md_escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("|", "\\|")
