@@ -2,7 +2,8 @@
 host's own reason (in its language), a WS-Man fault's reason is capped at 200 characters, and
 an untrusted certificate is recognised by its exception type even when its text says nothing
 of "certificate verify failed", an unresolved name is named without its port (IPv6 too), and a
-cause carried as an exception's first argument is followed (after a cause that is set)."""
+cause carried as an exception's first argument or ``reason`` is followed only after a cause
+that is set, and long exception texts are cut to their cap (120 or 160 characters)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,10 @@ import socket
 import ssl
 
 import pytest
+import requests
+import spnego.exceptions
+import urllib3.exceptions
+from pypsrp.exceptions import WinRMError
 
 from tests.unit.transport.test_classify_sent import EP, fault
 from toolkit.results import ErrorKind
@@ -58,3 +63,25 @@ def test_a_set_cause_is_followed_before_an_exception_argument() -> None:
     outer.__cause__ = ConnectionRefusedError(111, "Connection refused")
     error = classify(outer, endpoint=EP, sent=True)
     assert error.kind is ErrorKind.UNREACHABLE and error.sent is False
+
+
+def test_a_cause_that_is_set_is_followed_before_a_reason_attribute() -> None:
+    outer = RuntimeError("outer")
+    outer.reason = ValueError("x")  # type: ignore[attr-defined]
+    outer.__cause__ = ConnectionRefusedError(111, "Connection refused")
+    error = classify(outer, endpoint=EP, sent=True)
+    assert error.kind is ErrorKind.UNREACHABLE and error.sent is False
+
+
+@pytest.mark.parametrize(
+    ("exc", "start", "cap"),
+    [
+        (requests.exceptions.ConnectionError("x" * 500), "x", 120),
+        (urllib3.exceptions.ProtocolError("x" * 500), "x", 160),
+        (WinRMError("x" * 500), "x", 160),
+        (spnego.exceptions.BadMechanismError(context_msg="x" * 500), "SpnegoError", 160),
+    ],
+)
+def test_long_exception_texts_are_cut_to_their_cap(exc: BaseException, start: str, cap: int) -> None:
+    message = classify(exc, endpoint=EP, sent=True).message
+    assert message.endswith("x") and len(message) - message.index(start) == cap
