@@ -1,7 +1,9 @@
 """Facts and OS names at their edges, found unpinned by mutation testing: each of the three
 fixed keys is read and replaced by any spelling of its path (CurrentVersion too), other keys
 through ``keys``, client builds are named at the first build of each generation, the product name tells a
-server when the installation type is missing, and a key name holding "::" is kept."""
+server when the installation type is missing, a key name holding "::" is kept, a client
+without DisplayVersion is named by its build's feature update, and the build falls back to
+CurrentBuildNumber."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from toolkit.checks.facts import (
     normalize_key,
 )
 from toolkit.checks.osinfo import os_info
+from toolkit.results import OsInfo
 
 OTHER = "HKLM:\\SOFTWARE\\Policies\\Microsoft\\Windows\\LanmanWorkstation"
 
@@ -100,3 +103,46 @@ def test_windows_7_and_2008_r2_are_named_from_their_rtm_build_on(
         },
     )
     assert os_info(key).product == product
+
+
+#: Feature updates by build, as Microsoft names them (docs/windows-facts.md#os-build-numbers).
+FEATURE_UPDATES = {
+    10240: "1507",
+    10586: "1511",
+    14393: "1607",
+    15063: "1703",
+    16299: "1709",
+    17134: "1803",
+    17763: "1809",
+    18362: "1903",
+    18363: "1909",
+    19041: "2004",
+    19042: "20H2",
+    19043: "21H1",
+    19044: "21H2",
+    19045: "22H2",
+    22000: "21H2",
+    22621: "22H2",
+    22631: "23H2",
+    26100: "24H2",
+}
+
+
+@pytest.mark.parametrize(("build", "version"), sorted(FEATURE_UPDATES.items()))
+def test_a_client_without_a_display_version_is_named_by_its_build(build: int, version: str) -> None:
+    key = KeyFacts(
+        True,
+        {"CurrentBuild": RegValue("String", str(build)), "InstallationType": RegValue("String", "Client")},
+    )
+    family = "Windows 11" if build >= 22000 else "Windows 10"
+    assert os_info(key).display == f"{family} {version} ({build})"
+
+
+def test_the_build_falls_back_to_current_build_number_and_a_bad_one_is_unknown() -> None:
+    def read(**values: str) -> OsInfo:
+        return os_info(KeyFacts(True, {k: RegValue("String", v) for k, v in values.items()}))
+
+    assert read(CurrentBuild="x", CurrentBuildNumber=" 9600 ").build == 9600
+    assert read(CurrentBuildNumber="9600").build == 9600
+    unknown = read(CurrentBuild="x", ProductName="Windows Something")
+    assert unknown.build is None and unknown.display == "Windows Something (build unknown)"
