@@ -146,3 +146,21 @@ def test_the_build_falls_back_to_current_build_number_and_a_bad_one_is_unknown()
     assert read(CurrentBuildNumber="9600").build == 9600
     unknown = read(CurrentBuild="x", ProductName="Windows Something")
     assert unknown.build is None and unknown.display == "Windows Something (build unknown)"
+
+
+def test_only_a_dword_ubr_counts_and_an_empty_value_is_no_text() -> None:
+    def read(**values: RegValue) -> OsInfo:
+        return os_info(KeyFacts(True, {"CurrentBuild": RegValue("String", "9600"), **values}))
+
+    assert read(UBR=RegValue("DWord", 20000)).display.endswith("(9600.20000)")
+    assert (
+        read(UBR=RegValue("String", "20000")).ubr is None and read(UBR=RegValue("QWord", 20000)).ubr is None
+    )
+    assert read(
+        ProductName=RegValue("String", None), InstallationType=RegValue("String", "Server")
+    ).product == ("Windows Server 2012 R2")
+    assert read(ProductName=RegValue("String", None)).product == "Windows 8.1"
+    odd = os_info(
+        KeyFacts(True, {"CurrentBuild": RegValue("String", "5000"), "ProductName": RegValue("String", None)})
+    )
+    assert odd.product == "Windows"
