@@ -172,3 +172,62 @@ def test_set_smbserverconfiguration_shows_on_the_wire(fleet: Fleet) -> None:
     assert before.signing_required is False
     assert after.smb1 is not None and after.smb1.accepted is False
     assert after.signing_required is True
+
+
+def _read_message(s: socket.socket) -> bytes:
+    header = b""
+    while len(header) < 4:
+        chunk = s.recv(4 - len(header))
+        if not chunk:
+            return b""
+        header += chunk
+    length = int.from_bytes(header[1:], "big")
+    body = b""
+    while len(body) < length:
+        chunk = s.recv(length - len(body))
+        assert chunk, "closed in the middle of an answer"
+        body += chunk
+    return body
+
+
+def test_the_lab_answers_pipelined_messages_in_order_and_at_most_16_a_connection(fleet: Fleet) -> None:
+    from toolkit.lab.smb import MAX_MESSAGES
+    from toolkit.smb.aio import requests
+    from toolkit.smb.frames import parse_negotiate_response
+
+    host = next(h for h in fleet.hosts if h.name == "ws-win10")
+    assert host.smb_port
+    wire = requests()
+    # Seventeen NEGOTIATEs in one write, each offering one dialect in turn.
+    order = ["2.0.2", "2.1", "3.0", "3.0.2", "3.1.1"]
+    asked = [order[i % len(order)] for i in range(MAX_MESSAGES + 1)]
+    with socket.create_connection((host.address, host.smb_port), timeout=5) as s:
+        s.sendall(b"".join(wire.negotiate_one[d] for d in asked))
+        answers = []
+        while body := _read_message(s):
+            answers.append(parse_negotiate_response(body).dialect)
+    dialects = {0x0202: "2.0.2", 0x0210: "2.1", 0x0300: "3.0", 0x0302: "3.0.2", 0x0311: "3.1.1"}
+    assert [dialects[a] for a in answers] == asked[:MAX_MESSAGES]  # then the connection closes
+
+
+def test_a_lab_host_holds_at_most_128_connections_and_serves_again_after(fleet: Fleet) -> None:
+    from toolkit.lab.smb import MAX_CONNECTIONS
+    from toolkit.smb.aio import requests
+
+    host = next(h for h in fleet.hosts if h.name == "fs-2012")
+    assert host.smb_port
+    held = [
+        socket.create_connection((host.address, host.smb_port), timeout=5) for _ in range(MAX_CONNECTIONS)
+    ]
+    try:
+        # Each held connection has been answered once, so the responder counts all of them.
+        for s in held:
+            s.sendall(requests().negotiate_all)
+            assert _read_message(s)
+        with socket.create_connection((host.address, host.smb_port), timeout=5) as extra:
+            extra.settimeout(5)
+            assert extra.recv(100) == b"", "one connection too many is closed without an answer"
+    finally:
+        for s in held:
+            s.close()
+    assert _probe(fleet, "fs-2012", per_dialect=()).dialect == "3.0"
