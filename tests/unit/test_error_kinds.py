@@ -151,3 +151,14 @@ def test_every_status_member_named_in_the_code_exists() -> None:
         if not hasattr(NAMED_ENUMS[enum], attr)
     ]
     assert wrong == [], "no such member:\n" + "\n".join(wrong)
+
+
+def test_the_probe_statuses_are_error_kinds_of_the_same_name() -> None:
+    # The unauthenticated SMB probe can only meet some kinds (no logon, no lockout guard), so
+    # ProbeStatus lists its own subset (psfleet.probe/2 summary keys); each must still be a kind.
+    from toolkit.smb.fleet import ProbeStatus
+
+    errors = [s for s in ProbeStatus if s is not ProbeStatus.PROBED]
+    assert [s.value for s in errors] == ["unreachable", "timeout", "protocol_error", "error"]
+    assert all(ErrorKind[s.name].value == s.value for s in errors)
+    assert ProbeStatus.from_error(ErrorKind.AUTH_FAILED) is ProbeStatus.ERROR
