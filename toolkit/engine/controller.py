@@ -236,10 +236,13 @@ def run_engine(
                     print(f"psfleet: broker {redact(engine.broker)} unreachable; retrying", file=sys.stderr)
                 got = []
                 time.sleep(0.5)
+            # Journal records read together are handed over together (one fsync of the run's
+            # journal for them all), in the order they were journaled.
+            records = [r for record in got if "journal" in record for r in record["journal"]]
+            if records and on_journal is not None:
+                on_journal(records)
             for record in got:
                 if "journal" in record:
-                    if on_journal is not None:
-                        on_journal(list(record["journal"]))
                     continue
                 index = int(record["index"])
                 if index in site_of and results[index] is None:
