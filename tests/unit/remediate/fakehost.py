@@ -52,6 +52,8 @@ class FakeWindows:
         #: Writes are accepted but change nothing (a policy puts the value back at once).
         self.ignore_writes = False
         self.write_delay: Callable[[float], float] | None = None
+        #: Registry writes are refused with an access-denied error record (not an administrator).
+        self.deny_writes = False
 
     def value(self, key: str, name: str) -> tuple[str, Any] | None:
         return self.registry[key].get(name)
@@ -98,6 +100,17 @@ class FakeWindows:
                 continue  # only DWORDs here: nothing reg.exe would add
             if command.name == "Set-ItemProperty":
                 writes = True
+                if self.deny_writes:
+                    errors.append(
+                        ErrorRecordData(
+                            "Requested registry access is not allowed.",
+                            "System.Security.SecurityException,Microsoft.PowerShell.Commands.SetItemPropertyCommand",
+                            "PermissionDenied",
+                            target=path,
+                            activity="Set-ItemProperty",
+                        )
+                    )
+                    continue
                 if self.ignore_writes:
                     continue
                 self.registry[path][str(params["Name"])] = (
@@ -111,6 +124,17 @@ class FakeWindows:
                 continue
             if command.name in _SMB_KEYS:
                 writes = True
+                if self.deny_writes:
+                    errors.append(
+                        ErrorRecordData(
+                            "Access denied.",
+                            f"Windows System Error 5,{command.name}",
+                            "PermissionDenied",
+                            target="MSFT_SmbClientConfiguration",
+                            activity=command.name,
+                        )
+                    )
+                    continue
                 if self.ignore_writes:
                     continue
                 self.registry[_SMB_KEYS[command.name]]["RequireSecuritySignature"] = ("DWord", 1)

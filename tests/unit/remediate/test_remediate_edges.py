@@ -7,8 +7,9 @@ told from the reads' errors, a string prior is restorable up to 256 characters, 
 journal is named next to its journal, a workaround is recorded into a state directory not made
 yet (mode 0700), rollback notes a cut journal and a missing end record, read errors are told
 from write errors, a dry run takes the default options, and a journal that cannot take an
-intent stops the run before the next host, and without --allow-insecure no run weakens
-secure negotiate."""
+intent stops the run before the next host, without --allow-insecure no run weakens secure
+negotiate, and writes refused for lack of rights (registry or SMB cmdlets) make the host
+access_denied with each setting's refusal."""
 
 from __future__ import annotations
 
@@ -41,6 +42,7 @@ from toolkit.remediate.lease import _is_lease_error, acquire_statements, holder_
 from toolkit.remediate.model import Outcome, RemediateStatus
 from toolkit.remediate.rollback import default_rollback_journal, journal_notes
 from toolkit.remediate.workarounds import load_workarounds, record_workaround
+from toolkit.results import ErrorKind
 from toolkit.transport.model import ErrorRecordData, InvocationResult
 
 INVENTORY = Inventory((Host(name="fs01", address="192.0.2.5"),), {}, "inline")
@@ -305,3 +307,31 @@ def test_without_allow_insecure_no_run_weakens_secure_negotiate(
     )
     assert box.value(WORKSTATION_KEY, "RequireSecureNegotiate") == ("DWord", 1)  # not weakened
     assert box.value(WORKSTATION_KEY, "RequireSecuritySignature") == ("DWord", 1)  # the safe fix is made
+
+
+@pytest.mark.parametrize(
+    ("build", "refusal"),
+    [("7601", "Requested registry access is not allowed."), ("17763", "Access denied.")],  # reg / SMB cmdlets
+)
+def test_writes_refused_for_lack_of_rights_are_access_denied_and_nothing_was_written(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, build: str, refusal: str
+) -> None:
+    box = FakeWindows(build, client_signing=("DWord", 0), server_signing=("DWord", 0))
+    box.deny_writes = True
+    monkeypatch.setattr(apply_module, "open_session", FakeFleet(fs01=box))
+    run = remediate(
+        INVENTORY,
+        credentials={"fs01": None},
+        journal=tmp_path / "j.jsonl",
+        options=OPTIONS,
+        lock_dir=tmp_path / "l",
+    )
+    (host,) = run.hosts
+    assert host.error is not None and host.error.kind is ErrorKind.ACCESS_DENIED
+    assert (
+        host.error.message == f"{refusal} (not an administrator?); nothing was written (read-back unchanged)"
+    )
+    failed = {s.id: s for s in host.checks if s.id in ("client_signing", "server_signing")}
+    assert set(failed) == {"client_signing", "server_signing"}
+    for item in failed.values():
+        assert item.outcome is Outcome.FAILED and refusal in (item.reason or "")
