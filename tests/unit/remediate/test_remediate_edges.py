@@ -9,7 +9,9 @@ yet (mode 0700), rollback notes a cut journal and a missing end record, read err
 from write errors, a dry run takes the default options, and a journal that cannot take an
 intent stops the run before the next host, without --allow-insecure no run weakens secure
 negotiate, and writes refused for lack of rights (registry or SMB cmdlets) make the host
-access_denied with each setting's refusal."""
+access_denied with each setting's refusal. The journal: names count up while taken, it is
+created with its directory and a failed header leaves no file, blank lines are no records, a
+DWORD prior must fit 32 bits, and the last outcome per (host, setting) counts."""
 
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ from toolkit.fanout.runner import FanoutOptions
 from toolkit.inventory.model import Host, Inventory, Policy
 from toolkit.remediate import RemediateOptions, read_journal, remediate
 from toolkit.remediate import apply as apply_module
+from toolkit.remediate import journal as journal_module
 from toolkit.remediate.apply import plan
 from toolkit.remediate.execute import is_read_error, split_errors
 from toolkit.remediate.journal import (
@@ -36,6 +39,7 @@ from toolkit.remediate.journal import (
     default_journal_path,
     free_journal_path,
     intent_record,
+    outcome_record,
     parse_intent,
 )
 from toolkit.remediate.lease import _is_lease_error, acquire_statements, holder_id, new_lease, parse_lease
@@ -335,3 +339,66 @@ def test_writes_refused_for_lack_of_rights_are_access_denied_and_nothing_was_wri
     assert set(failed) == {"client_signing", "server_signing"}
     for item in failed.values():
         assert item.outcome is Outcome.FAILED and refusal in (item.reason or "")
+
+
+def test_journal_names_count_up_while_taken(tmp_path: Path) -> None:
+    first = free_journal_path(tmp_path, "remediate")
+    first.touch()
+    free_journal_path(tmp_path, "remediate").touch()  # -2
+    third = free_journal_path(tmp_path, "remediate")
+    assert third.stem == first.stem + "-3"
+
+
+def test_a_journal_is_created_with_its_directory_and_a_failed_header_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "new" / "dir" / "j.jsonl"
+    JournalWriter.create(path, {"run_id": "r1", "command": "remediate"}).close()
+    assert read_journal(path).run_id == "r1"
+    monkeypatch.setattr(journal_module.os, "fsync", _no_space)
+    broken = tmp_path / "broken.jsonl"
+    with pytest.raises(JournalWriteError, match="No space left on device"):
+        JournalWriter.create(broken, {"run_id": "r2", "command": "remediate"})
+    assert not broken.exists()
+
+
+def _no_space(fd: int) -> None:
+    raise OSError(28, "No space left on device")
+
+
+def test_a_journal_is_read_with_or_without_its_last_newline(tmp_path: Path) -> None:
+    path = tmp_path / "j.jsonl"
+    JournalWriter.create(path, {"run_id": "r1", "command": "remediate"}).close()
+    whole = read_journal(path)
+    assert whole.damaged_line is None and whole.header["run_id"] == "r1"
+    path.write_text(path.read_text(encoding="utf-8") + "\n\n", encoding="utf-8")  # blank lines are no records
+    assert read_journal(path).damaged_line is None
+
+
+@pytest.mark.parametrize(
+    ("value", "ok"), [(0xFFFF_FFFF, True), (0x1_0000_0000, False), (0, True), (-1, False)]
+)
+def test_a_dword_prior_must_fit_32_bits(value: int, ok: bool) -> None:
+    record = _intent_with_prior("0")
+    record["before"] = {"kind": "DWord", "value": value}
+    if ok:
+        assert parse_intent(1, record).before.value == value
+    else:
+        with pytest.raises(ValueError, match="prior DWord out of range"):
+            parse_intent(1, record)
+
+
+def test_the_last_outcome_per_host_and_setting_is_the_one_that_counts(tmp_path: Path) -> None:
+    path = tmp_path / "j.jsonl"
+    writer = JournalWriter.create(path, {"run_id": "r1", "command": "remediate"})
+    writer.append(
+        outcome_record(run_id="r1", host="h1", setting="secure_negotiate", outcome="sent"),
+        outcome_record(run_id="r1", host="h2", setting="secure_negotiate", outcome="unknown"),
+        outcome_record(run_id="r1", host="h1", setting="secure_negotiate", outcome="changed"),
+        outcome_record(run_id="r1", host="h1", setting="client_signing", outcome="failed"),
+    )
+    writer.close()
+    journal = read_journal(path)
+    assert journal.outcome_of("h1", "secure_negotiate") == "changed"
+    assert journal.outcome_of("h2", "secure_negotiate") == "unknown"
+    assert journal.outcome_of("h1", "server_signing") is None
