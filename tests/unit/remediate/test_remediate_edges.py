@@ -11,7 +11,9 @@ intent stops the run before the next host, without --allow-insecure no run weake
 negotiate, and writes refused for lack of rights (registry or SMB cmdlets) make the host
 access_denied with each setting's refusal. The journal: names count up while taken, it is
 created with its directory and a failed header leaves no file, blank lines are no records, a
-DWORD prior must fit 32 bits, and the last outcome per (host, setting) counts."""
+DWORD prior must fit 32 bits, and the last outcome per (host, setting) counts. The host's lease:
+another run's expired lease, or one whose holder on this box is gone, is taken over; a live one
+makes the host busy and stays."""
 
 from __future__ import annotations
 
@@ -402,3 +404,56 @@ def test_the_last_outcome_per_host_and_setting_is_the_one_that_counts(tmp_path: 
     assert journal.outcome_of("h1", "secure_negotiate") == "changed"
     assert journal.outcome_of("h2", "secure_negotiate") == "unknown"
     assert journal.outcome_of("h1", "server_signing") is None
+
+
+def _held(expires: datetime, holder: str = "otherbox.example:4242") -> str:
+    return json.dumps({"run_id": "other-run", "expires": expires.isoformat(), "holder": holder})
+
+
+def _apply(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, box: FakeWindows):  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(apply_module, "open_session", FakeFleet(fs01=box))
+    return remediate(
+        INVENTORY,
+        credentials={"fs01": None},
+        journal=tmp_path / "j.jsonl",
+        options=OPTIONS,
+        lock_dir=tmp_path / "l",
+    )
+
+
+def test_an_expired_lease_of_another_run_is_taken_over(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    box = drifted()
+    box.lease = _held(datetime.now(UTC) - timedelta(minutes=5))
+    run = _apply(monkeypatch, tmp_path, box)
+    assert run.hosts[0].error is None and "Remove-ItemProperty" in box.commands
+    assert box.value(WORKSTATION_KEY, "RequireSecuritySignature") == ("DWord", 1)
+
+
+def test_a_live_lease_of_another_run_makes_the_host_busy_and_stays(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    box = drifted()
+    box.lease = held = _held(datetime.now(UTC) + timedelta(minutes=5))
+    run = _apply(monkeypatch, tmp_path, box)
+    (host,) = run.hosts
+    assert (
+        host.status is RemediateStatus.BUSY and host.error is not None and "other-run" in host.error.message
+    )
+    assert box.lease == held and "Remove-ItemProperty" not in box.commands
+    assert box.value(WORKSTATION_KEY, "RequireSecuritySignature") == ("DWord", 0)
+
+
+def test_a_live_lease_whose_holder_on_this_box_is_gone_is_taken_over(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    box = drifted()
+    box.lease = _held(
+        datetime.now(UTC) + timedelta(minutes=5), holder=f"{socket.gethostname()[:64]}:999999999"
+    )
+    run = _apply(monkeypatch, tmp_path, box)
+    assert run.hosts[0].error is None and box.value(WORKSTATION_KEY, "RequireSecuritySignature") == (
+        "DWord",
+        1,
+    )
