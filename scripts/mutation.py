@@ -590,6 +590,7 @@ def run_module(
     shard: tuple[int, int] = (0, 1),
     done: Counter[tuple[str, int, str]] | None = None,
     pick: Counter[tuple[str, int, str]] | None = None,
+    reverse: bool = False,
 ) -> dict[str, object]:
     tests = [t for t in MODULES[module][1] if (tree / t).exists()]
     everything = mutants_of(module, tree)
@@ -599,6 +600,8 @@ def run_module(
         have = {m.key for m in everything}
         gone = sorted(only - have)
         chosen = [m for m in everything if m.key in only]
+    if reverse:  # from the last file back: more processes join a run without repeating it
+        chosen.reverse()
     part, parts = shard
     chosen = [m for n, m in enumerate(chosen) if n % parts == part]  # one of several processes
     if done:  # run already (--skip-done): the same file, line and change, as often as logged
@@ -743,6 +746,7 @@ def main(argv: list[str] | None = None) -> int:
         default="1/1",
         help="K/N: run every N-th mutant from the K-th (N processes share a module's mutants)",
     )
+    parser.add_argument("--reverse", action="store_true", help="run the mutants from the last one back")
     parser.add_argument(
         "--confirm", action="store_true", help="run each survivor again against all the module's tests"
     )
@@ -800,6 +804,7 @@ def main(argv: list[str] | None = None) -> int:
                 shard=(int(args.shard.split("/")[0]) - 1, int(args.shard.split("/")[1])),
                 done=done,
                 pick=pick,
+                reverse=args.reverse,
             )
             for name in modules
         ]
