@@ -13,7 +13,8 @@ access_denied with each setting's refusal. The journal: names count up while tak
 created with its directory and a failed header leaves no file, blank lines are no records, a
 DWORD prior must fit 32 bits, and the last outcome per (host, setting) counts. The host's lease:
 another run's expired lease, or one whose holder on this box is gone, is taken over; a live one
-makes the host busy and stays."""
+makes the host busy and stays; a lease expiry without a zone is UTC; this box's lock names its
+holder exactly; a damaged record's reason is cut at 80 characters."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ import pytest
 
 from tests.unit.remediate.fakehost import FakeFleet, FakeWindows
 from toolkit.checks.facts import WORKSTATION_KEY, RegValue
+from toolkit.errors import JournalError
 from toolkit.fanout.runner import FanoutOptions
 from toolkit.inventory.model import Host, Inventory, Policy
 from toolkit.remediate import RemediateOptions, read_journal, remediate
@@ -44,7 +46,15 @@ from toolkit.remediate.journal import (
     outcome_record,
     parse_intent,
 )
-from toolkit.remediate.lease import _is_lease_error, acquire_statements, holder_id, new_lease, parse_lease
+from toolkit.remediate.lease import (
+    Busy,
+    LocalLock,
+    _is_lease_error,
+    acquire_statements,
+    holder_id,
+    new_lease,
+    parse_lease,
+)
 from toolkit.remediate.model import Outcome, RemediateStatus
 from toolkit.remediate.rollback import default_rollback_journal, journal_notes
 from toolkit.remediate.workarounds import load_workarounds, record_workaround
@@ -457,3 +467,48 @@ def test_a_live_lease_whose_holder_on_this_box_is_gone_is_taken_over(
         "DWord",
         1,
     )
+
+
+def test_a_damaged_records_reason_is_cut_at_80_characters(tmp_path: Path) -> None:
+    path = tmp_path / "j.jsonl"
+    JournalWriter.create(path, {"run_id": "r1", "command": "remediate"}).close()
+    with path.open("a", encoding="utf-8") as f:  # a record json cannot read, then a good one
+        f.write("1" * 5000 + "\n")
+        f.write(
+            json.dumps(outcome_record(run_id="r1", host="h1", setting="secure_negotiate", outcome="sent"))
+            + "\n"
+        )
+    try:
+        json.loads("1" * 5000)
+    except ValueError as exc:
+        reason = str(exc)
+    assert len(reason) > 80
+    with pytest.raises(JournalError) as damaged:
+        read_journal(path)
+    assert str(damaged.value).endswith(f":2: damaged record: {reason[:77]}...")
+
+
+@pytest.mark.parametrize(
+    ("expires", "moment"),
+    [
+        ("2030-01-01T00:00:00", datetime(2030, 1, 1, tzinfo=UTC)),  # naive: UTC
+        ("2030-01-01T02:00:00+02:00", datetime(2030, 1, 1, tzinfo=UTC)),
+    ],
+)
+def test_a_lease_expiry_without_a_zone_is_utc(expires: str, moment: datetime) -> None:
+    assert parse_lease(json.dumps({"run_id": "r", "expires": expires})).expires == moment
+
+
+def test_this_boxs_lock_names_its_holder_exactly(tmp_path: Path) -> None:
+    first = LocalLock(tmp_path, "fs01", "r1")
+    first.path.parent.mkdir(parents=True, exist_ok=True)
+    first.path.write_text("a-much-longer-run-id-left-behind-by-an-earlier-run", encoding="utf-8")
+    first.acquire()
+    try:
+        assert first.path.read_text(encoding="utf-8") == "r1"
+        with pytest.raises(Busy) as busy:
+            LocalLock(tmp_path, "fs01", "r2").acquire()
+        assert busy.value.run_id == "r1"
+    finally:
+        first.release()
+    assert first.path.read_text(encoding="utf-8") == ""
