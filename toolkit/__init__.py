@@ -20,8 +20,6 @@ shell completion).
 from __future__ import annotations
 
 import importlib
-import sys
-import types
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
@@ -142,6 +140,8 @@ def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'toolkit' has no attribute {name!r}")
+    if name in _PACKAGES:
+        return importlib.import_module(f"{__name__}.{name}")  # the import binds it here
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value
@@ -151,19 +151,11 @@ def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_EXPORTS))
 
 
-class _Package(types.ModuleType):
-    """``toolkit.remediate`` is the public function, yet also names the subpackage
-    ``toolkit.remediate``: importing that subpackage binds it here, and ``toolkit.remediate(...)``
-    would call a module. Exported functions keep their name; the subpackage stays in
-    ``sys.modules`` (``from toolkit.remediate import X`` is unaffected)."""
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if isinstance(value, types.ModuleType) and _EXPORTS.get(name, "").startswith("toolkit.api"):
-            return
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package
+# ``toolkit.remediate`` is both the public function and the subpackage toolkit/remediate/: the
+# subpackage is callable (its ``__call__`` is :func:`toolkit.api.remediate`), so every import
+# form (``import toolkit.remediate.apply as a``, ``mock.patch("toolkit.remediate.x")``) sees the
+# package and ``toolkit.remediate(...)`` still runs a remediation.
+_PACKAGES = frozenset({"remediate"})
 
 
 if TYPE_CHECKING:

@@ -40,6 +40,8 @@ _EXPORTS: dict[str, str] = {
 
 
 def __getattr__(name: str) -> Any:
+    if name in _CALLABLE_SUBMODULES:
+        return importlib.import_module(f"{__name__}.{name}")  # the import binds it here
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'toolkit.remediate' has no attribute {name!r}")
@@ -48,15 +50,33 @@ def __getattr__(name: str) -> Any:
     return value
 
 
+#: Submodules that share their name with the function they hold or serve: the module is
+#: callable and runs that function, so ``from toolkit.remediate import plan; plan(...)`` and
+#: ``import toolkit.remediate.plan as p`` both work whichever was imported first.
+_CALLABLE_SUBMODULES: dict[str, tuple[str, str]] = {
+    "plan": ("toolkit.remediate.apply", "plan"),
+    "rollback": ("toolkit.remediate.rollback", "rollback"),
+}
+
+
+class _CallableModule(types.ModuleType):
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        module, name = _CALLABLE_SUBMODULES[self.__name__.rpartition(".")[2]]
+        return getattr(importlib.import_module(module), name)(*args, **kwargs)
+
+
 class _Package(types.ModuleType):
-    """``plan`` and ``rollback`` name both exported functions and submodules
-    (remediate/plan.py, remediate/rollback.py). Importing a submodule binds it on the package;
-    here that binding is dropped for an exported name, so ``from toolkit.remediate import
-    plan`` is always the function (the submodule stays in ``sys.modules``)."""
+    """The package is callable too: ``toolkit.remediate(...)`` is :func:`toolkit.api.remediate`
+    (the top-level public function has the package's name)."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        from toolkit.api import remediate
+
+        return remediate(*args, **kwargs)
 
     def __setattr__(self, name: str, value: Any) -> None:
-        if name in _EXPORTS and isinstance(value, types.ModuleType):
-            return
+        if name in _CALLABLE_SUBMODULES and type(value) is types.ModuleType:
+            value.__class__ = _CallableModule  # bound by the import system on first import
         super().__setattr__(name, value)
 
 
