@@ -14,13 +14,17 @@ created with its directory and a failed header leaves no file, blank lines are n
 DWORD prior must fit 32 bits, and the last outcome per (host, setting) counts. The host's lease:
 another run's expired lease, or one whose holder on this box is gone, is taken over; a live one
 makes the host busy and stays; a lease expiry without a zone is UTC; this box's lock names its
-holder exactly; a damaged record's reason is cut at 80 characters."""
+holder exactly, its file is private and named after the host, and it is free again after
+release; a guard refuses from its deadline on; a damaged record's reason is cut at 80
+characters."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import socket
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -48,6 +52,8 @@ from toolkit.remediate.journal import (
 )
 from toolkit.remediate.lease import (
     Busy,
+    Cancelled,
+    HostGuard,
     LocalLock,
     _is_lease_error,
     acquire_statements,
@@ -512,3 +518,38 @@ def test_this_boxs_lock_names_its_holder_exactly(tmp_path: Path) -> None:
     finally:
         first.release()
     assert first.path.read_text(encoding="utf-8") == ""
+
+
+def test_a_lease_run_id_is_read_up_to_80_printable_characters() -> None:
+    lease = parse_lease(
+        json.dumps({"run_id": "r" * 200, "expires": "2030-01-01T00:00:00+00:00", "holder": "h x"})
+    )
+    assert lease.run_id == "r" * 80 and lease.holder == "h?x"
+
+
+def test_this_boxs_lock_file_is_private_named_after_the_host_and_free_again_after_release(
+    tmp_path: Path,
+) -> None:
+    host = "fs01.corp.example/" + "x" * 60
+    lock = LocalLock(tmp_path, host, "r1")
+    digest = hashlib.sha256(host.encode()).hexdigest()[:16]
+    assert lock.path == tmp_path / f"{('fs01.corp.example_' + 'x' * 60)[:48]}-{digest}.lock"
+    lock.acquire()
+    assert (lock.path.stat().st_mode & 0o777) == 0o600
+    lock.release()
+    again = LocalLock(tmp_path, host, "r2")
+    again.acquire()  # the flock went with the released handle
+    again.release()
+
+
+def test_a_guard_refuses_from_its_deadline_on_and_says_what_is_left() -> None:
+    now = time.monotonic()
+    past = HostGuard(now - 0.001)
+    with pytest.raises(Cancelled, match="deadline passed"):
+        past.check()
+    assert past.remaining() < 0
+    ahead = HostGuard(now + 60)
+    ahead.sending()
+    assert 59 < ahead.remaining() <= 60 and ahead.cancel("stop") is True
+    with pytest.raises(Cancelled, match="stop"):
+        ahead.check()
