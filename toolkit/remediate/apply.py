@@ -588,6 +588,23 @@ def _settle(
     sent are journaled as unknown."""
     with ctx.lock:
         progress = ctx.progress.get(host.name)
+    if progress is None:
+        return _judge(ctx, host, error, duration, details, None)
+    with progress.settle_lock:  # the fan-out's fail and the cancelled worker both come here
+        if progress.settled is None:
+            progress.settled = _judge(ctx, host, error, duration, details, progress)
+        settled: HostRemediation = progress.settled
+        return settled
+
+
+def _judge(
+    ctx: _Context,
+    host: Host,
+    error: HostError | None,
+    duration: float,
+    details: Mapping[str, Any],
+    progress: Progress | None,
+) -> HostRemediation:
     why = error.message if error else "no result"
     sent = progress.guard.cancel(why) if progress is not None else False
     if progress is not None and sent and progress.plan is not None:

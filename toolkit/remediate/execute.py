@@ -9,6 +9,7 @@ same round trip is the intended one (kind and data).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -66,6 +67,10 @@ class Progress:
     verified: tuple[WriteResult, ...] | None = None
     #: The session serving the host: which client, and why pypsrp after a fallback.
     session: Session | None = None
+    #: The host's result once judged after the fan-out gave up on it or the run cancelled its
+    #: worker: both may happen to one host, and it is judged (and journaled) once.
+    settled: Any = None
+    settle_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def transport(self, otherwise: Mapping[str, Any]) -> Mapping[str, Any]:
         """``transport``/``transport_fallback`` of the session, else ``otherwise`` (a failed

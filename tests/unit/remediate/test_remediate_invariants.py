@@ -88,6 +88,33 @@ def test_a_host_abandoned_at_its_deadline_with_writes_in_flight_may_have_been_wr
     time.sleep(0.8)  # let the abandoned worker finish before the fixtures go
 
 
+def test_a_host_abandoned_with_writes_in_flight_is_journaled_unknown_once(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # fs01's write hangs past its deadline: the fan-out gives up on it (unknown journaled), then
+    # its worker wakes while fs02 still keeps the journal open and is cancelled. Both paths
+    # judge fs01; only one may journal it (a second 'unknown' line was written before).
+    slow, later = drifted(), drifted()
+    slow.write_delay = lambda deadline: max(0.0, deadline - time.monotonic()) + 0.6
+    later.write_delay = lambda deadline: 1.5
+    monkeypatch.setattr(apply_module, "open_session", FakeFleet(fs01=slow, fs02=later))
+    hosts = tuple(
+        Host(name=n, address=f"192.0.2.{i}", policy=Policy()) for i, n in enumerate(("fs01", "fs02"), 5)
+    )
+    journal = tmp_path / "j.jsonl"
+    result = remediate(
+        Inventory(hosts, {}, "inline"),
+        credentials={"fs01": None, "fs02": None},
+        journal=journal,
+        options=RemediateOptions(fanout=FanoutOptions(forks=1, timeout=2.5, retries=0, backoff=0)),
+        lock_dir=tmp_path / "locks",
+    )
+    records = [(o.host, o.setting, o.outcome) for o in read_journal(journal).outcomes]
+    assert records.count(("fs01", "client_signing", "unknown")) == 1, records
+    assert ("fs02", "client_signing", "changed") in records
+    assert [h.status.value for h in result.hosts] == ["timeout", "compliant"]
+
+
 @pytest.mark.parametrize(
     ("build", "command"),
     [
