@@ -124,10 +124,12 @@ def rollback(
     known = {h.name: h for h in inventory.hosts}
     mismatched = dict(host_mismatches(parsed, inventory))
     refused = {} if force else mismatched
+    # In inventory order, as every command reports its hosts (the journal's order is the
+    # order the remediation's hosts happened to finish).
     work = [
-        _HostWork(known[name], tuple(intents))
-        for name, intents in per_host.items()
-        if name in known and name not in refused
+        _HostWork(host, tuple(per_host[host.name]))
+        for host in inventory.hosts
+        if host.name in per_host and host.name not in refused
     ]
     missing = [name for name in per_host if name not in known]
 
@@ -660,8 +662,28 @@ def _settle(
     run_state: _State,
     details: Mapping[str, Any],
 ) -> HostRemediation:
-    """A host the fan-out gave up on (``error``: why; None when the run cancelled its worker):
-    nothing more may go out for it, and restores that were sent are journaled as unknown."""
+    """A host the fan-out gave up on (``error``: why; None when the run cancelled its worker),
+    judged once: the fan-out's fail and the cancelled worker may both come here."""
+    if state is None:
+        return _judge(work, state, error, writer, run_id, run_state, details)
+    with state.settle_lock:
+        if state.settled is None:
+            state.settled = _judge(work, state, error, writer, run_id, run_state, details)
+        settled: HostRemediation = state.settled
+        return settled
+
+
+def _judge(
+    work: _HostWork,
+    state: Progress | None,
+    error: HostError | None,
+    writer: JournalWriter,
+    run_id: str,
+    run_state: _State,
+    details: Mapping[str, Any],
+) -> HostRemediation:
+    """Nothing more may go out for the host, and restores that were sent are journaled as
+    unknown."""
     sent = state.guard.cancel(error.message if error else "no result") if state is not None else False
     error = error or HostError(ErrorKind.ERROR, "no result")
     if state is not None and sent and state.writes:
