@@ -662,8 +662,28 @@ def _settle(
     run_state: _State,
     details: Mapping[str, Any],
 ) -> HostRemediation:
-    """A host the fan-out gave up on (``error``: why; None when the run cancelled its worker):
-    nothing more may go out for it, and restores that were sent are journaled as unknown."""
+    """A host the fan-out gave up on (``error``: why; None when the run cancelled its worker),
+    judged once: the fan-out's fail and the cancelled worker may both come here."""
+    if state is None:
+        return _judge(work, state, error, writer, run_id, run_state, details)
+    with state.settle_lock:
+        if state.settled is None:
+            state.settled = _judge(work, state, error, writer, run_id, run_state, details)
+        settled: HostRemediation = state.settled
+        return settled
+
+
+def _judge(
+    work: _HostWork,
+    state: Progress | None,
+    error: HostError | None,
+    writer: JournalWriter,
+    run_id: str,
+    run_state: _State,
+    details: Mapping[str, Any],
+) -> HostRemediation:
+    """Nothing more may go out for the host, and restores that were sent are journaled as
+    unknown."""
     sent = state.guard.cancel(error.message if error else "no result") if state is not None else False
     error = error or HostError(ErrorKind.ERROR, "no result")
     if state is not None and sent and state.writes:

@@ -200,3 +200,36 @@ def test_a_host_abandoned_with_restores_in_flight_may_have_been_restored(
     assert host.error is not None and "the restores were sent and may have happened" in host.error.message
     assert read_journal(tmp_path / "rollback.jsonl").outcome_of("fs01", "client_signing") == "unknown"
     time.sleep(0.8)  # let the abandoned worker finish before the fixtures go
+
+
+def test_a_host_abandoned_with_restores_in_flight_is_journaled_unknown_once(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # As for remediation: the fan-out's fail and the cancelled worker both judge fs01 while
+    # fs02's slow restore keeps the rollback journal open; one 'unknown' line only.
+    import time
+
+    path = journal_of(
+        tmp_path / "j.jsonl",
+        intent("fs01", "client_signing", dword(0), dword(1)),
+        intent("fs02", "client_signing", dword(0), dword(1)),
+    )
+    slow = FakeWindows("17763", client_signing=("DWord", 1))
+    slow.write_delay = lambda deadline: max(0.0, deadline - time.monotonic()) + 0.6
+    later = FakeWindows("17763", client_signing=("DWord", 1))
+    later.write_delay = lambda deadline: 1.5
+    monkeypatch.setattr(rollback_module, "open_session", FakeFleet(fs01=slow, fs02=later))
+    hosts = (HOST, Host(name="fs02", address="192.0.2.5"))  # the address the journal names
+    run = rollback(
+        path,
+        inventory=Inventory(hosts, {}, "inline"),
+        credentials={"fs01": None, "fs02": None},
+        rollback_journal=tmp_path / "rollback.jsonl",
+        options=FanoutOptions(forks=1, timeout=2.5, retries=0),
+        lock_dir=tmp_path / "locks",
+    )
+    records = [(o.host, o.outcome) for o in read_journal(tmp_path / "rollback.jsonl").outcomes]
+    assert records.count(("fs01", "unknown")) == 1, records
+    assert {h.name: h.status.value for h in run.hosts}["fs01"] == "timeout"
+    assert ("fs02", "restored") in records, records
+    assert later.value(WORKSTATION_KEY, "RequireSecuritySignature") == ("DWord", 0)
