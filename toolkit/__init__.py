@@ -20,6 +20,8 @@ shell completion).
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
@@ -152,10 +154,27 @@ def __dir__() -> list[str]:
 
 
 # ``toolkit.remediate`` is both the public function and the subpackage toolkit/remediate/: the
-# subpackage is callable (its ``__call__`` is :func:`toolkit.api.remediate`), so every import
-# form (``import toolkit.remediate.apply as a``, ``mock.patch("toolkit.remediate.x")``) sees the
-# package and ``toolkit.remediate(...)`` still runs a remediation.
+# subpackage is made callable when it is bound here (calling it runs the function), so every
+# import form (``import toolkit.remediate.apply as a``, ``mock.patch("toolkit.remediate.x")``)
+# sees the package and ``toolkit.remediate(...)`` still runs a remediation.
 _PACKAGES = frozenset({"remediate"})
+
+
+def _forward(name: str) -> Any:
+    def __call__(self: types.ModuleType, *args: Any, **kwargs: Any) -> Any:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)(*args, **kwargs)
+
+    return __call__
+
+
+class _Root(types.ModuleType):
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _PACKAGES and isinstance(value, types.ModuleType) and not callable(value):
+            value.__class__ = type(f"_Callable_{name}", (type(value),), {"__call__": _forward(name)})
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Root
 
 
 if TYPE_CHECKING:

@@ -66,13 +66,8 @@ class _CallableModule(types.ModuleType):
 
 
 class _Package(types.ModuleType):
-    """The package is callable too: ``toolkit.remediate(...)`` is :func:`toolkit.api.remediate`
-    (the top-level public function has the package's name)."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        from toolkit.api import remediate
-
-        return remediate(*args, **kwargs)
+    """Binds the callable submodules (``toolkit`` makes this package callable in turn: the
+    top-level function ``toolkit.remediate`` has its name)."""
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name in _CALLABLE_SUBMODULES and type(value) is types.ModuleType:
