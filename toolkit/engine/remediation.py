@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sys
 import threading
 import time
 import uuid
@@ -226,7 +227,12 @@ def _remediate_batches(
         journal = ctx.journal
         book = None
         if journal is not None and ctx.workaround_file is not None:
-            book = WorkaroundBook(ctx.workaround_file, ctx.run_id, str(journal.path.resolve()))
+            book = WorkaroundBook(
+                ctx.workaround_file,
+                ctx.run_id,
+                str(journal.path.resolve()),
+                allowed_until=ctx.expires if ctx.allow_insecure else None,
+            )
         return _through_engine(
             list(batch),
             kind="remediate",
@@ -298,8 +304,19 @@ def _through_engine(
         busy = held.take([h.name for h in hosts]) if held is not None else {}
         todo = [h for h in hosts if h.name not in busy]
 
-        def on_journal(records: list[dict[str, Any]]) -> None:
+        sent = {h.name for h in todo}
+
+        def on_journal(got: list[dict[str, Any]]) -> None:
             if journal is None or journal.failed is not None:
+                return
+            records = own_records(got, run_id, sent)
+            if len(records) < len(got):
+                print(
+                    f"psfleet: ignored {len(got) - len(records)} journal record(s) from the broker "
+                    f"that are not run {run_id}'s or name a host it did not send",
+                    file=sys.stderr,
+                )
+            if not records:
                 return
             try:
                 journal.append(*records)
@@ -342,6 +359,13 @@ def _through_engine(
             client.close()
 
 
+def own_records(got: Sequence[dict[str, Any]], run_id: str, sent: set[str]) -> list[dict[str, Any]]:
+    """The journal records a run accepts from the broker: its own (``run_id``), for hosts it
+    sent. Whoever can write to the broker must not put another run's intents (which a rollback
+    would replay) or a workaround for a host outside the run into the journal and the book."""
+    return [r for r in got if r.get("run_id") == run_id and r.get("host") in sent]
+
+
 class WorkaroundBook:
     """The controller's ``workarounds.json`` for what its sites wrote: a verified weakening
     write journaled with an expiry records a workaround, any other verified write of that
@@ -355,6 +379,7 @@ class WorkaroundBook:
         journal: str,
         rollback_of: str | None = None,
         restores: Sequence[Intent] = (),
+        allowed_until: datetime | None = None,
     ) -> None:
         self.path = path
         self.run_id = run_id
@@ -364,6 +389,9 @@ class WorkaroundBook:
         self.rollback_of = rollback_of
         self._weak = {(i.host, i.setting) for i in restores if i.owner is not None and i.owner.weakenable}
         self._intents: dict[tuple[str, str], Intent] = {}
+        #: A remediation's ``--allow-insecure`` expiry: the only workaround its sites may
+        #: record (None: the run allowed no weakening, so none is recorded).
+        self.allowed_until = allowed_until
 
     def see(self, records: Sequence[Mapping[str, Any]]) -> None:
         from toolkit.remediate.workarounds import clear_workaround, record_workaround
@@ -387,6 +415,8 @@ class WorkaroundBook:
                 continue
             if outcome == Outcome.CHANGED.value:
                 if found.workaround_expires is not None:
+                    if self.allowed_until is None or found.workaround_expires > self.allowed_until:
+                        continue  # a weakening this run did not allow, or for longer
                     record_workaround(
                         found.host,
                         setting=found.setting,

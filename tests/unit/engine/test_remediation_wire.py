@@ -111,3 +111,61 @@ def test_an_intent_travels_as_its_journal_record_and_is_checked_again(tmp_path: 
     forged = dict(wire, path=r"HKLM:\SOFTWARE\Microsoft\Windows\CurrentVersion\Run", name="evil")
     with pytest.raises(ValueError, match="not a value psfleet manages"):
         parse_intent(2, forged)
+
+
+# -- what the controller accepts from the broker ------------------------------------------------
+
+
+def _weakening(run_id: str, host: str, expires: datetime) -> list[dict[str, object]]:
+    from tests.unit.checks.helpers import dword
+    from toolkit.remediate.journal import outcome_record
+    from toolkit.remediate.model import SETTINGS
+
+    s = SETTINGS["secure_negotiate"]
+    return [
+        intent_record(
+            run_id=run_id,
+            host=host,
+            address="192.0.2.9",
+            endpoint="192.0.2.9:5985",
+            setting="secure_negotiate",
+            path=s.path,
+            name=s.name,
+            before=dword(1),
+            after=dword(0),
+            command="Set-ItemProperty ...",
+            workaround_expires=expires,
+        ),
+        outcome_record(run_id=run_id, host=host, setting="secure_negotiate", outcome="changed"),
+    ]
+
+
+def test_the_controller_keeps_only_its_runs_records_for_hosts_it_sent() -> None:
+    from toolkit.engine.remediation import own_records
+
+    ours = _weakening("RUN-A", "fs01", datetime(2026, 6, 1, tzinfo=UTC))
+    other_run = _weakening("OTHER", "fs01", datetime(2099, 1, 1, tzinfo=UTC))
+    other_host = _weakening("RUN-A", "dc01", datetime(2099, 1, 1, tzinfo=UTC))
+    kept = own_records([*ours, *other_run, *other_host], "RUN-A", {"fs01"})
+    assert kept == ours
+
+
+@pytest.mark.parametrize(
+    ("allowed_until", "expires", "recorded"),
+    [
+        (None, datetime(2026, 6, 1, tzinfo=UTC), False),  # the run allowed no weakening
+        (datetime(2026, 6, 1, tzinfo=UTC), datetime(2099, 1, 1, tzinfo=UTC), False),  # longer
+        (datetime(2026, 6, 1, tzinfo=UTC), datetime(2026, 6, 1, tzinfo=UTC), True),
+    ],
+)
+def test_the_book_records_only_the_weakening_the_run_allowed(
+    tmp_path: Path, allowed_until: datetime | None, expires: datetime, recorded: bool
+) -> None:
+    from toolkit.engine.remediation import WorkaroundBook
+    from toolkit.remediate.workarounds import load_workarounds
+
+    path = tmp_path / "workarounds.json"
+    book = WorkaroundBook(path, "RUN-A", str(tmp_path / "j.jsonl"), allowed_until=allowed_until)
+    book.see(_weakening("RUN-A", "fs01", expires))
+    table = load_workarounds(path) if path.exists() else {}
+    assert ("secure_negotiate" in table.get("fs01", {})) is recorded, table
