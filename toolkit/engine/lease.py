@@ -51,10 +51,6 @@ return 1
 """
 
 
-def lease_key(host: str) -> str:
-    return LEASE_PREFIX + host
-
-
 class EngineLeases:
     """The leases one run holds in Redis (``client``: a redis-py client on the broker);
     ``prefix`` other than :data:`LEASE_PREFIX`: other keys of the same kind (a worker's
