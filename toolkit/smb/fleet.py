@@ -10,9 +10,10 @@ error), 130 interrupted.
 from __future__ import annotations
 
 import asyncio
+import queue
 import threading
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -220,10 +221,27 @@ def _run_loop(fleet: _Fleet) -> None:
     except RuntimeError:
         _run_on_a_loop(fleet)
         return
-    # Called from a thread that already runs a loop (a notebook): ours runs on a thread.
+    # Called from a thread that already runs a loop (a notebook): ours runs on a thread, and
+    # the hooks still run in the caller's thread (the hooks protocol's promise): the loop's
+    # thread queues each call, the caller makes them.
+    calls: queue.SimpleQueue[tuple[Callable[[Any], None], Any]] = queue.SimpleQueue()
+    theirs = fleet.hooks
+    fleet.hooks = ProbeHooks(
+        on_start=lambda host: calls.put((theirs.started, host)),
+        on_result=lambda result: calls.put((theirs.finished, result)),
+    )
     worker = threading.Thread(target=_run_on_a_loop, args=(fleet,), name="psfleet-probe")
     worker.start()
-    worker.join()
+    try:
+        while worker.is_alive() or not calls.empty():
+            try:
+                call, arg = calls.get(timeout=0.05)
+            except queue.Empty:
+                continue
+            call(arg)
+    finally:
+        worker.join()
+        fleet.hooks = theirs
 
 
 def probe_fleet(

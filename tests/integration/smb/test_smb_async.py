@@ -235,11 +235,26 @@ def test_probe_fleet_works_when_called_from_a_running_event_loop(fleet: Fleet, t
         write_probe_inventory(tmp_path / "inv.yml", {h.name: h.smb_port or 0 for h in fleet.hosts})
     )
 
+    threads: set[str] = set()
+    seen: list[str] = []
+
+    def on_result(result: object) -> None:
+        threads.add(threading.current_thread().name)
+        seen.append(getattr(result, "name", ""))
+
     async def application() -> list[ProbeStatus]:
-        run = probe_fleet(inventory, options=FanoutOptions(forks=4, timeout=10), per_dialect=())
+        run = probe_fleet(
+            inventory,
+            options=FanoutOptions(forks=4, timeout=10),
+            per_dialect=(),
+            hooks=Hooks(on_start=lambda h: threads.add(threading.current_thread().name), on_result=on_result),
+        )
         return [h.status for h in run.hosts]
 
     assert asyncio.run(application()) == [ProbeStatus.PROBED] * len(fleet.hosts)
+    # The hooks protocol promises the caller's thread, even when the loop runs on another.
+    assert threads == {threading.current_thread().name}
+    assert sorted(seen) == sorted(h.name for h in inventory.hosts)
 
 
 def test_an_unknown_dialect_is_refused_before_any_host_is_probed(tmp_path: Path) -> None:
