@@ -2,18 +2,26 @@
 whatever its spelling and its object is matched (not only the three audit keys), property
 values keep their type unless the type says otherwise, a PathNotFound names its key in quotes
 (at the start of the message too; one quote is no path), long unexpected output is cut to 80
-characters in the error, and a policy state a check does not know falls back to its default."""
+characters in the error, a policy state a check does not know falls back to its default, a
+value the OS ignores is named in the verdict (not when it is the enforced DWORD), and only an
+unknown build is judged as one."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
+from tests.unit.checks.helpers import dword, facts, os_for, reg_sz
 from tests.unit.checks.test_probe import CV, key_object
 from toolkit.baselines.engine import desired_state
 from toolkit.baselines.loader import resolve
-from toolkit.checks.facts import SERVER_KEY, WORKSTATION_KEY, RegValue
+from toolkit.checks.facts import SERVER_KEY, WORKSTATION_KEY, KeyFacts, RegValue
+from toolkit.checks.osinfo import os_info
 from toolkit.checks.probe import AUDIT_KEYS, ProbeError, parse_facts, probe_keys
+from toolkit.checks.verdicts import evaluate
 from toolkit.inventory.model import Policy
+from toolkit.results import CheckStatus
 from toolkit.transport.model import ErrorRecordData, InvocationResult, PSObj, PSValue
 
 EXTRA = "HKLM:\\SOFTWARE\\Policies\\Microsoft\\Windows\\LanmanWorkstation"
@@ -105,3 +113,35 @@ def test_a_policy_state_the_check_does_not_know_falls_back_to_its_default() -> N
     assert desired_state(Policy(checks={check.id: "no-such-state"}), check) == check.default_state
     other = next(s for s in check.states if s != check.default_state)
     assert desired_state(Policy(checks={check.id: other}), check) == other
+
+
+NOW = datetime(2026, 5, 1, tzinfo=UTC)
+IGNORED = "present but ignored by this OS; "
+
+
+@pytest.mark.parametrize(
+    ("value", "note"),
+    [
+        (None, ""),
+        (dword(1), ""),  # the value the OS enforces anyway: nothing to say
+        (dword(0), "value 0 (DWord) " + IGNORED),
+        (reg_sz("1"), "value '1' (String) " + IGNORED),  # the enforcing number, but not a DWORD
+    ],
+)
+def test_a_value_the_os_ignores_is_named_in_the_verdict(value: RegValue | None, note: str) -> None:
+    workstation = {} if value is None else {"RequireSecureNegotiate": value}
+    (verdict,) = [
+        c
+        for c in evaluate(facts("2019", workstation=workstation), Policy(), os=os_for("2019"), now=NOW)
+        if c.id == "secure_negotiate"
+    ]
+    assert verdict.status is CheckStatus.COMPLIANT
+    assert verdict.reason == f"{note}enforced by OS since build 10240, whatever the value"
+
+
+def test_only_an_unknown_build_is_judged_as_one() -> None:
+    unknown = os_info(KeyFacts(True, {}))
+    judged = evaluate(facts("2012r2"), Policy(), os=unknown, now=NOW)
+    assert judged[0].reason.startswith("OS build unknown, judged as on 9200/9600; ")
+    known = evaluate(facts("2012r2"), Policy(), os=os_for("2012r2"), now=NOW)
+    assert known[0].reason == "absent means required: Windows validates negotiate"
