@@ -4,7 +4,8 @@ values keep their type unless the type says otherwise, a PathNotFound names its 
 (at the start of the message too; one quote is no path), long unexpected output is cut to 80
 characters in the error, a policy state a check does not know falls back to its default, a
 value the OS ignores is named in the verdict (not when it is the enforced DWORD), and only an
-unknown build is judged as one."""
+unknown build is judged as one; an object without PSPath is matched by PSParentPath and
+PSChildName (both needed)."""
 
 from __future__ import annotations
 
@@ -145,3 +146,14 @@ def test_only_an_unknown_build_is_judged_as_one() -> None:
     assert judged[0].reason.startswith("OS build unknown, judged as on 9200/9600; ")
     known = evaluate(facts("2012r2"), Policy(), os=os_for("2012r2"), now=NOW)
     assert known[0].reason == "absent means required: Windows validates negotiate"
+
+
+def test_an_object_without_pspath_is_matched_by_its_parent_and_child() -> None:
+    whole = key_object(WORKSTATION_KEY, RequireSecuritySignature=PSValue("Int32", 1))
+    props = dict(whole.properties)
+    del props["PSPath"]
+    facts_ = parse_facts(_answer(CV, PSObj(whole.type_names, props), key_object(SERVER_KEY)))
+    assert facts_.workstation.value("RequireSecuritySignature") == RegValue("DWord", 1)
+    del props["PSChildName"]
+    with pytest.raises(ProbeError, match="without PSPath or PSParentPath/PSChildName"):
+        parse_facts(_answer(CV, PSObj(whole.type_names, props), key_object(SERVER_KEY)))
