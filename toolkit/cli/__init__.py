@@ -36,11 +36,11 @@ def say(message: str) -> None:
 
 def command() -> Any:
     """The root click command (what ``app`` runs), with help types humanized; while a shell
-    asks for completions, option values stay raw text (see :func:`toolkit.cli.app.raw_values`)."""
+    asks for completions, option values stay raw text (:func:`toolkit.compat.typer_values.raw_values`)."""
     import typer
 
-    from toolkit.cli.app import app, humanize_types, raw_values
-    from toolkit.compat.typer_values import install
+    from toolkit.cli.app import app, humanize_types
+    from toolkit.compat.typer_values import install, raw_values
 
     root = typer.main.get_command(app)
     humanize_types(root)

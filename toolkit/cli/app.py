@@ -19,7 +19,7 @@ from typer.core import TyperCommand, TyperGroup
 from toolkit.cli import COMPLETE_VAR
 from toolkit.cli.options import humanize_types
 
-__all__ = ["COMMANDS", "COMPLETE_VAR", "LazyGroup", "app", "humanize_types", "load_command", "raw_values"]
+__all__ = ["COMMANDS", "COMPLETE_VAR", "LazyGroup", "app", "humanize_types", "load_command"]
 
 
 @dataclass(frozen=True)
@@ -102,16 +102,6 @@ def load_command(name: str) -> Any:
     command.name = name
     humanize_types(command)
     return command
-
-
-def raw_values() -> None:
-    """While a shell asks for completions, keep option values as typed: Typer converts values
-    through pydantic, whose import alone costs more CPU than completion may take, and the
-    completers read raw text. Only ever called in a process that completes and exits."""
-    from typer.core import TyperArgument, TyperOption
-
-    for kind in (TyperOption, TyperArgument):
-        kind.process_value = lambda self, ctx, value: value  # type: ignore[method-assign]
 
 
 class LazyGroup(TyperGroup):

@@ -405,9 +405,9 @@ def _completers(command: Any) -> dict[str, Any]:
     if callback is None:
         return {}
     try:
-        from typer.utils import get_params_from_function
+        from toolkit.compat.typer_values import declared_params
 
-        declared = get_params_from_function(inspect.unwrap(callback))
+        declared = declared_params(inspect.unwrap(callback))
     except Exception:
         return {}
     return {name: getattr(meta.default, "autocompletion", None) for name, meta in declared.items()}

@@ -29,7 +29,7 @@ import typing
 from pathlib import Path
 from typing import Any
 
-__all__ = ["install", "plain_value"]
+__all__ = ["declared_params", "install", "plain_value", "raw_values"]
 
 #: Returned by :func:`plain_value` when Typer must convert the value itself.
 DEFER: Any = object()
@@ -152,3 +152,21 @@ def install() -> None:
             return plain if self.callback is None else self.callback(ctx, self, plain)
 
         kind.process_value = process_value  # type: ignore[method-assign]
+
+
+def raw_values() -> None:
+    """While a shell asks for completions, keep option values as typed: Typer converts values
+    through pydantic, whose import alone costs more CPU than completion may take, and the
+    completers read raw text. Only ever called in a process that completes and exits."""
+    from typer.core import TyperArgument, TyperOption
+
+    for kind in (TyperOption, TyperArgument):
+        kind.process_value = lambda self, ctx, value: value  # type: ignore[method-assign]
+
+
+def declared_params(callback: Any) -> dict[str, Any]:
+    """A command function's parameters as Typer declares them (name -> its ParameterInfo
+    holder, with ``.default``), through ``typer.utils`` (not a documented API)."""
+    from typer.utils import get_params_from_function
+
+    return dict(get_params_from_function(callback))
