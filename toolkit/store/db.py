@@ -104,7 +104,9 @@ def open_store(db: str, *, timeout: float | None = None, migrate: bool = True) -
     store = Store(engine, name)
     if store.sqlite:
         path = make_url(url).database
-        if path and path != ":memory:":
+        # A SQLite URI filename (``sqlite:///file:/x.db?mode=ro&uri=true``) names its file
+        # itself: making its "folder" would create ./file:/x in the working directory.
+        if path and path != ":memory:" and not path.startswith("file:"):
             try:
                 Path(path).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             except OSError as exc:

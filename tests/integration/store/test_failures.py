@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from pathlib import Path
 
 from sqlalchemy import func, select
 
@@ -53,6 +54,8 @@ def test_a_read_only_database_is_read_but_not_written(story: Story) -> None:
     assert "readonly" in _assert_unrecorded_but_whole(result, baseline).replace("read-only", "readonly")
     history = story.psfleet("history", "--db", read_only)
     assert history.code == 0 and "no runs recorded" in history.out
+    # The URI filename is SQLite's to resolve: no ./file:/... folder made where psfleet ran.
+    assert not (Path.cwd() / "file:").exists()
 
 
 def test_a_database_that_cannot_be_created(story: Story) -> None:
