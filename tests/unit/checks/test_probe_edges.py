@@ -5,7 +5,8 @@ values keep their type unless the type says otherwise, a PathNotFound names its 
 characters in the error, a policy state a check does not know falls back to its default, a
 value the OS ignores is named in the verdict (not when it is the enforced DWORD), and only an
 unknown build is judged as one; an object without PSPath is matched by PSParentPath and
-PSChildName (both needed)."""
+PSChildName (both needed) or by PSPath alone; the explain section ends with the pointer to
+the other baselines."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from toolkit.baselines.loader import resolve
 from toolkit.checks.facts import SERVER_KEY, WORKSTATION_KEY, KeyFacts, RegValue
 from toolkit.checks.osinfo import os_info
 from toolkit.checks.probe import AUDIT_KEYS, ProbeError, parse_facts, probe_keys
+from toolkit.checks.rules import AUDIT_RULES, explain_lines
 from toolkit.checks.verdicts import evaluate
 from toolkit.inventory.model import Policy
 from toolkit.results import CheckStatus
@@ -157,3 +159,16 @@ def test_an_object_without_pspath_is_matched_by_its_parent_and_child() -> None:
     del props["PSChildName"]
     with pytest.raises(ProbeError, match="without PSPath or PSParentPath/PSChildName"):
         parse_facts(_answer(CV, PSObj(whole.type_names, props), key_object(SERVER_KEY)))
+
+
+def test_an_object_with_only_pspath_is_matched_by_it() -> None:
+    whole = key_object(WORKSTATION_KEY, RequireSecuritySignature=PSValue("Int32", 0))
+    props = {k: v for k, v in whole.properties.items() if k not in ("PSParentPath", "PSChildName")}
+    facts_ = parse_facts(_answer(CV, PSObj(whole.type_names, props), key_object(SERVER_KEY)))
+    assert facts_.workstation.value("RequireSecuritySignature") == RegValue("DWord", 0)
+
+
+def test_the_explain_section_lists_every_rule_and_points_to_the_other_baselines() -> None:
+    lines = explain_lines()
+    assert lines[0].startswith("Rules (the `rule` of each check;") and len(lines) == len(AUDIT_RULES) + 2
+    assert lines[-1] == "  (other baselines cite their facts the same way: psfleet baseline show NAME)"
