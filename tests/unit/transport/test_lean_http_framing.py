@@ -86,6 +86,39 @@ def test_an_endless_response_head_stops_at_its_cap() -> None:
         post(server.port)
 
 
+@pytest.mark.parametrize("where", ["trailer", "chunk extension"])
+def test_bytes_spent_outside_the_body_count_against_the_cap(where: str) -> None:
+    # A chunked answer whose body is empty but whose trailer (or a chunk's extension) never
+    # ends: the parser buffers it, so the read must stop at the cap, not at the deadline.
+    import tracemalloc
+
+    from toolkit.transport.lean.http import ResponseTooLarge
+
+    def answer(conn: socket.socket, request: bytes) -> None:
+        conn.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+        conn.sendall(b"0\r\nX-Trailer: " if where == "trailer" else b"1;ext=")
+        filler = b"a" * 65536
+        try:
+            for _ in range(2048):  # 128 MiB if nobody stops reading
+                conn.sendall(filler)
+        except OSError:
+            pass
+
+    tracemalloc.start()
+    try:
+        with hostile(answer) as server:
+            conn = connection(server.port, max_response=256 * 1024)
+            started = time.monotonic()
+            with pytest.raises((ResponseTooLarge, HTTPProtocolError)):
+                conn.post(b"<s:Envelope/>", deadline=time.monotonic() + 30, read_timeout=10)
+            assert time.monotonic() - started < 10  # stopped by the cap, not the deadline
+            assert server.client_closed.wait(10)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 * 1024 * 1024, peak
+
+
 @pytest.mark.parametrize("value", ["a\r\nInjected: 1", "a\nb", "nul\x00"])
 def test_a_control_character_never_reaches_the_wire(value: str) -> None:
     with pytest.raises(ValueError, match="control character"):

@@ -161,7 +161,7 @@ class _Answer:
             self.extra = True
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        if self.complete:
+        if self.complete or self.head_done:  # a chunked body's trailers: never used, not kept
             return
         key, text = name.decode("latin-1").lower(), value.decode("latin-1")
         headers = self.headers
@@ -343,7 +343,11 @@ class WinRMConnection:
         :data:`MAX_HEAD` and the deadline end the read (the caller closes the socket)."""
         answer = _Answer(self.target.max_response)
         parser = answer.parser
-        head = 0
+        head = fed = 0
+        # Everything fed to the parser counts, not only the body: chunk extensions and
+        # trailers are buffered by the parser too. Twice the cap leaves room for a body's
+        # chunk framing; past it the answer is refused whatever it was spent on.
+        most = 2 * (answer.cap + MAX_HEAD)
         while not answer.complete:
             if time.monotonic() >= deadline:
                 raise DeadlineExceeded("the host deadline passed while reading a response")
@@ -353,6 +357,9 @@ class WinRMConnection:
                 break
             if not answer.head_done:
                 head += len(data)
+            fed += len(data)
+            if fed > most:
+                raise ResponseTooLarge(answer.cap)
             try:
                 parser.feed_data(data)
             except httptools.HttpParserCallbackError as exc:
