@@ -77,7 +77,10 @@ def live_sites(app: Any, sites: Sequence[str], wait: float) -> set[str]:
     while True:
         left = give_up - time.monotonic()
         try:
-            replies = app.control.inspect(timeout=max(0.2, min(1.0, left))).active_queues() or {}
+            # limit: the broadcast returns once as many workers answered as sites are asked
+            # for (else it always waits its whole timeout); too few sites covered: ask again.
+            inspect = app.control.inspect(timeout=max(0.2, min(1.0, left)), limit=len(wanted))
+            replies = inspect.active_queues() or {}
         except Exception as exc:  # broker away: the wait is the bound
             log.debug("inspect failed: %s", type(exc).__name__)
             replies = {}
