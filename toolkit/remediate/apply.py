@@ -590,11 +590,7 @@ def _settle(
         progress = ctx.progress.get(host.name)
     if progress is None:
         return _judge(ctx, host, error, duration, details, None)
-    with progress.settle_lock:  # the fan-out's fail and the cancelled worker both come here
-        if progress.settled is None:
-            progress.settled = _judge(ctx, host, error, duration, details, progress)
-        settled: HostRemediation = progress.settled
-        return settled
+    return progress.settle_once(lambda: _judge(ctx, host, error, duration, details, progress))
 
 
 def _judge(

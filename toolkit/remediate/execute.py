@@ -10,10 +10,10 @@ same round trip is the intended one (kind and data).
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from toolkit.checks.facts import HostFacts, RegValue
 from toolkit.checks.probe import ProbeError
@@ -52,6 +52,9 @@ class Verified:
     host_error: HostError | None
 
 
+_R = TypeVar("_R")
+
+
 @dataclass
 class Progress:
     """How far a worker got on one host (in-flight state, not its result: the task returns
@@ -68,9 +71,18 @@ class Progress:
     #: The session serving the host: which client, and why pypsrp after a fallback.
     session: Session | None = None
     #: The host's result once judged after the fan-out gave up on it or the run cancelled its
-    #: worker: both may happen to one host, and it is judged (and journaled) once.
+    #: worker (see :meth:`settle_once`).
     settled: Any = None
     settle_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def settle_once(self, judge: Callable[[], _R]) -> _R:
+        """``judge()`` the first time, its result ever after: the fan-out's ``fail`` and the
+        cancelled worker may both settle one host, which must be judged (and journaled) once."""
+        with self.settle_lock:
+            if self.settled is None:
+                self.settled = judge()
+            settled: _R = self.settled
+            return settled
 
     def transport(self, otherwise: Mapping[str, Any]) -> Mapping[str, Any]:
         """``transport``/``transport_fallback`` of the session, else ``otherwise`` (a failed

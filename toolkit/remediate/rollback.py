@@ -665,12 +665,8 @@ def _settle(
     """A host the fan-out gave up on (``error``: why; None when the run cancelled its worker),
     judged once: the fan-out's fail and the cancelled worker may both come here."""
     if state is None:
-        return _judge(work, state, error, writer, run_id, run_state, details)
-    with state.settle_lock:
-        if state.settled is None:
-            state.settled = _judge(work, state, error, writer, run_id, run_state, details)
-        settled: HostRemediation = state.settled
-        return settled
+        return _judge(work, None, error, writer, run_id, run_state, details)
+    return state.settle_once(lambda: _judge(work, state, error, writer, run_id, run_state, details))
 
 
 def _judge(
