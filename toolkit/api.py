@@ -53,6 +53,7 @@ __all__ = [
     "AuditTask",
     "WorkaroundLookup",
     "audit",
+    "audit_run",
     "judged_check_ids",
     "plan",
     "probe",
@@ -152,6 +153,14 @@ def audit(
     if options is None:
         options = FanoutOptions(forks=AUDIT_DEFAULT_FORKS)
     results, interrupted = run_hosts(list(inventory.hosts), task, options=options, hooks=hooks, stop=stop)
+    return audit_run(inventory, results, started=started, interrupted=interrupted)
+
+
+def audit_run(
+    inventory: Inventory, results: Sequence[HostResult], *, started: str, interrupted: bool
+) -> AuditRun:
+    """The aggregate of an audit of ``inventory`` that started at ``started`` and ends now
+    (here or through the engine: the same fields either way)."""
     return AuditRun(
         hosts=tuple(results),
         started=started,

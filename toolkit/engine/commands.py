@@ -6,7 +6,6 @@ import threading
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
-from toolkit import __version__
 from toolkit.engine.controller import EngineOptions, run_engine
 from toolkit.fanout.runner import FanoutHooks, FanoutOptions, run_hosts
 from toolkit.inventory.model import Host, Inventory
@@ -28,7 +27,7 @@ def audit(
 ) -> AuditRun:
     """:func:`toolkit.api.audit` through the engine: hosts with a ``site`` on that site's
     worker, the others here (``credentials`` are needed for those only)."""
-    from toolkit.api import AuditTask, judged_check_ids
+    from toolkit.api import AuditTask, audit_run
     from toolkit.smb.audit_sections import smb_extensions
 
     started = utc_now()
@@ -65,12 +64,4 @@ def audit(
         stop=stop,
         now=now,
     )
-    return AuditRun(
-        hosts=tuple(results),
-        started=started,
-        finished=utc_now(),
-        inventory=inventory.source,
-        version=__version__,
-        interrupted=interrupted,
-        check_ids=judged_check_ids(inventory.hosts),
-    )
+    return audit_run(inventory, results, started=started, interrupted=interrupted)
