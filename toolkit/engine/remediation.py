@@ -57,7 +57,6 @@ from toolkit.remediate.model import (
     value_from_dict,
 )
 from toolkit.remediate.options import RemediateOptions
-from toolkit.remediate.workarounds import WorkaroundLookup
 from toolkit.results import ErrorKind, HostError, HostResult, HostStatus, OsInfo
 from toolkit.transport.protocol import CredentialLike
 
@@ -74,72 +73,36 @@ _Here = Callable[[list[Host], FanoutHooks, threading.Event], tuple[list[HostResu
 def plan(
     inventory: Inventory,
     *,
-    credentials: Mapping[str, CredentialLike | None],
     engine: EngineOptions,
     options: RemediateOptions | None = None,
-    only: Sequence[str] | None = None,
-    allow_insecure: bool = False,
-    expires: datetime | None = None,
-    workarounds: WorkaroundLookup | None = None,
     hooks: Hooks[Any] | None = None,
-    stop: threading.Event | None = None,
+    **kwargs: Any,
 ) -> RemediateRun:
-    """:func:`toolkit.remediate.plan` (``--check``) with sited hosts planned on their site."""
+    """:func:`toolkit.remediate.plan` (``--check``) with sited hosts planned on their site;
+    ``kwargs`` are that function's (credentials, only, allow_insecure...)."""
     from toolkit.remediate.apply import plan as local_plan
 
     options = options or RemediateOptions()
-    return local_plan(
-        inventory,
-        credentials=credentials,
-        options=options,
-        only=only,
-        allow_insecure=allow_insecure,
-        expires=expires,
-        workarounds=workarounds,
-        hooks=hooks,
-        stop=stop,
-        batch_runner=_remediate_batches(engine, options.fanout, hooks, check=True),
-    )
+    batches = _remediate_batches(engine, options.fanout, hooks, check=True)
+    return local_plan(inventory, options=options, hooks=hooks, batch_runner=batches, **kwargs)
 
 
 def remediate(
     inventory: Inventory,
     *,
-    credentials: Mapping[str, CredentialLike | None],
-    journal: Path,
     engine: EngineOptions,
     options: RemediateOptions | None = None,
-    only: Sequence[str] | None = None,
-    allow_insecure: bool = False,
-    expires: datetime | None = None,
-    workarounds: WorkaroundLookup | None = None,
-    workaround_file: Path | None = None,
     hooks: Hooks[Any] | None = None,
-    on_batch: Any = None,
-    stop: threading.Event | None = None,
-    lock_dir: Path | None = None,
+    **kwargs: Any,
 ) -> RemediateRun:
     """:func:`toolkit.remediate.remediate` with sited hosts written by their site's worker;
-    ``journal`` is the run's one journal (the workers' records merged into it)."""
+    ``kwargs`` are that function's, and its ``journal`` is the run's one journal (the workers'
+    records merged into it)."""
     from toolkit.remediate.apply import remediate as local_remediate
 
     options = options or RemediateOptions()
-    return local_remediate(
-        inventory,
-        credentials=credentials,
-        journal=journal,
-        options=options,
-        only=only,
-        allow_insecure=allow_insecure,
-        expires=expires,
-        workarounds=workarounds,
-        workaround_file=workaround_file,
-        hooks=hooks,
-        on_batch=on_batch,
-        stop=stop,
-        lock_dir=lock_dir,
-        batch_runner=_remediate_batches(engine, options.fanout, hooks, check=False),
-    )
+    batches = _remediate_batches(engine, options.fanout, hooks, check=False)
+    return local_remediate(inventory, options=options, hooks=hooks, batch_runner=batches, **kwargs)
 
 
 def rollback(
