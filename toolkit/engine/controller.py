@@ -74,12 +74,15 @@ def live_sites(app: Any, sites: Sequence[str], wait: float) -> set[str]:
     wanted = {queue_name(s): s for s in sites}
     found: set[str] = set()
     give_up = time.monotonic() + wait
+    # The first broadcast returns as soon as as many workers answered as sites are asked for
+    # (else it always waits its whole timeout); when those were other sites' workers (more
+    # workers than sites on the broker), the next ones wait for every worker's answer.
+    limit: int | None = len(wanted)
     while True:
         left = give_up - time.monotonic()
         try:
-            # limit: the broadcast returns once as many workers answered as sites are asked
-            # for (else it always waits its whole timeout); too few sites covered: ask again.
-            inspect = app.control.inspect(timeout=max(0.2, min(1.0, left)), limit=len(wanted))
+            inspect = app.control.inspect(timeout=max(0.2, min(1.0, left)), limit=limit)
+            limit = None
             replies = inspect.active_queues() or {}
         except Exception as exc:  # broker away: the wait is the bound
             log.debug("inspect failed: %s", type(exc).__name__)
