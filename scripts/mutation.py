@@ -325,9 +325,52 @@ def _clear_pycache(tree: Path) -> None:
         shutil.rmtree(cache, ignore_errors=True)
 
 
+#: ``sitecustomize`` of the Python processes the baseline's tests start: the same line tracer,
+#: its hits written at exit to ``PSFLEET_MUT_HITS``, under the test that started the process.
+_CHILD_TRACER = """
+import atexit, json, os, sys, threading
+
+_files = set(json.loads(os.environ.get("PSFLEET_MUT_FILES", "[]")))
+_hits = set()
+_wanted = {}
+
+
+def _line(frame, event, arg):
+    if event == "line":
+        _hits.add((frame.f_code.co_filename, frame.f_lineno))
+    return _line
+
+
+def _call(frame, event, arg):
+    code = frame.f_code
+    wanted = _wanted.get(code)
+    if wanted is None:
+        wanted = _wanted[code] = code.co_filename in _files
+    if not wanted:
+        return None
+    _line(frame, "line", None)
+    return _line
+
+
+def _dump():
+    sys.settrace(None)
+    out = os.path.join(os.environ["PSFLEET_MUT_HITS"], "%d.json" % os.getpid())
+    with open(out, "w", encoding="utf-8") as handle:
+        json.dump({"test": os.environ.get("PSFLEET_MUT_TEST", ""), "hits": sorted(_hits)}, handle)
+
+
+if os.environ.get("PSFLEET_MUT_HITS"):
+    atexit.register(_dump)
+    threading.settrace(_call)
+    sys.settrace(_call)
+"""
+
+
 class _Recorder:
     """pytest plugin of the baseline run: which test executes which line of the mutated files,
-    how long each test takes, which tests fail without a mutant, which start a Python process."""
+    how long each test takes, which tests fail without a mutant, which start a Python process
+    (and how many: each one that exits normally reports its own lines through
+    :data:`_CHILD_TRACER`)."""
 
     def __init__(self, files: set[str], out: Path) -> None:
         self.files = files
@@ -337,6 +380,7 @@ class _Recorder:
         self.durations: dict[str, float] = {}
         self.failed: set[str] = set()
         self.spawners: set[str] = set()
+        self.spawns: Counter[str] = Counter()
         self.order: list[str] = []
         self.toolkit_file = ""
         self._wanted: dict[Any, bool] = {}
@@ -365,6 +409,7 @@ class _Recorder:
             program = os.path.basename(str(argv[0])) if argv else ""
             if self.current and (program.startswith("python") or "psfleet" in program):
                 self.spawners.add(self.current)
+                self.spawns[self.current] += 1
             popen_init(popen, args, *rest, **kw)
 
         subprocess.Popen.__init__ = init  # type: ignore[method-assign]
@@ -378,6 +423,7 @@ class _Recorder:
                     if callable(getattr(value, "cache_clear", None)):
                         value.cache_clear()
         self.current = nodeid
+        os.environ["PSFLEET_MUT_TEST"] = nodeid  # the processes this test starts say whose they are
         self.order.append(nodeid)
 
     def pytest_runtest_logfinish(self, nodeid: str, location: object) -> None:
@@ -403,6 +449,7 @@ class _Recorder:
             "durations": self.durations,
             "failed": sorted(self.failed),
             "spawners": sorted(self.spawners),
+            "spawns": dict(self.spawns),
             "order": self.order,
             "toolkit_file": self.toolkit_file,
         }
@@ -519,6 +566,7 @@ class Baseline:
     spawners: list[str]
     order: list[str]
     seconds: float
+    traced_children: int = 0  # tests starting Python whose processes reported their lines
     by_line: dict[tuple[str, int], set[str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -553,9 +601,30 @@ def _record(tree: Path, module: str, tests: list[str]) -> Baseline:
     files |= {os.path.realpath(f) for f in files}
     out = Path(tempfile.mkstemp(prefix="psfleet-mut-baseline-", suffix=".json")[1])
     recorder = _Recorder(files, out)
+    boot = Path(tempfile.mkdtemp(prefix="psfleet-mut-boot-"))
+    (boot / "hits").mkdir()
+    (boot / "sitecustomize.py").write_text(_CHILD_TRACER, encoding="utf-8")
+    saved = dict(os.environ)
+    os.environ.update(
+        PYTHONPATH=os.pathsep.join([str(boot), os.environ.get("PYTHONPATH", str(tree))]),
+        PSFLEET_MUT_HITS=str(boot / "hits"),
+        PSFLEET_MUT_FILES=json.dumps(sorted(files)),
+    )
     started = time.monotonic()
-    outcome = _fork_pytest([*PYTEST_ARGS, *tests], [recorder], limit=3600, log=str(out) + ".log")
+    try:
+        outcome = _fork_pytest([*PYTEST_ARGS, *tests], [recorder], limit=3600, log=str(out) + ".log")
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
     seconds = time.monotonic() - started
+    children: Counter[str] = Counter()
+    child_hits: dict[str, set[tuple[str, int]]] = {}
+    for record in (boot / "hits").glob("*.json"):
+        with contextlib.suppress(ValueError):
+            data = json.loads(record.read_text(encoding="utf-8"))
+            children[data["test"]] += 1
+            child_hits.setdefault(data["test"], set()).update((f, n) for f, n in data["hits"])
+    shutil.rmtree(boot, ignore_errors=True)
     raw = json.loads(out.read_text(encoding="utf-8") or "{}") if out.stat().st_size else {}
     out.unlink()
     if not raw:
@@ -563,13 +632,25 @@ def _record(tree: Path, module: str, tests: list[str]) -> Baseline:
     Path(str(out) + ".log").unlink()
     if not str(raw["toolkit_file"]).startswith(str(tree)):
         raise SystemExit(f"{module}: the tests imported {raw['toolkit_file']}, not the tree {tree}")
+    hits = {k: {(f, n) for f, n in v} for k, v in raw["hits"]}
+    # A test whose every Python process reported its lines runs only for mutants of those lines
+    # (or of its own); one with a process that did not report (killed, -S, -I, its own
+    # environment) runs for every mutant.
+    spawns = raw.get("spawns", {})
+    blind = []
+    for test in raw["spawners"]:
+        if children[test] >= spawns.get(test, 1):
+            hits.setdefault(test, set()).update(child_hits.get(test, set()))
+        else:
+            blind.append(test)
     return Baseline(
-        hits={k: {(f, n) for f, n in v} for k, v in raw["hits"]},
+        hits=hits,
         durations=raw["durations"],
         failed=raw["failed"],
-        spawners=raw["spawners"],
+        spawners=blind,
         order=raw["order"],
         seconds=seconds,
+        traced_children=len(raw["spawners"]) - len(blind),
     )
 
 
@@ -631,7 +712,8 @@ def run_module(
     print(
         f"[{module}] {len(everything)} mutants, running {len(chosen)}; baseline {base.seconds:.1f}s "
         f"(traced), {len(base.order)} tests, {len(base.failed)} failing without a mutant "
-        f"(left out: {', '.join(base.failed) or 'none'}), {len(base.spawners)} start Python",
+        f"(left out: {', '.join(base.failed) or 'none'}), {len(base.spawners) + base.traced_children} "
+        f"start Python ({base.traced_children} of them traced there)",
         flush=True,
     )
     if len(base.failed) > max(2, len(base.order) // 20):
