@@ -1,0 +1,166 @@
+"""What session 4's full mutation run of toolkit/remediate found unpinned, against fake hosts
+(tests/unit/remediate/fakehost): a second Ctrl-C while a write is in flight journals it as
+unknown and the run forgets its canceller afterwards; a batch run elsewhere (the engine's
+site workers) reports its hosts and whether it was interrupted; after the journal failed no
+host is even connected to; a host whose intent the journal refused says nothing was written
+to it."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.unit.remediate.fakehost import FakeFleet, FakeWindows
+from toolkit.checks.facts import WORKSTATION_KEY
+from toolkit.fanout.runner import FanoutOptions
+from toolkit.inventory.model import Host, Inventory
+from toolkit.remediate import RemediateOptions, interrupt, read_journal, remediate
+from toolkit.remediate import apply as apply_module
+from toolkit.remediate.apply import RunContext, plan, work_here
+from toolkit.remediate.journal import JournalWriteError, JournalWriter
+from toolkit.remediate.model import HostRemediation, Outcome
+
+INVENTORY = Inventory((Host(name="fs01", address="192.0.2.5"),), {}, "inline")
+OPTIONS = RemediateOptions(fanout=FanoutOptions(forks=1, timeout=30, retries=0))
+
+
+@pytest.fixture(autouse=True)
+def _state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PSFLEET_STATE_DIR", str(tmp_path / "state"))
+
+
+def drifted() -> FakeWindows:
+    return FakeWindows("17763", client_signing=("DWord", 0), server_signing=("DWord", 1))
+
+
+class CountingFleet(FakeFleet):
+    """:class:`FakeFleet` that counts the sessions opened per host."""
+
+    def __init__(self, **hosts: FakeWindows) -> None:
+        super().__init__(**hosts)
+        self.opened: list[str] = []
+
+    def __call__(self, host: Host, credential: Any, **kw: Any) -> Any:
+        self.opened.append(host.name)
+        return super().__call__(host, credential, **kw)
+
+
+@pytest.mark.skipif(threading.current_thread() is not threading.main_thread(), reason="signals: main thread")
+def test_a_second_ctrl_c_while_a_write_is_in_flight_journals_it_unknown(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    box = drifted()
+    monkeypatch.setattr(apply_module, "open_session", FakeFleet(fs01=box))
+    said: list[str] = []
+    stop = threading.Event()
+    with interrupt.interrupt_policy(stop, said.append):
+        handler = signal.getsignal(signal.SIGINT)
+        assert callable(handler)
+
+        def ctrl_c_twice(deadline: float) -> float:  # the writes went out, the answer is due
+            handler(signal.SIGINT, None)
+            handler(signal.SIGINT, None)
+            return 0.0
+
+        box.write_delay = ctrl_c_twice
+        run = remediate(
+            INVENTORY,
+            credentials={"fs01": None},
+            journal=tmp_path / "j.jsonl",
+            options=OPTIONS,
+            stop=stop,
+            lock_dir=tmp_path / "locks",
+        )
+    assert "abandoned" in said[1]
+    (host,) = run.hosts
+    assert host.error is not None and "may have happened" in host.error.message
+    assert next(c for c in host.checks if c.id == "client_signing").outcome is Outcome.UNKNOWN
+    journal = read_journal(tmp_path / "j.jsonl")
+    assert journal.outcome_of("fs01", "client_signing") == "unknown" and journal.ended
+    # the run is over: a later Ctrl-C has nothing of it left to cancel
+    assert interrupt._CANCELLERS == []
+
+
+@pytest.mark.parametrize("stopped", [False, True])
+def test_a_batch_run_elsewhere_reports_its_hosts_and_whether_it_was_interrupted(
+    monkeypatch: pytest.MonkeyPatch, stopped: bool
+) -> None:
+    box = drifted()
+    monkeypatch.setattr(apply_module, "open_session", FakeFleet(fs01=box))
+    got: list[HostRemediation] = []
+
+    def runner(hosts: Any, ctx: RunContext) -> tuple[list[HostRemediation], bool]:
+        stop = threading.Event()
+        if stopped:
+            stop.set()
+        interrupted = work_here(ctx, hosts, options=OPTIONS.fanout, on_item=got.append, stop=stop)
+        return got, interrupted
+
+    run = plan(INVENTORY, credentials={"fs01": None}, options=OPTIONS, batch_runner=runner)
+    assert run.interrupted is stopped
+    if stopped:  # the host never started: nothing to report for it
+        assert run.hosts == () and box.commands == []
+    else:
+        (host,) = run.hosts
+        assert host.name == "fs01" and host.status.value == "drift" and host.error is None
+        assert {c.id: c.outcome for c in host.checks}["client_signing"] is Outcome.PENDING
+    assert box.value(WORKSTATION_KEY, "RequireSecuritySignature") == ("DWord", 0)
+
+
+def test_after_the_journal_failed_no_host_is_even_connected_to(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    fleet = CountingFleet(fs01=drifted())
+    monkeypatch.setattr(apply_module, "open_session", fleet)
+
+    def runner(hosts: Any, ctx: RunContext) -> tuple[list[HostRemediation], bool]:
+        ctx.journal_error = "cannot write journal: No space left on device"  # an earlier batch's
+        got: list[HostRemediation] = []
+        work_here(ctx, hosts, options=OPTIONS.fanout, on_item=got.append)
+        return got, False
+
+    run = remediate(
+        INVENTORY,
+        credentials={"fs01": None},
+        journal=tmp_path / "j.jsonl",
+        options=OPTIONS,
+        lock_dir=tmp_path / "locks",
+        batch_runner=runner,
+    )
+    assert fleet.opened == [] and fleet.hosts["fs01"].commands == []
+    (host,) = run.hosts
+    assert host.status.value == "error" and host.checks == ()
+
+
+def test_a_host_whose_intent_the_journal_refused_says_nothing_was_written_to_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    box = drifted()
+    monkeypatch.setattr(apply_module, "open_session", FakeFleet(fs01=box))
+    append = JournalWriter.append
+
+    def full_disk(self: JournalWriter, *records: dict[str, object]) -> None:
+        if any(r.get("type") == "intent" for r in records):
+            self.failed = "No space left on device"
+            raise JournalWriteError("cannot write journal: No space left on device", file=self.path)
+        append(self, *records)
+
+    monkeypatch.setattr(JournalWriter, "append", full_disk)
+    run = remediate(
+        INVENTORY,
+        credentials={"fs01": None},
+        journal=tmp_path / "j.jsonl",
+        options=OPTIONS,
+        lock_dir=tmp_path / "l",
+    )
+    (host,) = run.hosts
+    assert host.status.value == "error"
+    assert host.error is not None and host.error.message == (
+        "cannot write journal: No space left on device; nothing was written to this host"
+    )
+    check = next(c for c in host.checks if c.id == "client_signing")
+    assert check.outcome is Outcome.NOT_RUN and check.reason.startswith("not written: cannot write journal")
