@@ -71,10 +71,17 @@ _early: _EarlyOpen | None = None
 
 
 def open_early(db: str | None, *, no_record: bool) -> None:
-    """Start opening the store now (a background thread) for :func:`record` at the end."""
+    """Start opening the store now (a background thread) for :func:`record` at the end,
+    unless the run will be written with sqlite3 alone (an existing SQLite file)."""
     global _early
-    if not no_record:
+    if not no_record and not _lite_applies(db):
         _early = _EarlyOpen(db)
+
+
+def _lite_applies(db: str | None) -> bool:
+    from toolkit.store.lite import applies
+
+    return applies(chosen_db(db))
 
 
 def record(
@@ -100,8 +107,21 @@ def record(
     target = db or ""
     try:
         real = target = chosen_db(db)
+        from toolkit.store.lite import record_sqlite
+        from toolkit.store.rows import run_rows
+
+        rows = run_rows(
+            document(),
+            kind=kind,
+            groups={h.name: h.groups for h in hosts},
+            sites={h.name: h.site for h in hosts if h.site},
+        )
+        if early is None:  # an existing SQLite file: no SQLAlchemy unless its schema is behind
+            run_id = record_sqlite(real, rows)
+            if run_id is not None:
+                return run_id
         from toolkit.store.db import open_store, redacted
-        from toolkit.store.record import record_run
+        from toolkit.store.record import write_rows
 
         target = redacted(real)
         if early is not None and early.db == db:
@@ -112,13 +132,7 @@ def record(
         else:
             store = open_store(real)
         with store:
-            return record_run(
-                store,
-                document(),
-                kind=kind,
-                groups={h.name: h.groups for h in hosts},
-                sites={h.name: h.site for h in hosts if h.site},
-            )
+            return write_rows(store, rows)
     except Exception as exc:  # any store failure: the run stands, one line says so
         why = _why(exc)
         warn(f"psfleet: warning: run not recorded in {target or 'the store'}: {' '.join(why.split())}")

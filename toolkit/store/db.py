@@ -1,7 +1,7 @@
 """Opening the store: the engine, SQLite's settings for concurrent writers, migrations.
 
 :func:`open_store` creates the database (and its folder) when missing and brings its schema
-to :data:`toolkit.store.schema.HEAD` with Alembic, run programmatically from the revisions
+to :data:`toolkit.store.revision.HEAD` with Alembic, run programmatically from the revisions
 shipped in ``toolkit/store/migrations``. Alembic is only imported when the schema is behind:
 opening an up-to-date store costs one query.
 
@@ -26,8 +26,9 @@ from sqlalchemy import Connection, Engine, create_engine, event, inspect, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
+from toolkit.store.lite import configure
 from toolkit.store.location import busy_timeout, to_url
-from toolkit.store.schema import HEAD
+from toolkit.store.revision import HEAD
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -144,21 +145,8 @@ def _engine(url: str, wait: float) -> Engine:
 
 def _sqlite_connect(wait: float) -> Any:
     def on_connect(dbapi_connection: Any, _record: Any) -> None:
-        # Transactions are begun by _sqlite_begin (pysqlite's own BEGIN is deferred, and a
-        # deferred transaction that upgrades to a write fails at once instead of waiting).
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        try:
-            cursor.execute(f"PRAGMA busy_timeout = {int(wait * 1000)}")
-            cursor.execute("PRAGMA foreign_keys = ON")
-            try:
-                mode = cursor.execute("PRAGMA journal_mode = WAL").fetchone()
-            except Exception:  # read-only file or folder: readers still work
-                mode = None
-            if mode and str(mode[0]).lower() == "wal":
-                cursor.execute("PRAGMA synchronous = NORMAL")
-        finally:
-            cursor.close()
+        # The same settings as the sqlite3 writer's (transactions are begun by _sqlite_begin).
+        configure(dbapi_connection, wait)
 
     return on_connect
 

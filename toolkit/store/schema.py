@@ -10,15 +10,17 @@ they sort and compare as text on every dialect. Sections of a document the store
 split into columns are kept as JSON text (``summary``, ``detail``).
 
 The schema changes only through a new Alembic revision in ``toolkit/store/migrations``;
-:data:`HEAD` names the newest one (a test keeps them equal).
+:data:`HEAD` (defined in :mod:`toolkit.store.revision`) names the newest one (a test keeps them
+equal).
 """
 
 from __future__ import annotations
 
 from sqlalchemy import Boolean, Column, Float, ForeignKey, Index, Integer, MetaData, String, Table, Text
 
-#: The Alembic revision this code's schema corresponds to.
-HEAD = "0001"
+from toolkit.store.revision import HEAD
+
+__all__ = ["HEAD", "changes", "check_results", "host_results", "metadata", "runs"]
 
 metadata = MetaData()
 

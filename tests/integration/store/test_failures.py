@@ -8,6 +8,7 @@ import json
 import sqlite3
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 
 from tests.integration.store.concurrency import two_writers
@@ -76,9 +77,12 @@ def test_the_default_store_is_created_in_the_state_directory(story: Story) -> No
     assert len(json.loads(history.out)["runs"]) == 1
 
 
-def test_two_writers_at_once_on_one_sqlite_file(story: Story) -> None:
-    db = story.tmp / "shared.db"
-    two_writers(str(db), runs=8, hosts=40)
+@pytest.mark.parametrize(
+    "lite", [(False, False), (True, False), (True, True)], ids=["sqlalchemy", "mixed", "sqlite3"]
+)
+def test_two_writers_at_once_on_one_sqlite_file(story: Story, lite: tuple[bool, bool]) -> None:
+    db = story.tmp / f"shared-{'-'.join(map(str, lite))}.db"
+    two_writers(str(db), runs=8, hosts=40, lite=lite)
     with open_store(str(db)) as store, store.read() as conn:
         assert conn.execute(select(func.count()).select_from(runs)).scalar_one() == 16
         assert conn.execute(select(func.count()).select_from(host_results)).scalar_one() == 16 * 40

@@ -1,6 +1,7 @@
 """Audit documents shaped as ``psfleet audit -f json`` writes them, and a writer process:
-``python -m tests.integration.store.writers DB TAG RUNS HOSTS`` records RUNS audits of HOSTS
-hosts into DB (a path or URL; the URL's password from the environment)."""
+``python -m tests.integration.store.writers DB TAG RUNS HOSTS [lite]`` records RUNS audits of HOSTS
+hosts into DB (a path or URL; the URL's password from the environment); with ``lite``, as the CLI
+does: through sqlite3 (toolkit.store.lite) where it applies, else through SQLAlchemy."""
 
 from __future__ import annotations
 
@@ -66,14 +67,19 @@ def audit_document(
 
 
 def main(argv: list[str]) -> int:
-    from toolkit.store import open_store, record_run
+    from toolkit.store import open_store
+    from toolkit.store.lite import record_sqlite
+    from toolkit.store.record import write_rows
+    from toolkit.store.rows import run_rows
 
     db, tag, runs, hosts = argv[0], argv[1], int(argv[2]), int(argv[3])
+    lite = argv[4:] == ["lite"]
     for n in range(runs):
+        rows = run_rows(audit_document(hosts, inventory=f"/{tag}.yml"), kind="audit", operator=f"{tag}-{n}")
+        if lite and record_sqlite(db, rows) is not None:
+            continue
         with open_store(db) as store:  # a new process would open it each time: so do we
-            record_run(
-                store, audit_document(hosts, inventory=f"/{tag}.yml"), kind="audit", operator=f"{tag}-{n}"
-            )
+            write_rows(store, rows)
     return 0
 
 
