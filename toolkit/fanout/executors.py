@@ -7,8 +7,8 @@ network, becomes the bound. :class:`ProcessExecutor` spreads hosts over worker p
 is never re-imported), each running its hosts on threads, and streams every result back as it
 finishes. The dispatcher in :func:`toolkit.fanout.runner.run_hosts` stays in the calling
 process: hooks fire there, deadlines are enforced there. Hosts are handed out only once every
-worker has imported psfleet and its transports and said it is ready, so starting Python never
-eats into a host's deadline.
+worker has imported psfleet and the clients its hosts are served by (:func:`warm_up`) and said
+it is ready, so starting Python never eats into a host's deadline.
 
 A task (and the caller's failure function) can only go to worker processes when it pickles
 (a module-level callable with picklable state); anything else runs on threads, as before.
@@ -34,7 +34,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Generic, Protocol, TypeVar
 
 from toolkit.fanout.task import Failure, FailureFn, FanoutOptions, Task
@@ -45,16 +45,24 @@ log = logging.getLogger(__name__)
 
 #: Seconds a worker process may take to start (import psfleet, load the task).
 WORKER_START_TIMEOUT = 60.0
-#: Imported before the first host starts (a second or more on a cold, busy machine), so that
-#: no host's deadline, nor the lockout guard's patience, is spent importing the transports.
+#: Every client a run may import before its first host; a run warms only those its hosts are
+#: served by (:func:`toolkit.transport.clients.client_modules`).
 WARM_MODULES = ("toolkit.transport.lean", "toolkit.transport.pypsrp_session")
 
 
-def warm_up() -> None:
-    """Import :data:`WARM_MODULES` (missing ones are left to the first host to report)."""
+def warm_up(modules: Sequence[str] = WARM_MODULES) -> None:
+    """Import ``modules`` before the first host starts (a second or more on a cold, busy
+    machine), so that no host's deadline, nor the lockout guard's patience, is spent importing
+    the client that serves it. Missing ones are left to the first host to report.
+
+    Trade-off: a run whose hosts the lean client serves warms only the lean client (pypsrp's
+    client, with requests, costs each worker process ~0.1 s of CPU). A host that falls back
+    to pypsrp imports it then, inside its own deadline, and the first such host in each
+    process waits for the import (about 0.1 s idle, more on a busy machine; hosts of that
+    process falling back meanwhile wait for the same import)."""
     import importlib
 
-    for name in WARM_MODULES:
+    for name in modules:
         try:
             importlib.import_module(name)
         except Exception:  # the host that needs it reports the error
@@ -168,7 +176,8 @@ class _Worker:
 class ProcessExecutor(Generic[T]):
     """``processes`` worker processes; each host goes to the least busy one. ``fail`` turns
     the hosts of a worker that died into results (as the task's own failures are, in the
-    worker)."""
+    worker). Each worker imports ``warm`` (module names, see :func:`warm_up`) before it says
+    it is ready."""
 
     def __init__(
         self,
@@ -178,10 +187,11 @@ class ProcessExecutor(Generic[T]):
         processes: int,
         *,
         fail: FailureFn[Any],
+        warm: Sequence[str] = (),
     ) -> None:
         self._hosts = hosts
         self._fail = fail
-        payload = pickle.dumps((task, fail, options))
+        payload = pickle.dumps((task, fail, options, tuple(warm)))
         self._workers = [_Worker(payload) for _ in range(max(1, processes))]
         self._lost: list[tuple[int, T]] = []
         self._await_ready()

@@ -132,6 +132,14 @@ def _processes_for(hosts: Sequence[Host], task: Task[R], fail: FailureFn[R], opt
     return wanted
 
 
+def _clients_for(hosts: Sequence[Host]) -> tuple[str, ...]:
+    """The WinRM clients to import before the first host (the task logs on to hosts: the
+    credential gate is on), see :func:`toolkit.fanout.executors.warm_up`."""
+    from toolkit.transport.clients import client_modules
+
+    return client_modules(hosts)
+
+
 @overload
 def run_hosts(
     hosts: Sequence[Host],
@@ -220,12 +228,12 @@ class _Fanout(Generic[R]):
         self.running: dict[int, _Slot] = {}
         self.waiting = _Waiting(hosts)
         processes = _processes_for(hosts, task, fail, options)
+        warm = _clients_for(hosts) if hosts and gate.enabled else ()
         self.executor: Executor[R]
         if processes > 1:
-            self.executor = ProcessExecutor(task, options, list(hosts), processes, fail=fail)
+            self.executor = ProcessExecutor(task, options, list(hosts), processes, fail=fail, warm=warm)
         else:
-            if hosts and gate.enabled:  # the task logs on to hosts: it needs a transport
-                warm_up()
+            warm_up(warm)
             self.executor = ThreadExecutor(
                 lambda host, deadline: attempts(task, host, deadline, options, fail)
             )

@@ -2,7 +2,7 @@
 started by :mod:`toolkit.fanout.executors` in isolated mode (``python -I``, never ``-m`` from
 the operator's directory).
 
-Reads the pickled (task, fail, options) first, then ``(index, host, deadline)`` jobs until
+Reads the pickled (task, fail, options, modules to import) first, then ``(index, host, deadline)`` jobs until
 None; runs each host on a thread (with the fan-out's retries, failures turned into results by
 the caller's ``fail``) and sends ``(index, result)`` back as soon as it is done. Ctrl-C is
 left to the parent, which decides what an interrupted host becomes; a worker whose parent
@@ -26,9 +26,9 @@ from toolkit.inventory.model import Host
 def serve(
     jobs: multiprocessing.connection.Connection, results: multiprocessing.connection.Connection
 ) -> None:
-    task, fail, options = pickle.loads(jobs.recv_bytes())
+    task, fail, options, warm = pickle.loads(jobs.recv_bytes())
     assert isinstance(options, FanoutOptions)
-    warm_up()
+    warm_up(warm)
     results.send_bytes(READY)  # the parent dispatches (and starts deadlines) only from here
     send_lock = threading.Lock()
 

@@ -23,6 +23,7 @@ from xml.etree import ElementTree as ET
 from pypsrp.exceptions import WinRMTransportError, WSManFaultError
 
 from toolkit.inventory.model import Host
+from toolkit.transport.clients import lean_speaks
 from toolkit.transport.lean import psrp, soap
 from toolkit.transport.lean.http import Target, WinRMConnection
 from toolkit.transport.model import InvocationResult, Statement
@@ -30,19 +31,13 @@ from toolkit.transport.protocol import CredentialLike, SessionBase, max_response
 
 log = logging.getLogger(__name__)
 
-#: Auth kinds the lean client speaks over HTTP (with message encryption) and over HTTPS.
-#: CredSSP and certificates go through pypsrp.
-LEAN_AUTH = {
-    "http": frozenset({"negotiate", "kerberos", "ntlm"}),
-    "https": frozenset({"negotiate", "kerberos", "ntlm", "basic"}),
-}
-
 
 def supports(host: Host, credential: CredentialLike | None) -> bool:
-    """Whether :class:`LeanSession` can talk to ``host`` (else use HostSession). Kerberos and
+    """Whether :class:`LeanSession` can talk to ``host`` (else use HostSession): its auth and
+    scheme (:data:`toolkit.transport.clients.LEAN_AUTH`), and the credential. Kerberos and
     Negotiate may run from the ticket cache without a password; NTLM and Basic need both."""
     t = host.transport
-    if t.auth not in LEAN_AUTH.get(t.scheme, frozenset()):
+    if not lean_speaks(host):
         return False
     username = credential.username if credential is not None else None
     password = credential.password if credential is not None else None
