@@ -7,6 +7,7 @@ to it."""
 
 from __future__ import annotations
 
+import json
 import signal
 import threading
 from pathlib import Path
@@ -164,3 +165,16 @@ def test_a_host_whose_intent_the_journal_refused_says_nothing_was_written_to_it(
     )
     check = next(c for c in host.checks if c.id == "client_signing")
     assert check.outcome is Outcome.NOT_RUN and check.reason.startswith("not written: cannot write journal")
+
+
+def test_a_finished_runs_end_record_says_how_it_ended(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(apply_module, "open_session", FakeFleet(fs01=drifted()))
+    journal = tmp_path / "j.jsonl"
+    run = remediate(
+        INVENTORY, credentials={"fs01": None}, journal=journal, options=OPTIONS, lock_dir=tmp_path / "l"
+    )
+    end = json.loads(journal.read_text(encoding="utf-8").splitlines()[-1])
+    assert end["type"] == "end" and end["interrupted"] is False and run.interrupted is False
+    assert end["exit_code"] == run.exit_code == 0 and end["changes"] == {"changed": 1}
