@@ -178,3 +178,52 @@ def test_a_finished_runs_end_record_says_how_it_ended(
     end = json.loads(journal.read_text(encoding="utf-8").splitlines()[-1])
     assert end["type"] == "end" and end["interrupted"] is False and run.interrupted is False
     assert end["exit_code"] == run.exit_code == 0 and end["changes"] == {"changed": 1}
+
+
+class FixedMeanwhile(FakeWindows):
+    """Another run fixes the value between this run's read and its lease."""
+
+    def run(self, statements: Any, deadline: float) -> Any:
+        if any(s[0].name == "New-ItemProperty" for s in statements):
+            self.registry[WORKSTATION_KEY]["RequireSecuritySignature"] = ("DWord", 1)
+        return super().run(statements, deadline)
+
+
+def test_a_host_fixed_by_another_run_meanwhile_is_compliant_and_not_written(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    box = FixedMeanwhile("17763", client_signing=("DWord", 0), server_signing=("DWord", 1))
+    monkeypatch.setattr(apply_module, "open_session", FakeFleet(fs01=box))
+    journal = tmp_path / "j.jsonl"
+    run = remediate(
+        INVENTORY, credentials={"fs01": None}, journal=journal, options=OPTIONS, lock_dir=tmp_path / "l"
+    )
+    (host,) = run.hosts
+    assert host.status.value == "compliant" and host.error is None
+    assert "Set-SmbClientConfiguration" not in box.commands and box.lease is None
+    assert read_journal(journal).intents == ()
+
+
+def test_a_host_cancelled_while_its_session_opened_is_sent_nothing(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    box = drifted()
+    fleet = FakeFleet(fs01=box)
+
+    def open_then_ctrl_c(host: Host, credential: Any, **kw: Any) -> Any:
+        session = fleet(host, credential, **kw)
+        for cancel in list(interrupt._CANCELLERS):  # the second Ctrl-C, while connecting
+            cancel("interrupted")
+        return session
+
+    monkeypatch.setattr(apply_module, "open_session", open_then_ctrl_c)
+    run = remediate(
+        INVENTORY,
+        credentials={"fs01": None},
+        journal=tmp_path / "j.jsonl",
+        options=OPTIONS,
+        lock_dir=tmp_path / "l",
+    )
+    assert box.commands == []
+    (host,) = run.hosts
+    assert host.status.value != "compliant" and host.checks == ()
