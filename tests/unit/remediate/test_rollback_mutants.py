@@ -1,0 +1,271 @@
+"""Rollback's refusals, notes and warnings, pinned where session 4's mutation run of
+toolkit/remediate/rollback.py found them unpinned, against fake hosts: a host the inventory
+places elsewhere than the journal (by endpoint, by address in older journals, by inventory
+file in the oldest) is refused unless --force, which says so; a host the inventory lacks is
+refused; a conflict is left alone unless --force; the notes on a cut journal, a missing end
+record and skipped lines; warnings for later remediations of the same values (and only
+those); the rollback journal's own records; an interrupted or refused restore."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from tests.unit.checks.helpers import dword
+from tests.unit.remediate.fakehost import FakeFleet, FakeWindows, sent_error
+from toolkit.checks.facts import WORKSTATION_KEY, RegValue
+from toolkit.fanout.runner import FanoutOptions
+from toolkit.inventory.model import Host, Inventory
+from toolkit.remediate.journal import JournalWriter, intent_record, read_journal
+from toolkit.remediate.model import SETTINGS, Outcome
+from toolkit.remediate.rollback import host_mismatches, journal_notes, later_writes, rollback
+
+HOST = Host(name="fs01", address="192.0.2.5")
+ZERO, ONE = RegValue("DWord", 0), RegValue("DWord", 1)
+rollback_module = sys.modules["toolkit.remediate.rollback"]
+
+
+@pytest.fixture(autouse=True)
+def _state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PSFLEET_STATE_DIR", str(tmp_path / "state"))
+
+
+def intent(
+    host: str = "fs01",
+    setting: str = "client_signing",
+    before: RegValue = ZERO,
+    after: RegValue = ONE,
+    *,
+    address: str = "192.0.2.5",
+    endpoint: str = "192.0.2.5:5985",
+) -> dict[str, object]:
+    s = SETTINGS[setting]
+    return intent_record(
+        run_id="r1",
+        host=host,
+        address=address,
+        endpoint=endpoint,
+        setting=setting,
+        path=s.path,
+        name=s.name,
+        before=before,
+        after=after,
+        command="Set-ItemProperty ...",
+    )
+
+
+def journal_of(
+    path: Path, *records: dict[str, object], run_id: str = "r1", inventory: str = "inline", end: bool = True
+) -> Path:
+    writer = JournalWriter.create(path, {"run_id": run_id, "command": "remediate", "inventory": inventory})
+    writer.append(*records)
+    if end:
+        writer.append({"type": "end", "run_id": run_id})
+    writer.close()
+    return path
+
+
+def run_rollback(
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    journal: Path,
+    hosts: tuple[Host, ...] = (HOST,),
+    **boxes_and_kw: object,
+):  # type: ignore[no-untyped-def]
+    boxes = {k: v for k, v in boxes_and_kw.items() if isinstance(v, FakeWindows)}
+    kw = {k: v for k, v in boxes_and_kw.items() if not isinstance(v, FakeWindows)}
+    kw.setdefault("rollback_journal", tmp_path / "rollback.jsonl")
+    monkeypatch.setattr(rollback_module, "open_session", FakeFleet(**boxes))
+    return rollback(
+        journal,
+        inventory=Inventory(hosts, {}, "inline"),
+        credentials=dict.fromkeys(boxes),
+        options=FanoutOptions(forks=1, timeout=30, retries=0),
+        lock_dir=tmp_path / "locks",
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def test_a_host_the_inventory_places_elsewhere_is_refused_unless_forced(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    path = journal_of(tmp_path / "j.jsonl", intent(endpoint="192.0.2.9:5985", address="192.0.2.9"))
+    box = FakeWindows("17763", client_signing=("DWord", 1))
+    refused = run_rollback(monkeypatch, tmp_path, path, fs01=box)
+    (host,) = refused.hosts
+    assert host.status.value == "error" and host.error is not None
+    assert host.error.message == (
+        "fs01: the journal wrote to 192.0.2.9:5985, the inventory says 192.0.2.5:5985; "
+        "refused (--force to roll back anyway)"
+    )
+    assert box.commands == [] and box.value(WORKSTATION_KEY, "RequireSecuritySignature") == ("DWord", 1)
+    forced = run_rollback(
+        monkeypatch, tmp_path, path, fs01=box, force=True, rollback_journal=tmp_path / "forced.jsonl"
+    )
+    assert forced.notes[0].startswith(
+        "--force: rolling back despite fs01: the journal wrote to 192.0.2.9:5985"
+    )
+    assert forced.hosts[0].checks[0].outcome is Outcome.RESTORED
+    assert box.value(WORKSTATION_KEY, "RequireSecuritySignature") == ("DWord", 0)
+
+
+def test_older_journals_are_matched_by_address_then_by_inventory_file(tmp_path: Path) -> None:
+    inventory = Inventory((HOST, Host(name="fs02", address="192.0.2.6")), {}, str(tmp_path / "hosts.yaml"))
+    by_address = read_journal(
+        journal_of(
+            tmp_path / "a.jsonl",
+            intent(address="192.0.2.9", endpoint=""),
+            intent("fs02", address="192.0.2.6", endpoint=""),
+            intent("fs03", address="192.0.2.7", endpoint=""),  # not in the inventory: not judged here
+        )
+    )
+    assert host_mismatches(by_address, inventory) == [
+        ("fs01", "fs01: the journal wrote to 192.0.2.9, the inventory says 192.0.2.5")
+    ]
+    no_address = journal_of(tmp_path / "b.jsonl", intent(address="", endpoint=""), inventory="other.yaml")
+    assert host_mismatches(read_journal(no_address), inventory) == [
+        ("fs01", f"fs01: the journal was written with inventory other.yaml, not {tmp_path / 'hosts.yaml'}")
+    ]
+    same = journal_of(
+        tmp_path / "c.jsonl", intent(address="", endpoint=""), inventory=str(tmp_path / "hosts.yaml")
+    )
+    assert host_mismatches(read_journal(same), inventory) == []
+    unnamed = journal_of(tmp_path / "d.jsonl", intent(address="", endpoint=""), inventory="")
+    assert host_mismatches(read_journal(unnamed), inventory) == [
+        ("fs01", f"fs01: the journal was written with inventory ?, not {tmp_path / 'hosts.yaml'}")
+    ]
+
+
+def test_a_host_the_inventory_lacks_is_refused_and_the_others_restored(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    path = journal_of(tmp_path / "j.jsonl", intent(), intent("fs09", address="192.0.2.99", endpoint=""))
+    box = FakeWindows("17763", client_signing=("DWord", 1))
+    run = run_rollback(monkeypatch, tmp_path, path, fs01=box)
+    assert [h.name for h in run.hosts] == ["fs01", "fs09"]
+    missing = run.hosts[1]
+    assert missing.error is not None and missing.error.message == (
+        "not in the inventory: cannot connect to roll it back"
+    )
+    assert missing.address == "192.0.2.99" and missing.status.value == "error"
+    assert run.hosts[0].checks[0].outcome is Outcome.RESTORED
+
+
+def test_a_value_changed_since_is_a_conflict_left_alone_unless_forced(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    path = journal_of(tmp_path / "j.jsonl", intent())
+    box = FakeWindows("17763", client_signing=("DWord", 7))
+    run = run_rollback(monkeypatch, tmp_path, path, fs01=box)
+    check = run.hosts[0].checks[0]
+    assert (
+        check.outcome is Outcome.CONFLICT and "changed since the remediation: now 7 (DWord)" in check.reason
+    )
+    assert run.hosts[0].failed and "Set-ItemProperty" not in box.commands
+    forced = run_rollback(
+        monkeypatch, tmp_path, path, fs01=box, force=True, rollback_journal=tmp_path / "f.jsonl"
+    )
+    assert forced.hosts[0].checks[0].outcome is Outcome.RESTORED
+    assert forced.hosts[0].checks[0].reason == "restored 0 (DWord), verified by read-back"
+    assert box.value(WORKSTATION_KEY, "RequireSecuritySignature") == ("DWord", 0)
+
+
+def test_a_restore_refused_by_the_host_is_not_restored(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    path = journal_of(tmp_path / "j.jsonl", intent())
+    box = FakeWindows("17763", client_signing=("DWord", 1))
+    box.deny_writes = True
+    run = run_rollback(monkeypatch, tmp_path, path, fs01=box)
+    (host,) = run.hosts
+    check = host.checks[0]
+    assert check.outcome is Outcome.FAILED and check.reason.startswith("not restored: ")
+    assert host.error is not None and host.status.value == "access_denied"
+    assert box.lease is None  # released after the refused restore
+    records = read_journal(tmp_path / "rollback.jsonl")
+    assert records.outcome_of("fs01", "client_signing") == "failed"
+
+
+def test_a_transport_error_after_a_restore_went_out_is_unknown(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    path = journal_of(tmp_path / "j.jsonl", intent())
+    box = FakeWindows("17763", client_signing=("DWord", 1))
+    box.fail_write = sent_error()
+    run = run_rollback(monkeypatch, tmp_path, path, fs01=box)
+    (host,) = run.hosts
+    assert (
+        host.error is not None
+        and "the restores were sent and may have happened (not retried)" in host.error.message
+    )
+    assert read_journal(tmp_path / "rollback.jsonl").outcome_of("fs01", "client_signing") == "unknown"
+    assert box.commands.count("Set-ItemProperty") == 1
+
+
+def test_the_rollback_journal_records_its_run(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    path = journal_of(tmp_path / "j.jsonl", intent(), run_id="r1")
+    box = FakeWindows("17763", client_signing=("DWord", 1))
+    run = run_rollback(monkeypatch, tmp_path, path, fs01=box)
+    own = read_journal(tmp_path / "rollback.jsonl")
+    assert own.header["command"] == "rollback" and own.header["source_run_id"] == "r1"
+    assert own.header["source_journal"] == str(path) and own.header["hosts"] == 1
+    assert own.header["force"] is False and own.header["salvage"] is False
+    assert own.ended and own.run_id == run.run_id
+    assert [(i.host, i.before, i.after) for i in own.intents] == [("fs01", dword(1), dword(0))]
+    assert run.exit_code == 0 and not run.interrupted and run.journal == str(tmp_path / "rollback.jsonl")
+
+
+def test_a_stopped_rollback_starts_no_host(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    path = journal_of(tmp_path / "j.jsonl", intent())
+    box = FakeWindows("17763", client_signing=("DWord", 1))
+    stop = threading.Event()
+    stop.set()
+    run = run_rollback(monkeypatch, tmp_path, path, fs01=box, stop=stop)
+    assert run.interrupted and run.exit_code == 130 and box.commands == []
+    assert read_journal(tmp_path / "rollback.jsonl").ended
+
+
+def test_notes_on_a_cut_journal_a_missing_end_and_skipped_lines(tmp_path: Path) -> None:
+    path = journal_of(tmp_path / "j.jsonl", intent(), end=False)
+    with path.open("a", encoding="utf-8") as f:
+        f.write('{"type": "mystery"}\n{"type": "outc')
+    journal = read_journal(path, salvage=True)
+    notes = journal_notes(journal)
+    assert notes[0].startswith(f"{path}:4: the journal is cut short there")
+    assert (
+        notes[1]
+        == "the journal has no end record: the remediation did not finish (crash, kill, or cut short)"
+    )
+    assert notes[2] == f"{path}:3: skipped (bad record: unknown record type 'mystery')"
+    assert len(notes) == 3
+    ended = read_journal(journal_of(tmp_path / "ok.jsonl", intent()))
+    assert journal_notes(ended) == []
+
+
+def test_warnings_for_later_remediations_of_the_same_values_only(tmp_path: Path) -> None:
+    folder = tmp_path / "journals"
+    folder.mkdir()
+    mine = read_journal(journal_of(folder / "a.jsonl", intent(), run_id="r1"))
+    later = intent()
+    later["time"] = "9999-01-01T00:00:00+00:00"
+    earlier = intent()
+    earlier["time"] = "0001-01-01T00:00:00+00:00"
+    other_setting = intent(setting="server_signing")
+    other_setting["time"] = later["time"]
+    journal_of(folder / "b.jsonl", later, other_setting, run_id="r2")
+    journal_of(folder / "c.jsonl", earlier, run_id="r3")
+    journal_of(folder / "d.jsonl", later, run_id="r1")  # the same run's other journal: not later
+    rolled = journal_of(folder / "e.jsonl", later, run_id="r4")
+    text = rolled.read_text(encoding="utf-8").replace('"command": "remediate"', '"command": "rollback"', 1)
+    rolled.write_text(text, encoding="utf-8")
+    (folder / "broken.jsonl").write_text("not a journal\n", encoding="utf-8")
+    warnings = later_writes(mine, ["fs01"], [folder, folder])
+    assert len(warnings) == 1
+    assert warnings[0].startswith(
+        f"warning: fs01 client_signing was written again by run r2 ({folder / 'b.jsonl'}:2) after this journal"
+    )
+    assert later_writes(mine, ["fs02"], [folder]) == []
+    assert later_writes(mine, ["fs01"], [tmp_path / "nowhere"]) == []
