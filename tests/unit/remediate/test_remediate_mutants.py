@@ -227,3 +227,66 @@ def test_a_host_cancelled_while_its_session_opened_is_sent_nothing(
     assert box.commands == []
     (host,) = run.hosts
     assert host.status.value != "compliant" and host.checks == ()
+
+
+class LeaseUnreadable(FakeWindows):
+    """The lease value is neither created nor read back, without a permission error."""
+
+    def run(self, statements: Any, deadline: float) -> Any:
+        kept = [
+            s
+            for s in statements
+            if not (s[0].name in ("New-ItemProperty", "Get-ItemProperty") and _is_lease(s))
+        ]
+        return super().run(kept, deadline)
+
+
+def _is_lease(statement: Any) -> bool:
+    from toolkit.remediate.lease import LEASE_KEY
+
+    return any(p.name == "Path" and p.value == LEASE_KEY for p in statement[0].params)
+
+
+def test_a_served_host_names_its_client_and_an_unreadable_lease_is_an_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(apply_module, "open_session", FakeFleet(fs01=drifted()))
+    served = remediate(
+        INVENTORY,
+        credentials={"fs01": None},
+        journal=tmp_path / "a.jsonl",
+        options=OPTIONS,
+        lock_dir=tmp_path / "l",
+    )
+    assert served.hosts[0].transport == "lean"
+    box = LeaseUnreadable("17763", client_signing=("DWord", 0), server_signing=("DWord", 1))
+    monkeypatch.setattr(apply_module, "open_session", FakeFleet(fs01=box))
+    run = remediate(
+        INVENTORY,
+        credentials={"fs01": None},
+        journal=tmp_path / "b.jsonl",
+        options=OPTIONS,
+        lock_dir=tmp_path / "l",
+    )
+    (host,) = run.hosts
+    assert host.status.value == "error" and host.error is not None
+    assert host.error.message == (
+        "cannot take the host's lease: the lease value could not be created or read "
+        "(not an administrator?); nothing was written"
+    )
+    assert box.value(WORKSTATION_KEY, "RequireSecuritySignature") == ("DWord", 0)
+
+
+def test_a_lease_is_not_released_past_the_hosts_deadline() -> None:
+    import time
+
+    from toolkit.remediate.execute import release_lease
+    from toolkit.remediate.lease import HostGuard
+
+    box = drifted()
+    box.lease = "held"
+    session = FakeFleet(fs01=box)(Host(name="fs01", address="a"), None)
+    release_lease(session, HostGuard(time.monotonic() - 1))
+    assert box.lease == "held" and box.commands == []
+    release_lease(session, HostGuard(time.monotonic() + 60))
+    assert box.lease is None
