@@ -12,9 +12,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tests.unit.checks.helpers import dword, facts
-from toolkit.baselines.facts import KeyFacts
 from toolkit.baselines.loader import resolve
-from toolkit.checks.facts import RegValue
+from toolkit.checks.facts import KeyFacts, RegValue
 from toolkit.inventory.model import Host, Policy
 from toolkit.remediate.model import SETTINGS, Outcome
 from toolkit.remediate.plan import plan_host, registry_write, run_settings
