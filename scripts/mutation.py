@@ -627,8 +627,8 @@ def _record(tree: Path, module: str, tests: list[str]) -> Baseline:
     shutil.rmtree(boot, ignore_errors=True)
     raw = json.loads(out.read_text(encoding="utf-8") or "{}") if out.stat().st_size else {}
     out.unlink()
-    if not raw:
-        raise SystemExit(f"{module}: the baseline run left no record ({outcome}): see {out}.log")
+    if not raw or not raw["order"]:  # a collection error runs no test: every mutant would "survive"
+        raise SystemExit(f"{module}: the baseline run ran no test ({outcome}): see {out}.log")
     Path(str(out) + ".log").unlink()
     if not str(raw["toolkit_file"]).startswith(str(tree)):
         raise SystemExit(f"{module}: the tests imported {raw['toolkit_file']}, not the tree {tree}")
