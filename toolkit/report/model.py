@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
+from toolkit.report.jsontext import dumps_indented
 from toolkit.results import OsInfo
 
 
@@ -131,5 +132,6 @@ def markdown_cell(text: str) -> str:
 def dumps(data: Any, *, indent: int | None) -> str:
     """JSON as every renderer writes it: UTF-8 text, compact separators without indent,
     anything unknown as its string."""
-    separators = (",", ": ") if indent else (",", ":")
-    return json.dumps(data, indent=indent, ensure_ascii=False, separators=separators, default=str)
+    if indent:  # the same text as json.dumps(indent=...), without its slow pure-Python path
+        return dumps_indented(data, indent=indent, default=str)
+    return json.dumps(data, indent=indent, ensure_ascii=False, separators=(",", ":"), default=str)
