@@ -220,9 +220,11 @@ def read_inventory(
     Raises the first :class:`InventoryError` (in line order) if the file has any problem.
     """
     from toolkit.inventory.settings import Problems
+    from toolkit.yamlsrc import gc_paused
 
     problems = Problems(str(path))
-    loaded = _parse(path, problems, options or _options)
+    with gc_paused():  # tens of thousands of objects, no cycles: the collector only slows it
+        loaded = _parse(path, problems, options or _options)
     if problems or loaded is None:
         errors = problems.errors
         raise errors[0] if errors else InventoryError("invalid inventory", file=str(path))
@@ -243,10 +245,12 @@ def load_inventory(path: str | Path) -> Inventory:
 def check_inventory(path: str | Path, *, options: InventoryOptions | None = None) -> list[InventoryError]:
     """Every problem in the inventory, in line order; an empty list means it loads."""
     from toolkit.inventory.settings import Problems
+    from toolkit.yamlsrc import gc_paused
 
     problems = Problems(str(path))
     try:
-        _parse(path, problems, options or _options)
+        with gc_paused():
+            _parse(path, problems, options or _options)
     except InventoryError as exc:  # unreadable file: nothing else to check
         return [exc]
     return problems.errors

@@ -136,12 +136,17 @@ _TRUE = {"true", "yes", "on", "1"}
 _FALSE = {"false", "no", "off", "0"}
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+#: Whitespace as ``str.isspace`` knows it (``\s`` matches the same characters).
+_WHITESPACE = re.compile(r"\s")
+
+
 def no_control_characters(text: str) -> str:
     """``text`` unless it holds a control character (CR/LF in a ``path`` would inject HTTP
     headers into every request; no setting needs one)."""
-    bad = next((ch for ch in text if ord(ch) < 0x20 or 0x7F <= ord(ch) <= 0x9F), None)
+    bad = _CONTROL.search(text)
     if bad is not None:
-        raise BadValue(f"contains the control character U+{ord(bad):04X}; remove it")
+        raise BadValue(f"contains the control character U+{ord(bad.group()):04X}; remove it")
     return text
 
 
@@ -224,7 +229,7 @@ def as_name(value: object, what: str) -> str:
         raise BadValue(f"a {what} name must be a string, got {describe(value)}")
     if not value.strip():
         raise BadValue(f"a {what} name must not be empty")
-    if any(ch.isspace() for ch in value) or "," in value:
+    if "," in value or _WHITESPACE.search(value):
         raise BadValue(f"{what} name {value!r} contains whitespace or a comma")
     return no_control_characters(value)
 
@@ -241,7 +246,7 @@ def as_address(value: object, lenient: bool) -> str:
         except ValueError:
             raise BadValue(f"{text!r} is not a bracketed IPv6 address") from None
         text = inner
-    if any(ch.isspace() for ch in text):
+    if _WHITESPACE.search(text):
         raise BadValue(f"address {text!r} contains whitespace")
     return text
 
