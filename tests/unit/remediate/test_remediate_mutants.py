@@ -290,3 +290,21 @@ def test_a_lease_is_not_released_past_the_hosts_deadline() -> None:
     assert box.lease == "held" and box.commands == []
     release_lease(session, HostGuard(time.monotonic() + 60))
     assert box.lease is None
+
+
+def test_each_name_of_the_package_is_itself_on_first_attribute_access() -> None:
+    # A fresh interpreter: the package imports its names on first use, and the first use
+    # here is an attribute access (``from toolkit.remediate import x`` goes through hasattr).
+    import subprocess
+    import sys
+
+    code = (
+        "import toolkit.remediate as r\n"
+        "missing = [n for n in r.__all__ if getattr(r, n) is None]\n"
+        "print(missing)\n"
+        "raise SystemExit(1 if missing else 0)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
