@@ -7,7 +7,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 
 from toolkit.engine.controller import EngineOptions, run_engine
-from toolkit.fanout.runner import FanoutHooks, FanoutOptions, run_hosts
+from toolkit.engine.wire import result_from_wire
+from toolkit.fanout.runner import FanoutHooks, FanoutOptions, audit_failure, run_hosts
 from toolkit.inventory.model import Host, Inventory
 from toolkit.results import AuditRun, HostResult, utc_now
 from toolkit.transport.protocol import CredentialLike
@@ -43,7 +44,7 @@ def audit(
     def local(
         hosts: list[Host], local_hooks: FanoutHooks, local_stop: threading.Event
     ) -> tuple[list[HostResult], bool]:
-        return run_hosts(hosts, task, options=options, hooks=local_hooks, stop=local_stop)
+        return run_hosts(hosts, task, fail=audit_failure, options=options, hooks=local_hooks, stop=local_stop)
 
     params = {
         "with_probe": with_probe,
@@ -60,6 +61,8 @@ def audit(
         options=options,
         engine=engine,
         local=local,
+        decode=result_from_wire,
+        fail=audit_failure,
         hooks=hooks,
         stop=stop,
         now=now,

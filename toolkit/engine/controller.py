@@ -7,6 +7,12 @@ for site X". While a run goes on, a site whose results stall is inspected again;
 queue has lost every consumer for longer than the wait, its missing hosts are reported the
 same way, so a run never hangs on a dead site. Redis going away mid-run is waited out (each
 call retried) up to the run's bound.
+
+Generic over the command's per-host result, as the local fan-out is
+(:func:`toolkit.fanout.runner.run_hosts`): the caller gives the function that runs hosts here,
+the one that decodes a worker's result from the wire, and the one that turns a failure the
+engine sees (no worker, not sendable, no result in the run's bound, interrupted) into its own
+result type. Nothing rides inside another command's result.
 """
 
 from __future__ import annotations
@@ -24,13 +30,14 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from toolkit.engine.app import BATCH_TASK, make_app, queue_name, redact, redis_client, results_key
-from toolkit.engine.wire import NotPortable, host_to_wire, result_from_wire
-from toolkit.fanout.runner import FanoutHooks, FanoutOptions, failed_result
+from toolkit.engine.wire import NotPortable, host_to_wire
+from toolkit.fanout.hooks import Hooks
+from toolkit.fanout.task import Failure, FailureFn, FanoutOptions, Outcome
 from toolkit.inventory.model import Host
-from toolkit.results import ErrorKind, HostError, HostResult
+from toolkit.results import ErrorKind, HostError
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +45,22 @@ ENGINES = ("local", "celery")
 #: Seconds a site may be without any consumer mid-run (its worker restarting or reconnecting)
 #: before its missing hosts are reported "no worker".
 MID_RUN_GRACE = 15.0
-#: Runs the hosts that have no site, on this machine: (hosts, hooks, stop) -> results, interrupted.
-LocalRun = Callable[[list[Host], FanoutHooks, threading.Event], tuple[list[HostResult], bool]]
+
+
+class EngineResult(Outcome, Protocol):
+    """What the controller reads of any command's per-host result: the host's name (results
+    arrive from every site in any order) and, as the fan-out does, its error."""
+
+    @property
+    def name(self) -> str: ...
+
+
+R = TypeVar("R", bound=EngineResult)
+
+#: Runs the hosts that have no site, on this machine: (hosts, hooks, stop) -> (results,
+#: interrupted). Each host's result goes to ``hooks.on_result`` as it is known (from any
+#: thread: the controller queues it); the returned list may hold fewer (those the hooks saw).
+LocalRun = Callable[[list[Host], Hooks[R], threading.Event], tuple[list[R], bool]]
 
 
 @dataclass(frozen=True)
@@ -97,9 +118,9 @@ def live_sites(app: Any, sites: Sequence[str], wait: float) -> set[str]:
         time.sleep(0.2)
 
 
-def _no_worker(host: Host, site: str, wait: float) -> HostResult:
+def _no_worker(host: Host, site: str, wait: float) -> Failure:
     message = f"no worker for site {site} (none consumed queue {queue_name(site)} within {wait:g}s)"
-    return failed_result(host, HostError(ErrorKind.UNREACHABLE, message, sent=False), extra={"site": site})
+    return Failure(host, HostError(ErrorKind.UNREACHABLE, message, sent=False), details={"site": site})
 
 
 def run_engine(
@@ -109,34 +130,38 @@ def run_engine(
     params: Mapping[str, Any],
     options: FanoutOptions,
     engine: EngineOptions,
-    local: LocalRun,
-    hooks: FanoutHooks | None = None,
+    local: LocalRun[R],
+    decode: Callable[[Mapping[str, Any]], R],
+    fail: FailureFn[R],
+    hooks: Hooks[R] | None = None,
     stop: threading.Event | None = None,
     now: datetime | None = None,
-    decode: Callable[[Mapping[str, Any]], HostResult] = result_from_wire,
     on_journal: Callable[[list[dict[str, Any]]], None] | None = None,
-) -> tuple[list[HostResult], bool]:
+) -> tuple[list[R], bool]:
     """Run ``hosts`` (results in their order, interrupted): sited hosts on their site's
     workers (``kind`` names the batch body, ``params`` its parameters), the rest with
-    ``local``. ``hooks`` fire in this thread as results arrive, from any site;
-    ``on_journal`` gets the journal records a remediating worker streams back, in the order
-    it journaled them (before the host's result)."""
+    ``local``. A worker's result is ``decode``d from its JSON; a host the engine gets no
+    result for is ``fail(Failure(host, error, details={"site": site}))``: no worker for its
+    site, not sendable to it, no result within the run's bound, or (without a site) not run
+    because the run was interrupted. ``hooks`` fire in this thread: ``on_start`` as a site's
+    batch is sent, ``on_result`` as each result arrives from any site or from here,
+    ``on_done`` once at the end; ``on_journal`` gets the journal records a remediating
+    worker streams back, in the order it journaled them (before the host's result)."""
     import redis
 
-    hooks = hooks or FanoutHooks()
+    hooks = hooks or Hooks()
     stop = stop or threading.Event()
-    results: list[HostResult | None] = [None] * len(hosts)
+    results: list[R | None] = [None] * len(hosts)
     local_idx = [i for i, h in enumerate(hosts) if h.site is None]
     by_site: dict[str, list[int]] = {}
     for i, h in enumerate(hosts):
         if h.site is not None:
             by_site.setdefault(h.site, []).append(i)
 
-    def complete(index: int, result: HostResult) -> None:
+    def complete(index: int, result: R) -> None:
         if results[index] is None:  # the first result per host (a redelivered batch resends)
             results[index] = result
-            if hooks.on_result is not None:
-                hooks.on_result(result)
+            hooks.finished(result)
 
     app: Any = None
     client: Any = None
@@ -152,7 +177,7 @@ def run_engine(
         for site, indices in sorted(by_site.items()):
             if site not in live:
                 for i in indices:
-                    complete(i, _no_worker(hosts[i], site, engine.wait))
+                    complete(i, fail(_no_worker(hosts[i], site, engine.wait)))
                 continue
             wire: list[dict[str, Any]] = []
             for i in indices:
@@ -161,7 +186,7 @@ def run_engine(
                     site_of[i] = site
                 except NotPortable as exc:
                     err = HostError(ErrorKind.ERROR, f"not sent to site {site}: {exc}", sent=False)
-                    complete(i, failed_result(hosts[i], err))
+                    complete(i, fail(Failure(hosts[i], err, details={"site": site})))
             for start in range(0, len(wire), engine.batch_size):
                 batch = wire[start : start + engine.batch_size]
                 payload = {
@@ -180,22 +205,24 @@ def run_engine(
                     "hosts": batch,
                 }
                 sent_ids.append(app.send_task(BATCH_TASK, args=[payload]).id)
-                if hooks.on_start is not None:
-                    for b in batch:
-                        hooks.on_start(hosts[b["index"]])
+                for b in batch:
+                    hooks.started(hosts[b["index"]])
             # Bounded: every wave of forks hosts may take each attempt's full deadline.
             waves = math.ceil(len(indices) / max(1, options.forks))
             bound = waves * options.timeout * (options.retries + 1) + 30.0
             deadline = max(deadline, time.monotonic() + bound)
 
-    local_results: queue.SimpleQueue[HostResult | None] = queue.SimpleQueue()
+    local_results: queue.SimpleQueue[R | None] = queue.SimpleQueue()
     local_hosts = [hosts[i] for i in local_idx]
     local_interrupted = [False]
+    #: What ``local`` returned: hosts its hooks never saw (never started: interrupted).
+    local_returned: list[R] = []
     by_name = {hosts[i].name: i for i in local_idx}
 
     def run_local() -> None:
         try:
-            _, interrupted = local(local_hosts, FanoutHooks(on_result=local_results.put), stop)
+            returned, interrupted = local(local_hosts, Hooks(on_result=local_results.put), stop)
+            local_returned.extend(returned)
             local_interrupted[0] = interrupted
         finally:
             local_results.put(None)
@@ -261,7 +288,7 @@ def run_engine(
                         err = HostError(
                             ErrorKind.TIMEOUT, f"no result from site {site_of[i]} within the run's bound"
                         )
-                        complete(i, failed_result(hosts[i], err, extra={"site": site_of[i]}))
+                        complete(i, fail(Failure(hosts[i], err, details={"site": site_of[i]})))
                 continue
             stalled = [s for s in {site_of[i] for i in missing} if now_m - last_seen[s] > engine.wait * 2]
             if stalled and broker_down_since is None:
@@ -276,7 +303,7 @@ def run_engine(
                         continue
                     for i in missing:
                         if site_of[i] == site and results[i] is None:
-                            complete(i, _no_worker(hosts[i], site, engine.wait))
+                            complete(i, fail(_no_worker(hosts[i], site, engine.wait)))
     except KeyboardInterrupt:
         interrupted = True
     finally:
@@ -294,6 +321,10 @@ def run_engine(
                     break
                 if item is not None:
                     complete(by_name[item.name], item)
+            for item in local_returned:  # never started here: no hook saw them, as locally
+                at = by_name.get(item.name)
+                if at is not None and results[at] is None:
+                    results[at] = item
         if client is not None:
             try:
                 client.delete(key, f"psfleet:run:{run_id}:sent")
@@ -306,8 +337,11 @@ def run_engine(
             app.close()
     for i, r in enumerate(results):
         if r is None:
-            results[i] = failed_result(hosts[i], HostError(ErrorKind.ERROR, "not run: interrupted", False))
-    return [r for r in results if r is not None], interrupted or local_interrupted[0]
+            results[i] = fail(Failure(hosts[i], HostError(ErrorKind.ERROR, "not run: interrupted", False)))
+    final = [r for r in results if r is not None]
+    interrupted = interrupted or local_interrupted[0]
+    hooks.done(final, interrupted)
+    return final, interrupted
 
 
 def _read(client: Any, key: str, *, block: bool) -> list[dict[str, Any]]:

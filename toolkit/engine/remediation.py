@@ -34,7 +34,7 @@ from toolkit import __version__
 from toolkit.engine.controller import EngineOptions, run_engine
 from toolkit.errors import JournalError
 from toolkit.fanout.hooks import Hooks
-from toolkit.fanout.runner import FanoutHooks, FanoutOptions
+from toolkit.fanout.task import Failure, FanoutOptions
 from toolkit.inventory.credentials import Credential
 from toolkit.inventory.model import Host, Inventory
 from toolkit.remediate.journal import (
@@ -57,14 +57,15 @@ from toolkit.remediate.model import (
     value_from_dict,
 )
 from toolkit.remediate.options import RemediateOptions
-from toolkit.results import ErrorKind, HostError, HostResult, HostStatus, OsInfo
+from toolkit.results import ErrorKind, HostError, OsInfo
 from toolkit.transport.protocol import CredentialLike
 
 log = logging.getLogger(__name__)
 
-_ITEM = "psfleet.remediation"
+#: The hooks of plan, remediate and rollback (each host's remediation), as locally.
+_Hooks = Hooks[HostRemediation]
 #: Runs hosts on this machine: (hosts, hooks, stop) -> (results, interrupted), as run_engine wants.
-_Here = Callable[[list[Host], FanoutHooks, threading.Event], tuple[list[HostResult], bool]]
+_Here = Callable[[list[Host], _Hooks, threading.Event], tuple[list[HostRemediation], bool]]
 
 
 # -- controller -------------------------------------------------------------------------------
@@ -125,10 +126,10 @@ def rollback(
         by_name = {w.host.name: w for w in work}
 
         def here(
-            hosts: list[Host], local_hooks: FanoutHooks, _stop: threading.Event
-        ) -> tuple[list[HostResult], bool]:
+            hosts: list[Host], local_hooks: _Hooks, _stop: threading.Event
+        ) -> tuple[list[HostRemediation], bool]:
             chosen = [by_name[h.name] for h in hosts]
-            return [], rollback_here(ctx, chosen, on_item=_forward(local_hooks))
+            return [], rollback_here(ctx, chosen, on_item=local_hooks.finished)
 
         params = {
             "run_id": ctx.run_id,
@@ -169,9 +170,9 @@ def _remediate_batches(
 
     def batch_runner(batch: Sequence[Host], ctx: RunContext) -> tuple[list[HostRemediation], bool]:
         def here(
-            hosts: list[Host], local_hooks: FanoutHooks, _stop: threading.Event
-        ) -> tuple[list[HostResult], bool]:
-            return [], work_here(ctx, hosts, options=options, on_item=_forward(local_hooks), stop=ctx.stop)
+            hosts: list[Host], local_hooks: _Hooks, _stop: threading.Event
+        ) -> tuple[list[HostRemediation], bool]:
+            return [], work_here(ctx, hosts, options=options, on_item=local_hooks.finished, stop=ctx.stop)
 
         lookup = ctx.workarounds
         params = {
@@ -215,16 +216,6 @@ def _remediate_batches(
     return batch_runner
 
 
-def _forward(hooks: FanoutHooks) -> Callable[[HostRemediation], None]:
-    on_result = hooks.on_result
-
-    def forward(item: HostRemediation) -> None:
-        if on_result is not None:
-            on_result(wrap(item))
-
-    return forward
-
-
 def _through_engine(
     hosts: list[Host],
     *,
@@ -254,15 +245,7 @@ def _through_engine(
     call = uuid.uuid4().hex
     params = {**params, "call": call}
     writes = kind != "remediate" or not params.get("check")
-
-    def as_local(result: HostResult) -> HostRemediation:
-        return unwrap(result, writes=writes)
-
-    on_result = hooks.on_result if hooks is not None else None
-    engine_hooks = FanoutHooks(
-        on_start=hooks.on_start if hooks is not None else None,
-        on_result=(lambda r: on_result(as_local(r))) if on_result is not None else None,
-    )
+    hooks = hooks or _Hooks()
     try:
         busy = held.take([h.name for h in hosts]) if held is not None else {}
         todo = [h for h in hosts if h.name not in busy]
@@ -297,20 +280,20 @@ def _through_engine(
             options=options,
             engine=engine,
             local=here,
-            hooks=engine_hooks,
+            decode=remediation_from_wire,
+            fail=remediation_failure if not writes else lost_remediation,
+            hooks=Hooks(on_start=hooks.on_start, on_result=hooks.on_result),
             stop=stop,
-            decode=lambda data: wrap(remediation_from_wire(data)),
             on_journal=on_journal,
         )
-        done = {r.name: unwrap(r, writes=writes) for r in results}
+        done = {r.name: r for r in results}
         out: list[HostRemediation] = []
         for h in hosts:
             if h.name in done:
                 out.append(done[h.name])
                 continue
             item = busy_host(h, busy[h.name])
-            if on_result is not None:
-                on_result(as_local(wrap(item)))
+            hooks.finished(item)
             out.append(item)
         return out, interrupted
     finally:
@@ -403,44 +386,32 @@ def busy_host(host: Host, exc: Busy) -> HostRemediation:
     )
 
 
-def wrap(item: HostRemediation) -> HostResult:
-    """A host's remediation as a fan-out result (for progress hooks and the controller)."""
-    try:
-        status = HostStatus(item.status.value)
-    except ValueError:
-        status = HostStatus.ERROR
-    return HostResult(
-        name=item.name,
-        address=item.address,
-        status=status,
-        error=item.error,
-        duration_s=item.duration_s,
-        groups=item.groups,
-        extra={_ITEM: item},
+def remediation_failure(failure: Failure) -> HostRemediation:
+    """A host the engine or a worker got no remediation for (no worker for its site, not
+    sendable, its credential missing on the worker, no result in the run's bound,
+    interrupted), as its remediation: the ``fail`` function of a run that writes nothing
+    (``--check``) and of a worker's refusals."""
+    return HostRemediation(
+        name=failure.host.name,
+        address=failure.host.address,
+        status=RemediateStatus.from_error(failure.error.kind),
+        error=failure.error,
+        duration_s=failure.duration_s,
+        groups=failure.host.groups,
     )
 
 
-def unwrap(result: HostResult, *, writes: bool = True) -> HostRemediation:
-    """The remediation back out; a host the engine failed (no worker, no result in the run's
-    bound, not sendable) becomes one, saying whether its writes may have happened."""
-    item = result.extra.get(_ITEM)
-    if isinstance(item, HostRemediation):
-        return item
-    error = result.error or HostError(ErrorKind.ERROR, "no result")
-    if error.sent and writes:
+def lost_remediation(failure: Failure) -> HostRemediation:
+    """:func:`remediation_failure` for a run that writes: a host given up on after its batch
+    may have reached it says that its writes may have happened."""
+    error = failure.error
+    if error.sent:
         error = HostError(
             error.kind,
             f"{error.message}; its writes may have happened (its site worker's journal and the "
             "run's journal have every intent that went out)",
         )
-    return HostRemediation(
-        name=result.name,
-        address=result.address,
-        status=RemediateStatus.from_error(error.kind),
-        error=error,
-        duration_s=result.duration_s,
-        groups=result.groups,
-    )
+    return remediation_failure(Failure(failure.host, error, failure.duration_s, failure.details))
 
 
 # -- wire -------------------------------------------------------------------------------------

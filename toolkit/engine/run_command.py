@@ -9,17 +9,17 @@ from __future__ import annotations
 
 import base64
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from toolkit import __version__
 from toolkit.engine.controller import EngineOptions, run_engine
-from toolkit.fanout.runner import Failure, FanoutHooks, FanoutOptions, run_hosts
+from toolkit.fanout.runner import Failure, FanoutOptions, run_hosts
 from toolkit.inventory.model import Host, Inventory
-from toolkit.results import ErrorKind, HostError, HostResult, HostStatus, utc_now
+from toolkit.results import ErrorKind, HostError, utc_now
 from toolkit.run_command.command import RunCommand
 from toolkit.run_command.results import CommandRun, HostRunResult, OutputObject, RunStatus
-from toolkit.run_command.runner import run_failure, run_on_host
+from toolkit.run_command.runner import RunHooks, run_failure, run_on_host
 from toolkit.transport.model import ErrorRecordData, Param, PSObj, PSValue
 from toolkit.transport.protocol import CredentialLike
 
@@ -120,33 +120,6 @@ def answer_from_wire(data: Mapping[str, Any]) -> HostRunResult:
     )
 
 
-#: Where a host's answer rides in a HostResult while the engine's controller speaks only
-#: audit results (the local fan-out is generic; see toolkit.fanout.runner.run_hosts).
-_ANSWER = "_run_answer"
-
-
-def wrap(answer: HostRunResult) -> HostResult:
-    """A host's answer as the engine's carriage (status aside, the answer is what counts)."""
-    return HostResult(
-        name=answer.name,
-        address=answer.address,
-        status=HostStatus.COMPLIANT,
-        duration_s=answer.duration_s,
-        groups=answer.groups,
-        extra={_ANSWER: answer},
-    )
-
-
-def unwrap(result: HostResult) -> HostRunResult:
-    """The answer back out of the carriage; a host the fan-out or the engine failed becomes one."""
-    answer = result.extra.get(_ANSWER)
-    if isinstance(answer, HostRunResult):
-        return answer
-    host = Host(name=result.name, address=result.address, groups=result.groups)
-    error = result.error or HostError(ErrorKind.ERROR, "no result")
-    return run_failure(Failure(host, error, result.duration_s, result.extra))
-
-
 class RunTask:
     """The per-host task of ``run`` (worker and controller alike). ``first_send`` (on a
     worker: a Redis SADD per run) says whether this host was not started before."""
@@ -161,15 +134,15 @@ class RunTask:
         self.credentials = credentials
         self.first_send = first_send
 
-    def __call__(self, host: Host, deadline: float) -> HostResult:
+    def __call__(self, host: Host, deadline: float) -> HostRunResult:
         if self.first_send is not None and not self.first_send(host.name):
             err = HostError(
                 ErrorKind.ERROR,
                 "not run again: the worker that started it died and a command is never sent twice",
                 sent=True,
             )
-            return HostResult(host.name, host.address, HostStatus.ERROR, error=err, groups=host.groups)
-        return wrap(run_on_host(self.command, host, self.credentials.get(host.name), deadline))
+            return run_failure(Failure(host, err))
+        return run_on_host(self.command, host, self.credentials.get(host.name), deadline)
 
 
 def run(
@@ -179,19 +152,19 @@ def run(
     credentials: Mapping[str, CredentialLike | None],
     options: FanoutOptions,
     engine: EngineOptions,
-    on_result: Any = None,
+    on_result: Callable[[HostRunResult], None] | None = None,
     stop: threading.Event | None = None,
 ) -> CommandRun:
-    """:func:`toolkit.run_command.run` through the engine (writes already confirmed by the caller)."""
+    """:func:`toolkit.run_command.run` through the engine (writes already confirmed by the
+    caller); ``on_result`` gets each host's answer as it arrives, from any site."""
     started = utc_now()
     task = RunTask(command, dict(credentials))
 
     def local(
-        hosts: list[Host], local_hooks: FanoutHooks, local_stop: threading.Event
-    ) -> tuple[list[HostResult], bool]:
-        return run_hosts(hosts, task, options=options, hooks=local_hooks, stop=local_stop)
+        hosts: list[Host], local_hooks: RunHooks, local_stop: threading.Event
+    ) -> tuple[list[HostRunResult], bool]:
+        return run_hosts(hosts, task, fail=run_failure, options=options, hooks=local_hooks, stop=local_stop)
 
-    hooks = FanoutHooks(on_result=(lambda r: on_result(unwrap(r))) if on_result is not None else None)
     results, interrupted = run_engine(
         list(inventory.hosts),
         kind="run",
@@ -199,13 +172,14 @@ def run(
         options=options,
         engine=engine,
         local=local,
-        hooks=hooks,
+        decode=answer_from_wire,
+        fail=run_failure,
+        hooks=RunHooks(on_result=on_result),
         stop=stop,
-        decode=lambda data: wrap(answer_from_wire(data)),
     )
     return CommandRun(
         command=command,
-        hosts=tuple(unwrap(r) for r in results),
+        hosts=tuple(results),
         started=started,
         finished=utc_now(),
         inventory=inventory.source,

@@ -14,15 +14,17 @@ import logging
 import os
 import threading
 import time
-from dataclasses import replace
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, Generic
 
 from toolkit.engine.app import results_key
-from toolkit.engine.wire import host_from_wire, result_to_wire, worker_credential
+from toolkit.engine.wire import host_from_wire, worker_credential
+from toolkit.fanout.task import Failure, FailureFn, R
 from toolkit.inventory.credentials import Credential
 from toolkit.inventory.model import Host
-from toolkit.results import HostError, HostResult
+from toolkit.results import ErrorKind, HostError
 
 log = logging.getLogger(__name__)
 
@@ -70,12 +72,46 @@ def push(client: Any, key: str, records: list[dict[str, Any]]) -> None:
             time.sleep(0.5)
 
 
+@dataclass(frozen=True)
+class Kind(Generic[R]):
+    """A batch kind's result on the wire: ``fail`` turns a host the worker cannot run (or the
+    fan-out gave up on) into the command's result, ``to_wire`` makes that result JSON (what
+    the controller's ``decode`` reads back)."""
+
+    fail: FailureFn[R]
+    to_wire: Callable[[R], dict[str, Any]]
+
+    def record(self, index: int, site: str, result: R) -> dict[str, Any]:
+        return {"index": index, "site": site, "result": self.to_wire(result)}
+
+
+def kind_of(kind: str) -> Kind[Any]:
+    """The wire of batch ``kind`` (audit, run, remediate, rollback)."""
+    if kind == "audit":
+        from toolkit.engine.wire import result_to_wire
+        from toolkit.fanout.runner import audit_failure
+
+        return Kind(audit_failure, result_to_wire)
+    if kind == "run":
+        from toolkit.engine.run_command import answer_to_wire
+        from toolkit.run_command.runner import run_failure
+
+        return Kind(run_failure, answer_to_wire)
+    if kind in ("remediate", "rollback"):
+        from toolkit.engine.remediation import remediation_failure, remediation_to_wire
+
+        return Kind(remediation_failure, remediation_to_wire)
+    raise ValueError(f"unknown batch kind {kind!r}")
+
+
 def run_batch(task: Any, payload: dict[str, Any]) -> dict[str, Any]:
     """Celery task body (bound): ``payload`` is what :mod:`toolkit.engine.controller` sends."""
-    from toolkit.fanout.runner import FanoutHooks, FanoutOptions, failed_result, run_hosts
+    from toolkit.fanout.hooks import Hooks
+    from toolkit.fanout.runner import FanoutOptions, run_hosts
 
     site = str(payload["site"])
     kind = str(payload["kind"])
+    wire = kind_of(kind)
     key = results_key(str(payload["run_id"]))
     client = _client(task.app.conf.broker_url)
     redelivered = bool((task.request.delivery_info or {}).get("redelivered"))
@@ -89,14 +125,14 @@ def run_batch(task: Any, payload: dict[str, Any]) -> dict[str, Any]:
             host = host_from_wire(item["host"])
         except (KeyError, TypeError, ValueError) as exc:
             log.error("site %s: host %s refused: %s", site, item.get("index"), exc)
-            early.append(_refused(int(item["index"]), site, item.get("host") or {}, str(exc), kind))
+            early.append(_refused(wire, int(item["index"]), site, item.get("host") or {}, str(exc)))
             continue
         if source_address and not host.transport.source_address:
             host = replace(host, transport=replace(host.transport, source_address=source_address))
         indices[host.name] = int(item["index"])
         credential = worker_credential(host, site, os.environ)
         if isinstance(credential, HostError):
-            early.append(_record(indices[host.name], site, failed_result(host, credential), kind))
+            early.append(wire.record(indices[host.name], site, wire.fail(Failure(host, credential))))
             continue
         credentials[host.name] = credential
         hosts.append(host)
@@ -117,15 +153,15 @@ def run_batch(task: Any, payload: dict[str, Any]) -> dict[str, Any]:
                 pending.clear()
                 last_push[0] = now
 
-    def on_result(result: HostResult) -> None:
-        send(_record(indices[result.name], site, result, kind))
+    def on_result(result: Any) -> None:
+        send(wire.record(indices[result.name], site, result))
 
     options = FanoutOptions(**payload["options"])
     processes = getattr(task.app.conf, "psfleet_processes", None)
     if processes:  # the worker's --processes wins over the controller's choice
         options = replace(options, processes=int(processes))
     if kind in ("remediate", "rollback"):
-        from toolkit.engine.remediation import remediation_to_wire, run_writes
+        from toolkit.engine.remediation import run_writes
 
         def send_journal(records: list[dict[str, Any]]) -> None:
             # At once, not in a burst: the write waits for its intent to be in Redis.
@@ -140,16 +176,12 @@ def run_batch(task: Any, payload: dict[str, Any]) -> dict[str, Any]:
             site=site,
             client=client,
             # At once: a host's claim is dropped once its result is in Redis.
-            on_item=lambda item: push(
-                client,
-                key,
-                [{"index": indices[item.name], "site": site, "result": remediation_to_wire(item)}],
-            ),
+            on_item=lambda item: push(client, key, [wire.record(indices[item.name], site, item)]),
             send_journal=send_journal,
         )
     else:
         body = _body(kind, payload, credentials, client)
-        run_hosts(hosts, body, options=options, hooks=FanoutHooks(on_result=on_result))
+        run_hosts(hosts, body, fail=wire.fail, options=options, hooks=Hooks(on_result=on_result))
     with pending_lock:
         if pending:
             push(client, key, pending)
@@ -157,20 +189,10 @@ def run_batch(task: Any, payload: dict[str, Any]) -> dict[str, Any]:
     return {"site": site, "hosts": len(payload["hosts"]), "redelivered": redelivered}
 
 
-def _refused(index: int, site: str, data: dict[str, Any], why: str, kind: str) -> dict[str, Any]:
-    from toolkit.results import ErrorKind, HostStatus
-
+def _refused(wire: Kind[Any], index: int, site: str, data: dict[str, Any], why: str) -> dict[str, Any]:
     error = HostError(ErrorKind.ERROR, f"site {site} worker refused the host: {why}", sent=False)
-    name, address = str(data.get("name", "?")), str(data.get("address", "?"))
-    return _record(index, site, HostResult(name, address, HostStatus.ERROR, error=error), kind)
-
-
-def _record(index: int, site: str, result: HostResult, kind: str = "audit") -> dict[str, Any]:
-    if kind == "run":
-        from toolkit.engine.run_command import answer_to_wire, unwrap
-
-        return {"index": index, "site": site, "result": answer_to_wire(unwrap(result))}
-    return {"index": index, "site": site, "result": result_to_wire(result)}
+    host = Host(name=str(data.get("name", "?")), address=str(data.get("address", "?")))
+    return wire.record(index, site, wire.fail(Failure(host, error)))
 
 
 def _body(kind: str, payload: dict[str, Any], credentials: dict[str, Credential], client: Any) -> Any:

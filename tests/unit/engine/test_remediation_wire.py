@@ -12,14 +12,16 @@ import pytest
 from toolkit.checks.facts import RegValue
 from toolkit.engine.remediation import (
     intent_to_wire,
+    lost_remediation,
+    remediation_failure,
     remediation_from_wire,
     remediation_to_wire,
-    unwrap,
-    wrap,
 )
+from toolkit.fanout.task import Failure
+from toolkit.inventory.model import Host
 from toolkit.remediate.journal import JournalWriter, intent_record, parse_intent, read_journal
 from toolkit.remediate.model import HostRemediation, Outcome, RemediateStatus, SettingResult
-from toolkit.results import ErrorKind, HostError, HostResult, HostStatus, OsInfo
+from toolkit.results import ErrorKind, HostError, OsInfo
 
 WS = r"HKLM:\SYSTEM\CurrentControlSet\Services\LanmanWorkstation\Parameters"
 
@@ -71,20 +73,18 @@ def test_a_host_remediation_comes_back_as_the_same_report() -> None:
 
 
 def test_a_host_the_engine_gave_up_on_says_its_writes_may_have_happened() -> None:
-    assert unwrap(wrap(ITEM)) == ITEM
-    lost = HostResult("h", "10.0.0.3", HostStatus.TIMEOUT, error=HostError(ErrorKind.TIMEOUT, "no result"))
-    item = unwrap(lost)
+    host = Host(name="h", address="10.0.0.3", groups=("branch",))
+    lost = Failure(host, HostError(ErrorKind.TIMEOUT, "no result"), 2.5, {"site": "a"})
+    item = lost_remediation(lost)
     assert item.status is RemediateStatus.TIMEOUT
     assert item.error is not None and "its writes may have happened" in item.error.message
-    not_sent = HostResult(
-        "h",
-        "10.0.0.3",
-        HostStatus.UNREACHABLE,
-        error=HostError(ErrorKind.UNREACHABLE, "no worker", sent=False),
-    )
-    assert unwrap(not_sent).error == HostError(ErrorKind.UNREACHABLE, "no worker", sent=False)
+    assert (item.name, item.address, item.groups, item.duration_s) == ("h", "10.0.0.3", ("branch",), 2.5)
+    # Never sent (no worker for its site): nothing can have been written.
+    not_sent = Failure(host, HostError(ErrorKind.UNREACHABLE, "no worker", sent=False))
+    assert lost_remediation(not_sent).error == HostError(ErrorKind.UNREACHABLE, "no worker", sent=False)
+    assert lost_remediation(not_sent).status is RemediateStatus.UNREACHABLE
     # --check writes nothing: its failures are reported as they are.
-    assert unwrap(lost, writes=False).error == HostError(ErrorKind.TIMEOUT, "no result")
+    assert remediation_failure(lost).error == HostError(ErrorKind.TIMEOUT, "no result")
 
 
 def test_an_intent_travels_as_its_journal_record_and_is_checked_again(tmp_path: Path) -> None:
