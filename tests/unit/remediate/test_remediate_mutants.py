@@ -292,17 +292,19 @@ def test_a_lease_is_not_released_past_the_hosts_deadline() -> None:
     assert box.lease is None
 
 
-def test_each_name_of_the_package_is_itself_on_first_attribute_access() -> None:
+def test_each_name_of_the_package_is_itself_and_only_plan_and_rollback_are_callable_modules() -> None:
     # A fresh interpreter: the package imports its names on first use, and the first use
     # here is an attribute access (``from toolkit.remediate import x`` goes through hasattr).
     import subprocess
     import sys
 
     code = (
-        "import toolkit.remediate as r\n"
+        "import sys\nimport toolkit.remediate as r\n"
+        "import toolkit.remediate.journal, toolkit.remediate.plan\n"
         "missing = [n for n in r.__all__ if getattr(r, n) is None]\n"
-        "print(missing)\n"
-        "raise SystemExit(1 if missing else 0)\n"
+        "callable_modules = [n for n in ('journal', 'lease', 'plan') if callable(sys.modules['toolkit.remediate.' + n])]\n"
+        "print(missing, callable_modules)\n"
+        "raise SystemExit(1 if missing or callable_modules != ['plan'] else 0)\n"
     )
     proc = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
