@@ -310,3 +310,71 @@ def test_each_name_of_the_package_is_itself_and_only_plan_and_rollback_are_calla
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def _full_disk_on_intents(monkeypatch: pytest.MonkeyPatch, failed: threading.Event | None = None) -> None:
+    append = JournalWriter.append
+
+    def full_disk(self: JournalWriter, *records: dict[str, object]) -> None:
+        if any(r.get("type") == "intent" for r in records):
+            self.failed = "No space left on device"
+            if failed is not None:
+                failed.set()
+            raise JournalWriteError("cannot write journal: No space left on device", file=self.path)
+        append(self, *records)
+
+    monkeypatch.setattr(JournalWriter, "append", full_disk)
+
+
+def test_a_host_not_started_after_the_journal_failed_says_so(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    boxes = {"fs01": drifted(), "fs02": drifted()}
+    monkeypatch.setattr(apply_module, "open_session", FakeFleet(**boxes))
+    _full_disk_on_intents(monkeypatch)
+    hosts = (Host(name="fs01", address="192.0.2.5"), Host(name="fs02", address="192.0.2.6"))
+    run = remediate(
+        Inventory(hosts, {}, "inline"),
+        credentials=dict.fromkeys(boxes),
+        journal=tmp_path / "j.jsonl",
+        options=OPTIONS,
+        lock_dir=tmp_path / "l",
+    )
+    second = run.hosts[1]
+    assert second.error is not None and second.error.message == "not run: the journal could not be written"
+    assert second.error.sent is False and boxes["fs02"].commands == []
+
+
+class WaitsToAnswer(FakeWindows):
+    """Says it was asked (``asked``), then answers only once ``ready`` is set."""
+
+    def __init__(self, ready: threading.Event, asked: threading.Event | None = None) -> None:
+        super().__init__("17763", client_signing=("DWord", 0), server_signing=("DWord", 1))
+        self.ready = ready
+        self.asked = asked or threading.Event()
+
+    def run(self, statements: Any, deadline: float) -> Any:
+        self.asked.set()
+        self.ready.wait(10)
+        return super().run(statements, deadline)
+
+
+def test_a_host_in_flight_when_the_journal_failed_takes_no_lease(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    failed, slow_asked = threading.Event(), threading.Event()
+    slow = WaitsToAnswer(failed, slow_asked)  # in flight: asked, answers after the failure
+    first = WaitsToAnswer(slow_asked)  # fails its intent once the other host is in flight
+    monkeypatch.setattr(apply_module, "open_session", FakeFleet(fs01=first, fs02=slow))
+    _full_disk_on_intents(monkeypatch, failed)
+    hosts = (Host(name="fs01", address="192.0.2.5"), Host(name="fs02", address="192.0.2.6"))
+    run = remediate(
+        Inventory(hosts, {}, "inline"),
+        credentials={"fs01": None, "fs02": None},
+        journal=tmp_path / "j.jsonl",
+        options=RemediateOptions(fanout=FanoutOptions(forks=2, timeout=30, retries=0)),
+        lock_dir=tmp_path / "l",
+    )
+    assert run.journal_error is not None and slow.commands  # it was in flight
+    assert "New-ItemProperty" not in slow.commands and slow.lease is None
+    assert slow.value(WORKSTATION_KEY, "RequireSecuritySignature") == ("DWord", 0)
