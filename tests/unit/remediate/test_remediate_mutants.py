@@ -340,6 +340,7 @@ def test_a_host_not_started_after_the_journal_failed_says_so(
         options=OPTIONS,
         lock_dir=tmp_path / "l",
     )
+    assert run.exit_code == 2 and not run.interrupted  # stopped by the journal, not by the operator
     second = run.hosts[1]
     assert second.error is not None and second.error.message == "not run: the journal could not be written"
     assert second.error.sent is False and boxes["fs02"].commands == []
