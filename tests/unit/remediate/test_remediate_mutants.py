@@ -379,3 +379,33 @@ def test_a_host_in_flight_when_the_journal_failed_takes_no_lease(
     assert run.journal_error is not None and slow.commands  # it was in flight
     assert "New-ItemProperty" not in slow.commands and slow.lease is None
     assert slow.value(WORKSTATION_KEY, "RequireSecuritySignature") == ("DWord", 0)
+
+
+def test_a_failed_canary_names_its_batch_in_the_report_and_the_skipped_hosts(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    canary = drifted()
+    canary.ignore_writes = True  # not confirmed by the read-back: a failed host
+    monkeypatch.setattr(apply_module, "open_session", FakeFleet(fs01=canary, fs02=drifted(), fs03=drifted()))
+    hosts = tuple(Host(name=n, address=f"192.0.2.{i}") for i, n in enumerate(("fs01", "fs02", "fs03"), 5))
+    batches: list[tuple[int, int]] = []
+    run = remediate(
+        Inventory(hosts, {}, "inline"),
+        credentials=dict.fromkeys(("fs01", "fs02", "fs03")),
+        journal=tmp_path / "j.jsonl",
+        options=RemediateOptions(fanout=FanoutOptions(forks=1, timeout=30, retries=0), batch="1"),
+        lock_dir=tmp_path / "locks",
+        on_batch=lambda report, total: batches.append((report.number, total)),
+    )
+    assert [b.to_dict() for b in run.batches] == [
+        {"number": 1, "hosts": ["fs01"], "failed": ["fs01"], "fail_percent": 100.0}
+    ]
+    assert batches == [(1, 3)]
+    assert run.stopped == (
+        "stopped after batch 1 of 3 (canary): 1 of 1 hosts failed (100% > --max-fail-percent 0); "
+        "2 hosts in later batches not touched"
+    )
+    assert [h.error.message for h in run.hosts[1:] if h.error] == [
+        "not run: rollout stopped after batch 1"
+    ] * 2
+    assert run.exit_code == 12  # still drifted (4) and hosts not reached (8)
