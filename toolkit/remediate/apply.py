@@ -359,7 +359,7 @@ def _task(ctx: _Context) -> Callable[[Host, float], HostRemediation]:
         except Busy as exc:
             result = _busy(host, exc, time.monotonic() - started)
         except Cancelled:  # stopped by the run (journal failure, Ctrl-C) or its deadline
-            return _settle(ctx, host, None, time.monotonic() - started, {})
+            return _settle(ctx, host, progress.guard.stopped(), time.monotonic() - started, {})
         except JournalWriteError as exc:
             ctx.journal_failed(exc)
             result = _journal_failed(ctx, host, progress, exc, time.monotonic() - started)

@@ -34,6 +34,7 @@ from typing import IO
 
 from toolkit.errors import PsfleetError
 from toolkit.remediate.truekind import READ_STATEMENTS
+from toolkit.results import ErrorKind, HostError
 from toolkit.transport.model import Command, InvocationResult, PSObj, PSValue, Statement
 
 LEASE_KEY = r"HKLM:\SOFTWARE\psfleet"
@@ -262,6 +263,15 @@ class HostGuard:
             if self.cancelled is None:
                 self.cancelled = why
             return self.sent
+
+    def stopped(self) -> HostError:
+        """Why the worker stopped after :class:`Cancelled`: the run's reason (journal failure,
+        second Ctrl-C) or the host's deadline, and whether a lease or write may have gone out."""
+        with self._lock:
+            if self.cancelled is None:
+                return HostError(ErrorKind.TIMEOUT, "the host's deadline passed", sent=self.sent)
+            why = self.cancelled if self.sent else f"{self.cancelled}; no change was sent"
+            return HostError(ErrorKind.ERROR, why, sent=self.sent)
 
     def remaining(self) -> float:
         return self.deadline - time.monotonic()

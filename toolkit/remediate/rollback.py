@@ -458,7 +458,7 @@ def _task(
             error = HostError(ErrorKind.ERROR, exc.message, sent=False)
             result = replace(_error_host(host, error), status=RemediateStatus.BUSY)
         except Cancelled:  # stopped by the run (journal failure, Ctrl-C) or its deadline
-            return _settle(work[host.name], state, None, writer, run_id, run_state, {})
+            return _settle(work[host.name], state, state.guard.stopped(), writer, run_id, run_state, {})
         except JournalWriteError as exc:
             run_state.journal_failed(exc)
             for other in list(progress.values()):
