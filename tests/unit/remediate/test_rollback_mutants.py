@@ -269,3 +269,112 @@ def test_warnings_for_later_remediations_of_the_same_values_only(tmp_path: Path)
     )
     assert later_writes(mine, ["fs02"], [folder]) == []
     assert later_writes(mine, ["fs01"], [tmp_path / "nowhere"]) == []
+
+
+def test_salvaged_lines_are_listed_and_the_rollback_exits_2(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    path = journal_of(tmp_path / "j.jsonl", intent())
+    with path.open("a", encoding="utf-8") as f:
+        f.write('{"type": "mystery"}\n')
+    box = FakeWindows("17763", client_signing=("DWord", 1))
+    run = run_rollback(monkeypatch, tmp_path, path, fs01=box, salvage=True)
+    assert run.skipped_lines == (f"{path}:4: bad record: unknown record type 'mystery'",)
+    assert run.exit_code == 2 and run.hosts[0].checks[0].outcome is Outcome.RESTORED
+
+
+def test_a_rollback_run_elsewhere_reports_each_host(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from toolkit.remediate.rollback import rollback_here
+
+    path = journal_of(tmp_path / "j.jsonl", intent())
+    box = FakeWindows("17763", client_signing=("DWord", 1))
+    got: list[object] = []
+
+    def runner(work, ctx):  # type: ignore[no-untyped-def]
+        interrupted = rollback_here(ctx, work, on_item=got.append)
+        return list(got), interrupted
+
+    run = run_rollback(monkeypatch, tmp_path, path, fs01=box, runner=runner)
+    assert [h.name for h in run.hosts] == ["fs01"] and not run.interrupted
+    assert run.hosts[0].checks[0].outcome is Outcome.RESTORED
+    assert box.value(WORKSTATION_KEY, "RequireSecuritySignature") == ("DWord", 0)
+
+
+def test_a_rollback_journal_that_refuses_an_intent_writes_nothing_and_exits_2(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from toolkit.remediate.journal import JournalWriteError
+
+    path = journal_of(tmp_path / "j.jsonl", intent())
+    box = FakeWindows("17763", client_signing=("DWord", 1))
+    append = JournalWriter.append
+
+    def full_disk(self: JournalWriter, *records: dict[str, object]) -> None:
+        if any(r.get("type") == "intent" for r in records):
+            self.failed = "No space left on device"
+            raise JournalWriteError("cannot write journal: No space left on device", file=self.path)
+        append(self, *records)
+
+    monkeypatch.setattr(JournalWriter, "append", full_disk)
+    run = run_rollback(monkeypatch, tmp_path, path, fs01=box)
+    (host,) = run.hosts
+    assert host.error is not None and host.error.message == (
+        "cannot write journal: No space left on device; nothing was written to this host"
+    )
+    assert host.error.sent is False and run.journal_error and run.exit_code == 2 and not run.interrupted
+    assert box.value(WORKSTATION_KEY, "RequireSecuritySignature") == ("DWord", 1)
+
+
+def test_a_host_locked_on_this_box_or_leased_elsewhere_is_not_restored(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from toolkit.remediate.lease import LocalLock
+
+    path = journal_of(tmp_path / "j.jsonl", intent())
+    box = FakeWindows("17763", client_signing=("DWord", 1))
+    held = LocalLock(tmp_path / "locks", "fs01", "other-run")
+    held.acquire()
+    try:
+        busy = run_rollback(monkeypatch, tmp_path, path, fs01=box)
+    finally:
+        held.release()
+    assert busy.hosts[0].status.value == "busy" and box.commands == []
+    assert busy.hosts[0].error is not None and "other-run" in busy.hosts[0].error.message
+    box.deny_lease = True
+    denied = run_rollback(monkeypatch, tmp_path, path, fs01=box, rollback_journal=tmp_path / "r2.jsonl")
+    assert denied.hosts[0].status.value == "access_denied"
+    assert (
+        denied.hosts[0].error is not None and "cannot take the host's lease" in denied.hosts[0].error.message
+    )
+    assert box.value(WORKSTATION_KEY, "RequireSecuritySignature") == ("DWord", 1)
+
+
+class SlowToRead(FakeWindows):
+    def run(self, statements, deadline):  # type: ignore[no-untyped-def]
+        import time
+
+        time.sleep(max(0.0, deadline - time.monotonic()) + 0.3)
+        return super().run(statements, deadline)
+
+
+def test_a_host_past_its_deadline_before_any_restore_says_nothing_was_restored(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import time
+
+    path = journal_of(tmp_path / "j.jsonl", intent())
+    box = SlowToRead("17763", client_signing=("DWord", 1))
+    monkeypatch.setattr(rollback_module, "open_session", FakeFleet(fs01=box))
+    run = rollback(
+        path,
+        inventory=Inventory((HOST,), {}, "inline"),
+        credentials={"fs01": None},
+        rollback_journal=tmp_path / "rollback.jsonl",
+        options=FanoutOptions(forks=1, timeout=1, retries=0),
+        lock_dir=tmp_path / "locks",
+    )
+    (host,) = run.hosts
+    assert host.status.value == "timeout" and host.error is not None
+    assert host.error.message.endswith(", nothing restored") and host.error.sent is False
+    time.sleep(0.5)  # let the abandoned worker finish before the fixtures go
+    assert box.value(WORKSTATION_KEY, "RequireSecuritySignature") == ("DWord", 1)
