@@ -2,10 +2,12 @@
 
 One Python process uses one core, and a WinRM audit costs the client a few milliseconds of
 CPU per host (NTLM, message encryption, XML): at a thousand hosts the client, not the
-network, becomes the bound. :class:`ProcessExecutor` spreads hosts over worker processes
-(started as ``python -I`` running :mod:`toolkit.fanout.worker`, so the caller's ``__main__``
-is never re-imported), each running its hosts on threads, and streams every result back as it
-finishes. The dispatcher in :func:`toolkit.fanout.runner.run_hosts` stays in the calling
+network, becomes the bound. :class:`ProcessExecutor` spreads hosts over worker processes,
+each running its hosts on threads, and streams every result back as it finishes. One worker
+is started as ``python -I`` running :mod:`toolkit.fanout.worker` (so the caller's
+``__main__`` is never re-imported); once it has imported psfleet and loaded the task it forks
+the others, still single-threaded, so a run pays for starting Python and importing the
+clients once (about half a second of CPU on a busy 2-core machine), not once per worker. The dispatcher in :func:`toolkit.fanout.runner.run_hosts` stays in the calling
 process: hooks fire there, deadlines are enforced there. Hosts are handed out only once every
 worker has imported psfleet and the clients its hosts are served by (:func:`warm_up`) and said
 it is ready, so starting Python never eats into a host's deadline.
@@ -56,7 +58,7 @@ def warm_up(modules: Sequence[str] = WARM_MODULES) -> None:
     the client that serves it. Missing ones are left to the first host to report.
 
     Trade-off: a run whose hosts the lean client serves warms only the lean client (pypsrp's
-    client, with requests, costs each worker process ~0.1 s of CPU). A host that falls back
+    client, with requests, costs ~0.1 s of CPU to import). A host that falls back
     to pypsrp imports it then, inside its own deadline, and the first such host in each
     process waits for the import (about 0.1 s idle, more on a busy machine; hosts of that
     process falling back meanwhile wait for the same import)."""
@@ -127,8 +129,9 @@ def picklable(obj: object) -> bool:
     return True
 
 
-#: Run by ``python -I -c``: argv is (package root, jobs fd, results fd). The root goes on
-#: sys.path only when isolated Python does not already import toolkit from there.
+#: Run by ``python -I -c``: argv is (package root, then a jobs fd and a results fd per worker).
+#: The root goes on sys.path only when isolated Python does not already import toolkit from
+#: there.
 _BOOTSTRAP = """\
 import importlib.util, os, sys
 root = sys.argv[1]
@@ -148,27 +151,21 @@ def package_root() -> str:
     return os.path.dirname(os.path.dirname(os.path.realpath(toolkit.__file__)))
 
 
-def worker_command(jobs_fd: int, results_fd: int) -> list[str]:
-    """The argv of a worker process (see the module docstring for why it looks like this)."""
-    return [sys.executable, "-I", "-c", _BOOTSTRAP, package_root(), str(jobs_fd), str(results_fd)]
+def worker_command(*fds: int) -> list[str]:
+    """The argv of the worker process (see the module docstring for why it looks like this):
+    ``fds`` are the (jobs, results) descriptors of every worker, the started one's first."""
+    return [sys.executable, "-I", "-c", _BOOTSTRAP, package_root(), *map(str, fds)]
 
 
 class _Worker:
-    def __init__(self, payload: bytes) -> None:
+    """The parent's ends of one worker's two pipes; ``child_fds`` are the worker's ends."""
+
+    def __init__(self) -> None:
         jobs_r, jobs_w = os.pipe()
         results_r, results_w = os.pipe()
-        self.proc = subprocess.Popen(
-            worker_command(jobs_r, results_w),
-            pass_fds=(jobs_r, results_w),
-            stdin=subprocess.DEVNULL,
-            close_fds=True,
-            cwd=os.path.abspath(os.sep),
-        )
-        os.close(jobs_r)
-        os.close(results_w)
+        self.child_fds = (jobs_r, results_w)
         self.jobs = multiprocessing.connection.Connection(jobs_w, readable=False)
         self.results = multiprocessing.connection.Connection(results_r, writable=False)
-        self.jobs.send_bytes(payload)
         self.in_flight: set[int] = set()
         self.alive = True
 
@@ -192,7 +189,20 @@ class ProcessExecutor(Generic[T]):
         self._hosts = hosts
         self._fail = fail
         payload = pickle.dumps((task, fail, options, tuple(warm)))
-        self._workers = [_Worker(payload) for _ in range(max(1, processes))]
+        self._workers = [_Worker() for _ in range(max(1, processes))]
+        fds = [fd for worker in self._workers for fd in worker.child_fds]
+        try:
+            self._proc = subprocess.Popen(
+                worker_command(*fds),
+                pass_fds=fds,
+                stdin=subprocess.DEVNULL,
+                close_fds=True,
+                cwd=os.path.abspath(os.sep),
+            )
+        finally:
+            for fd in fds:
+                os.close(fd)
+        self._workers[0].jobs.send_bytes(payload)  # the others are forked with it loaded
         self._lost: list[tuple[int, T]] = []
         self._await_ready()
 
@@ -207,7 +217,7 @@ class ProcessExecutor(Generic[T]):
                     continue
             except (EOFError, OSError):
                 pass
-            log.debug("worker process %s did not start", worker.proc.pid)
+            log.debug("worker process %d of %s did not start", self._workers.index(worker), self._proc.pid)
             worker.alive = False
 
     def submit(self, index: int, host: Host, deadline: float) -> None:
@@ -257,14 +267,15 @@ class ProcessExecutor(Generic[T]):
         return out
 
     def close(self) -> None:
+        """Tell every worker to stop; the started one exits once the ones it forked did."""
         for worker in self._workers:
             with contextlib.suppress(OSError):
                 worker.jobs.send(None)
+        try:
+            self._proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()  # the forked ones stop on their own: their jobs pipe said so
+            self._proc.wait(timeout=5)
         for worker in self._workers:
-            try:
-                worker.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                worker.proc.kill()
-                worker.proc.wait(timeout=5)
             worker.jobs.close()
             worker.results.close()

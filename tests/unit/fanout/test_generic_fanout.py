@@ -5,10 +5,14 @@ for it, and the hooks see that type."""
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -203,20 +207,28 @@ def test_failures_in_worker_processes_become_the_callers_type() -> None:
 def test_a_dead_worker_process_costs_its_hosts_the_callers_error_not_the_run(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    workers: list[executors._Worker] = []
+    started: list[executors.ProcessExecutor[HostRunResult]] = []
 
-    class Recorded(executors._Worker):
-        def __init__(self, payload: bytes) -> None:
-            super().__init__(payload)
-            workers.append(self)
+    class Recorded(executors.ProcessExecutor[HostRunResult]):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            started.append(self)
 
-    monkeypatch.setattr(executors, "_Worker", Recorded)
+    monkeypatch.setattr(executors, "ProcessExecutor", Recorded)
+    killed: list[int] = []
 
     def kill_workers(_host: Host) -> None:
-        for w in workers:
-            if w.proc.poll() is None:
-                w.proc.kill()
-                w.proc.wait(10)
+        for ex in started:  # the started worker and the one it forked
+            pid = ex._proc.pid
+            if ex._proc.poll() is not None:
+                continue
+            children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+            for worker in map(int, children):
+                os.kill(worker, signal.SIGKILL)
+                killed.append(worker)
+            ex._proc.kill()
+            ex._proc.wait(10)
+            killed.append(pid)
 
     hosts = [host(f"h{i}", user=f"u{i}") for i in range(3)]
     results, interrupted = run_hosts(
@@ -226,7 +238,7 @@ def test_a_dead_worker_process_costs_its_hosts_the_callers_error_not_the_run(
         options=FanoutOptions(processes=2, retries=0, timeout=60),
         hooks=Hooks[HostRunResult](on_start=kill_workers),
     )
-    assert len(workers) == 2 and not interrupted
+    assert len(killed) == 2 and not interrupted
     assert [r.name for r in results] == [h.name for h in hosts]
     for r in results:
         assert isinstance(r, HostRunResult) and r.status is RunStatus.ERROR

@@ -38,8 +38,9 @@ def test_a_host_result_comes_back_from_a_worker_process_and_workers_stop_when_to
     for index, result in results.items():
         assert result.name == HOSTS[index].name and result.status is HostStatus.ERROR
         assert result.error is not None and "internal error: TypeError" in result.error.message
-    # told to stop (None), they exit on their own: not killed after the grace period
-    assert [w.proc.returncode for w in ex._workers] == [0, 0]
+    # told to stop (None), they exit on their own: not killed after the grace period (the
+    # started worker's status is 0 only when the worker it forked ended cleanly too)
+    assert ex._proc.returncode == 0
     assert all(w.jobs.closed and w.results.closed for w in ex._workers)  # no descriptor left open
 
 
@@ -47,8 +48,8 @@ def test_a_dead_worker_costs_its_hosts_an_error_not_the_run() -> None:
     ex = ProcessExecutor(dict, FanoutOptions(retries=0), HOSTS, 1, fail=audit_failure)
     try:
         (worker,) = ex._workers
-        worker.proc.kill()
-        worker.proc.wait(10)
+        ex._proc.kill()
+        ex._proc.wait(10)
         ex.submit(0, HOSTS[0], time.monotonic() + 60)
         assert not worker.alive  # buried: never given another host
         ex.submit(1, HOSTS[1], time.monotonic() + 60)  # no worker left at all
@@ -92,10 +93,10 @@ def test_workers_leave_ctrl_c_to_the_parent() -> None:
     finally:
         signal.signal(signal.SIGINT, previous)
     try:
-        (worker,) = ex._workers
-        os.kill(worker.proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C sends the group
+        assert len(ex._workers) == 1
+        os.kill(ex._proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C sends the group
         time.sleep(0.5)  # a worker that took it would be gone by now
-        assert worker.proc.poll() is None
+        assert ex._proc.poll() is None
         ex.submit(0, HOSTS[0], time.monotonic() + 60)
         results = collect(ex, 1)
     finally:
