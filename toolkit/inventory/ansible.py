@@ -34,8 +34,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
 from toolkit.errors import InputError
 from toolkit.inventory.model import SourceRef
 from toolkit.inventory.settings import (
@@ -47,7 +45,9 @@ from toolkit.inventory.settings import (
     group_depths,
     suggest,
 )
-from toolkit.yamlsrc import SrcDict, loads
+from toolkit.inventory.vault_yaml import Vaulted as Vaulted  # its home before vault_yaml
+from toolkit.inventory.vault_yaml import load_yaml
+from toolkit.yamlsrc import SrcDict
 
 YAML_SUFFIXES: tuple[str, ...] = (".yml", ".yaml", ".json")
 IGNORED_SUFFIXES: tuple[str, ...] = (
@@ -67,13 +67,6 @@ IGNORED_SUFFIXES: tuple[str, ...] = (
 USE_ANSIBLE = "read it with --inventory-backend ansible (needs ansible-core)"
 _MAX_RANGE = 10_000
 _MAX_FILE_BYTES = 16 * 1024 * 1024
-
-
-@dataclass(frozen=True)
-class Vaulted:
-    """An Ansible Vault ``!vault`` value: the ciphertext, never decrypted by psfleet itself."""
-
-    ciphertext: str = field(repr=False)
 
 
 @dataclass(frozen=True)
@@ -139,25 +132,6 @@ class _Collected:
         if name not in members:
             members.append(name)
         return host
-
-
-class _VaultLoader(yaml.SafeLoader):
-    """SafeLoader that keeps ``!vault`` values (as :class:`Vaulted`) and ``!unsafe`` text."""
-
-
-_VaultLoader.add_constructor(
-    "!vault",
-    lambda loader, node: Vaulted(str(loader.construct_scalar(node))),  # type: ignore[arg-type]
-)
-_VaultLoader.add_constructor(
-    "!unsafe",
-    lambda loader, node: str(loader.construct_scalar(node)),  # type: ignore[arg-type]
-)
-
-
-def load_yaml(text: str, file: str) -> object:
-    """YAML as Ansible writes it (``!vault``, ``!unsafe``), with line numbers."""
-    return loads(text, file, loader_class=_VaultLoader)
 
 
 # --- host patterns ----------------------------------------------------------------------------

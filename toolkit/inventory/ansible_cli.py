@@ -27,8 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from toolkit.errors import InventoryError
-from toolkit.inventory.ansible import AnsibleView, Var, Vaulted
+from toolkit.inventory.ansible import AnsibleView, Var
 from toolkit.inventory.model import SourceRef
+from toolkit.inventory.vault_yaml import Vaulted
 
 TIMEOUT = 120.0
 MAX_OUTPUT = 64 * 1024 * 1024

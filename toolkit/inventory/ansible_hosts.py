@@ -40,7 +40,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from toolkit.inventory.ansible import USE_ANSIBLE, AnsibleView, Var, Vaulted
+from toolkit.inventory.ansible import USE_ANSIBLE, AnsibleView, Var
 from toolkit.inventory.model import AUTH_KINDS, Host, Inventory, PasswordSource, SourceRef
 from toolkit.inventory.settings import (
     PASSWORD_KEYS,
@@ -59,6 +59,7 @@ from toolkit.inventory.settings import (
     read_setting,
     suggest,
 )
+from toolkit.inventory.vault_yaml import Vaulted
 
 CONNECTIONS: tuple[str, ...] = ("winrm", "psrp")
 

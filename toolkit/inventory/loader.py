@@ -120,8 +120,8 @@ def _detect(path: str | Path, text: str) -> tuple[str, object]:
     """The format and what the YAML parser made of ``text`` (the data, or the
     :class:`InputError` it raised; None for a ``.ini``/``.cfg`` file), so that the text is
     parsed once."""
-    from toolkit.inventory.ansible import load_yaml
     from toolkit.inventory.native import TOP_KEYS
+    from toolkit.inventory.vault_yaml import load_yaml
     from toolkit.yamlsrc import SrcDict
 
     if Path(path).suffix.lower() in _INI_SUFFIXES:
@@ -165,8 +165,6 @@ def _backend(path: Path, options: InventoryOptions) -> str:
 
 
 def _parse(path: str | Path, problems: Problems, options: InventoryOptions) -> LoadedInventory | None:
-    from toolkit.inventory.ansible import read_ansible
-    from toolkit.inventory.ansible_hosts import to_inventory
     from toolkit.inventory.native import parse_native
 
     file = str(path)
@@ -186,6 +184,9 @@ def _parse(path: str | Path, problems: Problems, options: InventoryOptions) -> L
         if inventory is None:
             return None
         return LoadedInventory(inventory)
+    from toolkit.inventory.ansible import read_ansible
+    from toolkit.inventory.ansible_hosts import to_inventory
+
     backend = _backend(source, options)
     view: AnsibleView
     if backend == "ansible":

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from toolkit import yamlsrc
 from toolkit.errors import InputError
-from toolkit.inventory.ansible import _VaultLoader
+from toolkit.inventory.vault_yaml import VaultLoader
 from toolkit.yamlsrc import MAX_DEPTH, SrcDict, SrcList, loads
 
 
@@ -145,7 +145,7 @@ def test_the_fast_way_gives_what_the_full_composer_gives(text: str) -> None:
 
 @pytest.mark.parametrize("text", CASES.values(), ids=list(CASES))
 def test_ansibles_loader_too(text: str) -> None:
-    both(textwrap.dedent(text), _VaultLoader)
+    both(textwrap.dedent(text), VaultLoader)
 
 
 @pytest.mark.parametrize("depth", [MAX_DEPTH - 2, MAX_DEPTH - 1, MAX_DEPTH, MAX_DEPTH + 5])
