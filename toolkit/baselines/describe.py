@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from toolkit.baselines.model import Baseline, BuildRange, Check, When
-from toolkit.checks.rules import anchor_of
+from toolkit.baselines.rules import anchor_of
 
 
 def baseline_summary(baseline: Baseline) -> dict[str, Any]:

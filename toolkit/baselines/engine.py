@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from toolkit.baselines.facts import HostFacts, KeyFacts, RegValue
 from toolkit.baselines.model import Baseline, Check, Reading
-from toolkit.checks.facts import HostFacts, KeyFacts, RegValue
 from toolkit.results import CheckResult, CheckStatus, OsInfo
 
 _KIND_WORDS = {"DWord": "DWORD", "QWord": "QWORD", "String": "string"}

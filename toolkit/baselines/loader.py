@@ -32,7 +32,7 @@ from toolkit.baselines.model import (
     When,
     WrongKind,
 )
-from toolkit.checks.rules import rule_id
+from toolkit.baselines.rules import rule_id
 from toolkit.errors import InputError
 from toolkit.yamlsrc import SrcDict, SrcList, loads
 

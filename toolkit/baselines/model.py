@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from toolkit.checks.osinfo import is_home_edition, is_server
+from toolkit.baselines.osinfo import is_home_edition, is_server
 from toolkit.results import OsInfo
 
 #: Registry kinds a check may name (PowerShell's -Type names).

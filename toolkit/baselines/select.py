@@ -12,15 +12,15 @@ import threading
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from toolkit.baselines.loader import DATA_DIR, BaselineError, resolve, resolve_all, shipped_names
 from toolkit.baselines.model import Baseline
-from toolkit.checks.probe import probe_keys
-from toolkit.checks.smbconfig import getters_of
-from toolkit.inventory.model import Host, Inventory
+
+if TYPE_CHECKING:  # the inventory reads baselines; hosts are only looked at here
+    from toolkit.inventory.model import Host, Inventory
 
 _resolved: dict[tuple[str, ...], tuple[Baseline, ...]] = {}
-_keys: dict[tuple[str, ...], tuple[str, ...]] = {}
 _lock = threading.Lock()
 
 
@@ -39,24 +39,6 @@ def resolve_specs(specs: Sequence[str]) -> tuple[Baseline, ...]:
 def baselines_for(host: Host) -> tuple[Baseline, ...]:
     """The baselines ``host`` is judged against."""
     return resolve_specs(host.baselines)
-
-
-def probe_keys_for(host: Host) -> tuple[str, ...]:
-    """The registry keys the audit reads on ``host`` (each once), computed once per baseline
-    selection."""
-    key = tuple(host.baselines)
-    with _lock:
-        found = _keys.get(key)
-    if found is None:
-        found = probe_keys(c.path for b in resolve_specs(key) for c in b.checks)
-        with _lock:
-            _keys[key] = found
-    return found
-
-
-def smb_getters_for(host: Host) -> tuple[str, ...]:
-    """The Get-Smb*Configuration cmdlets the host's ``smb:`` checks read (each once)."""
-    return getters_of(c.path for b in baselines_for(host) for c in b.checks)
 
 
 def normalize_specs(specs: Sequence[str]) -> tuple[str, ...]:

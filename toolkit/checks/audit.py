@@ -8,17 +8,18 @@ facts are parsed) and a step that adds a plain-data section to ``HostResult.extr
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from toolkit.baselines.facts import HostFacts
 from toolkit.baselines.model import Baseline
-from toolkit.baselines.select import baselines_for, probe_keys_for, smb_getters_for
-from toolkit.checks.facts import HostFacts
-from toolkit.checks.osinfo import os_info
-from toolkit.checks.probe import ProbeError, parse_facts, statements_for
-from toolkit.checks.smbconfig import smb_statements, split_smb, with_smb
+from toolkit.baselines.osinfo import os_info
+from toolkit.baselines.select import baselines_for, resolve_specs
+from toolkit.checks.probe import ProbeError, parse_facts, probe_keys, statements_for
+from toolkit.checks.smbconfig import getters_of, smb_statements, split_smb, with_smb
 from toolkit.checks.verdicts import evaluate, host_status
 from toolkit.inventory.model import Host
 from toolkit.results import HostError, HostResult, HostStatus
@@ -27,6 +28,28 @@ from toolkit.transport.protocol import CredentialLike, Session, transport_fields
 from toolkit.transport.select import open_session
 
 log = logging.getLogger(__name__)
+
+_keys: dict[tuple[str, ...], tuple[str, ...]] = {}
+_keys_lock = threading.Lock()
+
+
+def probe_keys_for(host: Host) -> tuple[str, ...]:
+    """The registry keys the audit reads on ``host`` (each once), computed once per baseline
+    selection."""
+    key = tuple(host.baselines)
+    with _keys_lock:
+        found = _keys.get(key)
+    if found is None:
+        found = probe_keys(c.path for b in resolve_specs(key) for c in b.checks)
+        with _keys_lock:
+            _keys[key] = found
+    return found
+
+
+def smb_getters_for(host: Host) -> tuple[str, ...]:
+    """The Get-Smb*Configuration cmdlets the host's ``smb:`` checks read (each once)."""
+    return getters_of(c.path for b in baselines_for(host) for c in b.checks)
+
 
 #: One item of an answer: an output object/value or an error record.
 AnswerItem = PSObj | PSValue | ErrorRecordData | None

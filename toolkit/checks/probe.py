@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable
 
-from toolkit.checks.facts import (
+from toolkit.baselines.facts import (
     CURRENT_VERSION_KEY,
     SERVER_KEY,
     WORKSTATION_KEY,
@@ -23,7 +23,7 @@ from toolkit.checks.facts import (
     RegValue,
     normalize_key,
 )
-from toolkit.checks.facts import ProbeError as ProbeError  # re-exported: callers import it from here
+from toolkit.baselines.facts import ProbeError as ProbeError  # re-exported: callers import it from here
 from toolkit.checks.smbconfig import is_getter
 from toolkit.results import ErrorKind
 from toolkit.transport.model import (

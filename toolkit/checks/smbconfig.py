@@ -16,7 +16,7 @@ import functools
 from collections.abc import Iterable
 from dataclasses import replace
 
-from toolkit.checks.facts import HostFacts, KeyFacts, ProbeError, RegValue
+from toolkit.baselines.facts import HostFacts, KeyFacts, ProbeError, RegValue
 from toolkit.transport.model import Command, ErrorRecordData, InvocationResult, PSObj, PSValue, Statement
 
 #: Getter -> the CIM class its instance carries.
@@ -113,7 +113,7 @@ def _value(prop: PSValue | PSObj | None) -> RegValue:
 
 def with_smb(facts: HostFacts, getters: tuple[str, ...], smb: dict[str, KeyFacts]) -> HostFacts:
     """``facts`` with each getter's properties as the pseudo key named after it. Raises
-    :class:`~toolkit.checks.facts.ProbeError` when a getter got neither an object nor an error."""
+    :class:`~toolkit.baselines.facts.ProbeError` when a getter got neither an object nor an error."""
     if not getters:
         return facts
     missing = [g for g in getters if g not in smb]

@@ -27,9 +27,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
 from toolkit.baselines import engine
+from toolkit.baselines.facts import HostFacts
 from toolkit.baselines.model import Baseline
 from toolkit.baselines.select import resolve_specs
-from toolkit.checks.facts import HostFacts
 from toolkit.inventory.model import Policy
 from toolkit.results import CheckResult, CheckStatus, HostStatus, OsInfo
 
