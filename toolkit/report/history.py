@@ -83,9 +83,7 @@ def render_history(
                 r.inventory,
                 r.operator,
                 r.hosts,
-                r.counts.get("compliant", 0),
-                r.counts.get("drift", 0),
-                r.counts.get("not_applicable", 0),
+                *_verdicts(r, fmt, "compliant", "drift", "not_applicable"),
                 r.exit_code,
             ]
             for r in runs
@@ -103,8 +101,7 @@ def render_history(
                 r.inventory,
                 r.operator,
                 r.hosts,
-                r.counts.get("compliant", 0),
-                r.counts.get("drift", 0),
+                *_verdicts(r, fmt, "compliant", "drift"),
                 _not_assessed(r.counts),
                 ", ".join(f"{n} {k}" for k, n in r.changes.items()),
                 r.exit_code,
@@ -114,6 +111,19 @@ def render_history(
     if not runs and fmt == "table":
         return "no runs recorded for this selection\n"
     return _tabular(headers, rows, fmt, table_format=table_format)
+
+
+#: Runs whose host statuses are not verdicts against the baseline: a rollback's "compliant"
+#: means "back at the journal's prior value", usually drift, so the table leaves those columns
+#: empty ("-"; in CSV an empty cell) and the CHANGES column says what was restored (JSON keeps
+#: the recorded counts).
+NOT_JUDGED_KINDS = frozenset({"rollback"})
+
+
+def _verdicts(run: Any, fmt: str, *statuses: str) -> list[object]:
+    if run.kind in NOT_JUDGED_KINDS:
+        return ["" if fmt == "csv" else "-"] * len(statuses)
+    return [run.counts.get(status, 0) for status in statuses]
 
 
 def _kind(run: Any) -> str:
@@ -159,7 +169,8 @@ def render_timeline(host: str, entries: Sequence[Any], fmt: str, *, table_format
                 cells.append(f"{check['status']}: {short_actual(check['actual'])}")
             else:  # remediation rows: what happened to the setting
                 cells.append(check.get("outcome") or check["status"])
-        status = e.status if not e.error else f"{e.status}: {e.error}"
+        status = "restored" if e.kind in NOT_JUDGED_KINDS and e.status == "compliant" else e.status
+        status = status if not e.error else f"{status}: {e.error}"
         kind = e.kind if not e.mode or e.mode == e.kind else f"{e.kind} {e.mode}"
         rows.append([e.run, when(e.started), kind, e.operator, status, *cells, _changes_cell(e.changes)])
     return _tabular(headers, rows, fmt, table_format=table_format)

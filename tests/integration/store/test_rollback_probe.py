@@ -34,6 +34,15 @@ def test_rollback_restores_are_in_the_timeline(tmp_path: Path) -> None:
     assert {c["setting"] for c in restored} == {"client_signing", "server_signing"}
     assert all(c["journal_run_id"] == rollback_id for c in restored)
     assert all(c["after"] == "0 (DWord)" for c in restored), restored
+    # the rollback put back values that fail the baseline: it is no "compliant" host in history
+    table = story.psfleet("history", "--host", "hq-drift").out.splitlines()
+    (undo_line,) = [line for line in table if " rollback " in line]
+    assert " restored " in undo_line and " compliant " not in undo_line, undo_line
+    runs = story.psfleet("history", "-f", "csv").out.splitlines()
+    header = runs[0].split(",")
+    (undo_row,) = [row.split(",") for row in runs[1:] if ",rollback" in row]
+    assert undo_row[header.index("COMPLIANT")] == undo_row[header.index("DRIFT")] == "", runs
+    assert "restored" in undo_row[header.index("CHANGES")], runs
 
 
 def test_a_probe_run_is_listed_with_its_statuses(story: Story, tmp_path: Path) -> None:
