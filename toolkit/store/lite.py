@@ -107,7 +107,7 @@ def record_sqlite(db: str, rows: RunRows, *, timeout: float | None = None) -> in
 
 def _busy(exc: sqlite3.Error) -> bool:
     code = getattr(exc, "sqlite_errorcode", None)
-    return code is not None and code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+    return code is not None and (code & 0xFF) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 
 def _revision(connection: sqlite3.Connection) -> str | None:

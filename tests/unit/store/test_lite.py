@@ -182,6 +182,19 @@ def test_a_locked_store_raises_after_the_busy_timeout_and_keeps_nothing(tmp_path
         assert conn.execute("SELECT count(*) FROM host_results").fetchone() == (0,)
 
 
+def test_a_store_locked_even_for_readers_raises_instead_of_stepping_aside(tmp_path: Path) -> None:
+    db = _new_store(tmp_path / "s.db")
+    with sqlite3.connect(db, isolation_level=None) as conn:
+        conn.execute("PRAGMA journal_mode = DELETE")  # a rollback journal: a writer blocks readers
+    holder = sqlite3.connect(db, isolation_level=None)
+    try:
+        holder.execute("BEGIN EXCLUSIVE")
+        with pytest.raises(sqlite3.OperationalError, match="locked"):  # not None: no second wait elsewhere
+            record_sqlite(str(db), _rows(_probe(), "probe"), timeout=0.2)
+    finally:
+        holder.close()
+
+
 def test_a_failed_insert_leaves_no_part_of_the_run(tmp_path: Path) -> None:
     db = _new_store(tmp_path / "s.db")
     rows = _rows(_remediation(), "remediate")
