@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from toolkit.errors import UsageError
 from toolkit.report.formats import FORMATS
-from toolkit.report.junit import render_junit
 from toolkit.report.machine import render_csv, render_json, render_ndjson
 from toolkit.report.model import Run
 from toolkit.report.table import render_markdown, render_table
@@ -24,5 +23,7 @@ def render_report(run: Run, fmt: str, *, table_format: str = "simple") -> str:
     if fmt == "markdown":
         return render_markdown(run)
     if fmt == "junit":
+        from toolkit.report.junit import render_junit  # XML: imported for this format only
+
         return render_junit(run)
     raise UsageError(f"unknown format {fmt!r}; choose one of: {', '.join(FORMATS)}", field="--format")

@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from tabulate import tabulate, tabulate_formats
-
 from toolkit.checks.rules import FACTS_DOC, explain_lines
 from toolkit.errors import UsageError
+from toolkit.report.formats import TABLE_FORMAT_NAMES
 from toolkit.report.model import (
     HostView,
     Run,
@@ -22,7 +21,8 @@ from toolkit.report.model import (
 from toolkit.report.words import counted
 from toolkit.results import ErrorKind
 
-TABLE_FORMATS: tuple[str, ...] = tuple(sorted(tabulate_formats))
+#: tabulate's formats; tabulate itself is imported only to draw a table (not for JSON or CSV).
+TABLE_FORMATS: tuple[str, ...] = tuple(sorted(TABLE_FORMAT_NAMES))
 
 #: Optional per-host sections (``HostResult.extra``) shown as extra columns: (section key,
 #: column name). A section is a mapping with ``status``, ``summary`` (the cell) and
@@ -55,7 +55,7 @@ def render_table(run: Run, *, table_format: str = "simple") -> str:
     """One row per host: HOST, ADDRESS, OS, STATUS, one column per check (status and the
     value found) and ERROR; then a summary line. Raises :class:`UsageError` for a format
     tabulate does not know."""
-    if table_format not in tabulate_formats:
+    if table_format not in TABLE_FORMATS:
         raise UsageError(
             f"unknown table format {table_format!r}; choose one of: {', '.join(TABLE_FORMATS)}",
             field="--table-format",
@@ -67,6 +67,8 @@ def render_table(run: Run, *, table_format: str = "simple") -> str:
 def grid(rows: list[list[str]], headers: list[str], table_format: str) -> str:
     """``tabulate`` in ``table_format``, except ``tsv``: tabulate pads cells with spaces and
     drops empty trailing cells, so every row gets exactly the header's fields here."""
+    from tabulate import tabulate
+
     if table_format != "tsv":
         return tabulate(rows, headers, tablefmt=table_format)
     return "\n".join("\t".join(cell.replace("\t", " ") for cell in row) for row in [headers, *rows])
@@ -76,7 +78,7 @@ def render_markdown(run: Run) -> str:
     """GitHub-flavoured Markdown: a heading, the host table, the summary."""
     headers, rows = _rows(run, escape=markdown_cell)
     title = run.schema.split("/", 1)[0].replace(".", " ")
-    table = tabulate(rows, headers, tablefmt="github")
+    table = grid(rows, headers, "github")
     return f"# {title}\n\n{table}\n{_footnote(run)}\n{summary_line(run)}\n"
 
 
