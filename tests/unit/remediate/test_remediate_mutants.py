@@ -409,3 +409,138 @@ def test_a_failed_canary_names_its_batch_in_the_report_and_the_skipped_hosts(
         "not run: rollout stopped after batch 1"
     ] * 2
     assert run.exit_code == 12  # still drifted (4) and hosts not reached (8)
+
+
+def test_a_transport_error_after_the_writes_went_out_is_told_and_journaled_once(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from tests.unit.remediate.fakehost import sent_error
+
+    box = FakeWindows(
+        "17763", client_signing=("DWord", 0), server_signing=("DWord", 1), secure_negotiate=("DWord", 1)
+    )
+    box.fail_write = sent_error()
+    monkeypatch.setattr(apply_module, "open_session", FakeFleet(fs01=box))
+    journal = tmp_path / "j.jsonl"
+    run = remediate(
+        INVENTORY, credentials={"fs01": None}, journal=journal, options=OPTIONS, lock_dir=tmp_path / "l"
+    )
+    (host,) = run.hosts
+    assert host.error is not None and host.error.message == (
+        "connection reset by 192.0.2.5:5985; the writes were sent and may have happened (not retried)"
+    )
+    records = [(o.host, o.setting, o.outcome) for o in read_journal(journal).outcomes]
+    assert records == [("fs01", "client_signing", "unknown")]
+    # every setting is listed, the unwritten ones as they were planned
+    assert {c.id: c.outcome for c in host.checks} == {
+        "secure_negotiate": Outcome.COMPLIANT,
+        "client_signing": Outcome.UNKNOWN,
+        "server_signing": Outcome.COMPLIANT,
+    }
+    assert 0 <= host.duration_s < 3600
+
+
+def test_a_verified_write_says_so_and_every_setting_is_listed(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    box = FakeWindows(
+        "17763", client_signing=("DWord", 0), server_signing=("DWord", 1), secure_negotiate=("DWord", 1)
+    )
+    monkeypatch.setattr(apply_module, "open_session", FakeFleet(fs01=box))
+    run = remediate(
+        INVENTORY,
+        credentials={"fs01": None},
+        journal=tmp_path / "j.jsonl",
+        options=OPTIONS,
+        lock_dir=tmp_path / "l",
+    )
+    (host,) = run.hosts
+    checks = {c.id: c for c in host.checks}
+    assert set(checks) == {"secure_negotiate", "client_signing", "server_signing"}
+    assert checks["client_signing"].reason == "changed to 1 (DWord), verified by read-back"
+    assert 0 <= host.duration_s < 3600
+
+
+def test_a_journal_failing_on_the_outcome_says_the_outcome_is_not_journaled(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    box = drifted()
+    monkeypatch.setattr(apply_module, "open_session", FakeFleet(fs01=box))
+    append = JournalWriter.append
+
+    def full_on_outcomes(self: JournalWriter, *records: dict[str, object]) -> None:
+        if any(r.get("type") == "outcome" for r in records):
+            self.failed = "No space left on device"
+            raise JournalWriteError("cannot write journal: No space left on device", file=self.path)
+        append(self, *records)
+
+    monkeypatch.setattr(JournalWriter, "append", full_on_outcomes)
+    run = remediate(
+        INVENTORY,
+        credentials={"fs01": None},
+        journal=tmp_path / "j.jsonl",
+        options=OPTIONS,
+        lock_dir=tmp_path / "l",
+    )
+    (host,) = run.hosts
+    assert host.error is not None and host.error.message == (
+        "cannot write journal: No space left on device; the outcome below is not in the journal"
+    )
+    assert {c.id: c.outcome for c in host.checks}["client_signing"] is Outcome.CHANGED
+    assert box.value(WORKSTATION_KEY, "RequireSecuritySignature") == ("DWord", 1)
+    assert run.exit_code == 2
+
+
+def test_a_workaround_that_cannot_be_recorded_stops_the_run(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from toolkit.inventory.model import Policy
+
+    box = FakeWindows(
+        "9600", secure_negotiate=("DWord", 1), client_signing=("DWord", 1), server_signing=("DWord", 1)
+    )
+    monkeypatch.setattr(apply_module, "open_session", FakeFleet(fs01=box))
+    blocked = tmp_path / "not-a-dir"
+    blocked.write_text("a file where the workarounds' folder should be", encoding="utf-8")
+    host = Host(name="fs01", address="192.0.2.5", policy=Policy(secure_negotiate="disabled"))
+    run = remediate(
+        Inventory((host,), {}, "inline"),
+        credentials={"fs01": None},
+        journal=tmp_path / "j.jsonl",
+        options=OPTIONS,
+        lock_dir=tmp_path / "l",
+        allow_insecure=True,
+        expires=datetime.now(UTC) + timedelta(hours=12),
+        workaround_file=blocked / "workarounds.json",
+    )
+    assert run.journal_error is not None and run.journal_error.startswith(f"{blocked / 'workarounds.json'}")
+    assert "cannot record the workaround" in run.journal_error and run.exit_code == 2
+
+
+def test_an_abandoned_host_whose_write_then_fails_is_journaled_unknown_once(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import time
+
+    from tests.unit.remediate.fakehost import sent_error
+
+    # fs01's write answers with a transport error after its deadline (the fan-out already
+    # journaled it unknown); fs02 keeps the journal open meanwhile.
+    slow, later = drifted(), drifted()
+    slow.write_delay = lambda deadline: max(0.0, deadline - time.monotonic()) + 0.6
+    slow.fail_write = sent_error()
+    later.write_delay = lambda deadline: 1.5
+    monkeypatch.setattr(apply_module, "open_session", FakeFleet(fs01=slow, fs02=later))
+    hosts = tuple(Host(name=n, address=f"192.0.2.{i}") for i, n in enumerate(("fs01", "fs02"), 5))
+    journal = tmp_path / "j.jsonl"
+    remediate(
+        Inventory(hosts, {}, "inline"),
+        credentials={"fs01": None, "fs02": None},
+        journal=journal,
+        options=RemediateOptions(fanout=FanoutOptions(forks=1, timeout=2.5, retries=0, backoff=0)),
+        lock_dir=tmp_path / "l",
+    )
+    records = [(o.host, o.setting, o.outcome) for o in read_journal(journal).outcomes]
+    assert records.count(("fs01", "client_signing", "unknown")) == 1, records
