@@ -544,3 +544,31 @@ def test_an_abandoned_host_whose_write_then_fails_is_journaled_unknown_once(
     )
     records = [(o.host, o.setting, o.outcome) for o in read_journal(journal).outcomes]
     assert records.count(("fs01", "client_signing", "unknown")) == 1, records
+
+
+def test_a_weakening_write_the_read_back_does_not_confirm_records_no_workaround(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from toolkit.inventory.model import Policy
+    from toolkit.remediate.workarounds import load_workarounds
+
+    box = FakeWindows(
+        "9600", secure_negotiate=("DWord", 1), client_signing=("DWord", 1), server_signing=("DWord", 1)
+    )
+    box.ignore_writes = True
+    monkeypatch.setattr(apply_module, "open_session", FakeFleet(fs01=box))
+    host = Host(name="fs01", address="192.0.2.5", policy=Policy(secure_negotiate="disabled"))
+    run = remediate(
+        Inventory((host,), {}, "inline"),
+        credentials={"fs01": None},
+        journal=tmp_path / "j.jsonl",
+        options=OPTIONS,
+        lock_dir=tmp_path / "l",
+        allow_insecure=True,
+        expires=datetime.now(UTC) + timedelta(hours=12),
+        workaround_file=tmp_path / "workarounds.json",
+    )
+    assert {c.id: c.outcome for c in run.hosts[0].checks}["secure_negotiate"] is Outcome.FAILED
+    assert load_workarounds(tmp_path / "workarounds.json") == {}
