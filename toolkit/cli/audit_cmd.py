@@ -7,7 +7,6 @@ from pathlib import Path
 
 import typer
 
-from toolkit.cli.baseline_cmd import BASELINE_HELP
 from toolkit.cli.common import (
     can_prompt,
     check_format,
@@ -20,6 +19,7 @@ from toolkit.cli.common import (
 )
 from toolkit.cli.options import (
     BACKEND_HELP,
+    BASELINE_HELP,
     LIMIT_HELP,
     TRANSPORT_HELP,
     apply_to_command,
@@ -147,7 +147,6 @@ def audit(
     from toolkit.inventory.credentials import resolve_credentials
     from toolkit.inventory.limit import apply_limit
     from toolkit.inventory.loader import load_inventory
-    from toolkit.inventory.write import write_inventory
     from toolkit.remediate.workarounds import workarounds_from_journals
     from toolkit.report.model import summary_line
     from toolkit.report.render import ndjson_line, render
@@ -207,6 +206,8 @@ def audit(
     elif not streaming:
         emit_report(render(run, fmt, table_format=table_format), summary_line(run), output)
     if retry_file is not None:
+        from toolkit.inventory.write import write_inventory
+
         failed = {h.name for h in run.hosts if not h.status.assessed}
         write_inventory([h for h in inv.hosts if h.name in failed], retry_file)
         say(f"retry file: {retry_file} ({counted(len(failed), 'host')})")

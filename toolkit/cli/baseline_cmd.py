@@ -10,11 +10,6 @@ import typer
 from toolkit.cli.common import say
 from toolkit.report.words import counted
 
-BASELINE_HELP = (
-    "Judge the checks of this baseline (a shipped name, see `psfleet baseline list`, or a YAML "
-    "file, see docs/baselines.md); repeatable; overrides the inventory's baselines:."
-)
-
 app = typer.Typer(
     help="Baselines: the checks psfleet judges and fixes, as data (docs/baselines.md).",
     no_args_is_help=True,

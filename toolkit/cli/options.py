@@ -181,6 +181,11 @@ TRANSPORT_HELP = (
     "failure), lean or pypsrp. Overrides the inventory's transport."
 )
 
+BASELINE_HELP = (
+    "Judge the checks of this baseline (a shipped name, see `psfleet baseline list`, or a YAML "
+    "file, see docs/baselines.md); repeatable; overrides the inventory's baselines:."
+)
+
 BACKEND_HELP = (
     "How to read Ansible inventories: 'ansible' runs ansible-inventory --list (group_vars, plugins, "
     "vault); 'builtin' reads them without Ansible and refuses what it cannot evaluate; 'auto' uses "

@@ -17,7 +17,6 @@ from pathlib import Path
 import typer
 
 from toolkit.baselines.select import with_baselines
-from toolkit.cli.baseline_cmd import BASELINE_HELP
 from toolkit.cli.common import (
     can_prompt,
     check_format,
@@ -31,6 +30,7 @@ from toolkit.cli.common import (
     warn_insecure_transport,
 )
 from toolkit.cli.options import (
+    BASELINE_HELP,
     LIMIT_HELP,
     TRANSPORT_HELP,
     complete_limit,
