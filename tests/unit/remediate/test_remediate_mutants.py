@@ -572,3 +572,30 @@ def test_a_weakening_write_the_read_back_does_not_confirm_records_no_workaround(
     )
     assert {c.id: c.outcome for c in run.hosts[0].checks}["secure_negotiate"] is Outcome.FAILED
     assert load_workarounds(tmp_path / "workarounds.json") == {}
+
+
+class GarbledReadBack(FakeWindows):
+    """Takes the writes, then answers the read-back with something that is not registry keys."""
+
+    def run(self, statements: Any, deadline: float) -> Any:
+        answer = super().run(statements, deadline)
+        if any(s[0].name.startswith("Set-") for s in statements):
+            from toolkit.transport.model import InvocationResult, PSValue
+
+            return InvocationResult(output=(PSValue("Int32", 42),))
+        return answer
+
+
+def test_an_unreadable_read_back_leaves_the_write_unknown(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    box = GarbledReadBack("17763", client_signing=("DWord", 0), server_signing=("DWord", 1))
+    monkeypatch.setattr(apply_module, "open_session", FakeFleet(fs01=box))
+    journal = tmp_path / "j.jsonl"
+    run = remediate(
+        INVENTORY, credentials={"fs01": None}, journal=journal, options=OPTIONS, lock_dir=tmp_path / "l"
+    )
+    check = {c.id: c for c in run.hosts[0].checks}["client_signing"]
+    assert check.outcome is Outcome.UNKNOWN and check.reason.startswith("state unknown: read-back failed: ")
+    assert read_journal(journal).outcome_of("fs01", "client_signing") == "unknown"
+    assert run.hosts[0].error is not None and "1 of 1 writes not verified" in run.hosts[0].error.message

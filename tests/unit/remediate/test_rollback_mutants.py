@@ -378,3 +378,37 @@ def test_a_host_past_its_deadline_before_any_restore_says_nothing_was_restored(
     assert host.error.message.endswith(", nothing restored") and host.error.sent is False
     time.sleep(0.5)  # let the abandoned worker finish before the fixtures go
     assert box.value(WORKSTATION_KEY, "RequireSecuritySignature") == ("DWord", 1)
+
+
+def test_each_restore_names_its_journal_line_and_prior_value(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    path = journal_of(tmp_path / "j.jsonl", intent(), intent(setting="server_signing", before=ZERO))
+    box = FakeWindows("17763", client_signing=("DWord", 1), server_signing=("DWord", 0))
+    run = run_rollback(monkeypatch, tmp_path, path, fs01=box)
+    checks = {c.id: c for c in run.hosts[0].checks}
+    restored, compliant = checks["client_signing"], checks["server_signing"]
+    assert (restored.rule, restored.expected, restored.after) == (
+        "journal line 2",
+        "prior value 0 (DWord)",
+        ZERO,
+    )
+    assert restored.command.startswith("Set-ItemProperty") and restored.before == ONE
+    assert (
+        compliant.outcome is Outcome.COMPLIANT and compliant.reason == "already at the prior value 0 (DWord)"
+    )
+    assert (compliant.rule, compliant.after, compliant.command) == ("journal line 3", None, "")
+    assert run.hosts[0].status.value == "compliant" and run.hosts[0].os is not None
+
+
+def test_a_string_of_unknown_true_kind_is_not_restored(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from toolkit.remediate.plan import AMBIGUOUS_REASON
+
+    path = journal_of(tmp_path / "j.jsonl", intent())
+    box = FakeWindows("17763", client_signing=("String", "1"))  # reg.exe says nothing of it
+    run = run_rollback(monkeypatch, tmp_path, path, fs01=box)
+    check = run.hosts[0].checks[0]
+    assert check.outcome is Outcome.BLOCKED and check.reason == AMBIGUOUS_REASON
+    assert "Set-ItemProperty" not in box.commands
