@@ -62,9 +62,16 @@ REPO = Path(__file__).resolve().parent.parent
 
 #: module -> (source files or folders, unit tests that guard them)
 MODULES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    # the verdict logic moved into the baseline engine (issue 17): mutated with checks/
+    # the verdict logic moved into the baseline engine (issue 17), and the facts, OS builds and
+    # rules the verdicts rest on into baselines/ (issue 16, 8517c1e): mutated with checks/
     "checks": (
-        ("toolkit/checks", "toolkit/baselines/engine.py"),
+        (
+            "toolkit/checks",
+            "toolkit/baselines/engine.py",
+            "toolkit/baselines/facts.py",
+            "toolkit/baselines/osinfo.py",
+            "toolkit/baselines/rules.py",
+        ),
         ("tests/unit/checks", "tests/unit/baselines"),
     ),
     "remediate": (("toolkit/remediate",), ("tests/unit/remediate",)),
