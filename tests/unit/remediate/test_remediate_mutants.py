@@ -599,3 +599,21 @@ def test_an_unreadable_read_back_leaves_the_write_unknown(
     assert check.outcome is Outcome.UNKNOWN and check.reason.startswith("state unknown: read-back failed: ")
     assert read_journal(journal).outcome_of("fs01", "client_signing") == "unknown"
     assert run.hosts[0].error is not None and "1 of 1 writes not verified" in run.hosts[0].error.message
+
+
+def test_batches_that_pass_go_on_and_a_failed_last_batch_stops_nothing(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    last = drifted()
+    last.ignore_writes = True  # the last batch's host fails: nothing is left to stop
+    monkeypatch.setattr(apply_module, "open_session", FakeFleet(fs01=drifted(), fs02=drifted(), fs03=last))
+    hosts = tuple(Host(name=n, address=f"192.0.2.{i}") for i, n in enumerate(("fs01", "fs02", "fs03"), 5))
+    run = remediate(
+        Inventory(hosts, {}, "inline"),
+        credentials=dict.fromkeys(("fs01", "fs02", "fs03")),
+        journal=tmp_path / "j.jsonl",
+        options=RemediateOptions(fanout=FanoutOptions(forks=1, timeout=30, retries=0), batch="1"),
+        lock_dir=tmp_path / "locks",
+    )
+    assert run.stopped is None and [b.number for b in run.batches] == [1, 2, 3]
+    assert [h.status.value for h in run.hosts] == ["compliant", "compliant", "drift"]
