@@ -617,3 +617,26 @@ def test_batches_that_pass_go_on_and_a_failed_last_batch_stops_nothing(
     )
     assert run.stopped is None and [b.number for b in run.batches] == [1, 2, 3]
     assert [h.status.value for h in run.hosts] == ["compliant", "compliant", "drift"]
+    assert [h.batch for h in run.hosts] == [1, 2, 3]
+
+
+def test_a_run_interrupted_before_its_hosts_start_says_so(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    box = drifted()
+    monkeypatch.setattr(apply_module, "open_session", FakeFleet(fs01=box))
+    stop = threading.Event()
+    stop.set()
+    run = remediate(
+        INVENTORY,
+        credentials={"fs01": None},
+        journal=tmp_path / "j.jsonl",
+        options=OPTIONS,
+        stop=stop,
+        lock_dir=tmp_path / "l",
+    )
+    (host,) = run.hosts
+    assert (
+        host.error is not None and host.error.message == "not run: interrupted" and host.error.sent is False
+    )
+    assert run.interrupted and run.exit_code == 130 and run.journal_error is None and box.commands == []
