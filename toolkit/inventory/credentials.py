@@ -52,6 +52,8 @@ class _Resolver:
         self.env = env
         self.prompted: dict[str, str] = {}
         self.keyring_cache: dict[tuple[str, str], str] = {}
+        #: Password files read so far: a fleet usually shares one (1,000 hosts, one read).
+        self.file_cache: dict[str, str] = {}
 
     def error(self, host: Host, field_name: str, message: str) -> CredentialError:
         source = host.source
@@ -72,7 +74,9 @@ class _Resolver:
                 raise self.error(host, "password_env", f"environment variable {ref} {state}")
             return Credential(username, value)
         if kind == "file":
-            return Credential(username, self.from_file(host, ref))
+            if ref not in self.file_cache:
+                self.file_cache[ref] = self.from_file(host, ref)
+            return Credential(username, self.file_cache[ref])
         if kind == "inventory" and host.password.secret is not None:
             return Credential(username, host.password.secret)  # an Ansible ansible_password
         if kind == "keyring":
