@@ -199,7 +199,7 @@ def test_a_host_fixed_by_another_run_meanwhile_is_compliant_and_not_written(
         INVENTORY, credentials={"fs01": None}, journal=journal, options=OPTIONS, lock_dir=tmp_path / "l"
     )
     (host,) = run.hosts
-    assert host.status.value == "compliant" and host.error is None
+    assert host.status.value == "compliant" and host.error is None and 0 <= host.duration_s < 3600
     assert "Set-SmbClientConfiguration" not in box.commands and box.lease is None
     assert read_journal(journal).intents == ()
 
@@ -640,3 +640,35 @@ def test_a_run_interrupted_before_its_hosts_start_says_so(
         host.error is not None and host.error.message == "not run: interrupted" and host.error.sent is False
     )
     assert run.interrupted and run.exit_code == 130 and run.journal_error is None and box.commands == []
+
+
+class GarbledUnderLease(FakeWindows):
+    """Grants the lease, then answers the reads under it with something that is not registry keys."""
+
+    def run(self, statements: Any, deadline: float) -> Any:
+        answer = super().run(statements, deadline)
+        if any(s[0].name == "New-ItemProperty" for s in statements):
+            from toolkit.transport.model import InvocationResult, PSValue
+
+            lease = [o for o in answer.output if "psfleet" in str(getattr(o, "get", lambda _: "")("PSPath"))]
+            return InvocationResult(output=(*lease, PSValue("Int32", 42)))
+        return answer
+
+
+def test_an_unreadable_answer_under_the_lease_writes_nothing_and_frees_the_lease(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    box = GarbledUnderLease("17763", client_signing=("DWord", 0), server_signing=("DWord", 1))
+    monkeypatch.setattr(apply_module, "open_session", FakeFleet(fs01=box))
+    run = remediate(
+        INVENTORY,
+        credentials={"fs01": None},
+        journal=tmp_path / "j.jsonl",
+        options=OPTIONS,
+        lock_dir=tmp_path / "l",
+    )
+    (host,) = run.hosts
+    assert host.error is not None and host.error.message.startswith("unexpected answer: ")
+    check = {c.id: c for c in host.checks}["client_signing"]
+    assert check.outcome is Outcome.NOT_RUN and check.reason.startswith("not written: unexpected answer: ")
+    assert box.lease is None and box.value(WORKSTATION_KEY, "RequireSecuritySignature") == ("DWord", 0)

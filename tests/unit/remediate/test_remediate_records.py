@@ -457,3 +457,29 @@ def test_expiries_as_typed() -> None:
     with pytest.raises(UsageError, match="is in the past"):
         parse_expires(NOW.isoformat(), now=NOW)
     assert parse_expires((NOW + timedelta(seconds=1)).isoformat(), now=NOW) == NOW + timedelta(seconds=1)
+
+
+def test_a_bad_records_reason_keeps_80_characters_and_cuts_longer_ones() -> None:
+    assert journal_module._short("x" * 80) == "x" * 80
+    assert journal_module._short("x" * 81) == "x" * 77 + "..."
+
+
+def test_a_journal_whose_header_failed_keeps_no_file_open(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_space(fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(journal_module.os, "fsync", no_space)
+    path = tmp_path / "j.jsonl"
+    with pytest.raises(JournalWriteError) as failed:
+        JournalWriter.create(path, {"run_id": "r1"})
+    assert failed.value is not None  # the failure (and its frames) still alive here
+    fds = Path("/proc/self/fd")
+    targets = []
+    for fd in fds.iterdir():
+        try:
+            targets.append(os.readlink(fd))
+        except OSError:
+            continue
+    assert not [t for t in targets if t.startswith(str(path))]
