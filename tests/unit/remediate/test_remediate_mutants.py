@@ -672,3 +672,13 @@ def test_an_unreadable_answer_under_the_lease_writes_nothing_and_frees_the_lease
     check = {c.id: c for c in host.checks}["client_signing"]
     assert check.outcome is Outcome.NOT_RUN and check.reason.startswith("not written: unexpected answer: ")
     assert box.lease is None and box.value(WORKSTATION_KEY, "RequireSecuritySignature") == ("DWord", 0)
+
+
+def test_a_run_id_is_its_utc_start_and_eight_hex_digits() -> None:
+    import re
+
+    from toolkit.remediate.apply import new_run_id
+
+    ids = {new_run_id() for _ in range(20)}
+    assert all(re.fullmatch(r"\d{8}T\d{6}Z-[0-9a-f]{8}", i) for i in ids), ids
+    assert len(ids) == 20
