@@ -47,13 +47,15 @@ def choose_db(
 
 def to_url(db: str) -> str:
     """A SQLAlchemy URL for ``db``: URLs pass (``postgresql://`` and ``postgres://`` get the
-    psycopg 3 driver), paths become ``sqlite:///ABSOLUTE``."""
+    psycopg 3 driver), paths become ``sqlite:///ABSOLUTE``, with ``%`` and ``?`` escaped (a URL
+    would read them as an escape and a query: ``a?b.db`` was the file ``a``)."""
     if "://" in db:
         scheme, rest = db.split("://", 1)
         if scheme in ("postgresql", "postgres"):
             return f"postgresql+psycopg://{rest}"
         return db
-    return f"sqlite:///{Path(db).expanduser().resolve()}"
+    path = str(Path(db).expanduser().resolve())
+    return "sqlite:///" + path.replace("%", "%25").replace("?", "%3F")
 
 
 def busy_timeout(env: Mapping[str, str] | None = None) -> float:

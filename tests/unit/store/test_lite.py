@@ -134,6 +134,18 @@ def test_a_run_written_by_sqlite3_reads_back_through_the_store(tmp_path: Path) -
     ]
 
 
+@pytest.mark.parametrize("name", ["a?b.db", "a%41b.db", "a#b c%.db"])
+def test_both_writers_use_the_file_named_even_with_url_characters(tmp_path: Path, name: str) -> None:
+    db = tmp_path / name
+    _new_store(db)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [name]  # not "a", not "aAb.db"
+    assert record_sqlite(str(db), _rows(_probe(), "probe")) == 1
+    with open_store(str(db)) as store:
+        assert write_rows(store, _rows(_remediation(), "remediate")) == 2
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT kind FROM runs ORDER BY id").fetchall() == [("probe",), ("remediate",)]
+
+
 def _at_revision(path: Path, revision: str) -> Path:
     _new_store(path)
     with sqlite3.connect(path) as conn:
