@@ -81,7 +81,10 @@ def open_early(db: str | None, *, no_record: bool) -> None:
 def _lite_applies(db: str | None) -> bool:
     from toolkit.store.lite import applies
 
-    return applies(chosen_db(db))
+    try:
+        return applies(chosen_db(db))
+    except Exception:  # an odd path (a symlink loop...): the thread's open reports it, at the end
+        return False
 
 
 def record(

@@ -236,3 +236,15 @@ def test_the_cli_records_into_an_existing_store_without_sqlalchemy(tmp_path: Pat
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT kind, hosts_total FROM runs").fetchall() == [("probe", 2)]
         assert conn.execute("SELECT version_num FROM alembic_version").fetchone() == (HEAD,)
+
+
+def test_a_store_path_that_cannot_be_resolved_costs_one_warning_not_the_run(tmp_path: Path) -> None:
+    from toolkit.cli.record import open_early, record
+
+    (tmp_path / "a").symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(tmp_path / "a")
+    db = str(tmp_path / "a" / "psfleet.db")  # a symlink loop: the path cannot be resolved
+    warnings: list[str] = []
+    open_early(db, no_record=False)  # must not raise: the command has not probed yet
+    assert record(_probe, kind="probe", db=db, no_record=False, warn=warnings.append) is None
+    assert len(warnings) == 1 and "run not recorded" in warnings[0], warnings
