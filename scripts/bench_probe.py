@@ -86,18 +86,23 @@ def mark(name):
     marks.append((time.perf_counter(), time.process_time()))
     (w0, c0), (w1, c1) = marks[-2], marks[-1]
     phases[name] = {"wall_s": round(w1 - w0, 4), "cpu_s": round(c1 - c0, 4)}
-import toolkit.cli, toolkit.cli.smb_cmd as cmd
+import toolkit.cli, toolkit.cli.smb_cmd
 from pathlib import Path
+from toolkit.cli.record import record
+from toolkit.fanout.task import FanoutOptions
+from toolkit.inventory.loader import load_inventory
+from toolkit.report.probe import render_probe_run
+from toolkit.smb.fleet import ProbeHooks, probe_fleet
 toolkit.cli.command()  # the command tree the CLI builds before it parses
 mark("start-up (imports, CLI)")
-inventory = cmd.apply_limit(cmd.load_inventory(Path(sys.argv[1])), [])
+inventory = load_inventory(Path(sys.argv[1]))
 mark("inventory")
-options = cmd.FanoutOptions(forks=int(sys.argv[2]), timeout=10.0, retries=0)
-run = cmd.probe_fleet(inventory, options=options, hooks=cmd.ProbeHooks(), per_dialect=(), smb1=False, identify=False)
+options = FanoutOptions(forks=int(sys.argv[2]), timeout=10.0, retries=0)
+run = probe_fleet(inventory, options=options, hooks=ProbeHooks(), per_dialect=(), smb1=False, identify=False)
 mark("probe loop")
-text = cmd.render_probe_run(run, "json", table_format="simple")
+text = render_probe_run(run, "json", table_format="simple")
 mark("render json")
-number = cmd.record(run.to_dict, kind="probe", db=None, no_record=False, hosts=inventory.hosts)
+number = record(run.to_dict, kind="probe", db=None, no_record=False, hosts=inventory.hosts)
 mark("record")
 print(json.dumps({"phases": phases, "recorded": number, "hosts": len(run.hosts)}))
 """
