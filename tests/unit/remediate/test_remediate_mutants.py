@@ -108,6 +108,7 @@ def test_a_batch_run_elsewhere_reports_its_hosts_and_whether_it_was_interrupted(
     else:
         (host,) = run.hosts
         assert host.name == "fs01" and host.status.value == "drift" and host.error is None
+        assert 0 <= host.duration_s < 3600
         assert {c.id: c.outcome for c in host.checks}["client_signing"] is Outcome.PENDING
     assert box.value(WORKSTATION_KEY, "RequireSecuritySignature") == ("DWord", 0)
 
@@ -163,6 +164,7 @@ def test_a_host_whose_intent_the_journal_refused_says_nothing_was_written_to_it(
     assert host.error is not None and host.error.message == (
         "cannot write journal: No space left on device; nothing was written to this host"
     )
+    assert host.error.sent is False
     check = next(c for c in host.checks if c.id == "client_signing")
     assert check.outcome is Outcome.NOT_RUN and check.reason.startswith("not written: cannot write journal")
 
@@ -682,3 +684,77 @@ def test_a_run_id_is_its_utc_start_and_eight_hex_digits() -> None:
     ids = {new_run_id() for _ in range(20)}
     assert all(re.fullmatch(r"\d{8}T\d{6}Z-[0-9a-f]{8}", i) for i in ids), ids
     assert len(ids) == 20
+
+
+def test_a_run_that_ends_by_an_exception_says_so_in_its_journal(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    def second_ctrl_c(*args: Any, **kwargs: Any) -> Any:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(apply_module, "open_session", FakeFleet(fs01=drifted()))
+    monkeypatch.setattr(apply_module, "run_hosts", second_ctrl_c)
+    journal = tmp_path / "j.jsonl"
+    with pytest.raises(KeyboardInterrupt):
+        remediate(
+            INVENTORY, credentials={"fs01": None}, journal=journal, options=OPTIONS, lock_dir=tmp_path / "l"
+        )
+    end = json.loads(journal.read_text(encoding="utf-8").splitlines()[-1])
+    assert end["type"] == "end" and end["interrupted"] is True and end["exit_code"] == 130
+
+
+def test_this_boxs_lock_is_freed_and_a_busy_host_has_its_duration(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from toolkit.remediate.lease import LocalLock
+
+    monkeypatch.setattr(apply_module, "open_session", FakeFleet(fs01=drifted()))
+    locks = tmp_path / "locks"
+    remediate(
+        INVENTORY, credentials={"fs01": None}, journal=tmp_path / "a.jsonl", options=OPTIONS, lock_dir=locks
+    )
+    (lock_file,) = locks.glob("*.lock")
+    assert lock_file.read_text(encoding="utf-8") == ""  # released: no run id left in it
+    held = LocalLock(locks, "fs01", "other-run")
+    held.acquire()
+    try:
+        run = remediate(
+            INVENTORY,
+            credentials={"fs01": None},
+            journal=tmp_path / "b.jsonl",
+            options=OPTIONS,
+            lock_dir=locks,
+        )
+    finally:
+        held.release()
+    (host,) = run.hosts
+    assert host.status.value == "busy" and 0 <= host.duration_s < 3600
+
+
+def test_an_abandoned_host_whose_unknown_cannot_be_journaled_stops_the_run(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import time
+
+    box = drifted()
+    box.write_delay = lambda deadline: max(0.0, deadline - time.monotonic()) + 0.6
+    monkeypatch.setattr(apply_module, "open_session", FakeFleet(fs01=box))
+    append = JournalWriter.append
+
+    def full_on_outcomes(self: JournalWriter, *records: dict[str, object]) -> None:
+        if any(r.get("type") == "outcome" for r in records):
+            self.failed = "No space left on device"
+            raise JournalWriteError("cannot write journal: No space left on device", file=self.path)
+        append(self, *records)
+
+    monkeypatch.setattr(JournalWriter, "append", full_on_outcomes)
+    run = remediate(
+        INVENTORY,
+        credentials={"fs01": None},
+        journal=tmp_path / "j.jsonl",
+        options=RemediateOptions(fanout=FanoutOptions(forks=1, timeout=1.5, retries=0, backoff=0)),
+        lock_dir=tmp_path / "l",
+    )
+    time.sleep(0.8)  # let the abandoned worker finish before the fixtures go
+    assert run.journal_error is not None and "No space left on device" in run.journal_error
+    assert run.exit_code == 2
