@@ -29,7 +29,6 @@ This module is below the CLI: it imports no Typer or click.
 from __future__ import annotations
 
 import os
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -100,6 +99,8 @@ def load_config(path: str | Path | None = None, *, env: Mapping[str, str] | None
         if required:
             raise ConfigError("config file not found", file=found)
         return Config()
+    import tomllib  # only when there is a file to read (most runs have none)
+
     from toolkit.yamlsrc import read_bounded
 
     text = read_bounded(found, ConfigError)  # a size bound: $PSFLEET_CONFIG=/dev/zero fails at once

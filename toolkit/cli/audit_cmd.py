@@ -145,7 +145,6 @@ def audit(
     from toolkit.baselines.select import with_baselines
     from toolkit.fanout.runner import FanoutHooks, FanoutOptions
     from toolkit.inventory.credentials import resolve_credentials
-    from toolkit.inventory.limit import apply_limit
     from toolkit.inventory.loader import load_inventory
     from toolkit.remediate.workarounds import workarounds_from_journals
     from toolkit.report.model import summary_line
@@ -154,7 +153,11 @@ def audit(
     from toolkit.results import HostResult
     from toolkit.transport.select import with_transport
 
-    inv = apply_limit(load_inventory(require_inventory(settings["inventory"])), limit)
+    inv = load_inventory(require_inventory(settings["inventory"]))
+    if limit:  # host patterns: imported only when given
+        from toolkit.inventory.limit import apply_limit
+
+        inv = apply_limit(inv, limit)
     inv = with_transport(inv, settings["transport"])
     inv = with_baselines(inv, baseline)
     interactive = can_prompt(fmt, no_input)

@@ -34,7 +34,6 @@ from toolkit.cli.record import db_option, no_record_option, open_early, record
 from toolkit.errors import UsageError
 from toolkit.fanout.task import FanoutOptions
 from toolkit.inventory.credentials import ENV_PASSWORD, ENV_USERNAME
-from toolkit.inventory.limit import apply_limit
 from toolkit.inventory.loader import load_inventory
 from toolkit.report.probe import PROBE_RUN_FORMATS, probe_host_line, probe_run_summary, render_probe_run
 from toolkit.smb.fleet import ProbeHooks, ProbeHost, probe_fleet
@@ -135,7 +134,11 @@ def probe_smb_command(
     setup_logging(verbose)
     check_format(fmt, PROBE_RUN_FORMATS, table_format=table_format)
     reject_table_format(ctx, fmt)
-    inv = apply_limit(load_inventory(inventory), limit)
+    inv = load_inventory(inventory)
+    if limit:  # host patterns: imported only when given
+        from toolkit.inventory.limit import apply_limit
+
+        inv = apply_limit(inv, limit)
     # Nothing is sent before the TCP connect succeeds, so the probe itself has no retries.
     options = FanoutOptions(forks=forks, timeout=timeout, retries=0)
     streaming = fmt == "ndjson" and output is None
