@@ -31,6 +31,12 @@ from toolkit.inventory.model import Host
 
 Pipes = tuple[multiprocessing.connection.Connection, multiprocessing.connection.Connection]
 
+#: Seconds a thread may hold the GIL while others wait for it (Python's default: 0.005). A
+#: worker's threads give the GIL up at every socket call anyway, a few hundred microseconds
+#: apart; the forced switches of the default only added hand-overs between 100+ threads
+#: (each a context switch and a few futex calls).
+SWITCH_INTERVAL = 0.05
+
 
 def serve(
     jobs: multiprocessing.connection.Connection, results: multiprocessing.connection.Connection, work: Any
@@ -99,6 +105,7 @@ def main(argv: list[str]) -> int:
     except (EOFError, OSError):
         return 1
     warm_up(warm)
+    sys.setswitchinterval(SWITCH_INTERVAL)  # the forked workers keep it
     work = (task, fail, options)
     children = fork_workers(pipes, work)
     serve(jobs, results, work)
