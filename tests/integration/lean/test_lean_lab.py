@@ -113,10 +113,17 @@ class Kdc:
 
 @pytest.fixture
 def silent_realm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Kdc]:
-    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    udp.bind(("127.0.0.1", 0))
-    port = udp.getsockname()[1]
-    tcp = socket.create_server(("127.0.0.1", port))
+    for _ in range(20):  # a UDP port whose TCP twin is free too (else: another one)
+        udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        udp.bind(("127.0.0.1", 0))
+        port = udp.getsockname()[1]
+        try:
+            tcp = socket.create_server(("127.0.0.1", port))
+            break
+        except OSError:
+            udp.close()
+    else:
+        pytest.fail("no UDP port with a free TCP twin on 127.0.0.1")
     kdc = Kdc(port)
     stop = threading.Event()
 
