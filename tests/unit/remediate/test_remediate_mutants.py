@@ -79,6 +79,7 @@ def test_a_second_ctrl_c_while_a_write_is_in_flight_journals_it_unknown(
     assert "abandoned" in said[1]
     (host,) = run.hosts
     assert host.error is not None and "may have happened" in host.error.message
+    assert 0 <= host.duration_s < 3600
     assert next(c for c in host.checks if c.id == "client_signing").outcome is Outcome.UNKNOWN
     journal = read_journal(tmp_path / "j.jsonl")
     assert journal.outcome_of("fs01", "client_signing") == "unknown" and journal.ended
@@ -136,6 +137,7 @@ def test_after_the_journal_failed_no_host_is_even_connected_to(
     assert fleet.opened == [] and fleet.hosts["fs01"].commands == []
     (host,) = run.hosts
     assert host.status.value == "error" and host.checks == ()
+    assert 0 <= host.duration_s < 3600
 
 
 def test_a_host_whose_intent_the_journal_refused_says_nothing_was_written_to_it(
@@ -164,6 +166,7 @@ def test_a_host_whose_intent_the_journal_refused_says_nothing_was_written_to_it(
     assert host.error is not None and host.error.message == (
         "cannot write journal: No space left on device; nothing was written to this host"
     )
+    assert 0 <= host.duration_s < 3600
     assert host.error.sent is False
     check = next(c for c in host.checks if c.id == "client_signing")
     assert check.outcome is Outcome.NOT_RUN and check.reason.startswith("not written: cannot write journal")
@@ -276,6 +279,7 @@ def test_a_served_host_names_its_client_and_an_unreadable_lease_is_an_error(
         "cannot take the host's lease: the lease value could not be created or read "
         "(not an administrator?); nothing was written"
     )
+    assert 0 <= host.duration_s < 3600
     assert box.value(WORKSTATION_KEY, "RequireSecuritySignature") == ("DWord", 0)
 
 
@@ -369,7 +373,14 @@ def test_a_host_in_flight_when_the_journal_failed_takes_no_lease(
     slow = WaitsToAnswer(failed, slow_asked)  # in flight: asked, answers after the failure
     first = WaitsToAnswer(slow_asked)  # fails its intent once the other host is in flight
     monkeypatch.setattr(apply_module, "open_session", FakeFleet(fs01=first, fs02=slow))
-    _full_disk_on_intents(monkeypatch, failed)
+    _full_disk_on_intents(monkeypatch)
+    journal_failed = apply_module._Context.journal_failed
+
+    def then_answer(self: Any, exc: Any) -> None:  # the run has reacted to the failure
+        journal_failed(self, exc)
+        failed.set()
+
+    monkeypatch.setattr(apply_module._Context, "journal_failed", then_answer)
     hosts = (Host(name="fs01", address="192.0.2.5"), Host(name="fs02", address="192.0.2.6"))
     run = remediate(
         Inventory(hosts, {}, "inline"),
