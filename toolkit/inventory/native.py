@@ -120,9 +120,9 @@ class _Reader:
         if not isinstance(body, SrcDict):
             self.problems.add(f"expected a mapping of settings, got {describe(body)}", line, path)
             return layer
-        known = SETTING_KEYS + (HOST_ONLY_KEYS if host_level else ())
+        key_lines, body_line = body.key_lines, body.line  # body.line_of, without a call per key
         for key, value in body.items():
-            key_line, field_path = body.line_of(key), f"{path}.{key}"
+            key_line, field_path = key_lines.get(key, body_line), f"{path}.{key}"
             if key in HOST_ONLY_KEYS and key != "address":
                 if not host_level:
                     self.problems.add(f"{key!r} can only be set on a host", key_line, field_path)
@@ -134,6 +134,7 @@ class _Reader:
                 layer, str(key), value, key_line, field_path, self.problems, base_dir=self.base_dir
             )
             if not found:
+                known = SETTING_KEYS + (HOST_ONLY_KEYS if host_level else ())
                 self.problems.add(f"unknown key {key!r}{suggest(str(key), known)}", key_line, field_path)
         return layer
 
@@ -210,7 +211,7 @@ class _Reader:
         if spec is not None and not isinstance(spec, SrcDict):
             self.problems.add(f"expected a mapping of host settings, got {describe(spec)}", line, host_path)
             return
-        settings = {k: v for k, v in (spec or {}).items() if k != "name"}
+        settings = spec is not None and len(spec) > ("name" in spec)  # any key besides name:
         host = self.hosts.get(name)
         if host is None:
             host = self.hosts[name] = _Host(name, line, host_path)
@@ -317,11 +318,17 @@ class _Reader:
                 built.append(made)
         if self.problems:
             return None
-        members = {
-            name: tuple(h.name for h in built if name in h.groups)
-            for name in sorted(self.groups, key=lambda g: self.groups[g].order)
+        members: dict[str, list[str]] = {
+            name: [] for name in sorted(self.groups, key=lambda g: self.groups[g].order)
         }
-        return Inventory(hosts=tuple(built), groups=members, source=self.file)
+        for made in built:  # one pass over the hosts, not one per group
+            for group_name in made.groups:
+                members[group_name].append(made.name)
+        return Inventory(
+            hosts=tuple(built),
+            groups={name: tuple(hosts) for name, hosts in members.items()},
+            source=self.file,
+        )
 
 
 def parse_native(data: object, file: str, problems: Problems) -> Inventory | None:
