@@ -64,6 +64,28 @@ def test_a_dead_worker_costs_its_hosts_an_error_not_the_run() -> None:
         )
 
 
+def test_the_forked_worker_serves_on_when_the_started_one_dies() -> None:
+    # The started worker forked the second; each process holds only its own pipes, so the
+    # started one's death shows at once (its results pipe ends) and the other serves the run.
+    ex = ProcessExecutor(dict, FanoutOptions(retries=0), HOSTS, 2, fail=audit_failure)
+    try:
+        first, second = ex._workers
+        ex._proc.kill()
+        ex._proc.wait(10)
+        limit = time.monotonic() + 10
+        while first.alive and time.monotonic() < limit:
+            ex.wait(0.2)
+        assert not first.alive and second.alive
+        for index, host in enumerate(HOSTS):
+            ex.submit(index, host, time.monotonic() + 60)
+        results = collect(ex, len(HOSTS), within=20)
+    finally:
+        ex.close()
+    assert sorted(results) == [0, 1, 2]
+    for result in results.values():  # answered by the forked worker, not lost with the first
+        assert result.error is not None and "internal error: TypeError" in result.error.message
+
+
 def module_level_task(host: Host, deadline: float) -> HostResult:
     return HostResult(host.name, host.address, HostStatus.COMPLIANT)
 
