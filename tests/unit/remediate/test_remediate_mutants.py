@@ -769,3 +769,16 @@ def test_an_abandoned_host_whose_unknown_cannot_be_journaled_stops_the_run(
     time.sleep(0.8)  # let the abandoned worker finish before the fixtures go
     assert run.journal_error is not None and "No space left on device" in run.journal_error
     assert run.exit_code == 2
+
+
+def test_a_second_ctrl_c_after_the_fanout_ended_does_not_raise() -> None:
+    stop = threading.Event()
+    cancelled: list[str] = []
+    with interrupt.interrupt_policy(stop, lambda _: None), interrupt.cancellable(cancelled.append):
+        handler = signal.getsignal(signal.SIGINT)
+        assert callable(handler)
+        with interrupt.in_fanout():
+            pass  # the fan-out is over: the journal's end and the report come next
+        handler(signal.SIGINT, None)
+        handler(signal.SIGINT, None)  # no KeyboardInterrupt while the report is written
+    assert cancelled == ["interrupted"] and stop.is_set()
