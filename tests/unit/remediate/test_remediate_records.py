@@ -483,3 +483,10 @@ def test_a_journal_whose_header_failed_keeps_no_file_open(
         except OSError:
             continue
     assert not [t for t in targets if t.startswith(str(path))]
+
+
+def test_a_journal_keeps_non_ascii_text_as_written(tmp_path: Path) -> None:
+    path = tmp_path / "j.jsonl"
+    JournalWriter.create(path, {"run_id": "r1", "inventory": "/srv/inventaire-été.yml"}).close()
+    assert "inventaire-été.yml" in path.read_text(encoding="utf-8")
+    assert read_journal(path).header["inventory"] == "/srv/inventaire-été.yml"
