@@ -783,3 +783,84 @@ def test_a_second_ctrl_c_after_the_fanout_ended_does_not_raise() -> None:
         handler(signal.SIGINT, None)
         handler(signal.SIGINT, None)  # no KeyboardInterrupt while the report is written
     assert cancelled == ["interrupted"] and stop.is_set()
+
+
+class DeniedPerKey(FakeWindows):
+    """Refuses registry writes, each refusal naming its own key."""
+
+    def run(self, statements: Any, deadline: float) -> Any:
+        from dataclasses import replace
+
+        answer = super().run(statements, deadline)
+        errors = tuple(replace(e, message=f"denied at {e.target}") for e in answer.errors)
+        return replace(answer, errors=errors)
+
+
+def test_each_refused_write_gets_its_own_keys_refusal(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from toolkit.checks.facts import SERVER_KEY
+
+    box = DeniedPerKey("7601", client_signing=("DWord", 0), server_signing=("DWord", 0))  # reg writes
+    box.deny_writes = True
+    monkeypatch.setattr(apply_module, "open_session", FakeFleet(fs01=box))
+    run = remediate(
+        INVENTORY,
+        credentials={"fs01": None},
+        journal=tmp_path / "j.jsonl",
+        options=OPTIONS,
+        lock_dir=tmp_path / "l",
+    )
+    (host,) = run.hosts
+    reasons = {c.id: c.reason for c in host.checks}
+    assert reasons["client_signing"] == f"not changed: denied at {WORKSTATION_KEY}"
+    assert reasons["server_signing"] == f"not changed: denied at {SERVER_KEY}"
+    assert host.status.value == "access_denied" and host.error is not None
+    assert host.error.message.endswith("(not an administrator?); nothing was written (read-back unchanged)")
+
+
+def test_a_write_that_does_not_hold_without_a_refusal_is_an_error_not_access_denied(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    box = drifted()
+    box.ignore_writes = True
+    monkeypatch.setattr(apply_module, "open_session", FakeFleet(fs01=box))
+    run = remediate(
+        INVENTORY,
+        credentials={"fs01": None},
+        journal=tmp_path / "j.jsonl",
+        options=OPTIONS,
+        lock_dir=tmp_path / "l",
+    )
+    (host,) = run.hosts
+    assert host.error is not None and host.error.kind.value == "error"
+    assert host.error.message == (
+        "1 of 1 writes not verified (client_signing: read back 0 (DWord), expected 1 (DWord)); 0 verified"
+    )
+
+
+class DeniedButChangedMeanwhile(FakeWindows):
+    """Refuses the writes, while something else changes the value before the read-back."""
+
+    def run(self, statements: Any, deadline: float) -> Any:
+        if any(s[0].name == "Set-ItemProperty" for s in statements):
+            self.registry[WORKSTATION_KEY]["RequireSecuritySignature"] = ("DWord", 5)
+        return super().run(statements, deadline)
+
+
+def test_refused_writes_with_a_read_back_that_moved_say_to_look_at_each_change(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    box = DeniedButChangedMeanwhile("7601", client_signing=("DWord", 0), server_signing=("DWord", 1))
+    box.deny_writes = True
+    monkeypatch.setattr(apply_module, "open_session", FakeFleet(fs01=box))
+    run = remediate(
+        INVENTORY,
+        credentials={"fs01": None},
+        journal=tmp_path / "j.jsonl",
+        options=OPTIONS,
+        lock_dir=tmp_path / "l",
+    )
+    (host,) = run.hosts
+    assert host.status.value == "access_denied" and host.error is not None
+    assert host.error.message.endswith("(not an administrator?); read-back differs, see each change")

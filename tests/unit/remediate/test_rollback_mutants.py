@@ -102,6 +102,7 @@ def test_a_host_the_inventory_places_elsewhere_is_refused_unless_forced(
         "refused (--force to roll back anyway)"
     )
     assert box.commands == [] and box.value(WORKSTATION_KEY, "RequireSecuritySignature") == ("DWord", 1)
+    assert not [n for n in refused.notes if n.startswith("--force")]
     forced = run_rollback(
         monkeypatch, tmp_path, path, fs01=box, force=True, rollback_journal=tmp_path / "forced.jsonl"
     )
@@ -412,3 +413,19 @@ def test_a_string_of_unknown_true_kind_is_not_restored(
     check = run.hosts[0].checks[0]
     assert check.outcome is Outcome.BLOCKED and check.reason == AMBIGUOUS_REASON
     assert "Set-ItemProperty" not in box.commands
+
+
+def test_a_stopped_rollback_run_elsewhere_says_it_was_interrupted(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from toolkit.remediate.rollback import rollback_here
+
+    path = journal_of(tmp_path / "j.jsonl", intent())
+    box = FakeWindows("17763", client_signing=("DWord", 1))
+
+    def runner(work, ctx):  # type: ignore[no-untyped-def]
+        ctx.state.stop.set()
+        return [], rollback_here(ctx, work, on_item=lambda item: None)
+
+    run = run_rollback(monkeypatch, tmp_path, path, fs01=box, runner=runner)
+    assert run.interrupted and run.exit_code == 130 and box.commands == []
