@@ -12,13 +12,16 @@ import json
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from tabulate import tabulate
-
 from toolkit.report import csvsafe
 from toolkit.report.model import one_line, printable, short_actual
+from toolkit.report.tabular import text_table
 
 FORMATS = ("table", "json", "csv", "markdown")
 ASSESSED = ("compliant", "drift")
+
+#: Columns of numbers (run ids, counts, exit codes): aligned as numbers when every cell is one.
+#: Every other cell is text shown as written (a host, operator or value of digits included).
+NUMBER_COLUMNS = frozenset({"RUN", "HOSTS", "COMPLIANT", "DRIFT", "N/A", "NOT ASSESSED", "EXIT"})
 
 
 class _Dictable(Protocol):
@@ -39,8 +42,9 @@ def _tabular(headers: Sequence[str], rows: list[list[Any]], fmt: str, *, table_f
         return buffer.getvalue()
     if fmt == "markdown":
         clean = [[c.replace("|", "\\|") for c in row] for row in clean]
-        return tabulate(clean, list(headers), tablefmt="github") + "\n"
-    return tabulate(clean, list(headers), tablefmt=table_format) + "\n"
+    numbers = [i for i, header in enumerate(headers) if header in NUMBER_COLUMNS]
+    tablefmt = "github" if fmt == "markdown" else table_format
+    return text_table(clean, headers, tablefmt=tablefmt, numbers=numbers) + "\n"
 
 
 def _json(document: dict[str, Any]) -> str:

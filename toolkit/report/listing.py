@@ -9,7 +9,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from tabulate import tabulate
+from toolkit.report.tabular import text_table
 
 #: ``inventory list`` table columns (besides groups and policy); JSON has every field.
 HOST_COLUMNS = ("name", "address", "port", "scheme", "auth", "cert_validation", "username", "password_from")
@@ -20,7 +20,7 @@ def render_baseline_list(rows: Sequence[Mapping[str, Any]], fmt: str) -> str:
     if fmt == "json":
         return json.dumps(rows, indent=2) + "\n"
     table = [(r["name"], len(r["checks"]), r["description"], r["sha256"][:12]) for r in rows]
-    return tabulate(table, headers=("name", "checks", "description", "sha256")) + "\n"
+    return text_table(table, ("name", "checks", "description", "sha256"), numbers=(1,)) + "\n"
 
 
 def render_baseline(data: Mapping[str, Any], fmt: str) -> str:
@@ -46,9 +46,7 @@ def render_baseline(data: Mapping[str, Any], fmt: str) -> str:
             )
         )
     title = f"{data['name']}: {data['description']} (sha256 {data['sha256'][:12]}, {data['source']})"
-    return (
-        f"{title}\n" + tabulate(rows, headers=("check", "value", "states", "default", "fix", "fact")) + "\n"
-    )
+    return f"{title}\n" + text_table(rows, ("check", "value", "states", "default", "fix", "fact")) + "\n"
 
 
 def render_hosts(rows: Sequence[Mapping[str, Any]], fmt: str) -> str:
@@ -57,11 +55,12 @@ def render_hosts(rows: Sequence[Mapping[str, Any]], fmt: str) -> str:
     if fmt == "json":
         return json.dumps(rows, indent=2, ensure_ascii=False) + "\n"
     table = [
-        {
-            **{key: row[key] for key in HOST_COLUMNS},
-            "groups": ",".join(row["groups"]),
-            "policy": " ".join(f"{k}={v}" for k, v in row["policy"].items()),
-        }
+        [
+            *(row[key] for key in HOST_COLUMNS),
+            ",".join(row["groups"]),
+            " ".join(f"{k}={v}" for k, v in row["policy"].items()),
+        ]
         for row in rows
     ]
-    return tabulate(table, headers="keys") + "\n"
+    headers = (*HOST_COLUMNS, "groups", "policy")
+    return text_table(table, headers, numbers=(HOST_COLUMNS.index("port"),)) + "\n"

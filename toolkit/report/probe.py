@@ -120,15 +120,13 @@ def render_probe_run(run: ProbeRun, fmt: str, *, table_format: str = "simple") -
     relay list); ``table_format`` is the tabulate format of ``table``. Raises
     :class:`toolkit.errors.UsageError` (a ValueError) for an unknown format, as every renderer."""
     if fmt in ("table", "markdown"):
-        from tabulate import tabulate  # only the tables need it (json/csv/ndjson start faster)
-    # Every cell is text as written: tabulate would read "3.0" as the number 3 (and it spends
-    # more time guessing numbers than drawing the table).
+        from toolkit.report.tabular import text_table  # every cell as written ("3.0" stays 3.0)
     if fmt == "table":
-        table = tabulate(probe_run_rows(run), PROBE_RUN_HEADERS, tablefmt=table_format, disable_numparse=True)
+        table = text_table(probe_run_rows(run), PROBE_RUN_HEADERS, tablefmt=table_format)
         return f"{table}\n\n{probe_run_summary(run)}\n"
     if fmt == "markdown":
         rows = [tuple(markdown_cell(c) for c in r) for r in probe_run_rows(run)]
-        table = tabulate(rows, PROBE_RUN_HEADERS, tablefmt="github", disable_numparse=True)
+        table = text_table(rows, PROBE_RUN_HEADERS, tablefmt="github")
         return f"# psfleet probe\n\n{table}\n\n{probe_run_summary(run)}\n"
     if fmt == "json":
         return dumps_indented(run.to_dict()) + "\n"  # json.dumps(indent=2)'s text, faster

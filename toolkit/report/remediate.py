@@ -9,10 +9,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from tabulate import tabulate
-
 from toolkit.report.audit import render_report
 from toolkit.report.model import one_line, printable
+from toolkit.report.tabular import text_table
 from toolkit.report.words import counted
 
 if TYPE_CHECKING:
@@ -48,7 +47,7 @@ def changes_table(run: RemediateRun, *, table_format: str = "simple") -> str:
     clean = [[printable(one_line(cell)) for cell in row] for row in rows]
     if table_format == "github":
         clean = [[cell.replace("|", "\\|") for cell in row] for row in clean]
-    return tabulate(
+    return text_table(
         clean, ["HOST", "SETTING", "BEFORE", "AFTER", "OUTCOME", "COMMAND"], tablefmt=table_format
     )
 
@@ -58,7 +57,7 @@ def restores_table(rows: Sequence[Restore]) -> str:
     if not rows:
         return "no restores planned"
     clean = [[printable(one_line(cell)) for cell in row] for row in rows]
-    return tabulate(clean, ["HOST", "VALUE", "RESTORE TO", "COMMAND"], tablefmt="simple")
+    return text_table(clean, ["HOST", "VALUE", "RESTORE TO", "COMMAND"], tablefmt="simple")
 
 
 def summary_text(run: RemediateRun) -> str:

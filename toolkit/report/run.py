@@ -16,13 +16,12 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from tabulate import tabulate, tabulate_formats
-
 from toolkit.errors import UsageError
 from toolkit.report import csvsafe
 from toolkit.report.formats import FORMATS
 from toolkit.report.model import dumps, markdown_cell, one_line, printable, xml_text
 from toolkit.report.table import TABLE_FORMATS, grid, transport_footnote
+from toolkit.report.tabular import text_table
 from toolkit.transport.model import PSObj, PSValue
 
 if TYPE_CHECKING:  # plain data read by attribute; report/ does not import run_command/ back
@@ -53,17 +52,17 @@ CSV_ERRORS = ("error_kind", "error_id", "error_category", "error_message")
 def render_run(run: CommandRun, fmt: str, *, table_format: str = "simple") -> str:
     """``run`` as text in ``fmt`` (one of :data:`toolkit.report.render.FORMATS`)."""
     if fmt == "table":
-        if table_format not in tabulate_formats:
+        if table_format not in TABLE_FORMATS:
             raise UsageError(
                 f"unknown table format {table_format!r}; choose one of: {', '.join(TABLE_FORMATS)}",
                 field="--table-format",
             )
-        headers, rows = _table(run, escape=lambda s: s)
-        body = grid(rows, headers, table_format) if rows else "(no hosts)"
+        headers, rows, numbers = _table(run, escape=lambda s: s)
+        body = grid(rows, headers, table_format, numbers=numbers) if rows else "(no hosts)"
         return f"{body}\n{_footnote(run)}\n{summary_line(run)}\n"
     if fmt == "markdown":
-        headers, rows = _table(run, escape=markdown_cell)
-        table = tabulate(rows, headers, tablefmt="github")
+        headers, rows, numbers = _table(run, escape=markdown_cell)
+        table = text_table(rows, headers, tablefmt="github", numbers=numbers)
         code = _md_code(run.command.text)
         return f"# psfleet run\n\n`{code}`\n\n{table}\n{_footnote(run)}\n{summary_line(run)}\n"
     if fmt == "json":
@@ -172,16 +171,24 @@ def _error_text(host: HostRunResult, err: ErrorRecordData | None) -> str:
     return ""
 
 
-def _table(run: CommandRun, *, escape: Callable[[str], str]) -> tuple[list[str], list[list[str]]]:
+def _table(run: CommandRun, *, escape: Callable[[str], str]) -> tuple[list[str], list[list[str]], list[int]]:
+    """Headers, rows of text cells, and the columns whose every value is a .NET number (aligned
+    as numbers; any other column is text, whatever its cells look like)."""
     cols = columns(run)
     headers = ["HOST", *cols, "ERROR"]
     out: list[list[str]] = []
+    not_numbers: set[int] = set()
     for host, obj, err in _rows(run, cols):
-        cells = [host.name]
-        cells += [cell(obj.get(c)) if obj is not None else "" for c in cols]
-        cells.append(_error_text(host, err))
+        values = [obj.get(c) if obj is not None else None for c in cols]
+        not_numbers.update(i for i, v in enumerate(values, 1) if v is not None and not _is_number(v))
+        cells = [host.name, *(cell(v) for v in values), _error_text(host, err)]
         out.append([escape(printable(one_line(c))) for c in cells])
-    return headers, out
+    return headers, out, [i for i in range(1, len(cols) + 1) if i not in not_numbers]
+
+
+def _is_number(value: PSValue | PSObj) -> bool:
+    data = value.value if isinstance(value, PSValue) else None
+    return isinstance(data, int | float) and not isinstance(data, bool)
 
 
 def _csv_value(value: PSValue | PSObj | None) -> str:

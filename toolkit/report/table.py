@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any
 
 from toolkit.checks.rules import FACTS_DOC, explain_lines
@@ -18,6 +18,7 @@ from toolkit.report.model import (
     short_actual,
     summary_line,
 )
+from toolkit.report.tabular import text_table
 from toolkit.report.words import counted
 from toolkit.results import ErrorKind
 
@@ -64,13 +65,14 @@ def render_table(run: Run, *, table_format: str = "simple") -> str:
     return f"{grid(rows, headers, table_format)}\n{_footnote(run)}\n{summary_line(run)}\n"
 
 
-def grid(rows: list[list[str]], headers: list[str], table_format: str) -> str:
-    """``tabulate`` in ``table_format``, except ``tsv``: tabulate pads cells with spaces and
-    drops empty trailing cells, so every row gets exactly the header's fields here."""
-    from tabulate import tabulate
-
+def grid(
+    rows: list[list[str]], headers: list[str], table_format: str, *, numbers: Collection[int] = ()
+) -> str:
+    """``tabulate`` in ``table_format`` with every cell as written (:func:`text_table`), except
+    ``tsv``: tabulate pads cells with spaces and drops empty trailing cells, so every row gets
+    exactly the header's fields here. ``numbers``: see :func:`text_table`."""
     if table_format != "tsv":
-        return tabulate(rows, headers, tablefmt=table_format)
+        return text_table(rows, headers, tablefmt=table_format, numbers=numbers)
     return "\n".join("\t".join(cell.replace("\t", " ") for cell in row) for row in [headers, *rows])
 
 
