@@ -8,6 +8,8 @@ those); the rollback journal's own records; an interrupted or refused restore.""
 
 from __future__ import annotations
 
+import json
+import os
 import sys
 import threading
 from pathlib import Path
@@ -215,6 +217,19 @@ def test_the_rollback_journal_records_its_run(monkeypatch: pytest.MonkeyPatch, t
     assert own.header["source_journal"] == str(path) and own.header["hosts"] == 1
     assert own.header["force"] is False and own.header["salvage"] is False
     assert own.ended and own.run_id == run.run_id
+    end = json.loads((tmp_path / "rollback.jsonl").read_text(encoding="utf-8").splitlines()[-1])
+    assert end["type"] == "end" and end["interrupted"] is False and end["exit_code"] == 0
+    assert str(tmp_path / "rollback.jsonl") not in _open_files()  # the rollback journal is closed
+
+
+def _open_files() -> list[str]:
+    out = []
+    for fd in Path("/proc/self/fd").iterdir():
+        try:
+            out.append(os.readlink(fd))
+        except OSError:  # closed meanwhile
+            continue
+    return out
     assert [(i.host, i.before, i.after) for i in own.intents] == [("fs01", dword(1), dword(0))]
     assert run.exit_code == 0 and not run.interrupted and run.journal == str(tmp_path / "rollback.jsonl")
 
