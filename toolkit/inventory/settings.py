@@ -87,6 +87,9 @@ class Problems:
     def __bool__(self) -> bool:
         return bool(self._errors)
 
+    def __len__(self) -> int:
+        return len(self._errors)
+
     @property
     def errors(self) -> list[InventoryError]:
         return sorted(self._errors.values(), key=lambda e: e.line if e.line is not None else 0)
@@ -209,9 +212,10 @@ def as_timeout(value: object, lenient: bool) -> float:
 
 
 def as_choice(value: object, allowed: tuple[str, ...]) -> str:
-    if not isinstance(value, str) or value.strip().lower() not in allowed:
+    choice = value.strip().lower() if isinstance(value, str) else None
+    if choice is None or choice not in allowed:
         raise BadValue(f"must be one of {', '.join(allowed)}; got {describe(value)}")
-    return value.strip().lower()
+    return choice
 
 
 def as_env_name(value: object, lenient: bool) -> str:
@@ -487,7 +491,7 @@ def build_host(
     ``default_scheme_by_port`` follows Ansible: with no scheme given, port 5985 means http and
     anything else https. The native format defaults to http.
     """
-    before = len(problems.errors)
+    before = len(problems)
     given: dict[str, Any] = {key: setting.value for key, setting in merged.items()}
     if default_scheme_by_port and "scheme" not in given:
         given["scheme"] = "http" if given.get("port") == 5985 else "https"
@@ -514,7 +518,7 @@ def build_host(
         if missing:
             where = merged["auth"]
             problems.add(f"certificate authentication needs {' and '.join(missing)}", where.line, where.field)
-    if len(problems.errors) != before:
+    if len(problems) != before:
         return None
     policy = Policy(
         **{key: given[f"policy.{key}"] for key in POLICY_KEYS if f"policy.{key}" in given},
