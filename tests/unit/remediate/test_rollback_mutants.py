@@ -220,6 +220,8 @@ def test_the_rollback_journal_records_its_run(monkeypatch: pytest.MonkeyPatch, t
     end = json.loads((tmp_path / "rollback.jsonl").read_text(encoding="utf-8").splitlines()[-1])
     assert end["type"] == "end" and end["interrupted"] is False and end["exit_code"] == 0
     assert str(tmp_path / "rollback.jsonl") not in _open_files()  # the rollback journal is closed
+    assert [(i.host, i.before, i.after) for i in own.intents] == [("fs01", dword(1), dword(0))]
+    assert run.exit_code == 0 and not run.interrupted and run.journal == str(tmp_path / "rollback.jsonl")
 
 
 def _open_files() -> list[str]:
@@ -230,8 +232,6 @@ def _open_files() -> list[str]:
         except OSError:  # closed meanwhile
             continue
     return out
-    assert [(i.host, i.before, i.after) for i in own.intents] == [("fs01", dword(1), dword(0))]
-    assert run.exit_code == 0 and not run.interrupted and run.journal == str(tmp_path / "rollback.jsonl")
 
 
 def test_a_stopped_rollback_starts_no_host(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
