@@ -444,3 +444,37 @@ def test_a_stopped_rollback_run_elsewhere_says_it_was_interrupted(
 
     run = run_rollback(monkeypatch, tmp_path, path, fs01=box, runner=runner)
     assert run.interrupted and run.exit_code == 130 and box.commands == []
+
+
+def test_after_the_rollback_journal_failed_no_host_is_even_connected_to(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from toolkit.remediate.rollback import rollback_here
+
+    path = journal_of(tmp_path / "j.jsonl", intent())
+    box = FakeWindows("17763", client_signing=("DWord", 1))
+    fleet = FakeFleet(fs01=box)
+    opened: list[str] = []
+
+    def counting(host, credential, **kw):  # type: ignore[no-untyped-def]
+        opened.append(host.name)
+        return fleet(host, credential, **kw)
+
+    def runner(work, ctx):  # type: ignore[no-untyped-def]
+        ctx.state.journal_error = "cannot write journal: No space left on device"  # an earlier host's
+        got: list[object] = []
+        rollback_here(ctx, work, on_item=got.append)
+        return got, False
+
+    monkeypatch.setattr(rollback_module, "open_session", counting)
+    run = rollback(
+        path,
+        inventory=Inventory((HOST,), {}, "inline"),
+        credentials={"fs01": None},
+        rollback_journal=tmp_path / "rollback.jsonl",
+        options=FanoutOptions(forks=1, timeout=30, retries=0),
+        lock_dir=tmp_path / "locks",
+        runner=runner,
+    )
+    assert opened == [] and box.commands == []
+    assert run.hosts[0].error is not None and "no change was sent" in run.hosts[0].error.message
