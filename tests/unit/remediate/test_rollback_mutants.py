@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import threading
 from pathlib import Path
@@ -478,3 +479,18 @@ def test_after_the_rollback_journal_failed_no_host_is_even_connected_to(
     )
     assert opened == [] and box.commands == []
     assert run.hosts[0].error is not None and "no change was sent" in run.hosts[0].error.message
+
+
+def test_an_smb_setting_is_restored_through_its_set_cmdlet_and_only_from_a_number() -> None:
+    from toolkit.remediate.model import Setting
+    from toolkit.remediate.rollback import restore_command
+
+    audit = Setting("audit_smb1", "Get-SmbServerConfiguration", "AuditSmb1Access", smb_type="bool")
+    command = restore_command(audit, RegValue("DWord", 0))
+    assert command.render() == "Set-SmbServerConfiguration -AuditSmb1Access $false -Force"
+    with pytest.raises(
+        ValueError, match=re.escape("cannot restore '1' (String) through Get-SmbServerConfiguration")
+    ):
+        restore_command(audit, RegValue("String", "1"))
+    plain = restore_command(SETTINGS["client_signing"], RegValue("DWord", 0))
+    assert plain.name == "Set-ItemProperty"
