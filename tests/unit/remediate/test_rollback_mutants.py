@@ -494,3 +494,28 @@ def test_an_smb_setting_is_restored_through_its_set_cmdlet_and_only_from_a_numbe
         restore_command(audit, RegValue("String", "1"))
     plain = restore_command(SETTINGS["client_signing"], RegValue("DWord", 0))
     assert plain.name == "Set-ItemProperty"
+
+
+def test_a_host_not_started_after_the_rollback_journal_failed_says_so(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from toolkit.remediate.journal import JournalWriteError
+
+    path = journal_of(
+        tmp_path / "j.jsonl", intent(), intent("fs02", address="192.0.2.6", endpoint="192.0.2.6:5985")
+    )
+    boxes = {n: FakeWindows("17763", client_signing=("DWord", 1)) for n in ("fs01", "fs02")}
+    append = JournalWriter.append
+
+    def full_disk(self: JournalWriter, *records: dict[str, object]) -> None:
+        if any(r.get("type") == "intent" for r in records):
+            self.failed = "No space left on device"
+            raise JournalWriteError("cannot write journal: No space left on device", file=self.path)
+        append(self, *records)
+
+    monkeypatch.setattr(JournalWriter, "append", full_disk)
+    hosts = (HOST, Host(name="fs02", address="192.0.2.6"))
+    run = run_rollback(monkeypatch, tmp_path, path, hosts, **boxes)
+    second = run.hosts[1]
+    assert second.error is not None and second.error.message == "not run: the journal could not be written"
+    assert boxes["fs02"].commands == [] and run.exit_code == 2
