@@ -519,3 +519,28 @@ def test_a_host_not_started_after_the_rollback_journal_failed_says_so(
     second = run.hosts[1]
     assert second.error is not None and second.error.message == "not run: the journal could not be written"
     assert boxes["fs02"].commands == [] and run.exit_code == 2
+
+
+def test_a_value_of_another_baseline_is_restored_as_that_baseline_owns_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    record = intent_record(
+        run_id="r1",
+        host="fs01",
+        address="192.0.2.5",
+        endpoint="192.0.2.5:5985",
+        setting="insecure_guest_logons",
+        path=WORKSTATION_KEY,
+        name="AllowInsecureGuestAuth",
+        before=ONE,
+        after=ZERO,
+        command="Set-ItemProperty ...",
+        baseline="smb-hardening",
+    )
+    path = journal_of(tmp_path / "j.jsonl", record)
+    box = FakeWindows("17763")
+    box.registry[WORKSTATION_KEY]["AllowInsecureGuestAuth"] = ("DWord", 0)
+    run = run_rollback(monkeypatch, tmp_path, path, fs01=box)
+    (check,) = run.hosts[0].checks
+    assert check.id == "insecure_guest_logons" and check.outcome is Outcome.RESTORED
+    assert box.value(WORKSTATION_KEY, "AllowInsecureGuestAuth") == ("DWord", 1)
