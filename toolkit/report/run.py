@@ -14,6 +14,7 @@ import io
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Sequence
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from toolkit.errors import UsageError
@@ -188,7 +189,7 @@ def _table(run: CommandRun, *, escape: Callable[[str], str]) -> tuple[list[str],
 
 def _is_number(value: PSValue | PSObj) -> bool:
     data = value.value if isinstance(value, PSValue) else None
-    return isinstance(data, int | float) and not isinstance(data, bool)
+    return isinstance(data, int | float | Decimal) and not isinstance(data, bool)
 
 
 def _csv_value(value: PSValue | PSObj | None) -> str:

@@ -6,6 +6,8 @@ the tables of ordinary fleets are the text tabulate drew before, byte for byte."
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 from tabulate import tabulate, tabulate_formats
 
@@ -79,7 +81,11 @@ def test_every_table_format_shows_the_names_as_named(table_format: str) -> None:
 def command_run() -> CommandRun:
     def answer(name: str, version: str, ratio: float) -> HostRunResult:
         obj = PSObj(("System.Version",), {}, to_string=version)
-        props: dict[str, PSValue | PSObj | None] = {"Version": obj, "Ratio": PSValue("Double", ratio)}
+        props: dict[str, PSValue | PSObj | None] = {
+            "Version": obj,
+            "Price": PSValue("Decimal", Decimal(version.replace("1e5", "1.50"))),
+            "Ratio": PSValue("Double", ratio),
+        }
         return HostRunResult(
             name,
             "10.0.0.1",
@@ -96,6 +102,7 @@ def test_run_answers_that_look_like_numbers_are_shown_as_answered(fmt: str) -> N
     text = render_run(command_run(), fmt)
     assert_verbatim(text)
     assert "10.0" in text.split()  # the Double 10.0 as PowerShell's value, not 10
+    assert {"3.0", "010", "1.50"} <= set(text.replace("|", " ").split())  # Decimals as they came
     if fmt == "table":
         header = text.splitlines()[0]
         row = row_of(text, "1e5")
