@@ -246,8 +246,10 @@ def run_contender(name: str, args: argparse.Namespace) -> dict[str, Any]:
             cmd.append("--no-record")
         env = {**os.environ, "PSFLEET_NO_PROGRESS": "1"}
         cpu0, t0 = _cpu_now(), time.perf_counter()
+        switches0 = resource.getrusage(resource.RUSAGE_CHILDREN).ru_nvcsw
         done = subprocess.run(cmd, env=env, stdin=subprocess.DEVNULL, check=False)
         wall, cpu = time.perf_counter() - t0, _cpu_now() - cpu0
+        switches = resource.getrusage(resource.RUSAGE_CHILDREN).ru_nvcsw - switches0
         if done.returncode not in (0, 4, 8, 12):
             raise SystemExit(f"psfleet audit exited {done.returncode}")
         doc = json.loads(out.read_text())
@@ -265,6 +267,8 @@ def run_contender(name: str, args: argparse.Namespace) -> dict[str, Any]:
             "read": read,
             "transports": transports,
             "recorded_hosts": _recorded_hosts(),
+            # GIL hand-overs between the workers' host threads show up as these.
+            "switches_per_host": switches / max(1, len(read)),
         }
     if name == "api":
         # The public API only: importing the CLI would add Typer to psfleet's peak RSS.
@@ -442,6 +446,10 @@ def measure(
     if result.get("transports"):
         served = ", ".join(f"{k}: {v}" for k, v in sorted(result["transports"].items()))
         row.notes.append(f"hosts served by transport: {served}")
+    if "switches_per_host" in result:
+        row.notes.append(
+            f"{result['switches_per_host']:.0f} voluntary context switches per host (CLI and workers)"
+        )
     return row, result["read"]
 
 
