@@ -139,3 +139,19 @@ def test_a_workarounds_file_without_its_format_or_with_a_bad_expiry_is_refused(
     path.write_text(json.dumps(content), encoding="utf-8")
     with pytest.raises(JournalError, match="bad workarounds file"):
         load_workarounds(path)
+
+
+def test_reg_exe_lines_count_only_for_the_settings_of_their_own_key() -> None:
+    from toolkit.remediate.truekind import parse_kinds
+
+    server = "HKEY_LOCAL_MACHINE\\SYSTEM\\CurrentControlSet\\Services\\LanmanServer\\Parameters"
+    kinds = parse_kinds(
+        [
+            HEADER,
+            "    RequireSecureNegotiate    REG_SZ    0",
+            "",
+            server,
+            "    RequireSecureNegotiate    REG_SZ    1",  # not a value of this key's settings
+        ]
+    )
+    assert kinds == {(WORKSTATION_KEY, "requiresecurenegotiate"): RegValue("String", "0")}
