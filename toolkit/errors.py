@@ -81,3 +81,41 @@ class Aborted(PsfleetError):
     """The user declined a confirmation or interrupted the run."""
 
     exit_code = 130
+
+
+# -- what the transports refuse -------------------------------------------------------------
+# Raised by both clients and by their compat shims (toolkit.compat.pypsrp), classified by
+# toolkit.transport.classify (which re-exports them). Builtin bases, so that code catching
+# ConnectionError/TimeoutError around a socket treats them alike.
+
+
+class RedirectRefused(ConnectionError):
+    """The endpoint answered with an HTTP redirect; psfleet never follows one (nothing, not
+    the body nor a token, is sent to the Location)."""
+
+    def __init__(self, status: int, location: str) -> None:
+        super().__init__(f"HTTP {status} redirect to {location or '(no Location)'} refused")
+        self.status = status
+        self.location = location
+
+
+class ResponseTooLarge(ConnectionError):
+    """One HTTP response was larger than the transport's ``max_response`` cap."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"response larger than {limit} bytes")
+        self.limit = limit
+
+
+class DeadlineExceeded(TimeoutError):
+    """The host's deadline passed while a response was being read; the socket was closed."""
+
+
+class ProtocolViolation(ConnectionError):
+    """The peer answered something a client cannot understand (HTTP framing, encryption,
+    PSRP); a ``protocol_error``, the one kind ``transport: auto`` falls back to pypsrp for."""
+
+
+class NTLMDowngradeRefused(ConnectionError):
+    """The server's NTLM CHALLENGE lacks extended session security or 128-bit keys; refused
+    before any AUTHENTICATE (with the account's response) was sent."""

@@ -12,8 +12,8 @@ with a literal name counts too. The rules:
   import it;
 - the foundation (errors, results, atomic, yamlsrc, config) imports only itself, and the
   renderers (``toolkit.report``) read a run's data, not the code that produced it;
-- no import cycle between modules, and none between packages beyond the few back edges listed
-  in :data:`KNOWN_PACKAGE_BACK_EDGES` with their reason (the list must shrink, never go stale).
+- no import cycle between modules, and none between packages (``toolkit.checks`` may import
+  ``toolkit.baselines`` or the other way round, never both).
 
 A rule broken by code that its owner is changing this session is marked ``xfail(strict=True)``
 with the owner's name, so the mark fails (and must go) as soon as the fix lands.
@@ -42,16 +42,6 @@ LAB_IMPORTERS = {
 #: Third-party command-line toolkits: only the CLI may import them (a library call must not
 #: pull in typer, and ``toolkit.Config`` is used by runbooks that never parse a command line).
 CLI_TOOLKITS = frozenset({"typer", "click"})
-
-#: Package edges that close a cycle between packages today, each accepted for a reason. The
-#: rest of the package graph is acyclic; an edge here that no longer exists fails the test.
-KNOWN_PACKAGE_BACK_EDGES = {
-    ("toolkit.compat", "toolkit.transport"): (
-        "the compat shims raise transport's own exceptions (classify's ProtocolViolation, "
-        "DeadlineExceeded...) and build transport.model values: compat is transport's private "
-        "half, kept apart only so that private imports of dependencies live in one package"
-    ),
-}
 
 
 @dataclass(frozen=True)
@@ -399,35 +389,8 @@ def _package_edges() -> dict[str, set[str]]:
 
 
 def test_no_import_cycle_between_packages() -> None:
-    edges = _package_edges()
-    for source, dest in KNOWN_PACKAGE_BACK_EDGES:
-        edges.get(source, set()).discard(dest)
-    cycles = _cycles(edges)
+    cycles = _cycles(_package_edges())
     assert cycles == [], "package import cycles:\n" + "\n".join(" -> ".join(c) for c in cycles)
-
-
-def _reaches(edges: dict[str, set[str]], start: str, goal: str) -> bool:
-    seen, todo = {start}, [start]
-    while todo:
-        for nxt in edges.get(todo.pop(), ()):
-            if nxt == goal:
-                return True
-            if nxt not in seen:
-                seen.add(nxt)
-                todo.append(nxt)
-    return False
-
-
-def test_the_known_package_back_edges_still_close_a_cycle() -> None:
-    # An accepted edge that no longer exists, or that no longer leads back to its source,
-    # is fixed: it must leave the list (which only shrinks).
-    edges = _package_edges()
-    gone = [
-        f"{a} -> {b}"
-        for a, b in KNOWN_PACKAGE_BACK_EDGES
-        if b not in edges.get(a, set()) or not _reaches(edges, b, a)
-    ]
-    assert gone == [], "fixed, remove from KNOWN_PACKAGE_BACK_EDGES: " + ", ".join(gone)
 
 
 def test_cycle_finder_reports_the_path() -> None:

@@ -40,7 +40,7 @@ from pypsrp.serializer import Serializer
 from pypsrp.wsman import WSMan
 from requests.adapters import BaseAdapter
 
-from toolkit.transport.classify import DeadlineExceeded, ProtocolViolation, RedirectRefused, ResponseTooLarge
+from toolkit.errors import DeadlineExceeded, ProtocolViolation, RedirectRefused, ResponseTooLarge
 
 #: The longest line of a body (a chunk-size line) read before the answer is refused.
 LINE_LIMIT = 65536

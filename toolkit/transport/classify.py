@@ -7,7 +7,8 @@ becomes a :class:`~toolkit.results.HostError` with a short message such as
 :data:`CASES` is the one table, for both transports: the first case that matches wins, so
 specific cases come before the general ones they contain. The exceptions both transports
 raise for what psfleet refuses (a redirect, an oversized response, a downgraded NTLM
-challenge, a passed deadline) are defined here, next to the cases that name them.
+challenge, a passed deadline) are defined in :mod:`toolkit.errors` (the compat shims raise
+them too, and compat must not import transport) and re-exported here.
 """
 
 from __future__ import annotations
@@ -22,44 +23,19 @@ from dataclasses import dataclass
 import urllib3.exceptions
 from pypsrp.exceptions import AuthenticationError, WinRMError, WinRMTransportError, WSManFaultError
 
+from toolkit.errors import (
+    DeadlineExceeded,
+    NTLMDowngradeRefused,
+    ProtocolViolation,
+    RedirectRefused,
+    ResponseTooLarge,
+)
 from toolkit.results import ErrorKind, HostError
 
 ACCESS_DENIED_CODES = {5, 0x80070005}
 #: What a WinRM "Access is denied" needs on the host (the account logged on, but is not allowed
 #: to use the WinRM endpoint).
 ACCESS_DENIED_FIX = "add the account to Remote Management Users or Administrators"
-
-
-class RedirectRefused(ConnectionError):
-    """The endpoint answered with an HTTP redirect; psfleet never follows one (nothing, not
-    the body nor a token, is sent to the Location)."""
-
-    def __init__(self, status: int, location: str) -> None:
-        super().__init__(f"HTTP {status} redirect to {location or '(no Location)'} refused")
-        self.status = status
-        self.location = location
-
-
-class ResponseTooLarge(ConnectionError):
-    """One HTTP response was larger than the transport's ``max_response`` cap."""
-
-    def __init__(self, limit: int) -> None:
-        super().__init__(f"response larger than {limit} bytes")
-        self.limit = limit
-
-
-class DeadlineExceeded(TimeoutError):
-    """The host's deadline passed while a response was being read; the socket was closed."""
-
-
-class ProtocolViolation(ConnectionError):
-    """The peer answered something a client cannot understand (HTTP framing, encryption,
-    PSRP); a ``protocol_error``, the one kind ``transport: auto`` falls back to pypsrp for."""
-
-
-class NTLMDowngradeRefused(ConnectionError):
-    """The server's NTLM CHALLENGE lacks extended session security or 128-bit keys; refused
-    before any AUTHENTICATE (with the account's response) was sent."""
 
 
 def _chain(exc: BaseException) -> list[BaseException]:

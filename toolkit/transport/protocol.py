@@ -163,7 +163,7 @@ def session_timeouts(host: Host, remaining: float) -> SessionTimeouts:
 
 def _refused(exc: BaseException) -> bool:
     """Whether ``exc`` (or what caused it) is one of the refusals every client makes."""
-    from toolkit.transport.classify import NTLMDowngradeRefused, RedirectRefused, ResponseTooLarge
+    from toolkit.errors import NTLMDowngradeRefused, RedirectRefused, ResponseTooLarge
 
     seen: BaseException | None = exc
     for _ in range(12):

@@ -31,7 +31,7 @@ from typing import Any
 import spnego
 
 from toolkit.compat.spnego import nt_hash
-from toolkit.transport.classify import NTLMDowngradeRefused
+from toolkit.errors import NTLMDowngradeRefused
 
 log = logging.getLogger(__name__)
 

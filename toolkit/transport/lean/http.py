@@ -43,8 +43,8 @@ import spnego
 from pypsrp.exceptions import AuthenticationError, WinRMTransportError
 from urllib3.connection import HTTPConnection, HTTPSConnection
 
+from toolkit.errors import DeadlineExceeded, ProtocolViolation, RedirectRefused, ResponseTooLarge
 from toolkit.transport import redact
-from toolkit.transport.classify import DeadlineExceeded, ProtocolViolation, RedirectRefused, ResponseTooLarge
 from toolkit.transport.lean import auth as lean_auth
 from toolkit.transport.protocol import MAX_RESPONSE_BYTES
 

@@ -3,7 +3,7 @@
 The messages a client sends to open a pool (SessionCapability, InitRunspacePool) and every
 CreatePipeline are built with psrpcore's public client objects (``ClientRunspacePool``,
 ``ClientPowerShell``) once per process (per distinct pipeline); each host only gets new
-headers, framed by :mod:`toolkit.compat.psrpcore` (psrpcore's public path per host costs about
+headers, framed by :mod:`toolkit.transport.lean.fragments` (psrpcore's public path per host costs about
 16 ms of client CPU; that module says what was measured).
 
 Output is read with psrpcore's types (the .NET type of every primitive kept, as
@@ -28,7 +28,7 @@ from pypsrp.complex_objects import ObjectMeta
 from pypsrp.messages import ErrorRecordMessage
 from pypsrp.serializer import Serializer
 
-from toolkit.compat.psrpcore import (
+from toolkit.transport.lean.fragments import (
     FRAGMENT_HEADER,
     MESSAGE_HEADER,
     NIL_GUID,

@@ -1,5 +1,6 @@
-"""The hand-cut parts of the lean client's PSRP, kept here because psrpcore's public client
-objects cannot reach the CPU target (psrpcore is bounded <0.4 in pyproject.toml).
+"""The hand-cut parts of the lean client's PSRP, because psrpcore's public client objects
+cannot reach the CPU target (psrpcore is bounded <0.4 in pyproject.toml; the unit tests pin
+the equality with psrpcore's own output).
 
 Measured on this project's 2-core CI machine (client side only, 200 iterations against answers
 made by psrpcore's own server objects, process CPU): psrpcore's public path per host -- ``ClientRunspacePool.open()`` + ``data_to_send()`` + ``receive_data()``/``next_event()``
@@ -29,7 +30,7 @@ from xml.etree import ElementTree as ET
 
 import psrpcore.types as pt
 
-from toolkit.transport.classify import ProtocolViolation
+from toolkit.errors import ProtocolViolation
 from toolkit.transport.model import PSObj, PSValue
 from toolkit.transport.values import _NoCipher, convert
 
