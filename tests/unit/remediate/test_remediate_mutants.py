@@ -740,6 +740,7 @@ def test_this_boxs_lock_is_freed_and_a_busy_host_has_its_duration(
         held.release()
     (host,) = run.hosts
     assert host.status.value == "busy" and 0 <= host.duration_s < 3600
+    assert host.error is not None and host.error.sent is False
 
 
 def test_an_abandoned_host_whose_unknown_cannot_be_journaled_stops_the_run(
@@ -864,3 +865,28 @@ def test_refused_writes_with_a_read_back_that_moved_say_to_look_at_each_change(
     (host,) = run.hosts
     assert host.status.value == "access_denied" and host.error is not None
     assert host.error.message.endswith("(not an administrator?); read-back differs, see each change")
+
+
+class GarbledFirstRead(FakeWindows):
+    def run(self, statements: Any, deadline: float) -> Any:
+        from toolkit.transport.model import InvocationResult, PSValue
+
+        super().run(statements, deadline)
+        return InvocationResult(output=(PSValue("Int32", 42),))
+
+
+def test_an_unreadable_first_answer_writes_nothing(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    box = GarbledFirstRead("17763", client_signing=("DWord", 0), server_signing=("DWord", 1))
+    monkeypatch.setattr(apply_module, "open_session", FakeFleet(fs01=box))
+    run = remediate(
+        INVENTORY,
+        credentials={"fs01": None},
+        journal=tmp_path / "j.jsonl",
+        options=OPTIONS,
+        lock_dir=tmp_path / "l",
+    )
+    (host,) = run.hosts
+    assert (
+        host.error is not None and host.error.message.startswith("unexpected answer: ") and host.checks == ()
+    )
+    assert "New-ItemProperty" not in box.commands

@@ -99,7 +99,7 @@ def test_a_host_the_inventory_places_elsewhere_is_refused_unless_forced(
     box = FakeWindows("17763", client_signing=("DWord", 1))
     refused = run_rollback(monkeypatch, tmp_path, path, fs01=box)
     (host,) = refused.hosts
-    assert host.status.value == "error" and host.error is not None
+    assert host.status.value == "error" and host.error is not None and host.error.sent is False
     assert host.error.message == (
         "fs01: the journal wrote to 192.0.2.9:5985, the inventory says 192.0.2.5:5985; "
         "refused (--force to roll back anyway)"
@@ -356,6 +356,7 @@ def test_a_host_locked_on_this_box_or_leased_elsewhere_is_not_restored(
     finally:
         held.release()
     assert busy.hosts[0].status.value == "busy" and box.commands == []
+    assert busy.hosts[0].error is not None and busy.hosts[0].error.sent is False
     assert busy.hosts[0].error is not None and "other-run" in busy.hosts[0].error.message
     box.deny_lease = True
     denied = run_rollback(monkeypatch, tmp_path, path, fs01=box, rollback_journal=tmp_path / "r2.jsonl")
@@ -415,6 +416,7 @@ def test_each_restore_names_its_journal_line_and_prior_value(
         compliant.outcome is Outcome.COMPLIANT and compliant.reason == "already at the prior value 0 (DWord)"
     )
     assert (compliant.rule, compliant.after, compliant.command) == ("journal line 3", None, "")
+    assert 0 <= run.hosts[0].duration_s < 3600
     assert run.hosts[0].status.value == "compliant" and run.hosts[0].os is not None
 
 
@@ -518,7 +520,7 @@ def test_a_host_not_started_after_the_rollback_journal_failed_says_so(
     run = run_rollback(monkeypatch, tmp_path, path, hosts, **boxes)
     second = run.hosts[1]
     assert second.error is not None and second.error.message == "not run: the journal could not be written"
-    assert boxes["fs02"].commands == [] and run.exit_code == 2
+    assert second.error.sent is False and boxes["fs02"].commands == [] and run.exit_code == 2
 
 
 def test_a_value_of_another_baseline_is_restored_as_that_baseline_owns_it(
@@ -544,3 +546,33 @@ def test_a_value_of_another_baseline_is_restored_as_that_baseline_owns_it(
     (check,) = run.hosts[0].checks
     assert check.id == "insecure_guest_logons" and check.outcome is Outcome.RESTORED
     assert box.value(WORKSTATION_KEY, "AllowInsecureGuestAuth") == ("DWord", 1)
+
+
+def test_nothing_to_restore_sends_no_lease_release_and_uses_the_state_dirs_locks(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    path = journal_of(tmp_path / "j.jsonl", intent())
+    box = FakeWindows("17763", client_signing=("DWord", 0))  # already at the prior value
+    monkeypatch.setattr(rollback_module, "open_session", FakeFleet(fs01=box))
+    rollback(
+        path,
+        inventory=Inventory((HOST,), {}, "inline"),
+        credentials={"fs01": None},
+        rollback_journal=tmp_path / "rollback.jsonl",
+        options=FanoutOptions(forks=1, timeout=30, retries=0),
+    )
+    assert "Remove-ItemProperty" not in box.commands and "New-ItemProperty" not in box.commands
+    assert list((tmp_path / "state" / "locks").glob("*.lock"))  # this box's lock, in the state dir
+
+
+def test_a_later_remediation_in_a_damaged_journal_is_still_warned_about(tmp_path: Path) -> None:
+    folder = tmp_path / "journals"
+    folder.mkdir()
+    mine = read_journal(journal_of(folder / "a.jsonl", intent(), run_id="r1"))
+    later = intent()
+    later["time"] = "9999-01-01T00:00:00+00:00"
+    other = journal_of(folder / "b.jsonl", later, run_id="r2")
+    lines = other.read_text(encoding="utf-8").splitlines(keepends=True)
+    other.write_text(lines[0] + "{damaged\n" + "".join(lines[1:]), encoding="utf-8")
+    (warning,) = later_writes(mine, ["fs01"], [folder])
+    assert "written again by run r2" in warning
