@@ -106,6 +106,17 @@ def _resolve(node: ast.expr, bound: dict[str, str]) -> Any:
     return None
 
 
+def _standard_library(value: ast.expr, tree: ast.Module) -> bool:
+    """``os._exit``: an attribute of a standard-library module the file imports by name (not a
+    dependency: nothing to bound in pyproject, and such names are documented API)."""
+    if not isinstance(value, ast.Name) or value.id not in sys.stdlib_module_names:
+        return False
+    return any(
+        isinstance(node, ast.Import) and any(a.name == value.id and a.asname is None for a in node.names)
+        for node in ast.walk(tree)
+    )
+
+
 def private_uses(root: Path) -> list[str]:
     """Every private use of a dependency in ``root`` outside ``root/compat``, as
     ``path:line: what``."""
@@ -135,7 +146,12 @@ def private_uses(root: Path) -> list[str]:
                     found.append(f"{rel}:{line}: names the private module {node.value!r}")
             elif isinstance(node, ast.keyword) and node.arg and _private(node.arg):
                 found.append(f"{rel}:{line}: private keyword {node.arg}=")
-            elif isinstance(node, ast.Attribute) and _private(node.attr) and node.attr not in own:
+            elif (
+                isinstance(node, ast.Attribute)
+                and _private(node.attr)
+                and node.attr not in own
+                and not _standard_library(node.value, tree)
+            ):
                 found.append(f"{rel}:{line}: private attribute .{node.attr}")
             elif isinstance(node, ast.ClassDef):
                 bases = [b for b in (_resolve(e, bound) for e in node.bases) if isinstance(b, type)]
@@ -159,6 +175,7 @@ def test_the_scan_finds_each_kind_of_private_use(tmp_path: Path) -> None:
         "class Own:\n    def __init__(self):\n        self._mine = 1\n    def _helper(self):\n        return self._mine\n"
     )
     (tmp_path / "names.py").write_text("LOGGERS = ('spnego._gss',)\n")  # no import of spnego here
+    (tmp_path / "stdlib.py").write_text("import os\nos._exit(0)\n")  # the standard library's API
     (tmp_path / "bad.py").write_text(
         "import psrpcore\n"
         "import spnego\n"
@@ -185,6 +202,7 @@ def test_the_scan_finds_each_kind_of_private_use(tmp_path: Path) -> None:
         "names.py:1: names the private module 'spnego._gss'",
     ):
         assert expected in text, text
+    assert "stdlib.py" not in text
     assert "compat" not in text and "own.py" not in text and "._mine" not in text
     assert len(found) == 9, text
 
