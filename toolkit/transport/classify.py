@@ -58,9 +58,12 @@ def _chain(exc: BaseException) -> list[BaseException]:
 def _requests_errors(*names: str) -> tuple[type[BaseException], ...]:
     """requests' exception classes ``names``, when requests is loaded (only the pypsrp path
     loads it; the lean client's worker processes never pay for importing it): an exception of
-    a module that was never imported cannot be in hand."""
+    a module that was never imported cannot be in hand). Another thread may be importing
+    requests right now (a host falling back to pypsrp): a class its module has not defined
+    yet cannot be in hand either, so a missing one is skipped, never an AttributeError."""
     module = sys.modules.get("requests.exceptions")
-    return tuple(getattr(module, name) for name in names) if module is not None else ()
+    found = (getattr(module, name, None) for name in names)
+    return tuple(cls for cls in found if isinstance(cls, type) and issubclass(cls, BaseException))
 
 
 def _text(exc: BaseException) -> str:
