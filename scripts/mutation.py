@@ -83,6 +83,7 @@ MODULES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
             "tests/unit/transport/test_classify_kerberos.py",
             "tests/unit/transport/test_classify_sent.py",
             "tests/unit/transport/test_classify_edges.py",
+            "tests/unit/transport/test_classify_import_race.py",
         ),
     ),
     "fanout": (("toolkit/fanout",), ("tests/unit/fanout",)),
