@@ -619,20 +619,20 @@ def _record(tree: Path, module: str, tests: list[str]) -> Baseline:
         PSFLEET_MUT_FILES=json.dumps(sorted(files)),
     )
     started = time.monotonic()
-    try:
-        outcome = _fork_pytest([*PYTEST_ARGS, *tests], [recorder], limit=3600, log=str(out) + ".log")
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-    seconds = time.monotonic() - started
     children: Counter[str] = Counter()
     child_hits: dict[str, set[tuple[str, int]]] = {}
-    for record in (boot / "hits").glob("*.json"):
-        with contextlib.suppress(ValueError):
-            data = json.loads(record.read_text(encoding="utf-8"))
-            children[data["test"]] += 1
-            child_hits.setdefault(data["test"], set()).update((f, n) for f, n in data["hits"])
-    shutil.rmtree(boot, ignore_errors=True)
+    try:
+        outcome = _fork_pytest([*PYTEST_ARGS, *tests], [recorder], limit=3600, log=str(out) + ".log")
+        for record in (boot / "hits").glob("*.json"):
+            with contextlib.suppress(ValueError):
+                data = json.loads(record.read_text(encoding="utf-8"))
+                children[data["test"]] += 1
+                child_hits.setdefault(data["test"], set()).update((f, n) for f, n in data["hits"])
+    finally:  # a run stopped during its baseline leaves nothing behind either
+        os.environ.clear()
+        os.environ.update(saved)
+        shutil.rmtree(boot, ignore_errors=True)
+    seconds = time.monotonic() - started
     raw = json.loads(out.read_text(encoding="utf-8") or "{}") if out.stat().st_size else {}
     out.unlink()
     if not raw or not raw["order"]:  # a collection error runs no test: every mutant would "survive"
