@@ -390,7 +390,7 @@ def _host_work(ctx: _Context, host: Host, progress: Progress, started: float) ->
             facts = parse_true_facts(answer, settings)
         except ProbeError as exc:
             error = HostError(exc.kind, f"unexpected answer: {exc.message}")
-            return _failed(host, error, None)
+            return _failed(host, error, None, time.monotonic() - started)
         host_plan = _plan(ctx, host, facts)
         progress.plan = host_plan
         progress.stage = "planned"
@@ -404,7 +404,7 @@ def _host_work(ctx: _Context, host: Host, progress: Progress, started: float) ->
         except ProbeError as exc:
             release_lease(session, guard)
             error = HostError(exc.kind, f"unexpected answer: {exc.message}")
-            return _failed(host, error, host_plan)
+            return _failed(host, error, host_plan, time.monotonic() - started)
         try:
             return _write(ctx, session, host, _plan(ctx, host, facts), progress, started)
         finally:
@@ -546,7 +546,7 @@ def _host(
 
 
 def _failed(
-    host: Host, error: HostError, host_plan: HostPlan | None, duration: float = 0.0
+    host: Host, error: HostError, host_plan: HostPlan | None, duration: float
 ) -> HostRemediation:
     items: tuple[SettingResult, ...] = ()
     if host_plan is not None:

@@ -3,7 +3,8 @@ host) or its deadline stops is reported with that reason and with whether a leas
 have gone out, for remediation and rollback alike. It used to be "error: no result", marked as
 possibly sent, whatever had happened: the operator could not tell why, and a host that was sent
 nothing looked like one that might have been changed. Against fake hosts
-(tests/unit/remediate/fakehost)."""
+(tests/unit/remediate/fakehost). Also: a host whose answer psfleet cannot read reports the time
+it took (it said 0 s)."""
 
 from __future__ import annotations
 
@@ -131,3 +132,31 @@ def test_the_guard_names_the_reason_the_deadline_and_what_went_out() -> None:
     with pytest.raises(Cancelled):
         late.check()
     assert (late.stopped().kind, late.stopped().sent) == (ErrorKind.TIMEOUT, False)
+
+
+class SlowGarbledFirstRead(FakeWindows):
+    """Answers the first read, after a while, with something that is not registry keys."""
+
+    def run(self, statements: Any, deadline: float) -> Any:
+        from toolkit.transport.model import InvocationResult, PSValue
+
+        time.sleep(0.05)
+        super().run(statements, deadline)
+        return InvocationResult(output=(PSValue("Int32", 42),))
+
+
+def test_a_host_with_an_unexpected_answer_reports_the_time_it_took(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    box = SlowGarbledFirstRead("17763", client_signing=("DWord", 0), server_signing=("DWord", 1))
+    monkeypatch.setattr(apply_module, "open_session", FakeFleet(fs01=box))
+    run = remediate(
+        INVENTORY,
+        credentials={"fs01": None},
+        journal=tmp_path / "j.jsonl",
+        options=RemediateOptions(fanout=OPTIONS),
+        lock_dir=tmp_path / "l",
+    )
+    (host,) = run.hosts
+    assert host.error is not None and host.error.message.startswith("unexpected answer: ")
+    assert host.to_dict()["duration_s"] >= 0.05  # it used to say 0
