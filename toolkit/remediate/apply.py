@@ -545,9 +545,7 @@ def _host(
     )
 
 
-def _failed(
-    host: Host, error: HostError, host_plan: HostPlan | None, duration: float
-) -> HostRemediation:
+def _failed(host: Host, error: HostError, host_plan: HostPlan | None, duration: float) -> HostRemediation:
     items: tuple[SettingResult, ...] = ()
     if host_plan is not None:
         items = tuple(_not_run(i, error.message) for i in host_plan.items)
