@@ -23,10 +23,20 @@ from toolkit.remediate import RemediateOptions, interrupt, read_journal, remedia
 from toolkit.remediate import apply as apply_module
 from toolkit.remediate.apply import RunContext, plan, work_here
 from toolkit.remediate.journal import JournalWriteError, JournalWriter
-from toolkit.remediate.model import HostRemediation, Outcome
+from toolkit.remediate.model import HostRemediation, Outcome, RemediateRun
 
 INVENTORY = Inventory((Host(name="fs01", address="192.0.2.5"),), {}, "inline")
 OPTIONS = RemediateOptions(fanout=FanoutOptions(forks=1, timeout=30, retries=0))
+
+
+def fix(tmp_path: Path, inventory: Inventory = INVENTORY, **kw: Any) -> RemediateRun:
+    """``remediate`` of ``inventory`` (one host by default) with this file's defaults: no
+    credential, a journal and lock folder under ``tmp_path``, one fork, no retry."""
+    kw.setdefault("credentials", {h.name: None for h in inventory.hosts})
+    kw.setdefault("journal", tmp_path / "j.jsonl")
+    kw.setdefault("options", OPTIONS)
+    kw.setdefault("lock_dir", tmp_path / "l")
+    return remediate(inventory, **kw)
 
 
 @pytest.fixture(autouse=True)
@@ -68,14 +78,7 @@ def test_a_second_ctrl_c_while_a_write_is_in_flight_journals_it_unknown(
             return 0.0
 
         box.write_delay = ctrl_c_twice
-        run = remediate(
-            INVENTORY,
-            credentials={"fs01": None},
-            journal=tmp_path / "j.jsonl",
-            options=OPTIONS,
-            stop=stop,
-            lock_dir=tmp_path / "locks",
-        )
+        run = fix(tmp_path, stop=stop)
     assert "abandoned" in said[1]
     (host,) = run.hosts
     assert host.error is not None and "may have happened" in host.error.message
@@ -126,14 +129,7 @@ def test_after_the_journal_failed_no_host_is_even_connected_to(
         work_here(ctx, hosts, options=OPTIONS.fanout, on_item=got.append)
         return got, False
 
-    run = remediate(
-        INVENTORY,
-        credentials={"fs01": None},
-        journal=tmp_path / "j.jsonl",
-        options=OPTIONS,
-        lock_dir=tmp_path / "locks",
-        batch_runner=runner,
-    )
+    run = fix(tmp_path, batch_runner=runner)
     assert fleet.opened == [] and fleet.hosts["fs01"].commands == []
     (host,) = run.hosts
     assert host.status.value == "error" and host.checks == ()
@@ -154,13 +150,7 @@ def test_a_host_whose_intent_the_journal_refused_says_nothing_was_written_to_it(
         append(self, *records)
 
     monkeypatch.setattr(JournalWriter, "append", full_disk)
-    run = remediate(
-        INVENTORY,
-        credentials={"fs01": None},
-        journal=tmp_path / "j.jsonl",
-        options=OPTIONS,
-        lock_dir=tmp_path / "l",
-    )
+    run = fix(tmp_path)
     (host,) = run.hosts
     assert host.status.value == "error"
     assert host.error is not None and host.error.message == (
@@ -177,9 +167,7 @@ def test_a_finished_runs_end_record_says_how_it_ended(
 ) -> None:
     monkeypatch.setattr(apply_module, "open_session", FakeFleet(fs01=drifted()))
     journal = tmp_path / "j.jsonl"
-    run = remediate(
-        INVENTORY, credentials={"fs01": None}, journal=journal, options=OPTIONS, lock_dir=tmp_path / "l"
-    )
+    run = fix(tmp_path, journal=journal)
     end = json.loads(journal.read_text(encoding="utf-8").splitlines()[-1])
     assert end["type"] == "end" and end["interrupted"] is False and run.interrupted is False
     assert end["exit_code"] == run.exit_code == 0 and end["changes"] == {"changed": 1}
@@ -200,9 +188,7 @@ def test_a_host_fixed_by_another_run_meanwhile_is_compliant_and_not_written(
     box = FixedMeanwhile("17763", client_signing=("DWord", 0), server_signing=("DWord", 1))
     monkeypatch.setattr(apply_module, "open_session", FakeFleet(fs01=box))
     journal = tmp_path / "j.jsonl"
-    run = remediate(
-        INVENTORY, credentials={"fs01": None}, journal=journal, options=OPTIONS, lock_dir=tmp_path / "l"
-    )
+    run = fix(tmp_path, journal=journal)
     (host,) = run.hosts
     assert host.status.value == "compliant" and host.error is None and 0 <= host.duration_s < 3600
     assert "Set-SmbClientConfiguration" not in box.commands and box.lease is None
@@ -222,13 +208,7 @@ def test_a_host_cancelled_while_its_session_opened_is_sent_nothing(
         return session
 
     monkeypatch.setattr(apply_module, "open_session", open_then_ctrl_c)
-    run = remediate(
-        INVENTORY,
-        credentials={"fs01": None},
-        journal=tmp_path / "j.jsonl",
-        options=OPTIONS,
-        lock_dir=tmp_path / "l",
-    )
+    run = fix(tmp_path)
     assert box.commands == []
     (host,) = run.hosts
     assert host.status.value != "compliant" and host.checks == ()
@@ -256,23 +236,11 @@ def test_a_served_host_names_its_client_and_an_unreadable_lease_is_an_error(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setattr(apply_module, "open_session", FakeFleet(fs01=drifted()))
-    served = remediate(
-        INVENTORY,
-        credentials={"fs01": None},
-        journal=tmp_path / "a.jsonl",
-        options=OPTIONS,
-        lock_dir=tmp_path / "l",
-    )
+    served = fix(tmp_path, journal=tmp_path / "a.jsonl")
     assert served.hosts[0].transport == "lean"
     box = LeaseUnreadable("17763", client_signing=("DWord", 0), server_signing=("DWord", 1))
     monkeypatch.setattr(apply_module, "open_session", FakeFleet(fs01=box))
-    run = remediate(
-        INVENTORY,
-        credentials={"fs01": None},
-        journal=tmp_path / "b.jsonl",
-        options=OPTIONS,
-        lock_dir=tmp_path / "l",
-    )
+    run = fix(tmp_path, journal=tmp_path / "b.jsonl")
     (host,) = run.hosts
     assert host.status.value == "error" and host.error is not None
     assert host.error.message == (
@@ -339,13 +307,7 @@ def test_a_host_not_started_after_the_journal_failed_says_so(
     monkeypatch.setattr(apply_module, "open_session", FakeFleet(**boxes))
     _full_disk_on_intents(monkeypatch)
     hosts = (Host(name="fs01", address="192.0.2.5"), Host(name="fs02", address="192.0.2.6"))
-    run = remediate(
-        Inventory(hosts, {}, "inline"),
-        credentials=dict.fromkeys(boxes),
-        journal=tmp_path / "j.jsonl",
-        options=OPTIONS,
-        lock_dir=tmp_path / "l",
-    )
+    run = fix(tmp_path, Inventory(hosts, {}, "inline"), credentials=dict.fromkeys(boxes))
     assert run.exit_code == 2 and not run.interrupted  # stopped by the journal, not by the operator
     second = run.hosts[1]
     assert second.error is not None and second.error.message == "not run: the journal could not be written"
@@ -382,12 +344,11 @@ def test_a_host_in_flight_when_the_journal_failed_takes_no_lease(
 
     monkeypatch.setattr(apply_module._Context, "journal_failed", then_answer)
     hosts = (Host(name="fs01", address="192.0.2.5"), Host(name="fs02", address="192.0.2.6"))
-    run = remediate(
+    run = fix(
+        tmp_path,
         Inventory(hosts, {}, "inline"),
         credentials={"fs01": None, "fs02": None},
-        journal=tmp_path / "j.jsonl",
         options=RemediateOptions(fanout=FanoutOptions(forks=2, timeout=30, retries=0)),
-        lock_dir=tmp_path / "l",
     )
     assert run.journal_error is not None and slow.commands  # it was in flight
     assert "New-ItemProperty" not in slow.commands and slow.lease is None
@@ -402,12 +363,11 @@ def test_a_failed_canary_names_its_batch_in_the_report_and_the_skipped_hosts(
     monkeypatch.setattr(apply_module, "open_session", FakeFleet(fs01=canary, fs02=drifted(), fs03=drifted()))
     hosts = tuple(Host(name=n, address=f"192.0.2.{i}") for i, n in enumerate(("fs01", "fs02", "fs03"), 5))
     batches: list[tuple[int, int]] = []
-    run = remediate(
+    run = fix(
+        tmp_path,
         Inventory(hosts, {}, "inline"),
         credentials=dict.fromkeys(("fs01", "fs02", "fs03")),
-        journal=tmp_path / "j.jsonl",
         options=RemediateOptions(fanout=FanoutOptions(forks=1, timeout=30, retries=0), batch="1"),
-        lock_dir=tmp_path / "locks",
         on_batch=lambda report, total: batches.append((report.number, total)),
     )
     assert [b.to_dict() for b in run.batches] == [
@@ -435,9 +395,7 @@ def test_a_transport_error_after_the_writes_went_out_is_told_and_journaled_once(
     box.fail_write = sent_error()
     monkeypatch.setattr(apply_module, "open_session", FakeFleet(fs01=box))
     journal = tmp_path / "j.jsonl"
-    run = remediate(
-        INVENTORY, credentials={"fs01": None}, journal=journal, options=OPTIONS, lock_dir=tmp_path / "l"
-    )
+    run = fix(tmp_path, journal=journal)
     (host,) = run.hosts
     assert host.error is not None and host.error.message == (
         "connection reset by 192.0.2.5:5985; the writes were sent and may have happened (not retried)"
@@ -460,13 +418,7 @@ def test_a_verified_write_says_so_and_every_setting_is_listed(
         "17763", client_signing=("DWord", 0), server_signing=("DWord", 1), secure_negotiate=("DWord", 1)
     )
     monkeypatch.setattr(apply_module, "open_session", FakeFleet(fs01=box))
-    run = remediate(
-        INVENTORY,
-        credentials={"fs01": None},
-        journal=tmp_path / "j.jsonl",
-        options=OPTIONS,
-        lock_dir=tmp_path / "l",
-    )
+    run = fix(tmp_path)
     (host,) = run.hosts
     checks = {c.id: c for c in host.checks}
     assert set(checks) == {"secure_negotiate", "client_signing", "server_signing"}
@@ -488,13 +440,7 @@ def test_a_journal_failing_on_the_outcome_says_the_outcome_is_not_journaled(
         append(self, *records)
 
     monkeypatch.setattr(JournalWriter, "append", full_on_outcomes)
-    run = remediate(
-        INVENTORY,
-        credentials={"fs01": None},
-        journal=tmp_path / "j.jsonl",
-        options=OPTIONS,
-        lock_dir=tmp_path / "l",
-    )
+    run = fix(tmp_path)
     (host,) = run.hosts
     assert host.error is not None and host.error.message == (
         "cannot write journal: No space left on device; the outcome below is not in the journal"
@@ -518,12 +464,10 @@ def test_a_workaround_that_cannot_be_recorded_stops_the_run(
     blocked = tmp_path / "not-a-dir"
     blocked.write_text("a file where the workarounds' folder should be", encoding="utf-8")
     host = Host(name="fs01", address="192.0.2.5", policy=Policy(secure_negotiate="disabled"))
-    run = remediate(
+    run = fix(
+        tmp_path,
         Inventory((host,), {}, "inline"),
         credentials={"fs01": None},
-        journal=tmp_path / "j.jsonl",
-        options=OPTIONS,
-        lock_dir=tmp_path / "l",
         allow_insecure=True,
         expires=datetime.now(UTC) + timedelta(hours=12),
         workaround_file=blocked / "workarounds.json",
@@ -548,12 +492,12 @@ def test_an_abandoned_host_whose_write_then_fails_is_journaled_unknown_once(
     monkeypatch.setattr(apply_module, "open_session", FakeFleet(fs01=slow, fs02=later))
     hosts = tuple(Host(name=n, address=f"192.0.2.{i}") for i, n in enumerate(("fs01", "fs02"), 5))
     journal = tmp_path / "j.jsonl"
-    remediate(
+    fix(
+        tmp_path,
         Inventory(hosts, {}, "inline"),
         credentials={"fs01": None, "fs02": None},
         journal=journal,
         options=RemediateOptions(fanout=FanoutOptions(forks=1, timeout=2.5, retries=0, backoff=0)),
-        lock_dir=tmp_path / "l",
     )
     records = [(o.host, o.setting, o.outcome) for o in read_journal(journal).outcomes]
     assert records.count(("fs01", "client_signing", "unknown")) == 1, records
@@ -573,12 +517,10 @@ def test_a_weakening_write_the_read_back_does_not_confirm_records_no_workaround(
     box.ignore_writes = True
     monkeypatch.setattr(apply_module, "open_session", FakeFleet(fs01=box))
     host = Host(name="fs01", address="192.0.2.5", policy=Policy(secure_negotiate="disabled"))
-    run = remediate(
+    run = fix(
+        tmp_path,
         Inventory((host,), {}, "inline"),
         credentials={"fs01": None},
-        journal=tmp_path / "j.jsonl",
-        options=OPTIONS,
-        lock_dir=tmp_path / "l",
         allow_insecure=True,
         expires=datetime.now(UTC) + timedelta(hours=12),
         workaround_file=tmp_path / "workarounds.json",
@@ -605,9 +547,7 @@ def test_an_unreadable_read_back_leaves_the_write_unknown(
     box = GarbledReadBack("17763", client_signing=("DWord", 0), server_signing=("DWord", 1))
     monkeypatch.setattr(apply_module, "open_session", FakeFleet(fs01=box))
     journal = tmp_path / "j.jsonl"
-    run = remediate(
-        INVENTORY, credentials={"fs01": None}, journal=journal, options=OPTIONS, lock_dir=tmp_path / "l"
-    )
+    run = fix(tmp_path, journal=journal)
     check = {c.id: c for c in run.hosts[0].checks}["client_signing"]
     assert check.outcome is Outcome.UNKNOWN and check.reason.startswith("state unknown: read-back failed: ")
     assert read_journal(journal).outcome_of("fs01", "client_signing") == "unknown"
@@ -621,12 +561,11 @@ def test_batches_that_pass_go_on_and_a_failed_last_batch_stops_nothing(
     last.ignore_writes = True  # the last batch's host fails: nothing is left to stop
     monkeypatch.setattr(apply_module, "open_session", FakeFleet(fs01=drifted(), fs02=drifted(), fs03=last))
     hosts = tuple(Host(name=n, address=f"192.0.2.{i}") for i, n in enumerate(("fs01", "fs02", "fs03"), 5))
-    run = remediate(
+    run = fix(
+        tmp_path,
         Inventory(hosts, {}, "inline"),
         credentials=dict.fromkeys(("fs01", "fs02", "fs03")),
-        journal=tmp_path / "j.jsonl",
         options=RemediateOptions(fanout=FanoutOptions(forks=1, timeout=30, retries=0), batch="1"),
-        lock_dir=tmp_path / "locks",
     )
     assert run.stopped is None and [b.number for b in run.batches] == [1, 2, 3]
     assert [h.status.value for h in run.hosts] == ["compliant", "compliant", "drift"]
@@ -640,14 +579,7 @@ def test_a_run_interrupted_before_its_hosts_start_says_so(
     monkeypatch.setattr(apply_module, "open_session", FakeFleet(fs01=box))
     stop = threading.Event()
     stop.set()
-    run = remediate(
-        INVENTORY,
-        credentials={"fs01": None},
-        journal=tmp_path / "j.jsonl",
-        options=OPTIONS,
-        stop=stop,
-        lock_dir=tmp_path / "l",
-    )
+    run = fix(tmp_path, stop=stop)
     (host,) = run.hosts
     assert (
         host.error is not None and host.error.message == "not run: interrupted" and host.error.sent is False
@@ -673,13 +605,7 @@ def test_an_unreadable_answer_under_the_lease_writes_nothing_and_frees_the_lease
 ) -> None:
     box = GarbledUnderLease("17763", client_signing=("DWord", 0), server_signing=("DWord", 1))
     monkeypatch.setattr(apply_module, "open_session", FakeFleet(fs01=box))
-    run = remediate(
-        INVENTORY,
-        credentials={"fs01": None},
-        journal=tmp_path / "j.jsonl",
-        options=OPTIONS,
-        lock_dir=tmp_path / "l",
-    )
+    run = fix(tmp_path)
     (host,) = run.hosts
     assert host.error is not None and host.error.message.startswith("unexpected answer: ")
     check = {c.id: c for c in host.checks}["client_signing"]
@@ -707,9 +633,7 @@ def test_a_run_that_ends_by_an_exception_says_so_in_its_journal(
     monkeypatch.setattr(apply_module, "run_hosts", second_ctrl_c)
     journal = tmp_path / "j.jsonl"
     with pytest.raises(KeyboardInterrupt):
-        remediate(
-            INVENTORY, credentials={"fs01": None}, journal=journal, options=OPTIONS, lock_dir=tmp_path / "l"
-        )
+        fix(tmp_path, journal=journal)
     end = json.loads(journal.read_text(encoding="utf-8").splitlines()[-1])
     assert end["type"] == "end" and end["interrupted"] is True and end["exit_code"] == 130
 
@@ -721,21 +645,13 @@ def test_this_boxs_lock_is_freed_and_a_busy_host_has_its_duration(
 
     monkeypatch.setattr(apply_module, "open_session", FakeFleet(fs01=drifted()))
     locks = tmp_path / "locks"
-    remediate(
-        INVENTORY, credentials={"fs01": None}, journal=tmp_path / "a.jsonl", options=OPTIONS, lock_dir=locks
-    )
+    fix(tmp_path, journal=tmp_path / "a.jsonl", lock_dir=locks)
     (lock_file,) = locks.glob("*.lock")
     assert lock_file.read_text(encoding="utf-8") == ""  # released: no run id left in it
     held = LocalLock(locks, "fs01", "other-run")
     held.acquire()
     try:
-        run = remediate(
-            INVENTORY,
-            credentials={"fs01": None},
-            journal=tmp_path / "b.jsonl",
-            options=OPTIONS,
-            lock_dir=locks,
-        )
+        run = fix(tmp_path, journal=tmp_path / "b.jsonl", lock_dir=locks)
     finally:
         held.release()
     (host,) = run.hosts
@@ -760,12 +676,8 @@ def test_an_abandoned_host_whose_unknown_cannot_be_journaled_stops_the_run(
         append(self, *records)
 
     monkeypatch.setattr(JournalWriter, "append", full_on_outcomes)
-    run = remediate(
-        INVENTORY,
-        credentials={"fs01": None},
-        journal=tmp_path / "j.jsonl",
-        options=RemediateOptions(fanout=FanoutOptions(forks=1, timeout=1.5, retries=0, backoff=0)),
-        lock_dir=tmp_path / "l",
+    run = fix(
+        tmp_path, options=RemediateOptions(fanout=FanoutOptions(forks=1, timeout=1.5, retries=0, backoff=0))
     )
     time.sleep(0.8)  # let the abandoned worker finish before the fixtures go
     assert run.journal_error is not None and "No space left on device" in run.journal_error
@@ -805,13 +717,7 @@ def test_each_refused_write_gets_its_own_keys_refusal(
     box = DeniedPerKey("7601", client_signing=("DWord", 0), server_signing=("DWord", 0))  # reg writes
     box.deny_writes = True
     monkeypatch.setattr(apply_module, "open_session", FakeFleet(fs01=box))
-    run = remediate(
-        INVENTORY,
-        credentials={"fs01": None},
-        journal=tmp_path / "j.jsonl",
-        options=OPTIONS,
-        lock_dir=tmp_path / "l",
-    )
+    run = fix(tmp_path)
     (host,) = run.hosts
     reasons = {c.id: c.reason for c in host.checks}
     assert reasons["client_signing"] == f"not changed: denied at {WORKSTATION_KEY}"
@@ -826,13 +732,7 @@ def test_a_write_that_does_not_hold_without_a_refusal_is_an_error_not_access_den
     box = drifted()
     box.ignore_writes = True
     monkeypatch.setattr(apply_module, "open_session", FakeFleet(fs01=box))
-    run = remediate(
-        INVENTORY,
-        credentials={"fs01": None},
-        journal=tmp_path / "j.jsonl",
-        options=OPTIONS,
-        lock_dir=tmp_path / "l",
-    )
+    run = fix(tmp_path)
     (host,) = run.hosts
     assert host.error is not None and host.error.kind.value == "error"
     assert host.error.message == (
@@ -855,13 +755,7 @@ def test_refused_writes_with_a_read_back_that_moved_say_to_look_at_each_change(
     box = DeniedButChangedMeanwhile("7601", client_signing=("DWord", 0), server_signing=("DWord", 1))
     box.deny_writes = True
     monkeypatch.setattr(apply_module, "open_session", FakeFleet(fs01=box))
-    run = remediate(
-        INVENTORY,
-        credentials={"fs01": None},
-        journal=tmp_path / "j.jsonl",
-        options=OPTIONS,
-        lock_dir=tmp_path / "l",
-    )
+    run = fix(tmp_path)
     (host,) = run.hosts
     assert host.status.value == "access_denied" and host.error is not None
     assert host.error.message.endswith("(not an administrator?); read-back differs, see each change")
@@ -878,13 +772,7 @@ class GarbledFirstRead(FakeWindows):
 def test_an_unreadable_first_answer_writes_nothing(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     box = GarbledFirstRead("17763", client_signing=("DWord", 0), server_signing=("DWord", 1))
     monkeypatch.setattr(apply_module, "open_session", FakeFleet(fs01=box))
-    run = remediate(
-        INVENTORY,
-        credentials={"fs01": None},
-        journal=tmp_path / "j.jsonl",
-        options=OPTIONS,
-        lock_dir=tmp_path / "l",
-    )
+    run = fix(tmp_path)
     (host,) = run.hosts
     assert (
         host.error is not None and host.error.message.startswith("unexpected answer: ") and host.checks == ()
