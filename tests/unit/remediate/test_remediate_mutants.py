@@ -141,15 +141,7 @@ def test_a_host_whose_intent_the_journal_refused_says_nothing_was_written_to_it(
 ) -> None:
     box = drifted()
     monkeypatch.setattr(apply_module, "open_session", FakeFleet(fs01=box))
-    append = JournalWriter.append
-
-    def full_disk(self: JournalWriter, *records: dict[str, object]) -> None:
-        if any(r.get("type") == "intent" for r in records):
-            self.failed = "No space left on device"
-            raise JournalWriteError("cannot write journal: No space left on device", file=self.path)
-        append(self, *records)
-
-    monkeypatch.setattr(JournalWriter, "append", full_disk)
+    _full_disk_on(monkeypatch, "intent")
     run = fix(tmp_path)
     (host,) = run.hosts
     assert host.status.value == "error"
@@ -286,11 +278,15 @@ def test_each_name_of_the_package_is_itself_and_only_plan_and_rollback_are_calla
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-def _full_disk_on_intents(monkeypatch: pytest.MonkeyPatch, failed: threading.Event | None = None) -> None:
+def _full_disk_on(
+    monkeypatch: pytest.MonkeyPatch, record_type: str, failed: threading.Event | None = None
+) -> None:
+    """The journal's disk fills up when a record of ``record_type`` is appended (``failed`` is
+    set then)."""
     append = JournalWriter.append
 
     def full_disk(self: JournalWriter, *records: dict[str, object]) -> None:
-        if any(r.get("type") == "intent" for r in records):
+        if any(r.get("type") == record_type for r in records):
             self.failed = "No space left on device"
             if failed is not None:
                 failed.set()
@@ -298,6 +294,10 @@ def _full_disk_on_intents(monkeypatch: pytest.MonkeyPatch, failed: threading.Eve
         append(self, *records)
 
     monkeypatch.setattr(JournalWriter, "append", full_disk)
+
+
+def _full_disk_on_intents(monkeypatch: pytest.MonkeyPatch, failed: threading.Event | None = None) -> None:
+    _full_disk_on(monkeypatch, "intent", failed)
 
 
 def test_a_host_not_started_after_the_journal_failed_says_so(
@@ -431,15 +431,7 @@ def test_a_journal_failing_on_the_outcome_says_the_outcome_is_not_journaled(
 ) -> None:
     box = drifted()
     monkeypatch.setattr(apply_module, "open_session", FakeFleet(fs01=box))
-    append = JournalWriter.append
-
-    def full_on_outcomes(self: JournalWriter, *records: dict[str, object]) -> None:
-        if any(r.get("type") == "outcome" for r in records):
-            self.failed = "No space left on device"
-            raise JournalWriteError("cannot write journal: No space left on device", file=self.path)
-        append(self, *records)
-
-    monkeypatch.setattr(JournalWriter, "append", full_on_outcomes)
+    _full_disk_on(monkeypatch, "outcome")
     run = fix(tmp_path)
     (host,) = run.hosts
     assert host.error is not None and host.error.message == (
@@ -667,15 +659,7 @@ def test_an_abandoned_host_whose_unknown_cannot_be_journaled_stops_the_run(
     box = drifted()
     box.write_delay = lambda deadline: max(0.0, deadline - time.monotonic()) + 0.6
     monkeypatch.setattr(apply_module, "open_session", FakeFleet(fs01=box))
-    append = JournalWriter.append
-
-    def full_on_outcomes(self: JournalWriter, *records: dict[str, object]) -> None:
-        if any(r.get("type") == "outcome" for r in records):
-            self.failed = "No space left on device"
-            raise JournalWriteError("cannot write journal: No space left on device", file=self.path)
-        append(self, *records)
-
-    monkeypatch.setattr(JournalWriter, "append", full_on_outcomes)
+    _full_disk_on(monkeypatch, "outcome")
     run = fix(
         tmp_path, options=RemediateOptions(fanout=FanoutOptions(forks=1, timeout=1.5, retries=0, backoff=0))
     )
