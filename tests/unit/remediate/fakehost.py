@@ -7,12 +7,16 @@ late (``write_delay``)."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
 from toolkit.checks.facts import CURRENT_VERSION_KEY, SERVER_KEY, WORKSTATION_KEY
 from toolkit.inventory.model import Host
+from toolkit.remediate.journal import JournalWriteError, JournalWriter
 from toolkit.remediate.lease import LEASE_KEY
 from toolkit.results import ErrorKind, HostError
 from toolkit.transport.model import Command, ErrorRecordData, InvocationResult, PSObj, PSValue
@@ -185,3 +189,21 @@ class _Session:
 
 def sent_error(message: str = "connection reset by 192.0.2.5:5985") -> HostError:
     return HostError(ErrorKind.UNREACHABLE, message, sent=True)
+
+
+def full_disk_on(
+    monkeypatch: pytest.MonkeyPatch, record_type: str, failed: threading.Event | None = None
+) -> None:
+    """The journal's disk fills up when a record of ``record_type`` (intent, outcome...) is
+    appended: the append raises as a full disk does (``failed`` is set then)."""
+    append = JournalWriter.append
+
+    def full_disk(self: JournalWriter, *records: dict[str, object]) -> None:
+        if any(r.get("type") == record_type for r in records):
+            self.failed = "No space left on device"
+            if failed is not None:
+                failed.set()
+            raise JournalWriteError("cannot write journal: No space left on device", file=self.path)
+        append(self, *records)
+
+    monkeypatch.setattr(JournalWriter, "append", full_disk)

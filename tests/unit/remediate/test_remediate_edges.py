@@ -30,7 +30,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.unit.remediate.fakehost import FakeFleet, FakeWindows
+from tests.unit.remediate.fakehost import FakeFleet, FakeWindows, full_disk_on
 from toolkit.checks.facts import WORKSTATION_KEY, RegValue
 from toolkit.errors import JournalError
 from toolkit.fanout.runner import FanoutOptions
@@ -285,15 +285,7 @@ def test_a_journal_that_cannot_take_an_intent_stops_the_run_before_the_next_host
 ) -> None:
     boxes = {"fs01": drifted(), "fs02": drifted()}
     monkeypatch.setattr(apply_module, "open_session", FakeFleet(**boxes))
-    append = JournalWriter.append
-
-    def full_disk(self: JournalWriter, *records: dict[str, object]) -> None:
-        if any(r.get("type") == "intent" for r in records):
-            self.failed = "No space left on device"
-            raise JournalWriteError("cannot write journal: No space left on device", file=self.path)
-        append(self, *records)
-
-    monkeypatch.setattr(JournalWriter, "append", full_disk)
+    full_disk_on(monkeypatch, "intent")
     hosts = (Host(name="fs01", address="192.0.2.5"), Host(name="fs02", address="192.0.2.6"))
     run = remediate(
         Inventory(hosts, {}, "inline"),

@@ -15,14 +15,13 @@ from typing import Any
 
 import pytest
 
-from tests.unit.remediate.fakehost import FakeFleet, FakeWindows
+from tests.unit.remediate.fakehost import FakeFleet, FakeWindows, full_disk_on
 from toolkit.checks.facts import WORKSTATION_KEY
 from toolkit.fanout.runner import FanoutOptions
 from toolkit.inventory.model import Host, Inventory
 from toolkit.remediate import RemediateOptions, interrupt, read_journal, remediate
 from toolkit.remediate import apply as apply_module
 from toolkit.remediate.apply import RunContext, plan, work_here
-from toolkit.remediate.journal import JournalWriteError, JournalWriter
 from toolkit.remediate.model import HostRemediation, Outcome, RemediateRun
 
 INVENTORY = Inventory((Host(name="fs01", address="192.0.2.5"),), {}, "inline")
@@ -141,7 +140,7 @@ def test_a_host_whose_intent_the_journal_refused_says_nothing_was_written_to_it(
 ) -> None:
     box = drifted()
     monkeypatch.setattr(apply_module, "open_session", FakeFleet(fs01=box))
-    _full_disk_on(monkeypatch, "intent")
+    full_disk_on(monkeypatch, "intent")
     run = fix(tmp_path)
     (host,) = run.hosts
     assert host.status.value == "error"
@@ -278,34 +277,12 @@ def test_each_name_of_the_package_is_itself_and_only_plan_and_rollback_are_calla
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-def _full_disk_on(
-    monkeypatch: pytest.MonkeyPatch, record_type: str, failed: threading.Event | None = None
-) -> None:
-    """The journal's disk fills up when a record of ``record_type`` is appended (``failed`` is
-    set then)."""
-    append = JournalWriter.append
-
-    def full_disk(self: JournalWriter, *records: dict[str, object]) -> None:
-        if any(r.get("type") == record_type for r in records):
-            self.failed = "No space left on device"
-            if failed is not None:
-                failed.set()
-            raise JournalWriteError("cannot write journal: No space left on device", file=self.path)
-        append(self, *records)
-
-    monkeypatch.setattr(JournalWriter, "append", full_disk)
-
-
-def _full_disk_on_intents(monkeypatch: pytest.MonkeyPatch, failed: threading.Event | None = None) -> None:
-    _full_disk_on(monkeypatch, "intent", failed)
-
-
 def test_a_host_not_started_after_the_journal_failed_says_so(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     boxes = {"fs01": drifted(), "fs02": drifted()}
     monkeypatch.setattr(apply_module, "open_session", FakeFleet(**boxes))
-    _full_disk_on_intents(monkeypatch)
+    full_disk_on(monkeypatch, "intent")
     hosts = (Host(name="fs01", address="192.0.2.5"), Host(name="fs02", address="192.0.2.6"))
     run = fix(tmp_path, Inventory(hosts, {}, "inline"), credentials=dict.fromkeys(boxes))
     assert run.exit_code == 2 and not run.interrupted  # stopped by the journal, not by the operator
@@ -335,7 +312,7 @@ def test_a_host_in_flight_when_the_journal_failed_takes_no_lease(
     slow = WaitsToAnswer(failed, slow_asked)  # in flight: asked, answers after the failure
     first = WaitsToAnswer(slow_asked)  # fails its intent once the other host is in flight
     monkeypatch.setattr(apply_module, "open_session", FakeFleet(fs01=first, fs02=slow))
-    _full_disk_on_intents(monkeypatch)
+    full_disk_on(monkeypatch, "intent")
     journal_failed = apply_module._Context.journal_failed
 
     def then_answer(self: Any, exc: Any) -> None:  # the run has reacted to the failure
@@ -431,7 +408,7 @@ def test_a_journal_failing_on_the_outcome_says_the_outcome_is_not_journaled(
 ) -> None:
     box = drifted()
     monkeypatch.setattr(apply_module, "open_session", FakeFleet(fs01=box))
-    _full_disk_on(monkeypatch, "outcome")
+    full_disk_on(monkeypatch, "outcome")
     run = fix(tmp_path)
     (host,) = run.hosts
     assert host.error is not None and host.error.message == (
@@ -659,7 +636,7 @@ def test_an_abandoned_host_whose_unknown_cannot_be_journaled_stops_the_run(
     box = drifted()
     box.write_delay = lambda deadline: max(0.0, deadline - time.monotonic()) + 0.6
     monkeypatch.setattr(apply_module, "open_session", FakeFleet(fs01=box))
-    _full_disk_on(monkeypatch, "outcome")
+    full_disk_on(monkeypatch, "outcome")
     run = fix(
         tmp_path, options=RemediateOptions(fanout=FanoutOptions(forks=1, timeout=1.5, retries=0, backoff=0))
     )

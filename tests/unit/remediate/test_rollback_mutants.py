@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.unit.checks.helpers import dword
-from tests.unit.remediate.fakehost import FakeFleet, FakeWindows, sent_error
+from tests.unit.remediate.fakehost import FakeFleet, FakeWindows, full_disk_on, sent_error
 from toolkit.checks.facts import WORKSTATION_KEY, RegValue
 from toolkit.fanout.runner import FanoutOptions
 from toolkit.inventory.model import Host, Inventory
@@ -320,19 +320,10 @@ def test_a_rollback_run_elsewhere_reports_each_host(monkeypatch: pytest.MonkeyPa
 def test_a_rollback_journal_that_refuses_an_intent_writes_nothing_and_exits_2(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    from toolkit.remediate.journal import JournalWriteError
 
     path = journal_of(tmp_path / "j.jsonl", intent())
     box = FakeWindows("17763", client_signing=("DWord", 1))
-    append = JournalWriter.append
-
-    def full_disk(self: JournalWriter, *records: dict[str, object]) -> None:
-        if any(r.get("type") == "intent" for r in records):
-            self.failed = "No space left on device"
-            raise JournalWriteError("cannot write journal: No space left on device", file=self.path)
-        append(self, *records)
-
-    monkeypatch.setattr(JournalWriter, "append", full_disk)
+    full_disk_on(monkeypatch, "intent")
     run = run_rollback(monkeypatch, tmp_path, path, fs01=box)
     (host,) = run.hosts
     assert host.error is not None and host.error.message == (
@@ -501,21 +492,12 @@ def test_an_smb_setting_is_restored_through_its_set_cmdlet_and_only_from_a_numbe
 def test_a_host_not_started_after_the_rollback_journal_failed_says_so(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    from toolkit.remediate.journal import JournalWriteError
 
     path = journal_of(
         tmp_path / "j.jsonl", intent(), intent("fs02", address="192.0.2.6", endpoint="192.0.2.6:5985")
     )
     boxes = {n: FakeWindows("17763", client_signing=("DWord", 1)) for n in ("fs01", "fs02")}
-    append = JournalWriter.append
-
-    def full_disk(self: JournalWriter, *records: dict[str, object]) -> None:
-        if any(r.get("type") == "intent" for r in records):
-            self.failed = "No space left on device"
-            raise JournalWriteError("cannot write journal: No space left on device", file=self.path)
-        append(self, *records)
-
-    monkeypatch.setattr(JournalWriter, "append", full_disk)
+    full_disk_on(monkeypatch, "intent")
     hosts = (HOST, Host(name="fs02", address="192.0.2.6"))
     run = run_rollback(monkeypatch, tmp_path, path, hosts, **boxes)
     second = run.hosts[1]
