@@ -175,15 +175,22 @@ def list_runs(
     return [_run_info(r, counts.get(r.id, {}), totals.get(r.id, 0)) for r in rows]
 
 
+#: Digits-only references shorter than this are run numbers only, never an id's prefix: a
+#: remediation's run id starts with its date (``20261130T...``), while an audit's stored id is
+#: random hex that "42" could begin - ``diff 42`` for a run that does not exist must not pick it.
+MIN_DIGIT_PREFIX = 8
+
+
 def find_run(store: Store, ref: str) -> RunInfo:
     """A run by its number (``12``, ``#12``) or its id (a remediation's run id, or a unique
-    prefix of it). Raises :class:`UsageError`."""
+    prefix of it; a prefix of digits only has at least :data:`MIN_DIGIT_PREFIX` of them).
+    Raises :class:`UsageError`."""
     text = ref.strip().lstrip("#")
     with store.read() as conn:
         row = None
         if text.isdigit():
             row = conn.execute(select(runs).where(runs.c.id == int(text))).first()
-        if row is None and text:
+        if row is None and text and not (text.isdigit() and len(text) < MIN_DIGIT_PREFIX):
             found = list(
                 conn.execute(select(runs).where(runs.c.uid.startswith(text, autoescape=True)).limit(2))
             )
