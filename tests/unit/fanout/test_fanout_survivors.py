@@ -18,7 +18,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from toolkit.fanout import executors, runner, task, worker
+from toolkit.fanout import executors, lockout, runner, task, worker
 from toolkit.fanout.executors import ProcessExecutor
 from toolkit.fanout.lockout import CredentialGate
 from toolkit.fanout.runner import FanoutOptions, audit_failure, failed_result, run_hosts
@@ -109,6 +109,22 @@ def test_a_finished_probe_frees_one_slot_not_two() -> None:
     assert not gate.may_start(env_host("fs03"))
     gate.finished(env_host("fs02"), unreachable("fs02"))
     assert gate.may_start(env_host("fs03"))
+
+
+def test_a_slow_first_host_shares_the_credential_after_exactly_its_patience_and_with_one_host_only(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    now = [1000.0]
+    monkeypatch.setattr(lockout, "time", SimpleNamespace(monotonic=lambda: now[0]))
+    gate = CredentialGate(probes=2, patience=1.0)
+    gate.started(env_host("fs01"))
+    now[0] += 0.5
+    assert not gate.may_start(env_host("fs02"))
+    now[0] += 0.5  # fs01 has been silent for exactly the patience
+    assert gate.may_start(env_host("fs02"))
+    gate.started(env_host("fs02"))
+    now[0] += 60.0
+    assert not gate.may_start(env_host("fs03"))  # two hosts hold the unproven credential: enough
 
 
 # -- durations -----------------------------------------------------------------------------
