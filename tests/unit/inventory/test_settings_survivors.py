@@ -190,12 +190,12 @@ def test_baselines_by_name_or_file_and_the_policies_of_their_checks(tmp_path: Pa
 def test_errors_come_in_line_order_those_without_a_line_first() -> None:
     problems = Problems("inv.yml")
     problems.add("third", 9, "c")
-    problems.add("first", 2, "a")
+    problems.add("first", 1, "a")
     problems.add("no line", None, None)
     problems.add("second", 5, "b")
     assert [(e.line, e.message) for e in problems.errors] == [
         (None, "no line"),
-        (2, "first"),
+        (1, "first"),
         (5, "second"),
         (9, "third"),
     ]
