@@ -500,12 +500,14 @@ def _read_vars_files(folder: Path, name: str, problems: Problems) -> dict[str, V
 # --- precedence -------------------------------------------------------------------------------
 
 
-def _priority(group: _Group) -> int:
+def _priority(group: _Group) -> int | None:
+    """``ansible_group_priority`` as Ansible's ``int()`` reads it: 1 when unset, None when
+    ``int()`` refuses it (``--5`` and ``²`` too, which look like digits)."""
     var = group.vars.get("ansible_group_priority")
     try:
         return 1 if var is None else int(str(var.value).strip())
     except ValueError:
-        return 1
+        return None
 
 
 def _descendants(name: str, groups: dict[str, _Group]) -> list[str]:
@@ -549,7 +551,7 @@ def build_view(source: Path, collected: _Collected, vars_folders: list[Path]) ->
     depth = group_depths(parents)
     for group in collected.groups.values():
         var = group.vars.get("ansible_group_priority")
-        if var is not None and not str(var.value).strip().lstrip("-").isdigit():
+        if var is not None and _priority(group) is None:
             problems.add(
                 f"expected an integer, got {describe(var.value)}", var.line, var.field, file=var.file
             )
@@ -575,7 +577,8 @@ def build_view(source: Path, collected: _Collected, vars_folders: list[Path]) ->
                 stack.extend(parents.get(current, ()))
         others = sorted(
             (g for g in member_of if g != "all"),
-            key=lambda g: (depth[g], _priority(collected.groups[g]), g),
+            # a priority int() refuses was reported above: any number keeps the sort going
+            key=lambda g: (depth[g], _priority(collected.groups[g]) or 0, g),
         )
         merged: dict[str, Var] = {}
         merged.update(collected.groups["all"].vars)

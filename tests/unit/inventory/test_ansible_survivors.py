@@ -315,3 +315,29 @@ def test_read_ansible_uses_the_data_its_caller_parsed_without_reading_again(tmp_
     problems = Problems(str(path))
     view = read_ansible(path, problems, kind="ansible-yaml", data=data)
     assert (list(view.hosts), problems.errors) == (["fs1"], [])
+
+
+@pytest.mark.parametrize("priority", ["--5", "²", "1.5"])
+def test_a_priority_int_refuses_is_reported_even_if_it_looks_like_digits(
+    tmp_path: Path, priority: str
+) -> None:
+    # ansible-core reads ansible_group_priority with int(): "--5" and "²" fail there too
+    text = (
+        "all:\n  children:\n    a:\n      hosts:\n        fs1:\n          ansible_connection: winrm\n"
+        f"      vars:\n        ansible_group_priority: '{priority}'\n"
+    )
+    assert only_error(tmp_path, text) == (
+        f"{{dir}}/inv.yml:8: all.children.a.vars.ansible_group_priority: expected an integer, got the string '{priority}'"
+    )
+
+
+@pytest.mark.parametrize("priority", ["+3", " 3 ", "-3"])
+def test_a_priority_int_reads_is_taken(tmp_path: Path, priority: str) -> None:
+    text = (
+        "all:\n  children:\n    a:\n      hosts:\n        fs1:\n          ansible_connection: winrm\n"
+        f"      vars:\n        ansible_group_priority: '{priority}'\n        ansible_user: a\n"
+        "    b:\n      hosts:\n        fs1:\n      vars:\n        ansible_user: b\n"
+    )
+    (host,) = load(tmp_path, text).hosts
+    # b has the default priority 1: a wins with 3, loses with -3
+    assert host.username == ("b" if priority.strip() == "-3" else "a")
