@@ -1,0 +1,228 @@
+"""The fan-out where session 4's mutation runs left survivors that needed a host blocking inside
+a worker process, a worker that never starts, or Ctrl-C under a fake clock: a worker's hosts are
+spread over the workers and those of one that dies are reported at once; a worker that never said
+ready gets no host; a host that never answers does not keep a stopped worker process alive; Ctrl-C
+gives running hosts exactly 2 seconds; a run that may start nothing returns instead of spinning.
+
+Worker processes run isolated (``python -I``) and cannot import the tests' modules: the task
+that blocks in them is psfleet's own audit (:class:`toolkit.api.AuditTask`) against a loopback
+listener that accepts and never answers; a worker that must not answer is stopped (SIGSTOP)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from types import SimpleNamespace
+
+import pytest
+
+from tests.unit.fanout.test_fanout_survivors import children_of
+from toolkit.api import AuditTask
+from toolkit.fanout import executors, runner
+from toolkit.fanout.executors import ProcessExecutor
+from toolkit.fanout.hooks import Hooks
+from toolkit.fanout.lockout import CredentialGate
+from toolkit.fanout.runner import FanoutOptions, audit_failure, run_hosts
+from toolkit.inventory.credentials import Credential
+from toolkit.inventory.model import Host, Transport
+from toolkit.results import HostResult, HostStatus
+
+HOSTS = [Host(name=f"fs0{i}", address=f"192.0.2.{i}") for i in range(1, 4)]
+LOST = "internal error: the worker process exited"
+
+
+def collect(ex: ProcessExecutor[HostResult], count: int, within: float) -> dict[int, HostResult]:
+    out: dict[int, HostResult] = {}
+    limit = time.monotonic() + within
+    while len(out) < count and time.monotonic() < limit:
+        out.update(ex.wait(0.2))
+    return out
+
+
+# -- a worker process that dies, or never starts ---------------------------------------------
+
+
+def test_hosts_are_spread_over_the_workers_and_a_dead_workers_hosts_are_reported_at_once() -> None:
+    ex = ProcessExecutor(dict, FanoutOptions(retries=0), HOSTS, 2, fail=audit_failure)
+    started = ex._proc.pid
+    (forked,) = children_of(started)
+    try:
+        for pid in (started, forked):
+            os.kill(pid, signal.SIGSTOP)  # busy: neither answers its host for now
+        ex.submit(0, HOSTS[0], time.monotonic() + 60)
+        ex.submit(1, HOSTS[1], time.monotonic() + 60)
+        os.kill(started, signal.SIGKILL)  # dies with the host it was given
+        os.kill(forked, signal.SIGCONT)
+        results = collect(ex, 2, within=20)
+    finally:
+        os.kill(forked, signal.SIGCONT)
+        ex.close()
+    assert sorted(results) == [0, 1]
+    # the dead worker's host is reported as soon as its pipe ends, not left to its deadline
+    assert results[0].error is not None and results[0].error.message == LOST
+    # the other host went to the other worker, which answered it
+    assert results[1].error is not None and "internal error: TypeError" in results[1].error.message
+
+
+def test_a_worker_that_never_said_ready_is_given_no_host(monkeypatch: pytest.MonkeyPatch) -> None:
+    real_popen = executors.subprocess.Popen
+
+    def hung_at_start(*args: object, **kwargs: object) -> subprocess.Popen[bytes]:
+        proc = real_popen(*args, **kwargs)  # type: ignore[call-overload]
+        os.kill(proc.pid, signal.SIGSTOP)  # as a worker stuck importing psfleet
+        return proc  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(executors.subprocess, "Popen", hung_at_start)
+    monkeypatch.setattr(executors, "WORKER_START_TIMEOUT", 1.0)
+    ex = ProcessExecutor(dict, FanoutOptions(retries=0), HOSTS[:1], 1, fail=audit_failure)
+    try:
+        ex.submit(0, HOSTS[0], time.monotonic() + 60)
+        results = collect(ex, 1, within=10)
+    finally:
+        ex._proc.kill()
+        ex.close()
+    assert results[0].error is not None and results[0].error.message == LOST
+
+
+# -- a host that never answers inside a worker process ---------------------------------------
+
+
+@pytest.fixture
+def silent_port() -> Iterator[tuple[int, threading.Event]]:
+    """A loopback port that accepts connections and never answers; the event says one came."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    came = threading.Event()
+    held: list[socket.socket] = []
+
+    def accept() -> None:
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            held.append(conn)
+            came.set()
+
+    threading.Thread(target=accept, daemon=True).start()
+    try:
+        yield server.getsockname()[1], came
+    finally:
+        server.close()
+        for conn in held:
+            conn.close()
+
+
+def test_a_host_that_never_answers_does_not_keep_a_stopped_worker_alive(
+    silent_port: tuple[int, threading.Event],
+) -> None:
+    port, connected = silent_port
+    host = Host(name="fs01", address="127.0.0.1", transport=Transport(port=port, auth="ntlm"))
+    task = AuditTask(credentials={"fs01": Credential("admin", "pw")}, now=datetime.now(UTC), workarounds={})
+    ex = ProcessExecutor(task, FanoutOptions(retries=0), [host], 1, fail=audit_failure)
+    try:
+        ex.submit(0, host, time.monotonic() + 60)
+        assert connected.wait(30)  # the host is in flight inside the worker, waiting for an answer
+        assert ex.wait(0.0) == []
+    finally:
+        ex.close()
+    # told to stop, the worker abandons the hung host and exits on its own (not killed after 5 s)
+    assert ex._proc.returncode == 0
+
+
+# -- Ctrl-C's grace, under a fake clock ------------------------------------------------------
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class ScriptedExecutor:
+    """Each host answers (compliant) a set time after the run starts; waiting moves the clock."""
+
+    def __init__(self, clock: FakeClock, answers_at: dict[str, float]) -> None:
+        self.clock = clock
+        self.answers_at = answers_at
+        self.pending: list[tuple[float, int, Host]] = []
+
+    def submit(self, index: int, host: Host, deadline: float) -> None:
+        self.pending.append((1000.0 + self.answers_at[host.name], index, host))
+
+    def wait(self, timeout: float) -> list[tuple[int, HostResult]]:
+        self.pending.sort(key=lambda p: p[0])
+        if self.pending and self.pending[0][0] <= self.clock.now + timeout:
+            at, index, host = self.pending.pop(0)
+            self.clock.now = max(self.clock.now, at)
+            return [(index, HostResult(host.name, host.address, HostStatus.COMPLIANT))]
+        self.clock.now += timeout
+        return []
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize(("after_ctrl_c", "status"), [(1.9, "compliant"), (2.1, "error")])
+def test_ctrl_c_gives_running_hosts_two_seconds(
+    monkeypatch: pytest.MonkeyPatch, after_ctrl_c: float, status: str
+) -> None:
+    clock = FakeClock()
+    monkeypatch.setattr(runner, "time", SimpleNamespace(monotonic=clock.monotonic, sleep=clock.sleep))
+    # "quick" answers 0.1 s in, and Ctrl-C comes as its result is handled; "slow" answers later
+    scripted = ScriptedExecutor(clock, {"quick": 0.1, "slow": 0.1 + after_ctrl_c})
+    monkeypatch.setattr(executors, "ThreadExecutor", lambda run: scripted)
+
+    def ctrl_c(result: HostResult) -> None:
+        if result.name == "quick":
+            raise KeyboardInterrupt
+
+    hosts = [Host(name="quick", address="192.0.2.1"), Host(name="slow", address="192.0.2.2")]
+    results, interrupted = run_hosts(
+        hosts,
+        dict,  # type: ignore[arg-type]
+        options=FanoutOptions(forks=2, timeout=60, processes=1),
+        hooks=Hooks(on_result=ctrl_c),
+        gate=CredentialGate(enabled=False),
+    )
+    assert interrupted
+    slow = results[1]
+    assert slow.status.value == status
+    if status == "error":
+        assert slow.error is not None and slow.error.message == "interrupted while running"
+
+
+# -- a run that may start nothing ------------------------------------------------------------
+
+
+def test_a_run_allowed_no_host_at_once_returns_without_running_any() -> None:
+    # --forks is 1-1024 on the command line; a library caller may still pass 0
+    ran: list[str] = []
+    done: list[tuple[list[HostResult], bool]] = []
+
+    def task(host: Host, deadline: float) -> HostResult:
+        ran.append(host.name)
+        return HostResult(host.name, host.address, HostStatus.COMPLIANT)
+
+    def call() -> None:
+        done.append(run_hosts(HOSTS, task, options=FanoutOptions(forks=0, processes=1)))
+
+    caller = threading.Thread(target=call, daemon=True)
+    caller.start()
+    caller.join(30)
+    assert done, "run_hosts did not return"
+    ((results, _),) = done
+    assert ran == [] and [r.name for r in results] == [h.name for h in HOSTS]
+    assert all(r.error is not None and r.error.message.startswith("not run") for r in results)
