@@ -249,7 +249,8 @@ class _Fanout(Generic[R]):
                     if interrupted or not self.waiting or not taken:
                         break
                     continue  # only refusals so far: look at the rest
-                wake = min(s.deadline for s in self.running.values()) - time.monotonic()
+                # The first slot has the nearest deadline (see :meth:`dispatch`).
+                wake = next(iter(self.running.values())).deadline - time.monotonic()
                 self.harvest(max(0.005, min(wake, 0.25)))
         except KeyboardInterrupt:
             interrupted = True
@@ -271,7 +272,12 @@ class _Fanout(Generic[R]):
         self.hooks.finished(result)
 
     def dispatch(self) -> int:
-        """Start (or refuse) hosts while there is room; how many it took."""
+        """Start (or refuse) hosts while there is room; how many it took.
+
+        Every slot's deadline is its start plus the one ``options.timeout``, and ``running``
+        keeps insertion order: its slots are in deadline order, so the dispatcher finds the
+        nearest deadline and the expired hosts from the front (with 256 hosts running, a
+        scan of them all at every wake-up was a tenth of the dispatcher's CPU)."""
         taken = 0
         while len(self.running) < self.options.forks:
             index = self.waiting.pop_next(self.gate)
@@ -297,7 +303,12 @@ class _Fanout(Generic[R]):
             if index in self.running:  # else its deadline already reported it
                 self.complete(self.running.pop(index), result)
         now = time.monotonic()
-        for slot in [s for s in self.running.values() if now >= s.deadline]:
+        expired = []
+        for slot in self.running.values():  # in deadline order (see dispatch)
+            if now < slot.deadline:
+                break
+            expired.append(slot)
+        for slot in expired:
             del self.running[slot.index]
             message = f"no result within the {self.options.timeout:g}s deadline"
             err = HostError(ErrorKind.TIMEOUT, message, True)
