@@ -236,3 +236,37 @@ def test_a_workaround_recorded_while_another_run_holds_the_lock_is_not_lost(tmp_
     ours.join(30)
     assert not ours.is_alive()
     assert set(load_workarounds(path)) == {"fs01", "fs02"}
+
+
+# -- an unreadable answer's duration ---------------------------------------------------------
+
+
+class SlowGarbled(FakeWindows):
+    """Takes 50 ms to answer, and answers ``garbled`` round trips with something that is not
+    registry keys: the first read (``"read"``) or the reads under the lease (``"lease"``)."""
+
+    def __init__(self, garbled: str) -> None:
+        super().__init__("17763", client_signing=("DWord", 0), server_signing=("DWord", 1))
+        self.garbled = garbled
+
+    def run(self, statements: Any, deadline: float) -> Any:
+        from toolkit.transport.model import InvocationResult, PSValue
+
+        time.sleep(0.05)
+        answer = super().run(statements, deadline)
+        leasing = any(s[0].name == "New-ItemProperty" for s in statements)
+        if (self.garbled == "lease") is not leasing:
+            return answer
+        lease = [o for o in answer.output if "psfleet" in str(getattr(o, "get", lambda _: "")("PSPath"))]
+        return InvocationResult(output=(*lease, PSValue("Int32", 42)))
+
+
+@pytest.mark.parametrize("garbled", ["read", "lease"])
+def test_an_unreadable_answer_reports_the_time_the_host_took(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, garbled: str
+) -> None:
+    monkeypatch.setattr(apply_module, "open_session", FakeFleet(fs01=SlowGarbled(garbled)))
+    (host,) = fix(tmp_path).hosts
+    assert host.error is not None and host.error.message.startswith("unexpected answer: ")
+    # the time it took: at least its 50 ms answer, not a sum of clock readings
+    assert 0.05 <= host.duration_s < 3600
