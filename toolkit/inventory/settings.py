@@ -79,11 +79,6 @@ class Problems:
     def add_input_error(self, exc: InputError) -> None:
         self.add(exc.message, exc.line, exc.field)
 
-    def absorb(self, other: Problems) -> None:
-        """Take over another collector's errors (used to drop the errors of skipped hosts)."""
-        for error in other.errors:
-            self.add(error.message, error.line, error.field, file=error.file)
-
     def __bool__(self) -> bool:
         return bool(self._errors)
 
@@ -484,17 +479,14 @@ def build_host(
     source: SourceRef,
     problems: Problems,
     host_vars: Mapping[str, object] | None = None,
-    default_scheme_by_port: bool = False,
 ) -> Host | None:
     """Turn a host's merged settings into a :class:`Host`, or None after reporting problems.
 
-    ``default_scheme_by_port`` follows Ansible: with no scheme given, port 5985 means http and
-    anything else https. The native format defaults to http.
+    With no scheme given a host uses http (the native format's default); Ansible's plugins
+    set their own defaults in the layer first (:mod:`toolkit.inventory.ansible_hosts`).
     """
     before = len(problems)
     given: dict[str, Any] = {key: setting.value for key, setting in merged.items()}
-    if default_scheme_by_port and "scheme" not in given:
-        given["scheme"] = "http" if given.get("port") == 5985 else "https"
     transport = Transport(**{key: given[key] for key in _TRANSPORT_KEYS if key in given})
     if transport.read_timeout <= transport.operation_timeout:
         where = merged.get("read_timeout") or merged["operation_timeout"]
