@@ -341,3 +341,13 @@ def test_a_priority_int_reads_is_taken(tmp_path: Path, priority: str) -> None:
     (host,) = load(tmp_path, text).hosts
     # b has the default priority 1: a wins with 3, loses with -3
     assert host.username == ("b" if priority.strip() == "-3" else "a")
+
+
+def test_a_priority_of_0_sorts_before_the_default_1(tmp_path: Path) -> None:
+    # z would win by its name at equal priority; with 0 it is merged first and b wins
+    text = (
+        "[z]\nfs1 ansible_connection=winrm\n[b]\nfs1\n"
+        "[z:vars]\nansible_user=z\nansible_group_priority=0\n[b:vars]\nansible_user=b\n"
+    )
+    (host,) = load(tmp_path, text, "hosts.ini").hosts
+    assert host.username == "b"
