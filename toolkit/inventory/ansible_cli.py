@@ -29,7 +29,7 @@ from pathlib import Path
 from toolkit.errors import InventoryError
 from toolkit.inventory.ansible import AnsibleView, Var
 from toolkit.inventory.model import SourceRef
-from toolkit.inventory.vault_yaml import Vaulted
+from toolkit.inventory.vault_yaml import Unsafe, Vaulted
 
 TIMEOUT = 120.0
 MAX_OUTPUT = 64 * 1024 * 1024
@@ -127,7 +127,8 @@ def read_with_ansible(
 
 def view_from_list(data: dict[str, object], source: str) -> AnsibleView:
     """An :class:`AnsibleView` from ``ansible-inventory --list`` JSON (variables are already
-    merged by Ansible; ``{"__ansible_vault": ...}`` values become :class:`Vaulted`)."""
+    merged by Ansible; ``{"__ansible_vault": ...}`` values become :class:`Vaulted` and
+    ``{"__ansible_unsafe": ...}`` ones :class:`Unsafe`)."""
     view = AnsibleView(source=source, backend="ansible")
     meta = data.get("_meta")
     hostvars = meta.get("hostvars", {}) if isinstance(meta, dict) else {}
@@ -184,6 +185,18 @@ def view_from_list(data: dict[str, object], source: str) -> AnsibleView:
 def _value(value: object) -> object:
     if isinstance(value, dict) and set(value) == {"__ansible_vault"}:
         return Vaulted(str(value["__ansible_vault"]))
+    return _unsafe(value)
+
+
+def _unsafe(value: object) -> object:
+    """``value`` with each ``{"__ansible_unsafe": text}`` (how ``--list`` prints a ``!unsafe``
+    string, inside lists and mappings too) as :class:`Unsafe` text, as the built-in reader has it."""
+    if isinstance(value, dict):
+        if set(value) == {"__ansible_unsafe"}:
+            return Unsafe(str(value["__ansible_unsafe"]))
+        return {key: _unsafe(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_unsafe(item) for item in value]
     return value
 
 

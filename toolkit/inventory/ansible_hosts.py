@@ -28,7 +28,8 @@ and ``psfleet_policy_<key>``/``psfleet_<key>`` a policy key. An ``ansible_passwo
 or, with the ansible backend, vaulted) is used as the password and never shown; a
 ``{{ lookup('env', 'VAR') }}`` becomes ``password_env: VAR``. Other Jinja templates in the
 variables psfleet uses are refused: neither ``ansible-inventory --list`` nor psfleet
-evaluates them.
+evaluates them. A ``!unsafe`` value is never a template (Ansible never renders it): it is
+taken as written, braces included, by both backends.
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ from toolkit.inventory.settings import (
     read_setting,
     suggest,
 )
-from toolkit.inventory.vault_yaml import Vaulted
+from toolkit.inventory.vault_yaml import Unsafe, Vaulted
 
 CONNECTIONS: tuple[str, ...] = ("winrm", "psrp")
 
@@ -133,7 +134,8 @@ def connection_of(hostvars: dict[str, Var]) -> str:
 
 
 def _is_template(value: object) -> bool:
-    return isinstance(value, str) and ("{{" in value or "{%" in value)
+    # Ansible never templates an !unsafe value: its braces are part of the text.
+    return isinstance(value, str) and not isinstance(value, Unsafe) and ("{{" in value or "{%" in value)
 
 
 def _chosen(hostvars: dict[str, Var], names: tuple[str, ...]) -> Var | None:
@@ -244,7 +246,7 @@ def _map_one(
 
 def _map_password(layer: Layer, var: Var, problems: Problems, decrypt: Decrypt | None) -> None:
     value = var.value
-    lookup = _ENV_LOOKUP.fullmatch(value.strip()) if isinstance(value, str) else None
+    lookup = _ENV_LOOKUP.fullmatch(str(value).strip()) if _is_template(value) else None
     if lookup is not None:
         layer["password"] = Setting(PasswordSource("env", lookup.group(1)), var.line, var.field)
         return

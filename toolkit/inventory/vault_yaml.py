@@ -1,5 +1,5 @@
-"""YAML as Ansible writes it: ``!vault`` values kept as :class:`Vaulted`, ``!unsafe`` as text,
-with line numbers (:mod:`toolkit.yamlsrc`).
+"""YAML as Ansible writes it: ``!vault`` values kept as :class:`Vaulted`, ``!unsafe`` as
+:class:`Unsafe` text, with line numbers (:mod:`toolkit.yamlsrc`).
 
 A module of its own because every inventory file is parsed with this loader to tell the
 formats apart: a native inventory then does not import the Ansible reader.
@@ -21,8 +21,17 @@ class Vaulted:
     ciphertext: str = field(repr=False)
 
 
+class Unsafe(str):
+    """An Ansible ``!unsafe`` value: text Ansible never templates, so psfleet takes it as written
+    (``{{`` in such a password is part of the password). A ``str`` in every other way; the type
+    says where the text came from, which the text itself cannot."""
+
+    __slots__ = ()
+
+
 class VaultLoader(yaml.SafeLoader):
-    """SafeLoader that keeps ``!vault`` values (as :class:`Vaulted`) and ``!unsafe`` text."""
+    """SafeLoader that keeps ``!vault`` values (as :class:`Vaulted`) and ``!unsafe`` text (as
+    :class:`Unsafe`)."""
 
 
 VaultLoader.add_constructor(
@@ -31,7 +40,7 @@ VaultLoader.add_constructor(
 )
 VaultLoader.add_constructor(
     "!unsafe",
-    lambda loader, node: str(loader.construct_scalar(node)),  # type: ignore[arg-type]
+    lambda loader, node: Unsafe(loader.construct_scalar(node)),  # type: ignore[arg-type]
 )
 
 

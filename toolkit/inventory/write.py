@@ -18,10 +18,19 @@ import yaml
 from toolkit.atomic import write_atomic
 from toolkit.inventory.model import Host, Policy, Transport
 from toolkit.inventory.settings import plain
+from toolkit.inventory.vault_yaml import Unsafe
 
 _HEADER = "# psfleet inventory written by psfleet; passwords are never stored here.\n"
 _DEFAULT_TRANSPORT = Transport()
 _DEFAULT_POLICY = Policy()
+
+
+class _Dumper(yaml.SafeDumper):
+    """``yaml.safe_dump``'s dumper, which also writes an Ansible ``!unsafe`` value (a host's
+    variables may hold one) as the plain string it is."""
+
+
+_Dumper.add_representer(Unsafe, yaml.SafeDumper.represent_str)
 
 
 def host_entry(host: Host) -> dict[str, Any]:
@@ -89,7 +98,9 @@ def render_inventory(hosts: Iterable[Host]) -> str:
     if groups:
         document["groups"] = dict.fromkeys(groups)
     document["hosts"] = {host.name: host_entry(host) for host in hosts}
-    return _HEADER + yaml.safe_dump(document, sort_keys=False, allow_unicode=True, default_flow_style=False)
+    return _HEADER + yaml.dump(
+        document, Dumper=_Dumper, sort_keys=False, allow_unicode=True, default_flow_style=False
+    )
 
 
 def write_inventory(hosts: Iterable[Host], path: str | Path) -> None:
