@@ -137,6 +137,42 @@ def test_a_host_that_never_answers_does_not_keep_a_stopped_worker_alive(
     assert ex._proc.returncode == 0
 
 
+def test_a_hung_host_does_not_hold_up_the_next_host_of_its_worker(
+    silent_port: tuple[int, threading.Event],
+) -> None:
+    # A worker keeps a host's thread for its next host (6e17872): the thread must really be
+    # given that host, and a thread busy with a hung host must not be given another.
+    port, connected = silent_port
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    refused = closed.getsockname()[1]
+    closed.close()  # nothing listens there: refused at once
+
+    def host(name: str, to: int) -> Host:
+        return Host(name=name, address="127.0.0.1", transport=Transport(port=to, auth="ntlm"))
+
+    quick, hung, after = host("quick", refused), host("hung", port), host("after", refused)
+    task = AuditTask(
+        credentials=dict.fromkeys(("quick", "hung", "after"), Credential("admin", "pw")),
+        now=datetime.now(UTC),
+        workarounds={},
+    )
+    ex = ProcessExecutor(task, FanoutOptions(retries=0), [quick, hung, after], 1, fail=audit_failure)
+    try:
+        ex.submit(0, quick, time.monotonic() + 60)
+        first = collect(ex, 1, within=30)
+        time.sleep(0.3)  # its thread is idle again: the next host is handed to it
+        ex.submit(1, hung, time.monotonic() + 60)
+        assert connected.wait(30)  # the hung host reached its host
+        ex.submit(2, after, time.monotonic() + 60)
+        later = collect(ex, 1, within=30)
+    finally:
+        ex.close()
+    assert first[0].status is HostStatus.UNREACHABLE
+    # answered while the hung host still waits: not queued behind it
+    assert list(later) == [2] and later[2].status is HostStatus.UNREACHABLE
+
+
 # -- Ctrl-C's grace, under a fake clock ------------------------------------------------------
 
 
