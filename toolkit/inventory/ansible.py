@@ -527,7 +527,9 @@ def build_view(source: Path, collected: _Collected, vars_folders: list[Path]) ->
     parents: dict[str, list[str]] = {name: [] for name in collected.groups}
     for group in collected.groups.values():
         for child, where in group.children:
-            if creates_cycle(group.name, child, parents):
+            # every group is under ``all`` (parentless ones get it below, after this check),
+            # so ``all`` as a child is always a loop, as ansible-core says
+            if child == "all" or creates_cycle(group.name, child, parents):
                 problems.add(
                     f"children form a cycle: {group.name} -> {child} -> ... -> {group.name}",
                     where.line,
