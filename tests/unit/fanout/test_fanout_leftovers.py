@@ -262,3 +262,20 @@ def test_a_run_allowed_no_host_at_once_returns_without_running_any() -> None:
     ((results, _),) = done
     assert ran == [] and [r.name for r in results] == [h.name for h in HOSTS]
     assert all(r.error is not None and r.error.message.startswith("not run") for r in results)
+
+
+def test_a_closed_executor_leaves_no_descriptor_open() -> None:
+    # A runbook or a site worker runs many fan-outs in one process: each must give back its
+    # pipes and its selector, or the process runs out of descriptors.
+    def open_fds() -> list[str]:
+        return sorted(os.listdir("/proc/self/fd"))
+
+    before = open_fds()
+    ex = ProcessExecutor(dict, FanoutOptions(retries=0), HOSTS[:1], 2, fail=audit_failure)
+    try:
+        ex.submit(0, HOSTS[0], time.monotonic() + 60)
+        results = collect(ex, 1, within=30)
+    finally:
+        ex.close()
+    assert sorted(results) == [0]
+    assert open_fds() == before
