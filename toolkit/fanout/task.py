@@ -65,6 +65,18 @@ class FanoutOptions:
     #: (when the task pickles), 1 = threads of this process only.
     processes: int | None = None
 
+    def __post_init__(self) -> None:
+        # The CLI's options are bounded already; a library caller's forks=0 used to return
+        # every host as "not run: interrupted" without an interruption.
+        if self.forks < 1:
+            raise ValueError(f"forks must be at least 1, not {self.forks}")
+        if self.timeout <= 0:
+            raise ValueError(f"timeout must be more than 0 seconds, not {self.timeout}")
+        if self.retries < 0 or self.backoff < 0:
+            raise ValueError("retries and backoff cannot be negative")
+        if self.processes is not None and self.processes < 1:
+            raise ValueError(f"processes must be at least 1 (or None), not {self.processes}")
+
 
 def attempts(task: Task[R], host: Host, deadline: float, options: FanoutOptions, fail: FailureFn[R]) -> R:
     """Run ``task`` for ``host`` with the retry rule of the module docstring; never raises
