@@ -2,7 +2,8 @@
 a worker process, a worker that never starts, or Ctrl-C under a fake clock: a worker's hosts are
 spread over the workers and those of one that dies are reported at once; a worker that never said
 ready gets no host; a host that never answers does not keep a stopped worker process alive; Ctrl-C
-gives running hosts exactly 2 seconds; a run that may start nothing returns instead of spinning.
+gives running hosts exactly 2 seconds; a worker's kept thread takes the next host unless it is
+busy; a closed executor leaves no descriptor open.
 
 Worker processes run isolated (``python -I``) and cannot import the tests' modules: the task
 that blocks in them is psfleet's own audit (:class:`toolkit.api.AuditTask`) against a loopback
@@ -240,28 +241,7 @@ def test_ctrl_c_gives_running_hosts_two_seconds(
         assert slow.error is not None and slow.error.message == "interrupted while running"
 
 
-# -- a run that may start nothing ------------------------------------------------------------
-
-
-def test_a_run_allowed_no_host_at_once_returns_without_running_any() -> None:
-    # --forks is 1-1024 on the command line; a library caller may still pass 0
-    ran: list[str] = []
-    done: list[tuple[list[HostResult], bool]] = []
-
-    def task(host: Host, deadline: float) -> HostResult:
-        ran.append(host.name)
-        return HostResult(host.name, host.address, HostStatus.COMPLIANT)
-
-    def call() -> None:
-        done.append(run_hosts(HOSTS, task, options=FanoutOptions(forks=0, processes=1)))
-
-    caller = threading.Thread(target=call, daemon=True)
-    caller.start()
-    caller.join(30)
-    assert done, "run_hosts did not return"
-    ((results, _),) = done
-    assert ran == [] and [r.name for r in results] == [h.name for h in HOSTS]
-    assert all(r.error is not None and r.error.message.startswith("not run") for r in results)
+# -- descriptors ---------------------------------------------------------------------------
 
 
 def test_a_closed_executor_leaves_no_descriptor_open() -> None:
