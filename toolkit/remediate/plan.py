@@ -38,15 +38,11 @@ from toolkit.remediate.model import SETTINGS, Outcome, Setting, SettingResult, s
 from toolkit.results import CheckResult, CheckStatus, OsInfo
 from toolkit.transport.model import Command
 
-REQUIRED = RegValue("DWord", 1)
-
 AMBIGUOUS_REASON = (
     "the value reads as a string but its true kind (REG_SZ or REG_EXPAND_SZ) and unexpanded text "
     "could not be read (reg.exe query gave no answer for it): not written, so that its prior value "
     "can be journaled and restored exactly"
 )
-DISABLED = RegValue("DWord", 0)
-
 INSECURE_BUILDS = (BUILD_WIN8, BUILD_WIN81)
 
 
