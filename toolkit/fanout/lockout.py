@@ -87,6 +87,14 @@ class CredentialGate:
     enabled: bool = True
     _states: dict[Hashable, _State] = field(default_factory=dict, init=False)
 
+    def __post_init__(self) -> None:
+        # probes=0 would hold every host of an unproven credential back for ever (nothing
+        # runs, nothing is refused): the run would end with every host "not run".
+        if self.limit < 1 or self.probes < 1:
+            raise ValueError(f"limit and probes must be at least 1, not {self.limit} and {self.probes}")
+        if self.patience < 0:
+            raise ValueError(f"patience cannot be negative, not {self.patience}")
+
     def _state(self, host: Host) -> _State | None:
         key = credential_key(host) if self.enabled else None
         if key is None:
