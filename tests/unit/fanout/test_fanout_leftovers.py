@@ -259,3 +259,22 @@ def test_a_closed_executor_leaves_no_descriptor_open() -> None:
         ex.close()
     assert sorted(results) == [0]
     assert open_fds() == before
+
+
+def test_a_host_answered_is_not_reported_again_when_its_worker_dies_later() -> None:
+    ex = ProcessExecutor(dict, FanoutOptions(retries=0), HOSTS[:1], 1, fail=audit_failure)
+    (worker,) = ex._workers
+    try:
+        ex.submit(0, HOSTS[0], time.monotonic() + 60)
+        first = collect(ex, 1, within=30)
+        ex._proc.kill()  # the worker dies after it answered
+        later: list[tuple[int, HostResult]] = []
+        limit = time.monotonic() + 10
+        while worker.alive and time.monotonic() < limit:
+            later += ex.wait(0.2)
+        later += ex.wait(0.0)
+    finally:
+        ex.close()
+    assert not worker.alive  # its death was noticed
+    assert "internal error: TypeError" in str(first[0].error)
+    assert later == []  # each host is answered once: no "worker process exited" for it
