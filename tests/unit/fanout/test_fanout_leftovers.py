@@ -31,7 +31,7 @@ from toolkit.fanout.hooks import Hooks
 from toolkit.fanout.lockout import CredentialGate
 from toolkit.fanout.runner import FanoutOptions, audit_failure, run_hosts
 from toolkit.inventory.credentials import Credential
-from toolkit.inventory.model import Host, Transport
+from toolkit.inventory.model import Host, PasswordSource, Transport
 from toolkit.results import HostResult, HostStatus
 
 HOSTS = [Host(name=f"fs0{i}", address=f"192.0.2.{i}") for i in range(1, 4)]
@@ -278,3 +278,15 @@ def test_a_host_answered_is_not_reported_again_when_its_worker_dies_later() -> N
     assert not worker.alive  # its death was noticed
     assert "internal error: TypeError" in str(first[0].error)
     assert later == []  # each host is answered once: no "worker process exited" for it
+
+
+def test_the_smallest_credential_gate_is_accepted_and_lets_one_host_start() -> None:
+    # one failed logon gives a credential up, one host proves it, no patience for a second one
+    gate = CredentialGate(limit=1, probes=1, patience=0.0)
+    first, second = (
+        Host(name=n, address="192.0.2.9", username="admin", password=PasswordSource("env", "PW"))
+        for n in ("fs01", "fs02")
+    )
+    assert gate.may_start(first)
+    gate.started(first)
+    assert not gate.may_start(second)  # the one probe is out: the next host waits for it
