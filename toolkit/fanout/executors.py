@@ -191,6 +191,12 @@ class ProcessExecutor(Generic[T]):
         self._fail = fail
         payload = pickle.dumps((task, fail, options, tuple(warm)))
         self._workers = [_Worker() for _ in range(max(1, processes))]
+        self._lost: list[tuple[int, T]] = []
+        # One selector for the run: a new one per wait (multiprocessing.connection.wait) cost
+        # a fifth of the dispatcher's CPU at a wake-up per finished host or two.
+        self._selector = selectors.DefaultSelector()
+        for worker in self._workers:
+            self._selector.register(worker.results, selectors.EVENT_READ, worker)
         fds = [fd for worker in self._workers for fd in worker.child_fds]
         try:
             self._proc = subprocess.Popen(
@@ -200,17 +206,18 @@ class ProcessExecutor(Generic[T]):
                 close_fds=True,
                 cwd=os.path.abspath(os.sep),
             )
+        except BaseException:
+            self._close_pipes()
+            raise
         finally:
             for fd in fds:
                 os.close(fd)
-        self._workers[0].jobs.send_bytes(payload)  # the others are forked with it loaded
-        self._lost: list[tuple[int, T]] = []
-        # One selector for the run: a new one per wait (multiprocessing.connection.wait) cost
-        # a fifth of the dispatcher's CPU at a wake-up per finished host or two.
-        self._selector = selectors.DefaultSelector()
-        for worker in self._workers:
-            self._selector.register(worker.results, selectors.EVENT_READ, worker)
-        self._await_ready()
+        try:
+            self._workers[0].jobs.send_bytes(payload)  # the others are forked with it loaded
+            self._await_ready()
+        except BaseException:  # Ctrl-C while the workers start, or a worker that died at once
+            self.close()
+            raise
 
     def _await_ready(self) -> None:
         """Wait until every worker has imported psfleet and loaded the task, so that no
@@ -292,6 +299,9 @@ class ProcessExecutor(Generic[T]):
         except subprocess.TimeoutExpired:
             self._proc.kill()  # the forked ones stop on their own: their jobs pipe said so
             self._proc.wait(timeout=5)
+        self._close_pipes()
+
+    def _close_pipes(self) -> None:
         self._selector.close()
         for worker in self._workers:
             worker.jobs.close()

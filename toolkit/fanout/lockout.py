@@ -27,7 +27,7 @@ import time
 from collections.abc import Hashable
 from dataclasses import dataclass, field
 
-from toolkit.fanout.task import Outcome
+from toolkit.fanout.task import Outcome, require_count, require_seconds
 from toolkit.inventory.model import Host
 from toolkit.results import ErrorKind, HostError
 
@@ -90,10 +90,9 @@ class CredentialGate:
     def __post_init__(self) -> None:
         # probes=0 would hold every host of an unproven credential back for ever (nothing
         # runs, nothing is refused): the run would end with every host "not run".
-        if self.limit < 1 or self.probes < 1:
-            raise ValueError(f"limit and probes must be at least 1, not {self.limit} and {self.probes}")
-        if self.patience < 0:
-            raise ValueError(f"patience cannot be negative, not {self.patience}")
+        require_count("limit", self.limit, 1)
+        require_count("probes", self.probes, 1)
+        require_seconds("patience", self.patience, positive=False)
 
     def _state(self, host: Host) -> _State | None:
         key = credential_key(host) if self.enabled else None

@@ -11,11 +11,13 @@ lockout), and never past the host's deadline.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
+from toolkit.errors import UsageError
 from toolkit.inventory.model import Host
 from toolkit.results import ErrorKind, HostError
 from toolkit.transport.protocol import TransportError
@@ -68,14 +70,26 @@ class FanoutOptions:
     def __post_init__(self) -> None:
         # The CLI's options are bounded already; a library caller's forks=0 used to return
         # every host as "not run: interrupted" without an interruption.
-        if self.forks < 1:
-            raise ValueError(f"forks must be at least 1, not {self.forks}")
-        if self.timeout <= 0:
-            raise ValueError(f"timeout must be more than 0 seconds, not {self.timeout}")
-        if self.retries < 0 or self.backoff < 0:
-            raise ValueError("retries and backoff cannot be negative")
-        if self.processes is not None and self.processes < 1:
-            raise ValueError(f"processes must be at least 1 (or None), not {self.processes}")
+        require_count("forks", self.forks, 1)
+        require_count("retries", self.retries, 0)
+        if self.processes is not None:
+            require_count("processes", self.processes, 1)
+        require_seconds("timeout", self.timeout, positive=True)
+        require_seconds("backoff", self.backoff, positive=False)
+
+
+def require_count(name: str, value: int, least: int) -> None:
+    """UsageError unless ``value`` is a whole number (not a bool) of at least ``least``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        raise UsageError(f"{name} must be a whole number of at least {least}, not {value!r}")
+
+
+def require_seconds(name: str, value: float, *, positive: bool) -> None:
+    """UsageError unless ``value`` is a finite number of seconds (more than 0 if ``positive``)."""
+    ok = not isinstance(value, bool) and isinstance(value, int | float) and math.isfinite(value)
+    if not ok or value < 0 or (positive and value == 0):
+        least = "more than 0" if positive else "at least 0"
+        raise UsageError(f"{name} must be a finite number of seconds, {least}, not {value!r}")
 
 
 def attempts(task: Task[R], host: Host, deadline: float, options: FanoutOptions, fail: FailureFn[R]) -> R:

@@ -84,10 +84,12 @@ class _Threads:
         if reuse:
             self._jobs.put((run, job))
         else:
-            threading.Thread(target=self._serve, args=(run, job), daemon=True, name="psfleet-host").start()
+            threading.Thread(target=self._serve, args=(run, job), daemon=True).start()
 
     def _serve(self, run: Any, job: tuple[Any, ...]) -> None:
+        me = threading.current_thread()
         while True:
+            me.name = f"psfleet-{job[1].name}"  # the host it runs, for stack dumps of a hung worker
             run(*job)
             with self._lock:
                 self._idle += 1

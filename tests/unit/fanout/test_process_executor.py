@@ -7,8 +7,12 @@ loop turns into an "internal error" result), because worker processes run isolat
 
 from __future__ import annotations
 
+import os
 import threading
 import time
+from pathlib import Path
+
+import pytest
 
 from toolkit.fanout.executors import ProcessExecutor, picklable, warm_up
 from toolkit.fanout.runner import FanoutOptions, audit_failure
@@ -124,3 +128,24 @@ def test_workers_leave_ctrl_c_to_the_parent() -> None:
     finally:
         ex.close()
     assert results[0].error is not None and "internal error: TypeError" in results[0].error.message
+
+
+def _children() -> set[str]:
+    pid = os.getpid()
+    return set(Path(f"/proc/{pid}/task/{pid}/children").read_text().split())
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs Linux's /proc to count descriptors")
+def test_ctrl_c_while_the_workers_start_leaves_no_worker_and_no_pipe(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C before the workers said ready: the run never gets the executor to close, so the
+    executor stops and reaps its worker and closes its pipes and selector itself."""
+
+    def interrupted(self: ProcessExecutor[HostResult]) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ProcessExecutor, "_await_ready", interrupted)
+    fds, children = set(os.listdir("/proc/self/fd")), _children()
+    with pytest.raises(KeyboardInterrupt):
+        ProcessExecutor(dict, FanoutOptions(retries=0), HOSTS, 2, fail=audit_failure)
+    assert _children() == children  # the started worker was waited for: no zombie, no orphan
+    assert set(os.listdir("/proc/self/fd")) == fds
