@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import sys
 import threading
 from pathlib import Path
 
@@ -19,77 +18,18 @@ import pytest
 
 from tests.unit.checks.helpers import dword
 from tests.unit.remediate.fakehost import FakeFleet, FakeWindows, full_disk_on, sent_error
+from tests.unit.remediate.helpers import HOST, ONE, ZERO, intent, journal_of, rollback_module, run_rollback
 from toolkit.checks.facts import WORKSTATION_KEY, RegValue
 from toolkit.fanout.runner import FanoutOptions
 from toolkit.inventory.model import Host, Inventory
-from toolkit.remediate.journal import JournalWriter, intent_record, read_journal
+from toolkit.remediate.journal import intent_record, read_journal
 from toolkit.remediate.model import SETTINGS, Outcome
 from toolkit.remediate.rollback import host_mismatches, journal_notes, later_writes, rollback
-
-HOST = Host(name="fs01", address="192.0.2.5")
-ZERO, ONE = RegValue("DWord", 0), RegValue("DWord", 1)
-rollback_module = sys.modules["toolkit.remediate.rollback"]
 
 
 @pytest.fixture(autouse=True)
 def _state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PSFLEET_STATE_DIR", str(tmp_path / "state"))
-
-
-def intent(
-    host: str = "fs01",
-    setting: str = "client_signing",
-    before: RegValue = ZERO,
-    after: RegValue = ONE,
-    *,
-    address: str = "192.0.2.5",
-    endpoint: str = "192.0.2.5:5985",
-) -> dict[str, object]:
-    s = SETTINGS[setting]
-    return intent_record(
-        run_id="r1",
-        host=host,
-        address=address,
-        endpoint=endpoint,
-        setting=setting,
-        path=s.path,
-        name=s.name,
-        before=before,
-        after=after,
-        command="Set-ItemProperty ...",
-    )
-
-
-def journal_of(
-    path: Path, *records: dict[str, object], run_id: str = "r1", inventory: str = "inline", end: bool = True
-) -> Path:
-    writer = JournalWriter.create(path, {"run_id": run_id, "command": "remediate", "inventory": inventory})
-    writer.append(*records)
-    if end:
-        writer.append({"type": "end", "run_id": run_id})
-    writer.close()
-    return path
-
-
-def run_rollback(
-    monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Path,
-    journal: Path,
-    hosts: tuple[Host, ...] = (HOST,),
-    **boxes_and_kw: object,
-):  # type: ignore[no-untyped-def]
-    boxes = {k: v for k, v in boxes_and_kw.items() if isinstance(v, FakeWindows)}
-    kw = {k: v for k, v in boxes_and_kw.items() if not isinstance(v, FakeWindows)}
-    kw.setdefault("rollback_journal", tmp_path / "rollback.jsonl")
-    monkeypatch.setattr(rollback_module, "open_session", FakeFleet(**boxes))
-    return rollback(
-        journal,
-        inventory=Inventory(hosts, {}, "inline"),
-        credentials=dict.fromkeys(boxes),
-        options=FanoutOptions(forks=1, timeout=30, retries=0),
-        lock_dir=tmp_path / "locks",
-        **kw,  # type: ignore[arg-type]
-    )
 
 
 def test_a_host_the_inventory_places_elsewhere_is_refused_unless_forced(
