@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,18 +17,20 @@ import pytest
 
 from tests.unit.checks.helpers import dword, facts
 from tests.unit.remediate.fakehost import FakeFleet, FakeWindows
+from tests.unit.remediate.helpers import HOST, Clock, HeldWindows, garbled, second_ctrl_c
 from toolkit.baselines.loader import load_file
 from toolkit.checks.facts import WORKSTATION_KEY, KeyFacts
 from toolkit.fanout.runner import FanoutOptions
 from toolkit.inventory.model import Host, Inventory
-from toolkit.remediate import RemediateOptions, interrupt, read_journal, remediate
+from toolkit.remediate import RemediateOptions, read_journal, remediate
 from toolkit.remediate import apply as apply_module
+from toolkit.remediate import workarounds as workarounds_module
 from toolkit.remediate.lease import LEASE_KEY
 from toolkit.remediate.model import Outcome, RemediateRun
 from toolkit.remediate.plan import plan_host
 from toolkit.remediate.workarounds import FORMAT, load_workarounds, record_workaround
+from toolkit.transport.model import InvocationResult
 
-HOST = Host(name="fs01", address="192.0.2.5")
 LSA = "HKLM:\\SYSTEM\\CurrentControlSet\\Control\\Lsa"
 
 #: A site's own baseline: one registry value outside the keys the default baseline reads.
@@ -80,9 +81,7 @@ checks:
 """
 
 
-@pytest.fixture(autouse=True)
-def _state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PSFLEET_STATE_DIR", str(tmp_path / "state"))
+pytestmark = pytest.mark.usefixtures("state_dir")
 
 
 def drifted() -> FakeWindows:
@@ -104,25 +103,18 @@ def fix(tmp_path: Path, *hosts: Host, timeout: float = 30, **kw: Any) -> Remedia
 # -- a host past its deadline before anything went out ---------------------------------------
 
 
-class SlowToRead(FakeWindows):
-    """Answers its first read only after its deadline."""
-
-    def run(self, statements: Any, deadline: float) -> Any:
-        time.sleep(max(0.0, deadline - time.monotonic()) + 0.3)
-        return super().run(statements, deadline)
-
-
 def test_a_host_whose_read_outlasts_its_deadline_says_no_change_was_sent(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    box = SlowToRead("17763", client_signing=("DWord", 0), server_signing=("DWord", 1))
+    # its first read is answered only after the run gave up on it
+    box = HeldWindows(held="read", client_signing=("DWord", 0), server_signing=("DWord", 1))
     monkeypatch.setattr(apply_module, "open_session", FakeFleet(fs01=box))
     run = fix(tmp_path, timeout=0.5)
     (host,) = run.hosts
     assert host.status.value == "timeout" and host.error is not None
     # what a caller (and a site worker's wire) reads to know nothing reached the host
     assert host.error.message.endswith(", no changes") and host.error.sent is False
-    time.sleep(0.5)  # let the abandoned worker finish before the fixtures go
+    assert box.finish()  # answered now, the abandoned worker sends nothing more
     assert read_journal(tmp_path / "j.jsonl").intents == ()
     assert box.value(WORKSTATION_KEY, "RequireSecuritySignature") == ("DWord", 0)
 
@@ -139,8 +131,7 @@ class CancelledOnTheLease(FakeWindows):
             s[0].name == "New-ItemProperty" and any(p.value == LEASE_KEY for p in s[0].params)
             for s in statements
         ):
-            for cancel in list(interrupt._CANCELLERS):
-                cancel("interrupted")
+            second_ctrl_c()
         return answer
 
 
@@ -203,9 +194,23 @@ def test_an_smb_property_check_is_written_through_its_set_cmdlet(tmp_path: Path)
 # -- the workarounds registry's lock ---------------------------------------------------------
 
 
-def test_a_workaround_recorded_while_another_run_holds_the_lock_is_not_lost(tmp_path: Path) -> None:
+def test_a_workaround_recorded_while_another_run_holds_the_lock_is_not_lost(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     import fcntl
 
+    asked = threading.Event()  # the recorder asked for the lock (and waits for it)
+
+    class Flock:
+        LOCK_EX, LOCK_UN = fcntl.LOCK_EX, fcntl.LOCK_UN
+
+        @staticmethod
+        def flock(fd: int, operation: int) -> None:
+            if operation == fcntl.LOCK_EX:
+                asked.set()
+            fcntl.flock(fd, operation)
+
+    monkeypatch.setattr(workarounds_module, "fcntl", Flock)
     path = tmp_path / "workarounds.json"
     expires = datetime.now(UTC) + timedelta(hours=12)
 
@@ -230,7 +235,9 @@ def test_a_workaround_recorded_while_another_run_holds_the_lock_is_not_lost(tmp_
             },
         )
         ours.start()
-        ours.join(1.0)  # a run that ignored the lock has written by now
+        while not asked.wait(0.01) and ours.is_alive():
+            pass
+        assert asked.is_set(), "the workaround was recorded without waiting for the lock"
         theirs["hosts"]["fs01"] = {"secure_negotiate": entry("theirs")}
         path.write_text(json.dumps(theirs), encoding="utf-8")
     ours.join(30)
@@ -242,31 +249,31 @@ def test_a_workaround_recorded_while_another_run_holds_the_lock_is_not_lost(tmp_
 
 
 class SlowGarbled(FakeWindows):
-    """Takes 50 ms to answer, and answers ``garbled`` round trips with something that is not
-    registry keys: the first read (``"read"``) or the reads under the lease (``"lease"``)."""
+    """Takes 0.25 s of ``clock`` per round trip, and answers ``garbled`` round trips with
+    something that is not registry keys: the first read (``"read"``) or the reads under the
+    lease (``"lease"``)."""
 
-    def __init__(self, garbled: str) -> None:
+    def __init__(self, garbled: str, clock: Clock) -> None:
         super().__init__("17763", client_signing=("DWord", 0), server_signing=("DWord", 1))
         self.garbled = garbled
+        self.clock = clock
 
-    def run(self, statements: Any, deadline: float) -> Any:
-        from toolkit.transport.model import InvocationResult, PSValue
-
-        time.sleep(0.05)
+    def run(self, statements: Any, deadline: float) -> InvocationResult:
+        self.clock.advance(0.25)
         answer = super().run(statements, deadline)
         leasing = any(s[0].name == "New-ItemProperty" for s in statements)
-        if (self.garbled == "lease") is not leasing:
-            return answer
-        lease = [o for o in answer.output if "psfleet" in str(getattr(o, "get", lambda _: "")("PSPath"))]
-        return InvocationResult(output=(*lease, PSValue("Int32", 42)))
+        return garbled(answer) if (self.garbled == "lease") is leasing else answer
 
 
-@pytest.mark.parametrize("garbled", ["read", "lease"])
+# the lease's: the first read, the reads under the lease, the lease's release
+@pytest.mark.parametrize(("garbled_trip", "round_trips"), [("read", 1), ("lease", 3)])
 def test_an_unreadable_answer_reports_the_time_the_host_took(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, garbled: str
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, garbled_trip: str, round_trips: int
 ) -> None:
-    monkeypatch.setattr(apply_module, "open_session", FakeFleet(fs01=SlowGarbled(garbled)))
+    clock = Clock()
+    monkeypatch.setattr(apply_module, "time", clock)  # remediation's durations, by this clock
+    monkeypatch.setattr(apply_module, "open_session", FakeFleet(fs01=SlowGarbled(garbled_trip, clock)))
     (host,) = fix(tmp_path).hosts
     assert host.error is not None and host.error.message.startswith("unexpected answer: ")
-    # the time it took: at least its 50 ms answer, not a sum of clock readings
-    assert 0.05 <= host.duration_s < 3600
+    # the time its round trips took, not a sum of clock readings
+    assert host.duration_s == 0.25 * round_trips

@@ -10,36 +10,36 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 import threading
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.unit.checks.helpers import dword
 from tests.unit.remediate.fakehost import FakeFleet, FakeWindows, full_disk_on, sent_error
-from tests.unit.remediate.test_rollback_mutants import intent, journal_of, run_rollback
+from tests.unit.remediate.helpers import (
+    FS02,
+    HOST,
+    ONE,
+    ZERO,
+    HeldWindows,
+    intent,
+    journal_of,
+    rollback_module,
+    run_rollback,
+    second_ctrl_c,
+)
 from toolkit.checks.facts import WORKSTATION_KEY, RegValue
 from toolkit.fanout.runner import FanoutOptions
 from toolkit.inventory.model import Host, Inventory
-from toolkit.remediate import interrupt
+from toolkit.remediate.apply import RemediateHooks
 from toolkit.remediate.journal import read_journal
-from toolkit.remediate.model import Outcome, Setting
+from toolkit.remediate.model import HostRemediation, Outcome, Setting
 from toolkit.remediate.rollback import restore_command, rollback, rollback_here
 from toolkit.remediate.workarounds import load_workarounds, record_workaround
 
-HOST = Host(name="fs01", address="192.0.2.5")
-FS02 = Host(name="fs02", address="192.0.2.6")
-ZERO, ONE = RegValue("DWord", 0), RegValue("DWord", 1)
-rollback_module = sys.modules["toolkit.remediate.rollback"]
-
-
-@pytest.fixture(autouse=True)
-def _state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PSFLEET_STATE_DIR", str(tmp_path / "state"))
+pytestmark = pytest.mark.usefixtures("state_dir")
 
 
 def remediated() -> FakeWindows:
@@ -131,16 +131,12 @@ def test_a_host_in_flight_when_the_rollback_journal_failed_takes_no_lease(
     first = AnswersWhenTold(slow_asked)  # fails its intent once the other host is in flight
     monkeypatch.setattr(rollback_module, "open_session", FakeFleet(fs01=first, fs02=slow))
     full_disk_on(monkeypatch, "intent")
-    error_host = rollback_module._error_host
 
-    def then_answer(host: Host, error: Any, *rest: Any) -> Any:  # the run has reacted to the failure
-        made = error_host(host, error, *rest)
-        if "No space left on device" in error.message:
+    def then_answer(item: HostRemediation) -> None:  # fs01's result: the run has reacted to it
+        if item.name == "fs01":
             failed.set()
-        return made
 
-    monkeypatch.setattr(rollback_module, "_error_host", then_answer)
-    run = roll(tmp_path, path, HOST, FS02, forks=2)
+    run = roll(tmp_path, path, HOST, FS02, forks=2, hooks=RemediateHooks(on_result=then_answer))
     assert run.journal_error is not None and slow.commands  # it was in flight
     assert "New-ItemProperty" not in slow.commands and slow.lease is None
     assert slow.value(WORKSTATION_KEY, "RequireSecuritySignature") == ("DWord", 1)
@@ -156,8 +152,7 @@ def test_a_host_cancelled_while_its_session_opened_is_sent_nothing(
 
     def open_then_ctrl_c(host: Host, credential: Any, **kw: Any) -> Any:
         session = fleet(host, credential, **kw)
-        for cancel in list(interrupt._CANCELLERS):  # the second Ctrl-C, while connecting
-            cancel("interrupted")
+        second_ctrl_c()  # while connecting
         return session
 
     monkeypatch.setattr(rollback_module, "open_session", open_then_ctrl_c)
@@ -190,36 +185,34 @@ def test_an_unreadable_first_answer_is_a_protocol_error_and_restores_nothing(
 def test_an_abandoned_host_whose_restore_then_fails_is_journaled_unknown_once(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    # fs01's restore answers with a transport error after its deadline (the fan-out already
-    # journaled it unknown); fs02's slow restore keeps the rollback journal open meanwhile.
-    path = journal_of(
-        tmp_path / "j.jsonl",
-        intent("fs01", "client_signing", dword(0), dword(1)),
-        intent("fs02", "client_signing", dword(0), dword(1)),
-    )
-    slow, later = remediated(), remediated()
-    slow.write_delay = lambda deadline: max(0.0, deadline - time.monotonic()) + 0.4
-    slow.fail_write = sent_error()
-    later.write_delay = lambda deadline: 0.9  # well within its own deadline, even on a busy machine
-    monkeypatch.setattr(rollback_module, "open_session", FakeFleet(fs01=slow, fs02=later))
-    fs02 = Host(name="fs02", address="192.0.2.5")  # the address the journal names
-    run = roll(tmp_path, path, HOST, fs02, timeout=2.0)
+    # fs01's restore hangs past its deadline: the fan-out journals it unknown; then, while the
+    # rollback journal is still open, the restore fails with a transport error.
+    box = HeldWindows(held="write", client_signing=("DWord", 1))
+    box.fail_write = sent_error()
+    monkeypatch.setattr(rollback_module, "open_session", FakeFleet(fs01=box))
+    ended: list[bool] = []
+
+    def judged(item: HostRemediation) -> None:  # fs01 timed out: its restore fails now
+        ended.append(box.finish())
+
+    path = journal_of(tmp_path / "j.jsonl", intent())
+    run = roll(tmp_path, path, timeout=1.0, hooks=RemediateHooks(on_result=judged))
+    assert ended == [True]  # its worker was done before the rollback journal closed
     records = [(o.host, o.outcome) for o in read_journal(tmp_path / "rollback.jsonl").outcomes]
-    assert records.count(("fs01", "unknown")) == 1, records
-    assert {h.name: h.status.value for h in run.hosts}["fs01"] == "timeout"
-    assert ("fs02", "restored") in records, records
+    assert records == [("fs01", "unknown")]
+    (host,) = run.hosts
+    assert host.status.value == "timeout"
 
 
 def test_an_abandoned_host_whose_unknown_cannot_be_journaled_stops_the_rollback(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    box = remediated()
-    box.write_delay = lambda deadline: max(0.0, deadline - time.monotonic()) + 0.4
+    box = HeldWindows(held="write", client_signing=("DWord", 1))  # its restore hangs past the deadline
     monkeypatch.setattr(rollback_module, "open_session", FakeFleet(fs01=box))
     path = journal_of(tmp_path / "j.jsonl", intent())
     full_disk_on(monkeypatch, "outcome")
-    run = roll(tmp_path, path, timeout=1.5)
-    time.sleep(0.6)  # let the abandoned worker finish before the fixtures go
+    run = roll(tmp_path, path, timeout=1.0)
+    assert box.finish()  # the abandoned worker ends before the fixtures go
     assert run.journal_error is not None and "No space left on device" in run.journal_error
     assert run.exit_code == 2
 
