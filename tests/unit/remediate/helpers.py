@@ -1,10 +1,11 @@
 """Pieces the remediate unit tests share: the host ``fs01`` and its journal records, a rollback
 run against fake hosts, the operator's second Ctrl-C, a fake host whose answer waits until the
-test lets it go (no test guesses how long a thread needs), a clock a fake host moves, and the
-answer of a host that does not return registry keys."""
+test lets it go (no test guesses how long a thread needs), a clock a fake host moves, the
+answer of a host that does not return registry keys, and docs/baselines.md's example baseline."""
 
 from __future__ import annotations
 
+import re
 import sys
 import threading
 from pathlib import Path
@@ -26,6 +27,7 @@ HOST = Host(name="fs01", address="192.0.2.5")
 FS02 = Host(name="fs02", address="192.0.2.6")
 ZERO, ONE = RegValue("DWord", 0), RegValue("DWord", 1)
 rollback_module = sys.modules["toolkit.remediate.rollback"]
+DOCS = Path(__file__).resolve().parents[3] / "docs"
 
 
 def intent(
@@ -142,3 +144,13 @@ def garbled(answer: InvocationResult) -> InvocationResult:
     any) followed by a number."""
     lease = [o for o in answer.output if isinstance(o, PSObj) and "psfleet" in str(o.get("PSPath"))]
     return InvocationResult(output=(*lease, PSValue("Int32", 42)))
+
+
+def documented_baseline(name: str) -> str:
+    """The baseline named ``name`` as docs/baselines.md writes it out (its worked example,
+    which tests/integration/baselines runs against the lab too)."""
+    text = (DOCS / "baselines.md").read_text(encoding="utf-8")
+    for block in re.findall(r"^```yaml\n(.*?)^```", text, flags=re.MULTILINE | re.DOTALL):
+        if block.startswith(f"name: {name}\n"):
+            return str(block)
+    raise LookupError(f"docs/baselines.md shows no baseline named {name}")

@@ -17,7 +17,7 @@ import pytest
 
 from tests.unit.checks.helpers import dword, facts
 from tests.unit.remediate.fakehost import FakeFleet, FakeWindows
-from tests.unit.remediate.helpers import HOST, Clock, HeldWindows, garbled, second_ctrl_c
+from tests.unit.remediate.helpers import HOST, Clock, HeldWindows, documented_baseline, garbled, second_ctrl_c
 from toolkit.baselines.loader import load_file
 from toolkit.checks.facts import WORKSTATION_KEY, KeyFacts
 from toolkit.fanout.runner import FanoutOptions
@@ -32,30 +32,6 @@ from toolkit.remediate.workarounds import FORMAT, load_workarounds, record_worka
 from toolkit.transport.model import InvocationResult
 
 LSA = "HKLM:\\SYSTEM\\CurrentControlSet\\Control\\Lsa"
-
-#: A site's own baseline: one registry value outside the keys the default baseline reads.
-RESTRICT_ANONYMOUS = r"""
-name: my-site
-checks:
-  - id: restrict_anonymous
-    title: Anonymous enumeration of shares restricted
-    registry:
-      path: HKLM:\SYSTEM\CurrentControlSet\Control\Lsa
-      name: RestrictAnonymous
-      kind: DWord
-    meanings: {restricted: anonymous users cannot enumerate shares, open: anonymous users can enumerate shares}
-    states:
-      restricted: {expected: "restricted (1 (DWord))", means: restricted, value: 1}
-      any: {expected: "any (not enforced)"}
-    default_state: restricted
-    values:
-      - {equals: 1, means: restricted, text: DWORD 1, rule: my-anchor}
-      - {means: open, text: "DWORD {value}", rule: my-anchor}
-    absent:
-      - {means: open, text: absent means 0, rule: my-anchor}
-    wrong_kind: {text: "{value} is not a DWORD, not honoured", rule: my-anchor}
-    references: {facts: my-anchor, urls: [https://example.org/my-site]}
-"""
 
 #: A check on a property of Get-SmbServerConfiguration (``smb:``), as docs/baselines.md shows.
 AUDIT_SMB1 = """
@@ -158,8 +134,8 @@ def test_a_cancel_between_the_lease_and_the_writes_journals_no_intent(
 def test_a_custom_baselines_value_is_read_again_under_the_lease_and_journaled_as_read(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    baseline = tmp_path / "my-site.yaml"
-    baseline.write_text(RESTRICT_ANONYMOUS, encoding="utf-8")
+    baseline = tmp_path / "lsa.yaml"  # a site's own check, on a value the default baseline does not read
+    baseline.write_text(documented_baseline("lsa-anonymous"), encoding="utf-8")
     box = FakeWindows("17763")
     box.registry[LSA] = {"RestrictAnonymous": ("DWord", 0)}
     monkeypatch.setattr(apply_module, "open_session", FakeFleet(fs01=box))
