@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -32,3 +36,48 @@ def only_error(tmp_path: Path, text: str, name: str = "inv.yml") -> str:
     assert str(caught.value) == str(errors[0])
     assert "\n" not in str(errors[0])
     return str(errors[0]).replace(str(tmp_path), "{dir}")
+
+
+def _find_ansible_inventory() -> str | None:
+    """``ansible-inventory``: in ``$PSFLEET_ANSIBLE_BIN`` (a folder), on PATH, or in
+    /opt/ansible-venv/bin, where scripts/install_deps.sh puts it."""
+    given = os.environ.get("PSFLEET_ANSIBLE_BIN")
+    if given:
+        return str(Path(given) / "ansible-inventory")
+    found = shutil.which("ansible-inventory")
+    if found:
+        return found
+    fallback = Path("/opt/ansible-venv/bin/ansible-inventory")
+    return str(fallback) if fallback.exists() else None
+
+
+ANSIBLE_INVENTORY = _find_ansible_inventory()
+needs_ansible = pytest.mark.skipif(
+    ANSIBLE_INVENTORY is None,
+    reason="ansible-inventory not installed (scripts/install_deps.sh puts it in /opt/ansible-venv)",
+)
+
+
+def ansible_on_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Put ansible-inventory's folder first on PATH, as a user's shell would have it."""
+    if ANSIBLE_INVENTORY is not None:
+        folder = str(Path(ANSIBLE_INVENTORY).parent)
+        monkeypatch.setenv("PATH", f"{folder}{os.pathsep}{os.environ.get('PATH', '')}")
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """``python -m toolkit.cli ARGS`` as a user types it: no ``PSFLEET_*`` variables and no
+    config file, ansible-inventory's folder (when installed) first on PATH, plus ``env``."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("PSFLEET_")}
+    clean["PSFLEET_CONFIG"] = ""
+    if ANSIBLE_INVENTORY is not None:
+        clean["PATH"] = f"{Path(ANSIBLE_INVENTORY).parent}{os.pathsep}{clean.get('PATH', '')}"
+    clean.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "toolkit.cli", *args],
+        capture_output=True,
+        text=True,
+        env=clean,
+        timeout=300,
+        check=False,
+    )
