@@ -501,12 +501,19 @@ def _read_vars_files(folder: Path, name: str, problems: Problems) -> dict[str, V
 
 
 def _priority(group: _Group) -> int | None:
-    """``ansible_group_priority`` as Ansible's ``int()`` reads it: 1 when unset, None when
-    ``int()`` refuses it (``--5`` and ``²`` too, which look like digits)."""
+    """``ansible_group_priority`` as ansible-core reads it (``Group.set_variable``: ``int()``
+    on the value as parsed): 1 when unset; ``2.5`` -> 2, ``true`` -> 1, ``' 3 '`` -> 3; None
+    when ``int()`` refuses it (``'2.0'``, ``--5``, ``²``, a list, null, ``.inf``), as Ansible
+    refuses the inventory."""
     var = group.vars.get("ansible_group_priority")
+    if var is None:
+        return 1
+    value = var.value
+    if not isinstance(value, str | int | float):  # int() raises TypeError, Ansible stops
+        return None
     try:
-        return 1 if var is None else int(str(var.value).strip())
-    except ValueError:
+        return int(value)
+    except (ValueError, OverflowError):
         return None
 
 
@@ -528,8 +535,16 @@ def build_view(source: Path, collected: _Collected, vars_folders: list[Path]) ->
     for group in collected.groups.values():
         for child, where in group.children:
             # every group is under ``all`` (parentless ones get it below, after this check),
-            # so ``all`` as a child is always a loop, as ansible-core says
-            if child == "all" or creates_cycle(group.name, child, parents):
+            # so ``all`` as a child is always a loop: ansible-inventory refuses it too
+            if child == "all":
+                problems.add(
+                    "'all' cannot be a child group: every group is already under all "
+                    "(ansible-inventory refuses it too)",
+                    where.line,
+                    where.field,
+                    file=where.file,
+                )
+            elif creates_cycle(group.name, child, parents):
                 problems.add(
                     f"children form a cycle: {group.name} -> {child} -> ... -> {group.name}",
                     where.line,
