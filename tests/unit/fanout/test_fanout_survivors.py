@@ -18,6 +18,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from tests.unit.fanout.helpers import children_of, collect
 from toolkit.fanout import executors, lockout, runner, task, worker
 from toolkit.fanout.executors import ProcessExecutor
 from toolkit.fanout.lockout import CredentialGate
@@ -229,36 +230,12 @@ def test_a_task_that_cannot_travel_runs_on_threads_even_when_two_processes_are_a
 HOSTS = [Host(name=f"fs0{i}", address=f"192.0.2.{i}") for i in range(1, 4)]
 
 
-def children_of(pid: int) -> list[int]:
-    """The processes whose parent is ``pid`` (Linux /proc)."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as stat:
-                fields = stat.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            found.append(int(entry))
-    return found
-
-
 def exists(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     return True
-
-
-def collect(ex: ProcessExecutor[HostResult], count: int, within: float = 60.0) -> dict[int, HostResult]:
-    out: dict[int, HostResult] = {}
-    limit = time.monotonic() + within
-    while len(out) < count and time.monotonic() < limit:
-        out.update(ex.wait(0.5))
-    return out
 
 
 def test_the_worker_processes_have_ended_when_run_hosts_returns(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -14,20 +14,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.unit.fanout.helpers import collect
 from toolkit.fanout.executors import ProcessExecutor, picklable, warm_up
 from toolkit.fanout.runner import FanoutOptions, audit_failure
 from toolkit.inventory.model import Host
 from toolkit.results import HostResult, HostStatus
 
 HOSTS = [Host(name=f"fs0{i}", address=f"192.0.2.{i}") for i in range(1, 4)]
-
-
-def collect(ex: ProcessExecutor, count: int, within: float = 60.0) -> dict[int, HostResult]:
-    out: dict[int, HostResult] = {}
-    limit = time.monotonic() + within
-    while len(out) < count and time.monotonic() < limit:
-        out.update(ex.wait(0.5))
-    return out
 
 
 def test_a_host_result_comes_back_from_a_worker_process_and_workers_stop_when_told() -> None:
