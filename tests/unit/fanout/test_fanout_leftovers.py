@@ -17,13 +17,13 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from types import SimpleNamespace
 
 import pytest
 
-from tests.unit.fanout.test_fanout_survivors import children_of
+from tests.unit.fanout.helpers import children_of, collect, needs_proc, thread_states
 from toolkit.api import AuditTask
 from toolkit.fanout import executors, runner
 from toolkit.fanout.executors import ProcessExecutor
@@ -38,27 +38,38 @@ HOSTS = [Host(name=f"fs0{i}", address=f"192.0.2.{i}") for i in range(1, 4)]
 LOST = "internal error: the worker process exited"
 
 
-def collect(ex: ProcessExecutor[HostResult], count: int, within: float) -> dict[int, HostResult]:
-    out: dict[int, HostResult] = {}
-    limit = time.monotonic() + within
-    while len(out) < count and time.monotonic() < limit:
-        out.update(ex.wait(0.2))
-    return out
+def started(make: Callable[[], ProcessExecutor[HostResult]]) -> tuple[ProcessExecutor[HostResult], int]:
+    """The executor ``make`` returns, and the worker process it started (a new child of this
+    process: the process tree shows it, no attribute of the executor is needed)."""
+    before = set(children_of(os.getpid()))
+    ex = make()
+    (pid,) = set(children_of(os.getpid())) - before
+    return ex, pid
+
+
+def within(seconds: float, condition: Callable[[], bool]) -> bool:
+    """Whether ``condition`` holds before ``seconds`` pass (looked at every 10 ms)."""
+    limit = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > limit:
+            return False
+        time.sleep(0.01)
+    return True
 
 
 # -- a worker process that dies, or never starts ---------------------------------------------
 
 
+@needs_proc
 def test_hosts_are_spread_over_the_workers_and_a_dead_workers_hosts_are_reported_at_once() -> None:
-    ex = ProcessExecutor(dict, FanoutOptions(retries=0), HOSTS, 2, fail=audit_failure)
-    started = ex._proc.pid
-    (forked,) = children_of(started)
+    ex, first = started(lambda: ProcessExecutor(dict, FanoutOptions(retries=0), HOSTS, 2, fail=audit_failure))
+    (forked,) = children_of(first)
     try:
-        for pid in (started, forked):
+        for pid in (first, forked):
             os.kill(pid, signal.SIGSTOP)  # busy: neither answers its host for now
         ex.submit(0, HOSTS[0], time.monotonic() + 60)
         ex.submit(1, HOSTS[1], time.monotonic() + 60)
-        os.kill(started, signal.SIGKILL)  # dies with the host it was given
+        os.kill(first, signal.SIGKILL)  # dies with the host it was given
         os.kill(forked, signal.SIGCONT)
         results = collect(ex, 2, within=20)
     finally:
@@ -67,16 +78,19 @@ def test_hosts_are_spread_over_the_workers_and_a_dead_workers_hosts_are_reported
     assert sorted(results) == [0, 1]
     # the dead worker's host is reported as soon as its pipe ends, not left to its deadline
     assert results[0].error is not None and results[0].error.message == LOST
-    # the other host went to the other worker, which answered it
-    assert results[1].error is not None and "internal error: TypeError" in results[1].error.message
+    # the other host went to the other worker, which answered it (the task's own error)
+    assert results[1].status is HostStatus.ERROR
+    assert results[1].error is not None and results[1].error.message != LOST
 
 
 def test_a_worker_that_never_said_ready_is_given_no_host(monkeypatch: pytest.MonkeyPatch) -> None:
     real_popen = executors.subprocess.Popen
+    hung: list[subprocess.Popen[bytes]] = []
 
     def hung_at_start(*args: object, **kwargs: object) -> subprocess.Popen[bytes]:
         proc = real_popen(*args, **kwargs)  # type: ignore[call-overload]
         os.kill(proc.pid, signal.SIGSTOP)  # as a worker stuck importing psfleet
+        hung.append(proc)
         return proc  # type: ignore[no-any-return]
 
     monkeypatch.setattr(executors.subprocess, "Popen", hung_at_start)
@@ -86,7 +100,7 @@ def test_a_worker_that_never_said_ready_is_given_no_host(monkeypatch: pytest.Mon
         ex.submit(0, HOSTS[0], time.monotonic() + 60)
         results = collect(ex, 1, within=10)
     finally:
-        ex._proc.kill()
+        hung[0].kill()  # or close() would wait 5 s for it before killing it
         ex.close()
     assert results[0].error is not None and results[0].error.message == LOST
 
@@ -134,15 +148,20 @@ def test_a_host_that_never_answers_does_not_keep_a_stopped_worker_alive(
         assert ex.wait(0.0) == []
     finally:
         ex.close()
-    # told to stop, the worker abandons the hung host and exits on its own (not killed after 5 s)
+    # told to stop, the worker abandons the hung host and exits on its own (not killed after 5 s).
+    # How the worker ended is only in the executor's Popen: close() reaps it (so os.waitpid
+    # cannot), and neither close() nor wait() reports it.
     assert ex._proc.returncode == 0
 
 
+@needs_proc
 def test_a_hung_host_does_not_hold_up_the_next_host_of_its_worker(
     silent_port: tuple[int, threading.Event],
 ) -> None:
-    # A worker keeps a host's thread for its next host (6e17872): the thread must really be
-    # given that host, and a thread busy with a hung host must not be given another.
+    """A worker keeps a finished host's thread for its next host (6e17872): the kept thread
+    really takes that host (the worker starts no new thread for it), and a thread busy with a
+    hung host is given no other host (the next one gets a new thread and is answered while the
+    hung one waits). The worker's threads are counted in /proc/<pid>/task."""
     port, connected = silent_port
     closed = socket.socket()
     closed.bind(("127.0.0.1", 0))
@@ -158,15 +177,23 @@ def test_a_hung_host_does_not_hold_up_the_next_host_of_its_worker(
         now=datetime.now(UTC),
         workarounds={},
     )
-    ex = ProcessExecutor(task, FanoutOptions(retries=0), [quick, hung, after], 1, fail=audit_failure)
+    ex, pid = started(
+        lambda: ProcessExecutor(task, FanoutOptions(retries=0), [quick, hung, after], 1, fail=audit_failure)
+    )
     try:
         ex.submit(0, quick, time.monotonic() + 60)
         first = collect(ex, 1, within=30)
-        time.sleep(0.3)  # its thread is idle again: the next host is handed to it
+        # quick's thread is idle once every thread of the worker sleeps: its main thread reads
+        # the jobs pipe (nothing was sent) and holds no lock, so a host thread that sent its
+        # result sleeps only waiting for its next host
+        assert within(10, lambda: set(thread_states(pid)) == {"S"})
+        threads = len(thread_states(pid))  # the main thread and quick's
         ex.submit(1, hung, time.monotonic() + 60)
         assert connected.wait(30)  # the hung host reached its host
+        assert len(thread_states(pid)) == threads  # on quick's thread: no thread was started
         ex.submit(2, after, time.monotonic() + 60)
         later = collect(ex, 1, within=30)
+        assert len(thread_states(pid)) == threads + 1  # the kept one was busy: a new one
     finally:
         ex.close()
     assert first[0].status is HostStatus.UNREACHABLE
@@ -244,6 +271,7 @@ def test_ctrl_c_gives_running_hosts_two_seconds(
 # -- descriptors ---------------------------------------------------------------------------
 
 
+@needs_proc
 def test_a_closed_executor_leaves_no_descriptor_open() -> None:
     # A runbook or a site worker runs many fan-outs in one process: each must give back its
     # pipes and its selector, or the process runs out of descriptors.
@@ -261,23 +289,29 @@ def test_a_closed_executor_leaves_no_descriptor_open() -> None:
     assert open_fds() == before
 
 
+@needs_proc
 def test_a_host_answered_is_not_reported_again_when_its_worker_dies_later() -> None:
-    ex = ProcessExecutor(dict, FanoutOptions(retries=0), HOSTS[:1], 1, fail=audit_failure)
-    (worker,) = ex._workers
+    ex, pid = started(
+        lambda: ProcessExecutor(dict, FanoutOptions(retries=0), HOSTS[:2], 1, fail=audit_failure)
+    )
     try:
         ex.submit(0, HOSTS[0], time.monotonic() + 60)
         first = collect(ex, 1, within=30)
-        ex._proc.kill()  # the worker dies after it answered
+        os.kill(pid, signal.SIGKILL)  # the worker dies after it answered
+        # the next host goes to the dead worker (or is refused at once): it is reported lost,
+        # and so would be any host still counted in flight on that worker
+        ex.submit(1, HOSTS[1], time.monotonic() + 60)
         later: list[tuple[int, HostResult]] = []
         limit = time.monotonic() + 10
-        while worker.alive and time.monotonic() < limit:
+        while not later and time.monotonic() < limit:
             later += ex.wait(0.2)
         later += ex.wait(0.0)
     finally:
         ex.close()
-    assert not worker.alive  # its death was noticed
-    assert "internal error: TypeError" in str(first[0].error)
-    assert later == []  # each host is answered once: no "worker process exited" for it
+    assert first[0].status is HostStatus.ERROR
+    assert first[0].error is not None and first[0].error.message != LOST
+    # each host is answered once: no "worker process exited" for the one already answered
+    assert [(index, result.error and result.error.message) for index, result in later] == [(1, LOST)]
 
 
 def test_the_smallest_credential_gate_is_accepted_and_lets_one_host_start() -> None:
