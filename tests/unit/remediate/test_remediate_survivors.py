@@ -85,7 +85,7 @@ def test_a_host_whose_read_outlasts_its_deadline_says_no_change_was_sent(
     # its first read is answered only after the run gave up on it
     box = HeldWindows(held="read", client_signing=("DWord", 0), server_signing=("DWord", 1))
     monkeypatch.setattr(apply_module, "open_session", FakeFleet(fs01=box))
-    run = fix(tmp_path, timeout=0.5)
+    run = fix(tmp_path, timeout=1.0)  # ample to reach the read, which it outlasts
     (host,) = run.hosts
     assert host.status.value == "timeout" and host.error is not None
     # what a caller (and a site worker's wire) reads to know nothing reached the host

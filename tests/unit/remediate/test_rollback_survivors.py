@@ -196,7 +196,9 @@ def test_an_abandoned_host_whose_restore_then_fails_is_journaled_unknown_once(
         ended.append(box.finish())
 
     path = journal_of(tmp_path / "j.jsonl", intent())
-    run = roll(tmp_path, path, timeout=1.0, hooks=RemediateHooks(on_result=judged))
+    # 1.5 s: ample for its reads, lease and journaled intent on a busy machine; only its held
+    # restore outlasts it
+    run = roll(tmp_path, path, timeout=1.5, hooks=RemediateHooks(on_result=judged))
     assert ended == [True]  # its worker was done before the rollback journal closed
     records = [(o.host, o.outcome) for o in read_journal(tmp_path / "rollback.jsonl").outcomes]
     assert records == [("fs01", "unknown")]
@@ -211,7 +213,7 @@ def test_an_abandoned_host_whose_unknown_cannot_be_journaled_stops_the_rollback(
     monkeypatch.setattr(rollback_module, "open_session", FakeFleet(fs01=box))
     path = journal_of(tmp_path / "j.jsonl", intent())
     full_disk_on(monkeypatch, "outcome")
-    run = roll(tmp_path, path, timeout=1.0)
+    run = roll(tmp_path, path, timeout=1.5)
     assert box.finish()  # the abandoned worker ends before the fixtures go
     assert run.journal_error is not None and "No space left on device" in run.journal_error
     assert run.exit_code == 2
