@@ -38,10 +38,11 @@ def intent(
     *,
     address: str = "192.0.2.5",
     endpoint: str = "192.0.2.5:5985",
+    run_id: str = "r1",
 ) -> dict[str, object]:
     s = SETTINGS[setting]
     return intent_record(
-        run_id="r1",
+        run_id=run_id,
         host=host,
         address=address,
         endpoint=endpoint,

@@ -12,12 +12,13 @@ import pytest
 
 from tests.unit.checks.helpers import dword, facts
 from tests.unit.remediate.fakehost import FakeFleet, FakeWindows
+from tests.unit.remediate.helpers import intent
 from toolkit.checks.facts import WORKSTATION_KEY, RegValue
 from toolkit.fanout.runner import FanoutOptions
 from toolkit.inventory.model import Host, Inventory, Policy
 from toolkit.remediate import RemediateOptions, read_journal, remediate
 from toolkit.remediate import apply as apply_module
-from toolkit.remediate.journal import JournalWriter, intent_record
+from toolkit.remediate.journal import JournalWriter
 from toolkit.remediate.model import SETTINGS, Outcome
 from toolkit.remediate.rollback import intents_by_host, rollback
 from toolkit.remediate.truekind import TrueFacts
@@ -31,24 +32,6 @@ rollback_module = sys.modules["toolkit.remediate.rollback"]
 @pytest.fixture(autouse=True)
 def _state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PSFLEET_STATE_DIR", str(tmp_path / "state"))
-
-
-def intent(
-    host: str, setting: str, before: RegValue, after: RegValue, run_id: str = "r1"
-) -> dict[str, object]:
-    s = SETTINGS[setting]
-    return intent_record(
-        run_id=run_id,
-        host=host,
-        address="192.0.2.5",
-        endpoint="192.0.2.5:5985",
-        setting=setting,
-        path=s.path,
-        name=s.name,
-        before=before,
-        after=after,
-        command="Set-ItemProperty ...",
-    )
 
 
 def journal_of(path: Path, *records: dict[str, object]) -> Path:
