@@ -183,20 +183,18 @@ def view_from_list(data: dict[str, object], source: str) -> AnsibleView:
 
 
 def _value(value: object) -> object:
-    if isinstance(value, dict) and set(value) == {"__ansible_vault"}:
-        return Vaulted(str(value["__ansible_vault"]))
-    return _unsafe(value)
-
-
-def _unsafe(value: object) -> object:
-    """``value`` with each ``{"__ansible_unsafe": text}`` (how ``--list`` prints a ``!unsafe``
-    string, inside lists and mappings too) as :class:`Unsafe` text, as the built-in reader has it."""
+    """``value`` with the tags ``--list`` prints, at any depth (ansible-core 2.19 prints a
+    vaulted or ``!unsafe`` item inside a list or mapping as it does a whole variable):
+    ``{"__ansible_vault": ciphertext}`` as :class:`Vaulted` and ``{"__ansible_unsafe": text}``
+    as :class:`Unsafe`, as the built-in reader has them."""
     if isinstance(value, dict):
+        if set(value) == {"__ansible_vault"}:
+            return Vaulted(str(value["__ansible_vault"]))
         if set(value) == {"__ansible_unsafe"}:
             return Unsafe(str(value["__ansible_unsafe"]))
-        return {key: _unsafe(item) for key, item in value.items()}
+        return {key: _value(item) for key, item in value.items()}
     if isinstance(value, list):
-        return [_unsafe(item) for item in value]
+        return [_value(item) for item in value]
     return value
 
 
