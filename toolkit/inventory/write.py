@@ -18,7 +18,7 @@ import yaml
 from toolkit.atomic import write_atomic
 from toolkit.inventory.model import Host, Policy, Transport
 from toolkit.inventory.settings import plain
-from toolkit.inventory.vault_yaml import Unsafe
+from toolkit.inventory.vault_yaml import Unsafe, Vaulted
 
 _HEADER = "# psfleet inventory written by psfleet; passwords are never stored here.\n"
 _DEFAULT_TRANSPORT = Transport()
@@ -26,11 +26,17 @@ _DEFAULT_POLICY = Policy()
 
 
 class _Dumper(yaml.SafeDumper):
-    """``yaml.safe_dump``'s dumper, which also writes an Ansible ``!unsafe`` value (a host's
-    variables may hold one) as the plain string it is."""
+    """``yaml.safe_dump``'s dumper, which also writes what a host's variables may hold from an
+    Ansible inventory: an ``!unsafe`` value as the plain string it is, a vaulted one (even
+    inside a list or mapping) as the ``!vault`` ciphertext it was, never decrypted."""
+
+
+def _vaulted(dumper: yaml.SafeDumper, value: Vaulted) -> yaml.Node:
+    return dumper.represent_scalar("!vault", value.ciphertext, style="|")
 
 
 _Dumper.add_representer(Unsafe, yaml.SafeDumper.represent_str)
+_Dumper.add_representer(Vaulted, _vaulted)
 
 
 def host_entry(host: Host) -> dict[str, Any]:
