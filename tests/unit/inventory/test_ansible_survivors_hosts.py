@@ -9,10 +9,8 @@ it (hosts only in ``_meta.hostvars``, a cycle of children)."""
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -107,9 +105,12 @@ def test_an_env_lookup_password_in_a_shared_file_is_not_warned_about(tmp_path: P
 
 
 def _fake_inventory(tmp_path: Path, body: str) -> str:
-    """An executable standing in for ansible-inventory: a Python script."""
+    """An executable standing in for ansible-inventory: a sh wrapper running a Python script
+    (a shebang naming the interpreter could exceed the kernel's length limit)."""
+    script = tmp_path / "ansible_inventory.py"
+    script.write_text(f"import sys\n{body}\n", encoding="utf-8")
     exe = tmp_path / "ansible-inventory"
-    exe.write_text(f"#!{sys.executable}\nimport sys\n{body}\n", encoding="utf-8")
+    exe.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{script}" "$@"\n', encoding="utf-8")
     exe.chmod(0o755)
     return str(exe)
 
@@ -134,7 +135,6 @@ def test_an_answer_of_exactly_64_mib_is_read_and_one_byte_more_refused(tmp_path:
     exe = _fake_inventory(tmp_path, f"sys.stdout.write({answer!r}.ljust({MAX_OUTPUT + 1}))")
     with pytest.raises(InventoryError, match=r"ansible-inventory wrote more than 64 MiB"):
         read_with_ansible(tmp_path / "hosts.yml", executable=exe)
-    assert MAX_OUTPUT == 64 * 1024 * 1024
 
 
 def test_the_error_quotes_a_failed_to_parse_line_from_the_last_8_kib_of_stderr(tmp_path: Path) -> None:
@@ -177,23 +177,7 @@ def test_hosts_only_in_hostvars_come_after_the_grouped_ones_once_each() -> None:
     assert view.hostvars["lone"]["ansible_connection"].value == "psrp"
 
 
-@pytest.fixture
-def deadline() -> Iterator[None]:
-    """Fail the test (rather than hang the run) past 5 s."""
-
-    def expired(*_: object) -> None:
-        raise TimeoutError("still running after 5 s")
-
-    previous = signal.signal(signal.SIGALRM, expired)
-    signal.alarm(5)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
-
-
-@pytest.mark.usefixtures("deadline")
+@pytest.mark.timeout(5)  # fail the test, rather than hang the run
 def test_a_cycle_of_children_in_the_answer_is_walked_once() -> None:
     listed = {
         "all": {"children": ["a"]},
