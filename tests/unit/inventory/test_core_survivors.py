@@ -233,15 +233,6 @@ def test_a_retry_file_is_private_to_its_owner(tmp_path: Path) -> None:
 # --- YAML as Ansible writes it ---------------------------------------------------------------
 
 
-def test_an_unsafe_value_is_read_as_its_text(tmp_path: Path) -> None:
-    inv = load(
-        tmp_path,
-        "all:\n  hosts:\n    fs01:\n      ansible_connection: winrm\n"
-        "      ansible_user: !unsafe 'LAB\\admin'\n",
-    )
-    assert inv.hosts[0].username == "LAB\\admin"
-
-
 def test_a_vaulted_value_never_shows_its_ciphertext() -> None:
     data = load_yaml("pw: !vault |\n  $ANSIBLE_VAULT;1.1;AES256\n  6134\n", "hosts.yml")
     value = data["pw"]  # type: ignore[index]
