@@ -12,11 +12,11 @@ import os
 import stat
 from dataclasses import replace
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
 from toolkit.errors import CredentialError
+from toolkit.inventory import credentials
 from toolkit.inventory.credentials import Credential, resolve_credentials
 from toolkit.inventory.loader import load_inventory
 from toolkit.inventory.model import Host, PasswordSource, Policy, SourceRef, Transport
@@ -26,7 +26,6 @@ from toolkit.inventory.write import host_entry, render_inventory, write_inventor
 from .helpers import load, write
 
 SECRET = "S3cr3t!pw"
-_REAL_FSTAT = os.fstat
 
 
 # --- the model: a host's defaults and lookup -------------------------------------------------
@@ -137,31 +136,52 @@ def _file_host(path: Path) -> Host:
     )
 
 
-def _owned_by(monkeypatch: pytest.MonkeyPatch, path: Path, uid: int) -> None:
-    """``os.fstat`` reports ``uid`` as the owner of ``path`` (a test cannot chown without root)."""
-    inode = path.stat().st_ino
-
-    def fstat(fd: int) -> object:
-        st = _REAL_FSTAT(fd)
-        return SimpleNamespace(st_uid=uid, st_mode=st.st_mode) if st.st_ino == inode else st
-
-    monkeypatch.setattr(os, "fstat", fstat)
+USER = 4242  # the uid psfleet runs as, in the test below: neither root nor the owner of "other"
 
 
-def test_a_password_file_may_belong_to_root_but_not_to_another_user(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+class _OsSeenByCredentials:
+    """``os`` as toolkit.inventory.credentials sees it, run by ``USER``, with ``owner`` owning
+    every file it opens (a test cannot chown without root); the rest of the process keeps the
+    real ``os``."""
+
+    def __init__(self, owner: int) -> None:
+        self.owner = owner
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(os, name)
+
+    def geteuid(self) -> int:
+        return USER
+
+    def fstat(self, fd: int) -> os.stat_result:
+        real = list(os.fstat(fd))
+        real[stat.ST_UID] = self.owner
+        return os.stat_result(real)
+
+
+def _private_password_file(tmp_path: Path) -> Path:
     path = tmp_path / "pw"
     path.write_text(SECRET + "\n")
     path.chmod(0o600)
-    _owned_by(monkeypatch, path, 0)
+    return path
+
+
+@pytest.mark.parametrize("owner", [0, USER], ids=["root", "you"])
+def test_a_password_file_may_belong_to_you_or_root(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, owner: int
+) -> None:
+    path = _private_password_file(tmp_path)
+    monkeypatch.setattr(credentials, "os", _OsSeenByCredentials(owner))
     assert resolve_credentials([_file_host(path)], interactive=False, env={})["fs01"].password == SECRET
-    other = 1 if os.geteuid() != 1 else 2
-    _owned_by(monkeypatch, path, other)
+
+
+def test_a_password_file_of_another_user_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = _private_password_file(tmp_path)
+    monkeypatch.setattr(credentials, "os", _OsSeenByCredentials(USER + 1))
     with pytest.raises(CredentialError) as caught:
         resolve_credentials([_file_host(path)], interactive=False, env={})
     assert str(caught.value) == (
-        f"inv.yml:5: password_file: host fs01: {path} is owned by another user (uid {other}); "
+        f"inv.yml:5: password_file: host fs01: {path} is owned by another user (uid {USER + 1}); "
         "it must belong to you or root"
     )
 
