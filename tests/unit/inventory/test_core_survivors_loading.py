@@ -7,12 +7,14 @@ docs/mutation/inventory-core.md maps each mutant to its test."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from toolkit.cli.options import use_backend
 from toolkit.errors import InventoryError
-from toolkit.inventory import ansible_cli, loader
+from toolkit.inventory import ansible_cli
 from toolkit.inventory.limit import apply_limit
 from toolkit.inventory.loader import (
     ENV_BACKEND,
@@ -44,18 +46,20 @@ def test_detect_format_of_plugins_lists_and_a_lone_section(name: str, text: str,
 
 
 @pytest.fixture
-def clean_options(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The process-wide options and reporter as they were, after the test."""
-    monkeypatch.setattr(loader, "_options", loader._options)
-    monkeypatch.setattr(loader, "_reporter", None)
+def clean_options(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The process-wide options as they were, and no reporter, after the test."""
     monkeypatch.delenv(ENV_BACKEND, raising=False)
+    before = inventory_options()
+    yield
+    set_inventory_options(before)
 
 
 @pytest.mark.usefixtures("clean_options")
-def test_the_options_set_are_the_options_in_force() -> None:
-    chosen = InventoryOptions(backend="builtin", vault_ids=("prod@prompt",))
-    set_inventory_options(chosen)
-    assert inventory_options() is chosen
+def test_a_commands_own_backend_keeps_the_global_vault_options() -> None:
+    # psfleet --vault-id prod@prompt audit --inventory-backend builtin ...
+    set_inventory_options(InventoryOptions(backend="auto", vault_ids=("prod@prompt",)))
+    use_backend("builtin")
+    assert inventory_options() == InventoryOptions(backend="builtin", vault_ids=("prod@prompt",))
 
 
 @pytest.mark.usefixtures("clean_options")
@@ -83,14 +87,19 @@ def ansible_on_path(monkeypatch: pytest.MonkeyPatch, clean_options: None) -> Non
 
 
 @pytest.mark.usefixtures("ansible_on_path")
+@pytest.mark.parametrize(
+    ("env", "option"),
+    [
+        (" Builtin ", "auto"),  # the environment decides what auto means, spaces and case aside
+        ("ansible", "builtin"),  # but never overrides a backend the option names
+    ],
+)
 def test_the_environment_chooses_the_backend_only_where_the_option_says_auto(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, env: str, option: str
 ) -> None:
     path = write(tmp_path, ANSIBLE_INI, "hosts.ini")
-    monkeypatch.setenv(ENV_BACKEND, " Builtin ")
-    assert read_inventory(path, options=InventoryOptions(backend="auto")).backend == "builtin"
-    monkeypatch.setenv(ENV_BACKEND, "ansible")
-    assert read_inventory(path, options=InventoryOptions(backend="builtin")).backend == "builtin"
+    monkeypatch.setenv(ENV_BACKEND, env)
+    assert read_inventory(path, options=InventoryOptions(backend=option)).backend == "builtin"
 
 
 @pytest.mark.usefixtures("ansible_on_path")
