@@ -17,7 +17,7 @@ import pytest
 
 from toolkit.errors import InventoryError
 from toolkit.inventory import ansible_cli
-from toolkit.inventory.ansible_cli import MAX_OUTPUT, read_with_ansible, view_from_list
+from toolkit.inventory.ansible_cli import read_with_ansible, view_from_list
 from toolkit.inventory.loader import read_inventory
 
 from .helpers import load, only_error, write
@@ -130,9 +130,10 @@ def test_ansible_inventory_gets_120_s(tmp_path: Path, monkeypatch: pytest.Monkey
 
 def test_an_answer_of_exactly_64_mib_is_read_and_one_byte_more_refused(tmp_path: Path) -> None:
     answer = '{"all": {"hosts": ["fs1"]}}'
-    exe = _fake_inventory(tmp_path, f"sys.stdout.write({answer!r}.ljust({MAX_OUTPUT}))")
+    mib_64 = 64 * 1024 * 1024  # the documented limit, not the module's constant (a mutant changes that)
+    exe = _fake_inventory(tmp_path, f"sys.stdout.write({answer!r}.ljust({mib_64}))")
     assert read_with_ansible(tmp_path / "hosts.yml", executable=exe).groups["all"] == ("fs1",)
-    exe = _fake_inventory(tmp_path, f"sys.stdout.write({answer!r}.ljust({MAX_OUTPUT + 1}))")
+    exe = _fake_inventory(tmp_path, f"sys.stdout.write({answer!r}.ljust({mib_64 + 1}))")
     with pytest.raises(InventoryError, match=r"ansible-inventory wrote more than 64 MiB"):
         read_with_ansible(tmp_path / "hosts.yml", executable=exe)
 
