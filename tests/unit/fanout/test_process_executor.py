@@ -142,3 +142,18 @@ def test_ctrl_c_while_the_workers_start_leaves_no_worker_and_no_pipe(monkeypatch
         ProcessExecutor(dict, FanoutOptions(retries=0), HOSTS, 2, fail=audit_failure)
     assert _children() == children  # the started worker was waited for: no zombie, no orphan
     assert set(os.listdir("/proc/self/fd")) == fds
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs Linux's /proc to count descriptors")
+def test_a_worker_that_cannot_be_started_leaves_no_pipe(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Starting the worker process fails (no more processes or descriptors, say): the error
+    reaches the caller and the executor's pipes and selector are closed, not leaked."""
+
+    def no_process(*args: object, **kwargs: object) -> None:
+        raise OSError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr("toolkit.fanout.executors.subprocess.Popen", no_process)
+    fds = set(os.listdir("/proc/self/fd"))
+    with pytest.raises(OSError, match="Resource temporarily unavailable"):
+        ProcessExecutor(dict, FanoutOptions(retries=0), HOSTS, 2, fail=audit_failure)
+    assert set(os.listdir("/proc/self/fd")) == fds
