@@ -185,8 +185,8 @@ SEEDS: tuple[Seed, ...] = (
         "B3",
         "rollback: a restored secure-negotiate leaves its workaround record",
         "toolkit/remediate/rollback.py",
-        'if r.spec.setting.id == "secure_negotiate" and r.outcome is Outcome.RESTORED:',
-        'if r.spec.setting.id == "secure_negotiate" and r.outcome is Outcome.FAILED:',
+        "if r.spec.setting.weakenable and r.outcome is Outcome.RESTORED:",
+        "if r.spec.setting.weakenable and r.outcome is Outcome.FAILED:",
         R,
     ),
     # --- remediation
@@ -194,10 +194,12 @@ SEEDS: tuple[Seed, ...] = (
         "R1",
         "'sent' recorded only after the answer",
         "toolkit/remediate/execute.py",
-        '    guard.sending()\n    progress.stage = "sent"\n    statements: tuple[Statement, ...] = '
-        "tuple((c,) for w in writes for c in w.commands) + READ_STATEMENTS\n    answer = session.run(statements)\n",
-        "    statements: tuple[Statement, ...] = tuple((c,) for w in writes for c in w.commands) + "
-        'READ_STATEMENTS\n    answer = session.run(statements)\n    guard.sending()\n    progress.stage = "sent"\n',
+        '    guard.sending()\n    progress.stage = "sent"\n    managed = settings or SETTINGS\n'
+        "    statements: tuple[Statement, ...] = tuple((c,) for w in writes for c in w.commands) + read_statements(\n"
+        "        managed\n    )\n    answer = session.run(statements)\n",
+        "    managed = settings or SETTINGS\n"
+        "    statements: tuple[Statement, ...] = tuple((c,) for w in writes for c in w.commands) + read_statements(\n"
+        '        managed\n    )\n    answer = session.run(statements)\n    guard.sending()\n    progress.stage = "sent"\n',
         R,
     ),
     Seed(
@@ -220,8 +222,8 @@ SEEDS: tuple[Seed, ...] = (
         "R4",
         "an unknown build uses the SMB cmdlets (absent before 9200)",
         "toolkit/remediate/plan.py",
-        "build is not None and build >= BUILD_WIN8",
-        "(build is None or build >= BUILD_WIN8)",
+        "os.build is not None and entry.when.matches(os)",
+        "(os.build is None or entry.when.matches(os))",
         R,
     ),
     Seed(
@@ -236,7 +238,7 @@ SEEDS: tuple[Seed, ...] = (
         "R6",
         "a workaround expiry attached to every write",
         "toolkit/remediate/plan.py",
-        "PlannedWrite(setting, before, after, commands, expires if disable else None)",
+        "PlannedWrite(setting, before, after, commands, expires if weakening else None)",
         "PlannedWrite(setting, before, after, commands, expires)",
         R,
     ),
