@@ -111,6 +111,16 @@ def test_backoff_doubles_and_never_runs_past_the_deadline(clock: FakeClock) -> N
     assert result.status is HostStatus.UNREACHABLE
 
 
+def test_a_backoff_that_ends_exactly_at_the_deadline_is_not_taken(clock: FakeClock) -> None:
+    """Attempts at 0 and 4 s; the next wait (8 s) would start an attempt at 12 s, exactly the
+    deadline, with no time left to run: the host fails at 4 s instead."""
+    task = Failing(clock, ErrorKind.UNREACHABLE, sent=False)
+    result = run_one(task, retries=5, backoff=4, timeout=12)
+    assert [start for start, _ in task.calls] == [1000.0, 1004.0]
+    assert clock.slept == [4]
+    assert result.status is HostStatus.UNREACHABLE
+
+
 def test_backoff_waits_grow_as_powers_of_two(clock: FakeClock) -> None:
     task = Failing(clock, ErrorKind.TIMEOUT, sent=False)
     run_one(task, retries=3, backoff=0.5, timeout=3600)
