@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from pathlib import Path
 
 import pytest
 
+from tests.unit.inventory.helpers import ANSIBLE_INVENTORY, needs_ansible
 from toolkit.errors import InventoryError
 from toolkit.inventory.ansible import AnsibleView, Vaulted, read_ansible
 from toolkit.inventory.ansible_cli import VaultOptions, read_with_ansible, view_from_list
@@ -117,24 +117,6 @@ def test_vault_password_stays_out_of_everything_but_the_secret() -> None:
     view, _problems = _builtin_view(source)
     assert isinstance(view.hostvars["app01"]["ansible_password"].value, Vaulted)
     assert "Corpus-Only" not in repr(view)
-
-
-def _ansible_bin() -> str | None:
-    given = os.environ.get("PSFLEET_ANSIBLE_BIN")
-    if given:
-        return str(Path(given) / "ansible-inventory")
-    found = shutil.which("ansible-inventory")
-    if found:
-        return found
-    fallback = Path("/opt/ansible-venv/bin/ansible-inventory")
-    return str(fallback) if fallback.exists() else None
-
-
-ANSIBLE_INVENTORY = _ansible_bin()
-needs_ansible = pytest.mark.skipif(
-    ANSIBLE_INVENTORY is None,
-    reason="ansible-inventory not installed (scripts/install_deps.sh puts it in /opt/ansible-venv)",
-)
 
 
 @needs_ansible
