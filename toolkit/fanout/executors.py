@@ -202,8 +202,7 @@ class ProcessExecutor(Generic[T]):
             self._proc = subprocess.Popen(
                 worker_command(*fds),
                 pass_fds=fds,
-                stdin=subprocess.DEVNULL,
-                close_fds=True,
+                stdin=subprocess.DEVNULL,  # close_fds is forced by pass_fds
                 cwd=os.path.abspath(os.sep),
             )
         except BaseException:
@@ -256,9 +255,8 @@ class ProcessExecutor(Generic[T]):
     def _bury(self, worker: _Worker) -> None:
         """A worker that exited: its hosts in flight are reported as errors."""
         self._retire(worker)
-        for index in sorted(worker.in_flight):
+        for index in sorted(worker.in_flight):  # a buried worker is never read again
             self._lost.append((index, self._worker_lost(self._hosts[index])))
-        worker.in_flight.clear()
 
     def _worker_lost(self, host: Host) -> T:
         error = HostError(ErrorKind.ERROR, "internal error: the worker process exited", True)

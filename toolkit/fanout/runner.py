@@ -93,12 +93,10 @@ class _Waiting:
     def __init__(self, hosts: Sequence[Host]) -> None:
         self._queues: dict[Hashable, list[int]] = {}
         self._first: dict[Hashable, Host] = {}
-        for index, host in enumerate(hosts):
+        for index, host in enumerate(hosts):  # each queue grows in index order: already a heap
             key = credential_key(host)
             self._queues.setdefault(key, []).append(index)
             self._first.setdefault(key, host)
-        for queue in self._queues.values():
-            heapq.heapify(queue)
 
     def __bool__(self) -> bool:
         return any(self._queues.values())
@@ -324,4 +322,3 @@ class _Fanout(Generic[R]):
         for slot in list(self.running.values()):
             err = HostError(ErrorKind.ERROR, "interrupted while running", True)
             self.complete(slot, self.fail(Failure(slot.host, err)))
-        self.running.clear()

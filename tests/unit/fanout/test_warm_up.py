@@ -73,3 +73,31 @@ def test_hosts_find_their_client_imported_and_pypsrp_only_when_a_host_is_pinned_
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == repr(imported)
+
+
+NO_CREDENTIALS = """
+import sys
+from toolkit.fanout.lockout import CredentialGate
+from toolkit.fanout.runner import FanoutOptions, run_hosts
+from toolkit.inventory.model import Host
+from toolkit.results import HostResult, HostStatus
+
+def task(host, deadline):
+    return HostResult(host.name, host.address, HostStatus.COMPLIANT)
+
+hosts = [Host("a", "192.0.2.1"), Host("b", "192.0.2.2")]
+results, _ = run_hosts(hosts, task, options=FanoutOptions(processes=1), gate=CredentialGate(enabled=False))
+assert [r.status for r in results] == [HostStatus.COMPLIANT] * 2
+print(sorted(m for m in ({modules!r}) if m in sys.modules))
+"""
+
+
+def test_a_run_that_sends_no_credentials_imports_no_winrm_client() -> None:
+    """The SMB probe's run (no credential gate: it logs on nowhere) starts without importing
+    either WinRM client, so `psfleet probe smb` does not pay for them."""
+    code = textwrap.dedent(NO_CREDENTIALS).format(modules=(LEAN, PYPSRP))
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
