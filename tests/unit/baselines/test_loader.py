@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.baselines import TINY_BASELINE
 from toolkit.baselines.loader import (
     BaselineError,
     load_file,
@@ -24,24 +25,7 @@ ROOT = Path(__file__).resolve().parents[3]
 FACTS = (ROOT / "docs" / "windows-facts.md").read_text(encoding="utf-8")
 ANCHORS = set(re.findall(r'<a id="([a-z0-9-]+)"></a>', FACTS))
 
-GOOD = """name: tiny
-checks:
-  - id: one
-    title: One value
-    registry: {path: 'HKLM:\\SOFTWARE\\Example', name: V, kind: DWord}
-    meanings: {up: it is on, down: it is off}
-    states:
-      up: {expected: "up (1 (DWord))", means: up, value: 1}
-      any: {expected: any}
-    default_state: up
-    values:
-      - {equals: 1, means: up, text: DWORD 1, rule: registry-write-kind}
-      - {means: down, text: "DWORD {value}", rule: registry-write-kind}
-    absent:
-      - {means: down, text: absent, rule: registry-write-kind}
-    wrong_kind: {text: "{value} is not a DWORD", rule: registry-write-kind}
-    references: {facts: registry-write-kind, urls: ['https://example.org/x']}
-"""
+GOOD = TINY_BASELINE
 
 
 def test_shipped_baselines_load_and_cite_existing_anchors_and_public_urls() -> None:

@@ -12,31 +12,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.baselines import TINY_BASELINE
 from toolkit.inventory.settings import Problems, creates_cycle
 
 from .helpers import load, only_error
 
 FORTY = "a" * 40
 
-# a baseline file with one check, ``one``, whose states include ``any``
-TINY_BASELINE = """name: tiny
-checks:
-  - id: one
-    title: One value
-    registry: {path: 'HKLM:\\SOFTWARE\\Example', name: V, kind: DWord}
-    meanings: {up: it is on, down: it is off}
-    states:
-      up: {expected: "up (1 (DWord))", means: up, value: 1}
-      any: {expected: any}
-    default_state: up
-    values:
-      - {equals: 1, means: up, text: DWORD 1, rule: registry-write-kind}
-      - {means: down, text: "DWORD {value}", rule: registry-write-kind}
-    absent:
-      - {means: down, text: absent, rule: registry-write-kind}
-    wrong_kind: {text: "{value} is not a DWORD", rule: registry-write-kind}
-    references: {facts: registry-write-kind, urls: ['https://example.org/x']}
-"""
 
 ERRORS = [
     # a key's control character shown escaped in the field, as in the message
