@@ -4,6 +4,7 @@ results, and what Linux's /proc shows of the worker processes."""
 from __future__ import annotations
 
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -51,3 +52,24 @@ def thread_states(pid: int) -> list[str]:
         except OSError:
             continue  # a thread that ended meanwhile
     return states
+
+
+class FakeClock:
+    """``time.monotonic``/``time.sleep`` for the fan-out: time moves only when someone sleeps
+    (or a task says it took a while)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.slept: list[float] = []
+        self._lock = threading.Lock()
+
+    def monotonic(self) -> float:
+        with self._lock:
+            return self.now
+
+    def sleep(self, seconds: float) -> None:
+        with self._lock:
+            self.slept.append(seconds)
+            self.now += seconds
+
+    advance = sleep

@@ -6,45 +6,15 @@ backoff never carries an attempt past the host's deadline."""
 from __future__ import annotations
 
 import threading
-from types import SimpleNamespace
 
 import pytest
 
-from toolkit.fanout import runner, task
+from tests.unit.fanout.helpers import FakeClock
+from toolkit.fanout import runner
 from toolkit.fanout.runner import FanoutOptions, run_hosts
 from toolkit.inventory.model import Host, PasswordSource
 from toolkit.results import ErrorKind, HostError, HostResult, HostStatus
 from toolkit.transport.protocol import TransportError
-
-
-class FakeClock:
-    """``time.monotonic``/``time.sleep`` for the fan-out: time moves only when someone sleeps
-    (or a task says it took a while)."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.slept: list[float] = []
-        self._lock = threading.Lock()
-
-    def monotonic(self) -> float:
-        with self._lock:
-            return self.now
-
-    def sleep(self, seconds: float) -> None:
-        with self._lock:
-            self.slept.append(seconds)
-            self.now += seconds
-
-    advance = sleep
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
-    fake = FakeClock()
-    fake_time = SimpleNamespace(monotonic=fake.monotonic, sleep=fake.sleep)
-    monkeypatch.setattr(runner, "time", fake_time)  # deadlines (the dispatcher)
-    monkeypatch.setattr(task, "time", fake_time)  # retries and backoff (each host's attempts)
-    return fake
 
 
 class Failing:

@@ -18,8 +18,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from tests.unit.fanout.helpers import children_of, collect
-from toolkit.fanout import executors, lockout, runner, task, worker
+from tests.unit.fanout.helpers import FakeClock, children_of, collect
+from toolkit.fanout import executors, lockout, runner, worker
 from toolkit.fanout.executors import ProcessExecutor
 from toolkit.fanout.lockout import CredentialGate
 from toolkit.fanout.runner import FanoutOptions, audit_failure, failed_result, run_hosts
@@ -129,31 +129,6 @@ def test_a_slow_first_host_shares_the_credential_after_exactly_its_patience_and_
 
 
 # -- durations -----------------------------------------------------------------------------
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self._lock = threading.Lock()
-
-    def monotonic(self) -> float:
-        with self._lock:
-            return self.now
-
-    def sleep(self, seconds: float) -> None:
-        with self._lock:
-            self.now += seconds
-
-    advance = sleep
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
-    fake = FakeClock()
-    fake_time = SimpleNamespace(monotonic=fake.monotonic, sleep=fake.sleep)
-    monkeypatch.setattr(runner, "time", fake_time)
-    monkeypatch.setattr(task, "time", fake_time)
-    return fake
 
 
 def test_a_failed_result_made_without_a_duration_says_zero_seconds() -> None:

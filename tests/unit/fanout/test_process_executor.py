@@ -10,11 +10,10 @@ from __future__ import annotations
 import os
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
-from tests.unit.fanout.helpers import collect
+from tests.unit.fanout.helpers import children_of, collect, needs_proc
 from toolkit.fanout.executors import ProcessExecutor, picklable, warm_up
 from toolkit.fanout.runner import FanoutOptions, audit_failure
 from toolkit.inventory.model import Host
@@ -123,12 +122,7 @@ def test_workers_leave_ctrl_c_to_the_parent() -> None:
     assert results[0].error is not None and "internal error: TypeError" in results[0].error.message
 
 
-def _children() -> set[str]:
-    pid = os.getpid()
-    return set(Path(f"/proc/{pid}/task/{pid}/children").read_text().split())
-
-
-@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs Linux's /proc to count descriptors")
+@needs_proc
 def test_ctrl_c_while_the_workers_start_leaves_no_worker_and_no_pipe(monkeypatch: pytest.MonkeyPatch) -> None:
     """Ctrl-C before the workers said ready: the run never gets the executor to close, so the
     executor stops and reaps its worker and closes its pipes and selector itself."""
@@ -137,14 +131,16 @@ def test_ctrl_c_while_the_workers_start_leaves_no_worker_and_no_pipe(monkeypatch
         raise KeyboardInterrupt
 
     monkeypatch.setattr(ProcessExecutor, "_await_ready", interrupted)
-    fds, children = set(os.listdir("/proc/self/fd")), _children()
+    fds, children = set(os.listdir("/proc/self/fd")), set(children_of(os.getpid()))
     with pytest.raises(KeyboardInterrupt):
         ProcessExecutor(dict, FanoutOptions(retries=0), HOSTS, 2, fail=audit_failure)
-    assert _children() == children  # the started worker was waited for: no zombie, no orphan
+    assert (
+        set(children_of(os.getpid())) == children
+    )  # the started worker was waited for: no zombie, no orphan
     assert set(os.listdir("/proc/self/fd")) == fds
 
 
-@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs Linux's /proc to count descriptors")
+@needs_proc
 def test_a_worker_that_cannot_be_started_leaves_no_pipe(monkeypatch: pytest.MonkeyPatch) -> None:
     """Starting the worker process fails (no more processes or descriptors, say): the error
     reaches the caller and the executor's pipes and selector are closed, not leaked."""
