@@ -159,6 +159,22 @@ class FakeWindows:
         )
 
 
+class WaitsToAnswer(FakeWindows):
+    """Says it was asked (``asked``), then answers only once ``ready`` is set (at most 10 s)."""
+
+    def __init__(
+        self, ready: threading.Event, asked: threading.Event | None = None, **values: tuple[str, Any]
+    ) -> None:
+        super().__init__("17763", **values)
+        self.ready = ready
+        self.asked = asked or threading.Event()
+
+    def run(self, statements: Any, deadline: float) -> Any:
+        self.asked.set()
+        self.ready.wait(10)
+        return super().run(statements, deadline)
+
+
 class FakeFleet:
     """``open_session`` for the tests: one :class:`FakeWindows` per host name."""
 

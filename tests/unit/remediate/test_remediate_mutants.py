@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.unit.remediate.fakehost import FakeFleet, FakeWindows, full_disk_on
+from tests.unit.remediate.fakehost import FakeFleet, FakeWindows, WaitsToAnswer, full_disk_on
 from toolkit.checks.facts import WORKSTATION_KEY
 from toolkit.fanout.runner import FanoutOptions
 from toolkit.inventory.model import Host, Inventory
@@ -291,26 +291,13 @@ def test_a_host_not_started_after_the_journal_failed_says_so(
     assert second.error.sent is False and boxes["fs02"].commands == []
 
 
-class WaitsToAnswer(FakeWindows):
-    """Says it was asked (``asked``), then answers only once ``ready`` is set."""
-
-    def __init__(self, ready: threading.Event, asked: threading.Event | None = None) -> None:
-        super().__init__("17763", client_signing=("DWord", 0), server_signing=("DWord", 1))
-        self.ready = ready
-        self.asked = asked or threading.Event()
-
-    def run(self, statements: Any, deadline: float) -> Any:
-        self.asked.set()
-        self.ready.wait(10)
-        return super().run(statements, deadline)
-
-
 def test_a_host_in_flight_when_the_journal_failed_takes_no_lease(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     failed, slow_asked = threading.Event(), threading.Event()
-    slow = WaitsToAnswer(failed, slow_asked)  # in flight: asked, answers after the failure
-    first = WaitsToAnswer(slow_asked)  # fails its intent once the other host is in flight
+    values = dict(client_signing=("DWord", 0), server_signing=("DWord", 1))
+    slow = WaitsToAnswer(failed, slow_asked, **values)  # in flight: asked, answers after the failure
+    first = WaitsToAnswer(slow_asked, **values)  # fails its intent once the other host is in flight
     monkeypatch.setattr(apply_module, "open_session", FakeFleet(fs01=first, fs02=slow))
     full_disk_on(monkeypatch, "intent")
     journal_failed = apply_module._Context.journal_failed

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.unit.remediate.fakehost import FakeFleet, FakeWindows, full_disk_on, sent_error
+from tests.unit.remediate.fakehost import FakeFleet, FakeWindows, WaitsToAnswer, full_disk_on, sent_error
 from tests.unit.remediate.helpers import (
     FS02,
     HOST,
@@ -106,20 +106,6 @@ def test_a_rollback_run_elsewhere_clears_the_workaround_in_the_file_it_was_given
     assert load_workarounds(workarounds) == {}  # the workaround ended where it was recorded
 
 
-class AnswersWhenTold(FakeWindows):
-    """Says it was asked (``asked``), then answers only once ``ready`` is set."""
-
-    def __init__(self, ready: threading.Event, asked: threading.Event | None = None) -> None:
-        super().__init__("17763", client_signing=("DWord", 1))
-        self.ready = ready
-        self.asked = asked or threading.Event()
-
-    def run(self, statements: Any, deadline: float) -> Any:
-        self.asked.set()
-        self.ready.wait(10)
-        return super().run(statements, deadline)
-
-
 def test_a_host_in_flight_when_the_rollback_journal_failed_takes_no_lease(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
@@ -127,8 +113,9 @@ def test_a_host_in_flight_when_the_rollback_journal_failed_takes_no_lease(
         tmp_path / "j.jsonl", intent(), intent("fs02", address="192.0.2.6", endpoint="192.0.2.6:5985")
     )
     failed, slow_asked = threading.Event(), threading.Event()
-    slow = AnswersWhenTold(failed, slow_asked)  # in flight: asked, answers after the failure
-    first = AnswersWhenTold(slow_asked)  # fails its intent once the other host is in flight
+    values = dict(client_signing=("DWord", 1))
+    slow = WaitsToAnswer(failed, slow_asked, **values)  # in flight: asked, answers after the failure
+    first = WaitsToAnswer(slow_asked, **values)  # fails its intent once the other host is in flight
     monkeypatch.setattr(rollback_module, "open_session", FakeFleet(fs01=first, fs02=slow))
     full_disk_on(monkeypatch, "intent")
 
