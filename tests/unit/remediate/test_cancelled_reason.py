@@ -52,18 +52,22 @@ def ctrl_c_while_connecting(fleet: FakeFleet) -> Any:
     return open_session
 
 
-def test_a_remediation_host_stopped_by_a_second_ctrl_c_says_so_and_that_nothing_was_sent(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    box = drifted()
-    monkeypatch.setattr(apply_module, "open_session", ctrl_c_while_connecting(FakeFleet(fs01=box)))
-    run = remediate(
+def remediate_fs01(tmp_path: Path) -> Any:
+    return remediate(
         INVENTORY,
         credentials={"fs01": None},
         journal=tmp_path / "j.jsonl",
         options=RemediateOptions(fanout=OPTIONS),
         lock_dir=tmp_path / "l",
     )
+
+
+def test_a_remediation_host_stopped_by_a_second_ctrl_c_says_so_and_that_nothing_was_sent(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    box = drifted()
+    monkeypatch.setattr(apply_module, "open_session", ctrl_c_while_connecting(FakeFleet(fs01=box)))
+    run = remediate_fs01(tmp_path)
     (host,) = run.hosts
     assert box.commands == []
     assert host.error is not None
@@ -150,13 +154,7 @@ def test_a_host_with_an_unexpected_answer_reports_the_time_it_took(
 ) -> None:
     box = SlowGarbledFirstRead("17763", client_signing=("DWord", 0), server_signing=("DWord", 1))
     monkeypatch.setattr(apply_module, "open_session", FakeFleet(fs01=box))
-    run = remediate(
-        INVENTORY,
-        credentials={"fs01": None},
-        journal=tmp_path / "j.jsonl",
-        options=RemediateOptions(fanout=OPTIONS),
-        lock_dir=tmp_path / "l",
-    )
+    run = remediate_fs01(tmp_path)
     (host,) = run.hosts
     assert host.error is not None and host.error.message.startswith("unexpected answer: ")
     assert host.to_dict()["duration_s"] >= 0.05  # it used to say 0
