@@ -20,6 +20,7 @@ import socket
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 #: Run kinds the store keeps (``runs.kind``).
@@ -69,6 +70,21 @@ def operator_name() -> str:
         return ""
 
 
+def sortable_time(text: str) -> str:
+    """``text`` (an ISO 8601 time) as the store keeps run times: UTC to the second, so that runs
+    sort by text. Audits give seconds and remediations milliseconds; compared as text,
+    ``12:00:05+00:00`` sorts before ``12:00:05.300+00:00``, so an audit started in the same
+    second after a remediation was listed before it (and the timeline paired the wrong runs).
+    Runs of the same second keep their recording order. Text that is not a time is kept."""
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        return text
+    if when.tzinfo is None:
+        return text
+    return when.astimezone(UTC).isoformat(timespec="seconds")
+
+
 def run_rows(
     document: Mapping[str, Any],
     *,
@@ -97,7 +113,7 @@ def run_rows(
         "mode": str(run.get("mode") or ""),
         "uid": str(run.get("id") or uuid.uuid4().hex),
         "schema": str(document.get("schema", "")),
-        "started": str(run.get("started", "")),
+        "started": sortable_time(str(run.get("started", ""))),
         "finished": str(run.get("finished", "")),
         "inventory": str(run.get("inventory", "")),
         "psfleet_version": str(run.get("psfleet_version", "")),

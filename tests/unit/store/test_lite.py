@@ -248,3 +248,21 @@ def test_a_store_path_that_cannot_be_resolved_costs_one_warning_not_the_run(tmp_
     open_early(db, no_record=False)  # must not raise: the command has not probed yet
     assert record(_probe, kind="probe", db=db, no_record=False, warn=warnings.append) is None
     assert len(warnings) == 1 and "run not recorded" in warnings[0], warnings
+
+
+def test_runs_started_in_the_same_second_are_listed_in_the_order_they_ran(tmp_path: Path) -> None:
+    """A remediation's start has milliseconds, an audit's whole seconds: an audit started in
+    the same second after a remediation is listed after it (it used to come first, as text)."""
+    from toolkit.store.query import list_runs
+
+    remediation, audit = _remediation(), audit_document(3, drifted=set(), down=set())
+    remediation["run"]["started"] = "2026-11-30T12:00:05.300+00:00"
+    audit["run"]["started"] = "2026-11-30T12:00:05+00:00"
+    db = _new_store(tmp_path / "s.db")
+    record_sqlite(str(db), _rows(remediation, "remediate"))
+    record_sqlite(str(db), _rows(audit, "audit"))
+    with open_store(str(db)) as store:
+        assert [(r.kind, r.started) for r in list_runs(store)] == [
+            ("remediate", "2026-11-30T12:00:05+00:00"),
+            ("audit", "2026-11-30T12:00:05+00:00"),
+        ]
